@@ -41,4 +41,3 @@ func TestParseBadEnvValueNamesVariable(t *testing.T) {
 		t.Fatalf("want error naming P_PARTITIONS, got %v", err)
 	}
 }
-
