@@ -1,0 +1,116 @@
+// Package service is the common shape of every esrflow binary: flags with
+// environment fallback, a JSON logger, /metrics /healthz /readyz on one HTTP
+// port, graceful shutdown on SIGINT/SIGTERM, and a supervisor that stops the
+// process when any part fails. A service's main only names itself, registers
+// its own flags and builds its parts.
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/platform/config"
+	"github.com/esrflow/esrflow/platform/lifecycle"
+	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/platform/obs"
+)
+
+// Common holds the settings every service has.
+type Common struct {
+	HTTPAddr string
+	Log      logx.Config
+}
+
+// RegisterFlags adds the common flags.
+func (c *Common) RegisterFlags(fs *flag.FlagSet, defaultHTTPAddr string) {
+	fs.StringVar(&c.HTTPAddr, "http.addr", defaultHTTPAddr, "listen address for /metrics, /healthz, /readyz and the service's own API")
+	fs.StringVar(&c.Log.Level, "log.level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.Log.Format, "log.format", "json", "log format: json or console")
+}
+
+// Env is what a service's parts are built with.
+type Env struct {
+	Log     *zap.Logger
+	Metrics prometheus.Registerer
+	Ready   *obs.Readiness
+}
+
+// Built is what a service hands back: its long-lived parts and, optionally, an
+// HTTP handler mounted beside the operational endpoints.
+type Built struct {
+	Parts   []lifecycle.Part
+	Handler http.Handler
+	Close   func() // releases what the build acquired; may be nil
+}
+
+// Spec describes a service binary.
+type Spec struct {
+	Name            string // e.g. "ingest"; also the env prefix ESRFLOW_INGEST
+	DefaultHTTPAddr string
+	// RegisterFlags adds the service's own flags.
+	RegisterFlags func(fs *flag.FlagSet)
+	// Build validates the parsed config and constructs the service.
+	Build func(ctx context.Context, env Env) (Built, error)
+}
+
+// Main runs a service binary and returns its exit code.
+func Main(spec Spec, args []string, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, spec, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
+		return 1
+	}
+	return 0
+}
+
+// Run parses args and runs the service until ctx ends or a part fails.
+func Run(ctx context.Context, spec Spec, args []string) error {
+	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
+	var common Common
+	common.RegisterFlags(fs, spec.DefaultHTTPAddr)
+	if spec.RegisterFlags != nil {
+		spec.RegisterFlags(fs)
+	}
+	if err := config.Parse(fs, args, "ESRFLOW_"+spec.Name); err != nil {
+		return err
+	}
+	log, err := logx.New(common.Log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(logx.Service(spec.Name))
+
+	reg := obs.NewRegistry()
+	ready := &obs.Readiness{}
+	built, err := spec.Build(ctx, Env{Log: log, Metrics: reg, Ready: ready})
+	if err != nil {
+		return fmt.Errorf("starting: %w", err)
+	}
+	if built.Close != nil {
+		defer built.Close()
+	}
+	srv, err := obs.Listen(common.HTTPAddr, obs.Handler(reg, ready, built.Handler))
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", common.HTTPAddr, err)
+	}
+	log.Info("service started", zap.String("http", srv.Addr()))
+	parts := append([]lifecycle.Part{lifecycle.Named("http", lifecycle.Func(srv.Run))}, built.Parts...)
+	err = lifecycle.Run(ctx, log, parts...)
+	log.Info("service stopped")
+	return err
+}
