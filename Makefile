@@ -1,0 +1,51 @@
+# esrflow — one Makefile for the whole workspace. `make help` lists targets.
+SHELL := /bin/bash
+GO    ?= go
+# Every module in go.work, as paths relative to the repository root.
+MODULES := $(shell $(GO) list -m -f '{{.Dir}}' | sed "s|^$(CURDIR)/||")
+# Every main package: the esrflow command and one binary per service.
+CMDS := ./cmd/esrflow $(wildcard ./services/*/cmd/*)
+BENCHTIME ?= 1x
+FUZZTIME ?= 30s
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: help build test test-short vet check-standalone check-generated fuzz bench run tidy clean
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+build: ## build every binary into bin/
+	@mkdir -p bin
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/ $(CMDS)
+
+test: vet ## run every module's tests with the race detector (the README's test command)
+	$(GO) test -race -count=1 work
+
+test-short: ## the tests without the race detector, for a quick loop
+	$(GO) test -count=1 work
+
+vet: ## go vet every module
+	$(GO) vet work
+
+check-standalone: ## build and vet each module on its own (GOWORK=off): no hidden workspace-only dependency
+	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); done
+
+check-generated: ## regenerate Avro Go types and fail on drift
+	cd schemas && $(GO) generate ./... && git diff --exit-code -- .
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
+	@set -e; for pkg in $$(cd esr && $(GO) list ./...); do \
+	  for f in $$(cd esr && $(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; (cd esr && $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg); done; done
+
+bench: ## run the Go benchmarks (parsers, generator) and print rows/s, MB/s and allocations
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) work
+
+run: build ## run the whole platform on embedded defaults (no Docker, nothing to install)
+	./bin/esrflow up --data .esrflow
+
+tidy: ## go mod tidy in every module
+	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy); done
+
+clean: ## remove build output and local run data
+	rm -rf bin .esrflow
