@@ -39,7 +39,9 @@ func TestRunWiresFlagsEnvAndParts(t *testing.T) {
 
 func TestBuildErrorIsReported(t *testing.T) {
 	spec := service.Spec{Name: "demo", DefaultHTTPAddr: "127.0.0.1:0",
-		Build: func(context.Context, service.Env) (service.Built, error) { return service.Built{}, errors.New("bad config") }}
+		Build: func(context.Context, service.Env) (service.Built, error) {
+			return service.Built{}, errors.New("bad config")
+		}}
 	if err := service.Run(context.Background(), spec, []string{"-log.level", "error"}); err == nil {
 		t.Fatal("want error")
 	}
