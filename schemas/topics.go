@@ -1,0 +1,94 @@
+package schemas
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Internal topics. They are keyed by tenant so a file keeps its order end to
+// end.
+const (
+	TopicRaw         = "esr.raw.v1"
+	TopicNormalised  = "esr.normalised.v1"
+	TopicValidated   = "esr.validated.v1"
+	TopicQuarantine  = "esr.quarantine.v1"
+	TopicFileReports = "esr.ops.file-reports.v1"
+)
+
+// Public events: the event part of esr.<tenant>.<event>.v1.
+const (
+	EventStarterCreated  = StarterCreated
+	EventLeaverConfirmed = LeaverConfirmed
+	EventPositionUpdated = PositionUpdated
+)
+
+// CloudEvents ce_type values, one per public event.
+const (
+	CETypeStarterCreated  = "uk.nhs.esr.starter-created.v1"
+	CETypeLeaverConfirmed = "uk.nhs.esr.leaver-confirmed.v1"
+	CETypePositionUpdated = "uk.nhs.esr.position-updated.v1"
+)
+
+// Binding ties a topic to the schema its values use.
+type Binding struct {
+	// Topic is the topic name; for events it holds the "<tenant>" placeholder,
+	// e.g. "esr.<tenant>.leaver-confirmed.v1".
+	Topic string
+	// Schema is the schema name (directory under avro/).
+	Schema string
+	// CEType is the CloudEvents type for public events; empty for internal
+	// topics.
+	CEType string
+}
+
+// Bindings lists every topic family and its value schema. esr.normalised.v1
+// and esr.validated.v1 share the entity schema: validation filters records,
+// it does not reshape them; each topic still has its own subject, so they
+// can diverge later with a new schema name.
+func Bindings() []Binding {
+	return []Binding{
+		{Topic: TopicRaw, Schema: Raw},
+		{Topic: TopicNormalised, Schema: Entity},
+		{Topic: TopicValidated, Schema: Entity},
+		{Topic: TopicQuarantine, Schema: Quarantine},
+		{Topic: TopicFileReports, Schema: FileReport},
+		{Topic: "esr.<tenant>." + EventStarterCreated + ".v1", Schema: StarterCreated, CEType: CETypeStarterCreated},
+		{Topic: "esr.<tenant>." + EventLeaverConfirmed + ".v1", Schema: LeaverConfirmed, CEType: CETypeLeaverConfirmed},
+		{Topic: "esr.<tenant>." + EventPositionUpdated + ".v1", Schema: PositionUpdated, CEType: CETypePositionUpdated},
+	}
+}
+
+// EventTopic returns the topic of a public event for a tenant:
+// esr.<ods code in lower case>.<event>.v1, e.g. esr.rxx.leaver-confirmed.v1.
+// Lower case keeps topic-prefix ACLs (esr.rxx.) unambiguous.
+func EventTopic(tenant, event string) string {
+	return "esr." + strings.ToLower(tenant) + "." + event + ".v1"
+}
+
+// Subject returns the schema-registry subject of a topic's values under
+// TopicNameStrategy: "<topic>-value".
+func Subject(topic string) string { return topic + "-value" }
+
+// SchemaForTopic returns the schema name and ce_type for a concrete topic,
+// internal (esr.raw.v1) or per tenant (esr.rxx.starter-created.v1).
+func SchemaForTopic(topic string) (Binding, error) {
+	for _, b := range Bindings() {
+		if b.Topic == topic {
+			return b, nil
+		}
+		if b.CEType == "" {
+			continue
+		}
+		prefix, suffix, _ := strings.Cut(b.Topic, "<tenant>")
+		tenant, ok := strings.CutPrefix(topic, prefix)
+		if !ok {
+			continue
+		}
+		tenant, ok = strings.CutSuffix(tenant, suffix)
+		if ok && tenant != "" && !strings.Contains(tenant, ".") {
+			b.Topic = topic
+			return b, nil
+		}
+	}
+	return Binding{}, fmt.Errorf("%w for topic %q", ErrUnknownSchema, topic)
+}
