@@ -1,0 +1,146 @@
+package schemas_test
+
+import (
+	"time"
+
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+)
+
+// Representative synthetic values (invented data, ESR-FORMATS.md §2.5) for
+// the latest version of every schema. A golden payload is written from these
+// when a version is released and is never rewritten, so these values may
+// evolve with the schemas while the goldens stay frozen.
+
+func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+
+func ptr[T any](v T) *T { return &v }
+
+// recorded is a millisecond-precision instant: timestamp-millis keeps no
+// more, so a finer value would not round-trip.
+func recordedAt() time.Time { return time.Date(2024, 3, 11, 2, 17, 3, 250_000_000, time.UTC) }
+
+func fileInfo() internalv1.FileInfo {
+	return internalv1.FileInfo{
+		Name:     "GO_412_EXP_GOC_20240311_00000347.DAT",
+		Sha256:   "9f2c4e1a7b3d5f6e8a0c2b4d6f8e0a1c3b5d7f9e1a2c4b6d8f0e2a4c6b8d0f1e",
+		Dialect:  "go-v2",
+		Kind:     internalv1.FileKindChange,
+		Sequence: 347,
+		RunDate:  day(2024, 3, 11),
+		Size:     2417,
+	}
+}
+
+func lineage(line int64) internalv1.Lineage {
+	f := fileInfo()
+	return internalv1.Lineage{Tenant: "RXX", FileName: f.Name, FileSha256: f.Sha256, Line: line}
+}
+
+func source() eventsv1.Source {
+	f := fileInfo()
+	return eventsv1.Source{FileName: f.Name, FileSha256: f.Sha256, Line: 6}
+}
+
+func fixture(name string) any {
+	switch name {
+	case schemas.Raw:
+		return &internalv1.RawRecord{
+			Kind: internalv1.RawKindRecord, Tenant: "RXX", Vpd: "412", File: fileInfo(), Line: 4,
+			RecordType: "ORA",
+			Fields:     []string{"7730112", "412 Cardiology Outpatients", "NHS_DE", "20150401", "", "60021", "20150401", "", "412C3310", "7730001", "RXX", "905512", "20240308 173102", "Cardiology OP"},
+			Problems:   []internalv1.Problem{{Rule: "R2", Column: -1, Field: "", Message: "1 extra empty trailing column"}},
+		}
+	case schemas.Entity:
+		return &internalv1.EntityRecord{
+			Kind: internalv1.EntityRecordKindEntity, Lineage: lineage(6), Vpd: "412", File: fileInfo(),
+			Raw: &internalv1.RawRow{RecordType: "ASA", Fields: []string{"20990417", "41877120"}},
+			Entity: internalv1.Assignment{
+				Vpd: "412", PersonID: 20990417, AssignmentID: 41877120,
+				EffectiveStart: day(2024, 3, 11), EarliestStart: ptr(day(2024, 3, 11)),
+				AssignmentType: "E", AssignmentNumber: "31004581",
+				Status: internalv1.AssignmentStatusActiveAssign, UserStatus: "Active Assignment",
+				Primary: true, Category: "Permanent", EmployeeCategory: "FT",
+				Hours: ptr(37.5), Fte: ptr(1.0),
+				OrganisationID: 7730112, LocationID: 905512, PositionID: 8812045,
+				Position:   internalv1.PositionRef{Number: "5102277", Title: "Staff Nurse", OccupationCode: "N6A", Area: "Cardiology"},
+				Grade:      internalv1.Grade{Owner: "NHS", Code: "XR05", Description: "Review Body Band 5"},
+				StaffGroup: "Nursing and Midwifery Registered", JobRole: "Staff Nurse",
+				SupervisorPersonID: 20110032, SupervisorAssignmentID: 41000219, SupervisorAssignmentNumber: "30977120",
+				LastUpdate: ptr(time.Date(2024, 3, 9, 10, 14, 55, 0, time.UTC)),
+			},
+		}
+	case schemas.Quarantine:
+		return &internalv1.QuarantineRecord{
+			Stage: internalv1.StageValidate, Lineage: lineage(7), Vpd: "412",
+			Raw: internalv1.RawRow{RecordType: "ASA", Fields: []string{"20990417", "41877121", "20240311"}},
+			Violations: []internalv1.Violation{
+				{Rule: "V3", Field: "assignment_number", Message: "stem does not match employee number", Severity: internalv1.SeverityError},
+				{Rule: "V7", Field: "fte", Message: "FTE above 1", Severity: internalv1.SeverityWarning},
+			},
+			QuarantinedAt: recordedAt(),
+		}
+	case schemas.FileReport:
+		return &internalv1.FileReport{
+			Tenant: "RXX", Vpd: "412", File: fileInfo(), Status: internalv1.FileStatusAccepted,
+			RowsRead: 8, EntitiesAccepted: 5, Quarantined: 0, Corrections: 1, Ignored: 2,
+			EventsEmitted: map[string]int64{"starter-created": 1},
+			ReportedAt:    recordedAt(),
+		}
+	case schemas.StarterCreated:
+		return &eventsv1.StarterCreated{
+			EventID: "5c1e0f0e-8d7b-5b8e-9a51-7f2f0b1f9d20", Tenant: "RXX", Vpd: "412",
+			PersonID: "20990417", EmployeeNumber: "31004581",
+			EffectiveDate: day(2024, 3, 11), RecordedAt: recordedAt(), Source: source(),
+			AssignmentNumber: "31004581", PositionNumber: "5102277", PositionTitle: "Staff Nurse",
+			Organisation: "412 Cardiology Outpatients", StartDate: day(2024, 3, 11),
+		}
+	case schemas.LeaverConfirmed:
+		return &eventsv1.LeaverConfirmed{
+			EventID: "0b6f3f8e-2c55-5e0c-8f7e-3a7d9a4c1e42", Tenant: "RXX", Vpd: "412",
+			PersonID: "20110032", EmployeeNumber: "30977120",
+			EffectiveDate: day(2024, 3, 29), RecordedAt: recordedAt(), Source: source(),
+			LeavingDate: day(2024, 3, 29), LeavingReason: "Voluntary Resignation - Relocation",
+			LastWorkingDay: ptr(day(2024, 3, 29)), DaysLate: 4,
+			FinalAssignmentEndDate: ptr(day(2024, 3, 29)),
+		}
+	case schemas.PositionUpdated:
+		before := eventsv1.PositionSnapshot{
+			PositionNumber: "5102277", PositionTitle: "Staff Nurse", Organisation: "412 Cardiology Outpatients",
+			Grade: "XR05", StaffGroup: "Nursing and Midwifery Registered", JobRole: "Staff Nurse",
+			OccupationCode: "N6A", Location: "Ward 7 Admin",
+		}
+		after := before
+		after.PositionTitle, after.Grade = "Senior Staff Nurse", "XR06"
+		return &eventsv1.PositionUpdated{
+			EventID: "7d2a9c4b-1e3f-5a6b-8c9d-0e1f2a3b4c5d", Tenant: "RXX", Vpd: "412",
+			PersonID: "20990417", EmployeeNumber: "31004581",
+			EffectiveDate: day(2024, 4, 1), RecordedAt: recordedAt(), Source: source(),
+			AssignmentNumber: "31004581", Change: eventsv1.PositionChangeAttributesChanged,
+			Before: &before, After: &after,
+		}
+	}
+	return nil
+}
+
+// zero returns a pointer to a fresh value of the Go type of schema name.
+func zero(name string) any {
+	switch name {
+	case schemas.Raw:
+		return new(internalv1.RawRecord)
+	case schemas.Entity:
+		return new(internalv1.EntityRecord)
+	case schemas.Quarantine:
+		return new(internalv1.QuarantineRecord)
+	case schemas.FileReport:
+		return new(internalv1.FileReport)
+	case schemas.StarterCreated:
+		return new(eventsv1.StarterCreated)
+	case schemas.LeaverConfirmed:
+		return new(eventsv1.LeaverConfirmed)
+	case schemas.PositionUpdated:
+		return new(eventsv1.PositionUpdated)
+	}
+	return nil
+}
