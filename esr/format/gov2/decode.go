@@ -214,176 +214,74 @@ func Decode(row format.Row) (Record, error) {
 	if spec == nil {
 		return nil, format.RowProblem("", row.Line, row.Type, 0, "", format.RuleRecordType, "not a known GO v2 record type")
 	}
-	d := &decoder{row: row, spec: spec}
+	d := format.NewDecoder(row, spec)
 	var rec Record
 	if spec.Delete {
 		if probs := format.CheckRow("", row.Line, spec, row.Fields, nil); len(probs) > 0 {
 			return nil, probs[0]
 		}
-		return DeleteRow{Line: row.Line, Type: spec.Type, Entity: spec.Entity, ID: d.int(1)}, nil
+		return DeleteRow{Line: row.Line, Type: spec.Type, Entity: spec.Entity, ID: d.Int(1)}, nil
 	}
 	switch spec.Type {
 	case TypeLocation:
-		rec = LocationRow{Line: row.Line, LocationID: d.int(1), Code: d.s(2), Description: d.s(3), InactiveDate: d.date(4),
-			AddressLine1: d.s(5), AddressLine2: d.s(6), AddressLine3: d.s(7), Town: d.s(8), County: d.s(9), Postcode: d.s(10),
-			Country: d.s(11), Telephone: d.s(12), Fax: d.s(13), PayslipDeliveryPoint: d.flag(14), SiteCode: d.s(15),
-			WelshDescription: d.s(16), WelshAddressLine1: d.s(17), WelshAddressLine2: d.s(18), WelshAddressLine3: d.s(19),
-			WelshTown: d.s(20), LastUpdate: d.ts(21)}
+		rec = LocationRow{Line: row.Line, LocationID: d.Int(1), Code: d.String(2), Description: d.String(3), InactiveDate: d.Date(4),
+			AddressLine1: d.String(5), AddressLine2: d.String(6), AddressLine3: d.String(7), Town: d.String(8), County: d.String(9), Postcode: d.String(10),
+			Country: d.String(11), Telephone: d.String(12), Fax: d.String(13), PayslipDeliveryPoint: d.Flag(14), SiteCode: d.String(15),
+			WelshDescription: d.String(16), WelshAddressLine1: d.String(17), WelshAddressLine2: d.String(18), WelshAddressLine3: d.String(19),
+			WelshTown: d.String(20), LastUpdate: d.Timestamp(21)}
 	case TypeOrganisation:
-		rec = OrganisationRow{Line: row.Line, OrganisationID: d.int(1), Name: d.s(2), Type: d.s(3), EffectiveFrom: d.date(4),
-			EffectiveTo: d.date(5), HierarchyVersionID: d.int(6), HierarchyVersionFrom: d.date(7), HierarchyVersionTo: d.date(8),
-			DefaultCostCentre: d.s(9), ParentOrganisationID: d.int(10), NACSCode: d.s(11), LocationID: d.int(12),
-			LastUpdate: d.ts(13), CostCentreDescription: d.s(14)}
+		rec = OrganisationRow{Line: row.Line, OrganisationID: d.Int(1), Name: d.String(2), Type: d.String(3), EffectiveFrom: d.Date(4),
+			EffectiveTo: d.Date(5), HierarchyVersionID: d.Int(6), HierarchyVersionFrom: d.Date(7), HierarchyVersionTo: d.Date(8),
+			DefaultCostCentre: d.String(9), ParentOrganisationID: d.Int(10), NACSCode: d.String(11), LocationID: d.Int(12),
+			LastUpdate: d.Timestamp(13), CostCentreDescription: d.String(14)}
 	case TypePosition:
-		rec = PositionRow{Line: row.Line, PositionID: d.int(1), EffectiveFrom: d.date(2), EffectiveTo: d.date(3),
-			PositionNumber: d.s(4), Name: d.positionName(5), BudgetedFTE: d.dec(6), SubjectiveCode: d.s(7), StaffGroup: d.s(8),
-			JobRole: d.s(9), OccupationCode: d.s(10), Payscale: d.s(11), GradeStep: d.gradeStep(12), ISARegulatedPost: d.s(13),
-			OrganisationID: d.int(14), HiringStatus: d.s(15), PositionType: d.s(16), EligibleForOH: d.flag(17), EPP: d.flag(18),
-			DeaneryPostNumber: d.s(19), ManagingDeaneryBody: d.s(20), WorkplaceOrgCode: d.s(21), LastUpdate: d.ts(22),
-			SubjectiveDescription: d.s(23)}
+		rec = PositionRow{Line: row.Line, PositionID: d.Int(1), EffectiveFrom: d.Date(2), EffectiveTo: d.Date(3),
+			PositionNumber: d.String(4), Name: d.PositionName(5), BudgetedFTE: d.Decimal(6), SubjectiveCode: d.String(7), StaffGroup: d.String(8),
+			JobRole: d.String(9), OccupationCode: d.String(10), Payscale: d.String(11), GradeStep: d.GradeStep(12), ISARegulatedPost: d.String(13),
+			OrganisationID: d.Int(14), HiringStatus: d.String(15), PositionType: d.String(16), EligibleForOH: d.Flag(17), EPP: d.Flag(18),
+			DeaneryPostNumber: d.String(19), ManagingDeaneryBody: d.String(20), WorkplaceOrgCode: d.String(21), LastUpdate: d.Timestamp(22),
+			SubjectiveDescription: d.String(23)}
 	case TypePerson:
-		rec = PersonRow{Line: row.Line, PersonID: d.int(1), EffectiveStart: d.date(2), EffectiveEnd: d.date(3),
-			EmployeeNumber: d.s(4), Title: d.s(5), LastName: d.s(6), FirstName: d.s(7), MiddleNames: d.s(8), MaidenName: d.s(9),
-			PreferredName: d.s(10), PreviousLastName: d.s(11), Gender: d.s(12), DateOfBirth: d.date(13), NINumber: d.s(14),
-			NHSUniqueID: d.s(15), HireDate: d.date(16), TerminationDate: d.date(17), LeavingReason: d.s(18),
-			EmployeeStatusFlag: d.s(19), WTROptOut: d.s(20), WTROptOutDate: d.date(21), EthnicOrigin: d.s(22),
-			MaritalStatus: d.s(23), CountryOfBirth: d.s(24), PreviousEmployer: d.s(25), PreviousEmployerType: d.s(26),
-			CSD3Months: d.date(27), CSD12Months: d.date(28), NHSCRSUUID: d.s(29), SystemPersonType: d.s(33),
-			UserPersonType: d.s(34), OfficeEmail: d.s(35), NHSStartDate: d.date(36), LastUpdate: d.ts(38),
-			DisabilityFlag: d.s(39), LegacyPayrollNumber: d.s(40), Nationality: d.s(41)}
+		rec = PersonRow{Line: row.Line, PersonID: d.Int(1), EffectiveStart: d.Date(2), EffectiveEnd: d.Date(3),
+			EmployeeNumber: d.String(4), Title: d.String(5), LastName: d.String(6), FirstName: d.String(7), MiddleNames: d.String(8), MaidenName: d.String(9),
+			PreferredName: d.String(10), PreviousLastName: d.String(11), Gender: d.String(12), DateOfBirth: d.Date(13), NINumber: d.String(14),
+			NHSUniqueID: d.String(15), HireDate: d.Date(16), TerminationDate: d.Date(17), LeavingReason: d.String(18),
+			EmployeeStatusFlag: d.String(19), WTROptOut: d.String(20), WTROptOutDate: d.Date(21), EthnicOrigin: d.String(22),
+			MaritalStatus: d.String(23), CountryOfBirth: d.String(24), PreviousEmployer: d.String(25), PreviousEmployerType: d.String(26),
+			CSD3Months: d.Date(27), CSD12Months: d.Date(28), NHSCRSUUID: d.String(29), SystemPersonType: d.String(33),
+			UserPersonType: d.String(34), OfficeEmail: d.String(35), NHSStartDate: d.Date(36), LastUpdate: d.Timestamp(38),
+			DisabilityFlag: d.String(39), LegacyPayrollNumber: d.String(40), Nationality: d.String(41)}
 	case TypeAssignment:
-		rec = AssignmentRow{Line: row.Line, PersonID: d.int(1), AssignmentID: d.int(2), EffectiveStart: d.date(3),
-			EffectiveEnd: d.date(4), EarliestAssignmentStart: d.date(5), AssignmentType: d.s(6), AssignmentNumber: d.s(7),
-			SystemStatus: d.s(8), UserStatus: d.s(9), EmployeeStatusFlag: d.s(10), PayrollName: d.s(11),
-			PayrollPeriodType: d.s(12), LocationID: d.int(13), Supervisor: d.flag(14), SupervisorPersonID: d.int(15),
-			SupervisorAssignmentID: d.int(16), SupervisorAssignmentNumber: d.s(17), DepartmentManagerID: d.int(18),
-			EmployeeCategory: d.s(19), AssignmentCategory: d.s(20), Primary: d.flag(21), NormalHours: d.dec(22),
-			Frequency: d.s(23), GradeContractHours: d.dec(24), FTE: d.dec(25), FlexibleWorkingPattern: d.s(26),
-			OrganisationID: d.int(27), PositionID: d.int(28), PositionName: d.positionName(29), Grade: d.grade(30),
-			GradeStep: d.gradeStep(31), GradeStartDate: d.date(32), AnnualSalary: d.dec(33), JobName: d.jobName(34),
-			PeopleGroup: d.peopleGroup(35), TAFlag: d.s(36), NightWorkerOptOut: d.flag(37), ProjectedHireDate: d.date(38),
-			VacancyID: d.s(39), ContractEndDate: d.date(40), IncrementDate: d.date(41), MaxPartTimeFlag: d.s(42),
-			AfCFlag: d.s(43), LastUpdate: d.ts(44), LastWorkingDay: d.date(45), EKSFSpinalPoint: d.s(46),
-			Manager: d.flag(47), AssignmentEndDate: d.date(48)}
+		rec = AssignmentRow{Line: row.Line, PersonID: d.Int(1), AssignmentID: d.Int(2), EffectiveStart: d.Date(3),
+			EffectiveEnd: d.Date(4), EarliestAssignmentStart: d.Date(5), AssignmentType: d.String(6), AssignmentNumber: d.String(7),
+			SystemStatus: d.String(8), UserStatus: d.String(9), EmployeeStatusFlag: d.String(10), PayrollName: d.String(11),
+			PayrollPeriodType: d.String(12), LocationID: d.Int(13), Supervisor: d.Flag(14), SupervisorPersonID: d.Int(15),
+			SupervisorAssignmentID: d.Int(16), SupervisorAssignmentNumber: d.String(17), DepartmentManagerID: d.Int(18),
+			EmployeeCategory: d.String(19), AssignmentCategory: d.String(20), Primary: d.Flag(21), NormalHours: d.Decimal(22),
+			Frequency: d.String(23), GradeContractHours: d.Decimal(24), FTE: d.Decimal(25), FlexibleWorkingPattern: d.String(26),
+			OrganisationID: d.Int(27), PositionID: d.Int(28), PositionName: d.PositionName(29), Grade: d.Grade(30),
+			GradeStep: d.GradeStep(31), GradeStartDate: d.Date(32), AnnualSalary: d.Decimal(33), JobName: d.JobName(34),
+			PeopleGroup: d.PeopleGroup(35), TAFlag: d.String(36), NightWorkerOptOut: d.Flag(37), ProjectedHireDate: d.Date(38),
+			VacancyID: d.String(39), ContractEndDate: d.Date(40), IncrementDate: d.Date(41), MaxPartTimeFlag: d.String(42),
+			AfCFlag: d.String(43), LastUpdate: d.Timestamp(44), LastWorkingDay: d.Date(45), EKSFSpinalPoint: d.String(46),
+			Manager: d.Flag(47), AssignmentEndDate: d.Date(48)}
 	case TypePhone:
-		rec = PhoneRow{Line: row.Line, PersonID: d.int(1), PhoneID: d.int(2), PhoneType: d.s(3), Number: d.s(4),
-			EffectiveStart: d.date(5), EffectiveEnd: d.date(6), LastUpdate: d.ts(7)}
+		rec = PhoneRow{Line: row.Line, PersonID: d.Int(1), PhoneID: d.Int(2), PhoneType: d.String(3), Number: d.String(4),
+			EffectiveStart: d.Date(5), EffectiveEnd: d.Date(6), LastUpdate: d.Timestamp(7)}
 	case TypeAddress:
-		rec = AddressRow{Line: row.Line, PersonID: d.int(1), AddressID: d.int(2), AddressType: d.s(3), Style: d.s(4),
-			Primary: d.flag(5), Line1: d.s(6), Line2: d.s(7), Line3: d.s(8), Town: d.s(9), County: d.s(10), Postcode: d.s(11),
-			Country: d.s(12), EffectiveStart: d.date(13), EffectiveEnd: d.date(14), LastUpdate: d.ts(15)}
+		rec = AddressRow{Line: row.Line, PersonID: d.Int(1), AddressID: d.Int(2), AddressType: d.String(3), Style: d.String(4),
+			Primary: d.Flag(5), Line1: d.String(6), Line2: d.String(7), Line3: d.String(8), Town: d.String(9), County: d.String(10), Postcode: d.String(11),
+			Country: d.String(12), EffectiveStart: d.Date(13), EffectiveEnd: d.Date(14), LastUpdate: d.Timestamp(15)}
 	case TypeVehicle:
-		rec = VehicleRow{Line: row.Line, PersonID: d.int(1), AssignmentID: d.int(2), AllocationID: d.int(3),
-			EffectiveStart: d.date(4), EffectiveEnd: d.date(5), Registration: d.s(6), Make: d.s(7), Model: d.s(8),
-			Ownership: d.s(9), InitialRegistrationDate: d.date(10), LastUpdate: d.ts(11), EngineCC: d.s(12),
-			UserRatesTable: d.s(13), FuelType: d.s(14)}
+		rec = VehicleRow{Line: row.Line, PersonID: d.Int(1), AssignmentID: d.Int(2), AllocationID: d.Int(3),
+			EffectiveStart: d.Date(4), EffectiveEnd: d.Date(5), Registration: d.String(6), Make: d.String(7), Model: d.String(8),
+			Ownership: d.String(9), InitialRegistrationDate: d.Date(10), LastUpdate: d.Timestamp(11), EngineCC: d.String(12),
+			UserRatesTable: d.String(13), FuelType: d.String(14)}
 	case TypeCosting:
-		rec = CostingRow{Line: row.Line, PersonID: d.int(1), AssignmentID: d.int(2), CostingAllocationID: d.int(3),
-			EffectiveStart: d.date(4), EffectiveEnd: d.date(5), EntityCode: d.s(6), CharitableIndicator: d.s(7),
-			CostCentre: d.s(8), Subjective: d.s(9), Analysis1: d.s(10), Analysis2: d.s(11), ElementNumber: d.s(12),
-			PercentageSplit: d.dec(14), LastUpdate: d.ts(15)}
+		rec = CostingRow{Line: row.Line, PersonID: d.Int(1), AssignmentID: d.Int(2), CostingAllocationID: d.Int(3),
+			EffectiveStart: d.Date(4), EffectiveEnd: d.Date(5), EntityCode: d.String(6), CharitableIndicator: d.String(7),
+			CostCentre: d.String(8), Subjective: d.String(9), Analysis1: d.String(10), Analysis2: d.String(11), ElementNumber: d.String(12),
+			PercentageSplit: d.Decimal(14), LastUpdate: d.Timestamp(15)}
 	}
-	return rec, d.err
-}
-
-// decoder pulls typed values out of a row by column index, remembering the
-// first failure so the struct literals above stay flat.
-type decoder struct {
-	row  format.Row
-	spec *format.RecordSpec
-	err  error
-}
-
-func (d *decoder) s(i int) string { return d.row.Field(i) }
-
-func (d *decoder) fail(i int, cause error) {
-	if d.err != nil {
-		return
-	}
-	c := &d.spec.Columns[i]
-	rule, msg, _ := c.Check(d.row.Field(i))
-	if rule == "" {
-		rule, msg = format.RuleColumnCount, cause.Error()
-	}
-	d.err = format.RowProblem("", d.row.Line, d.spec.Type, i, c.Name, rule, msg)
-}
-
-func (d *decoder) int(i int) int64 {
-	v, err := format.ParseInt(d.s(i))
-	if err != nil {
-		d.fail(i, err)
-	}
-	return v
-}
-
-func (d *decoder) dec(i int) float64 {
-	v, err := format.ParseDecimal(d.s(i))
-	if err != nil {
-		d.fail(i, err)
-	}
-	return v
-}
-
-func (d *decoder) date(i int) time.Time {
-	v, err := format.ParseDate(d.s(i))
-	if err != nil {
-		d.fail(i, err)
-	}
-	return v
-}
-
-func (d *decoder) ts(i int) time.Time {
-	v, err := format.ParseTimestamp(d.s(i), nil)
-	if err != nil {
-		d.fail(i, err)
-	}
-	return v
-}
-
-func (d *decoder) flag(i int) bool {
-	v, _, err := format.ParseFlag(d.s(i))
-	if err != nil {
-		d.fail(i, err)
-	}
-	return v
-}
-
-func (d *decoder) positionName(i int) format.PositionName {
-	v, err := format.ParsePositionName(d.s(i))
-	if err != nil {
-		d.fail(i, err)
-	}
-	return v
-}
-
-func (d *decoder) grade(i int) format.Grade {
-	v, err := format.ParseGrade(d.s(i))
-	if err != nil {
-		d.fail(i, err)
-	}
-	return v
-}
-
-func (d *decoder) gradeStep(i int) format.GradeStep {
-	v, err := format.ParseGradeStep(d.s(i))
-	if err != nil {
-		d.fail(i, err)
-	}
-	return v
-}
-
-func (d *decoder) jobName(i int) format.JobName {
-	v, err := format.ParseJobName(d.s(i))
-	if err != nil {
-		d.fail(i, err)
-	}
-	return v
-}
-
-func (d *decoder) peopleGroup(i int) format.PeopleGroup {
-	v, err := format.ParsePeopleGroup(d.s(i))
-	if err != nil {
-		d.fail(i, err)
-	}
-	return v
+	return rec, d.Err()
 }
