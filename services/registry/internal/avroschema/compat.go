@@ -63,12 +63,12 @@ func Check(level Level, candidate avro.Schema, previous []Previous) []string {
 		// answer for a different schema that only differs in a default.
 		if level.backward() {
 			if err := avro.NewSchemaCompatibility().Compatible(candidate, p.Schema); err != nil {
-				msgs = append(msgs, fmt.Sprintf("%s: the new schema cannot read data written with version %d: %v", level, p.Version, err))
+				msgs = append(msgs, fmt.Sprintf("%s (backward): the new schema cannot read data written with version %d: %v", level, p.Version, err))
 			}
 		}
 		if level.forward() {
 			if err := avro.NewSchemaCompatibility().Compatible(p.Schema, candidate); err != nil {
-				msgs = append(msgs, fmt.Sprintf("%s: version %d cannot read data written with the new schema: %v", level, p.Version, err))
+				msgs = append(msgs, fmt.Sprintf("%s (forward): version %d cannot read data written with the new schema: %v", level, p.Version, err))
 			}
 		}
 	}

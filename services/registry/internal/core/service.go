@@ -590,7 +590,10 @@ func (s *Service) DeleteVersion(ctx context.Context, subject string, version int
 		if err := s.checkWritable(st, subject); err != nil {
 			return nil, err
 		}
-		v, err := resolveVersion(st, subject, version, permanent)
+		// An explicit version is found even when soft-deleted, so deleting it
+		// again says 40406 rather than 40402; "latest" means the latest live
+		// version for a soft delete.
+		v, err := resolveVersion(st, subject, version, permanent || version != -1)
 		if err != nil {
 			return nil, err
 		}
