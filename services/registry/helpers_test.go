@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -124,3 +125,16 @@ const (
 	personIDAsInt        = `{"type":"record","name":"Person","namespace":"uk.nhs.esr","fields":[{"name":"id","type":"int"}]}`
 	orgV1                = `{"type":"record","name":"Organisation","namespace":"uk.nhs.esr","fields":[{"name":"code","type":"string"}]}`
 )
+
+func newUnstarted(t *testing.T) (*registry.Registry, error) {
+	b := testkit.Kafka(t)
+	reg, err := registry.New(registry.Config{}, registry.Deps{Brokers: b.Seeds(), Logger: zaptest.NewLogger(t)})
+	if err == nil {
+		t.Cleanup(reg.Close)
+	}
+	return reg, err
+}
+
+func httptestRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+func httptestRequest(method, path string) *http.Request { return httptest.NewRequest(method, path, nil) }

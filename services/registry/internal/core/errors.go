@@ -55,6 +55,10 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Status is the HTTP status for the code: 40401 → 404, 409 → 409.
 func (e *Error) Status() int {
+	if e.Code == CodeNotReady {
+		// 503 so load balancers and clients retry elsewhere or later.
+		return http.StatusServiceUnavailable
+	}
 	c := e.Code
 	for c >= 1000 {
 		c /= 10
