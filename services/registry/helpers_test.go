@@ -137,4 +137,6 @@ func newUnstarted(t *testing.T) (*registry.Registry, error) {
 
 func httptestRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
 
-func httptestRequest(method, path string) *http.Request { return httptest.NewRequest(method, path, nil) }
+func httptestRequest(method, path string) *http.Request {
+	return httptest.NewRequest(method, path, nil)
+}
