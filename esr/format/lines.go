@@ -3,6 +3,7 @@ package format
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"unicode/utf8"
@@ -180,6 +181,13 @@ func (lr *LineReader) decode(raw []byte) (string, error) {
 }
 
 func isASCII(b []byte) bool {
+	// Eight bytes at a time: almost every ESR line is pure ASCII.
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c >= 0x80 {
 			return false
