@@ -77,6 +77,11 @@ func TestSoftAndHardDelete(t *testing.T) {
 	if c.ID != 4 {
 		t.Fatalf("id after hard delete: got %d, want 4", c.ID)
 	}
+	// A hard-deleted subject starts again at version 1; its old schema is
+	// new again and gets a fresh id, never the hard-deleted one.
+	if again := mustRegister(t, cl, "a", personV1); again.Version != 1 || again.ID != 5 {
+		t.Fatalf("register after hard delete: got version %d id %d, want version 1 id 5", again.Version, again.ID)
+	}
 }
 
 func TestDeleteVersion(t *testing.T) {
