@@ -3,6 +3,7 @@ module github.com/esrflow/esrflow/cmd/esrflow
 go 1.26.0
 
 require (
+	github.com/esrflow/esrflow/esr v0.0.0
 	github.com/esrflow/esrflow/platform v0.0.0
 	go.uber.org/zap v1.28.0
 )
@@ -18,3 +19,5 @@ require (
 )
 
 replace github.com/esrflow/esrflow/platform => ../../platform
+
+replace github.com/esrflow/esrflow/esr => ../../esr

@@ -1,0 +1,326 @@
+package gen
+
+import (
+	"bufio"
+	"cmp"
+	"slices"
+	"strconv"
+)
+
+// faultKind is one deliberately invalid row planted by --faults.
+type faultKind int
+
+const (
+	faultDate faultKind = iota
+	faultTimestamp
+	faultNoPerson
+	faultNoAsgNumber
+	faultUnknownPosition
+	faultColumns
+	faultRecordType
+)
+
+// plantFaults attaches one invalid row of each kind to people already in
+// today's file (after their valid rows) plus one bad delete row. Each fault
+// row describes an entity that exists nowhere else (fresh ids, terminated
+// status), so even a pipeline that failed to quarantine it would derive no
+// event from it; the truth is unaffected either way.
+func (s *sim) plantFaults() {
+	if len(s.touched) == 0 {
+		if p := s.find(func(p *person) bool { return p.life == lcEmployed && p.touched != s.file }); p != nil {
+			s.touch(p) // an unchanged re-send, just to carry the faults
+		}
+	}
+	if len(s.touched) > 0 {
+		for k := faultDate; k <= faultRecordType; k++ {
+			p := pick(s, s.touched)
+			p.faults = append(p.faults, k)
+		}
+	}
+	s.badDels = 1
+}
+
+func pad8(v int) string {
+	b := strconv.AppendInt(nil, int64(v), 10)
+	for len(b) < 8 {
+		b = append([]byte{'0'}, b...)
+	}
+	return string(b)
+}
+
+// fileName follows GO_<VPD>_EXP_GO{F|C}_<YYYYMMDD>_<seq>.DAT.
+func (s *sim) fileName(full bool) string {
+	t := "GOC"
+	if full {
+		t = "GOF"
+	}
+	return "GO_" + s.vpd + "_EXP_" + t + "_" + s.run.compact() + "_" + pad8(s.seq) + ".DAT"
+}
+
+func (s *sim) writeFile(out Sink, full bool) error {
+	name := s.fileName(full)
+	wc, err := out.Create(name)
+	if err != nil {
+		return err
+	}
+	s.name = name
+	w := newFileWriter(wc, s.buf)
+	fileRec := len(s.truth)
+	s.truth = append(s.truth, truthRec{file: s.file})
+
+	// HDR: the previous run is the run date of the file before (for the full
+	// file, the day before); the creation time is early on the run date.
+	w.rec("HDR")
+	w.s(name)
+	w.ts(stamp{day: s.run, sec: int32(2*3600 + s.intn(3600))})
+	w.s(s.vpd)
+	w.ts(stamp{day: s.run - 1})
+	w.ts(stamp{day: s.run})
+	w.s("01")
+	w.end()
+
+	if full {
+		for _, l := range s.locs {
+			s.writeLCA(w, l)
+		}
+		for _, o := range s.orgs {
+			s.writeORA(w, o)
+		}
+		for _, p := range s.allPoss {
+			s.writePOA(w, p)
+		}
+		for _, p := range s.people {
+			s.writePerson(w, p)
+		}
+	} else {
+		for _, l := range s.fileLocs {
+			s.writeLCA(w, l)
+		}
+		for _, o := range s.fileOrgs {
+			s.writeORA(w, o)
+		}
+		for _, p := range s.filePoss {
+			s.writePOA(w, p)
+		}
+		slices.SortFunc(s.touched, func(a, b *person) int { return cmp.Compare(a.id, b.id) })
+		for _, p := range s.touched {
+			s.writePerson(w, p)
+		}
+		for _, d := range s.deletes {
+			s.writeDelete(w, d.tag, d.id)
+		}
+		for i := 0; i < s.badDels; i++ {
+			w.rec("PHD")
+			w.s("X")
+			w.b = appendInt(w.b, s.id(&s.nextPhone))
+			s.quarantine(w.end(), "PHD", RuleDeleteID, "id")
+		}
+	}
+	s.res.Stats.DeleteRows += len(s.deletes)
+
+	w.rec("TRL")
+	w.i(w.lines + 1)
+	w.end()
+	sum, err := w.close()
+	s.buf = w.b
+	if err != nil {
+		return err
+	}
+	ft := "GOC"
+	if full {
+		ft = "GOF"
+	}
+	fi := FileInfo{Name: name, Seq: s.seq, RunDate: s.run.iso(), Type: ft, Lines: w.lines, Rows: w.lines - 2, SHA256: sum}
+	s.res.Files = append(s.res.Files, fi)
+	s.res.Rows += int64(fi.Rows)
+	s.truth[fileRec].t = TruthLine{Kind: KindFile, File: name, Seq: fi.Seq, RunDate: fi.RunDate, FileType: ft,
+		Lines: fi.Lines, Rows: fi.Rows, SHA256: sum}
+	s.seq++
+	return nil
+}
+
+// writePerson writes a person group: PRA, then every assignment, phone,
+// address and costing of that person, then any planted fault rows. The
+// person's pending truth lines are resolved here, now that lines are known.
+func (s *sim) writePerson(w *fileWriter, p *person) {
+	p.praLine = s.writePRA(w, p)
+	for _, a := range p.asgs {
+		a.line = s.writeASA(w, p, a, asaOpts{})
+	}
+	for _, ph := range p.phones {
+		s.writePHA(w, p, ph)
+	}
+	for _, ad := range p.addrs {
+		s.writeADA(w, p, ad)
+	}
+	for _, c := range p.costs {
+		s.writeCOA(w, p, c)
+	}
+	s.resolve(p)
+	for _, f := range p.faults {
+		s.writeFault(w, p, f)
+	}
+	p.faults = p.faults[:0]
+}
+
+func (s *sim) resolve(p *person) {
+	for _, in := range p.intents {
+		line := p.praLine
+		if in.asg != nil {
+			line = in.asg.line
+		}
+		t := TruthLine{
+			Kind: in.kind, File: s.name, Line: line, Tenant: s.cfg.Tenant, VPD: s.vpd,
+			PersonID: strconv.Itoa(p.id), EmployeeNumber: strconv.Itoa(p.empNo), EffectiveDate: in.eff.iso(),
+		}
+		if in.kind == KindEvent {
+			t.Type = in.typ
+			switch in.typ {
+			case TypeStarter:
+				t.AssignmentNumber = asgNumber(p, in.asg)
+				t.Scheduled, t.Rehire = in.scheduled, in.rehire
+			case TypeLeaver:
+				t.LeavingReason, t.DaysLate = in.reason, in.daysLate
+				if in.lwd != noDate {
+					t.LastWorkingDay = in.lwd.iso()
+				}
+				if in.held {
+					t.Due = in.eff.iso()
+				}
+			case TypePosition:
+				t.Change, t.AssignmentNumber = in.change, asgNumber(p, in.asg)
+			}
+		}
+		s.truth = append(s.truth, truthRec{file: s.file, t: t})
+		if in.held {
+			p.pendingIdx = len(s.truth) - 1
+		}
+	}
+	p.intents = p.intents[:0]
+}
+
+func (s *sim) quarantine(line int, rec, rule, field string) {
+	s.truth = append(s.truth, truthRec{file: s.file, t: TruthLine{
+		Kind: KindQuarantine, File: s.name, Line: line, RecordType: rec, Rule: rule, Field: field,
+	}})
+	s.res.Stats.QuarantineRows++
+}
+
+func (s *sim) writeFault(w *fileWriter, p *person, f faultKind) {
+	upd := s.recent()
+	y, _, _ := s.run.civil()
+	switch f {
+	case faultDate:
+		w.rec("PHA")
+		w.i(p.id)
+		w.i(s.id(&s.nextPhone))
+		w.s("W1")
+		w.s(s.landline())
+		w.b = append(append(append(w.b, '~'), strconv.Itoa(y)...), "0231"...) // 31 February
+		w.s("")
+		w.ts(upd)
+		s.quarantine(w.end(), "PHA", RuleDate, "effective_start")
+	case faultTimestamp:
+		ad := &address{id: s.id(&s.nextAddr), line1: "2 " + pick(s, streets), town: pick(s, towns), postcode: s.postcode(), from: s.run}
+		ad.updated = stamp{day: s.run - 1, sec: 25 * 3600} // hour 25
+		s.quarantine(s.writeADA(w, p, ad), "ADA", RuleTimestamp, "last_update")
+	case faultNoPerson:
+		ad := &address{id: s.id(&s.nextAddr), line1: "3 " + pick(s, streets), town: pick(s, towns), postcode: s.postcode(), from: s.run, updated: upd}
+		s.quarantine(s.writeADAFor(w, 0, ad), "ADA", RuleRequired, "person_id")
+	case faultNoAsgNumber, faultUnknownPosition:
+		t := *p.asgs[0]
+		p.maxSuffix++
+		t.id, t.suffix, t.applicant, t.primary = s.id(&s.nextAsg), p.maxSuffix, false, false
+		t.status, t.userStatus = asTerminated, "Terminated"
+		t.earliest, t.end, t.lwd, t.effStart = s.run-40, s.run-10, s.run-10, s.run-9
+		t.gradeStart, t.projHire, t.contract, t.updated = s.run-40, noDate, noDate, upd
+		if f == faultNoAsgNumber {
+			s.quarantine(s.writeASA(w, p, &t, asaOpts{noNumber: true}), "ASA", RuleRequired, "assignment_number")
+		} else {
+			s.quarantine(s.writeASA(w, p, &t, asaOpts{positionID: 99_000_000 + s.intn(900_000)}), "ASA", RuleReference, "position_id")
+		}
+	case faultColumns:
+		w.rec("PHA")
+		w.i(p.id)
+		w.i(s.id(&s.nextPhone))
+		w.s("M")
+		w.s(s.mobile())
+		w.d(s.run)
+		w.s("") // 7 columns: the last-update column is missing
+		s.quarantine(w.end(), "PHA", RuleColumnCount, "")
+	case faultRecordType:
+		w.rec("ZZA")
+		w.i(p.id)
+		w.i(s.id(&s.nextPhone))
+		w.d(s.run)
+		s.quarantine(w.end(), "ZZA", RuleRecordType, "")
+	}
+}
+
+func (s *sim) writeTruth(out Sink) error {
+	recs := slices.DeleteFunc(s.truth, func(r truthRec) bool { return r.dead })
+	slices.SortStableFunc(recs, func(a, b truthRec) int {
+		if c := cmp.Compare(a.file, b.file); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.t.Line, b.t.Line)
+	})
+	wc, err := out.Create(TruthFile)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(wc, 64<<10)
+	st := &s.res.Stats
+	var b []byte
+	for i := range recs {
+		t := &recs[i].t
+		b = append(t.AppendJSON(b[:0]), '\n')
+		if _, err := bw.Write(b); err != nil {
+			wc.Close()
+			return err
+		}
+		if t.Kind != KindEvent {
+			continue
+		}
+		st.Events++
+		switch t.Type {
+		case TypeStarter:
+			st.Starters++
+			if t.Scheduled {
+				st.ScheduledStarters++
+			}
+			if t.Rehire {
+				st.Rehires++
+			}
+			if recs[i].file == 0 {
+				st.BaselineStarters++
+			}
+		case TypeLeaver:
+			st.Leavers++
+			if t.Due != "" {
+				st.HeldLeavers++
+			}
+			if t.DaysLate > 0 {
+				st.LateLeavers++
+			}
+			if recs[i].file == 0 {
+				st.BaselineLeavers++
+			}
+		case TypePosition:
+			st.PositionUpdates++
+			switch t.Change {
+			case ChangeAttributes:
+				st.AttributeChanges++
+			case ChangeAdded:
+				st.AssignmentsAdded++
+			case ChangeEnded:
+				st.AssignmentsEnded++
+			}
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		wc.Close()
+		return err
+	}
+	return wc.Close()
+}

@@ -1,0 +1,437 @@
+package gen
+
+import (
+	"math/rand/v2"
+	"strconv"
+)
+
+// hierarchyVersion is the ORA hierarchy version id; one hierarchy per trust.
+const hierarchyVersion = 60021
+
+// intent is an expected truth line raised by an action, waiting for the
+// line number of the row that carries it. asg == nil means the PRA row.
+type intent struct {
+	kind      string // KindEvent or KindWithdrawn
+	typ       string
+	change    string
+	asg       *assignment
+	eff       date
+	lwd       date
+	reason    string
+	daysLate  int
+	held      bool // future-dated leaver: due = eff
+	scheduled bool
+	rehire    bool
+}
+
+type truthRec struct {
+	file int
+	dead bool // replaced (re-dated) or withdrawn held leaver
+	t    TruthLine
+}
+
+type scheduledDelete struct {
+	file int
+	p    *person
+	tag  string
+	id   int
+	asg  *assignment
+	pos  *position
+}
+
+type sim struct {
+	cfg  Config
+	rng  *rand.Rand
+	vpd  string
+	file int  // 0 = the full file, k = change file k
+	run  date // run date of the file being simulated
+	seq  int
+
+	start          date
+	hierFrom       date
+	payrollMonthly string
+	payrollWeekly  string
+
+	locs     []*location
+	orgs     []*organisation // all, parents before children
+	depts    []*organisation // organisations that hold positions
+	poss     []*position     // regular (non-bank) positions open to assignments
+	bankPoss []*position
+	people   []*person
+
+	nextPerson, nextEmp, nextAsg, nextPhone, nextAddr, nextCost int
+	nextPos, nextPosNum, nextOrg, nextLoc                       int
+	identN                                                      int
+	nhsOff, crsOff                                              int64
+
+	// work lists for the file being built
+	fileLocs []*location
+	fileOrgs []*organisation
+	filePoss []*position
+	touched  []*person
+	deletes  []scheduledDelete
+	badDels  int // --faults: non-numeric delete rows to write
+
+	scheduled  []scheduledDelete
+	pending    []*person // held future leavers
+	suspended  []*person
+	applicants []*person
+	locked     []*person
+	allPoss    []*position // every valid position in creation order, for the full file
+
+	truth []truthRec
+	res   Result
+	buf   []byte
+	name  string
+}
+
+func newSim(cfg Config) *sim {
+	s := &sim{
+		cfg: cfg,
+		// PCG with a fixed stream constant: the seed alone decides the output.
+		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x45535246_4c4f5721)),
+		vpd:   cfg.VPD,
+		start: dateOf(cfg.Start),
+		seq:   cfg.FirstSeq,
+		buf:   make([]byte, 0, 1024),
+	}
+	s.run = s.start
+	s.hierFrom = mkDate(2015, 4, 1)
+	s.payrollMonthly = cfg.VPD + " Monthly"
+	s.payrollWeekly = cfg.VPD + " Weekly"
+	s.nextPerson = 20000000 + s.rng.IntN(900000)
+	s.nextEmp = 30000000 + s.rng.IntN(900000)
+	s.nextAsg = 41000000 + s.rng.IntN(900000)
+	s.nextPhone = 50000000 + s.rng.IntN(900000)
+	s.nextAddr = 60000000 + s.rng.IntN(900000)
+	s.nextCost = 70000000 + s.rng.IntN(900000)
+	s.nextPos = 8800000 + s.rng.IntN(90000)
+	s.nextPosNum = 5100000 + s.rng.IntN(90000)
+	s.nextOrg = 7730000 + s.rng.IntN(9000)
+	s.nextLoc = 905000 + s.rng.IntN(9000)
+	s.nhsOff = s.rng.Int64N(9_000_000)
+	s.crsOff = s.rng.Int64N(99_999_999_999)
+	return s
+}
+
+// Ids grow with small random gaps, like Oracle sequences shared with other
+// entities, and never repeat.
+func (s *sim) id(next *int) int {
+	*next += 1 + s.rng.IntN(7)
+	return *next
+}
+
+func (s *sim) intn(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	return s.rng.IntN(n)
+}
+
+func (s *sim) chance(p float64) bool { return s.rng.Float64() < p }
+
+func pick[T any](s *sim, xs []T) T { return xs[s.rng.IntN(len(xs))] }
+
+// stampOn is a last-update timestamp during office hours of day d.
+func (s *sim) stampOn(d date) stamp {
+	return stamp{day: d, sec: int32(7*3600 + s.rng.IntN(11*3600))}
+}
+
+// recent is the last-update stamp of a change recorded for the current run:
+// ESR extracts overnight, so changes were keyed in the previous day.
+func (s *sim) recent() stamp { return s.stampOn(s.run - 1) }
+
+// historic is a last-update stamp some time between from and the day before
+// the full file.
+func (s *sim) historic(from date) stamp {
+	hi := s.start - 1
+	if from > hi {
+		return s.stampOn(from - 1)
+	}
+	return s.stampOn(from + date(s.intn(int(hi-from)+1)))
+}
+
+func (s *sim) postcode() string {
+	b := []byte("NT")
+	b = appendInt(b, 1+s.intn(9))
+	b = append(b, ' ')
+	b = appendInt(b, s.intn(10))
+	const letters = "ABDEFGHJLNPQRSTUWXYZ" // postcode inward letters exclude CIKMOV
+	b = append(b, letters[s.intn(len(letters))], letters[s.intn(len(letters))])
+	return string(b)
+}
+
+func (s *sim) mobile() string {
+	return "07700 900" + pad3(s.intn(1000))
+}
+
+func (s *sim) landline() string {
+	return "01632 960" + pad3(s.intn(1000))
+}
+
+func pad3(v int) string {
+	return string([]byte{byte('0' + v/100), byte('0' + v/10%10), byte('0' + v%10)})
+}
+
+// ni returns a random National Insurance number of the HMRC shape: an
+// allocatable two-letter prefix, six digits, suffix A-D.
+func (s *sim) ni() string {
+	for {
+		p := string([]byte{niFirst[s.intn(len(niFirst))], niSecond[s.intn(len(niSecond))]})
+		bad := false
+		for _, x := range niBadPrefixes {
+			if p == x {
+				bad = true
+				break
+			}
+		}
+		if bad {
+			continue
+		}
+		b := []byte(p)
+		for i := 0; i < 6; i++ {
+			b = append(b, byte('0'+s.intn(10)))
+		}
+		return string(append(b, "ABCD"[s.intn(4)]))
+	}
+}
+
+// newIdentity makes a human. NHS Unique IDs and CRS UUIDs come from an affine
+// bijection of a counter, so they are unique without a lookup table.
+func (s *sim) newIdentity(age0 date) *identity {
+	n := int64(s.identN)
+	s.identN++
+	id := &identity{
+		female:      s.chance(0.77), // roughly the NHS workforce split
+		dob:         age0,
+		ni:          s.ni(),
+		nhsID:       int(1_000_000 + (n*7919+s.nhsOff)%9_000_000),
+		crs:         700_000_000_000 + (n*1_000_003+s.crsOff)%99_999_999_999,
+		nationality: pick(s, nationalities),
+		surname:     pick(s, surnames),
+	}
+	if id.female {
+		id.first = pick(s, femaleFirst)
+		if s.chance(0.4) {
+			id.middle = pick(s, femaleFirst)
+		}
+	} else {
+		id.first = pick(s, maleFirst)
+		if s.chance(0.4) {
+			id.middle = pick(s, maleFirst)
+		}
+	}
+	return id
+}
+
+func (s *sim) newPerson(id *identity, medical bool) *person {
+	p := &person{
+		id:         s.id(&s.nextPerson),
+		empNo:      s.id(&s.nextEmp),
+		id0:        id,
+		last:       id.surname,
+		term:       noDate,
+		hire:       noDate,
+		nhsStart:   noDate,
+		touched:    -1,
+		pendingIdx: -1,
+	}
+	switch {
+	case medical:
+		p.title = "Dr."
+	case id.female:
+		p.title = pick(s, []string{"Ms.", "Mrs.", "Miss", "Ms."})
+	default:
+		p.title = "Mr."
+	}
+	s.people = append(s.people, p)
+	return p
+}
+
+// dobFor picks a date of birth so the person was at least 18 at the given
+// date and is at most 66 on the full file's run date.
+func (s *sim) dobFor(at date) date {
+	lo := s.start - 66*365
+	hi := at - 18*365 - 1
+	if hi <= lo {
+		hi = lo + 1
+	}
+	return lo + date(s.intn(int(hi-lo)))
+}
+
+func (s *sim) addContacts(p *person, from date, upd stamp) {
+	p.phones = append(p.phones, &phone{id: s.id(&s.nextPhone), typ: "M", number: s.mobile(), from: from, updated: upd})
+	if s.chance(0.3) {
+		p.phones = append(p.phones, &phone{id: s.id(&s.nextPhone), typ: "H1", number: s.landline(), from: from, updated: upd})
+	}
+	p.addrs = append(p.addrs, &address{
+		id: s.id(&s.nextAddr), primary: true, from: from, updated: upd,
+		line1: strconv.Itoa(1+s.intn(120)) + " " + pick(s, streets), town: pick(s, towns), postcode: s.postcode(),
+	})
+}
+
+// newAsg gives p a new assignment on pos starting on start. Costing follows
+// the assignment so COA rows always refer to a real assignment.
+func (s *sim) newAsg(p *person, pos *position, start date, primary bool, upd stamp) *assignment {
+	j := &jobs[pos.job]
+	p.maxSuffix++
+	a := &assignment{
+		id:         s.id(&s.nextAsg),
+		suffix:     p.maxSuffix,
+		status:     asActive,
+		userStatus: "Active Assignment",
+		effStart:   start,
+		earliest:   start,
+		loc:        pos.org.loc,
+		org:        pos.org,
+		pos:        pos,
+		grade:      j.grade,
+		step:       1 + s.intn(4),
+		gradeStart: start,
+		primary:    primary,
+		bank:       j.bank,
+		lwd:        noDate,
+		end:        noDate,
+		projHire:   noDate,
+		contract:   noDate,
+		updated:    upd,
+	}
+	if s.chance(0.2) {
+		a.loc = pick(s, s.locs)
+	}
+	switch {
+	case a.bank:
+		a.category, a.hours, a.fte = "Bank", "7.5", "0.2"
+	case s.chance(0.12):
+		a.category = "Fixed Term Temp"
+		a.contract = start + date(365+s.intn(365))
+	default:
+		a.category = "Permanent"
+	}
+	if !a.bank {
+		if j.medical {
+			a.fullTime, a.hours, a.fte = true, "40", "1"
+		} else if s.chance(0.7) {
+			a.fullTime, a.hours, a.fte = true, "37.5", "1"
+		} else {
+			a.hours, a.fte = pick(s, []string{"30", "22.5", "15"}), ""
+			switch a.hours {
+			case "30":
+				a.fte = "0.8"
+			case "22.5":
+				a.fte = "0.6"
+			default:
+				a.fte = "0.4"
+			}
+		}
+	}
+	p.asgs = append(p.asgs, a)
+	p.costs = append(p.costs, &costing{id: s.id(&s.nextCost), asg: a, from: start, to: noDate, cc: a.org.cc, pct: "100", updated: upd})
+	return a
+}
+
+// terminate ends one assignment on day end (ESR: the TERM_ASSIGN row is
+// effective from the day after the final date).
+func (s *sim) terminate(p *person, a *assignment, end, lwd date, upd stamp) {
+	a.status = asTerminated
+	a.userStatus = "Terminated"
+	a.end = end
+	a.lwd = lwd
+	a.effStart = end + 1
+	a.updated = upd
+	for _, c := range p.costs {
+		if c.asg == a {
+			c.to = end
+			c.updated = upd
+		}
+	}
+}
+
+func (s *sim) regularPosition() *position { return pick(s, s.poss) }
+func (s *sim) bankPosition() *position    { return pick(s, s.bankPoss) }
+
+func (s *sim) newPosition(jobIdx int, org *organisation, from date, upd stamp) *position {
+	p := &position{
+		id: s.id(&s.nextPos), number: s.id(&s.nextPosNum), job: jobIdx, title: jobs[jobIdx].title,
+		area: org.area, org: org, fte: "1", from: from, updated: upd,
+	}
+	if s.chance(0.2) {
+		p.fte = "0.8"
+	}
+	s.allPoss = append(s.allPoss, p)
+	if jobs[jobIdx].bank {
+		s.bankPoss = append(s.bankPoss, p)
+	} else {
+		s.poss = append(s.poss, p)
+	}
+	return p
+}
+
+// weightedJob draws a job, regular or bank, by the table weights.
+func (s *sim) weightedJob(bank bool) int {
+	total := 0
+	for _, j := range jobs {
+		if j.bank == bank {
+			total += j.weight
+		}
+	}
+	r := s.intn(total)
+	for i, j := range jobs {
+		if j.bank != bank {
+			continue
+		}
+		if r < j.weight {
+			return i
+		}
+		r -= j.weight
+	}
+	return 0
+}
+
+// touch puts p into the file being built. Each person is touched by at most
+// one scenario action per file, which keeps every event unambiguous.
+func (s *sim) touch(p *person) {
+	if p.touched != s.file {
+		p.touched = s.file
+		s.touched = append(s.touched, p)
+	}
+}
+
+// free says whether p may take part in a new scenario action today: employed,
+// not yet touched in this file, not suspended, not holding an erroneous
+// assignment awaiting deletion, and with every assignment already started.
+func (s *sim) free(p *person) bool {
+	return p.life == lcEmployed && p.touched != s.file && !p.locked && p.suspendTill == 0 &&
+		p.latestStart() < s.run
+}
+
+// find returns a person satisfying ok, scanning from a random offset so the
+// choice is random but always succeeds when anyone qualifies.
+func (s *sim) find(ok func(*person) bool) *person {
+	n := len(s.people)
+	if n == 0 {
+		return nil
+	}
+	off := s.intn(n)
+	for i := 0; i < n; i++ {
+		if p := s.people[(off+i)%n]; ok(p) {
+			return p
+		}
+	}
+	return nil
+}
+
+// quota turns a rate per thousand staff per day into a count for today. A
+// non-zero every guarantees at least one occurrence every that many files,
+// so even small trusts show each scenario.
+func (s *sim) quota(perMille float64, every int) int {
+	x := perMille * float64(s.cfg.Staff) / 1000
+	n := int(x)
+	if s.chance(x - float64(n)) {
+		n++
+	}
+	if n == 0 && every > 0 && (s.file-1)%every == 0 {
+		n = 1
+	}
+	return n
+}
