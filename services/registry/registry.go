@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +61,9 @@ type Registry struct {
 	store *store.Store
 	svc   *core.Service
 	api   *httpapi.API
+
+	startOnce sync.Once
+	startErr  error
 }
 
 // New builds a registry. It does not touch Kafka until Start.
@@ -134,11 +138,17 @@ func (r *Registry) registerMetrics(reg prometheus.Registerer) error {
 // Start creates the topic if missing and reads it to its end, so ids,
 // versions and configs are those the topic holds. The API answers 50003
 // until Start has returned successfully.
+//
+// Start is safe to call more than once (Run calls it too): a caller that
+// needs the registry caught up before going on calls Start first, then hands
+// Run to its supervisor.
 func (r *Registry) Start(ctx context.Context) error {
-	if err := r.store.Start(ctx); err != nil {
-		return fmt.Errorf("registry: %w", err)
-	}
-	return nil
+	r.startOnce.Do(func() {
+		if err := r.store.Start(ctx); err != nil {
+			r.startErr = fmt.Errorf("registry: %w", err)
+		}
+	})
+	return r.startErr
 }
 
 // Run starts the registry and blocks until ctx ends or the topic reader
