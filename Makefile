@@ -9,7 +9,7 @@ BENCHTIME ?= 1x
 FUZZTIME ?= 30s
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build test test-short vet check-standalone check-generated fuzz bench run tidy clean
+.PHONY: help build test test-deps test-short vet check-standalone check-generated fuzz bench run tidy clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -18,8 +18,18 @@ build: ## build every binary into bin/
 	@mkdir -p bin
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/ $(CMDS)
 
-test: vet ## run every module's tests with the race detector (the README's test command)
+test: vet test-deps ## run every module's tests with the race detector (the README's test command)
 	$(GO) test -race -count=1 work
+
+# The registry's interop test drives it with a Confluent client written in
+# another language (@kafkajs/confluent-schema-registry on Node). Install it from
+# the committed lock file when npm is present; without Node the test skips
+# and says so.
+INTEROP_NODE := services/registry/testdata/interop-node
+test-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	  [ -d $(INTEROP_NODE)/node_modules/@kafkajs ] || (cd $(INTEROP_NODE) && npm ci --no-audit --no-fund --silent); \
+	else echo "npm not found: the registry's Node interop test will skip"; fi
 
 test-short: ## the tests without the race detector, for a quick loop
 	$(GO) test -count=1 work
