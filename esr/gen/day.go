@@ -137,10 +137,15 @@ func (s *sim) event(p *person, in intent) {
 // incumbent (the position name composite on their ASA rows changes), so each
 // live incumbent assignment gets one ATTRIBUTES_CHANGED at its ASA row.
 func (s *sim) titleChanges() {
-	for n := s.quota(0.3, 2); n > 0; n-- {
+	n := s.quota(0.3, 2)
+	if n == 0 {
+		return
+	}
+	held := s.incumbents()
+	for ; n > 0; n-- {
 		for try := 0; try < 12; try++ {
 			pos := s.regularPosition()
-			inc := s.incumbents(pos)
+			inc := held[pos]
 			ok := len(inc) > 0
 			for _, p := range inc {
 				ok = ok && s.free(p)
@@ -171,18 +176,30 @@ func (s *sim) titleChanges() {
 	}
 }
 
-// incumbents are the people with a non-terminated assignment on pos.
-func (s *sim) incumbents(pos *position) []*person {
-	var out []*person
+// incumbents maps each position to the people holding a non-terminated
+// assignment on it, in person order (one pass instead of a scan per try).
+func (s *sim) incumbents() map[*position][]*person {
+	out := map[*position][]*person{}
 	for _, p := range s.people {
-		for _, a := range p.asgs {
-			if a.pos == pos && a.status != asTerminated {
-				out = append(out, p)
-				break
+		for i, a := range p.asgs {
+			if a.status == asTerminated || p.holdsEarlier(i, a.pos) {
+				continue
 			}
+			out[a.pos] = append(out[a.pos], p)
 		}
 	}
 	return out
+}
+
+// holdsEarlier reports whether an assignment before index i already put p
+// on pos, so a person is listed once per position.
+func (p *person) holdsEarlier(i int, pos *position) bool {
+	for _, a := range p.asgs[:i] {
+		if a.pos == pos && a.status != asTerminated {
+			return true
+		}
+	}
+	return false
 }
 
 // progressApplicants walks applicants through ACTIVE_APL -> OFFER ->

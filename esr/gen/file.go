@@ -26,6 +26,8 @@ const (
 // status), so even a pipeline that failed to quarantine it would derive no
 // event from it; the truth is unaffected either way.
 func (s *sim) plantFaults() {
+	s.rng, s.frng = s.frng, s.rng
+	defer func() { s.rng, s.frng = s.frng, s.rng }()
 	if len(s.touched) == 0 {
 		if p := s.find(func(p *person) bool { return p.life == lcEmployed && p.touched != s.file }); p != nil {
 			s.touch(p) // an unchanged re-send, just to carry the faults
@@ -112,7 +114,7 @@ func (s *sim) writeFile(out Sink, full bool) error {
 		for i := 0; i < s.badDels; i++ {
 			w.rec("PHD")
 			w.s("X")
-			w.b = appendInt(w.b, s.id(&s.nextPhone))
+			w.b = appendInt(w.b, s.faultID())
 			s.quarantine(w.end(), "PHD", RuleDeleteID, "id")
 		}
 	}
@@ -207,13 +209,15 @@ func (s *sim) quarantine(line int, rec, rule, field string) {
 }
 
 func (s *sim) writeFault(w *fileWriter, p *person, f faultKind) {
+	s.rng, s.frng = s.frng, s.rng
+	defer func() { s.rng, s.frng = s.frng, s.rng }()
 	upd := s.recent()
 	y, _, _ := s.run.civil()
 	switch f {
 	case faultDate:
 		w.rec("PHA")
 		w.i(p.id)
-		w.i(s.id(&s.nextPhone))
+		w.i(s.faultID())
 		w.s("W1")
 		w.s(s.landline())
 		w.b = append(append(append(w.b, '~'), strconv.Itoa(y)...), "0231"...) // 31 February
@@ -221,16 +225,15 @@ func (s *sim) writeFault(w *fileWriter, p *person, f faultKind) {
 		w.ts(upd)
 		s.quarantine(w.end(), "PHA", RuleDate, "effective_start")
 	case faultTimestamp:
-		ad := &address{id: s.id(&s.nextAddr), line1: "2 " + pick(s, streets), town: pick(s, towns), postcode: s.postcode(), from: s.run}
+		ad := &address{id: s.faultID(), line1: "2 " + pick(s, streets), town: pick(s, towns), postcode: s.postcode(), from: s.run}
 		ad.updated = stamp{day: s.run - 1, sec: 25 * 3600} // hour 25
 		s.quarantine(s.writeADA(w, p, ad), "ADA", RuleTimestamp, "last_update")
 	case faultNoPerson:
-		ad := &address{id: s.id(&s.nextAddr), line1: "3 " + pick(s, streets), town: pick(s, towns), postcode: s.postcode(), from: s.run, updated: upd}
+		ad := &address{id: s.faultID(), line1: "3 " + pick(s, streets), town: pick(s, towns), postcode: s.postcode(), from: s.run, updated: upd}
 		s.quarantine(s.writeADAFor(w, 0, ad), "ADA", RuleRequired, "person_id")
 	case faultNoAsgNumber, faultUnknownPosition:
 		t := *p.asgs[0]
-		p.maxSuffix++
-		t.id, t.suffix, t.applicant, t.primary = s.id(&s.nextAsg), p.maxSuffix, false, false
+		t.id, t.suffix, t.applicant, t.primary = s.faultID(), 90+s.intn(9), false, false
 		t.status, t.userStatus = asTerminated, "Terminated"
 		t.earliest, t.end, t.lwd, t.effStart = s.run-40, s.run-10, s.run-10, s.run-9
 		t.gradeStart, t.projHire, t.contract, t.updated = s.run-40, noDate, noDate, upd
@@ -242,7 +245,7 @@ func (s *sim) writeFault(w *fileWriter, p *person, f faultKind) {
 	case faultColumns:
 		w.rec("PHA")
 		w.i(p.id)
-		w.i(s.id(&s.nextPhone))
+		w.i(s.faultID())
 		w.s("M")
 		w.s(s.mobile())
 		w.d(s.run)
@@ -251,7 +254,7 @@ func (s *sim) writeFault(w *fileWriter, p *person, f faultKind) {
 	case faultRecordType:
 		w.rec("ZZA")
 		w.i(p.id)
-		w.i(s.id(&s.nextPhone))
+		w.i(s.faultID())
 		w.d(s.run)
 		s.quarantine(w.end(), "ZZA", RuleRecordType, "")
 	}
@@ -323,4 +326,11 @@ func (s *sim) writeTruth(out Sink) error {
 		return err
 	}
 	return wc.Close()
+}
+
+// faultID numbers fault rows from their own range without touching either
+// PRNG, so fault rows never shift the ids of the simulated trust.
+func (s *sim) faultID() int {
+	s.nextFault += 3
+	return s.nextFault
 }

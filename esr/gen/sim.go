@@ -40,12 +40,16 @@ type scheduledDelete struct {
 }
 
 type sim struct {
-	cfg  Config
-	rng  *rand.Rand
-	vpd  string
-	file int  // 0 = the full file, k = change file k
-	run  date // run date of the file being simulated
-	seq  int
+	cfg Config
+	rng *rand.Rand
+	// frng and nextFault serve only the fault injector, so that a run with
+	// --faults simulates exactly the same trust as one without.
+	frng      *rand.Rand
+	nextFault int
+	vpd       string
+	file      int  // 0 = the full file, k = change file k
+	run       date // run date of the file being simulated
+	seq       int
 
 	start          date
 	hierFrom       date
@@ -90,12 +94,14 @@ func newSim(cfg Config) *sim {
 		cfg: cfg,
 		// PCG with a fixed stream constant: the seed alone decides the output.
 		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x45535246_4c4f5721)),
+		frng:  rand.New(rand.NewPCG(cfg.Seed, 0x46415554_4c545321)),
 		vpd:   cfg.VPD,
 		start: dateOf(cfg.Start),
 		seq:   cfg.FirstSeq,
 		buf:   make([]byte, 0, 1024),
 	}
 	s.run = s.start
+	s.nextFault = 95_000_000
 	s.hierFrom = mkDate(2015, 4, 1)
 	s.payrollMonthly = cfg.VPD + " Monthly"
 	s.payrollWeekly = cfg.VPD + " Weekly"
