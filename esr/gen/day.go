@@ -1,6 +1,9 @@
 package gen
 
-import "slices"
+import (
+	"slices"
+	"strconv"
+)
 
 // simulateDay applies one day of ESR activity for change file s.file. The
 // order matters only for determinism; each person takes part in at most one
@@ -306,7 +309,7 @@ func (s *sim) rehires() {
 // otherwise the person is terminated now, possibly days late.
 func (s *sim) recordLeaver(p *person, L date) {
 	reason := pick(s, leavingReasons)
-	ls := p.latestStart()
+	ls := p.lastActivity()
 	lwd := L
 	if s.chance(0.3) {
 		lwd = max(L-date(1+s.intn(3)), ls)
@@ -345,7 +348,7 @@ func (s *sim) leavers() {
 		if p == nil {
 			return
 		}
-		ls := p.latestStart()
+		ls := p.lastActivity()
 		var L date
 		switch (s.file + i) % 3 {
 		case 0:
@@ -595,7 +598,7 @@ func (s *sim) detailChanges() {
 			ph.number, ph.from, ph.updated = s.mobile(), s.run, upd
 		case 1:
 			ad := p.addrs[0]
-			ad.line1 = appendStr(appendInt(nil, 1+s.intn(120)), " "+pick(s, streets))
+			ad.line1 = strconv.Itoa(1+s.intn(120)) + " " + pick(s, streets)
 			ad.town, ad.postcode, ad.from, ad.updated = pick(s, towns), s.postcode(), s.run, upd
 		case 2:
 			if p.id0.female && p.maiden == "" {
@@ -612,8 +615,6 @@ func (s *sim) detailChanges() {
 		s.res.Stats.DetailChanges++
 	}
 }
-
-func appendStr(b []byte, v string) string { return string(append(b, v...)) }
 
 // erroneousRows add a phone, address or costing row by mistake, deleted
 // again by PHD/ADD/COD a few files later; every fifth file also creates a

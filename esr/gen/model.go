@@ -223,3 +223,15 @@ func (p *person) latestStart() date {
 	}
 	return l
 }
+
+// lastActivity is the latest start of a live assignment or end of an ended
+// one: a leaving date must come after it, or the history would not add up.
+func (p *person) lastActivity() date {
+	l := p.latestStart()
+	for _, a := range p.asgs {
+		if !a.applicant && a.status == asTerminated && a.end > l {
+			l = a.end
+		}
+	}
+	return l
+}

@@ -225,7 +225,7 @@ func (st *refState) derive(fi int, file, run, vpd string, g *group) {
 			if B != nil {
 				b = B.asgs[gr.id]
 			}
-			if a.c45 != "" && (b == nil || b.c45 != a.c45) && a.c45 > best {
+			if (a.live() || b.live()) && a.c45 > best {
 				best = a.c45
 			}
 		}
@@ -366,5 +366,20 @@ func TestReferenceRules(t *testing.T) {
 		t.Run(strconv.Itoa(c.Staff)+"x"+strconv.Itoa(c.Days), func(t *testing.T) {
 			checkReference(t, generate(t, c))
 		})
+	}
+}
+
+// Many small trusts over many seeds: the rules and the simulation must agree
+// whatever the dice say, including trusts too small for every scenario.
+func TestReferenceRulesManySeeds(t *testing.T) {
+	for seed := uint64(1); seed <= 40; seed++ {
+		c := Config{Tenant: "RXX", VPD: "412", Staff: 20 + int(seed*37%400), Days: int(5 + seed%20), Seed: seed, Faults: seed%2 == 0}
+		g := generate(t, c)
+		checkReference(t, g)
+		checkTruthRows(t, g)
+		checkFiles(t, g)
+		if t.Failed() {
+			t.Fatalf("seed %d (%+v)", seed, c)
+		}
 	}
 }
