@@ -148,7 +148,7 @@ func (s *sim) titleChanges() {
 	for ; n > 0; n-- {
 		for try := 0; try < 12; try++ {
 			pos := s.regularPosition()
-			inc := held[pos]
+			inc := held.of(pos)
 			ok := len(inc) > 0
 			for _, p := range inc {
 				ok = ok && s.free(p)
@@ -179,19 +179,41 @@ func (s *sim) titleChanges() {
 	}
 }
 
-// incumbents maps each position to the people holding a non-terminated
-// assignment on it, in person order (one pass instead of a scan per try).
-func (s *sim) incumbents() map[*position][]*person {
-	out := map[*position][]*person{}
-	for _, p := range s.people {
-		for i, a := range p.asgs {
-			if a.status == asTerminated || p.holdsEarlier(i, a.pos) {
-				continue
+// incumbency lists, per position, the people holding a non-terminated
+// assignment on it, in person order. It is built in one counting pass into
+// two flat slices, so a title change never rescans everybody per try.
+type incumbency struct {
+	start  []int
+	people []*person
+}
+
+func (ix *incumbency) of(pos *position) []*person {
+	return ix.people[ix.start[pos.seq]:ix.start[pos.seq+1]]
+}
+
+func (s *sim) incumbents() *incumbency {
+	ix := &incumbency{start: make([]int, len(s.allPoss)+1)}
+	each := func(f func(p *person, pos *position)) {
+		for _, p := range s.people {
+			for i, a := range p.asgs {
+				if a.status != asTerminated && !a.pos.erroneous && !p.holdsEarlier(i, a.pos) {
+					f(p, a.pos)
+				}
 			}
-			out[a.pos] = append(out[a.pos], p)
 		}
 	}
-	return out
+	each(func(_ *person, pos *position) { ix.start[pos.seq+1]++ })
+	for i := 1; i < len(ix.start); i++ {
+		ix.start[i] += ix.start[i-1]
+	}
+	ix.people = make([]*person, ix.start[len(ix.start)-1])
+	next := make([]int, len(ix.start))
+	copy(next, ix.start)
+	each(func(p *person, pos *position) {
+		ix.people[next[pos.seq]] = p
+		next[pos.seq]++
+	})
+	return ix
 }
 
 // holdsEarlier reports whether an assignment before index i already put p

@@ -25,6 +25,7 @@ type organisation struct {
 
 type position struct {
 	id, number int
+	seq        int // index in sim.allPoss
 	job        int // index into jobs
 	title      string
 	area       int

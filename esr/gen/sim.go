@@ -364,6 +364,7 @@ func (s *sim) newPosition(jobIdx int, org *organisation, from date, upd stamp) *
 	if s.chance(0.2) {
 		p.fte = "0.8"
 	}
+	p.seq = len(s.allPoss)
 	s.allPoss = append(s.allPoss, p)
 	if jobs[jobIdx].bank {
 		s.bankPoss = append(s.bankPoss, p)
