@@ -1,9 +1,6 @@
 package model
 
-import (
-	"strings"
-	"time"
-)
+import "time"
 
 // Assignment is one ESR assignment (GO v2 ASA row). The assignment, not the
 // person, carries status, position, grade, hours, organisation and location;
@@ -106,51 +103,10 @@ type PositionRef struct {
 	Area           string
 }
 
-// ParsePositionName splits ESR's position name composite
-// "number|title|occupation code|area|" (POA col 5, ASA col 29). ESR ends it
-// with a trailing pipe; ok is false when fewer than four parts are present
-// (rule V9), in which case the fields found are still returned.
-func ParsePositionName(s string) (p PositionRef, ok bool) {
-	parts := splitComposite(s, 4)
-	p = PositionRef{Number: parts[0], Title: parts[1], OccupationCode: parts[2], Area: parts[3]}
-	return p, strings.Count(s, "|") >= 3
-}
-
 // Grade is the pay grade composite "owner|code|description", e.g.
 // NHS|XR05|Review Body Band 5.
 type Grade struct {
 	Owner       string
 	Code        string
 	Description string
-}
-
-// ParseGrade splits the grade composite (ASA col 30). ok is false when it
-// does not have exactly three parts (rule V9).
-func ParseGrade(s string) (g Grade, ok bool) {
-	parts := splitComposite(s, 3)
-	return Grade{Owner: parts[0], Code: parts[1], Description: parts[2]}, strings.Count(s, "|") == 2
-}
-
-// ParseJobName splits the job name composite "staff group|job role" (ASA col
-// 34). ok is false when it does not have exactly two parts (rule V9).
-func ParseJobName(s string) (staffGroup, jobRole string, ok bool) {
-	parts := splitComposite(s, 2)
-	return parts[0], parts[1], strings.Count(s, "|") == 1
-}
-
-// splitComposite returns exactly n trimmed parts of a pipe composite,
-// padding with "" and ignoring extra parts, so callers can index freely and
-// judge the arity themselves. An empty composite yields n empty parts.
-func splitComposite(s string, n int) []string {
-	out := make([]string, n)
-	if strings.TrimSpace(s) == "" {
-		return out
-	}
-	for i, p := range strings.SplitN(s, "|", n+1) {
-		if i == n {
-			break
-		}
-		out[i] = strings.TrimSpace(p)
-	}
-	return out
 }
