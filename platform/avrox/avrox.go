@@ -70,7 +70,7 @@ type Serde struct {
 	api avro.API
 
 	mu       sync.Mutex
-	writers  map[int]avro.Schema     // writer schema by registry id
+	writers  map[int]avro.Schema        // writer schema by registry id
 	resolved map[resolveKey]avro.Schema // reader+writer composite schemas
 }
 
