@@ -4,10 +4,10 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/esrflow/esrflow/esr/format"
+	"github.com/esrflow/esrflow/esr/format/internal/stream"
 )
 
 // Options tunes a reader.
@@ -27,38 +27,23 @@ type Options struct {
 
 // Reader reads one CSV report through a Feed mapping.
 type Reader struct {
-	file   string
-	feed   *Feed
-	opts   Options
-	lr     *format.LineReader
-	sum    format.Summary
-	pos    []int // pos[i] = 0-based CSV column of feed column i, -1 if absent
-	width  int   // number of header columns
-	raw    []string
-	fields []string
-	err    error
-	max    int
+	in    stream.Reader
+	feed  *Feed
+	opts  Options
+	pos   []int // pos[i] = 0-based CSV column of feed column i, -1 if absent
+	width int   // number of header columns
+	raw   []string
 }
 
 // NewReader checks the file name and reads the header row. Problems come
 // back as a *format.FileError and a nil Reader.
 func NewReader(fileName string, r io.Reader, feed *Feed, opts Options) (*Reader, error) {
-	file := fileName
-	if i := strings.LastIndexAny(file, `/\`); i >= 0 {
-		file = file[i+1:]
-	}
+	file := stream.BaseName(fileName)
 	if feed == nil {
 		return nil, format.FileFailure(file, 0, "", format.RuleConfig, "no feed mapping")
 	}
-	rd := &Reader{
-		file: file, feed: feed, opts: opts,
-		lr:  format.NewLineReader(r, format.LineOptions{File: file, MaxLineBytes: opts.MaxLineBytes, Encoding: opts.Encoding}),
-		sum: format.Summary{File: file, RowsByType: make(map[string]int)},
-		max: opts.MaxLineBytes,
-	}
-	if rd.max <= 0 {
-		rd.max = format.DefaultMaxLineBytes
-	}
+	rd := &Reader{feed: feed, opts: opts}
+	rd.in.Init(file, r, stream.Envelope{}, stream.Options{MaxLineBytes: opts.MaxLineBytes, Encoding: opts.Encoding, ReuseRecord: opts.ReuseRecord})
 	if feed.pattern != nil {
 		m := feed.pattern.FindStringSubmatch(file)
 		if m == nil {
@@ -80,32 +65,19 @@ func NewReader(fileName string, r io.Reader, feed *Feed, opts Options) (*Reader,
 func (r *Reader) Feed() *Feed { return r.feed }
 
 // Summary reports what was read.
-func (r *Reader) Summary() format.Summary {
-	s := r.sum
-	s.Encoding = r.lr.Encoding()
-	s.Lines = r.lr.LineCount()
-	s.RowsByType = make(map[string]int, len(r.sum.RowsByType))
-	for k, v := range r.sum.RowsByType {
-		s.RowsByType[k] = v
-	}
-	return s
-}
+func (r *Reader) Summary() format.Summary { return r.in.Summary() }
 
 func (r *Reader) readHeader() *format.FileError {
-	ln, err := r.lr.Next()
-	if errors.Is(err, io.EOF) {
-		return format.FileFailure(r.file, 0, "", format.RuleMissingHeader, "file is empty: no header row")
+	ln, fe := r.in.First("file is empty: no header row")
+	if fe != nil {
+		return fe
 	}
-	if err != nil {
-		return asFileError(err)
-	}
-	r.sum.Records++
 	if ln.TooLong || ln.Blank {
-		return format.FileFailure(r.file, ln.No, "", format.RuleMissingHeader, "first line is not a header row")
+		return r.in.Fail(ln.No, "", 0, "", format.RuleMissingHeader, "first line is not a header row")
 	}
 	hdr, bad, _ := format.SplitQuoted(ln.Text, r.feed.delim, nil)
 	if bad >= 0 {
-		return format.FileFailure(r.file, ln.No, "", format.RuleMissingHeader, "header row has broken quoting")
+		return r.in.Fail(ln.No, "", 0, "", format.RuleMissingHeader, "header row has broken quoting")
 	}
 	r.width = len(hdr)
 	at := make(map[string]int, len(hdr))
@@ -122,13 +94,9 @@ func (r *Reader) readHeader() *format.FileError {
 		p, ok := at[normHeader(c.Header)]
 		switch {
 		case ok && p == -2:
-			fe := format.FileFailure(r.file, ln.No, "", format.RuleDuplicateColumn, "header "+strconv.Quote(c.Header)+" appears more than once")
-			fe.Problem.Field = c.Field
-			return fe
+			return r.in.Fail(ln.No, "", 0, c.Field, format.RuleDuplicateColumn, "header "+strconv.Quote(c.Header)+" appears more than once")
 		case !ok && !c.Optional:
-			fe := format.FileFailure(r.file, ln.No, "", format.RuleMissingColumn, "mapped header "+strconv.Quote(c.Header)+" is missing")
-			fe.Problem.Field = c.Field
-			return fe
+			return r.in.Fail(ln.No, "", 0, c.Field, format.RuleMissingColumn, "mapped header "+strconv.Quote(c.Header)+" is missing")
 		case !ok:
 			p = -1
 		}
@@ -137,83 +105,56 @@ func (r *Reader) readHeader() *format.FileError {
 	return nil
 }
 
-func asFileError(err error) *format.FileError {
-	var fe *format.Error
-	if errors.As(err, &fe) {
-		return &format.FileError{Problem: fe}
-	}
-	return &format.FileError{Problem: &format.Error{Rule: format.RuleRead, Msg: "reading input failed", Severity: format.SeverityFile, Err: err}}
-}
-
 // Next returns the next data row (mapped columns in feed order), io.EOF at
 // the end, or a *format.FileError.
 func (r *Reader) Next() (format.Row, error) {
-	for r.err == nil {
-		ln, err := r.lr.Next()
-		if errors.Is(err, io.EOF) {
-			r.err = io.EOF
-			break
-		}
+	ln, _, ok := r.in.Next()
+	if !ok {
+		return format.Row{}, r.in.Err()
+	}
+	typ, limit := r.feed.typ, r.in.MaxLine
+	if ln.TooLong {
+		return r.in.ProblemRow(ln.No, typ, nil, format.RuleLineTooLong, "record is longer than "+strconv.Itoa(limit)+" bytes"), nil
+	}
+	text := ln.Text
+	raw, bad, open := format.SplitQuoted(text, r.feed.delim, r.raw[:0])
+	tooLong := false
+	// A quoted value may contain line breaks: join following lines
+	// until the quote closes, within the same byte bound as a line.
+	for open {
+		next, err := r.in.Continuation()
 		if err != nil {
-			r.err = asFileError(err)
-			break
-		}
-		if ln.Blank {
-			continue
-		}
-		r.sum.Records++
-		typ := r.feed.typ
-		if ln.TooLong {
-			return r.emit(format.Row{Line: ln.No, Type: typ, Problems: []*format.Error{
-				format.RowProblem(r.file, ln.No, typ, 0, "", format.RuleLineTooLong, "record is longer than "+strconv.Itoa(r.max)+" bytes"),
-			}}), nil
-		}
-		text := ln.Text
-		raw, bad, open := format.SplitQuoted(text, r.feed.delim, r.raw[:0])
-		tooLong := false
-		// A quoted value may contain line breaks: join following lines
-		// until the quote closes, within the same byte bound as a line.
-		for open {
-			next, err := r.lr.Next()
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				r.err = asFileError(err)
-				return format.Row{}, r.err
-			}
-			if next.TooLong || len(text)+1+len(next.Text) > r.max {
-				tooLong = true
+			if errors.Is(err, io.EOF) {
 				break
 			}
-			text += "\n" + next.Text
-			raw, bad, open = format.SplitQuoted(text, r.feed.delim, r.raw[:0])
+			return format.Row{}, err
 		}
-		r.raw = raw[:0]
-		row := format.Row{Line: ln.No, Type: typ}
-		if tooLong {
-			row.Problems = append(row.Problems, format.RowProblem(r.file, ln.No, typ, 0, "", format.RuleLineTooLong,
-				"quoted record is longer than "+strconv.Itoa(r.max)+" bytes"))
-			return r.emit(row), nil
+		if next.TooLong || len(text)+1+len(next.Text) > limit {
+			tooLong = true
+			break
 		}
-		row.Fields = r.project(raw)
-		if bad >= 0 {
-			row.Problems = append(row.Problems, format.RowProblem(r.file, ln.No, typ, bad+1, r.fieldAt(bad), format.RuleQuote,
-				"quoted field is unterminated or followed by text"))
-		} else {
-			row.Problems = r.check(ln.No, raw, row.Fields, row.Problems)
-		}
-		if !r.opts.KeepSpecialCategory {
-			for i, c := range r.feed.cols {
-				if c.special && row.Fields[i] != "" {
-					row.Fields[i] = ""
-					r.sum.SpecialCategoryBlanked++
-				}
+		text += "\n" + next.Text
+		raw, bad, open = format.SplitQuoted(text, r.feed.delim, r.raw[:0])
+	}
+	r.raw = raw[:0]
+	if tooLong {
+		return r.in.ProblemRow(ln.No, typ, nil, format.RuleLineTooLong, "quoted record is longer than "+strconv.Itoa(limit)+" bytes"), nil
+	}
+	row := format.Row{Line: ln.No, Type: typ, Fields: r.project(raw)}
+	if bad >= 0 {
+		row.Problems = append(row.Problems, format.RowProblem(r.in.File, ln.No, typ, bad+1, r.fieldAt(bad), format.RuleQuote, stream.MsgQuote))
+	} else {
+		row.Problems = r.check(ln.No, raw, row.Fields, row.Problems)
+	}
+	if !r.opts.KeepSpecialCategory {
+		for i, c := range r.feed.cols {
+			if c.special && row.Fields[i] != "" {
+				row.Fields[i] = ""
+				r.in.Sum.SpecialCategoryBlanked++
 			}
 		}
-		return r.emit(row), nil
 	}
-	return format.Row{}, r.err
+	return r.in.Emit(row), nil
 }
 
 func (r *Reader) fieldAt(csvCol int) string {
@@ -229,12 +170,7 @@ func (r *Reader) fieldAt(csvCol int) string {
 // unmapped columns are dropped here, which keeps unneeded personal data out
 // of everything downstream.
 func (r *Reader) project(raw []string) []string {
-	var out []string
-	if r.opts.ReuseRecord {
-		out = r.fields[:0]
-	} else {
-		out = make([]string, 0, len(r.pos))
-	}
+	out := r.in.FieldBufN(len(r.pos))
 	for _, p := range r.pos {
 		v := ""
 		if p >= 0 && p < len(raw) {
@@ -242,21 +178,18 @@ func (r *Reader) project(raw []string) []string {
 		}
 		out = append(out, v)
 	}
-	if r.opts.ReuseRecord {
-		r.fields = out
-	}
-	return out
+	return r.in.Keep(out)
 }
 
 func (r *Reader) check(line int, raw, fields []string, probs []*format.Error) []*format.Error {
 	typ := r.feed.typ
 	if len(raw) < r.width {
-		probs = append(probs, format.RowProblem(r.file, line, typ, 0, "", format.RuleColumnCount,
+		probs = append(probs, format.RowProblem(r.in.File, line, typ, 0, "", format.RuleColumnCount,
 			"has "+strconv.Itoa(len(raw))+" columns, header has "+strconv.Itoa(r.width)))
 	} else {
 		for i := r.width; i < len(raw); i++ {
 			if raw[i] != "" {
-				probs = append(probs, format.RowProblem(r.file, line, typ, i+1, "", format.RuleColumnCount,
+				probs = append(probs, format.RowProblem(r.in.File, line, typ, i+1, "", format.RuleColumnCount,
 					"has "+strconv.Itoa(len(raw))+" columns, header has "+strconv.Itoa(r.width)+"; extra column is not empty"))
 				break
 			}
@@ -270,12 +203,12 @@ func (r *Reader) check(line int, raw, fields []string, probs []*format.Error) []
 		v := fields[i]
 		if v == "" {
 			if c.Required {
-				probs = append(probs, format.RowProblem(r.file, line, typ, r.pos[i]+1, c.Field, format.RuleRequired, "value is required"))
+				probs = append(probs, format.RowProblem(r.in.File, line, typ, r.pos[i]+1, c.Field, format.RuleRequired, "value is required"))
 			}
 			continue
 		}
 		if rule, msg := c.check(v); rule != "" {
-			probs = append(probs, format.RowProblem(r.file, line, typ, r.pos[i]+1, c.Field, rule, msg))
+			probs = append(probs, format.RowProblem(r.in.File, line, typ, r.pos[i]+1, c.Field, rule, msg))
 		}
 	}
 	return probs
@@ -310,15 +243,6 @@ func (c *column) check(v string) (rule, msg string) {
 		return rule, "value is " + what + " (value not shown: personal data)"
 	}
 	return rule, format.Quote(v) + " is " + what
-}
-
-func (r *Reader) emit(row format.Row) format.Row {
-	r.sum.Rows++
-	r.sum.RowsByType[row.Type]++
-	if len(row.Problems) > 0 {
-		r.sum.RowsWithProblems++
-	}
-	return row
 }
 
 // Decode returns a row's mapped values by canonical field name, typed by

@@ -8,13 +8,13 @@
 package gov1
 
 import (
-	"errors"
 	"io"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/esrflow/esrflow/esr/format"
+	"github.com/esrflow/esrflow/esr/format/internal/stream"
 )
 
 // Options tunes the checks; the zero value is a production default.
@@ -47,35 +47,22 @@ type Header struct {
 
 // Reader reads one GO v1 file.
 type Reader struct {
-	file    string
-	delim   byte
-	opts    Options
-	lr      *format.LineReader
-	hdr     Header
-	sum     format.Summary
-	data    int // non-blank lines between HDR and FTR: what FTR counts
-	fields  []string
-	trailer bool
-	err     error
+	in    stream.Reader
+	delim byte
+	opts  Options
+	hdr   Header
 }
 
 // NewReader checks the file name and reads the header; problems come back
 // as a *format.FileError and a nil Reader.
 func NewReader(fileName string, r io.Reader, opts Options) (*Reader, error) {
-	file := fileName
-	if i := strings.LastIndexAny(file, `/\`); i >= 0 {
-		file = file[i+1:]
-	}
-	rd := &Reader{
-		file:  file,
-		delim: opts.Delimiter,
-		opts:  opts,
-		lr:    format.NewLineReader(r, format.LineOptions{File: file, MaxLineBytes: opts.MaxLineBytes, Encoding: opts.Encoding}),
-		sum:   format.Summary{File: file, RowsByType: make(map[string]int)},
-	}
+	file := stream.BaseName(fileName)
+	rd := &Reader{delim: opts.Delimiter, opts: opts}
 	if rd.delim == 0 {
 		rd.delim = ','
 	}
+	rd.in.Init(file, r, stream.Envelope{Header: TypeHeader, Trailer: TypeFooter, Delim: rd.delim},
+		stream.Options{MaxLineBytes: opts.MaxLineBytes, Encoding: opts.Encoding, ReuseRecord: opts.ReuseRecord})
 	if rd.delim == '"' || rd.delim == '\n' || rd.delim == '\r' {
 		return nil, format.FileFailure(file, 0, "", format.RuleConfig, "delimiter cannot be a quote or line break")
 	}
@@ -98,76 +85,45 @@ func (r *Reader) Header() Header { return r.hdr }
 
 // Summary reports what was read; complete after Next returned io.EOF or a
 // *format.FileError.
-func (r *Reader) Summary() format.Summary {
-	s := r.sum
-	s.Encoding = r.lr.Encoding()
-	s.Lines = r.lr.LineCount()
-	s.RowsByType = make(map[string]int, len(r.sum.RowsByType))
-	for k, v := range r.sum.RowsByType {
-		s.RowsByType[k] = v
-	}
-	return s
-}
-
-func (r *Reader) fail(line int, recordType string, col int, field, rule, msg string) *format.FileError {
-	e := format.FileFailure(r.file, line, recordType, rule, msg)
-	e.Problem.Column, e.Problem.Field = col, field
-	return e
-}
-
-func asFileError(err error) *format.FileError {
-	var fe *format.Error
-	if errors.As(err, &fe) {
-		return &format.FileError{Problem: fe}
-	}
-	return &format.FileError{Problem: &format.Error{Rule: format.RuleRead, Msg: "reading input failed", Severity: format.SeverityFile, Err: err}}
-}
+func (r *Reader) Summary() format.Summary { return r.in.Summary() }
 
 func (r *Reader) readHeader() *format.FileError {
-	ln, err := r.lr.Next()
-	if errors.Is(err, io.EOF) {
-		return r.fail(0, "", 0, "", format.RuleMissingHeader, "file is empty")
+	ln, fe := r.in.First("file is empty")
+	if fe != nil {
+		return fe
 	}
-	if err != nil {
-		return asFileError(err)
-	}
-	r.sum.Records++
 	if ln.TooLong || !strings.HasPrefix(ln.Text, TypeHeader) {
-		return r.fail(ln.No, "", 0, "", format.RuleMissingHeader, "first line is not an HDR record")
+		return r.in.Fail(ln.No, "", 0, "", format.RuleMissingHeader, "first line is not an HDR record")
 	}
-	t := ln.Text
-	if len(t) < 4 || t[3] != r.delim {
-		return r.fail(ln.No, TypeHeader, 0, "", format.RuleDelimiter, "4th character of line 1 is not "+strconv.QuoteRune(rune(r.delim)))
+	if fe := r.in.CheckDelimiter(ln); fe != nil {
+		return fe
 	}
-	f, bad, _ := format.SplitQuoted(t, r.delim, nil)
+	f, bad, _ := format.SplitQuoted(ln.Text, r.delim, nil)
 	if bad >= 0 || len(f) < 2 || f[1] == "" {
-		return r.fail(ln.No, TypeHeader, 0, "", format.RuleHeaderFormat, "want HDR"+string(r.delim)+"<file name>")
+		return r.in.Fail(ln.No, TypeHeader, 0, "", format.RuleHeaderFormat, "want HDR"+string(r.delim)+"<file name>")
 	}
-	for i := 2; i < len(f); i++ {
-		if f[i] != "" {
-			return r.fail(ln.No, TypeHeader, i, "", format.RuleHeaderFormat, "has "+strconv.Itoa(len(f))+" columns, want 2")
-		}
+	if i := stream.ExtraColumn(f, 2); i >= 0 {
+		return r.in.Fail(ln.No, TypeHeader, i, "", format.RuleHeaderFormat, "has "+strconv.Itoa(len(f))+" columns, want 2")
 	}
 	h := &r.hdr
 	h.Line, h.FileName = ln.No, f[1]
-	if !r.opts.RelaxHeaderFileName && h.FileName != r.file {
-		return r.fail(ln.No, TypeHeader, 1, "file_name", format.RuleHeaderFileName,
-			"header names "+format.Quote(h.FileName)+", file is "+format.Quote(r.file))
+	if fe := r.in.CheckHeaderFileName(ln.No, h.FileName, r.opts.RelaxHeaderFileName); fe != nil {
+		return fe
 	}
 	// The v1 header has no VPD column: the VPD inside the header's file
 	// name is the header's claim.
 	if hn, err := format.ParseFileName(h.FileName); err == nil && hn.VPD != h.Name.VPD {
-		return r.fail(ln.No, TypeHeader, 1, "file_name", format.RuleVPDMismatch,
+		return r.in.Fail(ln.No, TypeHeader, 1, "file_name", format.RuleVPDMismatch,
 			"header VPD "+format.Quote(hn.VPD)+" differs from file name VPD "+format.Quote(h.Name.VPD))
 	}
-	if fe := format.CheckVPD(r.file, 0, "", 0, h.Name.VPD, r.opts.ExpectedVPDs); fe != nil {
+	if fe := format.CheckVPD(r.in.File, 0, "", 0, h.Name.VPD, r.opts.ExpectedVPDs); fe != nil {
 		return fe
 	}
 	// The extract date is a civil date: compare it as the start of that UK day.
 	d := h.Name.Date
 	run := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, format.London())
 	w := format.RunWindow{Now: r.opts.Now, FutureTolerance: r.opts.FutureTolerance, MaxAge: r.opts.MaxRunAge}
-	if fe := w.Check(r.file, 0, "", 0, "", run, time.Time{}); fe != nil {
+	if fe := w.Check(r.in.File, 0, "", 0, "", run, time.Time{}); fe != nil {
 		fe.Problem.Msg = "file name " + fe.Problem.Msg
 		return fe
 	}
@@ -177,141 +133,44 @@ func (r *Reader) readHeader() *format.FileError {
 // Next returns the next data row; io.EOF after the footer checked out; a
 // *format.FileError when the file is rejected.
 func (r *Reader) Next() (format.Row, error) {
-	for r.err == nil {
-		ln, err := r.lr.Next()
-		if errors.Is(err, io.EOF) {
-			if !r.trailer {
-				r.err = r.fail(r.lr.LineCount(), "", 0, "", format.RuleMissingTrailer, "no FTR record before end of file")
-			} else {
-				r.err = io.EOF
-			}
-			break
-		}
-		if err != nil {
-			r.err = asFileError(err)
-			break
-		}
-		if ln.Blank {
+	for {
+		ln, code, ok := r.in.Next()
+		switch {
+		case !ok:
+			return format.Row{}, r.in.Err()
+		case ln.TooLong:
+			return r.in.ProblemRow(ln.No, "", nil, format.RuleLineTooLong, "line is longer than the line limit"), nil
+		case code == TypeFooter:
+			r.in.Stop(r.readFooter(ln.No, ln.Text))
 			continue
 		}
-		r.sum.Records++
-		if r.trailer {
-			r.err = r.fail(ln.No, "", 0, "", format.RuleAfterTrailer, "non-blank line after the FTR record")
-			break
-		}
-		if ln.TooLong {
-			r.data++
-			return r.emit(format.Row{Line: ln.No, Problems: []*format.Error{
-				format.RowProblem(r.file, ln.No, "", 0, "", format.RuleLineTooLong, "line is longer than the line limit"),
-			}}, ""), nil
-		}
-		t := ln.Text
-		code := t
-		if i := strings.IndexByte(t, r.delim); i >= 0 {
-			code = t[:i]
-		}
-		switch code {
-		case TypeHeader:
-			r.err = r.fail(ln.No, TypeHeader, 0, "", format.RuleDuplicateHeader, "second HDR record")
-			return format.Row{}, r.err
-		case TypeFooter:
-			r.err = r.readFooter(ln.No, t)
-			continue
-		}
-		r.data++
-		fields, bad := r.split(t)
+		fields, bad := r.split(ln.Text)
 		spec := Spec(code)
 		if spec == nil {
-			typ, msg := "", "line does not start with a known GO v1 record type (value not shown)"
-			if looksLikeCode(code) {
-				typ = strings.Clone(code)
-				msg = format.Quote(code) + " is not a known GO v1 record type"
-			}
-			row := format.Row{Line: ln.No, Type: typ, Fields: fields,
-				Problems: []*format.Error{format.RowProblem(r.file, ln.No, typ, 0, "", format.RuleRecordType, msg)}}
-			return r.emit(row, typ), nil
+			return r.in.Unknown(ln.No, code, "GO v1", fields), nil
 		}
-		row := format.Row{Line: ln.No, Type: spec.Type, Fields: fields}
-		if bad >= 0 {
-			name := ""
-			if bad < len(spec.Columns) {
-				name = spec.Columns[bad].Name
-			}
-			row.Problems = append(row.Problems, format.RowProblem(r.file, ln.No, spec.Type, bad, name, format.RuleQuote,
-				"quoted field is unterminated or followed by text"))
-		} else {
-			// With broken quoting the columns after it are misaligned, so
-			// further checks would only add noise to the quarantine record.
-			row.Problems = format.CheckRow(r.file, ln.No, spec, row.Fields, row.Problems)
-		}
-		if !r.opts.KeepSpecialCategory {
-			r.sum.SpecialCategoryBlanked += format.BlankSpecial(spec, row.Fields)
-		}
-		return r.emit(row, spec.Type), nil
+		return r.in.Record(ln.No, spec, fields, bad, r.opts.KeepSpecialCategory), nil
 	}
-	return format.Row{}, r.err
 }
 
 func (r *Reader) split(t string) ([]string, int) {
-	var dst []string
-	if r.opts.ReuseRecord {
-		dst = r.fields
-	} else {
-		dst = make([]string, 0, strings.Count(t, string(r.delim))+1)
-	}
-	f, bad, _ := format.SplitQuoted(t, r.delim, dst)
-	if r.opts.ReuseRecord {
-		r.fields = f
-	}
-	return f, bad
-}
-
-func (r *Reader) emit(row format.Row, typ string) format.Row {
-	r.sum.Rows++
-	r.sum.RowsByType[typ]++
-	if len(row.Problems) > 0 {
-		r.sum.RowsWithProblems++
-	}
-	return row
-}
-
-func looksLikeCode(s string) bool {
-	if len(s) == 0 || len(s) > 4 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
+	f, bad, _ := format.SplitQuoted(t, r.delim, r.in.FieldBuf(t, r.delim))
+	return r.in.Keep(f), bad
 }
 
 // readFooter checks FTR,<file name>,<count>: count = data records (PER, ASG
 // and any other non-blank line between HDR and FTR).
-func (r *Reader) readFooter(line int, t string) error {
-	r.trailer = true
+func (r *Reader) readFooter(line int, t string) *format.FileError {
 	f, bad, _ := format.SplitQuoted(t, r.delim, nil)
 	if bad >= 0 || len(f) < 3 || f[2] == "" {
-		return r.fail(line, TypeFooter, 2, "record_count", format.RuleTrailerCount, "want FTR"+string(r.delim)+"<file name>"+string(r.delim)+"<count>")
+		return r.in.Fail(line, TypeFooter, 2, "record_count", format.RuleTrailerCount, "want FTR"+string(r.delim)+"<file name>"+string(r.delim)+"<count>")
 	}
-	for i := 3; i < len(f); i++ {
-		if f[i] != "" {
-			return r.fail(line, TypeFooter, i, "", format.RuleTrailerCount, "FTR has extra non-empty columns")
-		}
+	if i := stream.ExtraColumn(f, 3); i >= 0 {
+		return r.in.Fail(line, TypeFooter, i, "", format.RuleTrailerCount, "FTR has extra non-empty columns")
 	}
 	if f[1] != r.hdr.FileName {
-		return r.fail(line, TypeFooter, 1, "file_name", format.RuleTrailerFileName,
+		return r.in.Fail(line, TypeFooter, 1, "file_name", format.RuleTrailerFileName,
 			"footer names "+format.Quote(f[1])+", header names "+format.Quote(r.hdr.FileName))
 	}
-	n, err := format.ParseInt(f[2])
-	if err != nil {
-		return r.fail(line, TypeFooter, 2, "record_count", format.RuleTrailerCount, format.Quote(f[2])+" is not a record count")
-	}
-	r.sum.TrailerCount = int(n)
-	if int(n) != r.data {
-		return r.fail(line, TypeFooter, 2, "record_count", format.RuleTrailerCount,
-			"FTR declares "+strconv.FormatInt(n, 10)+" records, file has "+strconv.Itoa(r.data)+" (data records, excluding HDR and FTR)")
-	}
-	return nil
+	return r.in.CheckTrailerCount(line, 2, f[2], r.in.DataRecords(), "data records, excluding HDR and FTR")
 }
