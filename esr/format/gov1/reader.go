@@ -66,12 +66,9 @@ func NewReader(fileName string, r io.Reader, opts Options) (*Reader, error) {
 	if rd.delim == '"' || rd.delim == '\n' || rd.delim == '\r' {
 		return nil, format.FileFailure(file, 0, "", format.RuleConfig, "delimiter cannot be a quote or line break")
 	}
-	fn, err := format.ParseFileName(file)
-	if err != nil {
-		return nil, format.FileFailure(file, 0, "", format.RuleFileName, err.Error())
-	}
-	if fn.Dialect != format.DialectGOv1 {
-		return nil, format.FileFailure(file, 0, "", format.RuleFileName, "a GO v2 file name, want GO_<VPD>_<SUB>_<YYYYMMDD>_<Full|…>_<seq>.DAT")
+	fn, fe := stream.ParseFileName(file, format.DialectGOv1, "a GO v2 file name, want GO_<VPD>_<SUB>_<YYYYMMDD>_<Full|…>_<seq>.DAT")
+	if fe != nil {
+		return nil, fe
 	}
 	rd.hdr.Name = fn
 	if fe := rd.readHeader(); fe != nil {

@@ -87,16 +87,13 @@ func NewReader(fileName string, r io.Reader, opts Options) (*Reader, error) {
 	rd := &Reader{opts: opts}
 	rd.in.Init(file, r, stream.Envelope{Header: TypeHeader, Trailer: TypeTrailer, Delim: Delimiter},
 		stream.Options{MaxLineBytes: opts.MaxLineBytes, Encoding: opts.Encoding, ReuseRecord: opts.ReuseRecord})
-	fn, err := format.ParseFileName(file)
-	if err != nil {
-		return nil, format.FileFailure(file, 0, "", format.RuleFileName, err.Error())
-	}
-	if fn.Dialect != format.DialectGOv2 {
-		return nil, format.FileFailure(file, 0, "", format.RuleFileName, "a GO v1 file name, want GO_<VPD>_<SUB>_GO{F|C}_<YYYYMMDD>_<seq>.DAT")
+	fn, fe := stream.ParseFileName(file, format.DialectGOv2, "a GO v1 file name, want GO_<VPD>_<SUB>_GO{F|C}_<YYYYMMDD>_<seq>.DAT")
+	if fe != nil {
+		return nil, fe
 	}
 	rd.hdr.Name = fn
-	if ferr := rd.readHeader(); ferr != nil {
-		return nil, ferr
+	if fe := rd.readHeader(); fe != nil {
+		return nil, fe
 	}
 	return rd, nil
 }

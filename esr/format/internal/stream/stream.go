@@ -56,6 +56,19 @@ func BaseName(p string) string {
 	return p
 }
 
+// ParseFileName parses file with format.ParseFileName and checks it names a
+// file of dialect want; wrong is the message when it names the other dialect.
+func ParseFileName(file string, want format.Dialect, wrong string) (format.FileName, *format.FileError) {
+	fn, err := format.ParseFileName(file)
+	if err != nil {
+		return fn, format.FileFailure(file, 0, "", format.RuleFileName, err.Error())
+	}
+	if fn.Dialect != want {
+		return fn, format.FileFailure(file, 0, "", format.RuleFileName, wrong)
+	}
+	return fn, nil
+}
+
 // Init prepares s to read r. It does not read.
 func (s *Reader) Init(file string, r io.Reader, env Envelope, o Options) {
 	*s = Reader{
