@@ -2,8 +2,7 @@ package csvfeed_test
 
 import (
 	"bytes"
-	"errors"
-	"io"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/esrflow/esrflow/esr/format"
 	"github.com/esrflow/esrflow/esr/format/csvfeed"
+	"github.com/esrflow/esrflow/esr/format/internal/formattest"
 )
 
 func FuzzCSVFeed(f *testing.F) {
@@ -25,42 +25,16 @@ func FuzzCSVFeed(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := csvfeed.NewReader(name, bytes.NewReader(data), feed, csvfeed.Options{MaxLineBytes: 512})
 		if err != nil {
-			var fe *format.FileError
-			if !errors.As(err, &fe) || fe.Problem.Rule == "" {
-				t.Fatalf("want *format.FileError, got %T %v", err, err)
-			}
+			formattest.CheckFileError(t, err)
 			return
 		}
-		last := 1
-		for {
-			row, err := r.Next()
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					var fe *format.FileError
-					if !errors.As(err, &fe) || fe.Problem.Rule == "" {
-						t.Fatalf("want *format.FileError, got %T %v", err, err)
-					}
-				}
-				break
+		formattest.CheckStream(t, r, name, func(row format.Row) error {
+			if len(row.Fields) != len(feed.Fields()) {
+				return fmt.Errorf("row has %d fields, feed maps %d", len(row.Fields), len(feed.Fields()))
 			}
-			if row.Line <= last {
-				t.Fatalf("line numbers not increasing: %d after %d", row.Line, last)
-			}
-			last = row.Line
-			for _, p := range row.Problems {
-				if p == nil || p.Rule == "" || p.Severity != format.SeverityRow || p.Line != row.Line {
-					t.Fatalf("malformed problem %#v", p)
-				}
-			}
-			if len(row.Problems) == 0 {
-				if len(row.Fields) != len(feed.Fields()) {
-					t.Fatalf("row has %d fields, feed maps %d", len(row.Fields), len(feed.Fields()))
-				}
-				if _, err := feed.Decode(row); err != nil {
-					t.Fatalf("clean row failed to decode: %v", err)
-				}
-			}
-		}
+			_, err := feed.Decode(row)
+			return err
+		})
 	})
 }
 
@@ -76,26 +50,7 @@ func BenchmarkCSVFeed(b *testing.B) {
 	}
 	data := buf.Bytes()
 	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	for b.Loop() {
-		r, err := csvfeed.NewReader("StaffList_412_20240311.csv", bytes.NewReader(data), feed, csvfeed.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		n := 0
-		for {
-			row, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil || len(row.Problems) > 0 {
-				b.Fatal(err, row.Problems)
-			}
-			n++
-		}
-		if n != rows {
-			b.Fatal(n)
-		}
-	}
-	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	formattest.Bench(b, rows, func() (*csvfeed.Reader, error) {
+		return csvfeed.NewReader("StaffList_412_20240311.csv", bytes.NewReader(data), feed, csvfeed.Options{})
+	})
 }

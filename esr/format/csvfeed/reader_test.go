@@ -3,7 +3,6 @@ package csvfeed_test
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/esrflow/esrflow/esr/format"
 	"github.com/esrflow/esrflow/esr/format/csvfeed"
+	"github.com/esrflow/esrflow/esr/format/internal/formattest"
 )
 
 // Two invented BI report feeds: same data, different date conventions.
@@ -53,21 +53,7 @@ func compile(t *testing.T, c csvfeed.Config) *csvfeed.Feed {
 
 func readAll(t *testing.T, name, content string, f *csvfeed.Feed, o csvfeed.Options) (*csvfeed.Reader, []format.Row, error) {
 	t.Helper()
-	r, err := csvfeed.NewReader(name, strings.NewReader(content), f, o)
-	if err != nil {
-		return nil, nil, err
-	}
-	var rows []format.Row
-	for {
-		row, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return r, rows, nil
-		}
-		if err != nil {
-			return r, rows, err
-		}
-		rows = append(rows, row)
-	}
+	return formattest.ReadAll(csvfeed.NewReader(name, strings.NewReader(content), f, o))
 }
 
 const staffCSV = "\xef\xbb\xbfEmployee Number,Person ID,Unmapped Secret,last name ,Hire Date,FTE,Primary,Ethnic Origin,Last Updated\r\n" +

@@ -1,9 +1,7 @@
 package gov1_test
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/esrflow/esrflow/esr/format"
 	"github.com/esrflow/esrflow/esr/format/gov1"
+	"github.com/esrflow/esrflow/esr/format/internal/formattest"
 )
 
 const testName = "GO_412_ASG_20240310_Full_00000052.DAT"
@@ -42,30 +41,12 @@ func wrap(body ...string) string {
 
 func readAll(t *testing.T, name, content string, o gov1.Options) (*gov1.Reader, []format.Row, error) {
 	t.Helper()
-	r, err := gov1.NewReader(name, strings.NewReader(content), o)
-	if err != nil {
-		return nil, nil, err
-	}
-	var rows []format.Row
-	for {
-		row, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return r, rows, nil
-		}
-		if err != nil {
-			return r, rows, err
-		}
-		rows = append(rows, row)
-	}
+	return formattest.ReadAll(gov1.NewReader(name, strings.NewReader(content), o))
 }
 
-type want struct {
-	Line       int
-	RecordType string
-	Column     int
-	Field      string
-	Rule       string
-}
+type want = formattest.Want
+
+var requireFileError = formattest.RequireFileError
 
 func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
 
@@ -159,16 +140,6 @@ func TestCustomDelimiter(t *testing.T) {
 	requireFileError(t, err, want{Line: 1, RecordType: "HDR", Rule: "delimiter"})
 }
 
-func requireFileError(t *testing.T, err error, w want) *format.Error {
-	t.Helper()
-	var fe *format.FileError
-	require.True(t, errors.As(err, &fe), "want *format.FileError, got %T: %v", err, err)
-	e := fe.Problem
-	require.Equal(t, format.SeverityFile, e.Severity)
-	require.Equal(t, w, want{e.Line, e.RecordType, e.Column, e.Field, e.Rule}, "error: %v", err)
-	return e
-}
-
 func TestFileLevelFailures(t *testing.T) {
 	hdr := "HDR," + testName
 	tests := []struct {
@@ -250,8 +221,7 @@ func TestRowProblems(t *testing.T) {
 			require.Len(t, rows, 2)
 			require.Len(t, rows[0].Problems, 1, "%v", rows[0].Problems)
 			p := rows[0].Problems[0]
-			require.Equal(t, format.SeverityRow, p.Severity)
-			require.Equal(t, tc.want, want{p.Line, p.RecordType, p.Column, p.Field, p.Rule}, "%v", p)
+			formattest.RequireProblem(t, p, testName, tc.want)
 			if tc.msg != "" {
 				require.Equal(t, tc.msg, p.Error())
 			}

@@ -2,14 +2,13 @@ package gov2_test
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/esrflow/esrflow/esr/format"
 	"github.com/esrflow/esrflow/esr/format/gov2"
+	"github.com/esrflow/esrflow/esr/format/internal/formattest"
 )
 
 func FuzzGOv2(f *testing.F) {
@@ -29,51 +28,12 @@ func FuzzGOv2(f *testing.F) {
 		o := gov2.Options{Now: fixedNow, MaxLineBytes: 1024, KeepVehicles: len(data)%2 == 0}
 		r, err := gov2.NewReader(testName, bytes.NewReader(data), o)
 		if err != nil {
-			checkFileError(t, err)
+			formattest.CheckFileError(t, err)
 			return
 		}
-		last, rows, bad := 1, 0, 0
-		for {
-			row, err := r.Next()
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					checkFileError(t, err)
-				}
-				if _, err2 := r.Next(); err2 != err {
-					t.Fatalf("terminal error not sticky: %v then %v", err, err2)
-				}
-				break
-			}
-			rows++
-			if row.Line <= last {
-				t.Fatalf("line numbers not increasing: %d after %d", row.Line, last)
-			}
-			last = row.Line
-			for _, p := range row.Problems {
-				if p == nil || p.Rule == "" || p.Severity != format.SeverityRow || p.Line != row.Line || p.File != testName {
-					t.Fatalf("malformed problem %#v", p)
-				}
-			}
-			if len(row.Problems) > 0 {
-				bad++
-				continue
-			}
-			// A clean row always decodes.
-			if _, err := gov2.Decode(row); err != nil {
-				t.Fatalf("clean row failed to decode: %v", err)
-			}
-		}
-		s := r.Summary()
-		if s.Rows != rows || s.RowsWithProblems != bad {
-			t.Fatalf("summary %d/%d, saw %d/%d", s.Rows, s.RowsWithProblems, rows, bad)
-		}
+		formattest.CheckStream(t, r, testName, func(row format.Row) error {
+			_, err := gov2.Decode(row)
+			return err
+		})
 	})
-}
-
-func checkFileError(t *testing.T, err error) {
-	t.Helper()
-	var fe *format.FileError
-	if !errors.As(err, &fe) || fe.Problem == nil || fe.Problem.Rule == "" || fe.Problem.Severity != format.SeverityFile {
-		t.Fatalf("want *format.FileError with a rule, got %T %v", err, err)
-	}
 }

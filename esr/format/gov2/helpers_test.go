@@ -1,17 +1,14 @@
 package gov2_test
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/esrflow/esrflow/esr/format"
 	"github.com/esrflow/esrflow/esr/format/gov2"
+	"github.com/esrflow/esrflow/esr/format/internal/formattest"
 )
 
 const testName = "GO_412_EXP_GOC_20240311_00000347.DAT"
@@ -41,50 +38,16 @@ func wrap(body ...string) string {
 // readAll reads every row, returning rows and the terminal error.
 func readAll(t *testing.T, name, content string, o gov2.Options) (*gov2.Reader, []format.Row, error) {
 	t.Helper()
-	r, err := gov2.NewReader(name, strings.NewReader(content), o)
-	if err != nil {
-		return nil, nil, err
-	}
-	var rows []format.Row
-	for {
-		row, err := r.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return r, rows, nil
-			}
-			return r, rows, err
-		}
-		rows = append(rows, row)
-	}
+	return formattest.ReadAll(gov2.NewReader(name, strings.NewReader(content), o))
 }
 
 // want is an expected problem location.
-type want struct {
-	Line       int
-	RecordType string
-	Column     int
-	Field      string
-	Rule       string
-}
+type want = formattest.Want
 
-func requireFileError(t *testing.T, err error, w want) *format.Error {
-	t.Helper()
-	require.Error(t, err)
-	var fe *format.FileError
-	require.True(t, errors.As(err, &fe), "want *format.FileError, got %T: %v", err, err)
-	var e *format.Error
-	require.True(t, errors.As(err, &e))
-	require.Equal(t, format.SeverityFile, e.Severity)
-	require.Equal(t, w, want{e.Line, e.RecordType, e.Column, e.Field, e.Rule}, "error: %v", err)
-	return e
-}
-
-func requireProblem(t *testing.T, p *format.Error, file string, w want) {
-	t.Helper()
-	require.Equal(t, file, p.File)
-	require.Equal(t, format.SeverityRow, p.Severity)
-	require.Equal(t, w, want{p.Line, p.RecordType, p.Column, p.Field, p.Rule}, "problem: %v", p)
-}
+var (
+	requireFileError = formattest.RequireFileError
+	requireProblem   = formattest.RequireProblem
+)
 
 // Synthetic rows (invented data, ESR-FORMATS §2.5).
 const (

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/esrflow/esrflow/esr/format/gov2"
+	"github.com/esrflow/esrflow/esr/format/internal/formattest"
 )
 
 // genReader synthesises a GO v2 file of n data rows on the fly, so tests and
@@ -57,23 +58,6 @@ func (g *genReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func drain(t testing.TB, r *gov2.Reader) int {
-	n := 0
-	for {
-		row, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return n
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(row.Problems) > 0 {
-			t.Fatalf("line %d: %v", row.Line, row.Problems[0])
-		}
-		n++
-	}
-}
-
 // TestMemoryFlat streams ~50 MB and checks the heap in use stays under a
 // fixed bound: the reader must not accumulate rows or lines.
 func TestMemoryFlat(t *testing.T) {
@@ -114,12 +98,9 @@ func TestAllocsPerRow(t *testing.T) {
 	for _, reuse := range []bool{false, true} {
 		o := opts()
 		o.ReuseRecord = reuse
-		allocs := testing.AllocsPerRun(3, func() {
-			r, err := gov2.NewReader(testName, newGen(rows), o)
-			require.NoError(t, err)
-			drain(t, r)
+		perRow := formattest.AllocsPerRow(t, rows, func() (*gov2.Reader, error) {
+			return gov2.NewReader(testName, newGen(rows), o)
 		})
-		perRow := allocs / rows
 		t.Logf("reuse=%v: %.2f allocs/row", reuse, perRow)
 		// One string per line, plus the fields slice unless reused. The
 		// per-file setup (bufio buffer, header) is amortised.
@@ -147,18 +128,9 @@ func BenchmarkGOv2(b *testing.B) {
 			o := opts()
 			o.ReuseRecord = reuse
 			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				r, err := gov2.NewReader(testName, &sliceReader{b: data}, o)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if n := drain(b, r); n != rows {
-					b.Fatalf("%d rows", n)
-				}
-			}
-			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			formattest.Bench(b, rows, func() (*gov2.Reader, error) {
+				return gov2.NewReader(testName, &sliceReader{b: data}, o)
+			})
 		})
 	}
 }
