@@ -31,7 +31,8 @@ type Options struct {
 	ReuseRecord  bool
 }
 
-// Reader is embedded (as a named field) in each dialect reader.
+// Reader is held by each dialect reader as an unexported field (not
+// embedded, so none of its methods join the dialect's API).
 type Reader struct {
 	File    string // base name of the file, for errors
 	MaxLine int    // the line bound in force
@@ -159,12 +160,13 @@ func (s *Reader) CheckHeaderFileName(line int, name string, relax bool) *format.
 		"header names "+format.Quote(name)+", file is "+format.Quote(s.File))
 }
 
-// Next returns the next data line and its record code: non-blank, neither
-// header nor trailer, counted in Summary.Records. A line over the limit comes
-// back with TooLong set and no code. The trailer line itself is returned
-// once, with code == Envelope.Trailer, for the dialect to check (Stop with
-// its verdict); after it only blank lines may follow. ok is false once
-// reading has ended: Err then says why (io.EOF when the file is good).
+// Next returns the next non-blank line, counted in Summary.Records, with its
+// record code (the text before the first delimiter; "" without an
+// envelope). A second header ends reading. A line over the limit comes back
+// with TooLong set and no code. The trailer is returned once, with code ==
+// Envelope.Trailer, for the dialect to check (Stop with its verdict); after
+// it only blank lines may follow. ok is false once reading has ended: Err
+// then says why (io.EOF when the file is good).
 func (s *Reader) Next() (ln format.Line, code string, ok bool) {
 	for s.err == nil {
 		ln, err := s.lr.Next()
