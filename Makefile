@@ -5,7 +5,7 @@ GO    ?= go
 MODULES := $(shell $(GO) list -m -f '{{.Dir}}' | sed "s|^$(CURDIR)/||")
 # Every main package: the esrflow command and one binary per service.
 CMDS := ./cmd/esrflow $(wildcard ./services/*/cmd/*)
-BENCHTIME ?= 1x
+BENCHTIME ?= 2s
 FUZZTIME ?= 30s
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
@@ -46,7 +46,7 @@ check-generated: ## regenerate Avro Go types and fail on drift
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	@set -e; for pkg in $$(cd esr && $(GO) list ./...); do \
 	  for f in $$(cd esr && $(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; (cd esr && $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg); done; done
+	    echo "== $$pkg $$f"; (cd esr && $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=10x $$pkg); done; done
 
 bench: ## run the Go benchmarks (parsers, generator) and print rows/s, MB/s and allocations
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) work
