@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -108,10 +107,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return ctx.Err()
 		})),
 	}
+	// lifecycle.Run treats a part stopping because ctx ended as a clean stop.
 	err = lifecycle.Run(ctx, log, parts...)
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
 	log.Info("esrflow stopped")
 	return err
 }
