@@ -1,0 +1,119 @@
+// Package stage runs one consume-transform-produce hop of the pipeline with
+// exactly-once semantics: records are consumed in a consumer group (read
+// committed), handed to a Processor in partition order, and everything the
+// processor produces, its state changes and the consumed offsets are committed
+// in one Kafka transaction (franz-go GroupTransactSession). A crash or a
+// rebalance aborts the open transaction, so a record is neither lost nor
+// duplicated between stages.
+//
+// A Stateful processor keeps its state in memory and writes every change to a
+// compacted changelog topic the stage owns, in the same transaction. The
+// changelog has the input topic's partition count and a change is written to
+// the partition of the input record that caused it, so the owner of an input
+// partition rebuilds exactly that partition's state (Restore) when it is
+// assigned the partition, and drops it (Forget) when it loses it or when a
+// transaction aborts (the aborted changes were never committed).
+package stage
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// Processor transforms one input record. It is called from a single
+// goroutine, in offset order within a partition. Outputs and state changes go
+// through tx; they become visible only if the transaction commits.
+//
+// Returning an error aborts the transaction and stops the stage: use it for
+// failures that retrying the same record cannot fix by itself being skipped
+// (registry down, a bug). Bad data is not an error: quarantine it.
+type Processor interface {
+	Process(ctx context.Context, in *kgo.Record, tx *Tx) error
+}
+
+// Stateful is implemented by processors that keep state.
+type Stateful interface {
+	// Restore applies one changelog record of the partition while the stage
+	// rebuilds it, in changelog order. A nil value is a deletion (tombstone).
+	Restore(partition int32, key, value []byte) error
+	// Forget drops all in-memory state of the partition: it was revoked, or
+	// a transaction touching it aborted and it will be restored again.
+	Forget(partition int32)
+}
+
+// Ticker is implemented by processors that also act on time rather than on
+// input (for example firing held leavers). Tick runs in its own transaction
+// for each owned partition, between polls.
+type Ticker interface {
+	Tick(ctx context.Context, partition int32, tx *Tx) error
+}
+
+// Tx collects what one input record (or tick) produces.
+type Tx struct {
+	partition int32
+	out       []*kgo.Record
+	state     []*kgo.Record
+}
+
+// NewTx returns an empty Tx for the partition. The runner makes one per
+// transaction; processor tests use it to call Process directly.
+func NewTx(partition int32) *Tx { return &Tx{partition: partition} }
+
+// Records are the output records queued so far.
+func (t *Tx) Records() []*kgo.Record { return t.out }
+
+// StateChanges are the changelog records queued so far (Key, Value; nil
+// Value = delete).
+func (t *Tx) StateChanges() []*kgo.Record { return t.state }
+
+// Partition is the input partition being processed.
+func (t *Tx) Partition() int32 { return t.partition }
+
+// Produce queues a record for any topic. Records without an explicit
+// partition are partitioned by key with Kafka's murmur2 hash, so keying by
+// tenant puts a tenant on the same partition number in every internal topic.
+func (t *Tx) Produce(r *kgo.Record) { t.out = append(t.out, r) }
+
+// SetState writes a state change to the changelog partition of the current
+// input record. A nil value deletes the key. The processor must apply the
+// same change to its in-memory state itself.
+func (t *Tx) SetState(key, value []byte) {
+	t.state = append(t.state, &kgo.Record{Key: key, Value: value, Partition: t.partition})
+}
+
+// Config configures a stage.
+type Config struct {
+	// Name labels logs and metrics, e.g. "normalise".
+	Name string
+	// Group is the consumer group; every instance of a stage shares it.
+	Group string
+	// InstanceID is stable for an instance across restarts (e.g. the pod
+	// name). With Group it forms the transactional id, so a restarted
+	// instance fences its previous incarnation and aborts its open
+	// transaction at once instead of waiting for the transaction timeout.
+	InstanceID string
+	// Input is the topic consumed.
+	Input string
+	// Changelog is the compacted topic holding a Stateful processor's state;
+	// created with the input's partition count if missing. Empty for a
+	// stateless processor.
+	Changelog string
+	// Brokers are the seed brokers; ClientOpts are added to every client
+	// (TLS, SASL, ...).
+	Brokers    []string
+	ClientOpts []kgo.Opt
+	// MaxPollRecords bounds the records per transaction (default 2000).
+	MaxPollRecords int
+	// TickInterval is how often a Ticker processor is ticked (default 1s).
+	TickInterval time.Duration
+}
+
+// Deps are a stage's collaborators.
+type Deps struct {
+	Log     *zap.Logger
+	Metrics prometheus.Registerer
+}
