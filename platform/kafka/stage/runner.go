@@ -3,22 +3,454 @@ package stage
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/platform/logx"
 )
 
 // Runner runs a Processor over its input topic.
 type Runner struct {
-	cfg  Config
-	proc Processor
-	deps Deps
+	cfg      Config
+	proc     Processor
+	stateful Stateful // nil for a stateless processor
+	ticker   Ticker   // nil unless the processor ticks
+	log      *zap.Logger
+	m        *metrics
+
+	// Partition changes reported by the group callbacks, which run on the
+	// client's goroutines; the loop applies them between transactions.
+	mu       sync.Mutex
+	assigned []int32
+	revoked  []int32
+
+	owned    map[int32]bool // partitions this instance owns and has restored
+	ready    atomic.Bool
+	lastTick time.Time
 }
 
-// New builds a stage runner.
+// New builds a stage runner. Stateful and Ticker are detected on proc.
 func New(cfg Config, proc Processor, deps Deps) (*Runner, error) {
-	return &Runner{cfg: cfg, proc: proc, deps: deps}, nil
+	switch {
+	case cfg.Name == "":
+		return nil, errors.New("stage: Name is required")
+	case cfg.Group == "":
+		return nil, errors.New("stage: Group is required")
+	case cfg.Input == "":
+		return nil, errors.New("stage: Input is required")
+	case len(cfg.Brokers) == 0:
+		return nil, errors.New("stage: Brokers are required")
+	case proc == nil:
+		return nil, errors.New("stage: a Processor is required")
+	}
+	if cfg.InstanceID == "" {
+		cfg.InstanceID = "0"
+	}
+	if cfg.MaxPollRecords <= 0 {
+		cfg.MaxPollRecords = 2000
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = time.Second
+	}
+	r := &Runner{cfg: cfg, proc: proc, log: deps.Log, owned: map[int32]bool{}}
+	if r.log == nil {
+		r.log = zap.NewNop()
+	}
+	r.log = r.log.With(zap.String("stage", cfg.Name))
+	if st, ok := proc.(Stateful); ok {
+		if cfg.Changelog == "" {
+			return nil, fmt.Errorf("stage %s: a Stateful processor needs a Changelog topic", cfg.Name)
+		}
+		r.stateful = st
+	}
+	r.ticker, _ = proc.(Ticker)
+	m, err := newMetrics(deps.Metrics, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	r.m = m
+	return r, nil
 }
 
-// Run consumes and processes until ctx ends or processing fails.
-func (r *Runner) Run(ctx context.Context) error { return errors.New("stage: not implemented yet") }
+// Ready reports whether the stage has joined its group and restored the
+// state of the partitions it owns.
+func (r *Runner) Ready() error {
+	if !r.ready.Load() {
+		return fmt.Errorf("stage %s: not yet consuming", r.cfg.Name)
+	}
+	return nil
+}
 
-// Ready reports whether the stage has joined its group and restored state.
-func (r *Runner) Ready() error { return nil }
+// transactionalID is stable per instance, so a restarted instance fences its
+// previous incarnation (aborting its open transaction) when it starts.
+func (r *Runner) transactionalID() string { return r.cfg.Group + "-" + r.cfg.InstanceID }
+
+// Run consumes and processes until ctx ends (a clean stop: the open
+// transaction is aborted) or processing fails.
+func (r *Runner) Run(ctx context.Context) error {
+	if r.stateful != nil {
+		if err := r.ensureChangelog(ctx); err != nil {
+			return err
+		}
+	}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(r.cfg.Brokers...),
+		kgo.ClientID("esrflow-" + r.cfg.Name),
+		kgo.ConsumerGroup(r.cfg.Group),
+		kgo.ConsumeTopics(r.cfg.Input),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.TransactionalID(r.transactionalID()),
+		kgo.TransactionTimeout(60 * time.Second),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.RecordPartitioner(r.partitioner()),
+		kgo.ProducerLinger(0),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { r.noteAssigned(m[r.cfg.Input]) }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { r.noteRevoked(m[r.cfg.Input]) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { r.noteRevoked(m[r.cfg.Input]) }),
+	}, r.cfg.ClientOpts...)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", r.cfg.Name, err)
+	}
+	defer sess.Close()
+
+	var restorer *kgo.Client
+	if r.stateful != nil {
+		restorer, err = kgo.NewClient(append([]kgo.Opt{
+			kgo.SeedBrokers(r.cfg.Brokers...),
+			kgo.ClientID("esrflow-" + r.cfg.Name + "-restore"),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.KeepControlRecords(),
+			kgo.FetchMaxWait(100 * time.Millisecond),
+		}, r.cfg.ClientOpts...)...)
+		if err != nil {
+			return err
+		}
+		defer restorer.Close()
+	}
+	r.log.Info("stage started", zap.String("input", r.cfg.Input), zap.String("group", r.cfg.Group), zap.String("transactional_id", r.transactionalID()))
+
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, r.cfg.TickInterval)
+		fetches := sess.PollRecords(pollCtx, r.cfg.MaxPollRecords)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := r.applyPartitionChanges(ctx, restorer); err != nil {
+			return err
+		}
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+				continue
+			}
+			if errors.Is(fe.Err, kgo.ErrClientClosed) {
+				return fe.Err
+			}
+			r.log.Warn("fetch error", logx.Topic(fe.Topic), logx.Partition(fe.Partition), zap.Error(fe.Err))
+		}
+		r.ready.Store(true)
+		if !fetches.Empty() {
+			if err := r.transact(ctx, sess, restorer, func(produce func(*Tx) error) error {
+				return r.processFetches(ctx, fetches, produce)
+			}); err != nil {
+				return err
+			}
+		}
+		if r.ticker != nil && time.Since(r.lastTick) >= r.cfg.TickInterval {
+			r.lastTick = time.Now()
+			if err := r.transact(ctx, sess, restorer, func(produce func(*Tx) error) error { return r.tick(ctx, produce) }); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// transact runs work in one transaction. An abort (a rebalance, or a
+// failure to commit) rewinds the consumer to the committed offsets, so the
+// in-memory state of every owned partition is dropped and restored again from
+// the changelog, which holds exactly the committed changes.
+func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, restorer *kgo.Client, work func(produce func(*Tx) error) error) error {
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("stage %s: begin transaction: %w", r.cfg.Name, err)
+	}
+	var (
+		once     sync.Once
+		firstErr error
+	)
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			once.Do(func() { firstErr = err })
+		}
+	}
+	produce := func(tx *Tx) error {
+		for _, rec := range tx.out {
+			sess.Produce(ctx, rec, promise)
+		}
+		for _, rec := range tx.state {
+			rec.Topic = r.cfg.Changelog
+			sess.Produce(ctx, rec, promise)
+		}
+		r.m.produced.Add(float64(len(tx.out)))
+		return nil
+	}
+	workErr := work(produce)
+	if ctx.Err() != nil {
+		// Shutting down: abort with a short grace period of our own.
+		abortCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = sess.End(abortCtx, kgo.TryAbort)
+		return ctx.Err()
+	}
+	if workErr != nil {
+		_, _ = sess.End(ctx, kgo.TryAbort)
+		r.m.txns.WithLabelValues("aborted").Inc()
+		return fmt.Errorf("stage %s: %w", r.cfg.Name, workErr)
+	}
+	committed, err := sess.End(ctx, kgo.TryCommit)
+	if err == nil && firstErr != nil {
+		err = firstErr
+	}
+	if err != nil {
+		r.m.txns.WithLabelValues("failed").Inc()
+		return fmt.Errorf("stage %s: end transaction: %w", r.cfg.Name, err)
+	}
+	if committed {
+		r.m.txns.WithLabelValues("committed").Inc()
+		return nil
+	}
+	r.m.txns.WithLabelValues("aborted").Inc()
+	r.log.Info("transaction aborted (rebalance); restoring state from the changelog")
+	return r.restoreAll(ctx, restorer)
+}
+
+func (r *Runner) processFetches(ctx context.Context, fetches kgo.Fetches, produce func(*Tx) error) error {
+	var err error
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if err != nil || len(fp.Records) == 0 {
+			return
+		}
+		for _, rec := range fp.Records {
+			tx := &Tx{partition: fp.Partition}
+			if perr := r.proc.Process(ctx, rec, tx); perr != nil {
+				err = fmt.Errorf("partition %d offset %d: %w", rec.Partition, rec.Offset, perr)
+				return
+			}
+			if err = produce(tx); err != nil {
+				return
+			}
+		}
+		r.m.consumed.Add(float64(len(fp.Records)))
+		last := fp.Records[len(fp.Records)-1].Offset
+		if lag := fp.LastStableOffset - last - 1; fp.LastStableOffset > 0 && lag >= 0 {
+			r.m.lag.WithLabelValues(strconv.Itoa(int(fp.Partition))).Set(float64(lag))
+		}
+	})
+	return err
+}
+
+func (r *Runner) tick(ctx context.Context, produce func(*Tx) error) error {
+	for _, p := range r.ownedPartitions() {
+		tx := &Tx{partition: p}
+		if err := r.ticker.Tick(ctx, p, tx); err != nil {
+			return fmt.Errorf("tick partition %d: %w", p, err)
+		}
+		if err := produce(tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Runner) noteAssigned(ps []int32) {
+	r.mu.Lock()
+	r.assigned = append(r.assigned, ps...)
+	r.mu.Unlock()
+}
+
+func (r *Runner) noteRevoked(ps []int32) {
+	r.mu.Lock()
+	r.revoked = append(r.revoked, ps...)
+	r.mu.Unlock()
+}
+
+// applyPartitionChanges forgets revoked partitions and restores newly
+// assigned ones before any of their records are processed.
+func (r *Runner) applyPartitionChanges(ctx context.Context, restorer *kgo.Client) error {
+	r.mu.Lock()
+	assigned, revoked := r.assigned, r.revoked
+	r.assigned, r.revoked = nil, nil
+	r.mu.Unlock()
+	for _, p := range revoked {
+		if r.owned[p] {
+			delete(r.owned, p)
+			if r.stateful != nil {
+				r.stateful.Forget(p)
+			}
+			r.m.lag.DeleteLabelValues(strconv.Itoa(int(p)))
+		}
+	}
+	var toRestore []int32
+	for _, p := range assigned {
+		if !r.owned[p] {
+			toRestore = append(toRestore, p)
+		}
+	}
+	if len(toRestore) == 0 {
+		return nil
+	}
+	if err := r.restore(ctx, restorer, toRestore); err != nil {
+		return err
+	}
+	for _, p := range toRestore {
+		r.owned[p] = true
+	}
+	return nil
+}
+
+func (r *Runner) ownedPartitions() []int32 {
+	ps := make([]int32, 0, len(r.owned))
+	for p := range r.owned {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+	return ps
+}
+
+func (r *Runner) restoreAll(ctx context.Context, restorer *kgo.Client) error {
+	ps := r.ownedPartitions()
+	if r.stateful == nil || len(ps) == 0 {
+		return nil
+	}
+	return r.restore(ctx, restorer, ps)
+}
+
+// restore rebuilds the state of partitions from the changelog: everything
+// committed up to the last stable offset. Control records are kept so the
+// reader knows when it has passed the final commit marker.
+func (r *Runner) restore(ctx context.Context, restorer *kgo.Client, ps []int32) error {
+	if r.stateful == nil {
+		return nil
+	}
+	start := time.Now()
+	for _, p := range ps {
+		r.stateful.Forget(p)
+	}
+	adm := kadm.NewClient(restorer)
+	ends, err := adm.ListCommittedOffsets(ctx, r.cfg.Changelog)
+	if err != nil {
+		return fmt.Errorf("stage %s: listing changelog offsets: %w", r.cfg.Name, err)
+	}
+	want := map[int32]int64{} // partition -> last offset to read
+	offsets := map[int32]kgo.Offset{}
+	for _, p := range ps {
+		o, ok := ends.Lookup(r.cfg.Changelog, p)
+		if !ok || o.Err != nil {
+			return fmt.Errorf("stage %s: changelog partition %d has no end offset: %v", r.cfg.Name, p, o.Err)
+		}
+		if o.Offset > 0 {
+			want[p] = o.Offset - 1
+			offsets[p] = kgo.NewOffset().AtStart()
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	restorer.AddConsumePartitions(map[string]map[int32]kgo.Offset{r.cfg.Changelog: offsets})
+	defer restorer.RemoveConsumePartitions(map[string][]int32{r.cfg.Changelog: ps})
+	var applied int
+	for len(want) > 0 {
+		fetches := restorer.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		for _, fe := range fetches.Errors() {
+			return fmt.Errorf("stage %s: restoring changelog partition %d: %w", r.cfg.Name, fe.Partition, fe.Err)
+		}
+		var err error
+		fetches.EachRecord(func(rec *kgo.Record) {
+			last, ok := want[rec.Partition]
+			if err != nil || !ok || rec.Offset > last {
+				return
+			}
+			if !rec.Attrs.IsControl() {
+				if rerr := r.stateful.Restore(rec.Partition, rec.Key, rec.Value); rerr != nil {
+					err = fmt.Errorf("stage %s: restoring changelog partition %d offset %d: %w", r.cfg.Name, rec.Partition, rec.Offset, rerr)
+					return
+				}
+				applied++
+			}
+			if rec.Offset >= last {
+				delete(want, rec.Partition)
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	r.m.restoreSeconds.Observe(time.Since(start).Seconds())
+	r.log.Info("state restored", zap.Int("records", applied), zap.Int("partitions", len(ps)), zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+// ensureChangelog creates the compacted changelog with the input topic's
+// partition count, so changelog partition p holds the state of input
+// partition p.
+func (r *Runner) ensureChangelog(ctx context.Context) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(r.cfg.Brokers...)}, r.cfg.ClientOpts...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	td, err := adm.ListTopics(ctx, r.cfg.Input, r.cfg.Changelog)
+	if err != nil {
+		return fmt.Errorf("stage %s: describing topics: %w", r.cfg.Name, err)
+	}
+	in, ok := td[r.cfg.Input]
+	if !ok || in.Err != nil {
+		return fmt.Errorf("stage %s: input topic %s is not available: %v", r.cfg.Name, r.cfg.Input, in.Err)
+	}
+	want := len(in.Partitions)
+	if cd, ok := td[r.cfg.Changelog]; ok && cd.Err == nil {
+		if got := len(cd.Partitions); got != want {
+			return fmt.Errorf("stage %s: changelog %s has %d partitions but input %s has %d; they must match", r.cfg.Name, r.cfg.Changelog, got, r.cfg.Input, want)
+		}
+		return nil
+	}
+	resp, err := adm.CreateTopic(ctx, int32(want), -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, r.cfg.Changelog)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("stage %s: creating changelog %s: %w", r.cfg.Name, r.cfg.Changelog, err)
+	}
+	return nil
+}
+
+// partitioner sends changelog records to the partition the Tx set (the
+// input partition) and everything else by key, like the Java client.
+func (r *Runner) partitioner() kgo.Partitioner {
+	byKey := kgo.StickyKeyPartitioner(nil)
+	return kgo.BasicConsistentPartitioner(func(topic string) func(*kgo.Record, int) int {
+		if topic == r.cfg.Changelog {
+			return func(rec *kgo.Record, _ int) int { return int(rec.Partition) }
+		}
+		tp := byKey.ForTopic(topic)
+		return func(rec *kgo.Record, n int) int { return tp.Partition(rec, n) }
+	})
+}

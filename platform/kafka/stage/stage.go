@@ -73,9 +73,10 @@ func (t *Tx) StateChanges() []*kgo.Record { return t.state }
 // Partition is the input partition being processed.
 func (t *Tx) Partition() int32 { return t.partition }
 
-// Produce queues a record for any topic. Records without an explicit
-// partition are partitioned by key with Kafka's murmur2 hash, so keying by
-// tenant puts a tenant on the same partition number in every internal topic.
+// Produce queues a record for any topic. Records are partitioned by key with
+// Kafka's murmur2 hash (what the Java client does), so keying by tenant puts
+// a tenant on the same partition number in every internal topic with the
+// same partition count.
 func (t *Tx) Produce(r *kgo.Record) { t.out = append(t.out, r) }
 
 // SetState writes a state change to the changelog partition of the current

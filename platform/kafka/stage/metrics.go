@@ -1,0 +1,67 @@
+package stage
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	consumed       prometheus.Counter
+	produced       prometheus.Counter
+	txns           *prometheus.CounterVec
+	lag            *prometheus.GaugeVec
+	restoreSeconds prometheus.Observer
+}
+
+// newMetrics registers the stage metrics, labelled by stage so several
+// stages can share one registry (esrflow up runs them in one process).
+func newMetrics(reg prometheus.Registerer, stage string) (*metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	labels := prometheus.Labels{"stage": stage}
+	consumed := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_stage_records_consumed_total", Help: "Input records processed."}, []string{"stage"})
+	produced := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_stage_records_produced_total", Help: "Output records produced (changelog excluded)."}, []string{"stage"})
+	txns := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_stage_transactions_total", Help: "Transactions by outcome: committed, aborted (rebalance or processing error), failed."}, []string{"stage", "outcome"})
+	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esrflow_stage_lag_records", Help: "Committed records not yet processed, per input partition."}, []string{"stage", "partition"})
+	restore := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "esrflow_stage_restore_seconds", Help: "Time to restore partitions' state from the changelog.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 8)}, []string{"stage"})
+	var err error
+	if consumed, err = register(reg, consumed); err != nil {
+		return nil, err
+	}
+	if produced, err = register(reg, produced); err != nil {
+		return nil, err
+	}
+	if txns, err = register(reg, txns); err != nil {
+		return nil, err
+	}
+	if lag, err = register(reg, lag); err != nil {
+		return nil, err
+	}
+	if restore, err = register(reg, restore); err != nil {
+		return nil, err
+	}
+	return &metrics{
+		consumed:       consumed.With(labels),
+		produced:       produced.With(labels),
+		txns:           txns.MustCurryWith(labels),
+		lag:            lag.MustCurryWith(labels),
+		restoreSeconds: restore.With(labels),
+	}, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same description (another stage in the same process).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}
