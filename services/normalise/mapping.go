@@ -1,0 +1,402 @@
+package normalise
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/esrflow/esrflow/esr/format"
+	"github.com/esrflow/esrflow/esr/format/gov2"
+	"github.com/esrflow/esrflow/esr/model"
+	"github.com/esrflow/esrflow/esr/tenant"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+)
+
+// Dialects normalise reads. Ingest writes DialectGOv2 ("go-v2") in
+// RawRecord.file.dialect; the parser package's own name ("gov2") is accepted
+// too so the two spellings cannot drift apart silently.
+const (
+	DialectGOv2 = "go-v2"
+)
+
+// Rules normalise adds to the parser's. Parse problems keep the parser's rule
+// ids (format.Rule*: column-count, record-type, delete-id, date, ...).
+const (
+	// RuleRequired: the key of a row is empty (e.g. a PHA without person id).
+	RuleRequired = "required"
+	// RuleDialect: the file's dialect is not one normalise can map.
+	RuleDialect = "dialect"
+)
+
+// Kind is what MapRow made of a row.
+type Kind int
+
+// Outcome kinds. Every RECORD row gets exactly one, which is what makes a
+// file's counts reconcile: rows_read = entities + corrections + ignored +
+// quarantined.
+const (
+	// KindEntity: Outcome.Entity holds a Person, Assignment, Position,
+	// Organisation or Location (a value, as internalv1.NewAPI wants).
+	KindEntity Kind = iota + 1
+	// KindCorrection: Outcome.Entity holds an internalv1.Correction.
+	KindCorrection
+	// KindIgnored: a row of a segment the model drops (phones, addresses,
+	// vehicles, costings, their deletes, and the tenant's ignored types),
+	// whose key was present.
+	KindIgnored
+	// KindQuarantined: Outcome.Violations says why.
+	KindQuarantined
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindEntity:
+		return "entity"
+	case KindCorrection:
+		return "correction"
+	case KindIgnored:
+		return "ignored"
+	case KindQuarantined:
+		return "quarantined"
+	}
+	return "unknown"
+}
+
+// Outcome is the result of mapping one raw row.
+type Outcome struct {
+	Kind Kind
+	// Entity is set for KindEntity and KindCorrection.
+	Entity any
+	// EntityKind names the entity (or, for a correction, the deleted
+	// entity's kind); empty for ignored and quarantined rows.
+	EntityKind internalv1.EntityKind
+	// Violations are set for KindQuarantined: one per problem, in the order
+	// found, with the parser's rule and field names.
+	Violations []internalv1.Violation
+}
+
+// ignoredTypes are the GO v2 record types whose segments the canonical model
+// does not keep. Their delete rows (PHD, ADD, VHD, COD) are ignored too:
+// model.DeleteKind reports false for them.
+var ignoredTypes = map[string]bool{
+	gov2.TypePhone: true, gov2.TypeAddress: true, gov2.TypeVehicle: true, gov2.TypeCosting: true,
+	gov2.TypePhoneDelete: true, gov2.TypeAddressDelete: true, gov2.TypeVehicleDelete: true, gov2.TypeCostingDelete: true,
+}
+
+// MapRow maps one RECORD row of esr.raw.v1 to its canonical entity, a
+// correction, "ignored", or a quarantine outcome with every violation. It is
+// pure: the same row and mapping always give the same outcome.
+//
+// Order of checks: parse problems reported by ingest (all of them, as
+// reported); the file's dialect; the record type; for ignored segments, the
+// row's key (column 1 must not be empty: rule "required"); otherwise the
+// parser's own column checks and gov2.Decode. Messages name rules and fields
+// only, never values.
+func MapRow(raw internalv1.RawRecord, m tenant.Mapping) Outcome {
+	if len(raw.Problems) > 0 {
+		vs := make([]internalv1.Violation, 0, len(raw.Problems))
+		for _, p := range raw.Problems {
+			vs = append(vs, violation(p.Rule, p.Field))
+		}
+		return quarantined(vs...)
+	}
+	if !isGOv2(raw.File.Dialect) {
+		return quarantined(internalv1.Violation{Rule: RuleDialect, Severity: internalv1.SeverityError,
+			Message: "file dialect is not one normalise maps (supported: " + DialectGOv2 + ")"})
+	}
+	spec := gov2.Spec(raw.RecordType)
+	if spec == nil {
+		return quarantined(violation(format.RuleRecordType, ""))
+	}
+	row := format.Row{Line: int(raw.Line), Type: raw.RecordType, Fields: make([]string, 0, len(raw.Fields)+1)}
+	row.Fields = append(append(row.Fields, raw.RecordType), raw.Fields...)
+
+	if ignoredTypes[spec.Type] || m.Ignores(spec.Type) {
+		// The key is checked before the row is dropped, so a keyless row is
+		// still visible in quarantine rather than silently counted.
+		if probs := format.CheckRow("", row.Line, spec, row.Fields, nil); len(probs) > 0 {
+			return fromProblems(probs)
+		}
+		if row.Field(1) == "" {
+			return quarantined(violation(RuleRequired, spec.Columns[1].Name))
+		}
+		return Outcome{Kind: KindIgnored}
+	}
+	// Ingest checked the row already; checking again costs little and means
+	// a row is only mapped when it is clean by this service's parser too.
+	if probs := format.CheckRow("", row.Line, spec, row.Fields, nil); len(probs) > 0 {
+		return fromProblems(probs)
+	}
+	rec, err := gov2.Decode(row)
+	if err != nil {
+		var fe *format.Error
+		if errors.As(err, &fe) {
+			return quarantined(violation(fe.Rule, fe.Field))
+		}
+		return quarantined(violation(format.RuleRecordType, ""))
+	}
+	vpd := raw.Vpd
+	switch r := rec.(type) {
+	case gov2.PersonRow:
+		return entity(internalv1.EntityKindPerson, mapPerson(vpd, r))
+	case gov2.AssignmentRow:
+		return entity(internalv1.EntityKindAssignment, mapAssignment(vpd, r, row, m))
+	case gov2.PositionRow:
+		return entity(internalv1.EntityKindPosition, mapPosition(vpd, r, row, m))
+	case gov2.OrganisationRow:
+		return entity(internalv1.EntityKindOrganisation, mapOrganisation(vpd, r))
+	case gov2.LocationRow:
+		return entity(internalv1.EntityKindLocation, mapLocation(vpd, r))
+	case gov2.DeleteRow:
+		kind, ok := model.DeleteKind(r.Type)
+		if !ok {
+			return Outcome{Kind: KindIgnored}
+		}
+		ek := internalv1.EntityKind(kind)
+		return Outcome{Kind: KindCorrection, EntityKind: ek,
+			Entity: internalv1.Correction{Vpd: vpd, EntityKind: ek, ID: r.ID, RecordType: r.Type}}
+	}
+	// A known record type the model has no entity for (none today).
+	return Outcome{Kind: KindIgnored}
+}
+
+func isGOv2(dialect string) bool {
+	switch strings.ToLower(strings.TrimSpace(dialect)) {
+	case DialectGOv2, string(format.DialectGOv2):
+		return true
+	}
+	return false
+}
+
+func entity(k internalv1.EntityKind, v any) Outcome {
+	return Outcome{Kind: KindEntity, EntityKind: k, Entity: v}
+}
+
+func quarantined(vs ...internalv1.Violation) Outcome {
+	return Outcome{Kind: KindQuarantined, Violations: vs}
+}
+
+func fromProblems(probs []*format.Error) Outcome {
+	vs := make([]internalv1.Violation, 0, len(probs))
+	for _, p := range probs {
+		vs = append(vs, violation(p.Rule, p.Field))
+	}
+	return quarantined(vs...)
+}
+
+// ruleText describes each rule without quoting the value that broke it.
+var ruleText = map[string]string{
+	format.RuleRecordType:  "not a known record type",
+	format.RuleColumnCount: "wrong number of columns",
+	format.RuleDeleteID:    "delete row id is missing or not numeric",
+	format.RuleInteger:     "not a whole number",
+	format.RuleDecimal:     "not a decimal number",
+	format.RuleDate:        "not a valid YYYYMMDD date",
+	format.RuleTimestamp:   "not a valid YYYYMMDD HHMMSS timestamp",
+	format.RuleFlag:        "not a Yes/No/Y/N/1/0 flag",
+	format.RuleComposite:   "wrong number of |-separated parts",
+	format.RuleLineTooLong: "line is longer than the line limit",
+	format.RuleQuote:       "malformed quoting",
+	format.RuleEncoding:    "text is not valid in the file's encoding",
+	RuleRequired:           "required value is empty",
+}
+
+// violation builds an ERROR violation whose message names the rule and field
+// only: the parser's own messages may quote values, so they are not copied.
+func violation(rule, field string) internalv1.Violation {
+	text, ok := ruleText[rule]
+	if !ok {
+		text = "parse rule " + rule + " failed"
+	}
+	if field != "" {
+		text = field + ": " + text
+	}
+	return internalv1.Violation{Rule: rule, Field: field, Message: text, Severity: internalv1.SeverityError}
+}
+
+func datePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	d := model.CivilDate(t)
+	return &d
+}
+
+func date(t time.Time) time.Time { return model.CivilDate(t) }
+
+func tsPtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Millisecond)
+	return &u
+}
+
+// optFloat is nil when the column is empty: 0 is a real value for hours and
+// FTE on bank and honorary posts.
+func optFloat(row format.Row, col int, v float64) *float64 {
+	if row.Field(col) == "" {
+		return nil
+	}
+	return &v
+}
+
+// gender normalises to F or M, keeping anything else as read.
+func gender(s string) string {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "F", "FEMALE":
+		return "F"
+	case "M", "MALE":
+		return "M"
+	}
+	return s
+}
+
+// staffGroup applies the tenant's aliases (exact, then ignoring case).
+func staffGroup(m tenant.Mapping, s string) string {
+	if len(m.StaffGroupAliases) == 0 {
+		return s
+	}
+	if v, ok := m.StaffGroupAliases[s]; ok {
+		return v
+	}
+	for k, v := range m.StaffGroupAliases {
+		if strings.EqualFold(strings.TrimSpace(k), strings.TrimSpace(s)) {
+			return v
+		}
+	}
+	return s
+}
+
+func mapPerson(vpd string, r gov2.PersonRow) internalv1.Person {
+	return internalv1.Person{
+		Vpd:                   vpd,
+		PersonID:              r.PersonID,
+		EffectiveStart:        date(r.EffectiveStart),
+		EffectiveEnd:          datePtr(r.EffectiveEnd),
+		EmployeeNumber:        r.EmployeeNumber,
+		NhsUniqueID:           r.NHSUniqueID,
+		CrsUUID:               r.NHSCRSUUID,
+		Title:                 r.Title,
+		LastName:              r.LastName,
+		FirstName:             r.FirstName,
+		MiddleNames:           r.MiddleNames,
+		PreferredName:         r.PreferredName,
+		PreviousLastName:      r.PreviousLastName,
+		Gender:                gender(r.Gender),
+		DateOfBirth:           datePtr(r.DateOfBirth),
+		NiNumber:              r.NINumber,
+		HireDate:              datePtr(r.HireDate),
+		ActualTerminationDate: datePtr(r.TerminationDate),
+		LeavingReason:         r.LeavingReason,
+		SystemPersonType:      r.SystemPersonType,
+		UserPersonType:        r.UserPersonType,
+		OfficeEmail:           r.OfficeEmail,
+		NhsStartDate:          datePtr(r.NHSStartDate),
+		LastUpdate:            tsPtr(r.LastUpdate),
+	}
+}
+
+// GO v2 ASA columns read from the row itself (empty vs zero).
+const (
+	colASANormalHours = 22
+	colASAFTE         = 25
+	colPOABudgetedFTE = 6
+	colPOAGradeStep   = 12
+)
+
+func mapAssignment(vpd string, r gov2.AssignmentRow, row format.Row, m tenant.Mapping) internalv1.Assignment {
+	return internalv1.Assignment{
+		Vpd:              vpd,
+		PersonID:         r.PersonID,
+		AssignmentID:     r.AssignmentID,
+		EffectiveStart:   date(r.EffectiveStart),
+		EffectiveEnd:     datePtr(r.EffectiveEnd),
+		EarliestStart:    datePtr(r.EarliestAssignmentStart),
+		AssignmentType:   r.AssignmentType,
+		AssignmentNumber: r.AssignmentNumber,
+		Status:           internalv1.AssignmentStatus(model.ParseAssignmentStatus(r.SystemStatus)),
+		UserStatus:       r.UserStatus,
+		Primary:          r.Primary,
+		Category:         r.AssignmentCategory,
+		EmployeeCategory: r.EmployeeCategory,
+		Hours:            optFloat(row, colASANormalHours, r.NormalHours),
+		Fte:              optFloat(row, colASAFTE, r.FTE),
+		OrganisationID:   r.OrganisationID,
+		LocationID:       r.LocationID,
+		PositionID:       r.PositionID,
+		Position: internalv1.PositionRef{Number: r.PositionName.Number, Title: r.PositionName.Title,
+			OccupationCode: r.PositionName.OccupationCode, Area: r.PositionName.Area},
+		Grade:                      internalv1.Grade{Owner: r.Grade.Owner, Code: r.Grade.Code, Description: r.Grade.Description},
+		StaffGroup:                 staffGroup(m, r.JobName.StaffGroup),
+		JobRole:                    r.JobName.JobRole,
+		ContractEndDate:            datePtr(r.ContractEndDate),
+		LastWorkingDay:             datePtr(r.LastWorkingDay),
+		FinalAssignmentEndDate:     datePtr(r.AssignmentEndDate),
+		SupervisorPersonID:         r.SupervisorPersonID,
+		SupervisorAssignmentID:     r.SupervisorAssignmentID,
+		SupervisorAssignmentNumber: r.SupervisorAssignmentNumber,
+		LastUpdate:                 tsPtr(r.LastUpdate),
+	}
+}
+
+func mapPosition(vpd string, r gov2.PositionRow, row format.Row, m tenant.Mapping) internalv1.Position {
+	number := r.PositionNumber
+	if number == "" {
+		number = r.Name.Number
+	}
+	occupation := r.OccupationCode
+	if occupation == "" {
+		occupation = r.Name.OccupationCode
+	}
+	return internalv1.Position{
+		Vpd:               vpd,
+		PositionID:        r.PositionID,
+		EffectiveFrom:     date(r.EffectiveFrom),
+		EffectiveTo:       datePtr(r.EffectiveTo),
+		Number:            number,
+		Title:             r.Name.Title,
+		OccupationCode:    occupation,
+		Area:              r.Name.Area,
+		BudgetedFte:       optFloat(row, colPOABudgetedFTE, r.BudgetedFTE),
+		StaffGroup:        staffGroup(m, r.StaffGroup),
+		JobRole:           r.JobRole,
+		Payscale:          r.Payscale,
+		GradeStep:         row.Field(colPOAGradeStep),
+		OrganisationID:    r.OrganisationID,
+		HiringStatus:      r.HiringStatus,
+		WorkplaceOrgCode:  r.WorkplaceOrgCode,
+		DeaneryPostNumber: r.DeaneryPostNumber,
+		LastUpdate:        tsPtr(r.LastUpdate),
+	}
+}
+
+func mapOrganisation(vpd string, r gov2.OrganisationRow) internalv1.Organisation {
+	return internalv1.Organisation{
+		Vpd:                  vpd,
+		OrganisationID:       r.OrganisationID,
+		Name:                 r.Name,
+		Type:                 r.Type,
+		EffectiveFrom:        date(r.EffectiveFrom),
+		EffectiveTo:          datePtr(r.EffectiveTo),
+		CostCentre:           r.DefaultCostCentre,
+		ParentOrganisationID: r.ParentOrganisationID,
+		NacsCode:             r.NACSCode,
+		LocationID:           r.LocationID,
+		LastUpdate:           tsPtr(r.LastUpdate),
+	}
+}
+
+func mapLocation(vpd string, r gov2.LocationRow) internalv1.Location {
+	return internalv1.Location{
+		Vpd:          vpd,
+		LocationID:   r.LocationID,
+		Code:         r.Code,
+		Description:  r.Description,
+		InactiveDate: datePtr(r.InactiveDate),
+		SiteCode:     r.SiteCode,
+		Town:         r.Town,
+		Postcode:     r.Postcode,
+		LastUpdate:   tsPtr(r.LastUpdate),
+	}
+}

@@ -1,0 +1,335 @@
+package normalise
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/esr/tenant"
+	"github.com/esrflow/esrflow/platform/avrox"
+	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+)
+
+// Stage identity: the consumer group and the changelog topic it owns.
+const (
+	Group     = "esrflow-normalise"
+	Changelog = "esr.normalise.changelog.v1"
+)
+
+// RuleUndecodable is the rule of a quarantine record for an input value
+// that is not Confluent-framed Avro readable as a RawRecord.
+const RuleUndecodable = "undecodable"
+
+// Processor is the normalise stage: esr.raw.v1 in, esr.normalised.v1 and
+// esr.quarantine.v1 out, per-file running counts in its changelog. It is a
+// stage.Processor and a stage.Stateful; like every processor it is called
+// from one goroutine.
+type Processor struct {
+	serde      *avrox.Serde
+	rawSchema  avro.Schema
+	entity     avrox.Writer
+	quarantine avrox.Writer
+	registered atomic.Bool // read by Ready from another goroutine
+
+	tenants *tenant.Set
+	metrics *Metrics
+	log     *zap.Logger
+	now     func() time.Time
+
+	// files holds the running counts of each open file, by state key.
+	files map[string]*fileState
+}
+
+// fileState is one open file's running counts and the partition whose
+// changelog holds them.
+type fileState struct {
+	partition int32
+	counts    internalv1.StageCounts
+}
+
+// ProcessorDeps are the processor's collaborators. Metrics and Log may be nil
+// (no metrics, no logs); Now defaults to time.Now.
+type ProcessorDeps struct {
+	Registry *sr.Client
+	Tenants  *tenant.Set
+	Metrics  *Metrics
+	Log      *zap.Logger
+	Now      func() time.Time
+}
+
+// NewProcessor builds the processor. It does not touch the network: Init
+// registers the output schemas before the first record.
+func NewProcessor(deps ProcessorDeps) (*Processor, error) {
+	if deps.Registry == nil {
+		return nil, errors.New("normalise: a schema registry client is required")
+	}
+	rawSchema, _, err := schemas.Latest(schemas.Raw)
+	if err != nil {
+		return nil, err
+	}
+	p := &Processor{
+		serde:     avrox.New(deps.Registry, internalv1.NewAPI()),
+		rawSchema: rawSchema,
+		tenants:   deps.Tenants,
+		metrics:   deps.Metrics,
+		log:       deps.Log,
+		now:       deps.Now,
+		files:     map[string]*fileState{},
+	}
+	if p.log == nil {
+		p.log = zap.NewNop()
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	return p, nil
+}
+
+// Init registers the schemas of the output topics (idempotent). Process
+// calls it on first use if it was not called before.
+func (p *Processor) Init(ctx context.Context) error {
+	if p.registered.Load() {
+		return nil
+	}
+	var err error
+	if p.entity, err = register(ctx, p.serde, schemas.TopicNormalised, schemas.Entity); err != nil {
+		return err
+	}
+	if p.quarantine, err = register(ctx, p.serde, schemas.TopicQuarantine, schemas.Quarantine); err != nil {
+		return err
+	}
+	p.registered.Store(true)
+	return nil
+}
+
+func register(ctx context.Context, s *avrox.Serde, topic, name string) (avrox.Writer, error) {
+	_, text, err := schemas.Latest(name)
+	if err != nil {
+		return avrox.Writer{}, err
+	}
+	return s.Register(ctx, schemas.Subject(topic), text)
+}
+
+// Process maps one esr.raw.v1 record.
+func (p *Processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) error {
+	if err := p.Init(ctx); err != nil {
+		return err
+	}
+	var raw internalv1.RawRecord
+	if _, err := p.serde.Decode(ctx, in.Value, p.rawSchema, &raw); err != nil {
+		if errors.Is(err, avrox.ErrNotFramed) || errors.Is(err, avrox.ErrIncompatible) {
+			return p.undecodable(in, tx)
+		}
+		return fmt.Errorf("normalise: decoding %s/%d@%d: %w", in.Topic, in.Partition, in.Offset, err)
+	}
+	key := in.Key
+	if len(key) == 0 {
+		key = []byte(raw.Tenant)
+	}
+	switch raw.Kind {
+	case internalv1.RawKindFileStart:
+		return p.fileStart(tx, key, in.Headers, raw)
+	case internalv1.RawKindRecord:
+		return p.record(tx, key, in.Headers, raw)
+	case internalv1.RawKindFileEnd:
+		return p.fileEnd(tx, key, in.Headers, raw)
+	}
+	return fmt.Errorf("normalise: unknown raw record kind %q", raw.Kind)
+}
+
+func (p *Processor) fileStart(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, raw internalv1.RawRecord) error {
+	sk := stateKey(raw.Tenant, raw.File.Sha256)
+	fs := &fileState{partition: tx.Partition()}
+	p.files[sk] = fs
+	if err := p.saveState(tx, sk, fs); err != nil {
+		return err
+	}
+	p.metrics.file(raw.Tenant, "start")
+	return p.emitEntity(tx, key, hdrs, p.control(internalv1.EntityRecordKindFileStart, raw, nil))
+}
+
+func (p *Processor) record(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, raw internalv1.RawRecord) error {
+	sk := stateKey(raw.Tenant, raw.File.Sha256)
+	fs := p.files[sk]
+	if fs == nil {
+		// No FILE_START seen (cannot happen with ingest's transactions, but a
+		// missing marker must not lose the row from the counts).
+		fs = &fileState{partition: tx.Partition()}
+		p.files[sk] = fs
+		p.log.Warn("record without an open file", logx.Tenant(raw.Tenant), logx.File(raw.File.Name), logx.Line(int(raw.Line)))
+	}
+	var m tenant.Mapping
+	if p.tenants != nil {
+		if t, ok := p.tenants.Get(raw.Tenant); ok {
+			m = t.Mapping
+		}
+	}
+	out := MapRow(raw, m)
+	lin := lineage(raw, raw.Line)
+	rawRow := &internalv1.RawRow{RecordType: raw.RecordType, Fields: nonNil(raw.Fields)}
+	switch out.Kind {
+	case KindEntity, KindCorrection:
+		kind := internalv1.EntityRecordKindEntity
+		if out.Kind == KindCorrection {
+			kind = internalv1.EntityRecordKindCorrection
+			fs.counts.Corrections++
+		} else {
+			fs.counts.Entities++
+		}
+		rec := internalv1.EntityRecord{Kind: kind, Lineage: lin, Vpd: raw.Vpd, File: raw.File, Raw: rawRow, Entity: out.Entity}
+		if err := p.emitEntity(tx, key, hdrs, rec); err != nil {
+			return err
+		}
+		p.metrics.record(raw.Tenant, metricKind(out))
+	case KindIgnored:
+		fs.counts.Ignored++
+		p.metrics.record(raw.Tenant, "ignored")
+	case KindQuarantined:
+		fs.counts.Quarantined++
+		q := internalv1.QuarantineRecord{Stage: internalv1.StageNormalise, Lineage: lin, Vpd: raw.Vpd,
+			Raw: *rawRow, Violations: out.Violations, QuarantinedAt: p.now().UTC().Truncate(time.Millisecond)}
+		if err := p.emitQuarantine(tx, key, hdrs, q); err != nil {
+			return err
+		}
+		p.metrics.record(raw.Tenant, "quarantined")
+		for _, v := range out.Violations {
+			p.metrics.quarantined(raw.Tenant, v.Rule)
+		}
+	}
+	fs.counts.RowsRead++
+	return p.saveState(tx, sk, fs)
+}
+
+func (p *Processor) fileEnd(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, raw internalv1.RawRecord) error {
+	sk := stateKey(raw.Tenant, raw.File.Sha256)
+	var counts internalv1.StageCounts
+	if fs := p.files[sk]; fs != nil {
+		counts = fs.counts
+	}
+	if raw.Counts != nil && raw.Counts.Rows != counts.RowsRead {
+		p.log.Error("file counts do not reconcile: rows read differ from ingest's rows",
+			logx.Tenant(raw.Tenant), logx.File(raw.File.Name),
+			logx.Count("rows_ingest", raw.Counts.Rows), logx.Count("rows_read", counts.RowsRead))
+	}
+	if err := p.emitEntity(tx, key, hdrs, p.control(internalv1.EntityRecordKindFileEnd, raw, &counts)); err != nil {
+		return err
+	}
+	delete(p.files, sk)
+	tx.SetState([]byte(sk), nil)
+	p.metrics.file(raw.Tenant, "end")
+	p.log.Info("file normalised", logx.Tenant(raw.Tenant), logx.File(raw.File.Name),
+		logx.Count("rows_read", counts.RowsRead), logx.Count("entities", counts.Entities),
+		logx.Count("corrections", counts.Corrections), logx.Count("ignored", counts.Ignored),
+		logx.Count("quarantined", counts.Quarantined))
+	return nil
+}
+
+// undecodable quarantines an input value that can never be read, keyed and
+// attributed by its Kafka key (the tenant) alone.
+func (p *Processor) undecodable(in *kgo.Record, tx *stage.Tx) error {
+	tenant := string(in.Key)
+	q := internalv1.QuarantineRecord{Stage: internalv1.StageNormalise, Lineage: internalv1.Lineage{Tenant: tenant},
+		Raw: internalv1.RawRow{Fields: []string{}}, QuarantinedAt: p.now().UTC().Truncate(time.Millisecond),
+		Violations: []internalv1.Violation{{Rule: RuleUndecodable, Severity: internalv1.SeverityError,
+			Message: "input value is not a RawRecord in the Confluent Avro wire format"}}}
+	p.metrics.quarantined(tenant, RuleUndecodable)
+	p.log.Error("undecodable input quarantined", logx.Tenant(tenant), logx.Topic(in.Topic),
+		logx.Partition(in.Partition), logx.Offset(in.Offset))
+	return p.emitQuarantine(tx, in.Key, in.Headers, q)
+}
+
+func (p *Processor) control(kind internalv1.EntityRecordKind, raw internalv1.RawRecord, counts *internalv1.StageCounts) internalv1.EntityRecord {
+	return internalv1.EntityRecord{Kind: kind, Lineage: lineage(raw, 0), Vpd: raw.Vpd, File: raw.File, Counts: counts}
+}
+
+func (p *Processor) emitEntity(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, rec internalv1.EntityRecord) error {
+	b, err := p.entity.Encode(nil, rec)
+	if err != nil {
+		return fmt.Errorf("normalise: encoding entity record: %w", err)
+	}
+	tx.Produce(&kgo.Record{Topic: schemas.TopicNormalised, Key: key, Value: b, Headers: hdrs})
+	return nil
+}
+
+func (p *Processor) emitQuarantine(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, q internalv1.QuarantineRecord) error {
+	b, err := p.quarantine.Encode(nil, q)
+	if err != nil {
+		return fmt.Errorf("normalise: encoding quarantine record: %w", err)
+	}
+	tx.Produce(&kgo.Record{Topic: schemas.TopicQuarantine, Key: key, Value: b, Headers: hdrs})
+	return nil
+}
+
+func (p *Processor) saveState(tx *stage.Tx, sk string, fs *fileState) error {
+	b, err := json.Marshal(fs.counts)
+	if err != nil {
+		return err
+	}
+	tx.SetState([]byte(sk), b)
+	return nil
+}
+
+// Restore applies one changelog record.
+func (p *Processor) Restore(partition int32, key, value []byte) error {
+	sk := string(key)
+	if !strings.HasPrefix(sk, statePrefix) {
+		return fmt.Errorf("normalise: unknown changelog key %q", sk)
+	}
+	if value == nil {
+		delete(p.files, sk)
+		return nil
+	}
+	fs := &fileState{partition: partition}
+	if err := json.Unmarshal(value, &fs.counts); err != nil {
+		return fmt.Errorf("normalise: changelog value of %q: %w", sk, err)
+	}
+	p.files[sk] = fs
+	return nil
+}
+
+// Forget drops the in-memory state of a partition.
+func (p *Processor) Forget(partition int32) {
+	for k, fs := range p.files {
+		if fs.partition == partition {
+			delete(p.files, k)
+		}
+	}
+}
+
+// OpenFiles is how many files have a FILE_START but no FILE_END yet.
+func (p *Processor) OpenFiles() int { return len(p.files) }
+
+const statePrefix = "file/"
+
+// stateKey is the changelog key of a file's running counts.
+func stateKey(tenant, sha string) string { return statePrefix + tenant + "/" + sha }
+
+func lineage(raw internalv1.RawRecord, line int64) internalv1.Lineage {
+	return internalv1.Lineage{Tenant: raw.Tenant, FileName: raw.File.Name, FileSha256: raw.File.Sha256, Line: line}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func metricKind(o Outcome) string {
+	if o.Kind == KindCorrection {
+		return "correction"
+	}
+	return strings.ToLower(string(o.EntityKind))
+}
