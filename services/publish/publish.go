@@ -1,10 +1,214 @@
-// Package publish diffs validated entities against state and publishes starter-created, leaver-confirmed and position-updated events.
+// Package publish is the last consume-transform-produce stage: it reads
+// validated entities (esr.validated.v1), applies the truth rules of
+// docs/generator.md to each person group against the tenant's state, and
+// publishes starter-created, leaver-confirmed and position-updated events on
+// the tenant's event topics (esr.<tenant>.<event>.v1) with deterministic ids
+// and CloudEvents headers. Future-dated leavers are held in state and fire
+// when a later file of the tenant reaches their date. At each FILE_END it
+// writes the file's report to esr.ops.file-reports.v1.
 //
-// Today it is a placeholder with the full operational shape (see
-// platform/service.Placeholder); the pipeline issue builds its processing.
+// State (people, held leavers, the open group and file, organisation and
+// location names) lives in memory and in the compacted changelog
+// esr.publish.changelog.v1, restored on start. docs/publish.md describes the
+// rules as implemented, the event ids, headers and state layout.
 package publish
 
-import "github.com/esrflow/esrflow/platform/service"
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/platform/avrox"
+	"github.com/esrflow/esrflow/platform/config"
+	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/lifecycle"
+	"github.com/esrflow/esrflow/platform/service"
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+)
+
+// Defaults.
+const (
+	DefaultGroup           = "esrflow-publish"
+	DefaultChangelog       = "esr.publish.changelog.v1"
+	DefaultEventPartitions = 3
+)
+
+// Config configures a publish instance.
+type Config struct {
+	Brokers    config.StringList
+	ClientOpts []kgo.Opt // extra options for every Kafka client (TLS, SASL ...)
+	// RegistryURL is the Confluent-compatible schema registry.
+	RegistryURL  string
+	RegistryOpts []sr.ClientOpt
+	// InstanceID is stable across restarts of one instance (e.g. the pod
+	// name); with Group it forms the transactional id.
+	InstanceID string
+
+	// Group, Input and Changelog default to esrflow-publish,
+	// esr.validated.v1 and esr.publish.changelog.v1.
+	Group     string
+	Input     string
+	Changelog string
+	// EventPartitions and EventReplication are used when a tenant's event
+	// topics are created (defaults 3 and -1 = the broker's default).
+	EventPartitions  int32
+	EventReplication int16
+	// MaxPollRecords bounds the records per transaction (0 = the stage default).
+	MaxPollRecords int
+	// Now stamps recorded_at, ce_time and reported_at; nil = time.Now.
+	Now func() time.Time
+}
+
+// RegisterFlags adds the publish flags (Kafka brokers come from Spec).
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL")
+	host, _ := os.Hostname()
+	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts; with the group it forms the transactional id")
+	fs.StringVar(&c.Group, "group", DefaultGroup, "consumer group")
+	fs.StringVar(&c.Changelog, "changelog", DefaultChangelog, "compacted changelog topic holding publish's state")
+	var parts int
+	fs.Func("event.partitions", "partitions of a tenant's event topics when publish creates them (default 3)", func(s string) error {
+		_, err := fmt.Sscan(s, &parts)
+		c.EventPartitions = int32(parts)
+		return err
+	})
+	fs.Func("event.replication", "replication factor of created event topics (default -1: the broker's default)", func(s string) error {
+		var r int
+		_, err := fmt.Sscan(s, &r)
+		c.EventReplication = int16(r)
+		return err
+	})
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	out := *c
+	switch {
+	case len(out.Brokers) == 0:
+		return out, errors.New("publish: no Kafka brokers")
+	case out.RegistryURL == "":
+		return out, errors.New("publish: registry URL not set")
+	}
+	if out.InstanceID == "" {
+		out.InstanceID = "0"
+	}
+	if out.Group == "" {
+		out.Group = DefaultGroup
+	}
+	if out.Input == "" {
+		out.Input = schemas.TopicValidated
+	}
+	if out.Changelog == "" {
+		out.Changelog = DefaultChangelog
+	}
+	if out.EventPartitions <= 0 {
+		out.EventPartitions = DefaultEventPartitions
+	}
+	if out.EventReplication == 0 {
+		out.EventReplication = -1
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	return out, nil
+}
+
+// Deps are the service's collaborators.
+type Deps struct {
+	Log     *zap.Logger
+	Metrics prometheus.Registerer
+}
+
+// Service is a publish instance.
+type Service struct {
+	cfg    Config
+	proc   *processor
+	runner *stage.Runner
+	admin  *kgo.Client
+}
+
+// New builds the service. It connects nothing yet: clients dial lazily and
+// Run starts consuming.
+func New(cfg Config, deps Deps) (*Service, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	log := deps.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	m, err := newMetrics(deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	srcl, err := sr.NewClient(append([]sr.ClientOpt{sr.URLs(c.RegistryURL)}, c.RegistryOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("publish: registry client: %w", err)
+	}
+	admin, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, c.ClientOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("publish: kafka client: %w", err)
+	}
+	proc, err := newProcessor(c, log, m, avrox.New(srcl, internalv1.NewAPI()), srcl, kadm.NewClient(admin))
+	if err != nil {
+		admin.Close()
+		return nil, err
+	}
+	runner, err := stage.New(stage.Config{Name: "publish", Group: c.Group, InstanceID: c.InstanceID, Input: c.Input,
+		Changelog: c.Changelog, Brokers: c.Brokers, ClientOpts: c.ClientOpts, MaxPollRecords: c.MaxPollRecords},
+		proc, stage.Deps{Log: log, Metrics: deps.Metrics})
+	if err != nil {
+		admin.Close()
+		return nil, err
+	}
+	return &Service{cfg: c, proc: proc, runner: runner, admin: admin}, nil
+}
+
+// Run consumes esr.validated.v1 until ctx ends or processing fails.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.admin.Close()
+	return s.runner.Run(ctx)
+}
+
+// Ready reports nil once the stage has joined its group and restored its
+// state.
+func (s *Service) Ready() error { return s.runner.Ready() }
+
+// ScheduledLeavers returns the tenant's held future-dated leavers, by
+// person id: leavers whose date no file of the tenant has reached yet. Safe
+// to call while Run is running.
+func (s *Service) ScheduledLeavers(tenant string) []HeldLeaver {
+	return s.proc.scheduledLeavers(tenant)
+}
 
 // Spec describes the publish binary.
-func Spec() service.Spec { return service.Placeholder("publish") }
+func Spec() service.Spec {
+	var cfg Config
+	return service.Spec{
+		Name:            "publish",
+		DefaultHTTPAddr: ":8080",
+		RegisterFlags: func(fs *flag.FlagSet) {
+			cfg.Brokers = config.StringList{"127.0.0.1:9092"}
+			fs.Var(&cfg.Brokers, "kafka.brokers", "comma-separated Kafka bootstrap brokers")
+			cfg.RegisterFlags(fs)
+		},
+		Build: func(ctx context.Context, env service.Env) (service.Built, error) {
+			svc, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics})
+			if err != nil {
+				return service.Built{}, err
+			}
+			env.Ready.Add("publish", svc.Ready)
+			return service.Built{Parts: []lifecycle.Part{lifecycle.Named("publish", lifecycle.Func(svc.Run))}}, nil
+		},
+	}
+}

@@ -1,0 +1,65 @@
+package publish
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	scheduled   *prometheus.GaugeVec   // tenant
+	events      *prometheus.CounterVec // tenant, event
+	files       *prometheus.CounterVec // tenant
+	withdrawn   *prometheus.CounterVec // tenant
+	undecodable prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &metrics{
+		scheduled: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esrflow_publish_scheduled_leavers",
+			Help: "Future-dated leavers held until a file of the tenant reaches their leaving date."}, []string{"tenant"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_publish_events_total",
+			Help: "Events produced, by tenant and event (counted when queued; an aborted transaction is retried)."}, []string{"tenant", "event"}),
+		files: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_publish_files_total",
+			Help: "Files started, by tenant."}, []string{"tenant"}),
+		withdrawn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_publish_withdrawn_leavers_total",
+			Help: "Held leavers withdrawn before their date."}, []string{"tenant"}),
+		undecodable: prometheus.NewCounter(prometheus.CounterOpts{Name: "esrflow_publish_skipped_records_total",
+			Help: "Input records skipped because they could not be decoded or carried no tenant."}),
+	}
+	var err error
+	if m.scheduled, err = register(reg, m.scheduled); err != nil {
+		return nil, err
+	}
+	if m.events, err = register(reg, m.events); err != nil {
+		return nil, err
+	}
+	if m.files, err = register(reg, m.files); err != nil {
+		return nil, err
+	}
+	if m.withdrawn, err = register(reg, m.withdrawn); err != nil {
+		return nil, err
+	}
+	if m.undecodable, err = register(reg, m.undecodable); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same description (a second publish service in the same process).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}

@@ -1,0 +1,564 @@
+package publish
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/platform/avrox"
+	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/schemas/registrar"
+)
+
+// processor is the publish stage: a stage.Processor and stage.Stateful over
+// esr.validated.v1. All its state is in tenants and mirrored to the
+// changelog through tx.SetState.
+type processor struct {
+	cfg     Config
+	log     *zap.Logger
+	metrics *metrics
+	serde   *avrox.Serde
+	sr      *sr.Client
+	adm     *kadm.Client
+	entity  avro.Schema
+
+	// mu guards tenants against readers outside the stage goroutine
+	// (ScheduledLeavers); Process, Restore and Forget run on one goroutine.
+	mu      sync.Mutex
+	tenants map[string]*tenantState
+
+	// writers caches the registered writer schema per output topic; ensured
+	// marks tenants whose event topics exist. Neither is state: both are
+	// rebuilt on demand after a restart.
+	writers map[string]avrox.Writer
+	ensured map[string]bool
+}
+
+func newProcessor(cfg Config, log *zap.Logger, m *metrics, serde *avrox.Serde, srcl *sr.Client, adm *kadm.Client) (*processor, error) {
+	entity, _, err := schemas.Latest(schemas.Entity)
+	if err != nil {
+		return nil, err
+	}
+	return &processor{cfg: cfg, log: log, metrics: m, serde: serde, sr: srcl, adm: adm, entity: entity,
+		tenants: map[string]*tenantState{}, writers: map[string]avrox.Writer{}, ensured: map[string]bool{}}, nil
+}
+
+var (
+	_ stage.Processor = (*processor)(nil)
+	_ stage.Stateful  = (*processor)(nil)
+)
+
+// Process handles one EntityRecord.
+func (p *processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) error {
+	var rec internalv1.EntityRecord
+	if _, err := p.serde.Decode(ctx, in.Value, p.entity, &rec); err != nil {
+		if errors.Is(err, avrox.ErrNotFramed) || errors.Is(err, avrox.ErrIncompatible) {
+			// Not ours to fix and not retryable: skip it, loudly.
+			p.log.Error("skipping undecodable record", logx.Topic(in.Topic), logx.Partition(in.Partition), logx.Offset(in.Offset), zap.Error(err))
+			p.metrics.undecodable.Inc()
+			return nil
+		}
+		return err
+	}
+	code := rec.Lineage.Tenant
+	if code == "" {
+		code = string(in.Key)
+	}
+	if code == "" || strings.Contains(code, "/") {
+		p.log.Error("skipping record without a valid tenant", logx.Partition(in.Partition), logx.Offset(in.Offset))
+		p.metrics.undecodable.Inc()
+		return nil
+	}
+	if rec.Kind == internalv1.EntityRecordKindFileStart {
+		// Topics and schemas before taking the lock: the only slow call, once
+		// per tenant and process.
+		if err := p.ensureTenant(ctx, code); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.tenants[code]
+	if t == nil {
+		t = newTenantState(code, tx.Partition())
+		p.tenants[code] = t
+	}
+	t.partition = tx.Partition()
+	w := &work{p: p, t: t, tx: tx, ctx: ctx}
+	switch rec.Kind {
+	case internalv1.EntityRecordKindFileStart:
+		return w.fileStart(&rec)
+	case internalv1.EntityRecordKindFileEnd:
+		if err := w.ensureOpen(&rec); err != nil {
+			return err
+		}
+		return w.fileEnd(&rec)
+	case internalv1.EntityRecordKindEntity, internalv1.EntityRecordKindCorrection:
+		if err := w.ensureOpen(&rec); err != nil {
+			return err
+		}
+		return w.entity(&rec)
+	}
+	p.log.Error("skipping record of unknown kind", logx.Tenant(code), logx.Offset(in.Offset))
+	return nil
+}
+
+// Restore applies one changelog record.
+func (p *processor) Restore(partition int32, key, value []byte) error {
+	code, rest, ok := strings.Cut(string(key), "/")
+	if !ok {
+		return fmt.Errorf("publish: bad changelog key %q", key)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.tenants[code]
+	if t == nil {
+		t = newTenantState(code, partition)
+		p.tenants[code] = t
+	}
+	t.partition = partition
+	if err := t.restore(rest, value); err != nil {
+		return fmt.Errorf("publish: changelog key %q: %w", key, err)
+	}
+	p.metrics.scheduled.WithLabelValues(code).Set(float64(len(t.held)))
+	return nil
+}
+
+// Forget drops the tenants of a partition.
+func (p *processor) Forget(partition int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for code, t := range p.tenants {
+		if t.partition == partition {
+			delete(p.tenants, code)
+			p.metrics.scheduled.DeleteLabelValues(code)
+		}
+	}
+}
+
+// HeldLeaver is a future-dated leaver publish holds until a file of the
+// tenant has a run date on or after Due.
+type HeldLeaver struct {
+	Tenant         string
+	PersonID       string
+	EmployeeNumber string
+	Due            time.Time // the leaving date (UTC midnight)
+	LeavingReason  string
+	LastWorkingDay *time.Time
+	EventID        string // the id the event will carry when it fires
+	SourceFile     string
+	SourceLine     int64
+}
+
+// scheduledLeavers lists a tenant's held leavers by person id.
+func (p *processor) scheduledLeavers(code string) []HeldLeaver {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.tenants[code]
+	if t == nil {
+		return nil
+	}
+	out := make([]HeldLeaver, 0, len(t.held))
+	for _, pid := range slices.Sorted(maps.Keys(t.held)) {
+		e := t.held[pid]
+		out = append(out, HeldLeaver{Tenant: e.Tenant, PersonID: e.PersonID, EmployeeNumber: e.EmployeeNumber,
+			Due: date(e.Due), LeavingReason: e.LeavingReason, LastWorkingDay: datePtr(e.LastWorkingDay),
+			EventID: e.ID, SourceFile: e.FileName, SourceLine: e.Line})
+	}
+	return out
+}
+
+// ensureTenant creates the tenant's event topics if missing and registers
+// their schemas, once per tenant.
+func (p *processor) ensureTenant(ctx context.Context, code string) error {
+	p.mu.Lock()
+	done := p.ensured[code]
+	p.mu.Unlock()
+	if done {
+		return nil
+	}
+	events := []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated}
+	topics := make([]string, len(events))
+	for i, e := range events {
+		topics[i] = schemas.EventTopic(code, e)
+	}
+	resp, err := p.adm.CreateTopics(ctx, p.cfg.EventPartitions, p.cfg.EventReplication, nil, topics...)
+	if err != nil {
+		return fmt.Errorf("publish: creating event topics of %s: %w", code, err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("publish: creating topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	for i, topic := range topics {
+		if _, err := p.writer(ctx, topic, events[i]); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	p.ensured[code] = true
+	p.mu.Unlock()
+	p.log.Info("tenant event topics ready", logx.Tenant(code))
+	return nil
+}
+
+// writer returns the writer for topic, registering every version of the
+// schema on first use.
+func (p *processor) writer(ctx context.Context, topic, schema string) (avrox.Writer, error) {
+	p.mu.Lock()
+	w, ok := p.writers[topic]
+	p.mu.Unlock()
+	if ok {
+		return w, nil
+	}
+	if _, err := registrar.RegisterTopic(ctx, p.sr, topic); err != nil {
+		return avrox.Writer{}, fmt.Errorf("publish: %w", err)
+	}
+	_, text, err := schemas.Latest(schema)
+	if err != nil {
+		return avrox.Writer{}, err
+	}
+	w, err = p.serde.Register(ctx, schemas.Subject(topic), text)
+	if err != nil {
+		return avrox.Writer{}, fmt.Errorf("publish: %w", err)
+	}
+	p.mu.Lock()
+	p.writers[topic] = w
+	p.mu.Unlock()
+	return w, nil
+}
+
+// work is one Process call on one tenant; p.mu is held.
+type work struct {
+	p   *processor
+	t   *tenantState
+	tx  *stage.Tx
+	ctx context.Context
+}
+
+// writerLocked is writer called with p.mu held (after a restart mid-file the
+// cache may be cold).
+func (w *work) writerLocked(topic, schema string) (avrox.Writer, error) {
+	if wr, ok := w.p.writers[topic]; ok {
+		return wr, nil
+	}
+	w.p.mu.Unlock()
+	defer w.p.mu.Lock()
+	return w.p.writer(w.ctx, topic, schema)
+}
+
+func (w *work) saveHeader() {
+	w.tx.SetState(stateKey(w.t.code, keyTenant), mustJSON(&w.t.hdr))
+}
+
+func (w *work) fileStart(rec *internalv1.EntityRecord) error {
+	t := w.t
+	if t.hdr.Open != nil {
+		// The previous file never ended (cannot happen with a transactional
+		// upstream): close what is open and move on.
+		w.p.log.Warn("file started before the previous one ended", logx.Tenant(t.code), logx.File(t.hdr.Open.Name), logx.File(rec.File.Name))
+		if err := w.closeGroup(); err != nil {
+			return err
+		}
+	}
+	t.hdr.Open = &openFile{Name: rec.File.Name, Sha256: rec.File.Sha256, VPD: rec.Vpd, Run: isoDate(rec.File.RunDate),
+		Baseline: t.hdr.Files == 0, Emitted: map[string]int64{}}
+	t.hdr.Files++
+	w.p.metrics.files.WithLabelValues(t.code).Inc()
+	// Held leavers whose date has come fire now, in (due, person) order.
+	var due []*event
+	for _, e := range t.held {
+		if e.Due <= t.hdr.Open.Run {
+			due = append(due, e)
+		}
+	}
+	slices.SortFunc(due, func(a, b *event) int {
+		return cmp.Or(cmp.Compare(a.Due, b.Due), cmp.Compare(a.PersonID, b.PersonID))
+	})
+	for _, e := range due {
+		fired := *e
+		fired.Due, fired.DaysLate = "", 0
+		if err := w.emit(&fired); err != nil {
+			return err
+		}
+		delete(t.held, e.PersonID)
+		w.tx.SetState(stateKey(t.code, keyHeld, e.PersonID), nil)
+	}
+	w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(len(t.held)))
+	w.saveHeader()
+	return nil
+}
+
+// ensureOpen opens the record's file when its FILE_START was not seen (a
+// record never arrives without one from a transactional upstream, but a
+// record must not be lost if it does).
+func (w *work) ensureOpen(rec *internalv1.EntityRecord) error {
+	if o := w.t.hdr.Open; o != nil && o.Sha256 == rec.File.Sha256 {
+		return nil
+	}
+	w.p.log.Warn("record of a file that was not started", logx.Tenant(w.t.code), logx.File(rec.File.Name))
+	w.p.mu.Unlock()
+	err := w.p.ensureTenant(w.ctx, w.t.code)
+	w.p.mu.Lock()
+	if err != nil {
+		return err
+	}
+	return w.fileStart(rec)
+}
+
+func (w *work) fileEnd(rec *internalv1.EntityRecord) error {
+	if err := w.closeGroup(); err != nil {
+		return err
+	}
+	t, o := w.t, w.t.hdr.Open
+	c := rec.Counts
+	if c == nil {
+		c = &internalv1.StageCounts{}
+	}
+	emitted := map[string]int64{eventStarter: 0, eventLeaver: 0, eventPosition: 0}
+	maps.Copy(emitted, o.Emitted)
+	now := w.p.now()
+	report := &internalv1.FileReport{Tenant: t.code, Vpd: rec.Vpd, File: rec.File, Status: internalv1.FileStatusAccepted,
+		RowsRead: c.RowsRead, EntitiesAccepted: c.Entities, Quarantined: c.Quarantined, Corrections: c.Corrections,
+		Ignored: c.Ignored, EventsEmitted: emitted, LeaversHeld: 0, ReportedAt: now}
+	wr, err := w.writerLocked(schemas.TopicFileReports, schemas.FileReport)
+	if err != nil {
+		return err
+	}
+	b, err := wr.Encode(nil, report)
+	if err != nil {
+		return err
+	}
+	w.tx.Produce(&kgo.Record{Topic: schemas.TopicFileReports, Key: []byte(t.code), Value: b, Headers: []kgo.RecordHeader{
+		{Key: hdrContentType, Value: []byte("application/avro")},
+		{Key: hdrTraceparent, Value: []byte(traceparent(o.Sha256, "file-report"))},
+	}})
+	w.p.log.Info("file published", logx.Tenant(t.code), logx.File(o.Name),
+		logx.Count("rows_read", c.RowsRead), logx.Count("starters", emitted[eventStarter]),
+		logx.Count("leavers", emitted[eventLeaver]), logx.Count("position_updates", emitted[eventPosition]),
+		logx.Count("scheduled_leavers", int64(len(t.held))))
+	t.hdr.Open = nil
+	w.saveHeader()
+	return nil
+}
+
+func (w *work) entity(rec *internalv1.EntityRecord) error {
+	t, line := w.t, rec.Lineage.Line
+	switch e := rec.Entity.(type) {
+	case internalv1.Person:
+		if err := w.closeGroup(); err != nil {
+			return err
+		}
+		pid := strconv.FormatInt(e.PersonID, 10)
+		a := t.persons[pid].clone()
+		if a == nil {
+			a = &person{ID: pid, Assignments: map[string]*assignment{}}
+		}
+		a.EmployeeNumber, a.NHSUniqueID, a.LeavingReason = e.EmployeeNumber, e.NhsUniqueID, e.LeavingReason
+		a.Termination = isoDatePtr(e.ActualTerminationDate)
+		t.group = &group{PersonID: pid, PRALine: line, After: a}
+		w.saveGroup()
+	case internalv1.Assignment:
+		pid := strconv.FormatInt(e.PersonID, 10)
+		if t.group == nil || t.group.PersonID != pid {
+			// An ASA outside its person's group: a group of its own.
+			if err := w.closeGroup(); err != nil {
+				return err
+			}
+			a := t.persons[pid].clone()
+			if a == nil {
+				a = &person{ID: pid, Assignments: map[string]*assignment{}}
+			}
+			t.group = &group{PersonID: pid, After: a}
+		}
+		g := t.group
+		if g.After.Assignments == nil {
+			g.After.Assignments = map[string]*assignment{}
+		}
+		id := strconv.FormatInt(e.AssignmentID, 10)
+		g.After.Assignments[id] = assignmentOf(&e)
+		g.Rows = append(g.Rows, groupRow{ID: id, Line: line})
+		w.saveGroup()
+	case internalv1.Organisation:
+		if err := w.closeGroup(); err != nil {
+			return err
+		}
+		t.orgs[e.OrganisationID] = e.Name
+		w.tx.SetState(stateKey(t.code, keyOrganisation, strconv.FormatInt(e.OrganisationID, 10)), []byte(e.Name))
+	case internalv1.Location:
+		if err := w.closeGroup(); err != nil {
+			return err
+		}
+		t.locs[e.LocationID] = e.Description
+		w.tx.SetState(stateKey(t.code, keyLocation, strconv.FormatInt(e.LocationID, 10)), []byte(e.Description))
+	case internalv1.Position:
+		// Positions cause no events and assignments carry their names.
+		return w.closeGroup()
+	case internalv1.Correction:
+		if err := w.closeGroup(); err != nil {
+			return err
+		}
+		w.correct(&e)
+	default:
+		w.p.log.Error("skipping record with an unexpected entity", logx.Tenant(t.code), logx.File(rec.Lineage.FileName), logx.Line(int(line)))
+		w.p.metrics.undecodable.Inc()
+		return w.closeGroup()
+	}
+	return nil
+}
+
+// correct applies a delete row: the entity leaves state, nothing is emitted.
+func (w *work) correct(c *internalv1.Correction) {
+	t, id := w.t, strconv.FormatInt(c.ID, 10)
+	switch c.EntityKind {
+	case internalv1.EntityKindAssignment:
+		pid, ok := t.asgOwner[id]
+		if !ok {
+			return
+		}
+		p := t.persons[pid].clone()
+		delete(p.Assignments, id)
+		t.setPerson(pid, p)
+		w.tx.SetState(stateKey(t.code, keyPerson, pid), mustJSON(p))
+	case internalv1.EntityKindPerson:
+		if _, ok := t.persons[id]; ok {
+			t.setPerson(id, nil)
+			w.tx.SetState(stateKey(t.code, keyPerson, id), nil)
+		}
+		if _, ok := t.held[id]; ok { // the person was a mistake, so was their leaving
+			delete(t.held, id)
+			w.tx.SetState(stateKey(t.code, keyHeld, id), nil)
+			w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(len(t.held)))
+		}
+	case internalv1.EntityKindOrganisation:
+		delete(t.orgs, c.ID)
+		w.tx.SetState(stateKey(t.code, keyOrganisation, id), nil)
+	case internalv1.EntityKindLocation:
+		delete(t.locs, c.ID)
+		w.tx.SetState(stateKey(t.code, keyLocation, id), nil)
+	}
+}
+
+func (w *work) saveGroup() {
+	w.tx.SetState(stateKey(w.t.code, keyGroup), mustJSON(w.t.group))
+}
+
+// closeGroup derives the open group's events and stores its person.
+func (w *work) closeGroup() error {
+	t, g := w.t, w.t.group
+	if g == nil {
+		return nil
+	}
+	o := t.hdr.Open
+	f := &fileCtx{tenant: t.code, vpd: o.VPD, name: o.Name, sha256: o.Sha256, run: o.Run, baseline: o.Baseline,
+		rehire:  t.rehire,
+		orgName: func(id int64) string { return t.orgs[id] },
+		names: func(a attrs) snapshot {
+			return snapshot{PositionNumber: a.PositionNumber, PositionTitle: a.PositionTitle, Organisation: t.orgs[a.OrganisationID],
+				Grade: a.GradeCode, StaffGroup: a.StaffGroup, JobRole: a.JobRole, OccupationCode: a.OccupationCode, Location: t.locs[a.LocationID]}
+		},
+		hasHeld: func(pid string) bool { return t.held[pid] != nil },
+	}
+	out := derive(f, t.persons[g.PersonID], g)
+	for i := range out.emit {
+		if err := w.emit(&out.emit[i]); err != nil {
+			return err
+		}
+	}
+	pid := g.PersonID
+	if out.dropHeld {
+		delete(t.held, pid)
+		if out.hold == nil {
+			w.tx.SetState(stateKey(t.code, keyHeld, pid), nil)
+		}
+		if out.withdrawn {
+			w.p.metrics.withdrawn.WithLabelValues(t.code).Inc()
+		}
+	}
+	if h := out.hold; h != nil {
+		h.ID = idOf(h)
+		t.held[pid] = h
+		w.tx.SetState(stateKey(t.code, keyHeld, pid), mustJSON(h))
+	}
+	w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(len(t.held)))
+	t.setPerson(pid, g.After)
+	w.tx.SetState(stateKey(t.code, keyPerson, pid), mustJSON(g.After))
+	t.group = nil
+	w.tx.SetState(stateKey(t.code, keyGroup), nil)
+	if len(out.emit) > 0 {
+		w.saveHeader()
+	}
+	return nil
+}
+
+func idOf(e *event) string {
+	return eventID(e.Tenant, e.Type, e.PersonID, e.Change, e.AssignmentNumber, e.FileSha256, e.Line)
+}
+
+// emit produces one event now and counts it in the open file.
+func (w *work) emit(e *event) error {
+	if e.ID == "" {
+		e.ID = idOf(e)
+	}
+	topic := schemas.EventTopic(e.Tenant, e.Type)
+	wr, err := w.writerLocked(topic, e.Type)
+	if err != nil {
+		return err
+	}
+	now := w.p.now()
+	b, err := wr.Encode(nil, value(e, now))
+	if err != nil {
+		return err
+	}
+	w.tx.Produce(&kgo.Record{Topic: topic, Key: []byte(e.PersonID), Value: b, Headers: headers(e, now)})
+	w.t.hdr.Open.Emitted[e.Type]++
+	w.p.metrics.events.WithLabelValues(e.Tenant, e.Type).Inc()
+	return nil
+}
+
+// now is the recording time, at the millisecond precision Avro keeps.
+func (p *processor) now() time.Time {
+	return p.cfg.Now().UTC().Truncate(time.Millisecond)
+}
+
+func assignmentOf(e *internalv1.Assignment) *assignment {
+	return &assignment{Type: e.AssignmentType, Status: string(e.Status), Number: e.AssignmentNumber,
+		Start: isoDate(e.EffectiveStart), Earliest: isoDatePtr(e.EarliestStart),
+		LastDay: isoDatePtr(e.LastWorkingDay), End: isoDatePtr(e.FinalAssignmentEndDate),
+		Attrs: attrs{PositionNumber: e.Position.Number, PositionTitle: e.Position.Title, OccupationCode: e.Position.OccupationCode,
+			OrganisationID: e.OrganisationID, GradeOwner: e.Grade.Owner, GradeCode: e.Grade.Code, GradeDesc: e.Grade.Description,
+			StaffGroup: e.StaffGroup, JobRole: e.JobRole, LocationID: e.LocationID}}
+}
+
+// isoDate is the civil day of an Avro date ("" for the zero time).
+func isoDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.DateOnly)
+}
+
+func isoDatePtr(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return isoDate(*t)
+}

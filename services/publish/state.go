@@ -1,0 +1,180 @@
+package publish
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// The changelog (esr.publish.changelog.v1) holds all of publish's state,
+// one compacted key per item, JSON values, written in the transaction of the
+// input record that changed it:
+//
+//	<TENANT>/t          tenantState: seen before, and the open file (counts so far)
+//	<TENANT>/g          the open person group (A so far and its ASA rows)
+//	<TENANT>/p/<pid>    a person (B for the next group)
+//	<TENANT>/h/<pid>    a held (future-dated) leaver: the whole event
+//	<TENANT>/o/<id>     an organisation name
+//	<TENANT>/l/<id>     a location description
+//
+// Tenant codes are ODS codes (no "/"), so the first "/" ends the tenant.
+const (
+	keyTenant       = "t"
+	keyGroup        = "g"
+	keyPerson       = "p"
+	keyHeld         = "h"
+	keyOrganisation = "o"
+	keyLocation     = "l"
+)
+
+func stateKey(tenant, kind string, id ...string) []byte {
+	k := tenant + "/" + kind
+	for _, s := range id {
+		k += "/" + s
+	}
+	return []byte(k)
+}
+
+// openFile is the file being processed for a tenant.
+type openFile struct {
+	Name     string           `json:"name"`
+	Sha256   string           `json:"sha256"`
+	VPD      string           `json:"vpd"`
+	Run      string           `json:"run"`
+	Baseline bool             `json:"baseline,omitempty"`
+	Emitted  map[string]int64 `json:"emitted,omitempty"` // events emitted per event name, held leavers that fired included
+}
+
+// tenantHeader is the value of <TENANT>/t.
+type tenantHeader struct {
+	// Files counts the files started for the tenant; the first is the baseline.
+	Files int64     `json:"files"`
+	Open  *openFile `json:"open,omitempty"`
+}
+
+// tenantState is one tenant's state in memory.
+type tenantState struct {
+	code      string
+	partition int32
+	hdr       tenantHeader
+	group     *group
+	persons   map[string]*person
+	held      map[string]*event
+	orgs      map[int64]string
+	locs      map[int64]string
+	// derived indexes, rebuilt from persons
+	nhs      map[string]map[string]bool // NHS Unique ID -> person ids
+	asgOwner map[string]string          // assignment id -> person id
+}
+
+func newTenantState(code string, partition int32) *tenantState {
+	return &tenantState{code: code, partition: partition, persons: map[string]*person{}, held: map[string]*event{},
+		orgs: map[int64]string{}, locs: map[int64]string{}, nhs: map[string]map[string]bool{}, asgOwner: map[string]string{}}
+}
+
+// setPerson stores p (nil deletes pid) and keeps the indexes in step.
+func (t *tenantState) setPerson(pid string, p *person) {
+	if old := t.persons[pid]; old != nil {
+		if ids := t.nhs[old.NHSUniqueID]; ids != nil {
+			delete(ids, pid)
+			if len(ids) == 0 {
+				delete(t.nhs, old.NHSUniqueID)
+			}
+		}
+		for id := range old.Assignments {
+			if t.asgOwner[id] == pid {
+				delete(t.asgOwner, id)
+			}
+		}
+	}
+	if p == nil {
+		delete(t.persons, pid)
+		return
+	}
+	t.persons[pid] = p
+	if p.NHSUniqueID != "" {
+		if t.nhs[p.NHSUniqueID] == nil {
+			t.nhs[p.NHSUniqueID] = map[string]bool{}
+		}
+		t.nhs[p.NHSUniqueID][pid] = true
+	}
+	for id := range p.Assignments {
+		t.asgOwner[id] = pid
+	}
+}
+
+// rehire: the tenant holds another person id with p's NHS Unique ID.
+func (t *tenantState) rehire(p *person) bool {
+	if p.NHSUniqueID == "" {
+		return false
+	}
+	for id := range t.nhs[p.NHSUniqueID] {
+		if id != p.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// restore applies one changelog record (value nil = deleted).
+func (t *tenantState) restore(rest string, value []byte) error {
+	kind, id, _ := strings.Cut(rest, "/")
+	switch kind {
+	case keyTenant:
+		t.hdr = tenantHeader{}
+		if value != nil {
+			return json.Unmarshal(value, &t.hdr)
+		}
+	case keyGroup:
+		t.group = nil
+		if value != nil {
+			t.group = &group{}
+			return json.Unmarshal(value, t.group)
+		}
+	case keyPerson:
+		if value == nil {
+			t.setPerson(id, nil)
+			return nil
+		}
+		p := &person{}
+		if err := json.Unmarshal(value, p); err != nil {
+			return err
+		}
+		t.setPerson(id, p)
+	case keyHeld:
+		if value == nil {
+			delete(t.held, id)
+			return nil
+		}
+		e := &event{}
+		if err := json.Unmarshal(value, e); err != nil {
+			return err
+		}
+		t.held[id] = e
+	case keyOrganisation, keyLocation:
+		var n int64
+		if _, err := fmt.Sscan(id, &n); err != nil {
+			return fmt.Errorf("bad id %q", id)
+		}
+		m := t.orgs
+		if kind == keyLocation {
+			m = t.locs
+		}
+		if value == nil {
+			delete(m, n)
+		} else {
+			m[n] = string(value)
+		}
+	default:
+		return fmt.Errorf("unknown state key kind %q", kind)
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain structs of strings, ints and maps: cannot fail
+	}
+	return b
+}
