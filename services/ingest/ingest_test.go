@@ -1,0 +1,386 @@
+package ingest_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/esrflow/esrflow/esr/format"
+	"github.com/esrflow/esrflow/esr/format/gov2"
+	"github.com/esrflow/esrflow/esr/gen"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/ingest"
+)
+
+func TestAcceptedFileIsOneTransactionOnRaw(t *testing.T) {
+	st := newStack(t)
+	svc := st.start(t, st.config(t, "a"))
+	sink, res := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 40, Days: 1, Seed: 7, Faults: true})
+
+	var want []internalv1.RawRecord
+	for _, fi := range res.Files {
+		data := sink.Bytes(fi.Name)
+		waitGone(t, st.drop(t, "RXX", fi.Name, data))
+		// The original is archived by content hash, byte for byte.
+		got, err := os.ReadFile(filepath.Join(st.archive, "RXX", fi.SHA256))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("archive of %s: %v (equal=%v)", fi.Name, err, bytes.Equal(got, data))
+		}
+		want = append(want, expectRaw(t, fi, data)...)
+	}
+
+	truth, err := gen.ReadTruth(bytes.NewReader(sink.Bytes(gen.TruthFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Parser problems travel on their rows: every row the generator planted
+	// as a parse fault carries that rule and field; every other row none.
+	faults := map[string]gen.TruthLine{}
+	for _, tl := range truth {
+		if tl.Kind == gen.KindQuarantine && tl.Rule != gen.RuleRequired && tl.Rule != gen.RuleReference {
+			faults[tl.File+":"+strconv.Itoa(tl.Line)] = tl
+		}
+	}
+	if len(faults) == 0 {
+		t.Fatal("the generator planted no parse faults: the problem check checks nothing")
+	}
+
+	got := st.rawRecords(t)
+	if len(got) != len(want) {
+		t.Fatalf("raw has %d records, want %d", len(got), len(want))
+	}
+	seen := 0
+	for i := range want {
+		g := got[i]
+		if tl, ok := faults[g.File.Name+":"+strconv.FormatInt(g.Line, 10)]; ok && g.Kind == internalv1.RawKindRecord {
+			if len(g.Problems) == 0 || g.Problems[0].Rule != tl.Rule || g.Problems[0].Field != tl.Field {
+				t.Errorf("%s:%d: problems %+v, want rule %s field %s", tl.File, tl.Line, g.Problems, tl.Rule, tl.Field)
+			}
+			g.Problems = []internalv1.Problem{}
+			seen++
+		}
+		if gs, ws := show(g), show(want[i]); gs != ws {
+			t.Fatalf("raw record %d:\n got %s\nwant %s", i, gs, ws)
+		}
+	}
+	if seen != len(faults) {
+		t.Fatalf("found %d of %d planted faults on raw", seen, len(faults))
+	}
+	if r := st.reports(t); len(r) != 0 {
+		t.Fatalf("accepted files wrote %d reports: %+v", len(r), r)
+	}
+
+	rows := float64(res.Rows)
+	if v := counter(t, svc.metrics, "esrflow_ingest_files_total", "tenant", "RXX", "status", "accepted"); v != 2 {
+		t.Errorf("accepted files = %v, want 2", v)
+	}
+	if v := counter(t, svc.metrics, "esrflow_ingest_rows_total", "tenant", "RXX"); v != rows {
+		t.Errorf("rows = %v, want %v", v, rows)
+	}
+	if v := counter(t, svc.metrics, "esrflow_ingest_last_accepted_timestamp_seconds", "tenant", "RXX"); v < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("last accepted = %v", v)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(st.dropRoot, "RXX")); len(ents) != 0 {
+		t.Errorf("drop folder not emptied: %d entries", len(ents))
+	}
+}
+
+// expectRaw is what ingest must write for an accepted generated file,
+// worked out from the file's text.
+func expectRaw(t *testing.T, fi gen.FileInfo, data []byte) []internalv1.RawRecord {
+	t.Helper()
+	runDate, err := time.Parse(time.DateOnly, fi.RunDate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := internalv1.FileKindChange
+	if fi.Type == "GOF" {
+		kind = internalv1.FileKindFull
+	}
+	info := internalv1.FileInfo{Name: fi.Name, Sha256: fi.SHA256, Dialect: "go-v2", Kind: kind, Sequence: int64(fi.Seq),
+		RunDate: runDate, Size: int64(len(data))}
+	out := []internalv1.RawRecord{{Kind: internalv1.RawKindFileStart, Tenant: "RXX", Vpd: "412", File: info,
+		Fields: []string{}, Problems: []internalv1.Problem{}}}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	byType := map[string]int64{}
+	for i, ln := range lines[1 : len(lines)-1] {
+		f := strings.Split(strings.TrimSuffix(ln, "\r"), "~")
+		if spec := gov2.Spec(f[0]); spec != nil {
+			format.BlankSpecial(spec, f)
+		}
+		out = append(out, internalv1.RawRecord{Kind: internalv1.RawKindRecord, Tenant: "RXX", Vpd: "412", File: info,
+			Line: int64(i + 2), RecordType: f[0], Fields: f[1:], Problems: []internalv1.Problem{}})
+		byType[f[0]]++
+	}
+	if len(out)-1 != fi.Rows || len(lines) != fi.Lines {
+		t.Fatalf("%s: split %d rows / %d lines, generator says %d / %d", fi.Name, len(out)-1, len(lines), fi.Rows, fi.Lines)
+	}
+	out = append(out, internalv1.RawRecord{Kind: internalv1.RawKindFileEnd, Tenant: "RXX", Vpd: "412", File: info,
+		Fields: []string{}, Problems: []internalv1.Problem{},
+		Counts: &internalv1.RawCounts{Lines: int64(fi.Lines), Rows: int64(fi.Rows), RowsByType: byType}})
+	return out
+}
+
+func TestFileLevelFailuresAreRejectedWhole(t *testing.T) {
+	// Big enough (over kgo's 10,000 buffered records) that rows reach the
+	// broker before the trailer is read, so the abort is really exercised.
+	sink, res := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 2000, Days: 0, Seed: 3})
+	full := res.Files[0]
+	if full.Rows <= 10_000 {
+		t.Fatalf("full file has %d rows; want more than kgo buffers", full.Rows)
+	}
+	data := sink.Bytes(full.Name)
+	otherSink, other := generate(t, gen.Config{Tenant: "RYY", VPD: "413", Staff: 10, Days: 0, Seed: 3})
+
+	trailer := fmt.Sprintf("TRL~%d\n", full.Lines)
+	if !bytes.HasSuffix(data, []byte(trailer)) {
+		t.Fatalf("generated file does not end with %q", trailer)
+	}
+	badCount := append(bytes.TrimSuffix(bytes.Clone(data), []byte(trailer)), fmt.Sprintf("TRL~%d\n", full.Lines+1)...)
+	truncated := data[:bytes.LastIndex(bytes.TrimSuffix(data, []byte(trailer)), []byte("\n"))+1]
+
+	tests := []struct {
+		name, folder, file string
+		data               []byte
+		rule               string
+		line               int
+		tenant, vpd        string
+		streamed           bool // rows were written, then the transaction aborted
+	}{
+		{"bad trailer count", "RXX", full.Name, badCount, "trailer-count", full.Lines, "RXX", "412", true},
+		{"truncated file", "RXX", full.Name, truncated, "missing-trailer", full.Lines - 1, "RXX", "412", true},
+		{"wrong VPD", "RXX", other.Files[0].Name, otherSink.Bytes(other.Files[0].Name), "unexpected-vpd", 1, "RXX", "413", false},
+		{"unknown tenant", "RZZ", full.Name, data, "unknown-tenant", 0, "RZZ", "412", false},
+		{"not an ESR name", "RXX", "staff.csv", data, "file-name", 0, "RXX", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newStack(t)
+			svc := st.start(t, st.config(t, "a"))
+			waitGone(t, st.drop(t, tt.folder, tt.file, tt.data))
+
+			reports := st.reports(t)
+			if len(reports) != 1 {
+				t.Fatalf("%d reports, want 1: %+v", len(reports), reports)
+			}
+			r := reports[0]
+			if r.Status != internalv1.FileStatusRejected || r.Tenant != tt.tenant || r.Vpd != tt.vpd || r.Reason == nil {
+				t.Fatalf("report = %+v", r)
+			}
+			sum := sha(tt.data)
+			if r.File.Name != tt.file || r.File.Sha256 != sum || r.File.Size != int64(len(tt.data)) || r.RowsRead != 0 {
+				t.Fatalf("report file = %+v rows %d", r.File, r.RowsRead)
+			}
+			prefix := tt.file + ": "
+			if tt.line > 0 {
+				prefix = tt.file + ":" + strconv.Itoa(tt.line) + ": "
+			}
+			if !strings.HasPrefix(*r.Reason, prefix) || !strings.Contains(*r.Reason, tt.rule+": ") {
+				t.Fatalf("reason %q: want prefix %q and rule %s", *r.Reason, prefix, tt.rule)
+			}
+			if got := st.rawRecords(t); len(got) != 0 {
+				t.Fatalf("a rejected file put %d records on raw (read committed)", len(got))
+			}
+			// The streamed cases wrote rows before the failure: they are in
+			// the log, aborted, and invisible to read-committed consumers.
+			if hw := highWatermark(t, st.seeds, "esr.raw.v1"); tt.streamed && hw == 0 {
+				t.Fatalf("raw high watermark %d; streamed=%v", hw, tt.streamed)
+			}
+			if b, err := os.ReadFile(filepath.Join(st.archive, tt.tenant, sum)); err != nil || !bytes.Equal(b, tt.data) {
+				t.Fatalf("rejected file not archived by hash: %v", err)
+			}
+			if v := counter(t, svc.metrics, "esrflow_ingest_files_total", "tenant", tt.tenant, "status", "rejected"); v != 1 {
+				t.Errorf("rejected files = %v, want 1", v)
+			}
+			if v := counter(t, svc.metrics, "esrflow_ingest_rejections_total", "tenant", tt.tenant, "rule", tt.rule); v != 1 {
+				t.Errorf("rejections{rule=%s} = %v, want 1", tt.rule, v)
+			}
+		})
+	}
+}
+
+func TestDuplicateAndSequence(t *testing.T) {
+	st := newStack(t)
+	svc := st.start(t, st.config(t, "a"))
+	sink, res := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 30, Days: 3, Seed: 5})
+	full, c2, c3 := res.Files[0], res.Files[2], res.Files[3]
+	waitGone(t, st.drop(t, "RXX", full.Name, sink.Bytes(full.Name)))
+	// Change file 3 before 2: accepted, with a gap.
+	waitGone(t, st.drop(t, "RXX", c3.Name, sink.Bytes(c3.Name)))
+	if v := counter(t, svc.metrics, "esrflow_ingest_sequence_gaps_total", "tenant", "RXX"); v != 1 {
+		t.Fatalf("sequence gaps = %v, want 1", v)
+	}
+	rawBefore := len(st.rawRecords(t))
+	if want := full.Rows + c3.Rows + 4; rawBefore != want {
+		t.Fatalf("raw has %d records, want %d", rawBefore, want)
+	}
+	// Change file 2 after 3: the sequence goes backwards.
+	waitGone(t, st.drop(t, "RXX", c2.Name, sink.Bytes(c2.Name)))
+	// The full file again: a duplicate.
+	waitGone(t, st.drop(t, "RXX", full.Name, sink.Bytes(full.Name)))
+
+	reports := st.reports(t)
+	if len(reports) != 2 {
+		t.Fatalf("%d reports, want 2: %+v", len(reports), reports)
+	}
+	wantSeq := c2.Name + ": sequence: sequence 3 is not after the last accepted sequence 4 for VPD 412 (" + c3.Name + ")"
+	if r := reports[0]; r.Status != internalv1.FileStatusRejected || *r.Reason != wantSeq || r.File.Sha256 != c2.SHA256 {
+		t.Fatalf("sequence report = %+v reason %q, want %q", r, *r.Reason, wantSeq)
+	}
+	wantDup := full.Name + ": duplicate: same content (sha256 " + full.SHA256[:12] + "…) as " + full.Name + " accepted at "
+	if r := reports[1]; r.Status != internalv1.FileStatusRejected || !strings.HasPrefix(*r.Reason, wantDup) || r.File.Sha256 != full.SHA256 {
+		t.Fatalf("duplicate report = %+v reason %q, want prefix %q", r, *r.Reason, wantDup)
+	}
+	if got := len(st.rawRecords(t)); got != rawBefore {
+		t.Fatalf("rejected files added %d raw records", got-rawBefore)
+	}
+}
+
+func TestPartialFilesWaitUntilRenamed(t *testing.T) {
+	st := newStack(t)
+	st.start(t, st.config(t, "a"))
+	sink, res := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 0, Seed: 1})
+	fi := res.Files[0]
+	dir := filepath.Join(st.dropRoot, "RXX")
+	var parts []string
+	for _, name := range []string{fi.Name + ".part", fi.Name + ".tmp", fi.Name + ".filepart", "." + fi.Name} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, sink.Bytes(fi.Name), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, p)
+	}
+	time.Sleep(300 * time.Millisecond) // ten times the settle period
+	for _, p := range parts {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s was touched: %v", filepath.Base(p), err)
+		}
+	}
+	if n := len(st.rawRecords(t)) + len(st.reports(t)); n != 0 {
+		t.Fatalf("in-progress files produced %d records", n)
+	}
+	final := filepath.Join(dir, fi.Name)
+	if err := os.Rename(parts[0], final); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, final)
+	if got := len(st.rawRecords(t)); got != fi.Rows+2 {
+		t.Fatalf("raw has %d records after the rename, want %d", got, fi.Rows+2)
+	}
+}
+
+func TestFilesOfATenantInSequenceOrder(t *testing.T) {
+	st := newStack(t)
+	sink, res := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 3, Seed: 2})
+	// All four files are waiting when the service starts; it must take them
+	// in sequence order whatever the directory order.
+	dir := filepath.Join(st.dropRoot, "RXX")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for i := len(res.Files) - 1; i >= 0; i-- {
+		fi := res.Files[i]
+		if err := os.WriteFile(filepath.Join(dir, fi.Name), sink.Bytes(fi.Name), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.start(t, st.config(t, "a"))
+	for _, fi := range res.Files {
+		waitGone(t, filepath.Join(dir, fi.Name))
+	}
+	var seqs []int64
+	for _, r := range st.rawRecords(t) {
+		if r.Kind == internalv1.RawKindFileStart {
+			seqs = append(seqs, r.File.Sequence)
+		}
+	}
+	if fmt.Sprint(seqs) != "[1 2 3 4]" {
+		t.Fatalf("files ingested in order %v", seqs)
+	}
+	if r := st.reports(t); len(r) != 0 {
+		t.Fatalf("reports: %+v", r)
+	}
+}
+
+func TestRestartRestoresLedger(t *testing.T) {
+	st := newStack(t)
+	sink, res := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 1, Seed: 4})
+	full, change := res.Files[0], res.Files[1]
+	first := st.start(t, st.config(t, "a"))
+	waitGone(t, st.drop(t, "RXX", full.Name, sink.Bytes(full.Name)))
+	waitGone(t, st.drop(t, "RXX", change.Name, sink.Bytes(change.Name)))
+	first.stop()
+	rawAfterFirst := len(st.rawRecords(t))
+
+	// A crash between commit and archive leaves the file in the drop folder
+	// and no archive copy: the restarted service only archives it.
+	archived := filepath.Join(st.archive, "RXX", change.SHA256)
+	if err := os.Remove(archived); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(st.dropRoot, "RXX", change.Name), sink.Bytes(change.Name), 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	second := st.start(t, st.config(t, "a"))
+	waitGone(t, filepath.Join(st.dropRoot, "RXX", change.Name))
+	if _, err := os.Stat(archived); err != nil {
+		t.Fatalf("not archived after restart: %v", err)
+	}
+	if r := st.reports(t); len(r) != 0 {
+		t.Fatalf("crash recovery wrote reports: %+v", r)
+	}
+	if v := counter(t, second.metrics, "esrflow_ingest_last_accepted_timestamp_seconds", "tenant", "RXX"); v == 0 {
+		t.Error("last accepted timestamp not restored from the ledger")
+	}
+
+	// A re-delivery of the full file is a duplicate for the restarted
+	// service, and another instance on the same broker agrees.
+	waitGone(t, st.drop(t, "RXX", full.Name, sink.Bytes(full.Name)))
+	second.stop()
+	other := st.start(t, st.config(t, "b"))
+	waitGone(t, st.drop(t, "RXX", change.Name, sink.Bytes(change.Name)))
+	reports := st.reports(t)
+	if len(reports) != 2 {
+		t.Fatalf("%d reports, want 2: %+v", len(reports), reports)
+	}
+	for i, fi := range []gen.FileInfo{full, change} {
+		if r := reports[i]; r.File.Sha256 != fi.SHA256 || !strings.Contains(*r.Reason, "duplicate: ") {
+			t.Errorf("report %d = %+v (%s)", i, r.File, *r.Reason)
+		}
+	}
+	if got := len(st.rawRecords(t)); got != rawAfterFirst {
+		t.Fatalf("restarts added %d raw records", got-rawAfterFirst)
+	}
+	if v := counter(t, other.metrics, "esrflow_ingest_files_total", "tenant", "RXX", "status", "rejected"); v != 1 {
+		t.Errorf("other instance rejected %v files, want 1", v)
+	}
+}
+
+// show renders a raw record with its counts, for exact comparison.
+func show(r internalv1.RawRecord) string {
+	counts := "nil"
+	if r.Counts != nil {
+		counts = fmt.Sprintf("%+v", *r.Counts)
+	}
+	r.Counts = nil
+	return fmt.Sprintf("%+v counts=%s", r, counts)
+}
+
+func sha(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func TestConfigValidation(t *testing.T) {
+	if _, err := ingest.New(ingest.Config{}, ingest.Deps{}); err == nil {
+		t.Fatal("empty config accepted")
+	}
+}

@@ -1,0 +1,160 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/platform/avrox"
+	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+)
+
+// conn is what Run holds while it runs: the transactional producer and the
+// registered writers.
+type conn struct {
+	tx         *kgo.Client
+	raw        avrox.Writer
+	fileReport avrox.Writer
+}
+
+func (c *conn) close() { c.tx.Close() }
+
+// TransactionalID is the transactional id of an instance.
+func TransactionalID(instance string) string { return "esrflow-ingest-" + instance }
+
+// connect ensures the ledger topic, restores the ledger, registers the
+// schemas and opens the transactional producer.
+func (s *Service) connect(ctx context.Context) (*conn, error) {
+	base := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...)}, s.cfg.ClientOpts...)
+	admCl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.ClientID("esrflow-ingest-restore"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+	}, base...)...)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: kafka client: %w", err)
+	}
+	defer admCl.Close()
+	if err := ensureLedgerTopic(ctx, kadm.NewClient(admCl)); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	n, err := restoreLedger(ctx, admCl, s.ledger)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range s.ledger.lastAcceptedByTenant() {
+		s.metrics.lastAccepted.WithLabelValues(t.tenant).Set(float64(t.at.UnixMilli()) / 1000)
+	}
+	s.log.Info("ledger restored", logx.Topic(TopicLedger), logx.Count("records", int64(n)), zap.Duration("took", time.Since(start)))
+
+	srCl, err := sr.NewClient(append([]sr.ClientOpt{sr.URLs(s.cfg.RegistryURL)}, s.cfg.RegistryOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: registry client: %w", err)
+	}
+	serde := avrox.New(srCl, internalv1.NewAPI())
+	c := &conn{}
+	for _, w := range []struct {
+		topic, schema string
+		dst           *avrox.Writer
+	}{
+		{schemas.TopicRaw, schemas.Raw, &c.raw},
+		{schemas.TopicFileReports, schemas.FileReport, &c.fileReport},
+	} {
+		_, text, err := schemas.Latest(w.schema)
+		if err != nil {
+			return nil, err
+		}
+		if *w.dst, err = serde.Register(ctx, schemas.Subject(w.topic), text); err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+	}
+
+	c.tx, err = kgo.NewClient(append([]kgo.Opt{
+		kgo.ClientID("esrflow-ingest"),
+		kgo.TransactionalID(TransactionalID(s.cfg.InstanceID)),
+		kgo.TransactionTimeout(s.cfg.TransactionTimeout),
+		kgo.ProducerLinger(5 * time.Millisecond),
+	}, base...)...)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: transactional producer: %w", err)
+	}
+	return c, nil
+}
+
+func ensureLedgerTopic(ctx context.Context, adm *kadm.Client) error {
+	resp, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, TopicLedger)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("ingest: creating %s: %w", TopicLedger, err)
+	}
+	return nil
+}
+
+// restoreLedger reads the ledger topic from the start up to its last stable
+// offset, read committed. Control records are kept so the reader knows when
+// it has passed the final commit marker.
+func restoreLedger(ctx context.Context, cl *kgo.Client, l *ledger) (int, error) {
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, TopicLedger)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: listing %s offsets: %w", TopicLedger, err)
+	}
+	want := map[int32]int64{}
+	offsets := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			want[o.Partition] = o.Offset - 1
+			offsets[o.Partition] = kgo.NewOffset().AtStart()
+		}
+	})
+	if err := ends.Error(); err != nil {
+		return 0, fmt.Errorf("ingest: listing %s offsets: %w", TopicLedger, err)
+	}
+	if len(want) == 0 {
+		return 0, nil
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{TopicLedger: offsets})
+	n := 0
+	for len(want) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		for _, fe := range fetches.Errors() {
+			return n, fmt.Errorf("ingest: restoring %s partition %d: %w", TopicLedger, fe.Partition, fe.Err)
+		}
+		var err error
+		fetches.EachRecord(func(rec *kgo.Record) {
+			last, ok := want[rec.Partition]
+			if err != nil || !ok || rec.Offset > last {
+				return
+			}
+			if !rec.Attrs.IsControl() {
+				if rerr := l.restore(rec.Key, rec.Value); rerr != nil {
+					err = fmt.Errorf("ingest: %s offset %d: %w", TopicLedger, rec.Offset, rerr)
+					return
+				}
+				n++
+			}
+			if rec.Offset >= last {
+				delete(want, rec.Partition)
+			}
+		})
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,406 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/esr/format"
+	"github.com/esrflow/esrflow/esr/format/gov1"
+	"github.com/esrflow/esrflow/esr/format/gov2"
+	"github.com/esrflow/esrflow/esr/tenant"
+	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+)
+
+// Rules of ingest's own checks; the parser's file-level rules (format.Rule*)
+// are used as they are.
+const (
+	RuleUnknownTenant = "unknown-tenant" // the folder names no configured tenant
+	RuleDuplicate     = "duplicate"      // the same content was already accepted for the tenant
+	RuleSequence      = "sequence"       // a change file's sequence is not after the last accepted one
+)
+
+// dialectName is the FileInfo.dialect of a parser dialect.
+func dialectName(d format.Dialect) string {
+	switch d {
+	case format.DialectGOv2:
+		return "go-v2"
+	case format.DialectGOv1:
+		return "go-v1"
+	}
+	return string(d)
+}
+
+// civilDay is the date part of t as midnight UTC (an Avro date).
+func civilDay(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// rowsReader is what ingest needs from a dialect reader.
+type rowsReader interface {
+	Next() (format.Row, error)
+	Summary() format.Summary
+}
+
+// hashFile returns the lower-hex SHA-256 and size of a file.
+func hashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// delivery is one file being handled.
+type delivery struct {
+	tenant string // configured code, or the folder name when unknown
+	vpd    string
+	path   string
+	info   internalv1.FileInfo
+	fn     format.FileName
+	fnErr  error
+}
+
+// reasonText renders a rejection reason the way the parser renders its
+// errors: file, line, rule, message. Messages never carry row values.
+func reasonText(file string, line int, rule, msg string) string {
+	return (&format.Error{File: file, Line: line, Rule: rule, Msg: msg}).Error()
+}
+
+// handle ingests one complete file. An error means the file was left in
+// place (I/O) or, wrapped by fatal, that its outcome in Kafka is unknown.
+func (s *Service) handle(ctx context.Context, c *conn, folder string, f candidate) error {
+	sha, size, err := hashFile(f.path)
+	if err != nil {
+		return err
+	}
+	if pending, ok := s.pendingArchive[f.path]; ok && pending.sha == sha {
+		// Handled already; only archiving failed last time.
+		return s.archive(pending.tenant, sha, f.path)
+	}
+	d := &delivery{tenant: folder, path: f.path}
+	d.info = internalv1.FileInfo{Name: f.name, Sha256: sha, Kind: internalv1.FileKindChange, RunDate: time.Unix(0, 0).UTC(), Size: size}
+	d.fn, d.fnErr = format.ParseFileName(f.name)
+	if d.fnErr == nil {
+		d.vpd = d.fn.VPD
+		d.info.Dialect = dialectName(d.fn.Dialect)
+		d.info.Sequence = d.fn.Sequence
+		d.info.RunDate = civilDay(d.fn.Date)
+		if d.fn.Kind == format.ExtractFull {
+			d.info.Kind = internalv1.FileKindFull
+		}
+	}
+	t, known := s.cfg.Tenants.Get(folder)
+	if !known {
+		return s.reject(ctx, c, d, RuleUnknownTenant, reasonText(f.name, 0, RuleUnknownTenant,
+			"tenant not configured: no tenant has the folder's name "+format.Quote(folder)))
+	}
+	d.tenant = t.Code
+	if prev, dup := s.ledger.accepted(t.Code, sha); dup {
+		if prev.Name == f.name && !s.archived(t.Code, sha) {
+			// Committed, then stopped before archiving: finish the job.
+			s.log.Info("file already ingested before a restart; archiving it", logx.Tenant(t.Code), logx.File(f.name))
+			return s.archive(t.Code, sha, f.path)
+		}
+		return s.reject(ctx, c, d, RuleDuplicate, reasonText(f.name, 0, RuleDuplicate,
+			"same content (sha256 "+sha[:12]+"…) as "+prev.Name+" accepted at "+prev.AcceptedAt.UTC().Format(time.RFC3339)))
+	}
+	return s.ingest(ctx, c, d, t)
+}
+
+// ingest reads a file of a known tenant and writes it in one transaction.
+func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Tenant) error {
+	file, err := os.Open(d.path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	h := sha256.New()
+	in := io.TeeReader(file, h)
+	rd, err := s.open(d, t, in)
+	if err != nil {
+		var fe *format.FileError
+		if errors.As(err, &fe) {
+			return s.rejectProblem(ctx, c, d, fe)
+		}
+		return err
+	}
+	// The sequence check needs the header's VPD, so it runs after the header.
+	var gap int64
+	if last, ok := s.ledger.lastFor(t.Code, d.vpd); ok && d.info.Kind == internalv1.FileKindChange {
+		if d.info.Sequence <= last.Sequence {
+			return s.reject(ctx, c, d, RuleSequence, reasonText(d.info.Name, 0, RuleSequence,
+				"sequence "+strconv.FormatInt(d.info.Sequence, 10)+" is not after the last accepted sequence "+
+					strconv.FormatInt(last.Sequence, 10)+" for VPD "+d.vpd+" ("+last.Name+")"))
+		}
+		gap = d.info.Sequence - last.Sequence - 1
+	}
+
+	tx, err := s.begin(c)
+	if err != nil {
+		return err
+	}
+	rec := internalv1.RawRecord{Kind: internalv1.RawKindFileStart, Tenant: t.Code, Vpd: d.vpd, File: d.info,
+		Fields: []string{}, Problems: []internalv1.Problem{}}
+	if err := tx.produceRaw(ctx, c, &rec); err != nil {
+		return tx.abortWith(ctx, err)
+	}
+	var rows int64
+	byType := map[string]int64{}
+	for {
+		row, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			abortErr := tx.abort(ctx)
+			if abortErr != nil {
+				return fatal(abortErr)
+			}
+			var fe *format.FileError
+			if errors.As(err, &fe) {
+				return s.rejectProblem(ctx, c, d, fe)
+			}
+			return err
+		}
+		rec = internalv1.RawRecord{Kind: internalv1.RawKindRecord, Tenant: t.Code, Vpd: d.vpd, File: d.info,
+			Line: int64(row.Line), RecordType: row.Type, Fields: dataFields(row.Fields), Problems: problems(row.Problems)}
+		if err := tx.produceRaw(ctx, c, &rec); err != nil {
+			return tx.abortWith(ctx, err)
+		}
+		rows++
+		byType[row.Type]++
+	}
+	// The reader stops at the trailer's end; hash whatever follows too, so
+	// the hash covers every byte read.
+	if _, err := io.Copy(io.Discard, in); err != nil {
+		if aerr := tx.abort(ctx); aerr != nil {
+			return fatal(aerr)
+		}
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != d.info.Sha256 {
+		if err := tx.abort(ctx); err != nil {
+			return fatal(err)
+		}
+		return errors.New("file changed while it was read")
+	}
+	sum := rd.Summary()
+	rec = internalv1.RawRecord{Kind: internalv1.RawKindFileEnd, Tenant: t.Code, Vpd: d.vpd, File: d.info,
+		Fields: []string{}, Problems: []internalv1.Problem{},
+		Counts: &internalv1.RawCounts{Lines: int64(sum.Lines), Rows: rows, RowsByType: byType}}
+	if err := tx.produceRaw(ctx, c, &rec); err != nil {
+		return tx.abortWith(ctx, err)
+	}
+	now := s.cfg.Now()
+	e := entry{Tenant: t.Code, SHA256: d.info.Sha256, Name: d.info.Name, VPD: d.vpd, Dialect: d.info.Dialect,
+		Kind: string(d.info.Kind), Sequence: d.info.Sequence, RunDate: d.info.RunDate.Format(time.DateOnly),
+		Size: d.info.Size, Lines: int64(sum.Lines), Rows: rows, AcceptedAt: now.UTC()}
+	value, err := json.Marshal(e)
+	if err != nil {
+		return tx.abortWith(ctx, err)
+	}
+	tx.produce(ctx, &kgo.Record{Topic: TopicLedger, Key: []byte(ledgerKey(t.Code, e.SHA256)), Value: value})
+	if err := tx.commit(ctx); err != nil {
+		return err
+	}
+
+	s.ledger.add(e)
+	s.metrics.files.WithLabelValues(t.Code, statusAccepted).Inc()
+	s.metrics.rows.WithLabelValues(t.Code).Add(float64(rows))
+	s.metrics.lastAccepted.WithLabelValues(t.Code).Set(float64(now.UnixMilli()) / 1000)
+	fields := []zap.Field{logx.Tenant(t.Code), logx.File(d.info.Name), zap.String("vpd", d.vpd),
+		zap.String("sha256", d.info.Sha256), logx.Count("lines", int64(sum.Lines)), logx.Count("rows", rows),
+		logx.Count("rows_with_problems", int64(sum.RowsWithProblems))}
+	if gap > 0 {
+		s.metrics.gaps.WithLabelValues(t.Code).Inc()
+		s.log.Warn("sequence gap: files missing before this one", append(fields, logx.Count("missing", gap))...)
+	}
+	s.log.Info("file accepted", fields...)
+	return s.archive(t.Code, d.info.Sha256, d.path)
+}
+
+// open starts the dialect's reader and fills in what the header says.
+func (s *Service) open(d *delivery, t tenant.Tenant, in io.Reader) (rowsReader, error) {
+	p := s.cfg.Parse
+	dialect := format.DialectGOv2
+	if d.fnErr == nil {
+		dialect = d.fn.Dialect
+	}
+	switch dialect {
+	case format.DialectGOv1:
+		rd, err := gov1.NewReader(d.info.Name, in, gov1.Options{ExpectedVPDs: t.VPDs, RelaxHeaderFileName: p.RelaxHeaderFileName,
+			Now: s.cfg.Now, FutureTolerance: p.FutureTolerance, MaxRunAge: p.MaxRunAge})
+		if err != nil {
+			return nil, err
+		}
+		return rd, nil
+	default:
+		// gov2 also reports a name that fits no dialect (rule file-name).
+		rd, err := gov2.NewReader(d.info.Name, in, gov2.Options{ExpectedVPDs: t.VPDs, RelaxHeaderFileName: p.RelaxHeaderFileName,
+			Now: s.cfg.Now, FutureTolerance: p.FutureTolerance, MaxRunAge: p.MaxRunAge})
+		if err != nil {
+			return nil, err
+		}
+		h := rd.Header()
+		d.vpd = h.VPD
+		d.info.RunDate = civilDay(h.RunAt)
+		return rd, nil
+	}
+}
+
+// dataFields are the columns after the record type.
+func dataFields(f []string) []string {
+	if len(f) <= 1 {
+		return []string{}
+	}
+	return f[1:]
+}
+
+// problems converts a row's parser problems. The parser numbers columns with
+// the record type at 0; esr.raw.v1 numbers the fields after it from 0, and
+// uses -1 for the whole row.
+func problems(ps []*format.Error) []internalv1.Problem {
+	out := make([]internalv1.Problem, 0, len(ps))
+	for _, p := range ps {
+		col := p.Column - 1
+		if p.Column <= 0 {
+			col = -1
+		}
+		out = append(out, internalv1.Problem{Rule: p.Rule, Column: col, Field: p.Field, Message: p.Msg})
+	}
+	return out
+}
+
+func (s *Service) rejectProblem(ctx context.Context, c *conn, d *delivery, fe *format.FileError) error {
+	return s.reject(ctx, c, d, fe.Problem.Rule, fe.Problem.Error())
+}
+
+// reject writes a REJECTED report for the file (and nothing else) and
+// archives it.
+func (s *Service) reject(ctx context.Context, c *conn, d *delivery, rule, reason string) error {
+	report := internalv1.FileReport{Tenant: d.tenant, Vpd: d.vpd, File: d.info, Status: internalv1.FileStatusRejected,
+		Reason: &reason, EventsEmitted: map[string]int64{}, ReportedAt: s.cfg.Now().UTC().Truncate(time.Millisecond)}
+	value, err := c.fileReport.Encode(nil, &report)
+	if err != nil {
+		return fatal(err)
+	}
+	tx, err := s.begin(c)
+	if err != nil {
+		return err
+	}
+	tx.produce(ctx, &kgo.Record{Topic: schemas.TopicFileReports, Key: []byte(d.tenant), Value: value})
+	if err := tx.commit(ctx); err != nil {
+		return err
+	}
+	s.metrics.files.WithLabelValues(d.tenant, statusRejected).Inc()
+	s.metrics.rejections.WithLabelValues(d.tenant, rule).Inc()
+	s.log.Warn("file rejected", logx.Tenant(d.tenant), logx.File(d.info.Name), zap.String("sha256", d.info.Sha256),
+		logx.Rule(rule), zap.String("reason", reason))
+	return s.archive(d.tenant, d.info.Sha256, d.path)
+}
+
+// txn is one open Kafka transaction of the ingest producer.
+type txn struct {
+	cl  *kgo.Client
+	mu  sync.Mutex
+	err error
+}
+
+func (s *Service) begin(c *conn) (*txn, error) {
+	if err := c.tx.BeginTransaction(); err != nil {
+		return nil, fatal(fmt.Errorf("ingest: begin transaction: %w", err))
+	}
+	return &txn{cl: c.tx}, nil
+}
+
+func (t *txn) produce(ctx context.Context, r *kgo.Record) {
+	t.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+		if err != nil {
+			t.mu.Lock()
+			if t.err == nil {
+				t.err = err
+			}
+			t.mu.Unlock()
+		}
+	})
+}
+
+func (t *txn) produceRaw(ctx context.Context, c *conn, r *internalv1.RawRecord) error {
+	v, err := c.raw.Encode(nil, r)
+	if err != nil {
+		return err
+	}
+	t.produce(ctx, &kgo.Record{Topic: schemas.TopicRaw, Key: []byte(r.Tenant), Value: v})
+	return t.failed()
+}
+
+func (t *txn) failed() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+// endCtx bounds ending a transaction without inheriting cancellation: an
+// EndTransaction cut short leaves its outcome unknown.
+func endCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
+// commit flushes and commits. Any failure is fatal: whether the file was
+// committed is then decided by the ledger when the service restarts.
+func (t *txn) commit(ctx context.Context) error {
+	if err := t.cl.Flush(ctx); err != nil {
+		return t.abortWith(ctx, err)
+	}
+	if err := t.failed(); err != nil {
+		return t.abortWith(ctx, err)
+	}
+	ectx, cancel := endCtx(ctx)
+	defer cancel()
+	if err := t.cl.EndTransaction(ectx, kgo.TryCommit); err != nil {
+		return fatal(fmt.Errorf("ingest: committing transaction: %w", err))
+	}
+	return nil
+}
+
+// abort drops everything produced in the transaction.
+func (t *txn) abort(ctx context.Context) error {
+	ectx, cancel := endCtx(ctx)
+	defer cancel()
+	if err := t.cl.AbortBufferedRecords(ectx); err != nil {
+		return fmt.Errorf("ingest: aborting buffered records: %w", err)
+	}
+	if err := t.cl.EndTransaction(ectx, kgo.TryAbort); err != nil {
+		return fmt.Errorf("ingest: aborting transaction: %w", err)
+	}
+	return nil
+}
+
+// abortWith aborts after a produce failure; the producer failing is fatal.
+func (t *txn) abortWith(ctx context.Context, cause error) error {
+	if err := t.abort(ctx); err != nil {
+		return fatal(errors.Join(cause, err))
+	}
+	return fatal(fmt.Errorf("ingest: producing: %w", cause))
+}
