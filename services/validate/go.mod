@@ -2,24 +2,45 @@ module github.com/esrflow/esrflow/services/validate
 
 go 1.26.0
 
-require github.com/esrflow/esrflow/platform v0.0.0
+require (
+	github.com/esrflow/esrflow/esr v0.0.0
+	github.com/esrflow/esrflow/platform v0.0.0
+	github.com/esrflow/esrflow/schemas v0.0.0
+	github.com/esrflow/esrflow/services/normalise v0.0.0
+	github.com/esrflow/esrflow/services/registry v0.0.0
+	github.com/hamba/avro/v2 v2.31.0
+	github.com/prometheus/client_golang v1.25.0
+	github.com/twmb/franz-go v1.22.2
+	github.com/twmb/franz-go/pkg/sr v1.8.0
+	go.uber.org/zap v1.28.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
+	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
+	github.com/modern-go/reflect2 v1.0.2 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
-	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/twmb/franz-go v1.22.2 // indirect
+	github.com/twmb/franz-go/pkg/kadm v1.19.0 // indirect
+	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
-	go.uber.org/zap v1.28.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-replace github.com/esrflow/esrflow/platform => ../../platform
+replace (
+	github.com/esrflow/esrflow/esr => ../../esr
+	github.com/esrflow/esrflow/platform => ../../platform
+	github.com/esrflow/esrflow/schemas => ../../schemas
+	github.com/esrflow/esrflow/services/normalise => ../normalise
+	github.com/esrflow/esrflow/services/registry => ../registry
+)

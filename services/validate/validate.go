@@ -1,10 +1,167 @@
-// Package validate applies record and cross-record rules: accepted entities to esr.validated.v1, rejected ones to esr.quarantine.v1.
+// Package validate applies record and cross-record rules to the canonical
+// entities on esr.normalised.v1: accepted records go on to esr.validated.v1
+// (with the file markers and corrections), rejected ones to esr.quarantine.v1
+// with every violation, the lineage and the original row.
 //
-// Today it is a placeholder with the full operational shape (see
-// platform/service.Placeholder); the pipeline issue builds its processing.
+// Check is the pure rule set; Processor runs it as a stage.Processor whose
+// state (known persons and positions per tenant, per-file running counts)
+// lives in the changelog esr.validate.changelog.v1; Service wires it to Kafka
+// and the schema registry; Spec is the binary. docs/normalise-validate.md
+// documents the rules.
 package validate
 
-import "github.com/esrflow/esrflow/platform/service"
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/platform/config"
+	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/lifecycle"
+	"github.com/esrflow/esrflow/platform/service"
+	"github.com/esrflow/esrflow/schemas"
+)
+
+// Name is the service name (logs, metrics, env prefix ESRFLOW_VALIDATE).
+const Name = "validate"
+
+// Config configures a validate instance.
+type Config struct {
+	// Brokers are the Kafka seed brokers; ClientOpts are added to every
+	// Kafka client (TLS, SASL ...).
+	Brokers    []string
+	ClientOpts []kgo.Opt
+	// RegistryURL is the schema registry (Confluent REST API). Ignored when
+	// Deps.Registry is set.
+	RegistryURL string
+	// InstanceID is stable across restarts of this instance (e.g. the pod
+	// name); it forms the transactional id with the group.
+	InstanceID string
+	// MaxPollRecords bounds the records per transaction (0: stage default).
+	MaxPollRecords int
+
+	brokers config.StringList
+}
+
+// RegisterFlags adds validate's flags: --kafka.brokers, --registry.url,
+// --instance, --max-poll-records.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.brokers = config.StringList{"127.0.0.1:9092"}
+	host, _ := os.Hostname()
+	fs.Var(&c.brokers, "kafka.brokers", "comma-separated Kafka bootstrap brokers")
+	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL")
+	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts (forms the transactional id)")
+	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 0, "records per transaction (0: default 2000)")
+}
+
+// fromFlags completes a Config filled by RegisterFlags.
+func (c *Config) fromFlags() error {
+	c.Brokers = c.brokers
+	return nil
+}
+
+// Deps are the service's collaborators.
+type Deps struct {
+	Log     *zap.Logger
+	Metrics prometheus.Registerer
+	// Registry, when set, is used instead of a client for Config.RegistryURL.
+	Registry *sr.Client
+	// Now is the clock for quarantined_at (default time.Now).
+	Now func() time.Time
+}
+
+// Service is a running validate stage.
+type Service struct {
+	proc   *Processor
+	runner *stage.Runner
+}
+
+// New builds the service; it does not connect to anything until Run.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("validate: no Kafka brokers")
+	}
+	if cfg.InstanceID == "" {
+		return nil, errors.New("validate: instance id is empty")
+	}
+	if deps.Log == nil {
+		deps.Log = zap.NewNop()
+	}
+	cl := deps.Registry
+	if cl == nil {
+		if cfg.RegistryURL == "" {
+			return nil, errors.New("validate: no schema registry URL")
+		}
+		var err error
+		if cl, err = sr.NewClient(sr.URLs(cfg.RegistryURL)); err != nil {
+			return nil, err
+		}
+	}
+	m, err := NewMetrics(deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	proc, err := NewProcessor(ProcessorDeps{Registry: cl, Metrics: m, Log: deps.Log, Now: deps.Now})
+	if err != nil {
+		return nil, err
+	}
+	runner, err := stage.New(stage.Config{
+		Name:           Name,
+		Group:          Group,
+		InstanceID:     cfg.InstanceID,
+		Input:          schemas.TopicNormalised,
+		Changelog:      Changelog,
+		Brokers:        cfg.Brokers,
+		ClientOpts:     cfg.ClientOpts,
+		MaxPollRecords: cfg.MaxPollRecords,
+	}, proc, stage.Deps{Log: deps.Log, Metrics: deps.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	return &Service{proc: proc, runner: runner}, nil
+}
+
+// Run registers the output schemas, then consumes until ctx ends or
+// processing fails.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.proc.Init(ctx); err != nil {
+		return err
+	}
+	return s.runner.Run(ctx)
+}
+
+// Ready reports whether the stage has joined its group and restored state.
+func (s *Service) Ready() error {
+	if !s.proc.registered.Load() {
+		return errors.New("validate: output schemas not registered yet")
+	}
+	return s.runner.Ready()
+}
 
 // Spec describes the validate binary.
-func Spec() service.Spec { return service.Placeholder("validate") }
+func Spec() service.Spec {
+	var cfg Config
+	return service.Spec{
+		Name:            Name,
+		DefaultHTTPAddr: ":8080",
+		RegisterFlags:   cfg.RegisterFlags,
+		Build: func(ctx context.Context, env service.Env) (service.Built, error) {
+			if err := cfg.fromFlags(); err != nil {
+				return service.Built{}, err
+			}
+			svc, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics})
+			if err != nil {
+				return service.Built{}, err
+			}
+			env.Ready.Add(Name, svc.Ready)
+			return service.Built{Parts: []lifecycle.Part{lifecycle.Named(Name, lifecycle.Func(svc.Run))}}, nil
+		},
+	}
+}
