@@ -3,6 +3,7 @@ module github.com/esrflow/esrflow/services/publish
 go 1.26.0
 
 require (
+	github.com/esrflow/esrflow/esr v0.0.0-00010101000000-000000000000
 	github.com/esrflow/esrflow/platform v0.0.0
 	github.com/esrflow/esrflow/schemas v0.0.0
 	github.com/esrflow/esrflow/services/registry v0.0.0-00010101000000-000000000000

@@ -93,17 +93,28 @@ func newHarness(t *testing.T, env *testEnv) *harness {
 	return &harness{t: t, env: env, p: p, reg: reg}
 }
 
-// restored builds a fresh processor from h's changelog, as the runner does
-// on start.
+// restored builds a fresh processor from h's changelog as compaction
+// leaves it (the last value of each key, in the order of those last writes,
+// deleted keys gone), as the runner does on start.
 func (h *harness) restored() *harness {
 	h.t.Helper()
+	last := map[string]int{}
+	for i, r := range h.changelog {
+		last[string(r.Key)] = i
+	}
+	var compacted []*kgo.Record
+	for i, r := range h.changelog {
+		if last[string(r.Key)] == i && r.Value != nil {
+			compacted = append(compacted, r)
+		}
+	}
 	n := newHarness(h.t, h.env)
-	for _, r := range h.changelog {
+	for _, r := range compacted {
 		if err := n.p.Restore(r.Partition, r.Key, r.Value); err != nil {
 			h.t.Fatal(err)
 		}
 	}
-	n.changelog = append(n.changelog, h.changelog...)
+	n.changelog = compacted
 	n.offset = h.offset
 	return n
 }

@@ -529,7 +529,11 @@ func (w *work) emit(e *event) error {
 		return err
 	}
 	w.tx.Produce(&kgo.Record{Topic: topic, Key: []byte(e.PersonID), Value: b, Headers: headers(e, now)})
-	w.t.hdr.Open.Emitted[e.Type]++
+	o := w.t.hdr.Open
+	if o.Emitted == nil { // restored from a header written before any event
+		o.Emitted = map[string]int64{}
+	}
+	o.Emitted[e.Type]++
 	w.p.metrics.events.WithLabelValues(e.Tenant, e.Type).Inc()
 	return nil
 }
