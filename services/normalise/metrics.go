@@ -1,6 +1,10 @@
 package normalise
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are normalise's Prometheus series. Counters move when a record is
 // processed; a transaction that aborts and is retried counts its records
@@ -28,14 +32,31 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "File markers passed on, by tenant and marker (start, end).",
 		}, []string{"tenant", "marker"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.records, m.quarantines, m.files} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	for _, c := range []**prometheus.CounterVec{&m.records, &m.quarantines, &m.files} {
+		if *c, err = registerCounter(reg, *c); err != nil {
+			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// registerCounter registers c, or reuses the collector already registered under the
+// same description (a second instance in the same process).
+func registerCounter(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing, nil
+			}
+		}
+		return nil, err
+	}
+	return c, nil
 }
 
 func (m *Metrics) record(tenant, kind string) {
