@@ -35,6 +35,7 @@ replace github.com/esrflow/esrflow/esr => ../../esr
 
 require (
 	github.com/esrflow/esrflow/schemas v0.0.0
+	github.com/esrflow/esrflow/services/ingest v0.0.0
 	github.com/esrflow/esrflow/services/registry v0.0.0
 	github.com/hamba/avro/v2 v2.31.0
 	github.com/twmb/franz-go v1.22.2
@@ -44,5 +45,6 @@ require (
 
 replace (
 	github.com/esrflow/esrflow/schemas => ../../schemas
+	github.com/esrflow/esrflow/services/ingest => ../../services/ingest
 	github.com/esrflow/esrflow/services/registry => ../../services/registry
 )
