@@ -37,7 +37,11 @@ type testEnv struct {
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
 	b := testkit.Kafka(t)
-	url := registrytest.Start(t, b.Seeds(), schemas.TopicValidated, schemas.TopicFileReports)
+	return newEnvOn(t, b.Seeds(), registrytest.Start(t, b.Seeds(), schemas.TopicValidated, schemas.TopicFileReports))
+}
+
+func newEnvOn(t *testing.T, seeds []string, url string) *testEnv {
+	t.Helper()
 	cl, err := sr.NewClient(sr.URLs(url))
 	if err != nil {
 		t.Fatal(err)
@@ -53,8 +57,8 @@ func newEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testEnv{seeds: b.Seeds(), url: url, sr: cl, serde: serde, entityW: w,
-		adm: kadm.NewClient(testkit.Client(t, b.Seeds()))}
+	return &testEnv{seeds: seeds, url: url, sr: cl, serde: serde, entityW: w,
+		adm: kadm.NewClient(testkit.Client(t, seeds))}
 }
 
 // testClock ticks one second per call, so recorded_at differs between calls.

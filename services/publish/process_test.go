@@ -30,8 +30,13 @@ const tenantRXX = "RXX"
 //	20000010 two assignments                  -> nothing
 //	20000030 applicant                        -> nothing
 func baseline(h *harness) (*file, []got) {
+	f, recs := baselineRecords()
+	return f, h.events(h.feed(recs...))
+}
+
+func baselineRecords() (*file, []internalv1.EntityRecord) {
 	f := newFile(tenantRXX, "2024-04-01", 1)
-	out := h.feed(f.start(),
+	return f, []internalv1.EntityRecord{f.start(),
 		f.org(7001, "412 Cardiology"), f.org(7002, "412 Bank Staff"), // 2, 3
 		f.loc(9001, "Ward 7"), f.loc(9002, "Bank Office"), // 4, 5
 		f.person(P{ID: 20000001, NHS: "1000001"}), f.asg(A{Person: 20000001, ID: 40000001}), // 6, 7
@@ -46,8 +51,7 @@ func baseline(h *harness) (*file, []got) {
 		f.person(P{ID: 20000010, NHS: "1000010"}), f.asg(A{Person: 20000010, ID: 40000010}),                         // 18, 19
 		f.asg(A{Person: 20000010, ID: 40000011, Number: "30000010-2", Org: 7002, Loc: 9002, Pos: "5100002", Title: "Bank Nurse", Occ: "N6B"}), // 20
 		f.person(P{ID: 20000030, NHS: "1000030"}), f.asg(A{Person: 20000030, ID: 40000030, Type: "A", Status: "ACTIVE_APL", Start: "2024-03-20"}), // 21, 22
-		f.end())
-	return f, h.events(out)
+		f.end()}
 }
 
 func TestBaseline(t *testing.T) {
