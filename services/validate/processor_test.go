@@ -1,0 +1,207 @@
+package validate_test
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+)
+
+// Rows from esr/format/gov2/testdata (synthetic values).
+const (
+	linePOA = "POA~8812045~20190401~~5102277~5102277|Staff Nurse|N6A|Cardiology|~1~4311100~Nursing and Midwifery Registered~Staff Nurse~N6A~XR05~XR05|3~Not Applicable~7730112~Active~NONE~Yes~No~~~RXX~20240308 173102~Registered Nurses"
+	linePRA = "PRA~20990417~20240311~~31004581~Ms.~Okafor~Adaeze~Ngozi~~Ada~~F~19880214~JT482913C~4017723~20240311~~~~~~~~~~~~~700011223344~~~~EMP~Employee~adaeze.okafor@example.nhs.uk~20160905~~20240309 101455~N~~British~~"
+	linePHA = "PHA~20990417~50112093~M~07700 900417~20240311~~20240309 101455"
+	lineASA = "ASA~" + asaFields
+)
+
+// file builds the raw records of one file from its data lines (line 2 on).
+func file(seq int, lines ...string) []internalv1.RawRecord {
+	info := internalv1.FileInfo{Name: fmt.Sprintf("GO_412_EXP_GOC_202403%02d_%08d.DAT", 10+seq, seq),
+		Sha256: strings.Repeat(fmt.Sprintf("%02x", seq), 32), Dialect: "go-v2", Kind: internalv1.FileKindChange,
+		Sequence: int64(seq), RunDate: d(2024, 3, 10+seq), Size: 100}
+	base := internalv1.RawRecord{Tenant: "RXX", Vpd: "412", File: info, Fields: []string{}, Problems: []internalv1.Problem{}}
+	start, end := base, base
+	start.Kind, end.Kind = internalv1.RawKindFileStart, internalv1.RawKindFileEnd
+	end.Counts = &internalv1.RawCounts{Lines: int64(len(lines) + 2), Rows: int64(len(lines)), RowsByType: map[string]int64{}}
+	recs := []internalv1.RawRecord{start}
+	for i, l := range lines {
+		f := strings.Split(l, "~")
+		r := base
+		r.Kind, r.Line, r.RecordType, r.Fields = internalv1.RawKindRecord, int64(i+2), f[0], f[1:]
+		recs = append(recs, r)
+	}
+	return append(recs, end)
+}
+
+func set(line string, col int, v string) string {
+	f := strings.Split(line, "~")
+	f[col] = v
+	return strings.Join(f, "~")
+}
+
+type summary struct {
+	validated   []string // kind:line
+	quarantined []string // line rule/field...
+	ends        []internalv1.StageCounts
+}
+
+func summarise(h *harness, out output) summary {
+	var s summary
+	for _, r := range out.validated {
+		e := h.decodeEntity(r)
+		s.validated = append(s.validated, fmt.Sprintf("%s:%d", e.Kind, e.Lineage.Line))
+		if e.Kind == internalv1.EntityRecordKindFileEnd {
+			s.ends = append(s.ends, *e.Counts)
+		}
+	}
+	for _, r := range out.quarantined {
+		q := h.decodeQuarantine(r)
+		k := fmt.Sprintf("%s %s:%d", q.Stage, q.Raw.RecordType, q.Lineage.Line)
+		for _, v := range q.Violations {
+			k += " " + v.Rule + "/" + v.Field
+		}
+		s.quarantined = append(s.quarantined, k)
+	}
+	return s
+}
+
+func TestReferencesAcrossFilesAndCorrections(t *testing.T) {
+	h := newHarness(t)
+	var raws []internalv1.RawRecord
+	// File 1 defines the position and the person, then an assignment in a
+	// position nobody defined and one whose person is unknown.
+	raws = append(raws, file(1, linePOA, linePRA, lineASA, linePHA,
+		set(lineASA, 28, "99000001"),
+		set(set(lineASA, 1, "20990999"), 7, ""))...)
+	// File 2: both are known from file 1.
+	raws = append(raws, file(2, lineASA)...)
+	// File 3: the position and the person are deleted; references now fail.
+	raws = append(raws, file(3, "POD~8812045", "PRD~20990417", lineASA)...)
+	s := summarise(h, h.run(raws))
+
+	wantValidated := []string{
+		"FILE_START:0", "ENTITY:2", "ENTITY:3", "ENTITY:4", "FILE_END:0",
+		"FILE_START:0", "ENTITY:2", "FILE_END:0",
+		"FILE_START:0", "CORRECTION:2", "CORRECTION:3", "FILE_END:0",
+	}
+	wantQuarantined := []string{
+		"VALIDATE ASA:6 reference/position_id",
+		"VALIDATE ASA:7 required/assignment_number reference/person_id",
+		"VALIDATE ASA:4 reference/person_id reference/position_id",
+	}
+	if fmt.Sprint(s.validated) != fmt.Sprint(wantValidated) {
+		t.Errorf("validated %v\nwant %v", s.validated, wantValidated)
+	}
+	if fmt.Sprint(s.quarantined) != fmt.Sprint(wantQuarantined) {
+		t.Errorf("quarantined %v\nwant %v", s.quarantined, wantQuarantined)
+	}
+	wantEnds := []internalv1.StageCounts{
+		{RowsRead: 6, Entities: 3, Corrections: 0, Ignored: 1, Quarantined: 2},
+		{RowsRead: 1, Entities: 1},
+		{RowsRead: 3, Entities: 0, Corrections: 2, Quarantined: 1},
+	}
+	if fmt.Sprint(s.ends) != fmt.Sprint(wantEnds) {
+		t.Errorf("FILE_END counts %+v\nwant %+v", s.ends, wantEnds)
+	}
+	if p, q := h.val.KnownCounts("RXX"); p != 0 || q != 0 {
+		t.Errorf("known after the deletes: %d persons %d positions, want 0 0", p, q)
+	}
+}
+
+func TestQuarantinedPersonIsNotKnown(t *testing.T) {
+	h := newHarness(t)
+	// A person row without employee number is quarantined, so its
+	// assignment fails the reference check too.
+	s := summarise(h, h.run(file(1, linePOA, set(linePRA, 4, ""), lineASA)))
+	want := []string{"VALIDATE PRA:3 required/employee_number", "VALIDATE ASA:4 reference/person_id"}
+	if fmt.Sprint(s.quarantined) != fmt.Sprint(want) {
+		t.Errorf("quarantined %v, want %v", s.quarantined, want)
+	}
+	if fmt.Sprint(s.ends) != fmt.Sprint([]internalv1.StageCounts{{RowsRead: 3, Entities: 1, Quarantined: 2}}) {
+		t.Errorf("counts %+v", s.ends)
+	}
+}
+
+// TestRestore cuts validate's input at points inside the full file and
+// inside change files, rebuilds a fresh processor from the changelog written
+// so far (last value per key, as compaction leaves it), and finishes with it:
+// the output must be byte-identical to an uninterrupted run.
+func TestRestore(t *testing.T) {
+	cfg := truthCfg
+	cfg.Staff, cfg.Days, cfg.Faults = 300, 3, true
+	g := generate(t, cfg)
+	h := newHarness(t)
+	whole := h.run(flatten(g.files))
+	inputs := whole.normalised
+
+	runValidate := func(p stage.Processor, recs []*kgo.Record) (out, state []*kgo.Record) {
+		for _, r := range recs {
+			tx := step(t, p, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})
+			out = append(out, tx.Records()...)
+			state = append(state, tx.StateChanges()...)
+		}
+		return out, state
+	}
+	wantOut, _ := runValidate(h.newValidate(), inputs)
+	fullEnd := len(g.files[0]) // normalised records of the full file <= raw records
+	for _, cut := range []int{1, fullEnd / 2, len(inputs) / 2, len(inputs) - 2} {
+		first, state := runValidate(h.newValidate(), inputs[:cut])
+		p := h.newValidate()
+		for _, s := range compact(state) {
+			if err := p.Restore(s.Partition, s.Key, s.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rest, _ := runValidate(p, inputs[cut:])
+		got := append(first, rest...)
+		if len(got) != len(wantOut) {
+			t.Fatalf("cut %d: %d outputs, want %d", cut, len(got), len(wantOut))
+		}
+		for i := range got {
+			if !bytes.Equal(got[i].Value, wantOut[i].Value) || got[i].Topic != wantOut[i].Topic {
+				t.Fatalf("cut %d: output %d differs from an uninterrupted run", cut, i)
+			}
+		}
+	}
+	// Forget drops every tenant of the partition.
+	p := h.newValidate()
+	runValidate(p, inputs[:len(inputs)/2])
+	if n, _ := p.KnownCounts("RXX"); n == 0 {
+		t.Fatal("no persons known after half the input")
+	}
+	p.Forget(1)
+	if n, _ := p.KnownCounts("RXX"); n == 0 {
+		t.Fatal("Forget(1) dropped partition 0's tenant")
+	}
+	p.Forget(0)
+	if n, m := p.KnownCounts("RXX"); n != 0 || m != 0 {
+		t.Fatalf("Forget(0) kept %d persons %d positions", n, m)
+	}
+}
+
+// compact keeps the last value of each key, dropping deleted keys, in first
+// write order: what a compacted changelog replays.
+func compact(recs []*kgo.Record) []*kgo.Record {
+	last := map[string]*kgo.Record{}
+	var order []string
+	for _, r := range recs {
+		k := string(r.Key)
+		if _, ok := last[k]; !ok {
+			order = append(order, k)
+		}
+		last[k] = r
+	}
+	var out []*kgo.Record
+	for _, k := range order {
+		if last[k].Value != nil {
+			out = append(out, last[k])
+		}
+	}
+	return out
+}
