@@ -3,10 +3,11 @@ module github.com/esrflow/esrflow/services/publish
 go 1.26.0
 
 require (
-	github.com/esrflow/esrflow/esr v0.0.0-00010101000000-000000000000
+	github.com/esrflow/esrflow/esr v0.0.0
 	github.com/esrflow/esrflow/platform v0.0.0
 	github.com/esrflow/esrflow/schemas v0.0.0
-	github.com/esrflow/esrflow/services/registry v0.0.0-00010101000000-000000000000
+	github.com/esrflow/esrflow/services/normalise v0.0.0
+	github.com/esrflow/esrflow/services/registry v0.0.0
 	github.com/hamba/avro/v2 v2.31.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/twmb/franz-go v1.22.2
@@ -32,6 +33,7 @@ require (
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
@@ -40,5 +42,6 @@ replace (
 	github.com/esrflow/esrflow/esr => ../../esr
 	github.com/esrflow/esrflow/platform => ../../platform
 	github.com/esrflow/esrflow/schemas => ../../schemas
+	github.com/esrflow/esrflow/services/normalise => ../normalise
 	github.com/esrflow/esrflow/services/registry => ../registry
 )

@@ -12,7 +12,9 @@ import (
 
 	"github.com/esrflow/esrflow/esr/format/gov2"
 	"github.com/esrflow/esrflow/esr/gen"
+	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/normalise"
 )
 
 // generated is a synthetic trust as the pipeline would hand it to publish:
@@ -26,7 +28,11 @@ type generated struct {
 	truth   []gen.TruthLine
 }
 
-func generate(t *testing.T, cfg gen.Config) *generated {
+func generate(t *testing.T, cfg gen.Config) *generated { return generateWith(t, cfg, false) }
+
+// generateWith maps rows with normalise.MapRow (the pipeline's real mapper)
+// when real is set, else with the test's own mapRow.
+func generateWith(t *testing.T, cfg gen.Config, real bool) *generated {
 	t.Helper()
 	sink := &gen.MemSink{}
 	res, err := gen.Generate(cfg, sink)
@@ -74,11 +80,26 @@ func generate(t *testing.T, cfg gen.Config) *generated {
 				f.counts.Quarantined++
 				continue
 			}
-			rec, err := gov2.Decode(row)
-			if err != nil {
-				t.Fatalf("%s:%d: row the truth does not quarantine fails to decode: %v", fi.Name, row.Line, err)
+			var kind internalv1.EntityRecordKind
+			var entity any
+			if real {
+				o := normalise.MapRow(internalv1.RawRecord{Kind: internalv1.RawKindRecord, Tenant: cfg.Tenant, Vpd: cfg.VPD, File: f.info,
+					Line: int64(row.Line), RecordType: row.Type, Fields: slices.Clone(row.Fields[1:])}, tenant.Mapping{})
+				switch o.Kind {
+				case normalise.KindEntity:
+					kind, entity = internalv1.EntityRecordKindEntity, o.Entity
+				case normalise.KindCorrection:
+					kind, entity = internalv1.EntityRecordKindCorrection, o.Entity
+				case normalise.KindQuarantined:
+					t.Fatalf("%s:%d: normalise quarantines a row the truth does not: %+v", fi.Name, row.Line, o.Violations)
+				}
+			} else {
+				rec, err := gov2.Decode(row)
+				if err != nil {
+					t.Fatalf("%s:%d: row the truth does not quarantine fails to decode: %v", fi.Name, row.Line, err)
+				}
+				kind, entity = mapRow(cfg.VPD, rec)
 			}
-			kind, entity := mapRow(cfg.VPD, rec)
 			if entity == nil {
 				f.counts.Ignored++
 				continue
@@ -192,7 +213,11 @@ func truthConfig() gen.Config {
 }
 
 func TestTruth(t *testing.T) {
-	g := generate(t, truthConfig())
+	t.Run("test-mapper", func(t *testing.T) { checkTruth(t, generate(t, truthConfig())) })
+	t.Run("normalise.MapRow", func(t *testing.T) { checkTruth(t, generateWith(t, truthConfig(), true)) })
+}
+
+func checkTruth(t *testing.T, g *generated) {
 	env := newEnv(t)
 	h := newHarness(t, env)
 	var reports []*internalv1.FileReport
