@@ -30,27 +30,31 @@ var fixedNow = time.Date(2024, 4, 20, 9, 30, 0, 0, time.UTC)
 // harness drives both processors directly (Process + stage.Tx) against a
 // real schema registry on an in-process Kafka.
 type harness struct {
-	t        testing.TB
-	reg      *sr.Client
-	serde    *avrox.Serde
-	raw      avrox.Writer
-	entity   avro.Schema
-	quar     avro.Schema
-	norm     *normalise.Processor
-	val      *validate.Processor
-	registry string
-	seeds    []string
+	t      testing.TB
+	reg    *sr.Client
+	serde  *avrox.Serde
+	raw    avrox.Writer
+	entity avro.Schema
+	quar   avro.Schema
+	norm   *normalise.Processor
+	val    *validate.Processor
 }
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
 	k := testkit.Kafka(t)
 	url := registrytest.Start(t, k.Seeds(), schemas.TopicRaw, schemas.TopicNormalised, schemas.TopicValidated, schemas.TopicQuarantine)
+	return newHarnessOn(t, url)
+}
+
+// newHarnessOn builds a harness on an existing registry.
+func newHarnessOn(t testing.TB, url string) *harness {
+	t.Helper()
 	cl, err := sr.NewClient(sr.URLs(url))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, reg: cl, serde: avrox.New(cl, internalv1.NewAPI()), registry: url, seeds: k.Seeds()}
+	h := &harness{t: t, reg: cl, serde: avrox.New(cl, internalv1.NewAPI())}
 	_, text, err := schemas.Latest(schemas.Raw)
 	if err != nil {
 		t.Fatal(err)
