@@ -158,6 +158,11 @@ func (p *Processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 	out := outRec{tx: tx, key: key, hdrs: in.Headers}
 	switch rec.Kind {
 	case internalv1.EntityRecordKindFileStart:
+		if rec.File.Kind == internalv1.FileKindFull {
+			// A full file describes the whole tenant: what it does not
+			// define is no longer known.
+			p.resetKnown(tx, tenant, ts)
+		}
 		fc := &fileCounts{}
 		ts.files[rec.File.Sha256] = fc
 		if err := p.saveFile(tx, tenant, rec.File.Sha256, fc); err != nil {
@@ -304,6 +309,16 @@ func (p *Processor) learn(tx *stage.Tx, tenant, kind string, set map[entKey]stru
 	}
 	set[k] = struct{}{}
 	tx.SetState([]byte(entityKey(kind, tenant, k)), []byte{1})
+}
+
+// resetKnown forgets every known person and position of a tenant.
+func (p *Processor) resetKnown(tx *stage.Tx, tenant string, ts *tenantState) {
+	for k := range ts.persons {
+		p.unlearn(tx, tenant, "person", ts.persons, k)
+	}
+	for k := range ts.positions {
+		p.unlearn(tx, tenant, "position", ts.positions, k)
+	}
 }
 
 func (p *Processor) unlearn(tx *stage.Tx, tenant, kind string, set map[entKey]struct{}, k entKey) {

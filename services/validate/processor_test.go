@@ -205,3 +205,21 @@ func compact(recs []*kgo.Record) []*kgo.Record {
 	}
 	return out
 }
+
+func TestFullFileResetsKnown(t *testing.T) {
+	h := newHarness(t)
+	full := file(2, linePRA, lineASA)
+	for i := range full {
+		full[i].File.Kind = internalv1.FileKindFull
+	}
+	// File 1 defines the position; the full file 2 does not, so its
+	// assignment no longer finds it. The person it re-sends is known again.
+	s := summarise(h, h.run(append(file(1, linePOA, linePRA), full...)))
+	want := []string{"VALIDATE ASA:3 reference/position_id"}
+	if fmt.Sprint(s.quarantined) != fmt.Sprint(want) {
+		t.Errorf("quarantined %v, want %v", s.quarantined, want)
+	}
+	if p, q := h.val.KnownCounts("RXX"); p != 1 || q != 0 {
+		t.Errorf("known %d persons %d positions, want 1 0", p, q)
+	}
+}

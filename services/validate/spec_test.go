@@ -39,5 +39,4 @@ func TestSpecWiresFlags(t *testing.T) {
 	if ready.Check() == nil {
 		t.Error("ready before running")
 	}
-
 }
