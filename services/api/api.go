@@ -1,10 +1,210 @@
-// Package api materialises current state and the audit trail into a database and serves the REST API.
+// Package api materialises the public events and the file reports into the
+// api's own database (SQLite by default, PostgreSQL in production) and serves
+// current state and the audit trail over a JSON HTTP API.
 //
-// Today it is a placeholder with the full operational shape (see
-// platform/service.Placeholder); the pipeline issue builds its processing.
+// It consumes, as consumer group esrflow-api, every tenant's event topics
+// (esr.<tenant>.{starter-created,leaver-confirmed,position-updated}.v1, found
+// by regex so a new tenant needs no restart) and esr.ops.file-reports.v1,
+// read committed. Each polled batch is written in one database transaction and
+// only then are the Kafka offsets committed: delivery is at least once, and
+// the event-id primary key makes a re-delivery a no-op, so the database sees
+// every event exactly once.
 package api
 
-import "github.com/esrflow/esrflow/platform/service"
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/platform/avrox"
+	"github.com/esrflow/esrflow/platform/kafka/kafkax"
+	"github.com/esrflow/esrflow/platform/lifecycle"
+	"github.com/esrflow/esrflow/platform/service"
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+)
+
+// Group is the api's consumer group.
+const Group = "esrflow-api"
+
+// EventTopicsRegex matches every tenant's public event topics.
+const EventTopicsRegex = `^esr\.[a-z0-9]+\.(starter-created|leaver-confirmed|position-updated)\.v1$`
+
+// DefaultDBURL is the database used when none is configured.
+const DefaultDBURL = "sqlite:esrflow-api.db"
+
+// Config configures the api service.
+type Config struct {
+	Kafka       kafkax.Config
+	RegistryURL string
+	// InstanceID names this instance in the Kafka client id and logs.
+	InstanceID string
+	// DBURL is sqlite:<path> or postgres://... (see docs/api.md).
+	DBURL string
+	// Group is the consumer group; empty means esrflow-api.
+	Group string
+	// TopicRefresh is how often the topic list is re-read, so a new tenant's
+	// topics are consumed without a restart; zero means 30s.
+	TopicRefresh time.Duration
+	// MaxPollRecords caps one batch (one database transaction); zero means 1000.
+	MaxPollRecords int
+}
+
+// RegisterFlags adds the api's flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.Kafka.RegisterFlags(fs, "esrflow-api")
+	host, _ := os.Hostname()
+	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL (Confluent REST API)")
+	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts (defaults to the host name)")
+	fs.StringVar(&c.DBURL, "db.url", DefaultDBURL, "database: sqlite:<path> or postgres://user:pass@host:5432/db?sslmode=...")
+	fs.DurationVar(&c.TopicRefresh, "kafka.topic-refresh", 30*time.Second, "how often to look for new tenants' event topics")
+	fs.IntVar(&c.MaxPollRecords, "kafka.max-poll-records", 1000, "records per batch (one database transaction)")
+}
+
+// Deps are the api's collaborators.
+type Deps struct {
+	Log     *zap.Logger
+	Metrics prometheus.Registerer
+}
+
+// Service is a running api: a Kafka consumer writing the database, and the
+// HTTP handler reading it.
+type Service struct {
+	cfg    Config
+	log    *zap.Logger
+	db     *sql.DB
+	store  *store
+	kafka  *kgo.Client
+	serde  *avrox.Serde
+	api    avro.API
+	m      *metrics
+	reader map[string]avro.Schema // latest schema by schema name
+}
+
+// New opens and migrates the database and prepares the consumer. It reads no
+// globals, flags or environment: `esrflow up` calls it with explicit Config.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Kafka.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.RegistryURL == "" {
+		return nil, errors.New("registry.url is empty")
+	}
+	if cfg.DBURL == "" {
+		cfg.DBURL = DefaultDBURL
+	}
+	if cfg.Group == "" {
+		cfg.Group = Group
+	}
+	if cfg.TopicRefresh <= 0 {
+		cfg.TopicRefresh = 30 * time.Second
+	}
+	if cfg.MaxPollRecords <= 0 {
+		cfg.MaxPollRecords = 1000
+	}
+	if deps.Log == nil {
+		deps.Log = zap.NewNop()
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	reader := map[string]avro.Schema{}
+	for _, name := range []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.FileReport} {
+		s, _, err := schemas.Latest(name)
+		if err != nil {
+			return nil, err
+		}
+		reader[name] = s
+	}
+	srCl, err := sr.NewClient(sr.URLs(cfg.RegistryURL))
+	if err != nil {
+		return nil, fmt.Errorf("registry client: %w", err)
+	}
+	db, d, err := openDB(cfg.DBURL)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := migrate(ctx, db, d); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("database %s: %w", d, err)
+	}
+	kcfg := cfg.Kafka
+	if cfg.InstanceID != "" && kcfg.ClientID != "" {
+		kcfg.ClientID += "-" + cfg.InstanceID
+	}
+	cl, err := kcfg.NewClient(
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeRegex(),
+		kgo.ConsumeTopics(EventTopicsRegex, `^`+regexp.QuoteMeta(schemas.TopicFileReports)+`$`),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.MetadataMaxAge(cfg.TopicRefresh),
+		kgo.MetadataMinAge(min(cfg.TopicRefresh, time.Second)),
+	)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	deps.Log.Info("api database ready", zap.String("db", d.String()))
+	return &Service{
+		cfg: cfg, log: deps.Log, db: db, store: &store{db: db, d: d}, kafka: cl,
+		serde: avrox.New(srCl, internalv1.NewAPI()), api: internalv1.NewAPI(), m: m, reader: reader,
+	}, nil
+}
+
+// Close releases the Kafka client and the database. Call it after Run returns.
+func (s *Service) Close() {
+	s.kafka.Close()
+	_ = s.db.Close()
+}
+
+// Ready reports whether the database and Kafka answer.
+func (s *Service) Ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return kafkax.Ping(ctx, s.kafka)
+}
 
 // Spec describes the api binary.
-func Spec() service.Spec { return service.Placeholder("api") }
+func Spec() service.Spec {
+	var cfg Config
+	return service.Spec{
+		Name:            "api",
+		DefaultHTTPAddr: ":8080",
+		RegisterFlags:   cfg.RegisterFlags,
+		Build: func(_ context.Context, env service.Env) (service.Built, error) {
+			s, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics})
+			if err != nil {
+				return service.Built{}, err
+			}
+			env.Ready.Add("api", s.Ready)
+			return service.Built{
+				Parts:   []lifecycle.Part{lifecycle.Named("api", lifecycle.Func(s.Run))},
+				Handler: s.Handler(),
+				Close:   s.Close,
+			}, nil
+		},
+	}
+}

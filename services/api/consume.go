@@ -1,0 +1,243 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/avrojson"
+)
+
+type metrics struct {
+	stored     *prometheus.CounterVec
+	duplicates prometheus.Counter
+	reports    prometheus.Counter
+	skipped    *prometheus.CounterVec
+	retries    prometheus.Counter
+	batches    prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		stored: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_events_stored_total",
+			Help: "Events written to the api database for the first time, by tenant and event type."}, []string{"tenant", "type"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "esrflow_api_events_duplicate_total",
+			Help: "Re-delivered events whose id was already stored (skipped)."}),
+		reports: prometheus.NewCounter(prometheus.CounterOpts{Name: "esrflow_api_file_reports_total",
+			Help: "File reports read from esr.ops.file-reports.v1."}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_records_skipped_total",
+			Help: "Records that cannot be decoded (not Avro-framed, unknown or incompatible schema) and were skipped."}, []string{"topic"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "esrflow_api_batch_retries_total",
+			Help: "Batches retried after a database or registry error."}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "esrflow_api_batch_seconds",
+			Help: "Time to decode and write one polled batch.", Buckets: prometheus.DefBuckets}),
+	}
+	for _, c := range []prometheus.Collector{m.stored, m.duplicates, m.reports, m.skipped, m.retries, m.batches} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering api metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Run consumes until ctx ends. Each poll is decoded, written in one database
+// transaction, and only then committed to Kafka. A database or registry
+// failure retries the same batch with backoff; it never skips it.
+func (s *Service) Run(ctx context.Context) error {
+	s.log.Info("api consuming", zap.String("group", s.cfg.Group), zap.String("topics", EventTopicsRegex))
+	for {
+		fetches := s.kafka.PollRecords(ctx, s.cfg.MaxPollRecords)
+		if ctx.Err() != nil {
+			s.kafka.AllowRebalance()
+			return ctx.Err()
+		}
+		var fatal error
+		fetches.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			s.log.Warn("fetch error", logx.Topic(topic), logx.Partition(p), zap.Error(err))
+			if errors.Is(err, kgo.ErrClientClosed) {
+				fatal = err
+			}
+		})
+		if fatal != nil {
+			return fatal
+		}
+		recs := fetches.Records()
+		if len(recs) > 0 {
+			if err := s.handle(ctx, recs); err != nil {
+				s.kafka.AllowRebalance()
+				return err
+			}
+		}
+		s.kafka.AllowRebalance()
+	}
+}
+
+// handle writes one batch and commits its offsets, retrying transient
+// failures until ctx ends.
+func (s *Service) handle(ctx context.Context, recs []*kgo.Record) error {
+	start := time.Now()
+	backoff := 100 * time.Millisecond
+	for {
+		err := s.writeBatch(ctx, recs)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.m.retries.Inc()
+		s.log.Warn("batch failed; retrying", zap.Int("records", len(recs)), zap.Duration("backoff", backoff), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+	s.m.batches.Observe(time.Since(start).Seconds())
+	// The batch is in the database: a failed commit only means it is
+	// delivered again, and the event ids make that a no-op.
+	if err := s.kafka.CommitRecords(ctx, recs...); err != nil && ctx.Err() == nil {
+		s.log.Warn("committing offsets failed; the batch will be re-delivered", zap.Error(err))
+	}
+	return nil
+}
+
+func (s *Service) writeBatch(ctx context.Context, recs []*kgo.Record) error {
+	var b batch
+	for _, r := range recs {
+		err := s.decode(ctx, r, &b)
+		if err == nil {
+			continue
+		}
+		if transient(err) {
+			return err
+		}
+		s.m.skipped.WithLabelValues(r.Topic).Inc()
+		s.log.Error("skipping undecodable record", logx.Topic(r.Topic), logx.Partition(r.Partition), logx.Offset(r.Offset), zap.Error(err))
+	}
+	fresh, err := s.store.apply(ctx, b)
+	if err != nil {
+		return err
+	}
+	for _, e := range fresh {
+		s.m.stored.WithLabelValues(e.Tenant, e.Type).Inc()
+	}
+	s.m.duplicates.Add(float64(len(b.Events) - len(fresh)))
+	s.m.reports.Add(float64(len(b.Reports)))
+	return nil
+}
+
+// transient reports an error worth retrying: the registry or network is
+// down, not the record broken.
+func transient(err error) bool {
+	var ue *url.Error
+	var ne net.Error
+	var re *sr.ResponseError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return true
+	case errors.As(err, &re):
+		return re.StatusCode >= 500 || re.StatusCode == 429
+	case errors.As(err, &ue), errors.As(err, &ne):
+		return true
+	}
+	return false
+}
+
+// decode adds one record to the batch.
+func (s *Service) decode(ctx context.Context, r *kgo.Record, b *batch) error {
+	if r.Topic == schemas.TopicFileReports {
+		var rep internalv1.FileReport
+		if _, err := s.serde.Decode(ctx, r.Value, s.reader[schemas.FileReport], &rep); err != nil {
+			return err
+		}
+		payload, err := s.asJSON(schemas.FileReport, &rep)
+		if err != nil {
+			return err
+		}
+		b.Reports = append(b.Reports, fileReport{Report: &rep, Payload: payload})
+		return nil
+	}
+	typ, ok := eventType(r.Topic)
+	if !ok {
+		return fmt.Errorf("topic %s is not an event topic", r.Topic)
+	}
+	e := event{Type: typ, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	var v any
+	switch typ {
+	case schemas.StarterCreated:
+		e.Starter = new(eventsv1.StarterCreated)
+		v = e.Starter
+	case schemas.LeaverConfirmed:
+		e.Leaver = new(eventsv1.LeaverConfirmed)
+		v = e.Leaver
+	case schemas.PositionUpdated:
+		e.Position = new(eventsv1.PositionUpdated)
+		v = e.Position
+	}
+	id, err := s.serde.Decode(ctx, r.Value, s.reader[typ], v)
+	if err != nil {
+		return err
+	}
+	e.SchemaID = id
+	switch {
+	case e.Starter != nil:
+		x := e.Starter
+		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt
+	case e.Leaver != nil:
+		x := e.Leaver
+		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt
+	case e.Position != nil:
+		x := e.Position
+		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt
+	}
+	if e.ID == "" || e.PersonID == "" || e.Tenant == "" {
+		return fmt.Errorf("event without event_id, tenant or person_id")
+	}
+	e.Tenant = strings.ToUpper(e.Tenant)
+	if e.Payload, err = s.asJSON(typ, v); err != nil {
+		return err
+	}
+	b.Events = append(b.Events, e)
+	return nil
+}
+
+// asJSON renders a decoded value as JSON in the shape of the latest schema
+// (so a v1 leaver shows v2's new field as null): dates YYYY-MM-DD,
+// timestamps RFC 3339, fields in schema order.
+func (s *Service) asJSON(name string, v any) (json.RawMessage, error) {
+	schema := s.reader[name]
+	bin, err := s.api.Marshal(schema, v)
+	if err != nil {
+		return nil, err
+	}
+	return toJSON(schema, bin)
+}
+
+func toJSON(schema avro.Schema, bin []byte) (json.RawMessage, error) {
+	generic, err := avrojson.Decode(schema, bin)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(generic)
+}
+

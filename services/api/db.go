@@ -1,0 +1,199 @@
+package api
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
+)
+
+// dialect is the SQL flavour of the database behind a URL. The schema and
+// queries are written once, in the SQL both engines share; dialect only
+// rewrites placeholders and adds row locks where PostgreSQL needs them.
+type dialect int
+
+const (
+	sqlite dialect = iota
+	postgres
+)
+
+func (d dialect) String() string {
+	if d == postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// openDB opens the database named by url: "sqlite:<path>" (a file, created if
+// missing; "sqlite::memory:" for a throwaway one) or "postgres://..." /
+// "postgresql://..." (any libpq-style URL pgx accepts, e.g. with sslmode and
+// search_path parameters).
+func openDB(url string) (*sql.DB, dialect, error) {
+	switch {
+	case strings.HasPrefix(url, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+		if path == "" {
+			return nil, 0, errors.New("db.url: sqlite: needs a file path, e.g. sqlite:/var/lib/esrflow/api.db")
+		}
+		// WAL lets the HTTP readers run beside the writer; busy_timeout waits
+		// for a lock instead of failing; _txlock=immediate takes the write
+		// lock at BEGIN so two writers never deadlock upgrading a read lock.
+		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, 0, fmt.Errorf("opening sqlite %s: %w", path, err)
+		}
+		if path == ":memory:" {
+			db.SetMaxOpenConns(1) // each connection would be its own empty database
+		}
+		return db, sqlite, nil
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			return nil, 0, fmt.Errorf("opening postgres: %w", err)
+		}
+		return db, postgres, nil
+	}
+	return nil, 0, fmt.Errorf("db.url %q: want sqlite:<path> or postgres://...", redactURL(url))
+}
+
+// redactURL hides a password in a URL for error messages.
+func redactURL(url string) string {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return url
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return url
+	}
+	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
+		return scheme + "://" + user + ":xxxxx@" + host
+	}
+	return url
+}
+
+// rebind turns the ? placeholders the queries are written with into $1, $2
+// ... for PostgreSQL.
+func (d dialect) rebind(q string) string {
+	if d != postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// forUpdate is the row lock a read-modify-write needs on PostgreSQL, where
+// several api instances may write one person's row from different topics.
+// SQLite has one writer at a time, so it needs none.
+func (d dialect) forUpdate() string {
+	if d == postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// migrations are applied in order, each once, recorded in schema_migrations.
+// Only append: a released migration never changes.
+var migrations = []string{
+	// 1: events (the audit trail), people (current state), file reports.
+	`CREATE TABLE events (
+		event_id        TEXT PRIMARY KEY,
+		tenant          TEXT NOT NULL,
+		type            TEXT NOT NULL,
+		person_id       TEXT NOT NULL,
+		effective_date  TEXT NOT NULL,
+		recorded_at     BIGINT NOT NULL,
+		topic           TEXT NOT NULL,
+		kafka_partition INTEGER NOT NULL,
+		kafka_offset    BIGINT NOT NULL,
+		schema_id       INTEGER NOT NULL,
+		payload         TEXT NOT NULL,
+		stored_at       BIGINT NOT NULL
+	);
+	CREATE INDEX events_by_tenant ON events (tenant, recorded_at, event_id);
+	CREATE INDEX events_by_person ON events (tenant, person_id, recorded_at, event_id);
+	CREATE TABLE people (
+		tenant            TEXT NOT NULL,
+		person_id         TEXT NOT NULL,
+		vpd               TEXT NOT NULL,
+		employee_number   TEXT NOT NULL,
+		employment_status TEXT NOT NULL,
+		status_at         BIGINT NOT NULL,
+		start_date        TEXT,
+		scheduled         INTEGER NOT NULL,
+		rehire            INTEGER NOT NULL,
+		leaving_date      TEXT,
+		leaving_reason    TEXT,
+		last_working_day  TEXT,
+		assignments       TEXT NOT NULL,
+		last_event_id     TEXT NOT NULL,
+		updated_at        BIGINT NOT NULL,
+		PRIMARY KEY (tenant, person_id)
+	);
+	CREATE TABLE file_reports (
+		tenant      TEXT NOT NULL,
+		sha256      TEXT NOT NULL,
+		file_name   TEXT NOT NULL,
+		status      TEXT NOT NULL,
+		reported_at BIGINT NOT NULL,
+		report      TEXT NOT NULL,
+		PRIMARY KEY (tenant, sha256)
+	);
+	CREATE INDEX file_reports_by_name ON file_reports (tenant, file_name, reported_at);
+	CREATE INDEX file_reports_by_time ON file_reports (tenant, reported_at)`,
+}
+
+// migrate brings the schema up to date. On PostgreSQL an advisory lock
+// serialises instances starting together; SQLite's immediate transactions
+// already do.
+func migrate(ctx context.Context, db *sql.DB, d dialect) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if d == postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7262017)`); err != nil {
+			return fmt.Errorf("migrate: lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if current > len(migrations) {
+		return fmt.Errorf("migrate: database is at version %d, this binary knows %d: refusing to run an older api on a newer schema", current, len(migrations))
+	}
+	for v := current + 1; v <= len(migrations); v++ {
+		for _, stmt := range strings.Split(migrations[v-1], ";") {
+			if strings.TrimSpace(stmt) == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", v, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO schema_migrations (version) VALUES (?)`), v); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v, err)
+		}
+	}
+	return tx.Commit()
+}

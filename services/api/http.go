@@ -1,0 +1,236 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/schemas"
+)
+
+// Listing limits.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+var tenantRE = regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`)
+
+// Handler serves the JSON API (docs/api.md). It is the handler the binary
+// mounts beside /metrics, /healthz and /readyz, and what `esrflow up` mounts
+// in-process.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/tenants/{tenant}/people/{person_id}", s.getPerson)
+	mux.HandleFunc("GET /v1/tenants/{tenant}/people/{person_id}/events", s.getPersonEvents)
+	mux.HandleFunc("GET /v1/tenants/{tenant}/events", s.getEvents)
+	mux.HandleFunc("GET /v1/tenants/{tenant}/files", s.getFiles)
+	mux.HandleFunc("GET /v1/tenants/{tenant}/files/{file}", s.getFile)
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint")
+	})
+	return mux
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Error: msg})
+}
+
+// internal answers 500 and logs the cause (never request values: they may be
+// person ids).
+func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("api request failed", zap.String("route", r.Pattern), zap.Error(err))
+	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+// tenant returns the path's tenant as an upper-case ODS code.
+func tenant(w http.ResponseWriter, r *http.Request) (string, bool) {
+	t := r.PathValue("tenant")
+	if !tenantRE.MatchString(t) {
+		writeError(w, http.StatusBadRequest, "tenant must be an ODS code (letters and digits)")
+		return "", false
+	}
+	return strings.ToUpper(t), true
+}
+
+func limit(w http.ResponseWriter, r *http.Request) (int, bool) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return defaultLimit, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxLimit {
+		writeError(w, http.StatusBadRequest, "limit must be 1 to "+strconv.Itoa(maxLimit))
+		return 0, false
+	}
+	return n, true
+}
+
+func (s *Service) getPerson(w http.ResponseWriter, r *http.Request) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return
+	}
+	p, err := s.store.person(r.Context(), t, r.PathValue("person_id"))
+	switch {
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, "person not found")
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, p)
+	}
+}
+
+type eventList struct {
+	Events []Event `json:"events"`
+	// NextCursor continues the listing (?cursor=); empty at the end.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func (s *Service) getPersonEvents(w http.ResponseWriter, r *http.Request) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("person_id")
+	if _, err := s.store.person(r.Context(), t, id); errors.Is(err, errNotFound) {
+		writeError(w, http.StatusNotFound, "person not found")
+		return
+	} else if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	evs, err := s.store.personEvents(r.Context(), t, id, maxLimit)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, eventList{Events: evs})
+}
+
+func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return
+	}
+	n, ok := limit(w, r)
+	if !ok {
+		return
+	}
+	q := eventQuery{Tenant: t, Limit: n}
+	query := r.URL.Query()
+	if typ := query.Get("type"); typ != "" {
+		if typ != schemas.StarterCreated && typ != schemas.LeaverConfirmed && typ != schemas.PositionUpdated {
+			writeError(w, http.StatusBadRequest, "type must be starter-created, leaver-confirmed or position-updated")
+			return
+		}
+		q.Type = typ
+	}
+	if since := query.Get("since"); since != "" {
+		at, err := parseSince(since)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "since must be an RFC 3339 timestamp or a YYYY-MM-DD date")
+			return
+		}
+		q.Since = at
+	}
+	if c := query.Get("cursor"); c != "" {
+		var err error
+		if q.AfterAt, q.AfterID, err = parseCursor(c); err != nil {
+			writeError(w, http.StatusBadRequest, "bad cursor")
+			return
+		}
+	}
+	evs, err := s.store.events(r.Context(), q)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := eventList{Events: evs}
+	if len(evs) == n {
+		last := evs[len(evs)-1]
+		out.NextCursor = makeCursor(last.recordedAt, last.EventID)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func parseSince(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.DateOnly, v)
+}
+
+func makeCursor(at int64, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + ":" + id))
+}
+
+func parseCursor(c string) (int64, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", err
+	}
+	at, id, ok := strings.Cut(string(b), ":")
+	if !ok || id == "" {
+		return 0, "", errors.New("bad cursor")
+	}
+	n, err := strconv.ParseInt(at, 10, 64)
+	return n, id, err
+}
+
+type fileList struct {
+	Files []json.RawMessage `json:"files"`
+}
+
+func (s *Service) getFiles(w http.ResponseWriter, r *http.Request) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return
+	}
+	n, ok := limit(w, r)
+	if !ok {
+		return
+	}
+	files, err := s.store.files(r.Context(), t, n)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, fileList{Files: files})
+}
+
+func (s *Service) getFile(w http.ResponseWriter, r *http.Request) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return
+	}
+	rep, err := s.store.file(r.Context(), t, r.PathValue("file"))
+	switch {
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, "file not found")
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, rep)
+	}
+}

@@ -1,0 +1,511 @@
+package api
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+)
+
+// errNotFound is returned by lookups that match nothing.
+var errNotFound = errors.New("not found")
+
+// Employment statuses of a person.
+const (
+	StatusEmployed = "EMPLOYED"
+	StatusLeft     = "LEFT"
+)
+
+// event is one decoded public event on its way into the database.
+type event struct {
+	ID, Tenant, Type, PersonID string
+	EffectiveDate              time.Time
+	RecordedAt                 time.Time
+	Topic                      string
+	Partition                  int32
+	Offset                     int64
+	SchemaID                   int
+	Payload                    json.RawMessage // the event as JSON, latest schema shape
+
+	// Exactly one is set, matching Type.
+	Starter  *eventsv1.StarterCreated
+	Leaver   *eventsv1.LeaverConfirmed
+	Position *eventsv1.PositionUpdated
+}
+
+// fileReport is one decoded file report on its way into the database.
+type fileReport struct {
+	Report  *internalv1.FileReport
+	Payload json.RawMessage
+}
+
+// batch is what one poll delivered, written in one transaction.
+type batch struct {
+	Events  []event
+	Reports []fileReport
+}
+
+// Assignment is one current assignment of a person, with the position
+// attributes the latest event carried for it. Attributes a starter event does
+// not carry (grade, staff group ...) stay empty until a position-updated.
+type Assignment struct {
+	AssignmentNumber string `json:"assignment_number"`
+	PositionNumber   string `json:"position_number"`
+	PositionTitle    string `json:"position_title"`
+	Organisation     string `json:"organisation"`
+	Grade            string `json:"grade"`
+	StaffGroup       string `json:"staff_group"`
+	JobRole          string `json:"job_role"`
+	OccupationCode   string `json:"occupation_code"`
+	Location         string `json:"location"`
+}
+
+// Person is a person's current state in a tenant, as the API serves it.
+type Person struct {
+	Tenant           string       `json:"tenant"`
+	PersonID         string       `json:"person_id"`
+	VPD              string       `json:"vpd"`
+	EmployeeNumber   string       `json:"employee_number"`
+	EmploymentStatus string       `json:"employment_status"`
+	StartDate        *string      `json:"start_date"`
+	Scheduled        bool         `json:"scheduled"`
+	Rehire           bool         `json:"rehire"`
+	LeavingDate      *string      `json:"leaving_date"`
+	LeavingReason    *string      `json:"leaving_reason"`
+	LastWorkingDay   *string      `json:"last_working_day"`
+	Assignments      []Assignment `json:"assignments"`
+	LastEventID      string       `json:"last_event_id"`
+	UpdatedAt        string       `json:"updated_at"` // recorded_at of the latest event applied
+
+	statusAt    int64 // recorded_at (ms) of the event that set the status
+	updatedAt   int64
+	assignments []storedAssignment
+}
+
+// Event is one stored event as the API serves it.
+type Event struct {
+	EventID       string          `json:"event_id"`
+	Type          string          `json:"type"`
+	Tenant        string          `json:"tenant"`
+	PersonID      string          `json:"person_id"`
+	EffectiveDate string          `json:"effective_date"`
+	RecordedAt    string          `json:"recorded_at"`
+	Kafka         KafkaPosition   `json:"kafka"`
+	Data          json.RawMessage `json:"data"`
+
+	recordedAt int64
+}
+
+// KafkaPosition is where an event was read from.
+type KafkaPosition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	SchemaID  int    `json:"schema_id"`
+}
+
+// store is the api's database.
+type store struct {
+	db *sql.DB
+	d  dialect
+}
+
+func date(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+func millisRFC3339(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano) }
+
+// apply writes a batch in one transaction and returns the events that were
+// new (a re-delivered event id is skipped, and so is its state change).
+func (s *store) apply(ctx context.Context, b batch) ([]event, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var fresh []event
+	now := time.Now().UnixMilli()
+	for _, e := range b.Events {
+		res, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO events
+			(event_id, tenant, type, person_id, effective_date, recorded_at, topic, kafka_partition, kafka_offset, schema_id, payload, stored_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`),
+			e.ID, e.Tenant, e.Type, e.PersonID, date(e.EffectiveDate), e.RecordedAt.UnixMilli(),
+			e.Topic, e.Partition, e.Offset, e.SchemaID, string(e.Payload), now)
+		if err != nil {
+			return nil, fmt.Errorf("storing event: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 0 {
+			continue // seen before: its state change is already applied
+		}
+		if err := s.applyPerson(ctx, tx, e); err != nil {
+			return nil, err
+		}
+		fresh = append(fresh, e)
+	}
+	for _, r := range b.Reports {
+		if err := s.applyReport(ctx, tx, r); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return fresh, nil
+}
+
+const personColumns = `tenant, person_id, vpd, employee_number, employment_status, status_at, start_date, scheduled, rehire,
+	leaving_date, leaving_reason, last_working_day, assignments, last_event_id, updated_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanPerson(row rowScanner) (*Person, error) {
+	var (
+		p                  Person
+		scheduled, rehire  int
+		assignments        string
+		startDate, leaving sql.NullString
+		reason, lwd        sql.NullString
+	)
+	err := row.Scan(&p.Tenant, &p.PersonID, &p.VPD, &p.EmployeeNumber, &p.EmploymentStatus, &p.statusAt,
+		&startDate, &scheduled, &rehire, &leaving, &reason, &lwd, &assignments, &p.LastEventID, &p.updatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.Scheduled, p.Rehire = scheduled != 0, rehire != 0
+	p.StartDate, p.LeavingDate = nullable(startDate), nullable(leaving)
+	p.LeavingReason, p.LastWorkingDay = nullable(reason), nullable(lwd)
+	if err := json.Unmarshal([]byte(assignments), &p.assignments); err != nil {
+		return nil, fmt.Errorf("person %s assignments: %w", p.PersonID, err)
+	}
+	p.Assignments = make([]Assignment, len(p.assignments))
+	for i, a := range p.assignments {
+		p.Assignments[i] = a.Assignment
+	}
+	p.UpdatedAt = millisRFC3339(p.updatedAt)
+	return &p, nil
+}
+
+func nullable(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	return &s.String
+}
+
+func sqlNull(s *string) sql.NullString {
+	if s == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: *s, Valid: true}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// applyPerson folds one new event into the person's current state.
+//
+// Events of one person arrive in order within a topic, but the three event
+// topics are read independently, so a starter and a leaver may arrive in
+// either order. The employment status therefore follows the event with the
+// latest recorded_at, not the latest to arrive; a position change older than
+// a recorded leave does not bring assignments back.
+func (s *store) applyPerson(ctx context.Context, tx *sql.Tx, e event) error {
+	p, err := scanPerson(tx.QueryRowContext(ctx,
+		s.d.rebind(`SELECT `+personColumns+` FROM people WHERE tenant = ? AND person_id = ?`+s.d.forUpdate()), e.Tenant, e.PersonID))
+	exists := err == nil
+	switch {
+	case errors.Is(err, errNotFound):
+		p = &Person{Tenant: e.Tenant, PersonID: e.PersonID, EmploymentStatus: StatusEmployed, assignments: []storedAssignment{}}
+	case err != nil:
+		return fmt.Errorf("reading person: %w", err)
+	}
+	at := e.RecordedAt.UnixMilli()
+	newest := at >= p.updatedAt
+	statusCurrent := at >= p.statusAt
+	switch {
+	case e.Starter != nil:
+		ev := e.Starter
+		if newest || p.VPD == "" {
+			p.VPD, p.EmployeeNumber = ev.Vpd, ev.EmployeeNumber
+		}
+		if statusCurrent {
+			p.EmploymentStatus, p.statusAt = StatusEmployed, at
+			p.StartDate, p.Scheduled, p.Rehire = ptr(date(ev.StartDate)), ev.Scheduled, ev.Rehire
+			p.LeavingDate, p.LeavingReason, p.LastWorkingDay = nil, nil, nil
+			p.assignments = setAssignment(p.assignments, Assignment{
+				AssignmentNumber: ev.AssignmentNumber, PositionNumber: ev.PositionNumber,
+				PositionTitle: ev.PositionTitle, Organisation: ev.Organisation,
+			}, at)
+		} else if p.StartDate == nil {
+			p.StartDate = ptr(date(ev.StartDate))
+		}
+	case e.Leaver != nil:
+		ev := e.Leaver
+		if newest || p.VPD == "" {
+			p.VPD, p.EmployeeNumber = ev.Vpd, ev.EmployeeNumber
+		}
+		if statusCurrent {
+			p.EmploymentStatus, p.statusAt = StatusLeft, at
+			p.LeavingDate, p.LeavingReason = ptr(date(ev.LeavingDate)), ptr(ev.LeavingReason)
+			p.LastWorkingDay = nil
+			if ev.LastWorkingDay != nil {
+				p.LastWorkingDay = ptr(date(*ev.LastWorkingDay))
+			}
+			p.assignments = []storedAssignment{}
+		}
+	case e.Position != nil:
+		ev := e.Position
+		if newest || p.VPD == "" {
+			p.VPD, p.EmployeeNumber = ev.Vpd, ev.EmployeeNumber
+		}
+		if p.EmploymentStatus == StatusEmployed || statusCurrent {
+			switch ev.Change {
+			case eventsv1.PositionChangeAssignmentEnded:
+				p.assignments = endAssignment(p.assignments, ev.AssignmentNumber, at)
+			default:
+				if ev.After != nil {
+					p.assignments = setAssignment(p.assignments, Assignment{
+						AssignmentNumber: ev.AssignmentNumber,
+						PositionNumber:   ev.After.PositionNumber, PositionTitle: ev.After.PositionTitle,
+						Organisation: ev.After.Organisation, Grade: ev.After.Grade, StaffGroup: ev.After.StaffGroup,
+						JobRole: ev.After.JobRole, OccupationCode: ev.After.OccupationCode, Location: ev.After.Location,
+					}, at)
+				}
+			}
+		}
+	}
+	if newest {
+		p.LastEventID, p.updatedAt = e.ID, at
+	}
+	assignments, err := json.Marshal(p.assignments)
+	if err != nil {
+		return err
+	}
+	args := []any{p.VPD, p.EmployeeNumber, p.EmploymentStatus, p.statusAt, sqlNull(p.StartDate), boolInt(p.Scheduled), boolInt(p.Rehire),
+		sqlNull(p.LeavingDate), sqlNull(p.LeavingReason), sqlNull(p.LastWorkingDay), string(assignments), p.LastEventID, p.updatedAt,
+		p.Tenant, p.PersonID}
+	q := `UPDATE people SET vpd = ?, employee_number = ?, employment_status = ?, status_at = ?, start_date = ?, scheduled = ?, rehire = ?,
+		leaving_date = ?, leaving_reason = ?, last_working_day = ?, assignments = ?, last_event_id = ?, updated_at = ?
+		WHERE tenant = ? AND person_id = ?`
+	if !exists {
+		q = `INSERT INTO people (vpd, employee_number, employment_status, status_at, start_date, scheduled, rehire,
+		leaving_date, leaving_reason, last_working_day, assignments, last_event_id, updated_at, tenant, person_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	}
+	if _, err := tx.ExecContext(ctx, s.d.rebind(q), args...); err != nil {
+		return fmt.Errorf("writing person: %w", err)
+	}
+	return nil
+}
+
+// storedAssignment is an assignment as kept in people.assignments, with the
+// recorded_at (ms) of the event that last set it, so an older event arriving
+// late from another topic never overwrites a newer one.
+type storedAssignment struct {
+	Assignment
+	At int64 `json:"at"`
+}
+
+// setAssignment replaces or adds an assignment recorded at at, keeping the
+// list sorted by assignment number. A newer stored value wins; from an older
+// event only attributes still empty are filled (a starter event carries only
+// some of them).
+func setAssignment(list []storedAssignment, a Assignment, at int64) []storedAssignment {
+	i, found := slices.BinarySearchFunc(list, a.AssignmentNumber, func(x storedAssignment, n string) int { return strings.Compare(x.AssignmentNumber, n) })
+	if !found {
+		return slices.Insert(list, i, storedAssignment{Assignment: a, At: at})
+	}
+	newer, older := &list[i].Assignment, a
+	if at >= list[i].At {
+		newer, older = &a, list[i].Assignment
+		list[i].At = at
+	}
+	for _, f := range []struct{ dst, src *string }{
+		{&newer.PositionNumber, &older.PositionNumber}, {&newer.PositionTitle, &older.PositionTitle},
+		{&newer.Organisation, &older.Organisation}, {&newer.Grade, &older.Grade}, {&newer.StaffGroup, &older.StaffGroup},
+		{&newer.JobRole, &older.JobRole}, {&newer.OccupationCode, &older.OccupationCode}, {&newer.Location, &older.Location},
+	} {
+		if *f.dst == "" {
+			*f.dst = *f.src
+		}
+	}
+	list[i].Assignment = *newer
+	return list
+}
+
+// endAssignment removes an assignment unless a newer event set it.
+func endAssignment(list []storedAssignment, number string, at int64) []storedAssignment {
+	return slices.DeleteFunc(list, func(a storedAssignment) bool { return a.AssignmentNumber == number && a.At <= at })
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// applyReport stores a file report. The latest report for a file wins, except
+// that an ACCEPTED report is never replaced by a REJECTED one: re-delivering an
+// accepted file yields a duplicate rejection for the same SHA-256, and the
+// processing report of the accepted file is what operators need to see.
+func (s *store) applyReport(ctx context.Context, tx *sql.Tx, r fileReport) error {
+	tenant := strings.ToUpper(r.Report.Tenant)
+	var status string
+	var reportedAt int64
+	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT status, reported_at FROM file_reports WHERE tenant = ? AND sha256 = ?`+s.d.forUpdate()),
+		tenant, r.Report.File.Sha256).Scan(&status, &reportedAt)
+	at := r.Report.ReportedAt.UnixMilli()
+	newStatus := string(r.Report.Status)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO file_reports (tenant, sha256, file_name, status, reported_at, report) VALUES (?, ?, ?, ?, ?, ?)`),
+			tenant, r.Report.File.Sha256, r.Report.File.Name, newStatus, at, string(r.Payload))
+	case err != nil:
+	case status == string(internalv1.FileStatusAccepted) && newStatus != status:
+		return nil
+	case at >= reportedAt || (status != string(internalv1.FileStatusAccepted) && newStatus == string(internalv1.FileStatusAccepted)):
+		_, err = tx.ExecContext(ctx, s.d.rebind(`UPDATE file_reports SET file_name = ?, status = ?, reported_at = ?, report = ? WHERE tenant = ? AND sha256 = ?`),
+			r.Report.File.Name, newStatus, at, string(r.Payload), tenant, r.Report.File.Sha256)
+	}
+	if err != nil {
+		return fmt.Errorf("storing file report: %w", err)
+	}
+	return nil
+}
+
+// person returns a person's current state.
+func (s *store) person(ctx context.Context, tenant, personID string) (*Person, error) {
+	return scanPerson(s.db.QueryRowContext(ctx,
+		s.d.rebind(`SELECT `+personColumns+` FROM people WHERE tenant = ? AND person_id = ?`), tenant, personID))
+}
+
+const eventColumns = `event_id, type, tenant, person_id, effective_date, recorded_at, topic, kafka_partition, kafka_offset, schema_id, payload`
+
+func (s *store) queryEvents(ctx context.Context, q string, args ...any) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Event{}
+	for rows.Next() {
+		var e Event
+		var payload string
+		if err := rows.Scan(&e.EventID, &e.Type, &e.Tenant, &e.PersonID, &e.EffectiveDate, &e.recordedAt,
+			&e.Kafka.Topic, &e.Kafka.Partition, &e.Kafka.Offset, &e.Kafka.SchemaID, &payload); err != nil {
+			return nil, err
+		}
+		e.RecordedAt, e.Data = millisRFC3339(e.recordedAt), json.RawMessage(payload)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// personEvents returns a person's events, oldest first.
+func (s *store) personEvents(ctx context.Context, tenant, personID string, limit int) ([]Event, error) {
+	return s.queryEvents(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant = ? AND person_id = ?
+		ORDER BY recorded_at, event_id LIMIT ?`, tenant, personID, limit)
+}
+
+// eventQuery selects a tenant's events.
+type eventQuery struct {
+	Tenant string
+	Type   string    // empty: every type
+	Since  time.Time // zero: from the first
+	// After continues a listing after (recorded_at, event_id).
+	AfterAt int64
+	AfterID string
+	Limit   int
+}
+
+// events returns a tenant's events in (recorded_at, event_id) order.
+func (s *store) events(ctx context.Context, q eventQuery) ([]Event, error) {
+	where := []string{"tenant = ?"}
+	args := []any{q.Tenant}
+	if q.Type != "" {
+		where, args = append(where, "type = ?"), append(args, q.Type)
+	}
+	if !q.Since.IsZero() {
+		where, args = append(where, "recorded_at >= ?"), append(args, q.Since.UnixMilli())
+	}
+	if q.AfterID != "" {
+		where = append(where, "(recorded_at > ? OR (recorded_at = ? AND event_id > ?))")
+		args = append(args, q.AfterAt, q.AfterAt, q.AfterID)
+	}
+	args = append(args, q.Limit)
+	return s.queryEvents(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY recorded_at, event_id LIMIT ?`, args...)
+}
+
+// files returns a tenant's file reports, newest first.
+func (s *store) files(ctx context.Context, tenant string, limit int) ([]json.RawMessage, error) {
+	return s.queryReports(ctx, `SELECT report FROM file_reports WHERE tenant = ? ORDER BY reported_at DESC, sha256 LIMIT ?`, tenant, limit)
+}
+
+// file returns the report for a file, by SHA-256 (64 hex digits) or by name
+// (the newest report of that name).
+func (s *store) file(ctx context.Context, tenant, key string) (json.RawMessage, error) {
+	q := `SELECT report FROM file_reports WHERE tenant = ? AND file_name = ? ORDER BY reported_at DESC LIMIT 1`
+	if isSHA256(key) {
+		q, key = `SELECT report FROM file_reports WHERE tenant = ? AND sha256 = ?`, strings.ToLower(key)
+	}
+	out, err := s.queryReports(ctx, q, tenant, key)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, errNotFound
+	}
+	return out[0], nil
+}
+
+func (s *store) queryReports(ctx context.Context, q string, args ...any) ([]json.RawMessage, error) {
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []json.RawMessage{}
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, json.RawMessage(r))
+	}
+	return out, rows.Err()
+}
+
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// eventType maps a topic to its event name, e.g. esr.rxx.leaver-confirmed.v1
+// → leaver-confirmed.
+func eventType(topic string) (string, bool) {
+	b, err := schemas.SchemaForTopic(topic)
+	if err != nil || b.CEType == "" {
+		return "", false
+	}
+	return b.Schema, true
+}
