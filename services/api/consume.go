@@ -240,4 +240,3 @@ func toJSON(schema avro.Schema, bin []byte) (json.RawMessage, error) {
 	}
 	return json.Marshal(generic)
 }
-
