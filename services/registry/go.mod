@@ -17,6 +17,7 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/esrflow/esrflow/platform v0.0.0
+	github.com/esrflow/esrflow/schemas v0.0.0
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
@@ -34,3 +35,5 @@ require (
 )
 
 replace github.com/esrflow/esrflow/platform => ../../platform
+
+replace github.com/esrflow/esrflow/schemas => ../../schemas
