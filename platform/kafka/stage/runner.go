@@ -197,18 +197,39 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 			once.Do(func() { firstErr = err })
 		}
 	}
+	// State changes are collapsed per key within the transaction: only the
+	// last value of a key matters on restore, and a stage that updates a
+	// file's running counts on every row then writes them once per batch.
+	type stateKey struct {
+		partition int32
+		key       string
+	}
+	var (
+		stateOrder []stateKey
+		stateLast  = map[stateKey]*kgo.Record{}
+	)
 	produce := func(tx *Tx) error {
 		for _, rec := range tx.out {
 			sess.Produce(ctx, rec, promise)
 		}
 		for _, rec := range tx.state {
-			rec.Topic = r.cfg.Changelog
-			sess.Produce(ctx, rec, promise)
+			k := stateKey{rec.Partition, string(rec.Key)}
+			if _, seen := stateLast[k]; !seen {
+				stateOrder = append(stateOrder, k)
+			}
+			stateLast[k] = rec
 		}
 		r.m.produced.Add(float64(len(tx.out)))
 		return nil
 	}
 	workErr := work(produce)
+	if workErr == nil {
+		for _, k := range stateOrder {
+			rec := stateLast[k]
+			rec.Topic = r.cfg.Changelog
+			sess.Produce(ctx, rec, promise)
+		}
+	}
 	if ctx.Err() != nil {
 		// Shutting down: abort with a short grace period of our own.
 		abortCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
