@@ -384,3 +384,33 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatal("empty config accepted")
 	}
 }
+
+func TestGOv1FileAccepted(t *testing.T) {
+	const name = "GO_412_ASG_20240310_Full_00000052.DAT"
+	data, err := os.ReadFile(filepath.Join("..", "..", "esr", "format", "gov1", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newStack(t)
+	st.start(t, st.config(t, "a"))
+	waitGone(t, st.drop(t, "RXX", name, data))
+	got := st.rawRecords(t)
+	var kinds []string
+	for _, r := range got {
+		kinds = append(kinds, string(r.Kind)+":"+r.RecordType)
+	}
+	if strings.Join(kinds, " ") != "FILE_START: RECORD:PER RECORD:ASG RECORD:PER RECORD:ASG FILE_END:" {
+		t.Fatalf("raw = %v", kinds)
+	}
+	want := internalv1.FileInfo{Name: name, Sha256: sha(data), Dialect: "go-v1", Kind: internalv1.FileKindFull, Sequence: 52,
+		RunDate: time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC), Size: int64(len(data))}
+	if got[0].File != want || got[0].Vpd != "412" {
+		t.Fatalf("file = %+v vpd %s, want %+v", got[0].File, got[0].Vpd, want)
+	}
+	if c := got[5].Counts; c == nil || c.Lines != 6 || c.Rows != 4 || c.RowsByType["PER"] != 2 || c.RowsByType["ASG"] != 2 {
+		t.Fatalf("counts = %+v", c)
+	}
+	if got[1].Line != 2 || got[1].Fields[0] != "20990417" {
+		t.Fatalf("first row line %d fields[0] %q", got[1].Line, got[1].Fields[0])
+	}
+}

@@ -85,6 +85,11 @@ func (s *Service) connect(ctx context.Context) (*conn, error) {
 		kgo.TransactionalID(TransactionalID(s.cfg.InstanceID)),
 		kgo.TransactionTimeout(s.cfg.TransactionTimeout),
 		kgo.ProducerLinger(5 * time.Millisecond),
+		// One produce request in flight per broker: a file's rows are
+		// appended strictly in order, and a retried request can never
+		// overtake the one before it (seen as OUT_OF_ORDER_SEQUENCE_NUMBER
+		// right after a transaction's epoch bump).
+		kgo.MaxProduceRequestsInflightPerBroker(1),
 	}, base...)...)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: transactional producer: %w", err)

@@ -397,10 +397,15 @@ func (t *txn) abort(ctx context.Context) error {
 	return nil
 }
 
-// abortWith aborts after a produce failure; the producer failing is fatal.
+// abortWith aborts after a produce failure. Once the abort is confirmed
+// nothing of the file is committed, so the file is simply tried again on the
+// next scan; only an abort that fails leaves the outcome unknown (fatal).
 func (t *txn) abortWith(ctx context.Context, cause error) error {
 	if err := t.abort(ctx); err != nil {
 		return fatal(errors.Join(cause, err))
 	}
-	return fatal(fmt.Errorf("ingest: producing: %w", cause))
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("producing (transaction aborted): %w", cause)
 }
