@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/esrflow/esrflow/esr/format"
 	"github.com/esrflow/esrflow/esr/format/gov2"
 	"github.com/esrflow/esrflow/esr/gen"
+	"github.com/esrflow/esrflow/platform/service"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 	"github.com/esrflow/esrflow/services/ingest"
 )
@@ -412,5 +414,37 @@ func TestGOv1FileAccepted(t *testing.T) {
 	}
 	if got[1].Line != 2 || got[1].Fields[0] != "20990417" {
 		t.Fatalf("first row line %d fields[0] %q", got[1].Line, got[1].Fields[0])
+	}
+}
+
+func TestSpecWiresFlags(t *testing.T) {
+	st := newStack(t)
+	sink, res := generate(t, gen.Config{Tenant: "RYY", VPD: "413", Staff: 10, Days: 0, Seed: 1})
+	fi := res.Files[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, ingest.Spec(), []string{"-http.addr", "127.0.0.1:0", "-log.level", "error",
+			"-kafka.brokers", strings.Join(st.seeds, ","), "-registry.url", st.registryURL, "-instance", "spec",
+			"-drop", st.dropRoot, "-archive", st.archive, "-tenants", "RYY=413", "-settle", "20ms", "-interval", "10ms"})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("service.Run: %v", err)
+		}
+	}()
+	// The service makes the tenant's folder at start.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(st.dropRoot, "RYY")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("tenant folder not created")
+		}
+	}
+	waitGone(t, st.drop(t, "RYY", fi.Name, sink.Bytes(fi.Name)))
+	if got := len(st.rawRecords(t)); got != fi.Rows+2 {
+		t.Fatalf("raw has %d records, want %d", got, fi.Rows+2)
 	}
 }
