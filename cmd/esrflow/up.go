@@ -7,18 +7,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
-	"github.com/esrflow/esrflow/platform/kafka/embedded"
-	"github.com/esrflow/esrflow/platform/lifecycle"
+	"github.com/esrflow/esrflow/cmd/esrflow/internal/stack"
+	"github.com/esrflow/esrflow/esr/gen"
+	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/logx"
-	"github.com/esrflow/esrflow/platform/obs"
-	"github.com/esrflow/esrflow/schemas"
-	"github.com/esrflow/esrflow/schemas/registrar"
-	"github.com/esrflow/esrflow/services/registry"
 )
 
 // upConfig is `esrflow up`'s configuration.
@@ -26,33 +23,29 @@ type upConfig struct {
 	dataDir      string
 	kafkaPort    int
 	registryAddr string
+	apiAddr      string
+	metricsAddr  string
 	partitions   int
+	tenants      string
+	tenantsFile  string
+	demo         bool
 	logLevel     string
-}
-
-// internalTopics are the pipeline's internal topics (DESIGN.md), keyed by
-// tenant; their partition count bounds how many instances of a stage can
-// share the work. Partition counts are fixed at creation: changing them would
-// move tenants between partitions and break per-tenant order.
-func internalTopics(partitions int32) []embedded.TopicSpec {
-	return []embedded.TopicSpec{
-		{Name: schemas.TopicRaw, Partitions: partitions},
-		{Name: schemas.TopicNormalised, Partitions: partitions},
-		{Name: schemas.TopicValidated, Partitions: partitions},
-		{Name: schemas.TopicQuarantine, Partitions: partitions},
-		{Name: schemas.TopicFileReports, Partitions: 1},
-	}
 }
 
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg upConfig
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.dataDir, "data", ".esrflow", "folder holding Kafka data (and later the drop folder and databases); a second `up` on it resumes")
+	fs.StringVar(&cfg.dataDir, "data", ".esrflow", "folder holding Kafka data, the drop folder, the archive and the api database; a second `up` on it resumes")
 	fs.IntVar(&cfg.kafkaPort, "kafka.port", 9092, "port of the embedded Kafka broker (0 picks a free one)")
 	fs.StringVar(&cfg.registryAddr, "registry.addr", "127.0.0.1:8081", "listen address of the schema registry (port 0 picks a free one)")
+	fs.StringVar(&cfg.apiAddr, "api.addr", "127.0.0.1:8080", "listen address of the REST api (port 0 picks a free one)")
+	fs.StringVar(&cfg.metricsAddr, "metrics.addr", "127.0.0.1:9464", "listen address of /metrics, /healthz and /readyz for every service in this process (empty: off)")
 	fs.IntVar(&cfg.partitions, "partitions", 6, "partitions of each internal topic (applied on first start only)")
-	fs.StringVar(&cfg.logLevel, "log.level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&cfg.tenants, "tenants", "RXX=412", "tenants in short form CODE=VPD[+VPD...],... (ignored when --tenants.file is set)")
+	fs.StringVar(&cfg.tenantsFile, "tenants.file", "", "YAML tenants file (see docs/operations.md)")
+	fs.BoolVar(&cfg.demo, "demo", false, "on first start, generate a synthetic trust (2,000 staff, 10 days) into the first tenant's drop folder")
+	fs.StringVar(&cfg.logLevel, "log.level", "warn", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,69 +54,77 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-
-	kafkaDir := filepath.Join(cfg.dataDir, "kafka")
-	if err := os.MkdirAll(kafkaDir, 0o750); err != nil {
+	tenants, err := tenant.FromFlags(cfg.tenantsFile, cfg.tenants)
+	if err != nil {
 		return err
 	}
-	broker, err := embedded.Start(ctx, embedded.Config{
-		DataDir: kafkaDir,
-		Port:    cfg.kafkaPort,
-		Topics:  internalTopics(int32(cfg.partitions)),
+
+	st, err := stack.Start(ctx, stack.Config{
+		DataDir: cfg.dataDir, KafkaPort: cfg.kafkaPort, RegistryAddr: cfg.registryAddr, APIAddr: cfg.apiAddr,
+		MetricsAddr: cfg.metricsAddr, Partitions: cfg.partitions, Tenants: tenants, Log: log,
 	})
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
-	log.Info("embedded kafka started", zap.Strings("seeds", broker.Seeds()))
+	fmt.Fprintf(stdout, "esrflow is up\n  kafka bootstrap: %s\n  schema registry: %s\n  api:             %s\n", st.Seeds()[0], st.RegistryURL(), st.APIURL())
+	if st.MetricsURL() != "" {
+		fmt.Fprintf(stdout, "  metrics:         %s/metrics\n", st.MetricsURL())
+	}
+	fmt.Fprintf(stdout, "  drop folder:     %s/<TENANT>/ (tenants: %s)\n  data folder:     %s\n", st.DropDir(), strings.Join(tenants.Codes(), ", "), cfg.dataDir)
+	fmt.Fprintf(stdout, "Drop ESR files into the drop folder or run `esrflow ingest --tenant %s FILE...`; `esrflow tail` prints events.\nCtrl-C stops it; `esrflow up --data %s` again resumes.\n",
+		firstOr(tenants.Codes(), "RXX"), cfg.dataDir)
 
-	reg, err := registry.New(registry.Config{
-		// Public events evolve BACKWARD_TRANSITIVE (DESIGN.md); the internal
-		// topics are held to the same bar so no stage is ever surprised.
-		DefaultCompatibility: "BACKWARD_TRANSITIVE",
-	}, registry.Deps{Brokers: broker.Seeds(), Logger: log.With(logx.Service("registry"))})
-	if err != nil {
-		return err
+	if cfg.demo {
+		if err := dropDemo(cfg.dataDir, st.DropDir(), tenants, stdout); err != nil {
+			_ = st.Close()
+			return err
+		}
 	}
-	defer reg.Close()
-	if err := reg.Start(ctx); err != nil {
-		return fmt.Errorf("starting schema registry: %w", err)
-	}
-	regSrv, err := obs.Listen(cfg.registryAddr, reg.Handler())
-	if err != nil {
-		return fmt.Errorf("schema registry listen: %w", err)
-	}
-
-	parts := []lifecycle.Part{
-		lifecycle.Named("registry", lifecycle.Func(reg.Run)),
-		lifecycle.Named("registry-http", lifecycle.Func(regSrv.Run)),
-		lifecycle.Named("announce", lifecycle.Func(func(ctx context.Context) error {
-			if err := registerInternalSchemas(ctx, regSrv.URL()); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "esrflow is up\n  kafka bootstrap: %s\n  schema registry: %s\n  data folder:     %s\nCtrl-C stops it; `esrflow up --data %s` again resumes.\n",
-				broker.Seeds()[0], regSrv.URL(), cfg.dataDir, cfg.dataDir)
-			<-ctx.Done()
-			return ctx.Err()
-		})),
-	}
-	// lifecycle.Run treats a part stopping because ctx ended as a clean stop.
-	err = lifecycle.Run(ctx, log, parts...)
+	go printProgress(ctx, st, stdout, log)
+	err = st.Wait()
 	log.Info("esrflow stopped")
 	return err
 }
 
-// registerInternalSchemas puts every version of the internal topics' schemas
-// in the registry, so `esrflow tail` and any consumer can decode them; it is
-// idempotent across restarts.
-func registerInternalSchemas(ctx context.Context, url string) error {
-	cl, err := sr.NewClient(sr.URLs(url))
+func firstOr(ss []string, def string) string {
+	if len(ss) == 0 {
+		return def
+	}
+	return ss[0]
+}
+
+// dropDemo generates a synthetic trust for the first tenant into its drop
+// folder, once per data folder.
+func dropDemo(dataDir, drop string, tenants *tenant.Set, stdout io.Writer) error {
+	marker := filepath.Join(dataDir, "demo-generated")
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	codes := tenants.Codes()
+	if len(codes) == 0 {
+		return fmt.Errorf("--demo needs a tenant")
+	}
+	t, _ := tenants.Get(codes[0])
+	// Generate beside the drop folder, then move each file in whole, the
+	// way an SFTP upload should, and keep truth.jsonl for comparison.
+	staging := filepath.Join(dataDir, "demo")
+	res, err := gen.Generate(gen.Config{Tenant: t.Code, VPD: t.VPDs[0], Staff: 2000, Days: 10, Seed: 1, Faults: true}, gen.DirSink(staging))
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	_, err = registrar.RegisterTopics(ctx, cl,
-		schemas.TopicRaw, schemas.TopicNormalised, schemas.TopicValidated, schemas.TopicQuarantine, schemas.TopicFileReports)
-	return err
+	for _, f := range res.Files {
+		if err := os.Rename(filepath.Join(staging, f.Name), filepath.Join(drop, t.Code, f.Name)); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "demo: %d files (%d rows) for %s dropped; the expected events are in %s\n", len(res.Files), res.Rows, t.Code, filepath.Join(staging, gen.TruthFile))
+	return os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o640)
+}
+
+// printProgress prints one line per file report as files complete.
+func printProgress(ctx context.Context, st *stack.Stack, stdout io.Writer, log *zap.Logger) {
+	err := st.FollowReports(ctx, func(line string) { fmt.Fprintln(stdout, line) })
+	if err != nil && ctx.Err() == nil {
+		log.Warn("progress display stopped", zap.Error(err))
+	}
 }

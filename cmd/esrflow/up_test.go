@@ -42,7 +42,7 @@ func startUp(t *testing.T, dir string) (url string, stop func()) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- runUp(ctx, []string{"--data", dir, "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--partitions", "3", "--log.level", "error"}, &out, &out)
+		done <- runUp(ctx, []string{"--data", dir, "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--api.addr", "127.0.0.1:0", "--metrics.addr", "", "--partitions", "3", "--log.level", "error"}, &out, &out)
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

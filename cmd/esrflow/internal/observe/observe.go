@@ -38,7 +38,6 @@ type Reader struct {
 	seeds []string
 	opts  []kgo.Opt
 	serde *avrox.Serde
-	api   avro.API
 }
 
 // NewReader connects to the brokers and the registry.
@@ -91,6 +90,24 @@ func (r *Reader) FileReports(ctx context.Context) ([]internalv1.FileReport, erro
 			return err
 		}
 		out = append(out, fr)
+		return nil
+	})
+	return out, err
+}
+
+// Quarantine reads every committed quarantine record so far.
+func (r *Reader) Quarantine(ctx context.Context) ([]internalv1.QuarantineRecord, error) {
+	reader, _, err := schemas.Latest(schemas.Quarantine)
+	if err != nil {
+		return nil, err
+	}
+	var out []internalv1.QuarantineRecord
+	err = r.readAll(ctx, "^"+regexp.QuoteMeta(schemas.TopicQuarantine)+"$", func(rec *kgo.Record) error {
+		var q internalv1.QuarantineRecord
+		if _, err := r.serde.Decode(ctx, rec.Value, reader, &q); err != nil {
+			return err
+		}
+		out = append(out, q)
 		return nil
 	})
 	return out, err

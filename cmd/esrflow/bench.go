@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+
+	"github.com/esrflow/esrflow/cmd/esrflow/internal/bench"
+	"github.com/esrflow/esrflow/platform/logx"
+)
+
+// runBench is `esrflow bench`: the whole stack in this process over a large
+// generated trust, with a bare produce/consume through the same broker as
+// the yardstick. It is a measurement, not a test: it asserts nothing about
+// speed and prints figures.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg bench.Config
+	var logLevel string
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&cfg.Staff, "staff", 20000, "staff in the generated trust (20,000 gives a full file of about 140k rows)")
+	fs.IntVar(&cfg.Days, "days", 25, "change files after the full file")
+	fs.IntVar(&cfg.LatencyFiles, "latency-files", 20, "last change files dropped one at a time to time drop-to-events")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "generator seed")
+	fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of each internal topic")
+	fs.StringVar(&cfg.DataDir, "data", "", "data folder (default: a temporary folder, removed afterwards)")
+	fs.StringVar(&logLevel, "log.level", "error", "log level of the services")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := logx.New(logx.Config{Level: logLevel, Format: "console"})
+	if err != nil {
+		return err
+	}
+	cfg.Log = log
+	res, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	res.Print(stdout, cfg)
+	return nil
+}

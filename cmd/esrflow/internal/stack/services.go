@@ -1,0 +1,100 @@
+package stack
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+
+	"github.com/esrflow/esrflow/platform/kafka/kafkax"
+	"github.com/esrflow/esrflow/platform/lifecycle"
+	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/platform/obs"
+	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/ingest"
+	"github.com/esrflow/esrflow/services/normalise"
+	"github.com/esrflow/esrflow/services/publish"
+	"github.com/esrflow/esrflow/services/validate"
+)
+
+type builtServices struct {
+	parts   []lifecycle.Part
+	closers []func()
+}
+
+// instance names this process's instance of every service: a restarted
+// `up` on the same data folder is the same instance, so its transactional
+// ids fence the previous run's.
+const instance = "up"
+
+// buildServices constructs each service as its own binary would, with the
+// stack's addresses, and readiness checks on the shared /readyz.
+func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices, error) {
+	var b builtServices
+	cfg := s.cfg
+	ready := &obs.Readiness{}
+	add := func(name string, run func(context.Context) error, isReady func() error) {
+		b.parts = append(b.parts, lifecycle.Named(name, lifecycle.Func(run)))
+		ready.Add(name, isReady)
+	}
+	if !cfg.without("ingest") {
+		svc, err := ingest.New(ingest.Config{
+			Drop: cfg.DropDir(), Archive: filepath.Join(cfg.DataDir, "archive"), Tenants: cfg.Tenants,
+			Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance, Settle: cfg.Settle, Interval: cfg.Poll,
+		}, ingest.Deps{Log: cfg.Log.With(logx.Service("ingest")), Metrics: s.Registry})
+		if err != nil {
+			return b, err
+		}
+		add("ingest", svc.Run, svc.Ready)
+	}
+	if !cfg.without("normalise") {
+		svc, err := normalise.New(normalise.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance, Tenants: cfg.Tenants},
+			normalise.Deps{Log: cfg.Log.With(logx.Service("normalise")), Metrics: s.Registry})
+		if err != nil {
+			return b, err
+		}
+		add("normalise", svc.Run, svc.Ready)
+	}
+	if !cfg.without("validate") {
+		svc, err := validate.New(validate.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance},
+			validate.Deps{Log: cfg.Log.With(logx.Service("validate")), Metrics: s.Registry})
+		if err != nil {
+			return b, err
+		}
+		add("validate", svc.Run, svc.Ready)
+	}
+	if !cfg.without("publish") {
+		svc, err := publish.New(publish.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance},
+			publish.Deps{Log: cfg.Log.With(logx.Service("publish")), Metrics: s.Registry})
+		if err != nil {
+			return b, err
+		}
+		s.Publish = svc
+		add("publish", svc.Run, svc.Ready)
+	}
+	if !cfg.without("api") {
+		svc, err := api.New(api.Config{
+			Kafka: kafkax.Config{Brokers: seeds, ClientID: "esrflow-api"}, RegistryURL: s.regURL, InstanceID: instance,
+			DBURL: "sqlite:" + filepath.Join(cfg.DataDir, "api.db"),
+		}, api.Deps{Log: cfg.Log.With(logx.Service("api")), Metrics: s.Registry})
+		if err != nil {
+			return b, err
+		}
+		s.API = svc
+		add("api", svc.Run, svc.Ready)
+		srv, err := obs.Listen(cfg.APIAddr, svc.Handler())
+		if err != nil {
+			return b, err
+		}
+		s.apiURL = srv.URL()
+		b.parts = append(b.parts, lifecycle.Named("api-http", lifecycle.Func(srv.Run)))
+	}
+	if cfg.MetricsAddr != "" {
+		srv, err := obs.Listen(cfg.MetricsAddr, obs.Handler(s.Registry, ready, http.NotFoundHandler()))
+		if err != nil {
+			return b, err
+		}
+		s.obsURL = srv.URL()
+		b.parts = append(b.parts, lifecycle.Named("metrics-http", lifecycle.Func(srv.Run)))
+	}
+	return b, nil
+}

@@ -1,0 +1,263 @@
+// Package stack runs the whole platform in one process on embedded defaults:
+// a persistent kfake broker, the schema registry, the five pipeline services
+// and the api. `esrflow up`, the end-to-end tests and the benchmark all start
+// it the same way, so what the tests prove is what a newcomer runs.
+//
+// Every service is built with its own constructor and explicit
+// configuration, exactly as its own binary builds it; they talk to each
+// other only through Kafka topics and the registry, never in memory.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/esr/tenant"
+	"github.com/esrflow/esrflow/platform/kafka/embedded"
+	"github.com/esrflow/esrflow/platform/lifecycle"
+	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/platform/obs"
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/registrar"
+	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/publish"
+	"github.com/esrflow/esrflow/services/registry"
+)
+
+// Config configures an in-process stack.
+type Config struct {
+	// DataDir holds everything: kafka/, drop/<TENANT>/, archive/, api.db.
+	DataDir string
+	// KafkaPort, RegistryAddr and APIAddr: 0 / ":0" pick free ports.
+	KafkaPort    int
+	RegistryAddr string
+	APIAddr      string
+	// MetricsAddr serves /metrics, /healthz and /readyz for the whole
+	// process; empty disables it.
+	MetricsAddr string
+	// Partitions of each internal topic, applied on first start.
+	Partitions int
+	// Tenants are the configured trusts.
+	Tenants *tenant.Set
+	// Settle and Poll tune how quickly ingest picks up a dropped file.
+	Settle, Poll time.Duration
+	// SyncWrites makes the embedded broker fsync (durable against power
+	// loss, slower).
+	SyncWrites bool
+	// Without lists services not to start in-process (a test runs one as a
+	// separate process instead): "ingest", "normalise", "validate",
+	// "publish", "api".
+	Without []string
+	Log     *zap.Logger
+}
+
+// Stack is a running platform.
+type Stack struct {
+	cfg      Config
+	broker   *embedded.Broker
+	regURL   string
+	apiURL   string
+	obsURL   string
+	Publish  *publish.Service
+	API      *api.Service
+	Registry *prometheus.Registry
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	err    error
+	closed bool
+}
+
+// InternalTopics are the pipeline's internal topics (DESIGN.md), keyed by
+// tenant; their partition count bounds how many instances of a stage can
+// share the work, and is fixed at creation because changing it would move
+// tenants between partitions and break per-tenant order.
+func InternalTopics(partitions int32) []embedded.TopicSpec {
+	return []embedded.TopicSpec{
+		{Name: schemas.TopicRaw, Partitions: partitions},
+		{Name: schemas.TopicNormalised, Partitions: partitions},
+		{Name: schemas.TopicValidated, Partitions: partitions},
+		{Name: schemas.TopicQuarantine, Partitions: partitions},
+		{Name: schemas.TopicFileReports, Partitions: 1},
+	}
+}
+
+// DropDir is the folder ingest watches.
+func (c Config) DropDir() string { return filepath.Join(c.DataDir, "drop") }
+
+func (c Config) without(name string) bool {
+	for _, w := range c.Without {
+		if w == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Start starts everything and returns once the services are running. The
+// stack runs until ctx ends or Close is called; Wait returns its error.
+func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 6
+	}
+	if cfg.Tenants == nil {
+		cfg.Tenants, _ = tenant.New()
+	}
+	if cfg.Settle == 0 {
+		cfg.Settle = time.Second
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = 500 * time.Millisecond
+	}
+	if cfg.RegistryAddr == "" {
+		cfg.RegistryAddr = "127.0.0.1:0"
+	}
+	if cfg.APIAddr == "" {
+		cfg.APIAddr = "127.0.0.1:0"
+	}
+	for _, dir := range []string{filepath.Join(cfg.DataDir, "kafka"), cfg.DropDir(), filepath.Join(cfg.DataDir, "archive")} {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, err
+		}
+	}
+	for _, code := range cfg.Tenants.Codes() {
+		if err := os.MkdirAll(filepath.Join(cfg.DropDir(), code), 0o750); err != nil {
+			return nil, err
+		}
+	}
+	log := cfg.Log
+	s := &Stack{cfg: cfg, done: make(chan struct{}), Registry: obs.NewRegistry()}
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+
+	s.broker, err = embedded.Start(ctx, embedded.Config{
+		DataDir: filepath.Join(cfg.DataDir, "kafka"), Port: cfg.KafkaPort, SyncWrites: cfg.SyncWrites,
+		Topics: InternalTopics(int32(cfg.Partitions)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, s.broker.Close)
+	seeds := s.broker.Seeds()
+
+	reg, err := registry.New(registry.Config{DefaultCompatibility: "BACKWARD_TRANSITIVE"},
+		registry.Deps{Brokers: seeds, Logger: log.With(logx.Service("registry"))})
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, reg.Close)
+	if err := reg.Start(ctx); err != nil {
+		return nil, fmt.Errorf("starting schema registry: %w", err)
+	}
+	regSrv, err := obs.Listen(cfg.RegistryAddr, reg.Handler())
+	if err != nil {
+		return nil, fmt.Errorf("schema registry listen: %w", err)
+	}
+	s.regURL = regSrv.URL()
+	// The registry runs first, on its own: the services register and look
+	// up schemas as they start.
+	runCtx, cancel := context.WithCancel(ctx)
+	s.cancel = cancel
+	infraDone := make(chan error, 1)
+	go func() {
+		infraDone <- lifecycle.Run(runCtx, log,
+			lifecycle.Named("registry", lifecycle.Func(reg.Run)),
+			lifecycle.Named("registry-http", lifecycle.Func(regSrv.Run)))
+		cancel() // the services cannot run without it
+	}()
+	stopInfra := sync.OnceValue(func() error { cancel(); return <-infraDone })
+	closers = append(closers, func() { _ = stopInfra() })
+	if err := registerInternalSchemas(ctx, s.regURL); err != nil {
+		return nil, err
+	}
+
+	built, err := s.buildServices(runCtx, seeds)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, built.closers...)
+
+	go func() {
+		defer close(s.done)
+		err := lifecycle.Run(runCtx, log, built.parts...)
+		infraErr := stopInfra()
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+		if err == nil || errors.Is(err, context.Canceled) {
+			err = infraErr
+		}
+		if errors.Is(err, context.Canceled) {
+			err = nil
+		}
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+	}()
+	return s, nil
+}
+
+// Seeds are the broker addresses.
+func (s *Stack) Seeds() []string { return s.broker.Seeds() }
+
+// RegistryURL is the schema registry's base URL.
+func (s *Stack) RegistryURL() string { return s.regURL }
+
+// APIURL is the api's base URL ("" when the api runs elsewhere).
+func (s *Stack) APIURL() string { return s.apiURL }
+
+// MetricsURL serves the process's /metrics ("" when disabled).
+func (s *Stack) MetricsURL() string { return s.obsURL }
+
+// DropDir is the folder ingest watches, one sub-folder per tenant.
+func (s *Stack) DropDir() string { return s.cfg.DropDir() }
+
+// Close stops everything and waits.
+func (s *Stack) Close() error {
+	s.cancel()
+	return s.Wait()
+}
+
+// Wait blocks until the stack stopped and returns why.
+func (s *Stack) Wait() error {
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Done is closed when the stack stopped.
+func (s *Stack) Done() <-chan struct{} { return s.done }
+
+// registerInternalSchemas puts every version of the internal topics' schemas
+// in the registry; it is idempotent across restarts.
+func registerInternalSchemas(ctx context.Context, url string) error {
+	cl, err := sr.NewClient(sr.URLs(url))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = registrar.RegisterTopics(ctx, cl,
+		schemas.TopicRaw, schemas.TopicNormalised, schemas.TopicValidated, schemas.TopicQuarantine, schemas.TopicFileReports)
+	return err
+}
