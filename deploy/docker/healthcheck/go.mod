@@ -1,0 +1,3 @@
+module github.com/esrflow/esrflow/deploy/docker/healthcheck
+
+go 1.26.0
