@@ -242,10 +242,19 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 		r.m.txns.WithLabelValues("aborted").Inc()
 		return fmt.Errorf("stage %s: %w", r.cfg.Name, workErr)
 	}
-	committed, err := sess.End(ctx, kgo.TryCommit)
-	if err == nil && firstErr != nil {
-		err = firstErr
+	// Flush before deciding: a record that failed to produce (a broker
+	// error after the client's retries) means this transaction must not
+	// commit. Aborting and redoing the batch from the committed offsets is
+	// safe, so it is retried rather than stopping the stage.
+	if err := sess.Client().Flush(ctx); err != nil {
+		return fmt.Errorf("stage %s: flush: %w", r.cfg.Name, err)
 	}
+	end := kgo.TryCommit
+	if firstErr != nil {
+		end = kgo.TryAbort
+		r.log.Warn("producing failed; aborting the transaction to redo it", zap.Error(firstErr))
+	}
+	committed, err := sess.End(ctx, end)
 	if err != nil {
 		r.m.txns.WithLabelValues("failed").Inc()
 		return fmt.Errorf("stage %s: end transaction: %w", r.cfg.Name, err)
@@ -255,7 +264,15 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 		return nil
 	}
 	r.m.txns.WithLabelValues("aborted").Inc()
-	r.log.Info("transaction aborted (rebalance); restoring state from the changelog")
+	if firstErr == nil {
+		r.log.Info("transaction aborted (rebalance); restoring state from the changelog")
+	} else {
+		select { // back off a little before redoing the batch
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	return r.restoreAll(ctx, restorer)
 }
 
