@@ -55,7 +55,7 @@ type Config struct {
 	// Group is the consumer group; empty means esrflow-api.
 	Group string
 	// TopicRefresh is how often the topic list is re-read, so a new tenant's
-	// topics are consumed without a restart; zero means 30s.
+	// topics are consumed without a restart; zero means 10s.
 	TopicRefresh time.Duration
 	// MaxPollRecords caps one batch (one database transaction); zero means 1000.
 	MaxPollRecords int
@@ -68,7 +68,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL (Confluent REST API)")
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts (defaults to the host name)")
 	fs.StringVar(&c.DBURL, "db.url", DefaultDBURL, "database: sqlite:<path> or postgres://user:pass@host:5432/db?sslmode=...")
-	fs.DurationVar(&c.TopicRefresh, "kafka.topic-refresh", 30*time.Second, "how often to look for new tenants' event topics")
+	fs.DurationVar(&c.TopicRefresh, "kafka.topic-refresh", 10*time.Second, "how often to look for new tenants' event topics")
 	fs.IntVar(&c.MaxPollRecords, "kafka.max-poll-records", 1000, "records per batch (one database transaction)")
 }
 
@@ -108,7 +108,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		cfg.Group = Group
 	}
 	if cfg.TopicRefresh <= 0 {
-		cfg.TopicRefresh = 30 * time.Second
+		cfg.TopicRefresh = 10 * time.Second
 	}
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 1000
