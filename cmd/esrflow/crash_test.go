@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
+	"github.com/esrflow/esrflow/esr/gen"
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+)
+
+// buildService builds a service binary for a crash test.
+func buildService(t *testing.T, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/esrflow/esrflow/services/"+name+"/cmd/"+name)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
+// serviceProcess runs a service binary against the stack, as its own
+// process with its own consumer-group membership.
+func serviceProcess(t *testing.T, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--http.addr", "127.0.0.1:0", "--log.level", "warn", "--instance", "crash"}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(bin), out.String())
+		}
+	})
+	return cmd
+}
+
+// committedOffset is how far a group has committed on a topic, summed
+// over partitions.
+func committedOffset(t *testing.T, seeds []string, group, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	offs, err := kadm.NewClient(cl).FetchOffsets(context.Background(), group)
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.Err == nil {
+			sum += o.At
+		}
+	})
+	return sum
+}
+
+// TestCrashedPublishMatchesUninterruptedRun kills the publish process
+// (SIGKILL, no clean-up) while it is in the middle of the full file, with
+// a transaction open, then starts it again: the events, their ids, the file
+// reports and the held leavers must be exactly those of an uninterrupted
+// run, which TestEndToEndMatchesTruth proves equal to the truth.
+func TestCrashedPublishMatchesUninterruptedRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run")
+	}
+	tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 2000, Days: 10, Seed: 1, Faults: true})
+	bin := buildService(t, "publish")
+
+	// The reference: everything in one process, never interrupted.
+	ref := startStack(t, t.TempDir())
+	refReader, err := observe.NewReader(ref.Seeds(), ref.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range tr.res.Files {
+		dropFile(t, ref.DropDir(), "RXX", f.Name, tr.sink.Bytes(f.Name))
+	}
+	wantReports := waitReports(t, refReader, len(tr.res.Files), 5*time.Minute)
+	ctx := context.Background()
+	want, err := refReader.Events(ctx, "RXX")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The run under test: publish as a separate process, killed once it
+	// has committed part of the full file.
+	st := startStack(t, t.TempDir(), "publish")
+	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--kafka.brokers", strings.Join(st.Seeds(), ","), "--registry.url", st.RegistryURL()}
+	first := serviceProcess(t, bin, args...)
+	for _, f := range tr.res.Files {
+		dropFile(t, st.DropDir(), "RXX", f.Name, tr.sink.Bytes(f.Name))
+	}
+	fullRows := int64(tr.res.Files[0].Rows)
+	deadline := time.Now().Add(3 * time.Minute)
+	for committedOffset(t, st.Seeds(), "esrflow-publish", schemas.TopicValidated) < fullRows/3 {
+		if time.Now().After(deadline) {
+			t.Fatal("publish never got a third of the way through the full file")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := first.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	at := committedOffset(t, st.Seeds(), "esrflow-publish", schemas.TopicValidated)
+	if at >= fullRows {
+		t.Fatalf("killed too late: publish had committed %d records, the full file has %d rows", at, fullRows)
+	}
+	t.Logf("killed publish at committed offset %d of the full file's ~%d records", at, fullRows)
+
+	second := serviceProcess(t, bin, args...)
+	gotReports := waitReports(t, rd, len(tr.res.Files), 5*time.Minute)
+	got, err := rd.Events(ctx, "RXX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Process.Signal(os.Interrupt); err == nil {
+		_ = second.Wait()
+	}
+
+	if g, w := eventIDs(got), eventIDs(want); strings.Join(g, ",") != strings.Join(w, ",") {
+		t.Fatalf("crashed run published %d event ids, uninterrupted run %d; sets differ", len(g), len(w))
+	}
+	published, _ := tr.expectedEvents()
+	compareEvents(t, got, published)
+	checkEnvelope(t, got) // also: no id published twice
+	if g, w := reportDigest(gotReports), reportDigest(wantReports); g != w {
+		t.Errorf("file reports differ from the uninterrupted run:\n got %s\nwant %s", g, w)
+	}
+	comparePeople(t, ref.APIURL(), st.APIURL(), want)
+}
+
+// reportDigest is the file reports without their timestamps.
+func reportDigest(reps []internalv1.FileReport) string {
+	var b strings.Builder
+	for _, r := range reps {
+		r.ReportedAt = time.Time{}
+		fmt.Fprintf(&b, "%+v\n", r)
+	}
+	return b.String()
+}
+
+// comparePeople checks that both apis serve the same state for every person
+// with an event, once the api of the crashed run has caught up.
+func comparePeople(t *testing.T, refURL, gotURL string, events []observe.Event) {
+	t.Helper()
+	people := map[string]bool{}
+	for _, e := range events {
+		people[e.PersonID] = true
+	}
+	state := func(url, id string) string {
+		var p map[string]any
+		if code := getJSON(t, url+"/v1/tenants/RXX/people/"+id, &p); code != http.StatusOK {
+			return fmt.Sprintf("HTTP %d", code)
+		}
+		delete(p, "updated_at") // when the event was recorded: differs by run
+		b, _ := json.Marshal(p)
+		return string(b)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for id := range people {
+		for {
+			w, g := state(refURL, id), state(gotURL, id)
+			if w == g {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("person %s:\n got %s\nwant %s", id, g, w)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func eventIDs(evs []observe.Event) []string {
+	ids := make([]string, 0, len(evs))
+	for _, e := range evs {
+		ids = append(ids, e.ID)
+	}
+	sort.Strings(ids)
+	return ids
+}
