@@ -1,6 +1,6 @@
 // Command esrflow is the single entry point for running esrflow on one machine
-// and for the tools around it (the synthetic ESR generator, and later ingest
-// and tail helpers). Each subcommand lives in its own file; main only
+// and for the tools around it (handing files to a running stack, tailing
+// events, the synthetic ESR generator and the end-to-end benchmark). Each subcommand lives in its own file; main only
 // dispatches.
 package main
 
@@ -24,8 +24,11 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"up", "run the whole platform on embedded defaults (Kafka, registry, services) in this process", runUp},
+		{"up", "run the whole platform on embedded defaults (Kafka, registry, services, api) in this process", runUp},
+		{"ingest", "hand ESR files to a running stack (copies them into its drop folder; --wait prints their reports)", runIngest},
+		{"tail", "print published events as JSON lines, decoded through the registry", runTail},
 		{"gen", "write a synthetic ESR trust: a full file, daily change files and truth.jsonl", runGen},
+		{"bench", "measure the whole stack end to end on a large generated trust, against a bare produce/consume", runBench},
 		{"version", "print the version", runVersion},
 	}
 }
