@@ -7,6 +7,8 @@ MODULES := $(shell $(GO) list -m -f '{{.Dir}}' | sed "s|^$(CURDIR)/||")
 CMDS := ./cmd/esrflow $(wildcard ./services/*/cmd/*)
 BENCHTIME ?= 2s
 FUZZTIME ?= 30s
+BENCH_STAFF ?= 20000
+BENCH_DAYS ?= 25
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: help build test test-deps test-short vet check-standalone check-generated fuzz bench run tidy clean
@@ -48,11 +50,12 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	  for f in $$(cd esr && $(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; (cd esr && $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=10x $$pkg); done; done
 
-bench: ## run the Go benchmarks (parsers, generator) and print rows/s, MB/s and allocations
+bench: build ## Go benchmarks (parsers, generator, stage), then the whole stack end to end vs a bare produce/consume
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) work
+	./bin/esrflow bench --staff $(BENCH_STAFF) --days $(BENCH_DAYS)
 
-run: build ## run the whole platform on embedded defaults (no Docker, nothing to install)
-	./bin/esrflow up --data .esrflow
+run: build ## run the whole platform on embedded defaults with a demo trust (no Docker, nothing to install)
+	./bin/esrflow up --data .esrflow --demo
 
 tidy: ## go mod tidy in every module
 	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy); done

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
 	"github.com/esrflow/esrflow/platform/lifecycle"
@@ -75,6 +76,9 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 		svc, err := api.New(api.Config{
 			Kafka: kafkax.Config{Brokers: seeds, ClientID: "esrflow-api"}, RegistryURL: s.regURL, InstanceID: instance,
 			DBURL: "sqlite:" + filepath.Join(cfg.DataDir, "api.db"),
+			// New tenants appear while the stack runs; pick up their
+			// event topics quickly on one machine.
+			TopicRefresh: time.Second,
 		}, api.Deps{Log: cfg.Log.With(logx.Service("api")), Metrics: s.Registry})
 		if err != nil {
 			return b, err
