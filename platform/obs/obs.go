@@ -112,7 +112,10 @@ func (s *Server) Run(ctx context.Context) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.srv.Shutdown(shutdownCtx); err != nil {
-		return err
+		// A request still running after the grace period (a long poll, or
+		// a handler waiting on a dependency that is itself stopping) must
+		// not turn a requested stop into a failure: cut it off.
+		_ = s.srv.Close()
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -85,6 +85,7 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 		}
 		s.API = svc
 		add("api", svc.Run, svc.Ready)
+		b.closers = append(b.closers, svc.Close)
 		srv, err := obs.Listen(cfg.APIAddr, svc.Handler())
 		if err != nil {
 			return b, err

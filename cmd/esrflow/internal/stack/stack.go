@@ -175,16 +175,19 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.regURL = regSrv.URL()
 	// The registry runs first, on its own: the services register and look
 	// up schemas as they start.
+	// The services stop first, so none is cut off mid-request to the
+	// registry; the registry stops once they have.
 	runCtx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
+	infraCtx, cancelInfra := context.WithCancel(context.Background())
 	infraDone := make(chan error, 1)
 	go func() {
-		infraDone <- lifecycle.Run(runCtx, log,
+		infraDone <- lifecycle.Run(infraCtx, log,
 			lifecycle.Named("registry", lifecycle.Func(reg.Run)),
 			lifecycle.Named("registry-http", lifecycle.Func(regSrv.Run)))
 		cancel() // the services cannot run without it
 	}()
-	stopInfra := sync.OnceValue(func() error { cancel(); return <-infraDone })
+	stopInfra := sync.OnceValue(func() error { cancelInfra(); return <-infraDone })
 	closers = append(closers, func() { _ = stopInfra() })
 	if err := registerInternalSchemas(ctx, s.regURL); err != nil {
 		return nil, err
