@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"io"
+	"os"
+	"runtime/pprof"
 
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/bench"
 	"github.com/esrflow/esrflow/platform/logx"
@@ -15,7 +17,7 @@ import (
 // speed and prints figures.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg bench.Config
-	var logLevel string
+	var logLevel, cpuProfile string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&cfg.Staff, "staff", 20000, "staff in the generated trust (20,000 gives a full file of about 140k rows)")
@@ -25,6 +27,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of each internal topic")
 	fs.StringVar(&cfg.DataDir, "data", "", "data folder (default: a temporary folder, removed afterwards)")
 	fs.StringVar(&logLevel, "log.level", "error", "log level of the services")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,6 +36,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg.Log = log
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err

@@ -56,7 +56,7 @@ func New(cfg Config, proc Processor, deps Deps) (*Runner, error) {
 		cfg.InstanceID = "0"
 	}
 	if cfg.MaxPollRecords <= 0 {
-		cfg.MaxPollRecords = 2000
+		cfg.MaxPollRecords = 10000
 	}
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = time.Second

@@ -107,7 +107,7 @@ type Config struct {
 	// (TLS, SASL, ...).
 	Brokers    []string
 	ClientOpts []kgo.Opt
-	// MaxPollRecords bounds the records per transaction (default 2000).
+	// MaxPollRecords bounds the records per transaction (default 10,000: fewer, larger transactions).
 	MaxPollRecords int
 	// TickInterval is how often a Ticker processor is ticked (default 1s).
 	TickInterval time.Duration
