@@ -112,17 +112,22 @@ func TestServiceThroughRunner(t *testing.T) {
 	if quars[0].Lineage.Line != 10 || quars[1].Lineage.Line != 11 {
 		t.Errorf("quarantined lines %d, %d, want 10, 11", quars[0].Lineage.Line, quars[1].Lineage.Line)
 	}
-	// The changelog exists and ends with the file's tombstone.
+	// The changelog exists and ends with the file's tombstone: the running
+	// counts are deleted once FILE_END carried them on. (The runner keeps
+	// only the last change per key within a transaction, so how many
+	// records precede the tombstone depends on the batching.)
 	log := testkit.Client(t, k.Seeds(), kgo.ConsumeTopics(normalise.Changelog), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	var changes []*kgo.Record
-	for len(changes) < 12 {
+	for len(changes) == 0 || changes[len(changes)-1].Value != nil {
 		fs := log.PollFetches(rctx)
 		if rctx.Err() != nil {
-			t.Fatalf("read %d changelog records, want 12", len(changes))
+			t.Fatalf("read %d changelog records and no tombstone for the finished file", len(changes))
 		}
 		fs.EachRecord(func(r *kgo.Record) { changes = append(changes, r) })
 	}
-	if changes[len(changes)-1].Value != nil {
-		t.Errorf("last changelog record is not a tombstone")
+	for _, c := range changes {
+		if string(c.Key) != string(changes[len(changes)-1].Key) {
+			t.Errorf("changelog key %q: only the file's running counts are normalise state", c.Key)
+		}
 	}
 }
