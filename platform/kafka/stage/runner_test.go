@@ -187,3 +187,47 @@ func TestCrashMidTransactionLosesAndDuplicatesNothing(t *testing.T) {
 	runStage(t, ctx2, k.Seeds(), newCounter())
 	equal(t, readOutput(t, k.Seeds(), 200), expect(200))
 }
+
+// TestRebalanceMovesStateWithPartitions runs two instances of a stage in one
+// group: the second joins while the first is working and later the first
+// leaves, so partitions (and their state) move twice. Every count must
+// still come out exactly once.
+func TestRebalanceMovesStateWithPartitions(t *testing.T) {
+	k := testkit.Kafka(t, embedded.TopicSpec{Name: "in", Partitions: 3}, embedded.TopicSpec{Name: "out", Partitions: 3})
+	produceInput(t, k.Seeds(), 0, 100)
+
+	newRunner := func(instance string) *stage.Runner {
+		r, err := stage.New(stage.Config{
+			Name: "counter", Group: "g", InstanceID: instance, Input: "in", Changelog: "counter-changelog",
+			Brokers: k.Seeds(), MaxPollRecords: 3,
+		}, newCounter(), stage.Deps{Log: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	ctxA, stopA := context.WithCancel(context.Background())
+	doneA := make(chan error, 1)
+	go func() { doneA <- newRunner("a").Run(ctxA) }()
+
+	// Wait until a's work is visible, then add b and more input.
+	readOutput(t, k.Seeds(), 10)
+	ctxB, stopB := context.WithCancel(context.Background())
+	defer stopB()
+	doneB := make(chan error, 1)
+	go func() { doneB <- newRunner("b").Run(ctxB) }()
+	produceInput(t, k.Seeds(), 100, 200)
+	time.Sleep(2 * time.Second) // let the group settle with two members
+
+	// a leaves; b takes every partition over and restores a's state.
+	stopA()
+	if err := <-doneA; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a: %v", err)
+	}
+	produceInput(t, k.Seeds(), 200, 300)
+	equal(t, readOutput(t, k.Seeds(), 300), expect(300))
+	stopB()
+	if err := <-doneB; !errors.Is(err, context.Canceled) {
+		t.Fatalf("b: %v", err)
+	}
+}
