@@ -78,17 +78,28 @@ func committedOffset(t *testing.T, seeds []string, group, topic string) int64 {
 	return sum
 }
 
-// TestCrashedPublishMatchesUninterruptedRun kills the publish process
-// (SIGKILL, no clean-up) while it is in the middle of the full file, with
-// a transaction open, then starts it again: the events, their ids, the file
-// reports and the held leavers must be exactly those of an uninterrupted
-// run, which TestEndToEndMatchesTruth proves equal to the truth.
-func TestCrashedPublishMatchesUninterruptedRun(t *testing.T) {
+// victim is a service the crash test kills: the group and input topic whose
+// committed offset says how far through the full file it is.
+type victim struct {
+	name, group, input string
+}
+
+var victims = []victim{
+	{"normalise", "esrflow-normalise", schemas.TopicRaw},
+	{"validate", "esrflow-validate", schemas.TopicNormalised},
+	{"publish", "esrflow-publish", schemas.TopicValidated},
+}
+
+// TestCrashedServiceMatchesUninterruptedRun kills each stateful stage in
+// turn as its own process (SIGKILL, no clean-up) while it is in the middle
+// of the full file, then starts it again: the events, their ids, the file
+// reports and the api state must be exactly those of an uninterrupted run,
+// which TestEndToEndMatchesTruth proves equal to the truth.
+func TestCrashedServiceMatchesUninterruptedRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run")
 	}
 	tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 2000, Days: 10, Seed: 1, Faults: true})
-	bin := buildService(t, "publish")
 
 	// The reference: everything in one process, never interrupted.
 	ref := startStack(t, t.TempDir())
@@ -100,45 +111,57 @@ func TestCrashedPublishMatchesUninterruptedRun(t *testing.T) {
 		dropFile(t, ref.DropDir(), "RXX", f.Name, tr.sink.Bytes(f.Name))
 	}
 	wantReports := waitReports(t, refReader, len(tr.res.Files), 5*time.Minute)
-	ctx := context.Background()
-	want, err := refReader.Events(ctx, "RXX")
+	want, err := refReader.Events(context.Background(), "RXX")
 	if err != nil {
 		t.Fatal(err)
 	}
+	published, _ := tr.expectedEvents()
+	compareEvents(t, want, published)
 
-	// The run under test: publish as a separate process, killed once it
-	// has committed part of the full file.
-	st := startStack(t, t.TempDir(), "publish")
+	for _, v := range victims {
+		t.Run(v.name, func(t *testing.T) {
+			crashAndCompare(t, tr, v, ref.APIURL(), want, wantReports)
+		})
+	}
+}
+
+func crashAndCompare(t *testing.T, tr trust, v victim, refAPI string, want []observe.Event, wantReports []internalv1.FileReport) {
+	bin := buildService(t, v.name)
+	st := startStack(t, t.TempDir(), v.name)
 	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"--kafka.brokers", strings.Join(st.Seeds(), ","), "--registry.url", st.RegistryURL()}
+	if v.name == "normalise" {
+		args = append(args, "--tenants", "RXX=412")
+	}
 	first := serviceProcess(t, bin, args...)
 	for _, f := range tr.res.Files {
 		dropFile(t, st.DropDir(), "RXX", f.Name, tr.sink.Bytes(f.Name))
 	}
-	fullRows := int64(tr.res.Files[0].Rows)
+	// The full file is one input record per row plus its two markers.
+	fullRecords := int64(tr.res.Files[0].Rows + 2)
 	deadline := time.Now().Add(3 * time.Minute)
-	for committedOffset(t, st.Seeds(), "esrflow-publish", schemas.TopicValidated) < fullRows/3 {
+	for committedOffset(t, st.Seeds(), v.group, v.input) < fullRecords/3 {
 		if time.Now().After(deadline) {
-			t.Fatal("publish never got a third of the way through the full file")
+			t.Fatalf("%s never got a third of the way through the full file", v.name)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 	if err := first.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
-	at := committedOffset(t, st.Seeds(), "esrflow-publish", schemas.TopicValidated)
-	if at >= fullRows {
-		t.Fatalf("killed too late: publish had committed %d records, the full file has %d rows", at, fullRows)
+	at := committedOffset(t, st.Seeds(), v.group, v.input)
+	if at >= fullRecords {
+		t.Fatalf("killed too late: %s had committed %d records, the full file has %d", v.name, at, fullRecords)
 	}
-	t.Logf("killed publish at committed offset %d of the full file's ~%d records", at, fullRows)
+	t.Logf("killed %s at committed offset %d of the full file's %d records", v.name, at, fullRecords)
 
 	second := serviceProcess(t, bin, args...)
 	gotReports := waitReports(t, rd, len(tr.res.Files), 5*time.Minute)
-	got, err := rd.Events(ctx, "RXX")
+	got, err := rd.Events(context.Background(), "RXX")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +178,16 @@ func TestCrashedPublishMatchesUninterruptedRun(t *testing.T) {
 	if g, w := reportDigest(gotReports), reportDigest(wantReports); g != w {
 		t.Errorf("file reports differ from the uninterrupted run:\n got %s\nwant %s", g, w)
 	}
-	comparePeople(t, ref.APIURL(), st.APIURL(), want)
+	comparePeople(t, refAPI, st.APIURL(), want)
+}
+
+func eventIDs(evs []observe.Event) []string {
+	ids := make([]string, 0, len(evs))
+	for _, e := range evs {
+		ids = append(ids, e.ID)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // reportDigest is the file reports without their timestamps.
@@ -163,7 +195,12 @@ func reportDigest(reps []internalv1.FileReport) string {
 	var b strings.Builder
 	for _, r := range reps {
 		r.ReportedAt = time.Time{}
-		fmt.Fprintf(&b, "%+v\n", r)
+		reason := ""
+		if r.Reason != nil {
+			reason = *r.Reason
+		}
+		r.Reason = nil
+		fmt.Fprintf(&b, "%+v %q\n", r, reason)
 	}
 	return b.String()
 }
@@ -198,13 +235,4 @@ func comparePeople(t *testing.T, refURL, gotURL string, events []observe.Event) 
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-}
-
-func eventIDs(evs []observe.Event) []string {
-	ids := make([]string, 0, len(evs))
-	for _, e := range evs {
-		ids = append(ids, e.ID)
-	}
-	sort.Strings(ids)
-	return ids
 }

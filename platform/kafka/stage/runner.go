@@ -58,6 +58,9 @@ func New(cfg Config, proc Processor, deps Deps) (*Runner, error) {
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 10000
 	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 15 * time.Second
+	}
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = time.Second
 	}
@@ -106,6 +109,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		kgo.SeedBrokers(r.cfg.Brokers...),
 		kgo.ClientID("esrflow-" + r.cfg.Name),
 		kgo.ConsumerGroup(r.cfg.Group),
+		// Static membership: a restarted instance (same InstanceID) takes
+		// its partitions back at once instead of waiting for the dead
+		// member's session to time out, and without moving the partitions
+		// of the other instances.
+		// The flip side: a stopped instance does not leave the group, so
+		// its partitions move to the others only after SessionTimeout.
+		kgo.InstanceID(r.cfg.InstanceID),
+		kgo.SessionTimeout(r.cfg.SessionTimeout),
 		kgo.ConsumeTopics(r.cfg.Input),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),

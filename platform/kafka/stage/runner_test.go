@@ -199,7 +199,7 @@ func TestRebalanceMovesStateWithPartitions(t *testing.T) {
 	newRunner := func(instance string) *stage.Runner {
 		r, err := stage.New(stage.Config{
 			Name: "counter", Group: "g", InstanceID: instance, Input: "in", Changelog: "counter-changelog",
-			Brokers: k.Seeds(), MaxPollRecords: 3,
+			Brokers: k.Seeds(), MaxPollRecords: 3, SessionTimeout: 6 * time.Second, // the broker minimum
 		}, newCounter(), stage.Deps{Log: zaptest.NewLogger(t)})
 		if err != nil {
 			t.Fatal(err)

@@ -93,10 +93,16 @@ type Config struct {
 	// Group is the consumer group; every instance of a stage shares it.
 	Group string
 	// InstanceID is stable for an instance across restarts (e.g. the pod
-	// name). With Group it forms the transactional id, so a restarted
-	// instance fences its previous incarnation and aborts its open
-	// transaction at once instead of waiting for the transaction timeout.
+	// name) and unique within the group. With Group it forms the
+	// transactional id, so a restarted instance fences its previous
+	// incarnation and aborts its open transaction at once instead of
+	// waiting for the transaction timeout; it is also the static group
+	// membership id, so the restarted instance gets its partitions back
+	// without a rebalance.
 	InstanceID string
+	// SessionTimeout is how long the group waits for a silent instance
+	// before giving its partitions to the others (default 15s).
+	SessionTimeout time.Duration
 	// Input is the topic consumed.
 	Input string
 	// Changelog is the compacted topic holding a Stateful processor's state;
