@@ -78,16 +78,56 @@ func committedOffset(t *testing.T, seeds []string, group, topic string) int64 {
 	return sum
 }
 
-// victim is a service the crash test kills: the group and input topic whose
-// committed offset says how far through the full file it is.
+// victim is a service the crash test kills, and how to tell that it is in
+// the middle of the full file.
 type victim struct {
-	name, group, input string
+	name string
+	// midFile reports whether the service is far enough into the full file
+	// (fullRecords input records) to kill, and how far it is.
+	midFile func(t *testing.T, seeds []string, fullRecords int64) (bool, string)
+}
+
+// committedPast is midFile for a stage: its group has committed a third of
+// the full file's records on its input.
+func committedPast(group, input string) func(*testing.T, []string, int64) (bool, string) {
+	return func(t *testing.T, seeds []string, full int64) (bool, string) {
+		at := committedOffset(t, seeds, group, input)
+		if at >= full {
+			t.Fatalf("too late: %s had committed the whole full file", group)
+		}
+		return at >= full/3, fmt.Sprintf("committed offset %d of %d", at, full)
+	}
+}
+
+// ingestMidFile is midFile for ingest: a third of the full file's raw
+// records are on the broker, inside a transaction not yet committed.
+func ingestMidFile(t *testing.T, seeds []string, full int64) (bool, string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	hw, err1 := adm.ListEndOffsets(ctx, schemas.TopicRaw)
+	ls, err2 := adm.ListCommittedOffsets(ctx, schemas.TopicRaw)
+	if err1 != nil || err2 != nil {
+		return false, ""
+	}
+	var written, committed int64
+	hw.Each(func(o kadm.ListedOffset) { written += o.Offset })
+	ls.Each(func(o kadm.ListedOffset) { committed += o.Offset })
+	if committed > 0 {
+		t.Fatal("too late: ingest had committed the full file")
+	}
+	return written >= full/3, fmt.Sprintf("%d of %d raw records written, none committed", written, full)
 }
 
 var victims = []victim{
-	{"normalise", "esrflow-normalise", schemas.TopicRaw},
-	{"validate", "esrflow-validate", schemas.TopicNormalised},
-	{"publish", "esrflow-publish", schemas.TopicValidated},
+	{"ingest", ingestMidFile},
+	{"normalise", committedPast("esrflow-normalise", schemas.TopicRaw)},
+	{"validate", committedPast("esrflow-validate", schemas.TopicNormalised)},
+	{"publish", committedPast("esrflow-publish", schemas.TopicValidated)},
 }
 
 // TestCrashedServiceMatchesUninterruptedRun kills each stateful stage in
@@ -133,8 +173,12 @@ func crashAndCompare(t *testing.T, tr trust, v victim, refAPI string, want []obs
 		t.Fatal(err)
 	}
 	args := []string{"--kafka.brokers", strings.Join(st.Seeds(), ","), "--registry.url", st.RegistryURL()}
-	if v.name == "normalise" {
+	switch v.name {
+	case "normalise":
 		args = append(args, "--tenants", "RXX=412")
+	case "ingest":
+		args = append(args, "--tenants", "RXX=412", "--drop", st.DropDir(), "--archive", filepath.Join(t.TempDir(), "archive"),
+			"--settle", "10ms", "--interval", "20ms")
 	}
 	first := serviceProcess(t, bin, args...)
 	for _, f := range tr.res.Files {
@@ -143,21 +187,21 @@ func crashAndCompare(t *testing.T, tr trust, v victim, refAPI string, want []obs
 	// The full file is one input record per row plus its two markers.
 	fullRecords := int64(tr.res.Files[0].Rows + 2)
 	deadline := time.Now().Add(3 * time.Minute)
-	for committedOffset(t, st.Seeds(), v.group, v.input) < fullRecords/3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never got a third of the way through the full file", v.name)
+	for {
+		ok, where := v.midFile(t, st.Seeds(), fullRecords)
+		if ok {
+			if err := first.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = first.Wait()
+			t.Logf("killed %s in the full file: %s", v.name, where)
+			break
 		}
-		time.Sleep(2 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never got a third of the way through the full file: %s", v.name, where)
+		}
+		time.Sleep(time.Millisecond)
 	}
-	if err := first.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = first.Wait()
-	at := committedOffset(t, st.Seeds(), v.group, v.input)
-	if at >= fullRecords {
-		t.Fatalf("killed too late: %s had committed %d records, the full file has %d", v.name, at, fullRecords)
-	}
-	t.Logf("killed %s at committed offset %d of the full file's %d records", v.name, at, fullRecords)
 
 	second := serviceProcess(t, bin, args...)
 	gotReports := waitReports(t, rd, len(tr.res.Files), 5*time.Minute)
