@@ -92,6 +92,11 @@ func startStack(t testing.TB, dir string, without ...string) *stack.Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startStackWith(t, dir, tenants, without...)
+}
+
+func startStackWith(t testing.TB, dir string, tenants *tenant.Set, without ...string) *stack.Stack {
+	t.Helper()
 	st, err := stack.Start(context.Background(), stack.Config{
 		DataDir: dir, KafkaPort: 0, RegistryAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Partitions: 3,
 		Tenants: tenants, Settle: 20 * time.Millisecond, Poll: 50 * time.Millisecond, Without: without,
