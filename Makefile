@@ -50,7 +50,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	  for f in $$(cd esr && $(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; (cd esr && $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=10x $$pkg); done; done
 
-bench: build ## Go benchmarks (parsers, generator, stage), then the whole stack end to end vs a bare produce/consume
+bench: build ## Go benchmarks (parsers, generator), then the whole stack end to end vs a bare produce/consume
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) work
 	./bin/esrflow bench --staff $(BENCH_STAFF) --days $(BENCH_DAYS)
 

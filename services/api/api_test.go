@@ -65,6 +65,11 @@ func freshPostgresSchema(t *testing.T) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := db.PingContext(ctx); err != nil {
+		// CI sets ESRFLOW_REQUIRE_POSTGRES so that a database that failed
+		// to start fails the run instead of quietly skipping half of it.
+		if os.Getenv("ESRFLOW_REQUIRE_POSTGRES") != "" {
+			t.Fatalf("PostgreSQL not reachable at %s: %v", redactURL(base), err)
+		}
 		t.Skipf("PostgreSQL not reachable at %s (%v): skipping the PostgreSQL run", redactURL(base), err)
 	}
 	var b [6]byte
