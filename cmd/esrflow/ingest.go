@@ -24,6 +24,7 @@ import (
 	"github.com/esrflow/esrflow/platform/config"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/avrojson"
 )
 
 // ingestConfig is `esrflow ingest`'s configuration.
@@ -276,7 +277,19 @@ func (w *reportWatcher) await(ctx context.Context, tenant string, files []handed
 				return
 			}
 			delete(waiting, rep.File.Sha256)
-			if err := enc.Encode(rep); err != nil {
+			// Print the report as the api and `esrflow tail` do: fields in
+			// schema order, dates as YYYY-MM-DD.
+			_, payload, err := avrox.SplitHeader(rec.Value)
+			if err != nil {
+				ferr = err
+				return
+			}
+			doc, err := avrojson.Decode(reader, payload)
+			if err != nil {
+				ferr = fmt.Errorf("rendering the report of %s: %w", name, err)
+				return
+			}
+			if err := enc.Encode(doc); err != nil {
 				ferr = err
 				return
 			}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -113,16 +114,35 @@ func writeGenerated(t *testing.T, cfg gen.Config) (string, gen.Result) {
 	return dir, res
 }
 
-func reportLines(t *testing.T, out string) []internalv1.FileReport {
+// printedReport is what `esrflow ingest --wait` prints per file: the
+// report rendered from its Avro schema (dates as YYYY-MM-DD).
+type printedReport struct {
+	Tenant string `json:"tenant"`
+	File   struct {
+		Name    string `json:"name"`
+		Sha256  string `json:"sha256"`
+		RunDate string `json:"run_date"`
+	} `json:"file"`
+	Status   internalv1.FileStatus `json:"status"`
+	Reason   *string               `json:"reason"`
+	RowsRead int64                 `json:"rows_read"`
+}
+
+var isoDate = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+func reportLines(t *testing.T, out string) []printedReport {
 	t.Helper()
-	var reps []internalv1.FileReport
+	var reps []printedReport
 	for _, ln := range strings.Split(strings.TrimSpace(out), "\n") {
 		if ln == "" {
 			continue
 		}
-		var r internalv1.FileReport
+		var r printedReport
 		if err := json.Unmarshal([]byte(ln), &r); err != nil {
 			t.Fatalf("stdout line %q: %v", ln, err)
+		}
+		if !isoDate.MatchString(r.File.RunDate) {
+			t.Fatalf("stdout line %q: run_date is not YYYY-MM-DD", ln)
 		}
 		reps = append(reps, r)
 	}
@@ -171,7 +191,7 @@ func TestIngestCommandWaitsForEachFilesReport(t *testing.T) {
 	if len(reps) != 2 {
 		t.Fatalf("%d report lines, want 2:\n%s", len(reps), stdout.String())
 	}
-	bySHA := map[string]internalv1.FileReport{}
+	bySHA := map[string]printedReport{}
 	for _, r := range reps {
 		bySHA[r.File.Sha256] = r
 	}
