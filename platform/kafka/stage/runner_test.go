@@ -231,3 +231,37 @@ func TestRebalanceMovesStateWithPartitions(t *testing.T) {
 		t.Fatalf("b: %v", err)
 	}
 }
+
+// ticking emits one record per owned partition on each tick, and counts
+// ticks in its changelog state, so a tick is a transaction like any other.
+type ticking struct {
+	*counter
+	ticks map[int32]int
+}
+
+func (tk *ticking) Tick(_ context.Context, p int32, tx *stage.Tx) error {
+	tk.ticks[p]++
+	n := strconv.Itoa(tk.ticks[p])
+	tx.Produce(&kgo.Record{Topic: "out", Key: []byte("tick"), Value: []byte(fmt.Sprintf("tick p%d #%s", p, n))})
+	tx.SetState([]byte("tick"), []byte(n))
+	return nil
+}
+
+func TestTickerRunsInTransactionsPerOwnedPartition(t *testing.T) {
+	k := testkit.Kafka(t, embedded.TopicSpec{Name: "in", Partitions: 2}, embedded.TopicSpec{Name: "out", Partitions: 1})
+	produceInput(t, k.Seeds(), 0, 5) // the group must own partitions to tick them
+	tk := &ticking{counter: newCounter(), ticks: map[int32]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runStage(t, ctx, k.Seeds(), tk)
+	// Seventeen records hold at most the five counts, so at least twelve
+	// ticks: both partitions tick in each tick transaction, six each.
+	got := readOutput(t, k.Seeds(), 5+2*6)
+	for _, p := range []int{0, 1} {
+		for i := 1; i <= 3; i++ {
+			if got[fmt.Sprintf("tick p%d #%d", p, i)] != 1 {
+				t.Fatalf("tick %d of partition %d seen %d times; output %v", i, p, got[fmt.Sprintf("tick p%d #%d", p, i)], got)
+			}
+		}
+	}
+}
