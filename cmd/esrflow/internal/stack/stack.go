@@ -75,7 +75,6 @@ type Stack struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	err    error
-	closed bool
 }
 
 // InternalTopics are the pipeline's internal topics (DESIGN.md), keyed by
@@ -173,12 +172,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("schema registry listen: %w", err)
 	}
 	s.regURL = regSrv.URL()
-	// The registry runs first, on its own: the services register and look
-	// up schemas as they start.
-	// The services stop first, so none is cut off mid-request to the
-	// registry; the registry stops once they have.
+	// The registry runs first, on its own context: the services register
+	// and look up schemas as they start. On the way down the services stop
+	// first, so none is cut off mid-request to the registry.
 	runCtx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
+	closers = append(closers, cancel)
 	infraCtx, cancelInfra := context.WithCancel(context.Background())
 	infraDone := make(chan error, 1)
 	go func() {
