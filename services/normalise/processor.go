@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,7 @@ type Processor struct {
 	entity     avrox.Writer
 	quarantine avrox.Writer
 	registered atomic.Bool // read by Ready from another goroutine
+	initMu     sync.Mutex  // Prepare runs on several goroutines
 
 	tenants *tenant.Set
 	metrics *Metrics
@@ -103,6 +105,11 @@ func (p *Processor) Init(ctx context.Context) error {
 	if p.registered.Load() {
 		return nil
 	}
+	p.initMu.Lock()
+	defer p.initMu.Unlock()
+	if p.registered.Load() {
+		return nil
+	}
 	var err error
 	if p.entity, err = register(ctx, p.serde, schemas.TopicNormalised, schemas.Entity); err != nil {
 		return err
@@ -122,18 +129,82 @@ func register(ctx context.Context, s *avrox.Serde, topic, name string) (avrox.Wr
 	return s.Register(ctx, schemas.Subject(topic), text)
 }
 
-// Process maps one esr.raw.v1 record.
-func (p *Processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) error {
+// preparedRow is everything about one esr.raw.v1 record that needs no
+// state: decoded, mapped and, for a row, its output record encoded. The
+// stage runner prepares a poll's records on all cores (stage.Preparer);
+// Process then only counts and produces, in order.
+type preparedRow struct {
+	raw         internalv1.RawRecord
+	undecodable bool
+	out         Outcome
+	value       []byte // the encoded esr.normalised.v1 or esr.quarantine.v1 record of a row
+}
+
+// Prepare implements stage.Preparer.
+func (p *Processor) Prepare(ctx context.Context, in *kgo.Record) (any, error) {
+	return p.prepare(ctx, in)
+}
+
+func (p *Processor) prepare(ctx context.Context, in *kgo.Record) (*preparedRow, error) {
 	if err := p.Init(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	var raw internalv1.RawRecord
-	if _, err := p.serde.Decode(ctx, in.Value, p.rawSchema, &raw); err != nil {
+	pr := &preparedRow{}
+	if _, err := p.serde.Decode(ctx, in.Value, p.rawSchema, &pr.raw); err != nil {
 		if errors.Is(err, avrox.ErrNotFramed) || errors.Is(err, avrox.ErrIncompatible) {
-			return p.undecodable(in, tx)
+			pr.undecodable = true
+			return pr, nil
 		}
-		return fmt.Errorf("normalise: decoding %s/%d@%d: %w", in.Topic, in.Partition, in.Offset, err)
+		return nil, fmt.Errorf("normalise: decoding %s/%d@%d: %w", in.Topic, in.Partition, in.Offset, err)
 	}
+	if pr.raw.Kind != internalv1.RawKindRecord {
+		return pr, nil
+	}
+	raw := pr.raw
+	var m tenant.Mapping
+	if p.tenants != nil {
+		if t, ok := p.tenants.Get(raw.Tenant); ok {
+			m = t.Mapping
+		}
+	}
+	pr.out = MapRow(raw, m)
+	lin := lineage(raw, raw.Line)
+	rawRow := &internalv1.RawRow{RecordType: raw.RecordType, Fields: nonNil(raw.Fields)}
+	var err error
+	switch pr.out.Kind {
+	case KindEntity, KindCorrection:
+		kind := internalv1.EntityRecordKindEntity
+		if pr.out.Kind == KindCorrection {
+			kind = internalv1.EntityRecordKindCorrection
+		}
+		rec := internalv1.EntityRecord{Kind: kind, Lineage: lin, Vpd: raw.Vpd, File: raw.File, Raw: rawRow, Entity: pr.out.Entity}
+		if pr.value, err = p.entity.Encode(nil, rec); err != nil {
+			return nil, fmt.Errorf("normalise: encoding entity record: %w", err)
+		}
+	case KindQuarantined:
+		q := internalv1.QuarantineRecord{Stage: internalv1.StageNormalise, Lineage: lin, Vpd: raw.Vpd,
+			Raw: *rawRow, Violations: pr.out.Violations, QuarantinedAt: p.now().UTC().Truncate(time.Millisecond)}
+		if pr.value, err = p.quarantine.Encode(nil, q); err != nil {
+			return nil, fmt.Errorf("normalise: encoding quarantine record: %w", err)
+		}
+	}
+	return pr, nil
+}
+
+// Process maps one esr.raw.v1 record, using what Prepare made of it when
+// the runner prepared it.
+func (p *Processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) error {
+	pr, ok := tx.Prepared().(*preparedRow)
+	if !ok {
+		var err error
+		if pr, err = p.prepare(ctx, in); err != nil {
+			return err
+		}
+	}
+	if pr.undecodable {
+		return p.undecodable(in, tx)
+	}
+	raw := pr.raw
 	key := in.Key
 	if len(key) == 0 {
 		key = []byte(raw.Tenant)
@@ -142,7 +213,7 @@ func (p *Processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 	case internalv1.RawKindFileStart:
 		return p.fileStart(tx, key, in.Headers, raw)
 	case internalv1.RawKindRecord:
-		return p.record(tx, key, in.Headers, raw)
+		return p.record(tx, key, in.Headers, pr)
 	case internalv1.RawKindFileEnd:
 		return p.fileEnd(tx, key, in.Headers, raw)
 	}
@@ -160,7 +231,8 @@ func (p *Processor) fileStart(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader,
 	return p.emitEntity(tx, key, hdrs, p.control(internalv1.EntityRecordKindFileStart, raw, nil))
 }
 
-func (p *Processor) record(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, raw internalv1.RawRecord) error {
+func (p *Processor) record(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, pr *preparedRow) error {
+	raw, out := pr.raw, pr.out
 	sk := stateKey(raw.Tenant, raw.File.Sha256)
 	fs := p.files[sk]
 	if fs == nil {
@@ -170,39 +242,21 @@ func (p *Processor) record(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, ra
 		p.files[sk] = fs
 		p.log.Warn("record without an open file", logx.Tenant(raw.Tenant), logx.File(raw.File.Name), logx.Line(int(raw.Line)))
 	}
-	var m tenant.Mapping
-	if p.tenants != nil {
-		if t, ok := p.tenants.Get(raw.Tenant); ok {
-			m = t.Mapping
-		}
-	}
-	out := MapRow(raw, m)
-	lin := lineage(raw, raw.Line)
-	rawRow := &internalv1.RawRow{RecordType: raw.RecordType, Fields: nonNil(raw.Fields)}
 	switch out.Kind {
 	case KindEntity, KindCorrection:
-		kind := internalv1.EntityRecordKindEntity
 		if out.Kind == KindCorrection {
-			kind = internalv1.EntityRecordKindCorrection
 			fs.counts.Corrections++
 		} else {
 			fs.counts.Entities++
 		}
-		rec := internalv1.EntityRecord{Kind: kind, Lineage: lin, Vpd: raw.Vpd, File: raw.File, Raw: rawRow, Entity: out.Entity}
-		if err := p.emitEntity(tx, key, hdrs, rec); err != nil {
-			return err
-		}
+		tx.Produce(&kgo.Record{Topic: schemas.TopicNormalised, Key: key, Value: pr.value, Headers: hdrs})
 		p.metrics.record(raw.Tenant, metricKind(out))
 	case KindIgnored:
 		fs.counts.Ignored++
 		p.metrics.record(raw.Tenant, "ignored")
 	case KindQuarantined:
 		fs.counts.Quarantined++
-		q := internalv1.QuarantineRecord{Stage: internalv1.StageNormalise, Lineage: lin, Vpd: raw.Vpd,
-			Raw: *rawRow, Violations: out.Violations, QuarantinedAt: p.now().UTC().Truncate(time.Millisecond)}
-		if err := p.emitQuarantine(tx, key, hdrs, q); err != nil {
-			return err
-		}
+		tx.Produce(&kgo.Record{Topic: schemas.TopicQuarantine, Key: key, Value: pr.value, Headers: hdrs})
 		p.metrics.record(raw.Tenant, "quarantined")
 		for _, v := range out.Violations {
 			p.metrics.quarantined(raw.Tenant, v.Rule)

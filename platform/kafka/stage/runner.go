@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -24,6 +25,7 @@ type Runner struct {
 	proc     Processor
 	stateful Stateful // nil for a stateless processor
 	ticker   Ticker   // nil unless the processor ticks
+	preparer Preparer // nil unless the processor prepares records in parallel
 	log      *zap.Logger
 	m        *metrics
 
@@ -76,6 +78,7 @@ func New(cfg Config, proc Processor, deps Deps) (*Runner, error) {
 		r.stateful = st
 	}
 	r.ticker, _ = proc.(Ticker)
+	r.preparer, _ = proc.(Preparer)
 	m, err := newMetrics(deps.Metrics, cfg.Name)
 	if err != nil {
 		return nil, err
@@ -293,8 +296,17 @@ func (r *Runner) processFetches(ctx context.Context, fetches kgo.Fetches, produc
 		if err != nil || len(fp.Records) == 0 {
 			return
 		}
-		for _, rec := range fp.Records {
+		var prepared []any
+		if r.preparer != nil {
+			if prepared, err = r.prepare(ctx, fp.Records); err != nil {
+				return
+			}
+		}
+		for i, rec := range fp.Records {
 			tx := &Tx{partition: fp.Partition}
+			if prepared != nil {
+				tx.prepared = prepared[i]
+			}
 			if perr := r.proc.Process(ctx, rec, tx); perr != nil {
 				err = fmt.Errorf("partition %d offset %d: %w", rec.Partition, rec.Offset, perr)
 				return
@@ -310,6 +322,42 @@ func (r *Runner) processFetches(ctx context.Context, fetches kgo.Fetches, produc
 		}
 	})
 	return err
+}
+
+// prepare runs Preparer.Prepare over recs on every core, keeping each
+// result at its record's index.
+func (r *Runner) prepare(ctx context.Context, recs []*kgo.Record) ([]any, error) {
+	out := make([]any, len(recs))
+	workers := runtime.GOMAXPROCS(0)
+	if workers > len(recs) {
+		workers = len(recs)
+	}
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(recs) {
+					return
+				}
+				v, err := r.preparer.Prepare(ctx, recs[i])
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("partition %d offset %d: %w", recs[i].Partition, recs[i].Offset, err) })
+					return
+				}
+				out[i] = v
+			}
+		}()
+	}
+	wg.Wait()
+	return out, firstErr
 }
 
 func (r *Runner) tick(ctx context.Context, produce func(*Tx) error) error {

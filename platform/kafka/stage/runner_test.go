@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,5 +264,40 @@ func TestTickerRunsInTransactionsPerOwnedPartition(t *testing.T) {
 				t.Fatalf("tick %d of partition %d seen %d times; output %v", i, p, got[fmt.Sprintf("tick p%d #%d", p, i)], got)
 			}
 		}
+	}
+}
+
+// preparing counts like counter, but derives each output in Prepare (run
+// in parallel) and checks in Process that it got its own record's result.
+type preparing struct {
+	*counter
+	prepared atomic.Int64
+}
+
+func (pp *preparing) Prepare(_ context.Context, in *kgo.Record) (any, error) {
+	pp.prepared.Add(1)
+	return "prepared:" + string(in.Key) + "/" + string(in.Value), nil
+}
+
+func (pp *preparing) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) error {
+	if want := "prepared:" + string(in.Key) + "/" + string(in.Value); tx.Prepared() != want {
+		return fmt.Errorf("offset %d: prepared %v, want %q", in.Offset, tx.Prepared(), want)
+	}
+	return pp.counter.Process(ctx, in, tx)
+}
+
+func TestPreparedResultsReachTheirRecords(t *testing.T) {
+	k := testkit.Kafka(t, embedded.TopicSpec{Name: "in", Partitions: 3}, embedded.TopicSpec{Name: "out", Partitions: 3})
+	produceInput(t, k.Seeds(), 0, 300)
+	pp := &preparing{counter: newCounter()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := runStage(t, ctx, k.Seeds(), pp)
+	equal(t, readOutput(t, k.Seeds(), 300), expect(300))
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("run = %v (a mismatched prepared value stops the stage)", err)
+	}
+	if n := pp.prepared.Load(); n < 300 {
+		t.Fatalf("Prepare ran %d times for 300 records", n)
 	}
 }

@@ -45,6 +45,16 @@ type Stateful interface {
 	Forget(partition int32)
 }
 
+// Preparer is implemented by processors with per-record work that needs no
+// state: decoding, mapping, encoding. The runner calls Prepare for the
+// records of a poll on all cores, then Process for each in order, with
+// Prepare's result in tx.Prepared(). Prepare must be safe for concurrent use
+// and must not touch state; an error from it stops the stage like an error
+// from Process.
+type Preparer interface {
+	Prepare(ctx context.Context, in *kgo.Record) (any, error)
+}
+
 // Ticker is implemented by processors that also act on time rather than on
 // input (for example firing held leavers). Tick runs in its own transaction
 // for each owned partition, between polls.
@@ -55,6 +65,7 @@ type Ticker interface {
 // Tx collects what one input record (or tick) produces.
 type Tx struct {
 	partition int32
+	prepared  any
 	out       []*kgo.Record
 	state     []*kgo.Record
 }
@@ -69,6 +80,11 @@ func (t *Tx) Records() []*kgo.Record { return t.out }
 // StateChanges are the changelog records queued so far (Key, Value; nil
 // Value = delete).
 func (t *Tx) StateChanges() []*kgo.Record { return t.state }
+
+// Prepared is what Preparer.Prepare returned for the record being
+// processed; nil when the processor is not a Preparer or Process is called
+// directly (as unit tests do).
+func (t *Tx) Prepared() any { return t.prepared }
 
 // Partition is the input partition being processed.
 func (t *Tx) Partition() int32 { return t.partition }
