@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,5 +139,86 @@ func TestUpServesRegistryAndResumes(t *testing.T) {
 	}
 	if len(second) != len(first) {
 		t.Errorf("after restart %d subjects, want %d", len(second), len(first))
+	}
+}
+
+var (
+	reportLine = regexp.MustCompile(`(?m)^RXX (GO_412_EXP_GO[FC]_\d{8}_\d{8}\.DAT): (\d+) rows: .*; events: (.*)$`)
+	apiURL     = regexp.MustCompile(`api: +(http://\S+)`)
+)
+
+// runUpUntil runs `esrflow up` with args until until(output) holds, then
+// stops it with the equivalent of Ctrl-C and returns everything it printed.
+func runUpUntil(t *testing.T, args []string, until func(out string) bool) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- runUp(ctx, args, &out, &out) }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !until(out.String()) {
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("up exited early: %v\n%s", err, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("timed out; up printed:\n%s", out.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("up returned %v after Ctrl-C, want a clean stop", err)
+	}
+	return out.String()
+}
+
+// TestUpDemoRunsEveryFileAndResumes is `make run`: up --demo drops a
+// generated trust and reports every file; a second up on the same folder
+// resumes without re-dropping or re-processing anything, and serves the
+// state it had.
+func TestUpDemoRunsEveryFileAndResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run")
+	}
+	dir := t.TempDir()
+	args := []string{"--data", dir, "--demo", "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--api.addr", "127.0.0.1:0",
+		"--metrics.addr", "", "--partitions", "3", "--log.level", "error"}
+	out := runUpUntil(t, args, func(out string) bool { return len(reportLine.FindAllString(out, -1)) >= 11 })
+	files := map[string]bool{}
+	for _, m := range reportLine.FindAllStringSubmatch(out, -1) {
+		files[m[1]] = true
+	}
+	if len(files) != 11 || !strings.Contains(out, "demo: 11 files (16209 rows) for RXX dropped") {
+		t.Fatalf("want the 11 demo files reported once each:\n%s", out)
+	}
+
+	// Resume: nothing new is dropped or reported, and the api still serves
+	// the files it recorded in the first run.
+	var served int
+	out2 := runUpUntil(t, args, func(out string) bool {
+		m := apiURL.FindStringSubmatch(out)
+		if m == nil {
+			return false
+		}
+		var body struct {
+			Files []json.RawMessage `json:"files"`
+		}
+		resp, err := http.Get(m[1] + "/v1/tenants/RXX/files")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		if json.NewDecoder(resp.Body).Decode(&body) != nil {
+			return false
+		}
+		served = len(body.Files)
+		return served == 11
+	})
+	if strings.Contains(out2, "demo:") || reportLine.MatchString(out2) {
+		t.Fatalf("the second up re-dropped or re-processed files:\n%s", out2)
 	}
 }
