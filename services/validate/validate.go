@@ -79,7 +79,6 @@ type Deps struct {
 
 // Service is a running validate stage.
 type Service struct {
-	proc   *Processor
 	runner *stage.Runner
 }
 
@@ -125,25 +124,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{proc: proc, runner: runner}, nil
+	return &Service{runner: runner}, nil
 }
 
-// Run registers the output schemas, then consumes until ctx ends or
-// processing fails.
-func (s *Service) Run(ctx context.Context) error {
-	if err := s.proc.Init(ctx); err != nil {
-		return err
-	}
-	return s.runner.Run(ctx)
-}
+// Run registers the output schemas (the processor's Init, called by the
+// runner), then consumes until ctx ends or processing fails.
+func (s *Service) Run(ctx context.Context) error { return s.runner.Run(ctx) }
 
-// Ready reports whether the stage has joined its group and restored state.
-func (s *Service) Ready() error {
-	if !s.proc.registered.Load() {
-		return errors.New("validate: output schemas not registered yet")
-	}
-	return s.runner.Ready()
-}
+// Ready reports whether the schemas are registered, the stage has joined
+// its group and its state is restored.
+func (s *Service) Ready() error { return s.runner.Ready() }
 
 // Spec describes the validate binary.
 func Spec() service.Spec {

@@ -103,6 +103,11 @@ func (r *Runner) transactionalID() string { return r.cfg.Group + "-" + r.cfg.Ins
 // Run consumes and processes until ctx ends (a clean stop: the open
 // transaction is aborted) or processing fails.
 func (r *Runner) Run(ctx context.Context) error {
+	if in, ok := r.proc.(Initializer); ok {
+		if err := in.Init(ctx); err != nil {
+			return fmt.Errorf("stage %s: %w", r.cfg.Name, err)
+		}
+	}
 	if r.stateful != nil {
 		if err := r.ensureChangelog(ctx); err != nil {
 			return err

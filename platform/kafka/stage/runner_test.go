@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap/zaptest"
 
@@ -300,4 +302,39 @@ func TestPreparedResultsReachTheirRecords(t *testing.T) {
 	if n := pp.prepared.Load(); n < 300 {
 		t.Fatalf("Prepare ran %d times for 300 records", n)
 	}
+}
+
+// initFails is a processor whose Init fails: the stage must not start.
+type initFails struct{ *counter }
+
+func (initFails) Init(context.Context) error { return errors.New("registry unreachable") }
+
+func TestInitRunsBeforeConsumingAndItsErrorStopsTheStage(t *testing.T) {
+	k := testkit.Kafka(t, embedded.TopicSpec{Name: "in", Partitions: 1}, embedded.TopicSpec{Name: "out", Partitions: 1})
+	produceInput(t, k.Seeds(), 0, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := <-runStage(t, ctx, k.Seeds(), initFails{newCounter()})
+	if err == nil || !strings.Contains(err.Error(), "registry unreachable") {
+		t.Fatalf("run = %v, want the Init error", err)
+	}
+	if n := committedOffsetOf(t, k.Seeds(), "g", "in"); n != 0 {
+		t.Fatalf("the stage consumed %d records without a successful Init", n)
+	}
+}
+
+func committedOffsetOf(t *testing.T, seeds []string, group, topic string) int64 {
+	t.Helper()
+	adm := kadm.NewClient(testkit.Client(t, seeds))
+	offs, err := adm.FetchOffsets(context.Background(), group)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic {
+			n += o.At
+		}
+	})
+	return n
 }

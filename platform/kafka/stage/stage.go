@@ -45,6 +45,14 @@ type Stateful interface {
 	Forget(partition int32)
 }
 
+// Initializer is implemented by processors with work to do once before
+// the first record, such as registering their output schemas. Run calls
+// Init before joining the group; the stage is not ready until it succeeded,
+// and an error stops the stage.
+type Initializer interface {
+	Init(ctx context.Context) error
+}
+
 // Preparer is implemented by processors with per-record work that needs no
 // state: decoding, mapping, encoding. The runner calls Prepare for the
 // records of a poll on all cores, then Process for each in order, with
