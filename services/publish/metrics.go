@@ -1,9 +1,9 @@
 package publish
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/esrflow/esrflow/platform/obs"
 )
 
 type metrics struct {
@@ -31,35 +31,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Input records skipped because they could not be decoded or carried no tenant."}),
 	}
 	var err error
-	if m.scheduled, err = register(reg, m.scheduled); err != nil {
+	if m.scheduled, err = obs.Register(reg, m.scheduled); err != nil {
 		return nil, err
 	}
-	if m.events, err = register(reg, m.events); err != nil {
+	if m.events, err = obs.Register(reg, m.events); err != nil {
 		return nil, err
 	}
-	if m.files, err = register(reg, m.files); err != nil {
+	if m.files, err = obs.Register(reg, m.files); err != nil {
 		return nil, err
 	}
-	if m.withdrawn, err = register(reg, m.withdrawn); err != nil {
+	if m.withdrawn, err = obs.Register(reg, m.withdrawn); err != nil {
 		return nil, err
 	}
-	if m.undecodable, err = register(reg, m.undecodable); err != nil {
+	if m.undecodable, err = obs.Register(reg, m.undecodable); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (a second publish service in the same process).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }

@@ -1,9 +1,9 @@
 package validate
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/esrflow/esrflow/platform/obs"
 )
 
 // Metrics are validate's Prometheus series. Counters move when a record is
@@ -37,26 +37,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var err error
 	for _, c := range []**prometheus.CounterVec{&m.records, &m.quarantines, &m.files} {
-		if *c, err = registerCounter(reg, *c); err != nil {
+		if *c, err = obs.Register(reg, *c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
-}
-
-// registerCounter registers c, or reuses the collector already registered under the
-// same description (a second instance in the same process).
-func registerCounter(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
-		return nil, err
-	}
-	return c, nil
 }
 
 func (m *Metrics) record(tenant, kind, outcome string) {

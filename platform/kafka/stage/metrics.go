@@ -1,9 +1,9 @@
 package stage
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/esrflow/esrflow/platform/obs"
 )
 
 type metrics struct {
@@ -27,19 +27,19 @@ func newMetrics(reg prometheus.Registerer, stage string) (*metrics, error) {
 	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esrflow_stage_lag_records", Help: "Committed records not yet processed, per input partition."}, []string{"stage", "partition"})
 	restore := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "esrflow_stage_restore_seconds", Help: "Time to restore partitions' state from the changelog.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 8)}, []string{"stage"})
 	var err error
-	if consumed, err = register(reg, consumed); err != nil {
+	if consumed, err = obs.Register(reg, consumed); err != nil {
 		return nil, err
 	}
-	if produced, err = register(reg, produced); err != nil {
+	if produced, err = obs.Register(reg, produced); err != nil {
 		return nil, err
 	}
-	if txns, err = register(reg, txns); err != nil {
+	if txns, err = obs.Register(reg, txns); err != nil {
 		return nil, err
 	}
-	if lag, err = register(reg, lag); err != nil {
+	if lag, err = obs.Register(reg, lag); err != nil {
 		return nil, err
 	}
-	if restore, err = register(reg, restore); err != nil {
+	if restore, err = obs.Register(reg, restore); err != nil {
 		return nil, err
 	}
 	return &metrics{
@@ -49,19 +49,4 @@ func newMetrics(reg prometheus.Registerer, stage string) (*metrics, error) {
 		lag:            lag.MustCurryWith(labels),
 		restoreSeconds: restore.With(labels),
 	}, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (another stage in the same process).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
