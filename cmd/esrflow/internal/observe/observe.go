@@ -199,18 +199,11 @@ func (r *Reader) readAll(ctx context.Context, pattern string, fn func(*kgo.Recor
 	return nil
 }
 
-var readers = map[string]avro.Schema{}
-
+// readerSchema is the latest schema of an event: an outside consumer built
+// today reads every older version through it.
 func readerSchema(event string) (avro.Schema, error) {
-	if s, ok := readers[event]; ok {
-		return s, nil
-	}
 	s, _, err := schemas.Latest(event)
-	if err != nil {
-		return nil, err
-	}
-	readers[event] = s
-	return s, nil
+	return s, err
 }
 
 // eventName returns the event part of esr.<tenant>.<event>.v1.
