@@ -120,6 +120,25 @@ func fixture(name string) any {
 			AssignmentNumber: "31004581", Change: eventsv1.PositionChangeAttributesChanged,
 			Before: &before, After: &after,
 		}
+	case schemas.OperatorCommand:
+		return &internalv1.OperatorCommand{
+			CommandID: "5b0e7c1d-9a2f-4c3e-8d7b-6a5f4e3d2c1b", Tenant: "RXX", Action: internalv1.OperatorActionRelease,
+			BatchID: "hb-9f2c4e1a7b3d5f6e", Actor: "rxx-workforce-ops", Reason: "Confirmed with HR: restructure of estates",
+			RequestedAt: recordedAt(),
+		}
+	case schemas.HeldBatch:
+		f := fileInfo()
+		return &internalv1.HeldBatch{
+			BatchID: "hb-9f2c4e1a7b3d5f6e", Tenant: "RXX", Vpd: "412", FileName: f.Name, FileSha256: f.Sha256,
+			RunDate: f.RunDate, Status: internalv1.HeldBatchStatusReleased, Leavers: 2, ActivePopulation: 40,
+			MaxLeavers: 1, MaxPercent: 2.5, Tripped: "count 2 > 1",
+			Held: []internalv1.HeldLeaverRef{
+				{PersonID: "20110032", EmployeeNumber: "30977120", LeavingDate: day(2024, 3, 11), EventID: "0b6f3f8e-2c55-5e0c-8f7e-3a7d9a4c1e42", Line: 14},
+				{PersonID: "20110047", EmployeeNumber: "30977135", LeavingDate: day(2024, 3, 11), EventID: "1c7a4f9e-3d66-5f1d-9a8f-4b8e0b5d2f53", Line: 0},
+			},
+			HeldAt: recordedAt(), DecidedAt: ptr(recordedAt().Add(time.Hour)), DecidedBy: "rxx-workforce-ops",
+			Reason: "Confirmed with HR: restructure of estates", CommandID: "5b0e7c1d-9a2f-4c3e-8d7b-6a5f4e3d2c1b", Emitted: 2,
+		}
 	}
 	return nil
 }
@@ -141,6 +160,10 @@ func zero(name string) any {
 		return new(eventsv1.LeaverConfirmed)
 	case schemas.PositionUpdated:
 		return new(eventsv1.PositionUpdated)
+	case schemas.OperatorCommand:
+		return new(internalv1.OperatorCommand)
+	case schemas.HeldBatch:
+		return new(internalv1.HeldBatch)
 	}
 	return nil
 }

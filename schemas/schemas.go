@@ -40,6 +40,8 @@ const (
 	StarterCreated  = "starter-created"
 	LeaverConfirmed = "leaver-confirmed"
 	PositionUpdated = "position-updated"
+	OperatorCommand = "operator-command"
+	HeldBatch       = "held-batch"
 )
 
 // FS returns the embedded schema tree, rooted so that paths read

@@ -13,6 +13,12 @@ const (
 	TopicValidated   = "esr.validated.v1"
 	TopicQuarantine  = "esr.quarantine.v1"
 	TopicFileReports = "esr.ops.file-reports.v1"
+	// TopicCommands carries operators' decisions on held leaver batches
+	// (api → publish), keyed by tenant.
+	TopicCommands = "esr.ops.commands.v1"
+	// TopicHeldBatches carries the leaver guard's held batches and their
+	// outcomes (publish → api, alerting), keyed by tenant.
+	TopicHeldBatches = "esr.ops.held-batches.v1"
 )
 
 // Public events: the event part of esr.<tenant>.<event>.v1.
@@ -52,6 +58,8 @@ func Bindings() []Binding {
 		{Topic: TopicValidated, Schema: Entity},
 		{Topic: TopicQuarantine, Schema: Quarantine},
 		{Topic: TopicFileReports, Schema: FileReport},
+		{Topic: TopicCommands, Schema: OperatorCommand},
+		{Topic: TopicHeldBatches, Schema: HeldBatch},
 		{Topic: "esr.<tenant>." + EventStarterCreated + ".v1", Schema: StarterCreated, CEType: CETypeStarterCreated},
 		{Topic: "esr.<tenant>." + EventLeaverConfirmed + ".v1", Schema: LeaverConfirmed, CEType: CETypeLeaverConfirmed},
 		{Topic: "esr.<tenant>." + EventPositionUpdated + ".v1", Schema: PositionUpdated, CEType: CETypePositionUpdated},

@@ -6,6 +6,7 @@
 package tenant
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"regexp"
@@ -25,6 +26,91 @@ type Tenant struct {
 	VPDs []string `yaml:"vpds" json:"vpds"`
 	// Mapping adjusts how normalise maps this tenant's rows.
 	Mapping Mapping `yaml:"mapping,omitempty" json:"mapping,omitempty"`
+	// LeaverGuard holds a file's leavers for an operator when there are too
+	// many of them; nil means DefaultGuard.
+	LeaverGuard *Guard `yaml:"leaver_guard,omitempty" json:"leaver_guard,omitempty"`
+	// Feeds configures each kind of feed the tenant sends (go, csv).
+	Feeds Feeds `yaml:"feeds,omitempty" json:"feeds,omitempty"`
+}
+
+// Guard is a tenant's leaver-guard thresholds, applied to each file (the
+// baseline excepted). A file trips the guard when its leavers exceed
+// MaxLeavers, or when they are at least MinLeavers and exceed MaxPercent of
+// the people employed when the file started. A zero threshold is not
+// applied; Disabled turns the guard off.
+type Guard struct {
+	MaxLeavers int     `yaml:"max_leavers" json:"max_leavers"`
+	MaxPercent float64 `yaml:"max_percent" json:"max_percent"`
+	MinLeavers int     `yaml:"min_leavers" json:"min_leavers"`
+	Disabled   bool    `yaml:"disabled,omitempty" json:"disabled,omitempty"`
+}
+
+// DefaultGuard is the guard of a tenant that configures none: a normal day
+// of a 20,000-person trust (a few dozen leavers) passes, a truncated full
+// file does not.
+var DefaultGuard = Guard{MaxLeavers: 100, MaxPercent: 5, MinLeavers: 10}
+
+// Trips reports whether leavers out of an active population exceed the
+// thresholds, and says which one ("" when it does not).
+func (g Guard) Trips(leavers, active int) string {
+	if g.Disabled || leavers == 0 {
+		return ""
+	}
+	if g.MaxLeavers > 0 && leavers > g.MaxLeavers {
+		return fmt.Sprintf("count %d > %d", leavers, g.MaxLeavers)
+	}
+	if g.MaxPercent > 0 && leavers >= g.MinLeavers {
+		if active <= 0 || float64(leavers)*100 > g.MaxPercent*float64(active) {
+			return fmt.Sprintf("%d of %d employed > %g%%", leavers, active, g.MaxPercent)
+		}
+	}
+	return ""
+}
+
+// Guard returns the tenant's guard, DefaultGuard when none is configured.
+func (t Tenant) Guard() Guard {
+	if t.LeaverGuard == nil {
+		return DefaultGuard
+	}
+	return *t.LeaverGuard
+}
+
+// What a full file's omissions mean (Feed.Missing).
+const (
+	// MissingIgnore: a person absent from a full file is unchanged.
+	MissingIgnore = "ignore"
+	// MissingCorrect: an absent person is removed from state as a data
+	// correction, with no event.
+	MissingCorrect = "correct"
+	// MissingLeave: an absent employed person is a leaver on the file's run
+	// date (subject to the leaver guard).
+	MissingLeave = "leave"
+)
+
+// Feeds holds per-feed settings, by dialect family.
+type Feeds struct {
+	// GO is the ESR GO interface (go-v1 and go-v2 files).
+	GO Feed `yaml:"go,omitempty" json:"go,omitempty"`
+	// CSV is a staff-list CSV feed.
+	CSV Feed `yaml:"csv,omitempty" json:"csv,omitempty"`
+}
+
+// Feed is one feed's settings.
+type Feed struct {
+	// Missing is what a full file's omissions mean: ignore, correct or
+	// leave. Empty means the feed's default: ignore for GO files (an ESR
+	// full file is an extract, and a truncated one must not fan out as mass
+	// access removal), leave for CSV staff lists (a list is the whole truth).
+	Missing string `yaml:"missing,omitempty" json:"missing,omitempty"`
+}
+
+// Missing returns what a full file's omissions mean for a file read with
+// dialect (go-v2, go-v1, csv ...).
+func (t Tenant) Missing(dialect string) string {
+	if strings.HasPrefix(dialect, "csv") {
+		return cmp.Or(t.Feeds.CSV.Missing, MissingLeave)
+	}
+	return cmp.Or(t.Feeds.GO.Missing, MissingIgnore)
 }
 
 // Mapping holds a tenant's overrides of the baseline ESR mapping.
@@ -61,6 +147,14 @@ func New(tenants ...Tenant) (*Set, error) {
 		}
 		if len(t.VPDs) == 0 {
 			return nil, fmt.Errorf("tenant %s: no VPDs", t.Code)
+		}
+		for _, m := range []string{t.Feeds.GO.Missing, t.Feeds.CSV.Missing} {
+			if m != "" && m != MissingIgnore && m != MissingCorrect && m != MissingLeave {
+				return nil, fmt.Errorf("tenant %s: feeds: missing %q must be ignore, correct or leave", t.Code, m)
+			}
+		}
+		if g := t.LeaverGuard; g != nil && (g.MaxLeavers < 0 || g.MaxPercent < 0 || g.MaxPercent > 100 || g.MinLeavers < 0) {
+			return nil, fmt.Errorf("tenant %s: leaver_guard: thresholds must be >= 0 (max_percent <= 100)", t.Code)
 		}
 		for _, v := range t.VPDs {
 			if !vpdCode.MatchString(v) {
@@ -106,6 +200,9 @@ type file struct {
 //	    vpds: ["412"]
 //	    mapping:
 //	      ignore_record_types: [COA]
+//	    leaver_guard: {max_leavers: 100, max_percent: 5, min_leavers: 10}
+//	    feeds:
+//	      go: {missing: ignore}
 func Load(path string) (*Set, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

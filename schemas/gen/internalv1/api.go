@@ -3,8 +3,8 @@ package internalv1
 import "github.com/hamba/avro/v2"
 
 // NewAPI returns an Avro API that decodes EntityRecord.Entity into the typed
-// structs (Person, Assignment, Position, Organisation, Location, Correction)
-// and encodes them back. Without it the union field, which avrogen types as
+// structs (Person, Assignment, Position, Organisation, Location, Correction,
+// OperatorCommand) and encodes them back. Without it the union field, which avrogen types as
 // `any`, decodes into generic maps and encoding a struct fails.
 //
 // Put values, not pointers, in Entity: the union branch is chosen by the
@@ -19,5 +19,6 @@ func NewAPI() avro.API {
 	api.Register("uk.nhs.esr.Organisation", Organisation{})
 	api.Register("uk.nhs.esr.Location", Location{})
 	api.Register("uk.nhs.esr.Correction", Correction{})
+	api.Register("uk.nhs.esr.OperatorCommand", OperatorCommand{})
 	return api
 }
