@@ -107,6 +107,13 @@ func datePtr(s string) *time.Time {
 	return &t
 }
 
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 func snapshotValue(s *snapshot) *eventsv1.PositionSnapshot {
 	if s == nil {
 		return nil
@@ -125,12 +132,12 @@ func value(e *event, recorded time.Time) any {
 		return &eventsv1.StarterCreated{EventID: e.ID, Tenant: e.Tenant, Vpd: e.VPD, PersonID: e.PersonID,
 			EmployeeNumber: e.EmployeeNumber, EffectiveDate: eff, RecordedAt: recorded, Source: src,
 			AssignmentNumber: e.AssignmentNumber, PositionNumber: e.PositionNumber, PositionTitle: e.PositionTitle,
-			Organisation: e.Organisation, StartDate: eff, Scheduled: e.Scheduled, Rehire: e.Rehire}
+			Organisation: e.Organisation, StartDate: eff, Scheduled: e.Scheduled, Rehire: e.Rehire, TransferFromTenant: strPtr(e.TransferFrom)}
 	case eventLeaver:
 		return &eventsv1.LeaverConfirmed{EventID: e.ID, Tenant: e.Tenant, Vpd: e.VPD, PersonID: e.PersonID,
 			EmployeeNumber: e.EmployeeNumber, EffectiveDate: eff, RecordedAt: recorded, Source: src,
 			LeavingDate: eff, LeavingReason: e.LeavingReason, LastWorkingDay: datePtr(e.LastWorkingDay),
-			DaysLate: e.DaysLate, FinalAssignmentEndDate: datePtr(e.FinalEnd)}
+			DaysLate: e.DaysLate, FinalAssignmentEndDate: datePtr(e.FinalEnd), TransferToTenant: strPtr(e.TransferTo)}
 	default:
 		return &eventsv1.PositionUpdated{EventID: e.ID, Tenant: e.Tenant, Vpd: e.VPD, PersonID: e.PersonID,
 			EmployeeNumber: e.EmployeeNumber, EffectiveDate: eff, RecordedAt: recorded, Source: src,

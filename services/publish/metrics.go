@@ -11,6 +11,10 @@ type metrics struct {
 	events      *prometheus.CounterVec // tenant, event
 	files       *prometheus.CounterVec // tenant
 	withdrawn   *prometheus.CounterVec // tenant
+	heldBatches *prometheus.GaugeVec   // tenant
+	fired       *prometheus.CounterVec // tenant, trigger
+	commands    *prometheus.CounterVec // tenant, action, outcome
+	superseded  *prometheus.CounterVec // tenant
 	undecodable prometheus.Counter
 }
 
@@ -27,6 +31,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Files started, by tenant."}, []string{"tenant"}),
 		withdrawn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_publish_withdrawn_leavers_total",
 			Help: "Held leavers withdrawn before their date."}, []string{"tenant"}),
+		heldBatches: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esrflow_publish_held_batches",
+			Help: "Leaver-guard batches awaiting an operator's release or rejection."}, []string{"tenant"}),
+		fired: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_publish_scheduled_leavers_fired_total",
+			Help: "Held leavers confirmed, by what confirmed them: a file's run date, the clock, or an operator's release."}, []string{"tenant", "trigger"}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_publish_operator_commands_total",
+			Help: "Operator decisions on held batches, applied or ignored (unknown or already decided batch)."}, []string{"tenant", "action", "outcome"}),
+		superseded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_publish_superseded_held_leavers_total",
+			Help: "Leavers in a held batch dropped because a later file spoke about the person before an operator decided."}, []string{"tenant"}),
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{Name: "esrflow_publish_skipped_records_total",
 			Help: "Input records skipped because they could not be decoded or carried no tenant."}),
 	}
@@ -42,6 +54,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if m.withdrawn, err = obs.Register(reg, m.withdrawn); err != nil {
 		return nil, err
+	}
+	if m.heldBatches, err = obs.Register(reg, m.heldBatches); err != nil {
+		return nil, err
+	}
+	for _, c := range []**prometheus.CounterVec{&m.fired, &m.commands, &m.superseded} {
+		if *c, err = obs.Register(reg, *c); err != nil {
+			return nil, err
+		}
 	}
 	if m.undecodable, err = obs.Register(reg, m.undecodable); err != nil {
 		return nil, err

@@ -1,7 +1,6 @@
 package publish
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -115,6 +114,14 @@ func (p *processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 			return err
 		}
 		return w.entity(&rec)
+	case internalv1.EntityRecordKindCommand:
+		cmd, ok := rec.Entity.(internalv1.OperatorCommand)
+		if !ok {
+			p.log.Error("skipping a command record without a command", logx.Tenant(code), logx.Offset(in.Offset))
+			p.metrics.undecodable.Inc()
+			return nil
+		}
+		return w.command(&cmd)
 	}
 	p.log.Error("skipping record of unknown kind", logx.Tenant(code), logx.Offset(in.Offset))
 	return nil
@@ -137,7 +144,8 @@ func (p *processor) Restore(partition int32, key, value []byte) error {
 	if err := t.restore(rest, value); err != nil {
 		return fmt.Errorf("publish: changelog key %q: %w", key, err)
 	}
-	p.metrics.scheduled.WithLabelValues(code).Set(float64(len(t.held)))
+	p.metrics.scheduled.WithLabelValues(code).Set(float64(t.dateHeld()))
+	p.metrics.heldBatches.WithLabelValues(code).Set(float64(t.pendingBatches()))
 	return nil
 }
 
@@ -149,12 +157,13 @@ func (p *processor) Forget(partition int32) {
 		if t.partition == partition {
 			delete(p.tenants, code)
 			p.metrics.scheduled.DeleteLabelValues(code)
+			p.metrics.heldBatches.DeleteLabelValues(code)
 		}
 	}
 }
 
-// HeldLeaver is a future-dated leaver publish holds until a file of the
-// tenant has a run date on or after Due.
+// HeldLeaver is a future-dated leaver publish holds until its date: the
+// tenant's clock day (Europe/London) or a file's run date reaches Due.
 type HeldLeaver struct {
 	Tenant         string
 	PersonID       string
@@ -167,7 +176,8 @@ type HeldLeaver struct {
 	SourceLine     int64
 }
 
-// scheduledLeavers lists a tenant's held leavers by person id.
+// scheduledLeavers lists a tenant's date-held leavers by person id (not
+// those in a leaver-guard batch).
 func (p *processor) scheduledLeavers(code string) []HeldLeaver {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -178,9 +188,27 @@ func (p *processor) scheduledLeavers(code string) []HeldLeaver {
 	out := make([]HeldLeaver, 0, len(t.held))
 	for _, pid := range slices.Sorted(maps.Keys(t.held)) {
 		e := t.held[pid]
+		if !e.dateHeld() {
+			continue
+		}
 		out = append(out, HeldLeaver{Tenant: e.Tenant, PersonID: e.PersonID, EmployeeNumber: e.EmployeeNumber,
 			Due: date(e.Due), LeavingReason: e.LeavingReason, LastWorkingDay: datePtr(e.LastWorkingDay),
 			EventID: e.ID, SourceFile: e.FileName, SourceLine: e.Line})
+	}
+	return out
+}
+
+// heldBatches lists a tenant's batches by id.
+func (p *processor) heldBatches(code string) []internalv1.HeldBatch {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.tenants[code]
+	if t == nil {
+		return nil
+	}
+	out := make([]internalv1.HeldBatch, 0, len(t.batches))
+	for _, id := range slices.Sorted(maps.Keys(t.batches)) {
+		out = append(out, *t.batches[id])
 	}
 	return out
 }
@@ -279,32 +307,27 @@ func (w *work) fileStart(rec *internalv1.EntityRecord) error {
 			return err
 		}
 	}
-	t.hdr.Open = &openFile{Name: rec.File.Name, Sha256: rec.File.Sha256, VPD: rec.Vpd, Run: isoDate(rec.File.RunDate),
-		Baseline: t.hdr.Files == 0, Emitted: map[string]int64{}}
+	run := isoDate(rec.File.RunDate)
+	t.hdr.Open = &openFile{Name: rec.File.Name, Sha256: rec.File.Sha256, VPD: rec.Vpd, Run: run,
+		Baseline: t.hdr.Files == 0, Full: rec.File.Kind == internalv1.FileKindFull, Dialect: rec.File.Dialect,
+		Active: t.employedCount(), Emitted: map[string]int64{}}
 	t.hdr.Files++
+	t.hdr.LastRun = max(t.hdr.LastRun, run)
 	w.p.metrics.files.WithLabelValues(t.code).Inc()
-	// Held leavers whose date has come fire now, in (due, person) order.
-	var due []*event
-	for _, e := range t.held {
-		if e.Due <= t.hdr.Open.Run {
-			due = append(due, e)
-		}
+	// Held leavers whose date the file's run date has reached fire now,
+	// before any of its rows, and count in its report.
+	if err := w.fireDue(run, triggerFile); err != nil {
+		return err
 	}
-	slices.SortFunc(due, func(a, b *event) int {
-		return cmp.Or(cmp.Compare(a.Due, b.Due), cmp.Compare(a.PersonID, b.PersonID))
-	})
-	for _, e := range due {
-		fired := *e
-		fired.Due, fired.DaysLate = "", 0
-		if err := w.emit(&fired); err != nil {
-			return err
-		}
-		delete(t.held, e.PersonID)
-		w.tx.SetState(stateKey(t.code, keyHeld, e.PersonID), nil)
-	}
-	w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(len(t.held)))
 	w.saveHeader()
 	return nil
+}
+
+// markSeen records that the open full file lists the person.
+func (w *work) markSeen(a *person) {
+	if o := w.t.hdr.Open; o != nil && o.Full {
+		a.Seen = w.t.hdr.Files
+	}
 }
 
 // ensureOpen opens the record's file when its FILE_START was not seen (a
@@ -329,6 +352,13 @@ func (w *work) fileEnd(rec *internalv1.EntityRecord) error {
 		return err
 	}
 	t, o := w.t, w.t.hdr.Open
+	if o.Full && !o.Baseline {
+		w.omissions()
+	}
+	leaversHeld, err := w.decideLeavers()
+	if err != nil {
+		return err
+	}
 	c := rec.Counts
 	if c == nil {
 		c = &internalv1.StageCounts{}
@@ -338,7 +368,7 @@ func (w *work) fileEnd(rec *internalv1.EntityRecord) error {
 	now := w.p.now()
 	report := &internalv1.FileReport{Tenant: t.code, Vpd: rec.Vpd, File: rec.File, Status: internalv1.FileStatusAccepted,
 		RowsRead: c.RowsRead, EntitiesAccepted: c.Entities, Quarantined: c.Quarantined, Corrections: c.Corrections,
-		Ignored: c.Ignored, EventsEmitted: emitted, LeaversHeld: 0, ReportedAt: now}
+		Ignored: c.Ignored, EventsEmitted: emitted, LeaversHeld: leaversHeld, ReportedAt: now}
 	wr, err := w.writerLocked(schemas.TopicFileReports, schemas.FileReport)
 	if err != nil {
 		return err
@@ -354,7 +384,7 @@ func (w *work) fileEnd(rec *internalv1.EntityRecord) error {
 	w.p.log.Info("file published", logx.Tenant(t.code), logx.File(o.Name),
 		logx.Count("rows_read", c.RowsRead), logx.Count("starters", emitted[eventStarter]),
 		logx.Count("leavers", emitted[eventLeaver]), logx.Count("position_updates", emitted[eventPosition]),
-		logx.Count("scheduled_leavers", int64(len(t.held))))
+		logx.Count("leavers_held", leaversHeld), logx.Count("scheduled_leavers", int64(t.dateHeld())))
 	t.hdr.Open = nil
 	w.saveHeader()
 	return nil
@@ -374,6 +404,8 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 		}
 		a.EmployeeNumber, a.NHSUniqueID, a.LeavingReason = e.EmployeeNumber, e.NhsUniqueID, e.LeavingReason
 		a.Termination = isoDatePtr(e.ActualTerminationDate)
+		a.Match = matchDigest(t.code, e.NiNumber, e.DateOfBirth)
+		w.markSeen(a)
 		t.group = &group{PersonID: pid, PRALine: line, After: a}
 		w.saveGroup()
 	case internalv1.Assignment:
@@ -387,6 +419,7 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 			if a == nil {
 				a = &person{ID: pid, Assignments: map[string]*assignment{}}
 			}
+			w.markSeen(a)
 			t.group = &group{PersonID: pid, After: a}
 		}
 		g := t.group
@@ -443,11 +476,8 @@ func (w *work) correct(c *internalv1.Correction) {
 			t.setPerson(id, nil)
 			w.tx.SetState(stateKey(t.code, keyPerson, id), nil)
 		}
-		if _, ok := t.held[id]; ok { // the person was a mistake, so was their leaving
-			delete(t.held, id)
-			w.tx.SetState(stateKey(t.code, keyHeld, id), nil)
-			w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(len(t.held)))
-		}
+		w.dropHeld(id) // the person was a mistake, so was their leaving
+		w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(t.dateHeld()))
 	case internalv1.EntityKindOrganisation:
 		delete(t.orgs, c.ID)
 		w.tx.SetState(stateKey(t.code, keyOrganisation, id), nil)
@@ -468,55 +498,89 @@ func (w *work) closeGroup() error {
 		return nil
 	}
 	o := t.hdr.Open
+	B := t.persons[g.PersonID]
+	if h := t.held[g.PersonID]; h != nil && h.Batch != "" {
+		// A later file speaks about a person whose leaving an operator has
+		// not decided yet: it supersedes the held decision, and the person
+		// is compared with their state before the held file.
+		B = h.PreFile
+		w.dropHeld(g.PersonID)
+		w.p.metrics.superseded.WithLabelValues(t.code).Inc()
+	}
 	f := &fileCtx{tenant: t.code, vpd: o.VPD, name: o.Name, sha256: o.Sha256, run: o.Run, baseline: o.Baseline,
-		rehire:  t.rehire,
-		orgName: func(id int64) string { return t.orgs[id] },
+		rehire:       t.rehire,
+		transferFrom: func(a *person) string { return w.p.transferFrom(t.code, a) },
+		orgName:      func(id int64) string { return t.orgs[id] },
 		names: func(a attrs) snapshot {
 			return snapshot{PositionNumber: a.PositionNumber, PositionTitle: a.PositionTitle, Organisation: t.orgs[a.OrganisationID],
 				Grade: a.GradeCode, StaffGroup: a.StaffGroup, JobRole: a.JobRole, OccupationCode: a.OccupationCode, Location: t.locs[a.LocationID]}
 		},
 		hasHeld: func(pid string) bool { return t.held[pid] != nil },
 	}
-	out := derive(f, t.persons[g.PersonID], g)
-	for i := range out.emit {
-		if err := w.emit(&out.emit[i]); err != nil {
-			return err
-		}
-	}
+	out := derive(f, B, g)
 	pid := g.PersonID
 	if out.dropHeld {
-		delete(t.held, pid)
-		if out.hold == nil {
-			w.tx.SetState(stateKey(t.code, keyHeld, pid), nil)
-		}
+		w.dropHeld(pid)
 		if out.withdrawn {
 			w.p.metrics.withdrawn.WithLabelValues(t.code).Inc()
 		}
 	}
-	if h := out.hold; h != nil {
-		h.ID = idOf(h)
-		t.held[pid] = h
-		w.tx.SetState(stateKey(t.code, keyHeld, pid), mustJSON(h))
+	emitted := 0
+	for i := range out.emit {
+		e := &out.emit[i]
+		if e.Type == eventLeaver && !o.Baseline {
+			w.holdPending(e, B) // the guard decides at the file's end
+			continue
+		}
+		if err := w.emit(e, true); err != nil {
+			return err
+		}
+		emitted++
 	}
-	w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(len(t.held)))
+	if h := out.hold; h != nil {
+		if o.Baseline {
+			h.ID = idOf(h)
+			w.setHeld(h)
+		} else {
+			w.holdPending(h, B)
+		}
+	}
+	w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(t.dateHeld()))
 	t.setPerson(pid, g.After)
 	w.tx.SetState(stateKey(t.code, keyPerson, pid), mustJSON(g.After))
 	t.group = nil
 	w.tx.SetState(stateKey(t.code, keyGroup), nil)
-	if len(out.emit) > 0 {
+	if emitted > 0 {
 		w.saveHeader()
 	}
 	return nil
+}
+
+// setHeld stores a held leaver.
+func (w *work) setHeld(e *event) {
+	w.t.held[e.PersonID] = e
+	w.tx.SetState(stateKey(w.t.code, keyHeld, e.PersonID), mustJSON(e))
+}
+
+// dropHeld removes a person's held leaver, if any.
+func (w *work) dropHeld(pid string) {
+	if _, ok := w.t.held[pid]; ok {
+		delete(w.t.held, pid)
+		w.tx.SetState(stateKey(w.t.code, keyHeld, pid), nil)
+	}
 }
 
 func idOf(e *event) string {
 	return eventID(e.Tenant, e.Type, e.PersonID, e.Change, e.AssignmentNumber, e.FileSha256, e.Line)
 }
 
-// emit produces one event now and counts it in the open file.
-func (w *work) emit(e *event) error {
+// emit produces one event now; inFile counts it in the open file's report.
+func (w *work) emit(e *event, inFile bool) error {
 	if e.ID == "" {
 		e.ID = idOf(e)
+	}
+	if e.Type == eventLeaver && e.TransferTo == "" {
+		e.TransferTo = w.p.transferTo(w.t.code, e)
 	}
 	topic := schemas.EventTopic(e.Tenant, e.Type)
 	wr, err := w.writerLocked(topic, e.Type)
@@ -529,11 +593,12 @@ func (w *work) emit(e *event) error {
 		return err
 	}
 	w.tx.Produce(&kgo.Record{Topic: topic, Key: []byte(e.PersonID), Value: b, Headers: headers(e, now)})
-	o := w.t.hdr.Open
-	if o.Emitted == nil { // restored from a header written before any event
-		o.Emitted = map[string]int64{}
+	if o := w.t.hdr.Open; inFile && o != nil {
+		if o.Emitted == nil { // restored from a header written before any event
+			o.Emitted = map[string]int64{}
+		}
+		o.Emitted[e.Type]++
 	}
-	o.Emitted[e.Type]++
 	w.p.metrics.events.WithLabelValues(e.Tenant, e.Type).Inc()
 	return nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
+	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/config"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
@@ -65,8 +66,20 @@ type Config struct {
 	EventReplication int16
 	// MaxPollRecords bounds the records per transaction (0 = the stage default).
 	MaxPollRecords int
-	// Now stamps recorded_at, ce_time and reported_at; nil = time.Now.
+	// Now stamps recorded_at, ce_time and reported_at, and is the clock of
+	// the scheduler (its Europe/London day confirms held leavers); nil =
+	// time.Now. Tests move it.
 	Now func() time.Time
+	// TickInterval is how often the scheduler looks for due leavers
+	// (default 1s).
+	TickInterval time.Duration
+	// Tenants configures each tenant's leaver guard and feeds; nil or a
+	// tenant it does not name gets the defaults (tenant.DefaultGuard,
+	// missing: ignore for GO files).
+	Tenants *tenant.Set
+	// Commands is the topic of operators' decisions, forwarded onto Input
+	// (default esr.ops.commands.v1).
+	Commands string
 }
 
 // RegisterFlags adds the publish flags (Kafka brokers come from Spec).
@@ -110,6 +123,9 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.Changelog == "" {
 		out.Changelog = DefaultChangelog
 	}
+	if out.Commands == "" {
+		out.Commands = schemas.TopicCommands
+	}
 	if out.EventPartitions <= 0 {
 		out.EventPartitions = DefaultEventPartitions
 	}
@@ -130,10 +146,11 @@ type Deps struct {
 
 // Service is a publish instance.
 type Service struct {
-	cfg    Config
-	proc   *processor
-	runner *stage.Runner
-	admin  *kgo.Client
+	cfg     Config
+	proc    *processor
+	runner  *stage.Runner
+	forward *stage.Runner // operators' commands onto the input
+	admin   *kgo.Client
 }
 
 // New builds the service. It connects nothing yet: clients dial lazily and
@@ -159,30 +176,67 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("publish: kafka client: %w", err)
 	}
-	proc, err := newProcessor(c, log, m, avrox.New(srcl, internalv1.NewAPI()), srcl, kadm.NewClient(admin))
+	serde := avrox.New(srcl, internalv1.NewAPI())
+	adm := kadm.NewClient(admin)
+	proc, err := newProcessor(c, log, m, serde, srcl, adm)
 	if err != nil {
 		admin.Close()
 		return nil, err
 	}
 	runner, err := stage.New(stage.Config{Name: "publish", Group: c.Group, InstanceID: c.InstanceID, Input: c.Input,
-		Changelog: c.Changelog, Brokers: c.Brokers, ClientOpts: c.ClientOpts, MaxPollRecords: c.MaxPollRecords},
-		proc, stage.Deps{Log: log, Metrics: deps.Metrics})
+		Changelog: c.Changelog, Brokers: c.Brokers, ClientOpts: c.ClientOpts, MaxPollRecords: c.MaxPollRecords,
+		TickInterval: c.TickInterval}, proc, stage.Deps{Log: log, Metrics: deps.Metrics})
 	if err != nil {
 		admin.Close()
 		return nil, err
 	}
-	return &Service{cfg: c, proc: proc, runner: runner, admin: admin}, nil
+	cmdSchema, _, err := schemas.Latest(schemas.OperatorCommand)
+	if err != nil {
+		admin.Close()
+		return nil, err
+	}
+	fwd := &forwarder{input: c.Input, serde: serde, sr: srcl, adm: adm, command: cmdSchema, log: log.Named("commands")}
+	forward, err := stage.New(stage.Config{Name: "publish-commands", Group: c.Group + "-commands", InstanceID: c.InstanceID,
+		Input: c.Commands, Brokers: c.Brokers, ClientOpts: c.ClientOpts}, fwd, stage.Deps{Log: log.Named("commands"), Metrics: deps.Metrics})
+	if err != nil {
+		admin.Close()
+		return nil, err
+	}
+	return &Service{cfg: c, proc: proc, runner: runner, forward: forward, admin: admin}, nil
 }
 
-// Run consumes esr.validated.v1 until ctx ends or processing fails.
+// Run consumes esr.validated.v1, and forwards operators' commands onto it,
+// until ctx ends or processing fails.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.admin.Close()
-	return s.runner.Run(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fwdDone := make(chan error, 1)
+	go func() { fwdDone <- s.forward.Run(ctx) }()
+	err := s.runner.Run(ctx)
+	cancel()
+	if ferr := <-fwdDone; err == nil || errors.Is(err, context.Canceled) {
+		if ferr != nil && !errors.Is(ferr, context.Canceled) {
+			err = ferr
+		}
+	}
+	return err
 }
 
-// Ready reports nil once the stage has joined its group and restored its
-// state.
-func (s *Service) Ready() error { return s.runner.Ready() }
+// Ready reports nil once both stages have joined their groups and the
+// publish stage has restored its state.
+func (s *Service) Ready() error {
+	if err := s.runner.Ready(); err != nil {
+		return err
+	}
+	return s.forward.Ready()
+}
+
+// HeldBatches returns the tenant's leaver-guard batches (every status), by
+// batch id. Safe to call while Run is running.
+func (s *Service) HeldBatches(tenant string) []internalv1.HeldBatch {
+	return s.proc.heldBatches(tenant)
+}
 
 // ScheduledLeavers returns the tenant's held future-dated leavers, by
 // person id: leavers whose date no file of the tenant has reached yet. Safe

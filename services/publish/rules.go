@@ -73,6 +73,12 @@ type person struct {
 	Termination    string                 `json:"term,omitempty"`
 	LeavingReason  string                 `json:"reason,omitempty"`
 	Assignments    map[string]*assignment `json:"asgs,omitempty"` // by assignment id
+	// Match is a salted digest of NI number and date of birth, to recognise
+	// a rehire without an NHS Unique ID; the values themselves are not kept.
+	Match string `json:"match,omitempty"`
+	// Seen is the number (Files) of the last full file that listed the
+	// person, so a full file's omissions can be found at its end.
+	Seen int64 `json:"seen,omitempty"`
 }
 
 func (p *person) clone() *person {
@@ -175,12 +181,21 @@ type event struct {
 	Organisation   string `json:"org,omitempty"`
 	Scheduled      bool   `json:"scheduled,omitempty"`
 	Rehire         bool   `json:"rehire,omitempty"`
+	TransferFrom   string `json:"from,omitempty"`
 	// leaver-confirmed
 	LeavingReason  string `json:"reason,omitempty"`
 	LastWorkingDay string `json:"lwd,omitempty"`
 	FinalEnd       string `json:"final_end,omitempty"`
 	DaysLate       int    `json:"days_late,omitempty"`
 	Due            string `json:"due,omitempty"` // held leavers only
+	TransferTo     string `json:"to,omitempty"`
+	// Held leavers only: Pending while the file that decided the leaver is
+	// open (the guard decides at its end); Batch once the guard holds it for
+	// an operator; PreFile is the person before that file, restored if the
+	// operator rejects the batch.
+	Pending bool    `json:"pending,omitempty"`
+	Batch   string  `json:"batch,omitempty"`
+	PreFile *person `json:"pre_file,omitempty"`
 	// position-updated
 	Change string    `json:"change,omitempty"`
 	Before *snapshot `json:"before,omitempty"`
@@ -193,7 +208,8 @@ type fileCtx struct {
 	name, sha256 string
 	run          string // run date
 	baseline     bool
-	rehire       func(p *person) bool   // another person id holds p's NHS Unique ID
+	rehire       func(p *person) bool   // another person id of the tenant is p (NHS Unique ID, else NI + DOB)
+	transferFrom func(p *person) string // the tenant p transferred from, if any
 	names        func(a attrs) snapshot // resolves organisation and location names
 	orgName      func(id int64) string  //
 	hasHeld      func(pid string) bool  // a held leaver exists for the person
@@ -239,7 +255,7 @@ func derive(f *fileCtx, B *person, g *group) outcome {
 			e.PositionNumber, e.PositionTitle = chosen.Attrs.PositionNumber, chosen.Attrs.PositionTitle
 			e.Organisation = f.orgName(chosen.Attrs.OrganisationID)
 		}
-		e.Scheduled, e.Rehire = s > f.run, f.rehire(A)
+		e.Scheduled, e.Rehire, e.TransferFrom = s > f.run, f.rehire(A), f.transferFrom(A)
 		out.emit = append(out.emit, e)
 	}
 

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
 
 // The changelog (esr.publish.changelog.v1) holds all of publish's state,
@@ -13,7 +15,9 @@ import (
 //	<TENANT>/t          tenantState: seen before, and the open file (counts so far)
 //	<TENANT>/g          the open person group (A so far and its ASA rows)
 //	<TENANT>/p/<pid>    a person (B for the next group)
-//	<TENANT>/h/<pid>    a held (future-dated) leaver: the whole event
+//	<TENANT>/h/<pid>    a held leaver: the whole event; date-held (future-dated),
+//	                    pending (decided at the file's end) or in a guard batch
+//	<TENANT>/b/<batch>  a leaver-guard batch (internalv1.HeldBatch)
 //	<TENANT>/o/<id>     an organisation name
 //	<TENANT>/l/<id>     a location description
 //
@@ -23,6 +27,7 @@ const (
 	keyGroup        = "g"
 	keyPerson       = "p"
 	keyHeld         = "h"
+	keyBatch        = "b"
 	keyOrganisation = "o"
 	keyLocation     = "l"
 )
@@ -42,6 +47,9 @@ type openFile struct {
 	VPD      string           `json:"vpd"`
 	Run      string           `json:"run"`
 	Baseline bool             `json:"baseline,omitempty"`
+	Full     bool             `json:"full,omitempty"`    // a full file (GOF): omissions mean something
+	Dialect  string           `json:"dialect,omitempty"` // go-v2, go-v1, csv: picks the feed's missing mode
+	Active   int64            `json:"active"`            // people employed when the file started (the guard's population)
 	Emitted  map[string]int64 `json:"emitted,omitempty"` // events emitted per event name, held leavers that fired included
 }
 
@@ -50,6 +58,8 @@ type tenantHeader struct {
 	// Files counts the files started for the tenant; the first is the baseline.
 	Files int64     `json:"files"`
 	Open  *openFile `json:"open,omitempty"`
+	// LastRun is the latest run date of a file of the tenant.
+	LastRun string `json:"last_run,omitempty"`
 }
 
 // tenantState is one tenant's state in memory.
@@ -60,27 +70,46 @@ type tenantState struct {
 	group     *group
 	persons   map[string]*person
 	held      map[string]*event
+	batches   map[string]*internalv1.HeldBatch
 	orgs      map[int64]string
 	locs      map[int64]string
 	// derived indexes, rebuilt from persons
 	nhs      map[string]map[string]bool // NHS Unique ID -> person ids
+	match    map[string]map[string]bool // NI number + date of birth digest -> person ids
 	asgOwner map[string]string          // assignment id -> person id
 }
 
 func newTenantState(code string, partition int32) *tenantState {
 	return &tenantState{code: code, partition: partition, persons: map[string]*person{}, held: map[string]*event{},
-		orgs: map[int64]string{}, locs: map[int64]string{}, nhs: map[string]map[string]bool{}, asgOwner: map[string]string{}}
+		batches: map[string]*internalv1.HeldBatch{}, orgs: map[int64]string{}, locs: map[int64]string{},
+		nhs: map[string]map[string]bool{}, match: map[string]map[string]bool{}, asgOwner: map[string]string{}}
+}
+
+// index adds (add) or removes pid under key in idx.
+func index(idx map[string]map[string]bool, key, pid string, add bool) {
+	if key == "" {
+		return
+	}
+	if !add {
+		if ids := idx[key]; ids != nil {
+			delete(ids, pid)
+			if len(ids) == 0 {
+				delete(idx, key)
+			}
+		}
+		return
+	}
+	if idx[key] == nil {
+		idx[key] = map[string]bool{}
+	}
+	idx[key][pid] = true
 }
 
 // setPerson stores p (nil deletes pid) and keeps the indexes in step.
 func (t *tenantState) setPerson(pid string, p *person) {
 	if old := t.persons[pid]; old != nil {
-		if ids := t.nhs[old.NHSUniqueID]; ids != nil {
-			delete(ids, pid)
-			if len(ids) == 0 {
-				delete(t.nhs, old.NHSUniqueID)
-			}
-		}
+		index(t.nhs, old.NHSUniqueID, pid, false)
+		index(t.match, old.Match, pid, false)
 		for id := range old.Assignments {
 			if t.asgOwner[id] == pid {
 				delete(t.asgOwner, id)
@@ -92,28 +121,11 @@ func (t *tenantState) setPerson(pid string, p *person) {
 		return
 	}
 	t.persons[pid] = p
-	if p.NHSUniqueID != "" {
-		if t.nhs[p.NHSUniqueID] == nil {
-			t.nhs[p.NHSUniqueID] = map[string]bool{}
-		}
-		t.nhs[p.NHSUniqueID][pid] = true
-	}
+	index(t.nhs, p.NHSUniqueID, pid, true)
+	index(t.match, p.Match, pid, true)
 	for id := range p.Assignments {
 		t.asgOwner[id] = pid
 	}
-}
-
-// rehire: the tenant holds another person id with p's NHS Unique ID.
-func (t *tenantState) rehire(p *person) bool {
-	if p.NHSUniqueID == "" {
-		return false
-	}
-	for id := range t.nhs[p.NHSUniqueID] {
-		if id != p.ID {
-			return true
-		}
-	}
-	return false
 }
 
 // restore applies one changelog record (value nil = deleted).
@@ -151,6 +163,16 @@ func (t *tenantState) restore(rest string, value []byte) error {
 			return err
 		}
 		t.held[id] = e
+	case keyBatch:
+		if value == nil {
+			delete(t.batches, id)
+			return nil
+		}
+		b := &internalv1.HeldBatch{}
+		if err := json.Unmarshal(value, b); err != nil {
+			return err
+		}
+		t.batches[id] = b
 	case keyOrganisation, keyLocation:
 		var n int64
 		if _, err := fmt.Sscan(id, &n); err != nil {

@@ -1,0 +1,95 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/platform/avrox"
+	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/schemas/registrar"
+)
+
+// forwarder moves operators' commands from esr.ops.commands.v1 onto
+// publish's own input (esr.validated.v1), keyed by tenant, as COMMAND
+// records. Publish's state is partitioned like its input, so a decision must
+// arrive on the tenant's input partition to be applied in the same
+// transaction as the state it changes and in order with the tenant's files.
+// The api may only write to the ops topic; this stage (its own consumer
+// group, exactly once) is the one writer of commands into the pipeline.
+type forwarder struct {
+	input   string
+	serde   *avrox.Serde
+	sr      *sr.Client
+	adm     *kadm.Client
+	command avro.Schema
+	entity  avrox.Writer
+	log     *zap.Logger
+}
+
+var (
+	_ stage.Processor   = (*forwarder)(nil)
+	_ stage.Initializer = (*forwarder)(nil)
+)
+
+// Init creates the ops topics publish owns if they are missing and
+// registers the entity schema the forwarded records are written with.
+func (f *forwarder) Init(ctx context.Context) error {
+	resp, err := f.adm.CreateTopics(ctx, 1, -1, nil, schemas.TopicCommands, schemas.TopicHeldBatches)
+	if err != nil {
+		return fmt.Errorf("publish: creating ops topics: %w", err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("publish: creating topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	for _, topic := range []string{schemas.TopicCommands, schemas.TopicHeldBatches, f.input} {
+		if _, err := registrar.RegisterTopic(ctx, f.sr, topic); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+	}
+	_, text, err := schemas.Latest(schemas.Entity)
+	if err != nil {
+		return err
+	}
+	if f.entity, err = f.serde.Register(ctx, schemas.Subject(f.input), text); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	return nil
+}
+
+// Process forwards one command. A command that cannot be decoded or names
+// no tenant is logged and skipped: it can never be applied.
+func (f *forwarder) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) error {
+	var c internalv1.OperatorCommand
+	if _, err := f.serde.Decode(ctx, in.Value, f.command, &c); err != nil {
+		if errors.Is(err, avrox.ErrNotFramed) || errors.Is(err, avrox.ErrIncompatible) {
+			f.log.Error("skipping undecodable operator command", logx.Partition(in.Partition), logx.Offset(in.Offset), zap.Error(err))
+			return nil
+		}
+		return err
+	}
+	if c.Tenant == "" || c.BatchID == "" {
+		f.log.Error("skipping operator command without tenant or batch", logx.Offset(in.Offset), zap.String("command", c.CommandID))
+		return nil
+	}
+	rec := internalv1.EntityRecord{Kind: internalv1.EntityRecordKindCommand, Lineage: internalv1.Lineage{Tenant: c.Tenant},
+		File: internalv1.FileInfo{Kind: internalv1.FileKindChange}, Entity: c}
+	v, err := f.entity.Encode(nil, &rec)
+	if err != nil {
+		return err
+	}
+	tx.Produce(&kgo.Record{Topic: f.input, Key: []byte(c.Tenant), Value: v})
+	return nil
+}

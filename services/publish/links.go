@@ -1,0 +1,102 @@
+package publish
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// This file links a person to their other records: a rehire in the same
+// tenant (new person id, same human) and a transfer between tenants (TUPE,
+// mergers), so identity teams can skip disable-then-re-enable churn.
+
+// matchDigest is the salted digest publish keeps instead of the NI number
+// and date of birth ("" unless both are known). The tenant is part of the
+// salt: rehire matching is within a tenant, and equal digests in two
+// tenants reveal nothing.
+func matchDigest(tenant, ni string, dob *time.Time) string {
+	ni = strings.ToUpper(strings.ReplaceAll(ni, " ", ""))
+	if ni == "" || dob == nil || dob.IsZero() {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("esrflow/rehire/v1\x00" + tenant + "\x00" + ni + "\x00" + dob.UTC().Format(time.DateOnly)))
+	return hex.EncodeToString(sum[:16])
+}
+
+// rehire: another person id of the tenant is the same human, by NHS Unique
+// ID, or by NI number and date of birth when either record has no NHS
+// Unique ID (two different NHS Unique IDs are two people).
+func (t *tenantState) rehire(p *person) bool {
+	for id := range t.nhs[p.NHSUniqueID] {
+		if id != p.ID {
+			return true
+		}
+	}
+	for id := range t.match[p.Match] {
+		if q := t.persons[id]; id != p.ID && q != nil && (p.NHSUniqueID == "" || q.NHSUniqueID == "") {
+			return true
+		}
+	}
+	return false
+}
+
+// transferReasons are the ESR leaving reasons that mean the person moves
+// to another NHS organisation rather than leaving the NHS.
+var transferReasons = map[string]bool{
+	"Employee Transfer":                      true,
+	"Merged Organisation - Duplicate Record": true,
+}
+
+// otherTenants lists the tenants of this instance other than code, sorted,
+// so a link names the lowest ODS code when several match. Cross-tenant
+// links therefore need both tenants on one publish instance.
+func (p *processor) otherTenants(code string) []*tenantState {
+	var out []*tenantState
+	for _, c := range slices.Sorted(maps.Keys(p.tenants)) {
+		if c != code {
+			out = append(out, p.tenants[c])
+		}
+	}
+	return out
+}
+
+// transferFrom names the tenant a starter transferred from: one holding a
+// person with the same NHS Unique ID who is leaving, or has left, for a
+// transfer reason.
+func (p *processor) transferFrom(code string, a *person) string {
+	if a.NHSUniqueID == "" {
+		return ""
+	}
+	for _, o := range p.otherTenants(code) {
+		for id := range o.nhs[a.NHSUniqueID] {
+			if q := o.persons[id]; q != nil && q.Termination != "" && transferReasons[q.LeavingReason] {
+				return o.code
+			}
+		}
+	}
+	return ""
+}
+
+// transferTo names the tenant a transfer leaver moves to: one where a person
+// with the same NHS Unique ID is employed (a future start included).
+func (p *processor) transferTo(code string, e *event) string {
+	if !transferReasons[e.LeavingReason] {
+		return ""
+	}
+	t := p.tenants[code]
+	if t == nil || t.persons[e.PersonID] == nil || t.persons[e.PersonID].NHSUniqueID == "" {
+		return ""
+	}
+	nhs := t.persons[e.PersonID].NHSUniqueID
+	for _, o := range p.otherTenants(code) {
+		for id := range o.nhs[nhs] {
+			if o.persons[id].employed() {
+				return o.code
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,111 @@
+package publish
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"time"
+	_ "time/tzdata" // Europe/London must resolve on hosts without a zoneinfo database
+
+	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/logx"
+)
+
+// This file is the scheduler: a future-dated leaver is held until its
+// leaving date and confirmed on that date, by whichever comes first: the
+// tenant's clock reaching the date in Europe/London (Tick), or a file of the
+// tenant whose run date has reached it (FILE_START). Held leavers live in
+// the changelog, so the schedule survives restarts; firing and removal
+// commit in one transaction, so a leaver fires exactly once.
+
+// london is the time zone of ESR's civil days: a leaving date is a day in
+// England, so it begins at midnight in London, not in UTC.
+var london = mustLocation("Europe/London")
+
+func mustLocation(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err) // embedded by time/tzdata: cannot fail
+	}
+	return loc
+}
+
+// Triggers of a held leaver firing (the metric's label).
+const (
+	triggerFile    = "file"
+	triggerClock   = "clock"
+	triggerRelease = "release"
+)
+
+// today is the clock's civil day in London.
+func (p *processor) today() string {
+	return p.cfg.Now().In(london).Format(time.DateOnly)
+}
+
+// dateHeld: a future-dated leaver waiting for its date only (not pending
+// the guard's decision, not in a batch awaiting an operator).
+func (e *event) dateHeld() bool { return e.Due != "" && !e.Pending && e.Batch == "" }
+
+// dateHeld counts the tenant's date-held leavers.
+func (t *tenantState) dateHeld() int {
+	n := 0
+	for _, e := range t.held {
+		if e.dateHeld() {
+			n++
+		}
+	}
+	return n
+}
+
+// fireDue emits the date-held leavers due on or before day, in (due,
+// person) order, with the id and source they were held with and days_late
+// 0. Fired at a FILE_START they count in that file's report.
+func (w *work) fireDue(day, trigger string) error {
+	t := w.t
+	var due []*event
+	for _, e := range t.held {
+		if e.dateHeld() && e.Due <= day {
+			due = append(due, e)
+		}
+	}
+	slices.SortFunc(due, func(a, b *event) int {
+		return cmp.Or(cmp.Compare(a.Due, b.Due), cmp.Compare(a.PersonID, b.PersonID))
+	})
+	for _, e := range due {
+		fired := *e
+		fired.Due, fired.DaysLate = "", 0
+		if err := w.emit(&fired, trigger == triggerFile); err != nil {
+			return err
+		}
+		w.dropHeld(e.PersonID)
+		w.p.metrics.fired.WithLabelValues(t.code, trigger).Inc()
+	}
+	if len(due) > 0 && trigger != triggerFile {
+		w.p.log.Info("scheduled leavers confirmed", logx.Tenant(t.code), logx.Count("leavers", int64(len(due))))
+	}
+	w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(t.dateHeld()))
+	return nil
+}
+
+var _ stage.Ticker = (*processor)(nil)
+
+// Tick fires the leavers of the partition's tenants whose date the clock
+// has reached. A tenant in the middle of a file is left until the file ends
+// (its FILE_START already fired what its run date reached).
+func (p *processor) Tick(ctx context.Context, partition int32, tx *stage.Tx) error {
+	today := p.today()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, code := range slices.Sorted(maps.Keys(p.tenants)) {
+		t := p.tenants[code]
+		if t.partition != partition || t.hdr.Open != nil || t.group != nil {
+			continue
+		}
+		w := &work{p: p, t: t, tx: tx, ctx: ctx}
+		if err := w.fireDue(today, triggerClock); err != nil {
+			return err
+		}
+	}
+	return nil
+}
