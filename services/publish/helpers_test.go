@@ -81,12 +81,22 @@ type harness struct {
 
 func newHarness(t *testing.T, env *testEnv) *harness {
 	t.Helper()
+	return newHarnessWith(t, env, nil)
+}
+
+// newHarnessWith lets a test adjust the config (clock, tenants).
+func newHarnessWith(t *testing.T, env *testEnv, adjust func(*Config)) *harness {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	m, err := newMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := (&Config{Brokers: env.seeds, RegistryURL: env.url, Now: testClock()}).withDefaults()
+	c := &Config{Brokers: env.seeds, RegistryURL: env.url, Now: testClock()}
+	if adjust != nil {
+		adjust(c)
+	}
+	cfg, err := c.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +122,7 @@ func (h *harness) restored() *harness {
 			compacted = append(compacted, r)
 		}
 	}
-	n := newHarness(h.t, h.env)
+	n := newHarnessWith(h.t, h.env, func(c *Config) { *c = h.p.cfg })
 	for _, r := range compacted {
 		if err := n.p.Restore(r.Partition, r.Key, r.Value); err != nil {
 			h.t.Fatal(err)
@@ -155,13 +165,14 @@ type got struct {
 	LeavingReason, LastWorkingDay                   string
 	DaysLate                                        int
 	Change                                          string
+	TransferFrom, TransferTo                        string
 	ID                                              string
 }
 
 func (g got) String() string {
-	return fmt.Sprintf("%s:%d %s %s/%s eff=%s asg=%s sched=%v rehire=%v reason=%q lwd=%s late=%d change=%s",
+	return fmt.Sprintf("%s:%d %s %s/%s eff=%s asg=%s sched=%v rehire=%v reason=%q lwd=%s late=%d change=%s from=%s to=%s",
 		g.File, g.Line, g.Type, g.PersonID, g.EmployeeNumber, g.Effective, g.AssignmentNumber, g.Scheduled, g.Rehire,
-		g.LeavingReason, g.LastWorkingDay, g.DaysLate, g.Change)
+		g.LeavingReason, g.LastWorkingDay, g.DaysLate, g.Change, g.TransferFrom, g.TransferTo)
 }
 
 func iso(t time.Time) string { return t.UTC().Format(time.DateOnly) }
@@ -181,6 +192,7 @@ type decoded struct {
 	leaver   *eventsv1.LeaverConfirmed
 	position *eventsv1.PositionUpdated
 	report   *internalv1.FileReport
+	batch    *internalv1.HeldBatch
 }
 
 // decode decodes produced records (events and file reports) through the
@@ -213,6 +225,9 @@ func (h *harness) decode(recs []*kgo.Record) []decoded {
 		case schemas.FileReport:
 			d.report = &internalv1.FileReport{}
 			v = d.report
+		case schemas.HeldBatch:
+			d.batch = &internalv1.HeldBatch{}
+			v = d.batch
 		default:
 			h.t.Fatalf("unexpected topic %s", r.Topic)
 		}
@@ -223,11 +238,13 @@ func (h *harness) decode(recs []*kgo.Record) []decoded {
 		case d.starter != nil:
 			e := d.starter
 			d.got = got{File: e.Source.FileName, Line: e.Source.Line, Type: eventStarter, PersonID: e.PersonID, EmployeeNumber: e.EmployeeNumber,
-				Effective: iso(e.EffectiveDate), AssignmentNumber: e.AssignmentNumber, Scheduled: e.Scheduled, Rehire: e.Rehire, ID: e.EventID}
+				Effective: iso(e.EffectiveDate), AssignmentNumber: e.AssignmentNumber, Scheduled: e.Scheduled, Rehire: e.Rehire,
+				TransferFrom: deref(e.TransferFromTenant), ID: e.EventID}
 		case d.leaver != nil:
 			e := d.leaver
 			d.got = got{File: e.Source.FileName, Line: e.Source.Line, Type: eventLeaver, PersonID: e.PersonID, EmployeeNumber: e.EmployeeNumber,
-				Effective: iso(e.EffectiveDate), LeavingReason: e.LeavingReason, LastWorkingDay: isoPtr(e.LastWorkingDay), DaysLate: e.DaysLate, ID: e.EventID}
+				Effective: iso(e.EffectiveDate), LeavingReason: e.LeavingReason, LastWorkingDay: isoPtr(e.LastWorkingDay), DaysLate: e.DaysLate,
+				TransferTo: deref(e.TransferToTenant), ID: e.EventID}
 		case d.position != nil:
 			e := d.position
 			d.got = got{File: e.Source.FileName, Line: e.Source.Line, Type: eventPosition, PersonID: e.PersonID, EmployeeNumber: e.EmployeeNumber,
@@ -238,11 +255,19 @@ func (h *harness) decode(recs []*kgo.Record) []decoded {
 	return out
 }
 
-// events decodes recs and returns the events only (file reports dropped).
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// events decodes recs and returns the events only (file reports and held
+// batches dropped).
 func (h *harness) events(recs []*kgo.Record) []got {
 	var out []got
 	for _, d := range h.decode(recs) {
-		if d.report == nil {
+		if d.report == nil && d.batch == nil {
 			g := d.got
 			g.ID = ""
 			out = append(out, g)
@@ -329,11 +354,13 @@ func (f *file) next(kind internalv1.EntityRecordKind, entity any, recordType str
 	return r
 }
 
-// P describes a PRA.
+// P describes a PRA. NI defaults to one shared value and DOB to none, so
+// only a test that sets DOB matches people on NI number + date of birth.
 type P struct {
 	ID           int64
 	Emp, NHS     string
 	Term, Reason string
+	NI, DOB      string
 }
 
 func (f *file) person(p P) internalv1.EntityRecord {
@@ -341,8 +368,11 @@ func (f *file) person(p P) internalv1.EntityRecord {
 	if emp == "" {
 		emp = "3" + strconv.FormatInt(p.ID, 10)[1:]
 	}
+	if p.NI == "" {
+		p.NI = "QQ123456C"
+	}
 	return f.next(internalv1.EntityRecordKindEntity, internalv1.Person{Vpd: f.vpd, PersonID: p.ID, EffectiveStart: day("2020-01-01"),
-		EmployeeNumber: emp, NhsUniqueID: p.NHS, LastName: "Testperson", FirstName: "Alex", NiNumber: "QQ123456C",
+		EmployeeNumber: emp, NhsUniqueID: p.NHS, LastName: "Testperson", FirstName: "Alex", NiNumber: p.NI, DateOfBirth: dayPtr(p.DOB),
 		ActualTerminationDate: dayPtr(p.Term), LeavingReason: p.Reason, SystemPersonType: "EMP"}, "PRA")
 }
 

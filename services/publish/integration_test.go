@@ -1,8 +1,11 @@
 package publish
 
 import (
+	"slices"
+
 	"context"
 	"errors"
+	"github.com/esrflow/esrflow/esr/tenant"
 	"reflect"
 	"testing"
 	"time"
@@ -17,74 +20,98 @@ import (
 	"github.com/esrflow/esrflow/services/registry/registrytest"
 )
 
-// The service on the real stage runner, Kafka and registry: a baseline file
-// produced to esr.validated.v1 comes out as committed events and a report;
-// a restarted instance restores the held leaver from the changelog and fires
-// it when a later file reaches its date.
-func TestServiceEndToEnd(t *testing.T) {
+// live is publish on the real stage runner, Kafka and registry.
+type live struct {
+	t   *testing.T
+	b   *embedded.Broker
+	url string
+	env *testEnv
+}
+
+func newLive(t *testing.T) *live {
+	t.Helper()
 	b := testkit.Kafka(t, embedded.TopicSpec{Name: schemas.TopicValidated, Partitions: 3},
 		embedded.TopicSpec{Name: schemas.TopicFileReports, Partitions: 1})
 	url := registrytest.Start(t, b.Seeds(), schemas.TopicValidated, schemas.TopicFileReports)
-	env := newEnvOn(t, b.Seeds(), url)
-	h := &harness{t: t, env: env}
+	return &live{t: t, b: b, url: url, env: newEnvOn(t, b.Seeds(), url)}
+}
 
-	produce := func(recs []internalv1.EntityRecord) {
-		t.Helper()
-		cl := testkit.Client(t, b.Seeds())
-		for i := range recs {
-			v, err := env.entityW.Encode(nil, &recs[i])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: schemas.TopicValidated, Key: []byte(recs[i].Lineage.Tenant), Value: v}).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
+// produce writes entity records to esr.validated.v1, keyed by tenant.
+func (l *live) produce(recs []internalv1.EntityRecord) {
+	l.t.Helper()
+	cl := testkit.Client(l.t, l.b.Seeds())
+	for i := range recs {
+		v, err := l.env.entityW.Encode(nil, &recs[i])
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: schemas.TopicValidated, Key: []byte(recs[i].Lineage.Tenant), Value: v}).FirstErr(); err != nil {
+			l.t.Fatal(err)
 		}
 	}
-	consumer := testkit.Client(t, b.Seeds(), kgo.ConsumeTopics(schemas.TopicFileReports, "esr.rxx.starter-created.v1",
-		"esr.rxx.leaver-confirmed.v1", "esr.rxx.position-updated.v1"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+}
+
+// reader returns a function reading the next n committed records of topics.
+func (l *live) reader(topics ...string) func(n int) []*kgo.Record {
+	consumer := testkit.Client(l.t, l.b.Seeds(), kgo.ConsumeTopics(topics...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(100*time.Millisecond))
-	// read returns the next n committed records (events and reports).
-	read := func(n int) []*kgo.Record {
-		t.Helper()
+	return func(n int) []*kgo.Record {
+		l.t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		var out []*kgo.Record
 		for len(out) < n {
 			fs := consumer.PollFetches(ctx)
 			if ctx.Err() != nil {
-				t.Fatalf("read %d of %d records", len(out), n)
+				l.t.Fatalf("read %d of %d records", len(out), n)
 			}
 			out = append(out, fs.Records()...)
 		}
 		if len(out) != n {
-			t.Fatalf("read %d records, want %d", len(out), n)
+			l.t.Fatalf("read %d records, want %d", len(out), n)
 		}
 		return out
 	}
-	start := func() (*Service, func()) {
-		t.Helper()
-		svc, err := New(Config{Brokers: b.Seeds(), RegistryURL: url, InstanceID: "it", Now: testClock()}, Deps{Log: zaptest.NewLogger(t)})
-		if err != nil {
-			t.Fatal(err)
+}
+
+// start runs a publish service until the returned stop is called.
+func (l *live) start(adjust func(*Config)) (*Service, func()) {
+	l.t.Helper()
+	cfg := Config{Brokers: l.b.Seeds(), RegistryURL: l.url, InstanceID: "it", Now: testClock()}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	svc, err := New(cfg, Deps{Log: zaptest.NewLogger(l.t)})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for svc.Ready() != nil {
+		if time.Now().After(deadline) {
+			l.t.Fatal("publish never became ready")
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- svc.Run(ctx) }()
-		deadline := time.Now().Add(30 * time.Second)
-		for svc.Ready() != nil {
-			if time.Now().After(deadline) {
-				t.Fatal("publish never became ready")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return svc, func() {
-			cancel()
-			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("run: %v", err)
-			}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return svc, func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			l.t.Errorf("run: %v", err)
 		}
 	}
+}
+
+// The service on the real stage runner, Kafka and registry: a baseline file
+// produced to esr.validated.v1 comes out as committed events and a report;
+// a restarted instance restores the held leaver from the changelog and fires
+// it when a later file reaches its date.
+func TestServiceEndToEnd(t *testing.T) {
+	l := newLive(t)
+	h := &harness{t: t, env: l.env}
+	produce, start := l.produce, func() (*Service, func()) { return l.start(nil) }
+	read := l.reader(schemas.TopicFileReports, "esr.rxx.starter-created.v1", "esr.rxx.leaver-confirmed.v1", "esr.rxx.position-updated.v1")
 
 	svc, stop := start()
 	f1, recs := baselineRecords()
@@ -144,4 +171,73 @@ func TestServiceEndToEnd(t *testing.T) {
 	if len(svc.ScheduledLeavers(tenantRXX)) != 0 {
 		t.Error("leaver still held after firing")
 	}
+}
+
+// The leaver guard end to end on the real runner: a file over the threshold
+// announces a held batch on esr.ops.held-batches.v1; an operator command on
+// esr.ops.commands.v1 (as the api writes it) reaches publish through the
+// forwarder and releases exactly the held leavers, with their ids.
+func TestServiceGuardReleaseThroughTheCommandsTopic(t *testing.T) {
+	l := newLive(t)
+	h := &harness{t: t, env: l.env}
+	_, stop := l.start(withTenant(t, &tenant.Guard{MaxLeavers: 2}, ""))
+	defer stop()
+	_, base := baselineRecords()
+	l.produce(base)
+	f := newFile(tenantRXX, "2024-04-02", 2)
+	l.produce([]internalv1.EntityRecord{f.start(),
+		f.person(P{ID: 20000001, NHS: "1000001", Term: "2024-04-02", Reason: "Voluntary Resignation - Other"}),
+		f.asg(A{Person: 20000001, ID: 40000001, Status: "TERM_ASSIGN", End: "2024-04-02"}),
+		f.person(P{ID: 20000003, NHS: "1000003", Term: "2024-04-02", Reason: "Dismissal - Conduct"}),
+		f.asg(A{Person: 20000003, ID: 40000003, Start: "2024-04-01", Status: "TERM_ASSIGN", End: "2024-04-02"}),
+		f.person(P{ID: 20000010, NHS: "1000010", Term: "2024-04-02", Reason: "Retirement Age"}),
+		f.asg(A{Person: 20000010, ID: 40000010, Status: "TERM_ASSIGN", End: "2024-04-02"}),
+		f.asg(A{Person: 20000010, ID: 40000011, Number: "30000010-2", Status: "TERM_ASSIGN", End: "2024-04-02"}),
+		f.end()})
+	batches := l.reader(schemas.TopicHeldBatches)
+	held := h.decode(batches(1))[0].batch
+	if held == nil || held.Status != internalv1.HeldBatchStatusHeld || held.Leavers != 3 {
+		t.Fatalf("held batch = %+v", held)
+	}
+
+	cmdW, err := l.env.serde.Register(context.Background(), schemas.Subject(schemas.TopicCommands), mustLatest(t, schemas.OperatorCommand))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := cmdW.Encode(nil, &internalv1.OperatorCommand{CommandID: "c-1", Tenant: tenantRXX, Action: internalv1.OperatorActionRelease,
+		BatchID: held.BatchID, Actor: "rxx-ops", Reason: "restructure confirmed", RequestedAt: time.Now().Truncate(time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testkit.Client(t, l.b.Seeds()).ProduceSync(context.Background(), &kgo.Record{Topic: schemas.TopicCommands, Key: []byte(tenantRXX), Value: v}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	decided := h.decode(batches(1))[0].batch
+	if decided.Status != internalv1.HeldBatchStatusReleased || decided.DecidedBy != "rxx-ops" || decided.Emitted != 3 {
+		t.Fatalf("decided batch = %+v", decided)
+	}
+	var ids []string
+	for _, d := range h.decode(l.reader("esr.rxx.leaver-confirmed.v1")(4)) { // baseline's 20000004 + the 3 released
+		if d.got.File == f.info.Name {
+			ids = append(ids, d.got.ID)
+		}
+	}
+	var want []string
+	for _, r := range held.Held {
+		want = append(want, r.EventID)
+	}
+	slices.Sort(ids) // three partitions: no order across people
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("released leaver ids %v, want %v", ids, want)
+	}
+}
+
+func mustLatest(t *testing.T, name string) string {
+	t.Helper()
+	_, text, err := schemas.Latest(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
 }

@@ -80,6 +80,8 @@ type Config struct {
 	// Commands is the topic of operators' decisions, forwarded onto Input
 	// (default esr.ops.commands.v1).
 	Commands string
+
+	tenantsFile, tenantsSpec string // flags, read by fromFlags
 }
 
 // RegisterFlags adds the publish flags (Kafka brokers come from Spec).
@@ -89,6 +91,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts; with the group it forms the transactional id")
 	fs.StringVar(&c.Group, "group", DefaultGroup, "consumer group")
 	fs.StringVar(&c.Changelog, "changelog", DefaultChangelog, "compacted changelog topic holding publish's state")
+	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file (leaver_guard thresholds, feeds' missing modes); wins over --tenants")
+	fs.StringVar(&c.tenantsSpec, "tenants", "", "tenants in short form, e.g. RXX=412,RYY=413+414 (default guard and feeds)")
+	fs.DurationVar(&c.TickInterval, "schedule.interval", time.Second, "how often the scheduler looks for held leavers whose Europe/London day has come")
 	var parts int
 	fs.Func("event.partitions", "partitions of a tenant's event topics when publish creates them (default 3)", func(s string) error {
 		_, err := fmt.Sscan(s, &parts)
@@ -257,6 +262,11 @@ func Spec() service.Spec {
 			cfg.RegisterFlags(fs)
 		},
 		Build: func(ctx context.Context, env service.Env) (service.Built, error) {
+			set, err := tenant.FromFlags(cfg.tenantsFile, cfg.tenantsSpec)
+			if err != nil {
+				return service.Built{}, err
+			}
+			cfg.Tenants = set
 			svc, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics})
 			if err != nil {
 				return service.Built{}, err
