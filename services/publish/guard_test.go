@@ -50,12 +50,12 @@ func (h *harness) batches(recs []*kgo.Record) []*internalv1.HeldBatch {
 func massLeave(h *harness) (*file, []*kgo.Record) {
 	f := newFile(tenantRXX, "2024-04-02", 2)
 	return f, h.feed(f.start(),
-		f.person(P{ID: 20000001, NHS: "1000001", Term: "2024-04-02", Reason: "Voluntary Resignation - Other"}), // 2
-		f.asg(A{Person: 20000001, ID: 40000001, Status: "TERM_ASSIGN", End: "2024-04-02"}),                      // 3
-		f.person(P{ID: 20000003, NHS: "1000003", Term: "2024-04-01", Reason: "Dismissal - Conduct"}),            // 4
-		f.asg(A{Person: 20000003, ID: 40000003, Start: "2024-04-01", Status: "TERM_ASSIGN", End: "2024-04-01"}), // 5
-		f.person(P{ID: 20000010, NHS: "1000010", Term: "2024-04-20", Reason: "Retirement Age"}),                 // 6
-		f.asg(A{Person: 20000010, ID: 40000010, End: "2024-04-20"}),                                             // 7
+		f.person(P{ID: 20000001, NHS: "1000001", Term: "2024-04-02", Reason: "Voluntary Resignation - Other"}),                                                   // 2
+		f.asg(A{Person: 20000001, ID: 40000001, Status: "TERM_ASSIGN", End: "2024-04-02"}),                                                                       // 3
+		f.person(P{ID: 20000003, NHS: "1000003", Term: "2024-04-01", Reason: "Dismissal - Conduct"}),                                                             // 4
+		f.asg(A{Person: 20000003, ID: 40000003, Start: "2024-04-01", Status: "TERM_ASSIGN", End: "2024-04-01"}),                                                  // 5
+		f.person(P{ID: 20000010, NHS: "1000010", Term: "2024-04-20", Reason: "Retirement Age"}),                                                                  // 6
+		f.asg(A{Person: 20000010, ID: 40000010, End: "2024-04-20"}),                                                                                              // 7
 		f.asg(A{Person: 20000010, ID: 40000011, Number: "30000010-2", Org: 7002, Loc: 9002, Pos: "5100002", Title: "Bank Nurse", Occ: "N6B", End: "2024-04-20"}), // 8
 		f.end())
 }
