@@ -383,3 +383,18 @@ func TestTransferBetweenTenantsIsLinkedBothWays(t *testing.T) {
 		t.Fatalf("non-transfer leaver = %v", ev)
 	}
 }
+
+func TestDisabledClockLeavesFiringToFiles(t *testing.T) {
+	h := newHarnessWith(t, newEnv(t), func(c *Config) {
+		c.DisableClock = true
+		c.Now = func() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) }
+	})
+	baseline(h)
+	if out := h.tick(); len(out) != 0 {
+		t.Fatalf("a disabled clock fired %d records", len(out))
+	}
+	f := newFile(tenantRXX, "2024-04-10", 2)
+	if ev := h.events(h.feed(f.start())); len(ev) != 1 || ev[0].PersonID != "20000005" {
+		t.Fatalf("file of the due date fired %v", ev)
+	}
+}

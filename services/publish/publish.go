@@ -73,6 +73,11 @@ type Config struct {
 	// TickInterval is how often the scheduler looks for due leavers
 	// (default 1s).
 	TickInterval time.Duration
+	// DisableClock leaves held leavers to files alone: one fires only at a
+	// file whose run date reaches its date. For replaying history through a
+	// fresh pipeline (today's clock would confirm every old leaver at once,
+	// before the files that withdraw or re-date some of them).
+	DisableClock bool
 	// Tenants configures each tenant's leaver guard and feeds; nil or a
 	// tenant it does not name gets the defaults (tenant.DefaultGuard,
 	// missing: ignore for GO files).
@@ -94,6 +99,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file (leaver_guard thresholds, feeds' missing modes); wins over --tenants")
 	fs.StringVar(&c.tenantsSpec, "tenants", "", "tenants in short form, e.g. RXX=412,RYY=413+414 (default guard and feeds)")
 	fs.DurationVar(&c.TickInterval, "schedule.interval", time.Second, "how often the scheduler looks for held leavers whose Europe/London day has come")
+	fs.BoolVar(&c.DisableClock, "schedule.disable-clock", false, "confirm held leavers only at a file whose run date reaches their date (replaying history)")
 	var parts int
 	fs.Func("event.partitions", "partitions of a tenant's event topics when publish creates them (default 3)", func(s string) error {
 		_, err := fmt.Sscan(s, &parts)
