@@ -14,6 +14,7 @@ func (s *sim) simulateDay() {
 	s.fileLocs, s.fileOrgs, s.filePoss = s.fileLocs[:0], s.fileOrgs[:0], s.filePoss[:0]
 	s.deletes = s.deletes[:0]
 	s.badDels = 0
+	s.fileLeavers, s.budget = 0, s.leaverBudget()
 
 	s.processDue()
 	s.runDeletes()
@@ -24,20 +25,55 @@ func (s *sim) simulateDay() {
 	}
 	s.starters()
 	s.rehires()
+	s.transfersIn()
+	// Scenarios that must happen today come before the random leavers, so
+	// the leaver budget never starves them.
+	s.transfersOut()
+	s.lastPostEnds()
 	s.leavers()
+	s.suspendedLeavers()
 	s.assignmentLeavers()
 	s.withdrawOrRedate()
 	s.moves()
 	s.addSecondaries()
 	s.endSecondaries()
+	s.firstPostEnds()
 	s.suspensions()
 	s.detailChanges()
 	s.erroneousRows()
+	s.erroneousEntities()
 	s.referenceRefresh()
 	if s.cfg.Faults {
 		s.plantFaults()
 	}
+	s.res.Stats.MaxFileLeavers = max(s.res.Stats.MaxFileLeavers, s.fileLeavers)
 }
+
+// nextDay moves the simulation to change file k.
+func (s *sim) nextDay(k int) {
+	s.file = k
+	s.run = s.start + date(k)
+}
+
+// leaverBudget is the most leavers (immediate, future-dated and re-dated)
+// one change file may carry, so that publish's default leaver guard
+// ({max 100, 5 %, min 10}) never holds generated data: under 10 for trusts
+// below 10,000 staff, else 4 % of those employed, at most 100.
+func (s *sim) leaverBudget() int {
+	if s.cfg.Staff < 10_000 {
+		return 9
+	}
+	n := 0
+	for _, p := range s.people {
+		if p.life == lcEmployed || p.life == lcPendingLeave {
+			n++
+		}
+	}
+	return min(100, n*4/100)
+}
+
+// leaverRoom says whether today's file can take one more leaver.
+func (s *sim) leaverRoom() bool { return s.file == 0 || s.fileLeavers < s.budget }
 
 // processDue moves the clock: held leavers whose date has come are now gone
 // (the event fired on its due date; ESR sends no new row for that), locked
@@ -53,12 +89,10 @@ func (s *sim) processDue() {
 			keep = append(keep, p)
 			continue
 		}
-		for _, a := range p.asgs {
-			if a.live() {
-				s.terminate(p, a, p.term, a.lwd, a.updated)
-			}
-		}
-		p.ptype, p.life, p.leftOn, p.pendingIdx = ptExEmployee, lcLeft, p.term, -1
+		// ESR sends no row when the date passes, and the generator does not
+		// model one: the person's rows stay as last written, so a later full
+		// file re-sends them unchanged and nothing fires twice.
+		p.life, p.leftOn, p.pendingIdx = lcLeft, p.term, -1
 	}
 	s.pending = keep
 
@@ -74,7 +108,10 @@ func (s *sim) processDue() {
 
 	sk := s.suspended[:0]
 	for _, p := range s.suspended {
-		if p.suspendTill != s.file || p.life != lcEmployed {
+		if p.suspendTill == 0 || p.life != lcEmployed {
+			continue // left while suspended
+		}
+		if p.suspendTill != s.file {
 			sk = append(sk, p)
 			continue
 		}
@@ -125,6 +162,18 @@ func (s *sim) runDeletes() {
 			p.costs = slices.DeleteFunc(p.costs, func(x *costing) bool { return x.id == d.id })
 			s.deletes = append(s.deletes, d)
 		case "POD":
+			s.errPoss = slices.DeleteFunc(s.errPoss, func(x *position) bool { return x == d.pos })
+			s.deletes = append(s.deletes, d)
+		case "PRD":
+			// an applicant created in error: its assignment, then the person
+			s.deletes = append(s.deletes, scheduledDelete{tag: "ASD", id: d.asg.id}, d)
+			p.life = lcDeleted
+			s.people = slices.DeleteFunc(s.people, func(x *person) bool { return x == p })
+		case "ORD":
+			s.errOrgs = slices.DeleteFunc(s.errOrgs, func(x *organisation) bool { return x == d.org })
+			s.deletes = append(s.deletes, d)
+		case "LCD":
+			s.errLocs = slices.DeleteFunc(s.errLocs, func(x *location) bool { return x == d.loc })
 			s.deletes = append(s.deletes, d)
 		}
 	}
@@ -133,6 +182,9 @@ func (s *sim) runDeletes() {
 
 func (s *sim) event(p *person, in intent) {
 	p.intents = append(p.intents, in)
+	if in.kind == KindEvent && in.typ == TypeLeaver && s.file > 0 {
+		s.fileLeavers++
+	}
 	s.touch(p)
 }
 
@@ -277,13 +329,14 @@ func (s *sim) starters() {
 		default:
 			start = s.run + date(1+s.intn(30))
 		}
-		s.newStarter(start, nil, nil)
+		s.newStarter(start, nil, nil, intent{})
 	}
 }
 
-// newStarter creates a person employed from start. With old set it is a
-// rehire: a NEW person id and employee number for the same human.
-func (s *sim) newStarter(start date, id *identity, old *person) *person {
+// newStarter creates a person employed from start. With old set it is the
+// same human as old (a rehire, or a transfer from another trust): a NEW
+// person id and employee number. in carries the starter's flags.
+func (s *sim) newStarter(start date, id *identity, old *person, in intent) *person {
 	var pos *position
 	upd := s.recent()
 	if s.chance(0.15) {
@@ -308,20 +361,31 @@ func (s *sim) newStarter(start date, id *identity, old *person) *person {
 	if s.chance(0.15) {
 		s.newAsg(p, s.bankPosition(), start+date(s.intn(10)), false, upd)
 	}
-	s.event(p, intent{kind: KindEvent, typ: TypeStarter, asg: a, eff: start, scheduled: start > s.run, rehire: old != nil})
+	in.kind, in.typ, in.asg, in.eff, in.scheduled = KindEvent, TypeStarter, a, start, start > s.run
+	s.event(p, in)
 	return p
 }
 
 // rehires bring back someone who left earlier (from the full file's history
 // or from an earlier change file).
+// About a third come back on a record keyed without an NHS Unique ID: the
+// pipeline recognises them by NI number and date of birth. Humans who moved
+// between trusts, or left with a transfer reason, are never rehired, so a
+// starter is never both a rehire and a transfer.
 func (s *sim) rehires() {
 	for n := s.quota(0.4, 2); n > 0; n-- {
-		old := s.find(func(p *person) bool { return p.life == lcLeft && !p.rehired && p.leftOn < s.run })
+		old := s.find(func(p *person) bool {
+			return p.life == lcLeft && !p.rehired && p.leftOn < s.run && !p.id0.xfer && !transferReason(p.reason)
+		})
 		if old == nil {
 			return
 		}
 		old.rehired = true
-		s.newStarter(s.run+date(s.intn(15)), old.id0, old)
+		p := s.newStarter(s.run+date(s.intn(15)), old.id0, old, intent{rehire: true})
+		if (s.file+n)%3 == 0 {
+			p.noNHS = true
+			s.res.Stats.NoNHSRehires++
+		}
 	}
 }
 
@@ -331,6 +395,15 @@ func (s *sim) rehires() {
 // otherwise the person is terminated now, possibly days late.
 func (s *sim) recordLeaver(p *person, L date) {
 	reason := pick(s, leavingReasons)
+	for p.id0.xfer && transferReason(reason) {
+		reason = pick(s, leavingReasons) // see identity.xfer
+	}
+	s.recordLeaverFor(p, L, reason, "")
+}
+
+// recordLeaverFor records a leaver with the given reason; to is the trust
+// the person moves to (transfer_to_tenant), if any.
+func (s *sim) recordLeaverFor(p *person, L date, reason, to string) {
 	ls := p.lastActivity()
 	lwd := L
 	if s.chance(0.3) {
@@ -341,7 +414,7 @@ func (s *sim) recordLeaver(p *person, L date) {
 		upd = s.stampOn(s.run - 1 - date(s.intn(10)))
 	}
 	p.term, p.reason, p.updated = L, reason, upd
-	in := intent{kind: KindEvent, typ: TypeLeaver, eff: L, lwd: lwd, reason: reason}
+	in := intent{kind: KindEvent, typ: TypeLeaver, eff: L, lwd: lwd, reason: reason, xferTo: to}
 	if L > s.run {
 		for _, a := range p.asgs {
 			if a.live() {
@@ -365,7 +438,7 @@ func (s *sim) recordLeaver(p *person, L date) {
 
 func (s *sim) leavers() {
 	n := s.quota(2.5, 1)
-	for i := 0; i < n; i++ {
+	for i := 0; i < n && s.leaverRoom(); i++ {
 		p := s.find(s.free)
 		if p == nil {
 			return
@@ -388,7 +461,7 @@ func (s *sim) leavers() {
 // termination on the person record: the person leaves because no active
 // assignment remains, so the leaver is raised at that ASA row.
 func (s *sim) assignmentLeavers() {
-	for n := s.quota(0.4, 3); n > 0; n-- {
+	for n := s.quota(0.4, 3); n > 0 && s.leaverRoom(); n-- {
 		p := s.find(func(p *person) bool {
 			if !s.free(p) || p.liveCount() != 1 {
 				return false
@@ -417,7 +490,7 @@ func (s *sim) withdrawOrRedate() {
 	forceR := (s.file-1)%4 == 1
 	wd, rd := 0, 0
 	for _, p := range slices.Clone(s.pending) {
-		if p.life != lcPendingLeave || p.term <= s.run || p.touched == s.file || p.pendingIdx < 0 {
+		if p.life != lcPendingLeave || p.term <= s.run || p.touched == s.file || p.pendingIdx < 0 || p.xferOut {
 			continue
 		}
 		r := s.rng.Float64()
@@ -438,7 +511,7 @@ func (s *sim) withdrawOrRedate() {
 			s.pending = slices.DeleteFunc(s.pending, func(x *person) bool { return x == p })
 			s.event(p, intent{kind: KindWithdrawn, eff: old})
 			s.res.Stats.WithdrawnLeavers++
-		case r < 0.09 || (forceR && rd == 0):
+		case (r < 0.09 || (forceR && rd == 0)) && s.leaverRoom():
 			rd++
 			L := p.term + date(1+s.intn(20))
 			if s.chance(0.5) && p.term-s.run > 3 {
@@ -685,6 +758,7 @@ func (s *sim) erroneousRows() {
 		if day := s.file + 2; day <= s.cfg.Days {
 			s.scheduled = append(s.scheduled, scheduledDelete{file: day, tag: "POD", id: pos.id, pos: pos})
 		}
+		s.errPoss = append(s.errPoss, pos)
 		s.res.Stats.ErroneousRows++
 	}
 }

@@ -59,13 +59,24 @@ func (s *sim) fileName(full bool) string {
 	return "GO_" + s.vpd + "_EXP_" + t + "_" + s.run.compact() + "_" + pad8(s.seq) + ".DAT"
 }
 
-func (s *sim) writeFile(out Sink, full bool) error {
+// fullFile says whether the file being built is a full file: the first one,
+// and with FullEvery every FullEvery-th change file.
+func (s *sim) fullFile() bool {
+	return s.file == 0 || (s.cfg.FullEvery > 0 && s.file%s.cfg.FullEvery == 0)
+}
+
+func (s *sim) writeFile(out Sink) error {
+	full := s.fullFile()
 	name := s.fileName(full)
-	wc, err := out.Create(name)
+	path := name
+	if s.reg != nil {
+		path = s.cfg.Tenant + "/" + name
+	}
+	wc, err := out.Create(path)
 	if err != nil {
 		return err
 	}
-	s.name = name
+	s.name, s.path = name, path
 	w := newFileWriter(wc, s.buf)
 	fileRec := len(s.truth)
 	s.truth = append(s.truth, truthRec{file: s.file})
@@ -82,17 +93,32 @@ func (s *sim) writeFile(out Sink, full bool) error {
 	w.end()
 
 	if full {
+		// Everything that exists, entities created in error and not yet
+		// deleted included; a later full file also carries the day's changes
+		// (the touched people are among s.people) and delete rows.
 		for _, l := range s.locs {
+			s.writeLCA(w, l)
+		}
+		for _, l := range s.errLocs {
 			s.writeLCA(w, l)
 		}
 		for _, o := range s.orgs {
 			s.writeORA(w, o)
 		}
+		for _, o := range s.errOrgs {
+			s.writeORA(w, o)
+		}
 		for _, p := range s.allPoss {
+			s.writePOA(w, p)
+		}
+		for _, p := range s.errPoss {
 			s.writePOA(w, p)
 		}
 		for _, p := range s.people {
 			s.writePerson(w, p)
+		}
+		if s.file > 0 {
+			s.res.Stats.FullFiles++
 		}
 	} else {
 		for _, l := range s.fileLocs {
@@ -108,15 +134,15 @@ func (s *sim) writeFile(out Sink, full bool) error {
 		for _, p := range s.touched {
 			s.writePerson(w, p)
 		}
-		for _, d := range s.deletes {
-			s.writeDelete(w, d.tag, d.id)
-		}
-		for i := 0; i < s.badDels; i++ {
-			w.rec("PHD")
-			w.s("X")
-			w.b = appendInt(w.b, s.faultID())
-			s.quarantine(w.end(), "PHD", RuleDeleteID, "id")
-		}
+	}
+	for _, d := range s.deletes {
+		s.writeDelete(w, d.tag, d.id)
+	}
+	for i := 0; i < s.badDels; i++ {
+		w.rec("PHD")
+		w.s("X")
+		w.b = appendInt(w.b, s.faultID())
+		s.quarantine(w.end(), "PHD", RuleDeleteID, "id")
 	}
 	s.res.Stats.DeleteRows += len(s.deletes)
 
@@ -132,10 +158,10 @@ func (s *sim) writeFile(out Sink, full bool) error {
 	if full {
 		ft = "GOF"
 	}
-	fi := FileInfo{Name: name, Seq: s.seq, RunDate: s.run.iso(), Type: ft, Lines: w.lines, Rows: w.lines - 2, SHA256: sum}
+	fi := FileInfo{Name: name, Path: path, Seq: s.seq, RunDate: s.run.iso(), Type: ft, Lines: w.lines, Rows: w.lines - 2, SHA256: sum}
 	s.res.Files = append(s.res.Files, fi)
 	s.res.Rows += int64(fi.Rows)
-	s.truth[fileRec].t = TruthLine{Kind: KindFile, File: name, Seq: fi.Seq, RunDate: fi.RunDate, FileType: ft,
+	s.truth[fileRec].t = TruthLine{Kind: KindFile, File: name, Tenant: s.cfg.Tenant, Seq: fi.Seq, RunDate: fi.RunDate, FileType: ft,
 		Lines: fi.Lines, Rows: fi.Rows, SHA256: sum}
 	s.seq++
 	return nil
@@ -180,7 +206,7 @@ func (s *sim) resolve(p *person) {
 			switch in.typ {
 			case TypeStarter:
 				t.AssignmentNumber = asgNumber(p, in.asg)
-				t.Scheduled, t.Rehire = in.scheduled, in.rehire
+				t.Scheduled, t.Rehire, t.TransferFromTenant = in.scheduled, in.rehire, in.xferFrom
 			case TypeLeaver:
 				t.LeavingReason, t.DaysLate = in.reason, in.daysLate
 				if in.lwd != noDate {
@@ -189,6 +215,7 @@ func (s *sim) resolve(p *person) {
 				if in.held {
 					t.Due = in.eff.iso()
 				}
+				t.TransferToTenant = in.xferTo
 			case TypePosition:
 				t.Change, t.AssignmentNumber = in.change, asgNumber(p, in.asg)
 			}
@@ -203,7 +230,7 @@ func (s *sim) resolve(p *person) {
 
 func (s *sim) quarantine(line int, rec, rule, field string) {
 	s.truth = append(s.truth, truthRec{file: s.file, t: TruthLine{
-		Kind: KindQuarantine, File: s.name, Line: line, RecordType: rec, Rule: rule, Field: field,
+		Kind: KindQuarantine, File: s.name, Line: line, Tenant: s.cfg.Tenant, RecordType: rec, Rule: rule, Field: field,
 	}})
 	s.res.Stats.QuarantineRows++
 }
@@ -260,7 +287,9 @@ func (s *sim) writeFault(w *fileWriter, p *person, f faultKind) {
 	}
 }
 
-func (s *sim) writeTruth(out Sink) error {
+// finishTruth drops the replaced and withdrawn held leavers, sorts the
+// trust's truth by file and line and counts the events into the stats.
+func (s *sim) finishTruth() []truthRec {
 	recs := slices.DeleteFunc(s.truth, func(r truthRec) bool { return r.dead })
 	slices.SortStableFunc(recs, func(a, b truthRec) int {
 		if c := cmp.Compare(a.file, b.file); c != 0 {
@@ -268,20 +297,9 @@ func (s *sim) writeTruth(out Sink) error {
 		}
 		return cmp.Compare(a.t.Line, b.t.Line)
 	})
-	wc, err := out.Create(TruthFile)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(wc, 64<<10)
 	st := &s.res.Stats
-	var b []byte
 	for i := range recs {
 		t := &recs[i].t
-		b = append(t.AppendJSON(b[:0]), '\n')
-		if _, err := bw.Write(b); err != nil {
-			wc.Close()
-			return err
-		}
 		if t.Kind != KindEvent {
 			continue
 		}
@@ -295,6 +313,9 @@ func (s *sim) writeTruth(out Sink) error {
 			if t.Rehire {
 				st.Rehires++
 			}
+			if t.TransferFromTenant != "" {
+				st.TransfersIn++
+			}
 			if recs[i].file == 0 {
 				st.BaselineStarters++
 			}
@@ -305,6 +326,9 @@ func (s *sim) writeTruth(out Sink) error {
 			}
 			if t.DaysLate > 0 {
 				st.LateLeavers++
+			}
+			if t.TransferToTenant != "" {
+				st.TransfersOut++
 			}
 			if recs[i].file == 0 {
 				st.BaselineLeavers++
@@ -319,6 +343,24 @@ func (s *sim) writeTruth(out Sink) error {
 			case ChangeEnded:
 				st.AssignmentsEnded++
 			}
+		}
+	}
+	return recs
+}
+
+// writeTruth writes truth.jsonl from records already in order.
+func writeTruth(out Sink, recs []truthRec) error {
+	wc, err := out.Create(TruthFile)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(wc, 64<<10)
+	var b []byte
+	for i := range recs {
+		b = append(recs[i].t.AppendJSON(b[:0]), '\n')
+		if _, err := bw.Write(b); err != nil {
+			wc.Close()
+			return err
 		}
 	}
 	if err := bw.Flush(); err != nil {

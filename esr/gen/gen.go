@@ -39,6 +39,10 @@ type Config struct {
 	// FirstSeq is the sequence number of the full file; change files follow
 	// with FirstSeq+1, FirstSeq+2, ... Zero means 1.
 	FirstSeq int
+	// FullEvery > 0 writes change file k as a full file (GOF) whenever
+	// k % FullEvery == 0: every location, organisation, position and person
+	// plus that day's changes. Zero means never.
+	FullEvery int
 }
 
 var (
@@ -64,6 +68,8 @@ func (c Config) normalised() (Config, error) {
 		return c, fmt.Errorf("days %d: want 0..3660", c.Days)
 	case c.FirstSeq < 1 || c.FirstSeq+c.Days > 99_999_999:
 		return c, fmt.Errorf("first sequence %d: the sequence must stay within 8 digits", c.FirstSeq)
+	case c.FullEvery < 0:
+		return c, fmt.Errorf("full every %d: want 0 (never) or more", c.FullEvery)
 	}
 	if y := c.Start.Year(); y < 1990 || y > 2900 {
 		return c, fmt.Errorf("start %s: want a year between 1990 and 2900", c.Start.Format(time.DateOnly))
@@ -80,12 +86,14 @@ type Sink interface {
 // DirSink writes files into a directory, creating it if needed.
 type DirSink string
 
-// Create implements Sink.
+// Create implements Sink. A name may hold a slash-separated folder (a
+// region writes each trust's files under <TENANT>/).
 func (d DirSink) Create(name string) (io.WriteCloser, error) {
-	if err := os.MkdirAll(string(d), 0o755); err != nil {
+	path := filepath.Join(string(d), filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	return os.Create(filepath.Join(string(d), name))
+	return os.Create(path)
 }
 
 // MemSink keeps files in memory, for tests of other services that want a
@@ -144,7 +152,8 @@ func (DiscardSink) Create(string) (io.WriteCloser, error) { return nopWriteClose
 
 // FileInfo describes one generated ESR file.
 type FileInfo struct {
-	Name    string
+	Name    string // the file name, as in the header and truth.jsonl
+	Path    string // its name in the sink: Name, or <TENANT>/Name in a region
 	Seq     int
 	RunDate string // YYYY-MM-DD
 	Type    string // GOF or GOC
@@ -192,13 +201,26 @@ type Stats struct {
 	QuarantineRows     int
 	NewPositions       int
 	ReferenceRefreshes int // ORA/LCA rows re-sent in change files without an event
+
+	NoNHSRehires       int // rehires whose new record has no NHS Unique ID (matched on NI number + DOB)
+	SuspendedLeavers   int // leavers who were on SUSP_ASSIGN (maternity, career break)
+	TwoPostLeavers     int // the last of two posts ended on a later file than the first
+	ErroneousPeople    int // applicants created in error, deleted by PRD (+ ASD)
+	ErroneousOrgs      int // organisations created in error, deleted by ORD
+	ErroneousLocations int // locations created in error, deleted by LCD
+	FullFiles          int // change days written as full files (Config.FullEvery)
+	TransfersOut       int // leavers to another trust of the region (transfer_to_tenant)
+	TransfersIn        int // starters from another trust of the region (transfer_from_tenant)
+	LeftRegion         int // transfer leavers with no counterpart in the region
+	MaxFileLeavers     int // the most leavers one change file caused (the leaver guard's count)
 }
 
-// Result is what Generate produced.
+// Result is what Generate produced (for a region: one trust).
 type Result struct {
-	Files []FileInfo
-	Rows  int64 // data rows over all files (excluding HDR/TRL)
-	Stats Stats
+	Tenant string
+	Files  []FileInfo
+	Rows   int64 // data rows over all files (excluding HDR/TRL)
+	Stats  Stats
 }
 
 // Generate simulates the trust described by cfg and writes the full file,
@@ -211,20 +233,19 @@ func Generate(cfg Config, out Sink) (Result, error) {
 	if out == nil {
 		return Result{}, errors.New("gen: nil sink")
 	}
-	s := newSim(cfg)
+	s := newSim(cfg, -1)
 	s.populate()
-	if err := s.writeFile(out, true); err != nil {
+	if err := s.writeFile(out); err != nil {
 		return s.res, err
 	}
 	for k := 1; k <= cfg.Days; k++ {
-		s.file = k
-		s.run = s.start + date(k)
+		s.nextDay(k)
 		s.simulateDay()
-		if err := s.writeFile(out, false); err != nil {
+		if err := s.writeFile(out); err != nil {
 			return s.res, err
 		}
 	}
-	if err := s.writeTruth(out); err != nil {
+	if err := writeTruth(out, s.finishTruth()); err != nil {
 		return s.res, err
 	}
 	return s.res, nil

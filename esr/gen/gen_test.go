@@ -131,7 +131,7 @@ func checkFiles(t *testing.T, g *generated) {
 		}
 		run := start.AddDate(0, 0, i).Format("20060102")
 		wantType := "C"
-		if i == 0 {
+		if i == 0 || (g.cfg.FullEvery > 0 && i%g.cfg.FullEvery == 0) {
 			wantType = "F"
 		}
 		if m[1] != g.cfg.VPD || m[2] != wantType || m[3] != run || m[4] != pad8(seq0+i) {
@@ -229,7 +229,9 @@ func checkTruthRows(t *testing.T, g *generated) {
 			t.Errorf("%s: two truth lines for one row", key)
 		}
 		seen[key] = true
-		if !persons[tl.PersonID] || r[1] != tl.PersonID || tl.Tenant != g.cfg.Tenant || tl.VPD != g.cfg.VPD {
+		if !persons[tl.PersonID] || r[1] != tl.PersonID || tl.Tenant != g.cfg.Tenant || tl.VPD != g.cfg.VPD ||
+			(tl.TransferFromTenant != "" && tl.Type != TypeStarter) || (tl.TransferToTenant != "" && tl.Type != TypeLeaver) ||
+			tl.TransferFromTenant == g.cfg.Tenant || tl.TransferToTenant == g.cfg.Tenant || (tl.Rehire && tl.TransferFromTenant != "") {
 			t.Errorf("%+v: person/tenant does not match row %q", tl, r[:2])
 		}
 		// the employee number is on the group's PRA row
@@ -434,6 +436,9 @@ func TestPopulation(t *testing.T) {
 		"location changes": st.LocationChanges, "title changes": st.TitleChanges, "suspensions": st.Suspensions,
 		"returns": st.Returns, "detail changes": st.DetailChanges, "ASD": deletes["ASD"], "PHD": deletes["PHD"],
 		"ADD": deletes["ADD"], "COD": deletes["COD"], "POD": deletes["POD"], "new positions": st.NewPositions,
+		"PRD": deletes["PRD"], "ORD": deletes["ORD"], "LCD": deletes["LCD"], "rehires without NHS Unique ID": st.NoNHSRehires,
+		"suspended leavers": st.SuspendedLeavers, "two-post leavers": st.TwoPostLeavers, "erroneous people": st.ErroneousPeople,
+		"erroneous organisations": st.ErroneousOrgs, "erroneous locations": st.ErroneousLocations,
 	} {
 		if n <= 0 {
 			t.Errorf("no %s", name)
@@ -446,12 +451,13 @@ func TestPopulation(t *testing.T) {
 }
 
 // TestRehireIdentity: every rehire is a new person id and employee number
-// for a human (NHS Unique ID, NI, DOB) seen before in the tenant.
+// for a human seen before in the tenant: the same NHS Unique ID, NI number
+// and DOB, except that some new records carry no NHS Unique ID.
 func TestRehireIdentity(t *testing.T) {
 	g := generate(t, cfgMain)
 	type ident struct{ nhs, ni, dob string }
 	byPerson := map[string]ident{}
-	firstSeen := map[string]string{} // nhs -> first person id
+	firstSeen := map[string]string{} // NI + DOB -> first person id
 	empNos := map[string]string{}
 	order := map[string]int{} // person -> file index first seen
 	for i, f := range g.files {
@@ -463,26 +469,31 @@ func TestRehireIdentity(t *testing.T) {
 				byPerson[r[1]] = ident{r[15], r[14], r[13]}
 				empNos[r[1]] = r[4]
 				order[r[1]] = i
-				if _, ok := firstSeen[r[15]]; !ok {
-					firstSeen[r[15]] = r[1]
+				if _, ok := firstSeen[r[14]+r[13]]; !ok {
+					firstSeen[r[14]+r[13]] = r[1]
 				}
 			}
 		}
 	}
-	n := 0
+	n, noNHS := 0, 0
 	for _, tl := range g.truth {
 		if tl.Kind != KindEvent || tl.Type != TypeStarter || !tl.Rehire {
 			continue
 		}
 		n++
 		me := byPerson[tl.PersonID]
-		old := firstSeen[me.nhs]
-		if old == tl.PersonID || byPerson[old] != me || empNos[old] == tl.EmployeeNumber || order[old] > order[tl.PersonID] {
-			t.Errorf("rehire %s: previous record %s %+v / %+v", tl.PersonID, old, byPerson[old], me)
+		old := firstSeen[me.ni+me.dob]
+		was := byPerson[old]
+		if me.nhs == "" {
+			noNHS++
+			me.nhs = was.nhs
+		}
+		if old == tl.PersonID || was != me || was.nhs == "" || empNos[old] == tl.EmployeeNumber || order[old] > order[tl.PersonID] {
+			t.Errorf("rehire %s: previous record %s %+v / %+v", tl.PersonID, old, was, me)
 		}
 	}
-	if n == 0 {
-		t.Error("no rehires")
+	if n == 0 || noNHS == 0 || noNHS != g.res.Stats.NoNHSRehires {
+		t.Errorf("%d rehires, %d without an NHS Unique ID (stats say %d)", n, noNHS, g.res.Stats.NoNHSRehires)
 	}
 }
 

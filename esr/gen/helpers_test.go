@@ -2,6 +2,8 @@ package gen
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -156,7 +158,7 @@ func generate(t testing.TB, cfg Config) *generated {
 	}
 	g := &generated{cfg: cfg, res: res, sink: sink}
 	for _, fi := range res.Files {
-		g.files = append(g.files, splitFile(fi.Name, sink.Bytes(fi.Name)))
+		g.files = append(g.files, splitFile(fi.Name, sink.Bytes(fi.Path)))
 	}
 	g.truth, err = ReadTruth(bytes.NewReader(sink.Bytes(TruthFile)))
 	if err != nil {
@@ -193,3 +195,7 @@ var (
 	cfgSmall = Config{Tenant: "RXX", VPD: "412", Staff: 400, Days: 8, Seed: 11, Faults: true}
 	cfgMain  = Config{Tenant: "RXX", VPD: "412", Staff: 2000, Days: 10, Seed: 1}
 )
+
+func readFile(dir, name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+}

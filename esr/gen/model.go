@@ -62,6 +62,10 @@ type identity struct {
 	nhsID         int
 	crs           int64
 	nationality   string
+	// xfer: this human moved between trusts of the region. Such a human is
+	// kept out of further transfers and rehires, and never leaves again with
+	// a transfer reason, so the cross-trust links stay unambiguous.
+	xfer bool
 }
 
 // System person types (PRA column 33).
@@ -112,6 +116,8 @@ type person struct {
 	aplNext     int // file index of the next applicant step
 	pendingIdx  int // index into sim.truth of the held leaver event; -1 = none
 	rehired     bool
+	noNHS       bool // a rehire keyed without an NHS Unique ID (matched on NI number + date of birth)
+	xferOut     bool // leaving for another trust: the held leaver is never withdrawn or re-dated
 	leftOn      date // leaving date once the person has left; rehires must start after it
 	unlockAt    int  // file index from which a locked person is free again
 	praLine     int

@@ -26,6 +26,7 @@ func (a *refAsg) live() bool {
 
 type refPerson struct {
 	id, empNo, nhs, term, reason string
+	ni, dob                      string
 	asgs                         map[string]*refAsg
 }
 
@@ -55,19 +56,63 @@ func (p *refPerson) employed() bool {
 }
 
 type refLine struct {
-	order int // file index
+	order int // file index (the day)
 	dead  bool
 	t     TruthLine
 }
 
 type refState struct {
 	tenant    string
+	reg       *refRegion
 	persons   map[string]*refPerson
 	asgOwner  map[string]string
-	nhs       map[string]map[string]bool
+	nhs       map[string]map[string]bool // NHS Unique ID -> person ids (non-empty ids only)
+	match     map[string]map[string]bool // NI number + DOB -> person ids
 	positions map[string]bool
 	pending   map[string]int // person -> index in out of the held leaver
 	out       []refLine
+	// the leaver guard's view of each change file: leavers decided by its
+	// rows (immediate, future-dated, re-dated) and those employed at its start
+	guard []guardCount
+}
+
+type guardCount struct {
+	file              string
+	leavers, employed int
+}
+
+// refRegion holds the trusts processed together: day by day, and within a
+// day in tenant order, as docs/generator.md says the truth assumes.
+type refRegion struct {
+	codes  []string // sorted
+	states map[string]*refState
+}
+
+func newRefState(tenant string, reg *refRegion) *refState {
+	return &refState{tenant: tenant, reg: reg, persons: map[string]*refPerson{}, asgOwner: map[string]string{},
+		nhs: map[string]map[string]bool{}, match: map[string]map[string]bool{}, positions: map[string]bool{},
+		pending: map[string]int{}}
+}
+
+func index(m map[string]map[string]bool, k, id string, add bool) {
+	if k == "" {
+		return
+	}
+	if !add {
+		delete(m[k], id)
+		return
+	}
+	if m[k] == nil {
+		m[k] = map[string]bool{}
+	}
+	m[k][id] = true
+}
+
+func (p *refPerson) matchKey() string {
+	if p.ni == "" || p.dob == "" {
+		return ""
+	}
+	return p.ni + "/" + p.dob
 }
 
 type groupRow struct {
@@ -94,35 +139,111 @@ func attrsOf(r []string) [8]string {
 	return [8]string{pos[0], pos[1], pos[2], r[27], r[30], job[0], job[1], r[13]}
 }
 
-// referenceTruth derives the truth lines (events and withdrawals) from files.
+// referenceTruth derives the truth lines (events and withdrawals) of one
+// trust from its files.
 func referenceTruth(tenant string, files []pfile) []TruthLine {
-	st := &refState{tenant: tenant, persons: map[string]*refPerson{}, asgOwner: map[string]string{},
-		nhs: map[string]map[string]bool{}, positions: map[string]bool{}, pending: map[string]int{}}
-	for fi := range files {
-		st.file(fi, &files[fi])
+	lines, _ := referenceRegion(map[string][]pfile{tenant: files})
+	return lines
+}
+
+// referenceRegion derives the truth of trusts processed together (file i of
+// every trust before file i+1 of any), and the leaver guard's counts.
+func referenceRegion(files map[string][]pfile) ([]TruthLine, *refRegion) {
+	reg := &refRegion{states: map[string]*refState{}}
+	days := 0
+	for code, fs := range files {
+		reg.codes = append(reg.codes, code)
+		reg.states[code] = newRefState(code, reg)
+		days = max(days, len(fs))
 	}
-	var out []TruthLine
-	live := slices.DeleteFunc(st.out, func(l refLine) bool { return l.dead })
-	slices.SortStableFunc(live, func(a, b refLine) int {
-		if c := cmp.Compare(a.order, b.order); c != 0 {
-			return c
+	slices.Sort(reg.codes)
+	for fi := 0; fi < days; fi++ {
+		for _, code := range reg.codes {
+			if fi < len(files[code]) {
+				reg.states[code].file(fi, &files[code][fi])
+			}
 		}
-		return cmp.Compare(a.t.Line, b.t.Line)
+	}
+	var live []refLine
+	for _, code := range reg.codes {
+		st := reg.states[code]
+		// A leaver still held after the last file links to a transfer
+		// destination as it would fire now.
+		for _, idx := range st.pending {
+			st.linkTransfer(&st.out[idx].t, st.persons[st.out[idx].t.PersonID])
+		}
+		live = append(live, slices.DeleteFunc(slices.Clone(st.out), func(l refLine) bool { return l.dead })...)
+	}
+	slices.SortStableFunc(live, func(a, b refLine) int {
+		return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(a.t.Tenant, b.t.Tenant), cmp.Compare(a.t.Line, b.t.Line))
 	})
+	var out []TruthLine
 	for _, l := range live {
 		out = append(out, l.t)
 	}
-	return out
+	return out, reg
+}
+
+// linkTransfer sets transfer_to_tenant on a leaver as it is emitted: its
+// reason is a transfer reason and another trust (the lowest ODS code if
+// several) has an employed person with the same non-empty NHS Unique ID.
+func (st *refState) linkTransfer(t *TruthLine, p *refPerson) {
+	if p == nil || p.nhs == "" || !transferReason(t.LeavingReason) {
+		return
+	}
+	for _, code := range st.reg.codes {
+		if code == st.tenant {
+			continue
+		}
+		other := st.reg.states[code]
+		for id := range other.nhs[p.nhs] {
+			if other.persons[id].employed() {
+				t.TransferToTenant = code
+				return
+			}
+		}
+	}
+}
+
+// transferFrom is the trust (lowest ODS code) holding a person with the
+// same non-empty NHS Unique ID who left, or is leaving, with a transfer
+// reason.
+func (st *refState) transferFrom(p *refPerson) string {
+	if p.nhs == "" {
+		return ""
+	}
+	for _, code := range st.reg.codes {
+		if code == st.tenant {
+			continue
+		}
+		other := st.reg.states[code]
+		for id := range other.nhs[p.nhs] {
+			if o := other.persons[id]; o.term != "" && transferReason(o.reason) {
+				return code
+			}
+		}
+	}
+	return ""
 }
 
 func (st *refState) file(fi int, f *pfile) {
 	run := runDate(f)
 	vpd := f.rows[0][3]
-	// Held leavers whose date has come have fired; nothing can change them.
+	// Held leavers whose date has come fire now; nothing can change them.
 	for pid, idx := range st.pending {
 		if st.out[idx].t.Due <= iso(run) {
+			st.linkTransfer(&st.out[idx].t, st.persons[pid])
 			delete(st.pending, pid)
 		}
+	}
+	if fi > 0 {
+		gc := guardCount{file: f.name}
+		for _, p := range st.persons {
+			if p.employed() {
+				gc.employed++
+			}
+		}
+		st.guard = append(st.guard, gc)
 	}
 	var g *group
 	end := func() {
@@ -148,11 +269,11 @@ func (st *refState) file(fi int, f *pfile) {
 				p = &refPerson{id: r[1], asgs: map[string]*refAsg{}}
 				st.persons[r[1]] = p
 			}
-			p.empNo, p.nhs, p.term, p.reason = r[4], r[15], r[17], r[18]
-			if st.nhs[p.nhs] == nil {
-				st.nhs[p.nhs] = map[string]bool{}
-			}
-			st.nhs[p.nhs][p.id] = true
+			index(st.nhs, p.nhs, p.id, false)
+			index(st.match, p.matchKey(), p.id, false)
+			p.empNo, p.nhs, p.term, p.reason, p.ni, p.dob = r[4], r[15], r[17], r[18], r[14], r[13]
+			index(st.nhs, p.nhs, p.id, true)
+			index(st.match, p.matchKey(), p.id, true)
 		case "ASA":
 			p := st.persons[r[1]]
 			a := p.asgs[r[2]]
@@ -170,8 +291,18 @@ func (st *refState) file(fi int, f *pfile) {
 			end()
 			switch r[0] {
 			case "ASD":
-				if pid, ok := st.asgOwner[r[1]]; ok {
+				if pid, ok := st.asgOwner[r[1]]; ok && st.persons[pid] != nil {
 					delete(st.persons[pid].asgs, r[1])
+				}
+			case "PRD":
+				if p := st.persons[r[1]]; p != nil {
+					index(st.nhs, p.nhs, p.id, false)
+					index(st.match, p.matchKey(), p.id, false)
+					delete(st.persons, r[1])
+					if idx, ok := st.pending[r[1]]; ok {
+						st.out[idx].dead = true
+						delete(st.pending, r[1])
+					}
 				}
 			case "POD":
 				delete(st.positions, r[1])
@@ -190,9 +321,16 @@ func (st *refState) derive(fi int, file, run, vpd string, g *group) {
 	B, A := g.before, st.persons[g.pid]
 	base := TruthLine{Kind: KindEvent, File: file, Tenant: st.tenant, VPD: vpd, PersonID: A.id, EmployeeNumber: A.empNo}
 	empB, empA := B.employed(), A.employed()
+	// rehire: another person id of this tenant with the same non-empty NHS
+	// Unique ID or, when either record lacks one, the same NI number + DOB
 	rehire := func() bool {
 		for id := range st.nhs[A.nhs] {
 			if id != A.id {
+				return true
+			}
+		}
+		for id := range st.match[A.matchKey()] {
+			if id != A.id && (A.nhs == "" || st.persons[id].nhs == "") {
 				return true
 			}
 		}
@@ -215,6 +353,7 @@ func (st *refState) derive(fi int, file, run, vpd string, g *group) {
 		t := base
 		t.Type, t.Line, t.EffectiveDate, t.AssignmentNumber = TypeStarter, line, iso(minStart), number
 		t.Scheduled, t.Rehire = minStart > run, rehire()
+		t.TransferFromTenant = st.transferFrom(A)
 		st.emit(fi, t)
 	}
 	lwd := func() string {
@@ -239,12 +378,16 @@ func (st *refState) derive(fi int, file, run, vpd string, g *group) {
 			st.out[old].dead = true // re-dated: the new record replaces it
 			delete(st.pending, A.id)
 		}
+		if fi > 0 {
+			st.guard[len(st.guard)-1].leavers++
+		}
 		if eff > run {
 			t.Due = iso(eff)
 			st.pending[A.id] = st.emit(fi, t)
 			return
 		}
 		t.DaysLate = max(0, daysBetween(eff, run))
+		st.linkTransfer(&t, A)
 		st.emit(fi, t)
 	}
 

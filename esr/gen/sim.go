@@ -22,6 +22,8 @@ type intent struct {
 	held      bool // future-dated leaver: due = eff
 	scheduled bool
 	rehire    bool
+	xferFrom  string // starter: the trust the person transferred from
+	xferTo    string // leaver: the trust the person transferred to
 }
 
 type truthRec struct {
@@ -37,6 +39,25 @@ type scheduledDelete struct {
 	id   int
 	asg  *assignment
 	pos  *position
+	org  *organisation
+	loc  *location
+}
+
+// followUp is the second half of a two-step scenario: on file `file` the
+// last live assignment of p ends (the first one ended on an earlier file).
+type followUp struct {
+	file int
+	p    *person
+}
+
+// transferIn is a person arriving from another trust of the region: the
+// same human (NHS Unique ID, NI number, date of birth) with a new person id
+// and employee number, starting the day after the old trust's leaving date.
+type transferIn struct {
+	file  int // change file of the receiving trust that records the starter
+	from  string
+	old   *person
+	start date
 }
 
 type sim struct {
@@ -77,30 +98,55 @@ type sim struct {
 	badDels  int // --faults: non-numeric delete rows to write
 
 	scheduled  []scheduledDelete
-	pending    []*person // held future leavers
+	followUps  []followUp
+	errOrgs    []*organisation // created in error, awaiting ORD
+	errLocs    []*location     // created in error, awaiting LCD
+	errPoss    []*position     // created in error, awaiting POD
+	pending    []*person       // held future leavers
 	suspended  []*person
 	applicants []*person
 	locked     []*person
 	allPoss    []*position // every valid position in creation order, for the full file
 
+	// leaver guard: leavers recorded in the file being built and the most a
+	// file may carry (see leaverBudget)
+	fileLeavers, budget int
+
+	// region only: the trust's place in the region, today's planned
+	// transfers out (destination tenant, "" = leaving the region) and the
+	// transfers in waiting for their day
+	reg      *region
+	xferPlan []string
+	inbox    []transferIn
+
 	truth []truthRec
 	res   Result
 	buf   []byte
 	name  string
+	path  string // sink name of the file being written
 }
 
-func newSim(cfg Config) *sim {
+// newSim prepares one trust. slot < 0 is a stand-alone trust; slot i >= 0
+// is the i-th trust of a region, whose PRNG streams and id ranges are its own
+// so that no id (person, employee number, assignment, NHS Unique ID, ...) is
+// shared with another trust of the region.
+func newSim(cfg Config, slot int) *sim {
+	stream := uint64(0)
+	if slot >= 0 {
+		stream = uint64(slot+1) << 40
+	}
 	s := &sim{
 		cfg: cfg,
 		// PCG with a fixed stream constant: the seed alone decides the output.
-		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x45535246_4c4f5721)),
-		frng:  rand.New(rand.NewPCG(cfg.Seed, 0x46415554_4c545321)),
+		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x45535246_4c4f5721^stream)),
+		frng:  rand.New(rand.NewPCG(cfg.Seed, 0x46415554_4c545321^stream)),
 		vpd:   cfg.VPD,
 		start: dateOf(cfg.Start),
 		seq:   cfg.FirstSeq,
 		buf:   make([]byte, 0, 1024),
 	}
 	s.run = s.start
+	s.res.Tenant = cfg.Tenant
 	s.nextFault = 95_000_000
 	s.hierFrom = mkDate(2015, 4, 1)
 	s.payrollMonthly = cfg.VPD + " Monthly"
@@ -117,7 +163,34 @@ func newSim(cfg Config) *sim {
 	s.nextLoc = 905000 + s.rng.IntN(9000)
 	s.nhsOff = s.rng.Int64N(9_000_000)
 	s.crsOff = s.rng.Int64N(99_999_999_999)
+	if slot >= 0 {
+		s.regionRanges(slot)
+	}
 	return s
+}
+
+// Region id ranges: slot i gets its own block of every id sequence (a small
+// random start inside it), sized for regionMaxStaff people per trust. NHS
+// Unique IDs and CRS UUIDs come from bijections of the identity counter, so
+// disjoint counter blocks with the region's shared offsets never collide.
+const (
+	regionMaxTrusts = 8
+	regionMaxStaff  = 40_000
+)
+
+func (s *sim) regionRanges(slot int) {
+	s.nextPerson = 20_000_000 + slot*1_000_000 + s.rng.IntN(100_000)
+	s.nextEmp = 30_000_000 + slot*1_000_000 + s.rng.IntN(100_000)
+	s.nextAsg = 41_000_000 + slot*1_000_000 + s.rng.IntN(100_000)
+	s.nextPhone = 50_000_000 + slot*1_000_000 + s.rng.IntN(100_000)
+	s.nextAddr = 60_000_000 + slot*1_000_000 + s.rng.IntN(100_000)
+	s.nextCost = 70_000_000 + slot*1_000_000 + s.rng.IntN(100_000)
+	s.nextPos = 8_100_000 + slot*200_000 + s.rng.IntN(10_000)
+	s.nextPosNum = 4_100_000 + slot*200_000 + s.rng.IntN(10_000)
+	s.nextOrg = 7_100_000 + slot*20_000 + s.rng.IntN(1_000)
+	s.nextLoc = 900_000 + slot*10_000 + s.rng.IntN(1_000)
+	s.nextFault = 95_000_000 + slot*500_000
+	s.identN = slot * 1_000_000
 }
 
 // Ids grow with small random gaps, like Oracle sequences shared with other

@@ -141,10 +141,20 @@ var leavingReasons = []string{
 	"Dismissal - Conduct",
 	"Dismissal - Capability",
 	"Redundancy - Voluntary",
-	"Employee Transfer",
+	reasonTransfer,
 	"Retirement - Ill Health",
 	"Mutually Agreed Resignation - Local Scheme without Repayment",
 }
+
+// The leaving reasons (§5.9) that mark a move to another NHS employer: the
+// pipeline links such a leaver to a starter with the same NHS Unique ID in
+// another trust of the region.
+const (
+	reasonTransfer = "Employee Transfer"
+	reasonMerged   = "Merged Organisation - Duplicate Record"
+)
+
+func transferReason(r string) bool { return r == reasonTransfer || r == reasonMerged }
 
 const bankLeavingReason = "Bank Staff not fulfilled minimum work requirement"
 

@@ -62,11 +62,16 @@ type TruthLine struct {
 	// starter-created
 	Scheduled bool `json:"scheduled,omitempty"`
 	Rehire    bool `json:"rehire,omitempty"`
+	// TransferFromTenant is the trust a starter transferred from (TUPE,
+	// merger): only in a region, never together with rehire.
+	TransferFromTenant string `json:"transfer_from_tenant,omitempty"`
 	// leaver-confirmed
 	LeavingReason  string `json:"leaving_reason,omitempty"`
 	LastWorkingDay string `json:"last_working_day,omitempty"`
 	DaysLate       int    `json:"days_late,omitempty"`
 	Due            string `json:"due,omitempty"`
+	// TransferToTenant is the trust a leaver transferred to: only in a region.
+	TransferToTenant string `json:"transfer_to_tenant,omitempty"`
 	// position-updated
 	Change string `json:"change,omitempty"`
 
@@ -95,6 +100,11 @@ func (t *TruthLine) AppendJSON(b []byte) []byte {
 	if t.Kind != KindFile {
 		b = jsonInt(b, "line", t.Line)
 	}
+	if t.Kind == KindFile || t.Kind == KindQuarantine {
+		// every line names its trust, so a region's one truth file splits
+		// by tenant
+		b = jsonStr(b, "tenant", t.Tenant, false)
+	}
 	switch t.Kind {
 	case KindEvent, KindWithdrawn:
 		if t.Kind == KindEvent {
@@ -110,6 +120,9 @@ func (t *TruthLine) AppendJSON(b []byte) []byte {
 			b = jsonStr(b, "assignment_number", t.AssignmentNumber, false)
 			b = jsonBool(b, "scheduled", t.Scheduled)
 			b = jsonBool(b, "rehire", t.Rehire)
+			if t.TransferFromTenant != "" {
+				b = jsonStr(b, "transfer_from_tenant", t.TransferFromTenant, false)
+			}
 		case TypeLeaver:
 			if t.Kind == KindEvent {
 				b = jsonStr(b, "leaving_reason", t.LeavingReason, false)
@@ -119,6 +132,9 @@ func (t *TruthLine) AppendJSON(b []byte) []byte {
 				b = jsonInt(b, "days_late", t.DaysLate)
 				if t.Due != "" {
 					b = jsonStr(b, "due", t.Due, false)
+				}
+				if t.TransferToTenant != "" {
+					b = jsonStr(b, "transfer_to_tenant", t.TransferToTenant, false)
 				}
 			}
 		case TypePosition:

@@ -164,7 +164,11 @@ func (s *sim) writePRA(w *fileWriter, p *person) int {
 	w.yn(id.female, "F", "M")
 	w.d(id.dob)
 	w.s(id.ni)
-	w.i(id.nhsID)
+	if p.noNHS {
+		w.s("")
+	} else {
+		w.i(id.nhsID)
+	}
 	w.d(p.hire)
 	w.d(p.term)
 	w.s(p.reason)

@@ -1,0 +1,343 @@
+package gen
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/esrflow/esrflow/esr/tenant"
+)
+
+// eventsWithoutSource lists the events and withdrawals with file and line
+// blanked: what the simulation decided, whatever files carried it.
+func eventsWithoutSource(g *generated) []string {
+	var out []string
+	for _, tl := range g.truth {
+		if tl.Kind == KindEvent || tl.Kind == KindWithdrawn {
+			tl.File, tl.Line = "", 0
+			out = append(out, string(tl.AppendJSON(nil)))
+		}
+	}
+	return out
+}
+
+// TestFullFiles: with FullEvery, every FullEvery-th change file is a full
+// file holding every person, and the simulated trust, so every event, is
+// the same as with change files only. The reference rules agree.
+func TestFullFiles(t *testing.T) {
+	c := Config{Tenant: "RXX", VPD: "412", Staff: 700, Days: 12, Seed: 5, Faults: true, FullEvery: 4}
+	g := generate(t, c)
+	checkFiles(t, g)
+	checkTruthRows(t, g)
+	checkReference(t, g)
+	if g.res.Stats.FullFiles != 3 {
+		t.Errorf("%d periodic full files, want 3", g.res.Stats.FullFiles)
+	}
+	plain := c
+	plain.FullEvery = 0
+	if a, b := eventsWithoutSource(g), eventsWithoutSource(generate(t, plain)); !slices.Equal(a, b) {
+		t.Errorf("full files change the events: %d vs %d", len(a), len(b))
+	}
+
+	// A periodic full file lists every person that exists: seen in an
+	// earlier file or this one, and not deleted by PRD.
+	exists := map[string]bool{}
+	for i, f := range g.files {
+		listed := map[string]bool{}
+		for _, r := range f.rows {
+			switch r[0] {
+			case "PRA":
+				exists[r[1]], listed[r[1]] = true, true
+			case "PRD":
+				delete(exists, r[1])
+			}
+		}
+		if i == 0 || i%c.FullEvery != 0 {
+			continue
+		}
+		for id := range exists {
+			if !listed[id] {
+				t.Errorf("%s: full file omits person %s", f.name, id)
+			}
+		}
+	}
+}
+
+// TestLeaverGuardNeverTrips: no change file carries as many leavers as the
+// default leaver guard holds: under 10 (its minimum) for trusts of 1,000
+// staff or more, counted from the files by the reference rules.
+func TestLeaverGuardNeverTrips(t *testing.T) {
+	check := func(name string, reg *refRegion) {
+		files := 0
+		for _, code := range reg.codes {
+			for _, gc := range reg.states[code].guard {
+				files++
+				if gc.leavers >= 10 || tenant.DefaultGuard.Trips(gc.leavers, gc.employed) != "" {
+					t.Errorf("%s %s %s: %d leavers of %d employed", name, code, gc.file, gc.leavers, gc.employed)
+				}
+			}
+		}
+		if files == 0 {
+			t.Fatalf("%s: no change files", name)
+		}
+	}
+	for _, c := range []Config{cfgMain, {Tenant: "RXX", VPD: "412", Staff: 1000, Days: 40, Seed: 3, FullEvery: 7},
+		{Tenant: "RXX", VPD: "412", Staff: 6000, Days: 6, Seed: 4, Faults: true}} {
+		g := generate(t, c)
+		_, reg := referenceRegion(map[string][]pfile{c.Tenant: g.files})
+		check(strconv.Itoa(c.Staff), reg)
+		if g.res.Stats.MaxFileLeavers >= 10 {
+			t.Errorf("%d staff: stats report %d leavers in one file", c.Staff, g.res.Stats.MaxFileLeavers)
+		}
+	}
+	rg := generateRegion(t, regionMain)
+	check("region", rg.ref)
+}
+
+var regionMain = RegionConfig{
+	Trusts: []Trust{{"RYY", "413", 1200}, {"RXX", "412", 1500}, {"RZZ", "414", 1000}},
+	Days:   9, Seed: 3, Faults: true, FullEvery: 4, TransfersPerDay: 2,
+}
+
+type generatedRegion struct {
+	rc     RegionConfig
+	res    RegionResult
+	sink   *MemSink
+	trusts []*generated // in rc.Trusts order, each with its own lines of the truth
+	truth  []TruthLine
+	ref    *refRegion
+	refOut []TruthLine
+}
+
+func generateRegion(t testing.TB, rc RegionConfig) *generatedRegion {
+	t.Helper()
+	sink := &MemSink{}
+	res, err := GenerateRegion(rc, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &generatedRegion{rc: rc, res: res, sink: sink}
+	if g.truth, err = ReadTruth(bytes.NewReader(sink.Bytes(TruthFile))); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]pfile{}
+	for i, tr := range rc.Trusts {
+		tg := &generated{cfg: Config{Tenant: tr.Tenant, VPD: tr.VPD, Staff: tr.Staff, Days: rc.Days, Seed: rc.Seed,
+			Start: rc.Start, Faults: rc.Faults, FullEvery: rc.FullEvery}, res: res.Trusts[i], sink: sink}
+		for _, fi := range res.Trusts[i].Files {
+			if fi.Path != tr.Tenant+"/"+fi.Name {
+				t.Fatalf("%s: file %s stored as %s", tr.Tenant, fi.Name, fi.Path)
+			}
+			tg.files = append(tg.files, splitFile(fi.Name, sink.Bytes(fi.Path)))
+		}
+		for _, l := range g.truth {
+			if l.Tenant == tr.Tenant {
+				tg.truth = append(tg.truth, l)
+			}
+		}
+		files[tr.Tenant] = tg.files
+		g.trusts = append(g.trusts, tg)
+	}
+	g.refOut, g.ref = referenceRegion(files)
+	return g
+}
+
+// TestRegion checks a region of three trusts: each trust's files are well
+// formed and its events point at their rows, the reference rules derive the
+// region's truth exactly from the files alone, lines are ordered by day,
+// tenant and line, ids never collide across trusts, and every transfer
+// links a held leaver in one trust to a scheduled starter in another.
+func TestRegion(t *testing.T) {
+	g := generateRegion(t, regionMain)
+	for _, tg := range g.trusts {
+		checkFiles(t, tg)
+		checkTruthRows(t, tg)
+	}
+
+	var want, got []string
+	for _, l := range g.truth {
+		if l.Kind == KindEvent || l.Kind == KindWithdrawn {
+			want = append(want, string(l.AppendJSON(nil)))
+		}
+	}
+	for _, l := range g.refOut {
+		got = append(got, string(l.AppendJSON(nil)))
+	}
+	if !slices.Equal(want, got) {
+		t.Errorf("reference rules disagree with the region's truth (%d truth lines, %d derived)", len(want), len(got))
+		for i := range min(len(want), len(got)) {
+			if want[i] != got[i] {
+				t.Errorf("first difference at %d:\n truth:   %s\n derived: %s", i, want[i], got[i])
+				break
+			}
+		}
+	}
+
+	// Order: day (a file's index in its trust), then tenant, then line.
+	day := map[string]int{}
+	for _, tg := range g.trusts {
+		for i, f := range tg.files {
+			day[f.name] = i
+		}
+	}
+	if !slices.IsSortedFunc(g.truth, func(a, b TruthLine) int {
+		return cmp.Or(cmp.Compare(day[a.File], day[b.File]), cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Line, b.Line))
+	}) {
+		t.Error("truth lines are not sorted by day, tenant and line")
+	}
+	for _, l := range g.truth {
+		if l.Tenant == "" {
+			t.Fatalf("truth line without tenant: %+v", l)
+		}
+	}
+
+	// Ids are the trust's own; only a transferred human shares an NHS
+	// Unique ID (and NI number, DOB) with a record in another trust.
+	owner := map[string]string{}
+	nhsTenants := map[string]map[string]bool{}
+	for _, tg := range g.trusts {
+		for _, f := range tg.files {
+			for _, r := range f.rows {
+				var keys []string
+				switch r[0] {
+				case "PRA":
+					keys = []string{"person " + r[1], "employee " + r[4]}
+					if r[15] != "" {
+						if nhsTenants[r[15]] == nil {
+							nhsTenants[r[15]] = map[string]bool{}
+						}
+						nhsTenants[r[15]][tg.cfg.Tenant] = true
+					}
+				case "ASA":
+					keys = []string{"assignment " + r[2]}
+				case "POA", "ORA", "LCA", "PHA", "ADA", "COA":
+					keys = []string{r[0] + " " + r[2-boolInt(r[0] == "POA" || r[0] == "ORA" || r[0] == "LCA")]}
+				}
+				for _, k := range keys {
+					if o, ok := owner[k]; ok && o != tg.cfg.Tenant {
+						t.Fatalf("%s used by %s and %s", k, o, tg.cfg.Tenant)
+					}
+					owner[k] = tg.cfg.Tenant
+				}
+			}
+		}
+	}
+	shared := 0
+	for _, ts := range nhsTenants {
+		if len(ts) > 1 {
+			shared++
+		}
+	}
+
+	// Transfers: each starter with transfer_from_tenant has, in that trust,
+	// a leaver one day earlier, held until the day before the start, with a
+	// transfer reason, transfer_to_tenant this trust and the same human.
+	nhsOf := map[string]string{} // tenant/person -> NHS Unique ID
+	for _, tg := range g.trusts {
+		for _, f := range tg.files {
+			for _, r := range f.rows {
+				if r[0] == "PRA" {
+					nhsOf[tg.cfg.Tenant+"/"+r[1]] = r[15]
+				}
+			}
+		}
+	}
+	leavers := map[string]TruthLine{} // tenant/NHS -> transfer leaver
+	out, left := 0, 0
+	for _, l := range g.truth {
+		if l.Kind == KindEvent && l.Type == TypeLeaver && transferReason(l.LeavingReason) {
+			leavers[l.Tenant+"/"+nhsOf[l.Tenant+"/"+l.PersonID]] = l
+			if l.TransferToTenant != "" {
+				out++
+			} else if l.Due != "" && l.LeavingReason == reasonTransfer {
+				left++
+			}
+		}
+	}
+	in := 0
+	for _, l := range g.truth {
+		if l.Kind != KindEvent || l.TransferFromTenant == "" {
+			continue
+		}
+		in++
+		from, ok := leavers[l.TransferFromTenant+"/"+nhsOf[l.Tenant+"/"+l.PersonID]]
+		if !ok || from.TransferToTenant != l.Tenant || from.Due == "" || l.Rehire || !l.Scheduled ||
+			day[from.File]+1 != day[l.File] || dayAfter(from.Due) != l.EffectiveDate {
+			t.Errorf("transfer starter %+v: leaver %+v", l, from)
+		}
+	}
+	st := func(f func(Stats) int) (n int) {
+		for _, r := range g.res.Trusts {
+			n += f(r.Stats)
+		}
+		return n
+	}
+	if in == 0 || in != out || in != shared || in != st(func(s Stats) int { return s.TransfersIn }) ||
+		out != st(func(s Stats) int { return s.TransfersOut }) || left == 0 || st(func(s Stats) int { return s.LeftRegion }) == 0 {
+		t.Errorf("%d transfer starters, %d transfer leavers, %d shared NHS Unique IDs, %d leaving the region; stats %+v",
+			in, out, shared, left, g.res.Trusts)
+	}
+	t.Logf("%d transfers in the region, %d leaving it", in, left)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func dayAfter(isoDate string) string {
+	d, err := time.Parse(time.DateOnly, isoDate)
+	if err != nil {
+		return ""
+	}
+	return d.AddDate(0, 0, 1).Format(time.DateOnly)
+}
+
+// TestRegionDeterministic: the same region config gives the same bytes, and
+// the directory sink lays the trusts out in folders.
+func TestRegionDeterministic(t *testing.T) {
+	rc := regionMain
+	rc.Days = 4
+	a, b := generateRegion(t, rc), generateRegion(t, rc)
+	names := a.sink.Names()
+	if !slices.Equal(names, b.sink.Names()) || len(names) != len(rc.Trusts)*(rc.Days+1)+1 {
+		t.Fatalf("outputs %v / %v", names, b.sink.Names())
+	}
+	for _, n := range names {
+		if !bytes.Equal(a.sink.Bytes(n), b.sink.Bytes(n)) {
+			t.Errorf("%s differs between two runs", n)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := GenerateRegion(rc, DirSink(dir)); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		raw, err := readFile(dir, n)
+		if err != nil || !bytes.Equal(raw, a.sink.Bytes(n)) {
+			t.Errorf("%s: DirSink differs from MemSink (%v)", n, err)
+		}
+	}
+}
+
+func TestRegionConfigErrors(t *testing.T) {
+	ok := Trust{"RXX", "412", 100}
+	for _, rc := range []RegionConfig{
+		{},
+		{Trusts: []Trust{ok, {"RXX", "413", 100}}},
+		{Trusts: []Trust{ok, {"RYY", "412", 100}}},
+		{Trusts: []Trust{ok}, TransfersPerDay: 1},
+		{Trusts: []Trust{ok, {"RYY", "413", regionMaxStaff + 1}}},
+		{Trusts: []Trust{ok, {"ryy", "413", 100}}},
+		{Trusts: []Trust{ok, {"RYY", "413", 100}}, TransfersPerDay: -1},
+	} {
+		if _, err := GenerateRegion(rc, DiscardSink{}); err == nil {
+			t.Errorf("%+v: no error", rc)
+		}
+	}
+}
