@@ -64,13 +64,16 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 		add("validate", svc.Run, svc.Ready)
 	}
 	if !cfg.without("publish") {
-		svc, err := publish.New(publish.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance},
-			publish.Deps{Log: cfg.Log.With(logx.Service("publish")), Metrics: s.Registry})
+		s.pub.cfg = publish.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance,
+			Tenants: cfg.Tenants, Now: cfg.Now, TickInterval: cfg.TickInterval}
+		s.pub.next = make(chan struct{})
+		svc, err := s.newPublish()
 		if err != nil {
 			return b, err
 		}
 		s.Publish = svc
-		add("publish", svc.Run, svc.Ready)
+		// runPublish rather than svc.Run, so RestartPublish can replace it.
+		add("publish", s.runPublish, s.publishReady)
 	}
 	if !cfg.without("api") {
 		svc, err := api.New(api.Config{
@@ -79,6 +82,7 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 			// New tenants appear while the stack runs; pick up their
 			// event topics quickly on one machine.
 			TopicRefresh: time.Second,
+			Clients:      cfg.APIClients,
 		}, api.Deps{Log: cfg.Log.With(logx.Service("api")), Metrics: s.Registry})
 		if err != nil {
 			return b, err

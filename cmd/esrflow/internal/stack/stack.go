@@ -58,18 +58,30 @@ type Config struct {
 	// "publish", "api".
 	Without []string
 	Log     *zap.Logger
+	// Now is publish's clock: it stamps events and decides when a held
+	// leaver is due. nil = time.Now; tests inject a clock they move.
+	Now func() time.Time
+	// TickInterval is how often publish checks its clock for due leavers
+	// (0 = publish's default, 1s); tests use a short one.
+	TickInterval time.Duration
+	// APIClients may call the api's authenticated endpoints (releasing or
+	// rejecting a held batch).
+	APIClients []api.Client
 }
 
 // Stack is a running platform.
 type Stack struct {
-	cfg      Config
-	broker   *embedded.Broker
-	regURL   string
-	apiURL   string
-	obsURL   string
+	cfg    Config
+	broker *embedded.Broker
+	regURL string
+	apiURL string
+	obsURL string
+	// Publish is the running publish service. RestartPublish replaces it;
+	// read it from the goroutine that restarts (or use PublishService).
 	Publish  *publish.Service
 	API      *api.Service
 	Registry *prometheus.Registry
+	pub      publishRun
 
 	cancel context.CancelFunc
 	done   chan struct{}
