@@ -9,6 +9,12 @@
 // only then are the Kafka offsets committed: delivery is at least once, and
 // the event-id primary key makes a re-delivery a no-op, so the database sees
 // every event exactly once.
+//
+// It also consumes esr.ops.held-batches.v1 (the leaver guard's held batches
+// and their outcomes) and lets an operator release or reject a held batch:
+// the decision is produced to esr.ops.commands.v1, which publish applies.
+// Requests are authenticated by API key (Config.Clients), scoped by tenant
+// and scope, and written to an access log.
 package api
 
 import (
@@ -59,6 +65,13 @@ type Config struct {
 	TopicRefresh time.Duration
 	// MaxPollRecords caps one batch (one database transaction); zero means 1000.
 	MaxPollRecords int
+	// Clients are the API clients allowed in. None: the embedded
+	// single-machine mode, where reads are open and operate endpoints are
+	// refused (401). See LoadClients for the file format.
+	Clients []Client
+	// CommandTimeout bounds how long a release or reject waits for Kafka to
+	// accept its command before answering 503; zero means 10s.
+	CommandTimeout time.Duration
 }
 
 // RegisterFlags adds the api's flags.
@@ -70,6 +83,17 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DBURL, "db.url", DefaultDBURL, "database: sqlite:<path> or postgres://user:pass@host:5432/db?sslmode=...")
 	fs.DurationVar(&c.TopicRefresh, "kafka.topic-refresh", 10*time.Second, "how often to look for new tenants' event topics")
 	fs.IntVar(&c.MaxPollRecords, "kafka.max-poll-records", 1000, "records per batch (one database transaction)")
+	fs.DurationVar(&c.CommandTimeout, "kafka.command-timeout", 10*time.Second, "how long a release/reject waits for Kafka before answering 503")
+	// The file is read when the flag (or ESRFLOW_API_AUTH_CLIENTS) is
+	// parsed, so a bad clients file stops the service before it starts.
+	fs.Func("auth.clients", "YAML file of API clients (name, key_sha256, tenants, scopes); unset: reads open, operate refused", func(path string) error {
+		cs, err := LoadClients(path)
+		if err != nil {
+			return err
+		}
+		c.Clients = cs
+		return nil
+	})
 }
 
 // Deps are the api's collaborators.
@@ -90,6 +114,11 @@ type Service struct {
 	api    avro.API
 	m      *metrics
 	reader map[string]avro.Schema // latest schema by schema name
+	auth   *auth
+
+	// commands produces operator decisions. It registers their schema on
+	// first use, so a registry outage at start does not stop the reads.
+	commands *commandProducer
 }
 
 // New opens and migrates the database and prepares the consumer. It reads no
@@ -113,6 +142,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 1000
 	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = 10 * time.Second
+	}
+	a, err := newAuth(cfg.Clients)
+	if err != nil {
+		return nil, fmt.Errorf("api clients: %w", err)
+	}
 	if deps.Log == nil {
 		deps.Log = zap.NewNop()
 	}
@@ -124,7 +160,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	reader := map[string]avro.Schema{}
-	for _, name := range []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.FileReport} {
+	for _, name := range []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.FileReport, schemas.HeldBatch} {
 		s, _, err := schemas.Latest(name)
 		if err != nil {
 			return nil, err
@@ -152,7 +188,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	cl, err := kcfg.NewClient(
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeRegex(),
-		kgo.ConsumeTopics(EventTopicsRegex, `^`+regexp.QuoteMeta(schemas.TopicFileReports)+`$`),
+		kgo.ConsumeTopics(EventTopicsRegex, `^`+regexp.QuoteMeta(schemas.TopicFileReports)+`$`,
+			`^`+regexp.QuoteMeta(schemas.TopicHeldBatches)+`$`),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
@@ -164,15 +201,26 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	deps.Log.Info("api database ready", zap.String("db", d.String()))
+	serde := avrox.New(srCl, internalv1.NewAPI())
+	commands, err := newCommandProducer(kcfg, cfg.CommandTimeout, srCl, serde)
+	if err != nil {
+		cl.Close()
+		_ = db.Close()
+		return nil, err
+	}
+	deps.Log.Info("api database ready", zap.String("db", d.String()), zap.Int("api_clients", len(cfg.Clients)))
+	if a.open() {
+		deps.Log.Warn("no API clients configured: reads are open to anyone who can reach the port, operate endpoints are refused")
+	}
 	return &Service{
 		cfg: cfg, log: deps.Log, db: db, store: &store{db: db, d: d}, kafka: cl,
-		serde: avrox.New(srCl, internalv1.NewAPI()), api: internalv1.NewAPI(), m: m, reader: reader,
+		serde: serde, api: internalv1.NewAPI(), m: m, reader: reader, auth: a, commands: commands,
 	}, nil
 }
 
 // Close releases the Kafka client and the database. Call it after Run returns.
 func (s *Service) Close() {
+	s.commands.close()
 	s.kafka.Close()
 	_ = s.db.Close()
 }

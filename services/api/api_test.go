@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/esrflow/esrflow/platform/avrox"
@@ -100,7 +101,9 @@ var tenantTopics = func() []embedded.TopicSpec {
 			out = append(out, embedded.TopicSpec{Name: schemas.EventTopic(tenant, ev), Partitions: 1})
 		}
 	}
-	return append(out, embedded.TopicSpec{Name: schemas.TopicFileReports, Partitions: 1})
+	return append(out, embedded.TopicSpec{Name: schemas.TopicFileReports, Partitions: 1},
+		embedded.TopicSpec{Name: schemas.TopicHeldBatches, Partitions: 1},
+		embedded.TopicSpec{Name: schemas.TopicCommands, Partitions: 1})
 }()
 
 // env is a broker, a registry and a producer of real framed values.
@@ -193,11 +196,16 @@ func (e *env) report(r *internalv1.FileReport) *kgo.Record {
 // start runs an api service on dbURL until the test ends.
 func (e *env) start(dbURL, group string) (*Service, *httptest.Server) {
 	e.t.Helper()
-	s, err := New(Config{
-		Kafka:       kafkax.Config{Brokers: e.broker.Seeds(), ClientID: "api-test"},
-		RegistryURL: e.registry, InstanceID: "t", DBURL: dbURL, Group: group,
-		TopicRefresh: 200 * time.Millisecond,
-	}, Deps{Log: zaptest.NewLogger(e.t), Metrics: prometheus.NewRegistry()})
+	return e.startWith(Config{DBURL: dbURL, Group: group}, zaptest.NewLogger(e.t))
+}
+
+// startWith runs an api service with cfg, its Kafka, registry and instance
+// filled in, until the test ends.
+func (e *env) startWith(cfg Config, log *zap.Logger) (*Service, *httptest.Server) {
+	e.t.Helper()
+	cfg.Kafka = kafkax.Config{Brokers: e.broker.Seeds(), ClientID: "api-test"}
+	cfg.RegistryURL, cfg.InstanceID, cfg.TopicRefresh = e.registry, "t", 200*time.Millisecond
+	s, err := New(cfg, Deps{Log: log, Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		e.t.Fatal(err)
 	}

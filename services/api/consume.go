@@ -30,6 +30,11 @@ type metrics struct {
 	skipped    *prometheus.CounterVec
 	retries    prometheus.Counter
 	batches    prometheus.Histogram
+
+	heldBatches     prometheus.Counter
+	commands        *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	accessLogErrors prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -46,8 +51,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Batches retried after a database or registry error."}),
 		batches: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "esrflow_api_batch_seconds",
 			Help: "Time to decode and write one polled batch.", Buckets: prometheus.DefBuckets}),
+		heldBatches: prometheus.NewCounter(prometheus.CounterOpts{Name: "esrflow_api_held_batch_records_total",
+			Help: "Records read from esr.ops.held-batches.v1."}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_operator_commands_total",
+			Help: "Operator decisions on held batches, by action and result (requested, kafka_unavailable)."}, []string{"action", "result"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_requests_total",
+			Help: "HTTP requests to /v1, by route pattern and status code."}, []string{"route", "code"}),
+		accessLogErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "esrflow_api_access_log_errors_total",
+			Help: "Requests whose access log row could not be written."}),
 	}
-	for _, c := range []prometheus.Collector{m.stored, m.duplicates, m.reports, m.skipped, m.retries, m.batches} {
+	for _, c := range []prometheus.Collector{m.stored, m.duplicates, m.reports, m.skipped, m.retries, m.batches,
+		m.heldBatches, m.commands, m.requests, m.accessLogErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering api metrics: %w", err)
 		}
@@ -143,6 +157,7 @@ func (s *Service) writeBatch(ctx context.Context, recs []*kgo.Record) error {
 	}
 	s.m.duplicates.Add(float64(len(b.Events) - len(fresh)))
 	s.m.reports.Add(float64(len(b.Reports)))
+	s.m.heldBatches.Add(float64(len(b.HeldBatches)))
 	return nil
 }
 
@@ -175,6 +190,17 @@ func (s *Service) decode(ctx context.Context, r *kgo.Record, b *batch) error {
 			return err
 		}
 		b.Reports = append(b.Reports, fileReport{Report: &rep, Payload: payload})
+		return nil
+	}
+	if r.Topic == schemas.TopicHeldBatches {
+		var h internalv1.HeldBatch
+		if _, err := s.serde.Decode(ctx, r.Value, s.reader[schemas.HeldBatch], &h); err != nil {
+			return err
+		}
+		if h.BatchID == "" || h.Tenant == "" {
+			return fmt.Errorf("held batch without batch_id or tenant")
+		}
+		b.HeldBatches = append(b.HeldBatches, &h)
 		return nil
 	}
 	typ, ok := eventType(r.Topic)

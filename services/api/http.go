@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
 
 // Listing limits.
@@ -25,15 +26,26 @@ var tenantRE = regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`)
 
 // Handler serves the JSON API (docs/api.md). It is the handler the binary
 // mounts beside /metrics, /healthz and /readyz, and what `esrflow up` mounts
-// in-process.
+// in-process. Every route goes through guard: authentication, scope and
+// tenant checks, and the access log.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/tenants/{tenant}/people/{person_id}", s.getPerson)
-	mux.HandleFunc("GET /v1/tenants/{tenant}/people/{person_id}/events", s.getPersonEvents)
-	mux.HandleFunc("GET /v1/tenants/{tenant}/events", s.getEvents)
-	mux.HandleFunc("GET /v1/tenants/{tenant}/files", s.getFiles)
-	mux.HandleFunc("GET /v1/tenants/{tenant}/files/{file}", s.getFile)
-	mux.HandleFunc("/v1/", func(w http.ResponseWriter, _ *http.Request) {
+	route := func(pattern string, h http.HandlerFunc, scopes ...string) {
+		mux.Handle(pattern, s.guard(h, scopes...))
+	}
+	route("GET /v1/tenants/{tenant}/people/{person_id}", s.getPerson, ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/people/{person_id}/events", s.getPersonEvents, ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/events", s.getEvents, ScopeReadEvents)
+	route("GET /v1/tenants/{tenant}/files", s.getFiles, ScopeReadFiles)
+	route("GET /v1/tenants/{tenant}/files/{file}", s.getFile, ScopeReadFiles)
+	route("GET /v1/tenants/{tenant}/held-batches", s.getHeldBatches, ScopeReadBatches)
+	route("GET /v1/tenants/{tenant}/held-batches/{batch_id}", s.getHeldBatch, ScopeReadBatches)
+	route("POST /v1/tenants/{tenant}/held-batches/{batch_id}/release", s.decide(internalv1.OperatorActionRelease), ScopeOperate)
+	route("POST /v1/tenants/{tenant}/held-batches/{batch_id}/reject", s.decide(internalv1.OperatorActionReject), ScopeOperate)
+	route("GET /v1/tenants/{tenant}/audit", s.getAudit, ScopeOperate, ScopeReadBatches)
+	// Unknown endpoints still need a valid key when clients are configured,
+	// so probing paths reveals nothing to a caller without one.
+	route("/v1/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
 	return mux
@@ -48,6 +60,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // JSON for programs, not HTML: keep < > & as they are
 	_ = enc.Encode(v)
 }
 
@@ -233,4 +246,69 @@ func (s *Service) getFile(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, rep)
 	}
+}
+
+type heldBatchList struct {
+	HeldBatches []HeldBatch `json:"held_batches"`
+}
+
+func (s *Service) getHeldBatches(w http.ResponseWriter, r *http.Request) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return
+	}
+	n, ok := limit(w, r)
+	if !ok {
+		return
+	}
+	status := r.URL.Query().Get("status")
+	switch internalv1.HeldBatchStatus(status) {
+	case "", internalv1.HeldBatchStatusHeld, internalv1.HeldBatchStatusReleased, internalv1.HeldBatchStatusRejected:
+	default:
+		writeError(w, http.StatusBadRequest, "status must be HELD, RELEASED or REJECTED")
+		return
+	}
+	list, err := s.store.heldBatches(r.Context(), t, status, n)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, heldBatchList{HeldBatches: list})
+}
+
+func (s *Service) getHeldBatch(w http.ResponseWriter, r *http.Request) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return
+	}
+	b, err := s.store.heldBatch(r.Context(), t, r.PathValue("batch_id"))
+	switch {
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, "held batch not found")
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, b)
+	}
+}
+
+type auditList struct {
+	Audit []AuditEntry `json:"audit"`
+}
+
+func (s *Service) getAudit(w http.ResponseWriter, r *http.Request) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return
+	}
+	n, ok := limit(w, r)
+	if !ok {
+		return
+	}
+	list, err := s.store.audit(r.Context(), t, r.URL.Query().Get("batch_id"), n)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, auditList{Audit: list})
 }

@@ -49,8 +49,9 @@ type fileReport struct {
 
 // batch is what one poll delivered, written in one transaction.
 type batch struct {
-	Events  []event
-	Reports []fileReport
+	Events      []event
+	Reports     []fileReport
+	HeldBatches []*internalv1.HeldBatch
 }
 
 // Assignment is one current assignment of a person, with the position
@@ -153,6 +154,11 @@ func (s *store) apply(ctx context.Context, b batch) ([]event, error) {
 	}
 	for _, r := range b.Reports {
 		if err := s.applyReport(ctx, tx, r); err != nil {
+			return nil, err
+		}
+	}
+	for _, h := range b.HeldBatches {
+		if err := s.applyHeldBatch(ctx, tx, h); err != nil {
 			return nil, err
 		}
 	}

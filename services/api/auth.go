@@ -1,0 +1,197 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Scopes an API client may hold. Each endpoint needs one of them (see
+// docs/api.md); operate is the only one that changes anything.
+const (
+	ScopeReadPeople  = "read:people"
+	ScopeReadEvents  = "read:events"
+	ScopeReadFiles   = "read:files"
+	ScopeReadBatches = "read:batches"
+	ScopeOperate     = "operate"
+)
+
+// Scopes lists every scope, in the order docs/api.md gives them.
+var Scopes = []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeOperate}
+
+// AllTenants in a client's tenants grants every tenant.
+const AllTenants = "*"
+
+// Anonymous is the client name the access log records for a request that
+// presented no valid key.
+const Anonymous = "anonymous"
+
+// Client is an API client: who it is, the SHA-256 of its key (the key itself
+// is never stored), and which tenants and scopes it may use.
+type Client struct {
+	Name      string   `yaml:"name"`
+	KeySHA256 string   `yaml:"key_sha256"`
+	Tenants   []string `yaml:"tenants"`
+	Scopes    []string `yaml:"scopes"`
+}
+
+// HashKey returns the lower-hex SHA-256 of an API key: the form a clients
+// file holds. A key is 32 random bytes, so a plain (unsalted, fast) hash is
+// enough: there is no dictionary to search.
+func HashKey(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(h[:])
+}
+
+// clientsFile is the YAML layout of a clients file.
+type clientsFile struct {
+	Clients []Client `yaml:"clients"`
+}
+
+// LoadClients reads a YAML clients file:
+//
+//	clients:
+//	  - name: rostering-vendor
+//	    key_sha256: 3f1c…(64 hex digits)
+//	    tenants: [RXX, RYY]     # or ["*"] for every tenant
+//	    scopes: [read:people, read:events]
+//
+// Unknown fields, unknown scopes, malformed hashes and duplicate names or keys
+// are errors, and so is a file with no clients: a typo must not silently turn
+// authentication off.
+func LoadClients(path string) ([]Client, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f clientsFile
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(f.Clients) == 0 {
+		return nil, fmt.Errorf("%s: no clients defined", path)
+	}
+	if _, err := newAuth(f.Clients); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Clients, nil
+}
+
+// authClient is a validated client, ready for lookups.
+type authClient struct {
+	name       string
+	hash       [sha256.Size]byte
+	allTenants bool
+	tenants    map[string]bool // upper-case ODS codes
+	scopes     map[string]bool
+}
+
+func (c *authClient) hasAny(scopes []string) bool {
+	for _, s := range scopes {
+		if c.scopes[s] {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *authClient) allows(tenant string) bool { return c.allTenants || c.tenants[tenant] }
+
+// auth checks requests against the configured clients. With none it is the
+// embedded single-machine mode: reads are open, operate is refused.
+type auth struct {
+	clients []authClient
+}
+
+func newAuth(cs []Client) (*auth, error) {
+	a := &auth{}
+	names, hashes := map[string]bool{}, map[string]bool{}
+	for i, c := range cs {
+		if strings.TrimSpace(c.Name) == "" {
+			return nil, fmt.Errorf("client %d: name is empty", i+1)
+		}
+		if names[c.Name] {
+			return nil, fmt.Errorf("client %q: defined twice", c.Name)
+		}
+		names[c.Name] = true
+		ac := authClient{name: c.Name, tenants: map[string]bool{}, scopes: map[string]bool{}}
+		h, err := hex.DecodeString(c.KeySHA256)
+		if err != nil || len(h) != sha256.Size {
+			return nil, fmt.Errorf("client %q: key_sha256 must be 64 hex digits (the SHA-256 of the key, not the key)", c.Name)
+		}
+		copy(ac.hash[:], h)
+		if hashes[string(h)] {
+			return nil, fmt.Errorf("client %q: key_sha256 is used by another client", c.Name)
+		}
+		hashes[string(h)] = true
+		if len(c.Tenants) == 0 {
+			return nil, fmt.Errorf("client %q: tenants is empty (list ODS codes, or \"*\" for all)", c.Name)
+		}
+		for _, t := range c.Tenants {
+			switch {
+			case t == AllTenants:
+				ac.allTenants = true
+			case tenantRE.MatchString(t):
+				ac.tenants[strings.ToUpper(t)] = true
+			default:
+				return nil, fmt.Errorf("client %q: tenant %q is not an ODS code or \"*\"", c.Name, t)
+			}
+		}
+		if len(c.Scopes) == 0 {
+			return nil, fmt.Errorf("client %q: scopes is empty", c.Name)
+		}
+		for _, s := range c.Scopes {
+			if !slices.Contains(Scopes, s) {
+				return nil, fmt.Errorf("client %q: unknown scope %q (want one of %s)", c.Name, s, strings.Join(Scopes, ", "))
+			}
+			ac.scopes[s] = true
+		}
+		a.clients = append(a.clients, ac)
+	}
+	return a, nil
+}
+
+// open reports the embedded mode: no clients configured.
+func (a *auth) open() bool { return len(a.clients) == 0 }
+
+var (
+	errNoKey  = errors.New("an API key is required: send Authorization: Bearer <key>")
+	errBadKey = errors.New("invalid API key")
+)
+
+// identify returns the client whose key the request bears. Every client's
+// hash is compared, in constant time, whether or not an earlier one matched,
+// so the time taken says nothing about which hashes exist.
+func (a *auth) identify(r *http.Request) (*authClient, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, errNoKey
+	}
+	scheme, key, ok := strings.Cut(h, " ")
+	key = strings.TrimSpace(key)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
+		return nil, errNoKey
+	}
+	sum := sha256.Sum256([]byte(key))
+	var found *authClient
+	for i := range a.clients {
+		if subtle.ConstantTimeCompare(sum[:], a.clients[i].hash[:]) == 1 {
+			found = &a.clients[i]
+		}
+	}
+	if found == nil {
+		return nil, errBadKey
+	}
+	return found, nil
+}

@@ -1,0 +1,179 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/platform/avrox"
+	"github.com/esrflow/esrflow/platform/kafka/kafkax"
+	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/schemas/registrar"
+)
+
+// MaxReasonLength is the longest reason an operator may give, in characters.
+const MaxReasonLength = 500
+
+// commandProducer writes operator commands to esr.ops.commands.v1. It is a
+// plain idempotent producer, not transactional: each command is one record,
+// produced synchronously so the request can answer whether Kafka has it.
+type commandProducer struct {
+	cl      *kgo.Client
+	sr      *sr.Client
+	serde   *avrox.Serde
+	timeout time.Duration
+
+	mu     sync.Mutex
+	writer *avrox.Writer
+}
+
+func newCommandProducer(k kafkax.Config, timeout time.Duration, srCl *sr.Client, serde *avrox.Serde) (*commandProducer, error) {
+	if k.ClientID != "" {
+		k.ClientID += "-commands"
+	}
+	cl, err := k.NewClient(
+		kgo.RecordDeliveryTimeout(timeout),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("command producer: %w", err)
+	}
+	return &commandProducer{cl: cl, sr: srCl, serde: serde, timeout: timeout}, nil
+}
+
+func (p *commandProducer) close() { p.cl.Close() }
+
+// writerFor registers the operator-command schema under the topic's subject
+// (every version, as every producer in esrflow does) on first use.
+func (p *commandProducer) writerFor(ctx context.Context) (avrox.Writer, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.writer != nil {
+		return *p.writer, nil
+	}
+	if _, err := registrar.RegisterTopic(ctx, p.sr, schemas.TopicCommands); err != nil {
+		return avrox.Writer{}, err
+	}
+	_, text, err := schemas.Latest(schemas.OperatorCommand)
+	if err != nil {
+		return avrox.Writer{}, err
+	}
+	w, err := p.serde.Register(ctx, schemas.Subject(schemas.TopicCommands), text)
+	if err != nil {
+		return avrox.Writer{}, err
+	}
+	p.writer = &w
+	return w, nil
+}
+
+// produce writes one command, keyed by tenant so publish sees it in order
+// with that tenant's files, and waits until Kafka acknowledges it.
+func (p *commandProducer) produce(ctx context.Context, cmd *internalv1.OperatorCommand) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	w, err := p.writerFor(ctx)
+	if err != nil {
+		return fmt.Errorf("registering %s: %w", schemas.TopicCommands, err)
+	}
+	v, err := w.Encode(nil, cmd)
+	if err != nil {
+		return err
+	}
+	return p.cl.ProduceSync(ctx, &kgo.Record{Topic: schemas.TopicCommands, Key: []byte(cmd.Tenant), Value: v}).FirstErr()
+}
+
+// decisionRequest is the body of a release or reject.
+type decisionRequest struct {
+	Reason string `json:"reason"`
+}
+
+// decisionResponse answers an accepted decision (202).
+type decisionResponse struct {
+	CommandID string `json:"command_id"`
+	BatchID   string `json:"batch_id"`
+	Action    string `json:"action"`
+	Status    string `json:"status"`
+}
+
+// decide handles POST …/held-batches/{batch_id}/release and …/reject.
+//
+// The audit row is written first, under a lock on the batch row, so two
+// concurrent decisions cannot both be sent; then the command is produced. If
+// Kafka does not take it the row is marked FAILED and the caller gets 503
+// and may retry. The decision takes effect when publish applies the command;
+// its HeldBatch record then completes the audit row.
+func (s *Service) decide(action internalv1.OperatorAction) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, ok := tenant(w, r)
+		if !ok {
+			return
+		}
+		client := clientOf(r)
+		if client == nil { // guard refuses operate without clients; never reached
+			writeError(w, http.StatusUnauthorized, errOperateNeedsKey)
+			return
+		}
+		var req decisionRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, `body must be JSON {"reason": "..."}`)
+			return
+		}
+		req.Reason = strings.TrimSpace(req.Reason)
+		switch n := utf8.RuneCountInString(req.Reason); {
+		case n == 0:
+			writeError(w, http.StatusBadRequest, "reason is required")
+			return
+		case n > MaxReasonLength:
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("reason must be at most %d characters", MaxReasonLength))
+			return
+		}
+		cmd := &internalv1.OperatorCommand{
+			CommandID: uuid.NewString(), Tenant: t, Action: action, BatchID: r.PathValue("batch_id"),
+			Actor: client.name, Reason: req.Reason,
+			// timestamp-millis: truncate so the audit row and the record agree.
+			RequestedAt: time.Now().UTC().Truncate(time.Millisecond),
+		}
+		err := s.store.requestDecision(r.Context(), cmd)
+		switch {
+		case errors.Is(err, errNotFound):
+			writeError(w, http.StatusNotFound, "held batch not found")
+			return
+		case errors.Is(err, errNotHeld), errors.Is(err, errPending):
+			writeError(w, http.StatusConflict, "batch "+cmd.BatchID+" cannot be decided: "+err.Error())
+			return
+		case err != nil:
+			s.internal(w, r, err)
+			return
+		}
+		if err := s.commands.produce(r.Context(), cmd); err != nil {
+			s.m.commands.WithLabelValues(string(action), "kafka_unavailable").Inc()
+			s.log.Error("operator command not written", logx.Tenant(t), zap.String("command_id", cmd.CommandID), zap.Error(err))
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+			defer cancel()
+			if ferr := s.store.failDecision(ctx, cmd.CommandID); ferr != nil {
+				s.log.Error("marking the command failed", zap.String("command_id", cmd.CommandID), zap.Error(ferr))
+			}
+			writeError(w, http.StatusServiceUnavailable, "Kafka did not confirm the command (unavailable?); retry later")
+			return
+		}
+		s.m.commands.WithLabelValues(string(action), "requested").Inc()
+		s.log.Info("operator command requested", logx.Tenant(t), zap.String("command_id", cmd.CommandID),
+			zap.String("batch_id", cmd.BatchID), zap.String("action", string(action)), zap.String("actor", cmd.Actor))
+		writeJSON(w, http.StatusAccepted, decisionResponse{CommandID: cmd.CommandID, BatchID: cmd.BatchID, Action: string(action), Status: AuditRequested})
+	}
+}
