@@ -6,23 +6,28 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/esrflow/esrflow/esr/gen"
 )
 
 // runGen implements `esrflow gen`: a synthetic ESR trust (one GO v2 full
-// file, daily change files, truth.jsonl) written into --out. Output depends
-// only on the flags, never on the clock, so a seed reproduces a run exactly.
+// file, daily change files, truth.jsonl) written into --out, or with
+// --region several trusts with transfers between them. Output depends only
+// on the flags, never on the clock, so a seed reproduces a run exactly.
 func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfg   gen.Config
-		start string
-		out   string
-		seed  uint64
-		quiet bool
+		cfg       gen.Config
+		start     string
+		out       string
+		seed      uint64
+		quiet     bool
+		region    string
+		transfers int
 	)
 	fs.StringVar(&cfg.Tenant, "tenant", "RXX", "tenant ODS code (written as NACS / workplace org code)")
 	fs.StringVar(&cfg.VPD, "vpd", "412", "ESR VPD number (file names, header, VPD-prefixed names)")
@@ -33,9 +38,13 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Faults, "faults", false, "plant known-invalid rows in change files (listed in truth.jsonl as kind=quarantine)")
 	fs.StringVar(&start, "start", gen.DefaultStart.Format(time.DateOnly), "run date of the full file, YYYY-MM-DD")
 	fs.IntVar(&cfg.FirstSeq, "seq", 1, "sequence number of the full file; change files follow one by one")
+	fs.IntVar(&cfg.FullEvery, "full-every", 0, "write change file k as a full file (GOF) when k % N == 0; 0 = never")
+	fs.StringVar(&region, "region", "", "several trusts with transfers between them, TENANT=VPD:STAFF,... (then --tenant, --vpd, --staff and --seq are not used)")
+	fs.IntVar(&transfers, "transfers", 1, "with --region: transfers between trusts per day (0 = none)")
 	fs.BoolVar(&quiet, "q", false, "do not print the summary")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: esrflow gen --out DIR [--tenant RXX] [--vpd 412] [--staff N] [--days D] [--seed S] [--start YYYY-MM-DD] [--faults]")
+		fmt.Fprintln(stderr, "usage: esrflow gen --out DIR [--tenant RXX] [--vpd 412] [--staff N] [--days D] [--seed S] [--start YYYY-MM-DD] [--full-every N] [--faults]")
+		fmt.Fprintln(stderr, "       esrflow gen --out DIR --region RXX=412:2000,RYY=413:1500 [--transfers N] [--days D] [--seed S] [--start YYYY-MM-DD] [--full-every N] [--faults]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -54,24 +63,60 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.Start, cfg.Seed = t, seed
 
-	res, err := gen.Generate(cfg, gen.DirSink(out))
-	if err != nil {
-		return err
-	}
-	if quiet {
+	if region != "" {
+		trusts, err := parseRegion(region)
+		if err != nil {
+			return fmt.Errorf("--region: %w", err)
+		}
+		rc := gen.RegionConfig{Trusts: trusts, Days: cfg.Days, Seed: seed, Start: t, Faults: cfg.Faults,
+			FullEvery: cfg.FullEvery, TransfersPerDay: transfers}
+		res, err := gen.GenerateRegion(rc, gen.DirSink(out))
+		if err != nil || quiet {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %d trusts (%d rows) and %s to %s\n", len(res.Trusts), res.Rows, gen.TruthFile, out)
+		for _, r := range res.Trusts {
+			fmt.Fprintf(stdout, "%s/: %d files (%d rows); transfers in %d, out %d, leaving the region %d\n",
+				r.Tenant, len(r.Files), r.Rows, r.Stats.TransfersIn, r.Stats.TransfersOut, r.Stats.LeftRegion)
+			printStats(stdout, r.Stats, cfg.Faults)
+		}
 		return nil
 	}
-	st := res.Stats
+
+	res, err := gen.Generate(cfg, gen.DirSink(out))
+	if err != nil || quiet {
+		return err
+	}
 	fmt.Fprintf(stdout, "wrote %d files (%d rows) and %s to %s\n", len(res.Files), res.Rows, gen.TruthFile, out)
-	fmt.Fprintf(stdout, "people in full file: %d (employed %d, ex-employees %d, applicants %d)\n",
+	printStats(stdout, res.Stats, cfg.Faults)
+	return nil
+}
+
+func printStats(w io.Writer, st gen.Stats, faults bool) {
+	fmt.Fprintf(w, "people in full file: %d (employed %d, ex-employees %d, applicants %d)\n",
 		st.People, st.Employees, st.ExEmployees, st.Applicants)
-	fmt.Fprintf(stdout, "events: %d  starters %d (scheduled %d, rehires %d)  leavers %d (held %d, late %d)  position-updated %d (attributes %d, added %d, ended %d)\n",
+	fmt.Fprintf(w, "events: %d  starters %d (scheduled %d, rehires %d)  leavers %d (held %d, late %d)  position-updated %d (attributes %d, added %d, ended %d)\n",
 		st.Events, st.Starters, st.ScheduledStarters, st.Rehires, st.Leavers, st.HeldLeavers, st.LateLeavers,
 		st.PositionUpdates, st.AttributeChanges, st.AssignmentsAdded, st.AssignmentsEnded)
-	fmt.Fprintf(stdout, "no-event scenarios: withdrawn leavers %d, suspensions %d, returns %d, detail changes %d, delete rows %d\n",
-		st.WithdrawnLeavers, st.Suspensions, st.Returns, st.DetailChanges, st.DeleteRows)
-	if cfg.Faults {
-		fmt.Fprintf(stdout, "quarantine rows: %d\n", st.QuarantineRows)
+	fmt.Fprintf(w, "no-event scenarios: withdrawn leavers %d, suspensions %d, returns %d, detail changes %d, delete rows %d, full files %d\n",
+		st.WithdrawnLeavers, st.Suspensions, st.Returns, st.DetailChanges, st.DeleteRows, st.FullFiles)
+	if faults {
+		fmt.Fprintf(w, "quarantine rows: %d\n", st.QuarantineRows)
 	}
-	return nil
+}
+
+// parseRegion reads TENANT=VPD:STAFF,... into the region's trusts, in the
+// order given (which fixes each trust's id ranges).
+func parseRegion(s string) ([]gen.Trust, error) {
+	var trusts []gen.Trust
+	for _, part := range strings.Split(s, ",") {
+		code, rest, ok := strings.Cut(strings.TrimSpace(part), "=")
+		vpd, staff, ok2 := strings.Cut(rest, ":")
+		n, err := strconv.Atoi(staff)
+		if !ok || !ok2 || err != nil {
+			return nil, fmt.Errorf("%q: want TENANT=VPD:STAFF", part)
+		}
+		trusts = append(trusts, gen.Trust{Tenant: code, VPD: vpd, Staff: n})
+	}
+	return trusts, nil
 }

@@ -92,6 +92,7 @@ func GenerateRegion(rc RegionConfig, out Sink) (RegionResult, error) {
 	rrng := rand.New(rand.NewPCG(rc.Seed, 0x52454749_4f4e5321))
 	nhsOff, crsOff := rrng.Int64N(9_000_000), rrng.Int64N(99_999_999_999)
 	reg := &region{byTenant: map[string]*sim{}}
+	niUsed := map[string]bool{}
 	sims := make([]*sim, len(rc.Trusts))
 	for i, t := range rc.Trusts {
 		cfg, err := Config{Tenant: t.Tenant, VPD: t.VPD, Staff: t.Staff, Days: rc.Days, Seed: rc.Seed, Start: rc.Start,
@@ -100,7 +101,7 @@ func GenerateRegion(rc RegionConfig, out Sink) (RegionResult, error) {
 			return RegionResult{}, fmt.Errorf("trust %d: %w", i+1, err)
 		}
 		s := newSim(cfg, i)
-		s.nhsOff, s.crsOff, s.reg = nhsOff, crsOff, reg
+		s.nhsOff, s.crsOff, s.reg, s.niUsed = nhsOff, crsOff, reg, niUsed
 		reg.byTenant[t.Tenant] = s
 		sims[i] = s
 	}

@@ -87,6 +87,7 @@ type sim struct {
 	nextPerson, nextEmp, nextAsg, nextPhone, nextAddr, nextCost int
 	nextPos, nextPosNum, nextOrg, nextLoc                       int
 	identN                                                      int
+	niUsed                                                      map[string]bool // shared by a region's trusts
 	nhsOff, crsOff                                              int64
 
 	// work lists for the file being built
@@ -138,12 +139,13 @@ func newSim(cfg Config, slot int) *sim {
 	s := &sim{
 		cfg: cfg,
 		// PCG with a fixed stream constant: the seed alone decides the output.
-		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x45535246_4c4f5721^stream)),
-		frng:  rand.New(rand.NewPCG(cfg.Seed, 0x46415554_4c545321^stream)),
-		vpd:   cfg.VPD,
-		start: dateOf(cfg.Start),
-		seq:   cfg.FirstSeq,
-		buf:   make([]byte, 0, 1024),
+		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x45535246_4c4f5721^stream)),
+		frng:   rand.New(rand.NewPCG(cfg.Seed, 0x46415554_4c545321^stream)),
+		vpd:    cfg.VPD,
+		start:  dateOf(cfg.Start),
+		seq:    cfg.FirstSeq,
+		buf:    make([]byte, 0, 1024),
+		niUsed: map[string]bool{},
 	}
 	s.run = s.start
 	s.res.Tenant = cfg.Tenant
@@ -253,8 +255,20 @@ func pad3(v int) string {
 }
 
 // ni returns a random National Insurance number of the HMRC shape: an
-// allocatable two-letter prefix, six digits, suffix A-D.
+// allocatable two-letter prefix, six digits, suffix A-D. No two humans (of
+// the trust, or of the region) share one, so a rehire matched on NI number
+// and date of birth is never a coincidence.
 func (s *sim) ni() string {
+	for {
+		n := s.drawNI()
+		if !s.niUsed[n] {
+			s.niUsed[n] = true
+			return n
+		}
+	}
+}
+
+func (s *sim) drawNI() string {
 	for {
 		p := string([]byte{niFirst[s.intn(len(niFirst))], niSecond[s.intn(len(niSecond))]})
 		bad := false
