@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -257,26 +255,11 @@ func snapshot(title, grade string) *eventsv1.PositionSnapshot {
 	}
 }
 
-// get fetches a path and returns the status and compacted body.
+// get fetches a path without a key and returns the status and compacted
+// body.
 func get(t *testing.T, srv *httptest.Server, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(srv.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("GET %s: Content-Type %q", path, ct)
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		t.Fatalf("GET %s: not JSON: %q", path, b)
-	}
-	return resp.StatusCode, buf.String()
+	return do(t, srv, "GET", path, "", "")
 }
 
 // waitFor polls path until it answers status with a body containing want.

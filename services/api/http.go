@@ -98,6 +98,17 @@ func limit(w http.ResponseWriter, r *http.Request) (int, bool) {
 	return n, true
 }
 
+// tenantAndLimit reads a listing's tenant and ?limit=, answering 400 for
+// either.
+func tenantAndLimit(w http.ResponseWriter, r *http.Request) (string, int, bool) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return "", 0, false
+	}
+	n, ok := limit(w, r)
+	return t, n, ok
+}
+
 func (s *Service) getPerson(w http.ResponseWriter, r *http.Request) {
 	t, ok := tenant(w, r)
 	if !ok {
@@ -142,11 +153,7 @@ func (s *Service) getPersonEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
-	t, ok := tenant(w, r)
-	if !ok {
-		return
-	}
-	n, ok := limit(w, r)
+	t, n, ok := tenantAndLimit(w, r)
 	if !ok {
 		return
 	}
@@ -216,11 +223,7 @@ type fileList struct {
 }
 
 func (s *Service) getFiles(w http.ResponseWriter, r *http.Request) {
-	t, ok := tenant(w, r)
-	if !ok {
-		return
-	}
-	n, ok := limit(w, r)
+	t, n, ok := tenantAndLimit(w, r)
 	if !ok {
 		return
 	}
@@ -253,11 +256,7 @@ type heldBatchList struct {
 }
 
 func (s *Service) getHeldBatches(w http.ResponseWriter, r *http.Request) {
-	t, ok := tenant(w, r)
-	if !ok {
-		return
-	}
-	n, ok := limit(w, r)
+	t, n, ok := tenantAndLimit(w, r)
 	if !ok {
 		return
 	}
@@ -297,11 +296,7 @@ type auditList struct {
 }
 
 func (s *Service) getAudit(w http.ResponseWriter, r *http.Request) {
-	t, ok := tenant(w, r)
-	if !ok {
-		return
-	}
-	n, ok := limit(w, r)
+	t, n, ok := tenantAndLimit(w, r)
 	if !ok {
 		return
 	}
