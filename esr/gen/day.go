@@ -133,12 +133,7 @@ func (s *sim) processDue() {
 // out of other scenarios until the next file, so the delete row (which comes
 // after all person groups) never shares a file with a change to that person.
 func (s *sim) runDeletes() {
-	keep := s.scheduled[:0]
-	for _, d := range s.scheduled {
-		if d.file != s.file {
-			keep = append(keep, d)
-			continue
-		}
+	for _, d := range takeDue(&s.scheduled, func(d scheduledDelete) bool { return d.file == s.file }) {
 		p := d.p
 		switch d.tag {
 		case "ASD":
@@ -177,7 +172,6 @@ func (s *sim) runDeletes() {
 			s.deletes = append(s.deletes, d)
 		}
 	}
-	s.scheduled = keep
 }
 
 func (s *sim) event(p *person, in intent) {

@@ -71,16 +71,11 @@ func (s *sim) firstPostEnds() {
 // termination on the person) or with a termination on the PRA (rule 1.1).
 // A file without room for another leaver moves it to the next file.
 func (s *sim) lastPostEnds() {
-	keep := s.followUps[:0]
-	for _, f := range s.followUps {
-		if f.file > s.file {
-			keep = append(keep, f)
-			continue
-		}
+	for i, f := range takeDue(&s.followUps, func(f followUp) bool { return f.file <= s.file }) {
 		if !s.leaverRoom() {
 			if s.file < s.cfg.Days {
 				f.file = s.file + 1
-				keep = append(keep, f)
+				s.followUps = append(s.followUps, f)
 			}
 			continue
 		}
@@ -89,7 +84,7 @@ func (s *sim) lastPostEnds() {
 		floor := p.lastActivity() + 1
 		L := min(max(s.run-date(s.intn(3)), floor), s.run)
 		p.locked = false
-		if (s.file+len(keep))%2 == 0 {
+		if (s.file+i)%2 == 0 {
 			s.terminate(p, a, L, L, s.recent())
 			p.life, p.leftOn = lcLeft, L
 			s.event(p, intent{kind: KindEvent, typ: TypeLeaver, asg: a, eff: L, lwd: L, reason: p.reason, daysLate: int(s.run - L)})
@@ -98,7 +93,6 @@ func (s *sim) lastPostEnds() {
 		}
 		s.res.Stats.TwoPostLeavers++
 	}
-	s.followUps = keep
 }
 
 // erroneousEntities create, by mistake, an applicant (PRA APL + ASA type A,
@@ -185,13 +179,23 @@ func (s *sim) transfersOut() {
 // ID, NI number and date of birth, starting the day after the leaving date
 // in the old trust.
 func (s *sim) transfersIn() {
-	keep := s.inbox[:0]
-	for _, t := range s.inbox {
-		if t.file != s.file {
-			keep = append(keep, t)
-			continue
-		}
+	for _, t := range takeDue(&s.inbox, func(t transferIn) bool { return t.file == s.file }) {
 		s.newStarter(t.start, t.old.id0, t.old, intent{xferFrom: t.from})
 	}
-	s.inbox = keep
+}
+
+// takeDue removes the items that are due from *list and returns them; the
+// others stay, in order.
+func takeDue[T any](list *[]T, due func(T) bool) []T {
+	var now []T
+	keep := (*list)[:0]
+	for _, x := range *list {
+		if due(x) {
+			now = append(now, x)
+		} else {
+			keep = append(keep, x)
+		}
+	}
+	*list = keep
+	return now
 }
