@@ -27,6 +27,10 @@ import (
 // describes, plus its id and headers, so runs can be compared.
 type Event struct {
 	gen.TruthLine
+	// Value is the whole decoded event (eventsv1.StarterCreated,
+	// LeaverConfirmed or PositionUpdated), for what the truth does not
+	// describe: snapshots, transfer links, the starting post.
+	Value   any
 	ID      string
 	Topic   string
 	Key     string
@@ -242,6 +246,7 @@ func (r *Reader) DecodeEvent(ctx context.Context, rec *kgo.Record) (Event, error
 		if _, err := r.serde.Decode(ctx, rec.Value, rs, &v); err != nil {
 			return ev, err
 		}
+		ev.Value = v
 		ev.ID, t.Tenant, t.VPD, t.PersonID, t.EmployeeNumber, t.EffectiveDate = v.EventID, v.Tenant, v.Vpd, v.PersonID, v.EmployeeNumber, day(v.EffectiveDate)
 		src(v.Source)
 		t.AssignmentNumber, t.Scheduled, t.Rehire = v.AssignmentNumber, v.Scheduled, v.Rehire
@@ -250,6 +255,7 @@ func (r *Reader) DecodeEvent(ctx context.Context, rec *kgo.Record) (Event, error
 		if _, err := r.serde.Decode(ctx, rec.Value, rs, &v); err != nil {
 			return ev, err
 		}
+		ev.Value = v
 		ev.ID, t.Tenant, t.VPD, t.PersonID, t.EmployeeNumber, t.EffectiveDate = v.EventID, v.Tenant, v.Vpd, v.PersonID, v.EmployeeNumber, day(v.EffectiveDate)
 		src(v.Source)
 		t.LeavingReason, t.DaysLate = v.LeavingReason, v.DaysLate
@@ -261,6 +267,7 @@ func (r *Reader) DecodeEvent(ctx context.Context, rec *kgo.Record) (Event, error
 		if _, err := r.serde.Decode(ctx, rec.Value, rs, &v); err != nil {
 			return ev, err
 		}
+		ev.Value = v
 		ev.ID, t.Tenant, t.VPD, t.PersonID, t.EmployeeNumber, t.EffectiveDate = v.EventID, v.Tenant, v.Vpd, v.PersonID, v.EmployeeNumber, day(v.EffectiveDate)
 		src(v.Source)
 		t.AssignmentNumber, t.Change = v.AssignmentNumber, string(v.Change)
