@@ -271,11 +271,11 @@ func label(m *dto.Metric, name string) string {
 
 // scenarioRun is one scenario being run.
 type scenarioRun struct {
-	t        *testing.T
-	env      *scenarioEnv
-	sc       *scenario
-	want     []string       // canonical lines of every event expected so far
-	reports  map[string]int // file reports seen per tenant
+	t       *testing.T
+	env     *scenarioEnv
+	sc      *scenario
+	want    []string       // canonical lines of every event expected so far
+	reports map[string]int // file reports seen per tenant
 }
 
 func runScenario(t *testing.T, env *scenarioEnv, sc *scenario) {
