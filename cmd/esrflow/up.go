@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +19,7 @@ import (
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/services/api"
 )
 
 // upConfig is `esrflow up`'s configuration.
@@ -59,14 +63,20 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	keyFile, operator, err := operatorClient(cfg.dataDir)
+	if err != nil {
+		return err
+	}
 	st, err := stack.Start(ctx, stack.Config{
 		DataDir: cfg.dataDir, KafkaPort: cfg.kafkaPort, RegistryAddr: cfg.registryAddr, APIAddr: cfg.apiAddr,
 		MetricsAddr: cfg.metricsAddr, Partitions: cfg.partitions, Tenants: tenants, Log: log,
+		APIClients: []api.Client{operator},
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "esrflow is up\n  kafka bootstrap: %s\n  schema registry: %s\n  api:             %s\n", st.Seeds()[0], st.RegistryURL(), st.APIURL())
+	fmt.Fprintf(stdout, "  api key:         %s (Authorization: Bearer <its contents>)\n", keyFile)
 	if st.MetricsURL() != "" {
 		fmt.Fprintf(stdout, "  metrics:         %s/metrics\n", st.MetricsURL())
 	}
@@ -84,6 +94,50 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err = st.Wait()
 	log.Info("esrflow stopped")
 	return err
+}
+
+// operatorKeyFile holds the local operator's api key, in the data folder.
+const operatorKeyFile = "operator.key"
+
+// operatorClient returns the api client of the person running `up`: every
+// tenant and every scope, so a newcomer can read and also release or reject
+// a held batch. Its key is 32 random bytes, written hex-encoded to
+// <data>/operator.key (mode 0600) on the first run and reused after that;
+// the api is given only its hash, and the key itself is never printed.
+func operatorClient(dataDir string) (path string, c api.Client, err error) {
+	path = filepath.Join(dataDir, operatorKeyFile)
+	key, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return "", c, err
+		}
+		key = []byte(hex.EncodeToString(raw))
+		if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			return "", c, err
+		}
+		// O_EXCL: two `up`s starting on one folder never overwrite each
+		// other's key.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return "", c, err
+		}
+		_, err = f.Write(append(key, '\n'))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", c, err
+		}
+	case err != nil:
+		return "", c, err
+	}
+	k := strings.TrimSpace(string(key))
+	if k == "" {
+		return "", c, fmt.Errorf("%s is empty: delete it and a new key is made", path)
+	}
+	return path, api.Client{Name: "local-operator", KeySHA256: api.HashKey(k), Tenants: []string{api.AllTenants}, Scopes: api.Scopes}, nil
 }
 
 func firstOr(ss []string, def string) string {
