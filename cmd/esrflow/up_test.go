@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/schemas"
 )
 
@@ -96,6 +100,15 @@ func subjectIDs(t *testing.T, url string) map[string][]int {
 	return out
 }
 
+func hasAll(subjects map[string][]int, want []string) bool {
+	for _, s := range want {
+		if len(subjects[s]) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func TestUpServesRegistryAndResumes(t *testing.T) {
 	dir := t.TempDir()
 	url, stop := startUp(t, dir)
@@ -109,16 +122,22 @@ func TestUpServesRegistryAndResumes(t *testing.T) {
 	if _, err := cl.CreateSchema(context.Background(), "probe-value", sr.Schema{Schema: probe}); err != nil {
 		t.Fatal(err)
 	}
+	// Publish registers its ops topics' subjects as it starts, which may be
+	// after up has printed its addresses.
+	want := []string{
+		schemas.Subject(schemas.TopicRaw), schemas.Subject(schemas.TopicNormalised), schemas.Subject(schemas.TopicValidated),
+		schemas.Subject(schemas.TopicQuarantine), schemas.Subject(schemas.TopicFileReports),
+		schemas.Subject(schemas.TopicCommands), schemas.Subject(schemas.TopicHeldBatches),
+	}
 	first := subjectIDs(t, url)
+	for deadline := time.Now().Add(20 * time.Second); !hasAll(first, want) && time.Now().Before(deadline); first = subjectIDs(t, url) {
+		time.Sleep(50 * time.Millisecond)
+	}
 	stop()
 	if len(first["probe-value"]) != 1 {
 		t.Fatalf("probe subject missing: %v", first)
 	}
 
-	want := []string{
-		schemas.Subject(schemas.TopicRaw), schemas.Subject(schemas.TopicNormalised), schemas.Subject(schemas.TopicValidated),
-		schemas.Subject(schemas.TopicQuarantine), schemas.Subject(schemas.TopicFileReports),
-	}
 	for _, s := range want {
 		if len(first[s]) == 0 {
 			t.Errorf("subject %s not registered by up; have %v", s, first)
@@ -192,7 +211,11 @@ func TestUpDemoRunsEveryFileAndResumes(t *testing.T) {
 	for _, m := range reportLine.FindAllStringSubmatch(out, -1) {
 		files[m[1]] = true
 	}
-	if len(files) != 11 || !strings.Contains(out, "demo: 11 files (16209 rows) for RXX dropped") {
+	demo, err := gen.Generate(gen.Config{Tenant: "RXX", VPD: "412", Staff: 2000, Days: 10, Seed: 1, Faults: true}, gen.DiscardSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 11 || !strings.Contains(out, fmt.Sprintf("demo: 11 files (%d rows) for RXX dropped", demo.Rows)) {
 		t.Fatalf("want the 11 demo files reported once each:\n%s", out)
 	}
 
@@ -207,7 +230,15 @@ func TestUpDemoRunsEveryFileAndResumes(t *testing.T) {
 		var body struct {
 			Files []json.RawMessage `json:"files"`
 		}
-		resp, err := http.Get(m[1] + "/v1/tenants/RXX/files")
+		// up makes an operator key on first start; with a key configured the
+		// api answers only requests that carry one.
+		key, err := os.ReadFile(filepath.Join(dir, "operator.key"))
+		if err != nil {
+			return false
+		}
+		req, _ := http.NewRequest(http.MethodGet, m[1]+"/v1/tenants/RXX/files", nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false
 		}

@@ -40,6 +40,7 @@ func asEvent(v any) event {
 // arrive in any order across topics: the state must not depend on it.
 func TestStateIndependentOfCrossTopicOrder(t *testing.T) {
 	st := starter()
+	st.Scheduled, st.Rehire = true, true
 	pos := &eventsv1.PositionUpdated{
 		EventID: "ev-pos-1", Tenant: "RXX", Vpd: "412", PersonID: st.PersonID, EmployeeNumber: st.EmployeeNumber,
 		EffectiveDate: day(2024, 4, 1), RecordedAt: recorded2, AssignmentNumber: st.AssignmentNumber,
@@ -60,11 +61,11 @@ func TestStateIndependentOfCrossTopicOrder(t *testing.T) {
 		want   string
 	}{
 		{"starter and position change", [][]any{{st, pos}, {pos, st}},
-			`{"employment_status":"EMPLOYED","start_date":"2024-03-11","title":"Senior Staff Nurse","grade":"XR06","assignments":1,"last":"ev-pos-1"}`},
+			`{"employment_status":"EMPLOYED","start_date":"2024-03-11","title":"Senior Staff Nurse","grade":"XR06","scheduled":true,"rehire":true,"assignments":1,"last":"ev-pos-1"}`},
 		{"an end older than the change does not remove it", [][]any{{st, ended, pos}, {pos, ended, st}, {ended, pos, st}},
-			`{"employment_status":"EMPLOYED","start_date":"2024-03-11","title":"Senior Staff Nurse","grade":"XR06","assignments":1,"last":"ev-pos-1"}`},
+			`{"employment_status":"EMPLOYED","start_date":"2024-03-11","title":"Senior Staff Nurse","grade":"XR06","scheduled":true,"rehire":true,"assignments":1,"last":"ev-pos-1"}`},
 		{"leaver after everything", [][]any{{st, pos, leaver}, {leaver, pos, st}, {pos, leaver, st}},
-			`{"employment_status":"LEFT","start_date":"2024-03-11","title":"","grade":"","assignments":0,"last":"ev-leaver"}`},
+			`{"employment_status":"LEFT","start_date":"2024-03-11","title":"","grade":"","scheduled":true,"rehire":true,"assignments":0,"last":"ev-leaver"}`},
 	}
 	forEachDB(t, func(t *testing.T, dbURL string) {
 		s := openTestStore(t, dbURL)
@@ -87,9 +88,11 @@ func TestStateIndependentOfCrossTopicOrder(t *testing.T) {
 					Start       *string `json:"start_date"`
 					Title       string  `json:"title"`
 					Grade       string  `json:"grade"`
+					Scheduled   bool    `json:"scheduled"`
+					Rehire      bool    `json:"rehire"`
 					Assignments int     `json:"assignments"`
 					Last        string  `json:"last"`
-				}{Status: p.EmploymentStatus, Start: p.StartDate, Assignments: len(p.Assignments), Last: p.LastEventID[len(tenant):]}
+				}{Status: p.EmploymentStatus, Start: p.StartDate, Scheduled: p.Scheduled, Rehire: p.Rehire, Assignments: len(p.Assignments), Last: p.LastEventID[len(tenant):]}
 				if len(p.Assignments) > 0 {
 					got.Title, got.Grade = p.Assignments[0].PositionTitle, p.Assignments[0].Grade
 				}

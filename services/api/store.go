@@ -254,7 +254,10 @@ func (s *store) applyPerson(ctx context.Context, tx *sql.Tx, e event) error {
 				PositionTitle: ev.PositionTitle, Organisation: ev.Organisation,
 			}, at)
 		} else if p.StartDate == nil {
-			p.StartDate = ptr(date(ev.StartDate))
+			// An older starter arriving after the leave (the topics are read
+			// independently): keep its facts, so the state does not depend
+			// on which topic was read first.
+			p.StartDate, p.Scheduled, p.Rehire = ptr(date(ev.StartDate)), ev.Scheduled, ev.Rehire
 		}
 	case e.Leaver != nil:
 		ev := e.Leaver
