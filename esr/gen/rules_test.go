@@ -416,7 +416,7 @@ func (st *refState) derive(fi int, file, run, vpd string, g *group) {
 	switch {
 	case empB && A.term != "" && A.term != termB:
 		leaver(g.praLine, A.term)
-	case empB && !empA:
+	case empB && !empA && (A.term == "" || A.term != termB):
 		line, eff := 0, ""
 		for _, gr := range g.asgRows {
 			if B.asgs[gr.id].live() && !A.asgs[gr.id].live() {

@@ -398,3 +398,21 @@ func TestDisabledClockLeavesFiringToFiles(t *testing.T) {
 		t.Fatalf("file of the due date fired %v", ev)
 	}
 }
+
+// ESR re-sends a person terminated (EX_EMP, TERM_ASSIGN) after a held
+// leaver fired: the leaving was confirmed once, and is not confirmed again.
+func TestFiredLeaverResentTerminatedIsNoSecondLeaver(t *testing.T) {
+	h := newHarness(t, newEnv(t))
+	baseline(h) // 20000005 held, due 2024-04-10
+	f2 := newFile(tenantRXX, "2024-04-10", 2)
+	if ev := h.events(h.feed(f2.start())); len(ev) != 1 || ev[0].PersonID != "20000005" {
+		t.Fatalf("held leaver did not fire: %v", ev)
+	}
+	ev := h.events(h.feed(
+		f2.person(P{ID: 20000005, NHS: "1000005", Term: "2024-04-10", Reason: "Retirement Age"}),
+		f2.asg(A{Person: 20000005, ID: 40000005, Status: "TERM_ASSIGN", LWD: "2024-04-09", End: "2024-04-10"}),
+		f2.end()))
+	if len(ev) != 0 {
+		t.Fatalf("re-sent termination emitted %v", ev)
+	}
+}

@@ -314,7 +314,10 @@ func derive(f *fileCtx, B *person, g *group) outcome {
 	switch {
 	case empB && A.Termination != "" && A.Termination != termB: // rule 1.1
 		leaver(g.PRALine, A.Termination)
-	case empB && !empA: // rule 1.2
+	case empB && !empA && (A.Termination == "" || A.Termination != termB): // rule 1.2
+		// (A.T = B.T set: rule 1.1 decided this leaving on an earlier file;
+		// ESR re-sending the person terminated after the date is no second
+		// leaver.)
 		line, l := int64(0), ""
 		for _, r := range g.Rows {
 			if B.asg(r.ID).live() && !A.asg(r.ID).live() {
