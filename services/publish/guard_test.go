@@ -299,18 +299,24 @@ func TestSchedulerConfirmsOnTheLondonDayAcrossARestart(t *testing.T) {
 
 	// 23:59:59 on the 9th in London (BST, UTC+1) is 22:59:59 UTC: not yet.
 	clock.set("2024-04-09T22:59:59Z")
+	if h.p.TickDue(0) {
+		t.Fatal("a tick is due before the London day")
+	}
 	if out := h.tick(); len(out) != 0 {
 		t.Fatalf("fired before its London day: %d records", len(out))
 	}
 	// Publish restarts; the schedule comes back from the changelog.
 	h = h.restored()
 	clock.set("2024-04-09T23:00:00Z") // 00:00 on the 10th in London
+	if !h.p.TickDue(0) {
+		t.Fatal("no tick due at London midnight")
+	}
 	d := h.decode(h.tick())
 	if len(d) != 1 || d[0].leaver == nil || d[0].got.ID != id || d[0].leaver.DaysLate != 0 ||
 		!d[0].leaver.RecordedAt.Equal(time.Date(2024, 4, 9, 23, 0, 0, 0, time.UTC)) {
 		t.Fatalf("tick at London midnight produced %+v (want the held leaver %s)", d, id)
 	}
-	if out := h.tick(); len(out) != 0 {
+	if out := h.tick(); len(out) != 0 || h.p.TickDue(0) {
 		t.Fatalf("fired twice")
 	}
 	if v := testutil.ToFloat64(h.p.metrics.fired.WithLabelValues(tenantRXX, triggerClock)); v != 1 {

@@ -88,7 +88,32 @@ func (w *work) fireDue(day, trigger string) error {
 	return nil
 }
 
-var _ stage.Ticker = (*processor)(nil)
+var (
+	_ stage.Ticker      = (*processor)(nil)
+	_ stage.TickChecker = (*processor)(nil)
+)
+
+// TickDue reports whether a tick of the partition would confirm a leaver,
+// so the runner does not open a transaction every second for nothing.
+func (p *processor) TickDue(partition int32) bool {
+	if p.cfg.DisableClock {
+		return false
+	}
+	today := p.today()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.tenants {
+		if t.partition != partition || t.hdr.Open != nil || t.group != nil {
+			continue
+		}
+		for _, e := range t.held {
+			if e.dateHeld() && e.Due <= today {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // Tick fires the leavers of the partition's tenants whose date the clock
 // has reached. A tenant in the middle of a file is left until the file ends

@@ -10,6 +10,7 @@ type metrics struct {
 	consumed       prometheus.Counter
 	produced       prometheus.Counter
 	txns           *prometheus.CounterVec
+	ticks          *prometheus.CounterVec
 	lag            *prometheus.GaugeVec
 	restoreSeconds prometheus.Observer
 }
@@ -24,6 +25,7 @@ func newMetrics(reg prometheus.Registerer, stage string) (*metrics, error) {
 	consumed := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_stage_records_consumed_total", Help: "Input records processed."}, []string{"stage"})
 	produced := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_stage_records_produced_total", Help: "Output records produced (changelog excluded)."}, []string{"stage"})
 	txns := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_stage_transactions_total", Help: "Transactions by outcome: committed, aborted (rebalance or processing error), failed."}, []string{"stage", "outcome"})
+	ticks := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_stage_ticks_total", Help: "Ticks of a Ticker stage: run (a committed tick transaction) or idle (nothing was due, no transaction)."}, []string{"stage", "outcome"})
 	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esrflow_stage_lag_records", Help: "Committed records not yet processed, per input partition."}, []string{"stage", "partition"})
 	restore := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "esrflow_stage_restore_seconds", Help: "Time to restore partitions' state from the changelog.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 8)}, []string{"stage"})
 	var err error
@@ -36,6 +38,9 @@ func newMetrics(reg prometheus.Registerer, stage string) (*metrics, error) {
 	if txns, err = obs.Register(reg, txns); err != nil {
 		return nil, err
 	}
+	if ticks, err = obs.Register(reg, ticks); err != nil {
+		return nil, err
+	}
 	if lag, err = obs.Register(reg, lag); err != nil {
 		return nil, err
 	}
@@ -46,6 +51,7 @@ func newMetrics(reg prometheus.Registerer, stage string) (*metrics, error) {
 		consumed:       consumed.With(labels),
 		produced:       produced.With(labels),
 		txns:           txns.MustCurryWith(labels),
+		ticks:          ticks.MustCurryWith(labels),
 		lag:            lag.MustCurryWith(labels),
 		restoreSeconds: restore.With(labels),
 	}, nil

@@ -192,9 +192,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if r.ticker != nil && time.Since(r.lastTick) >= r.cfg.TickInterval {
 			r.lastTick = time.Now()
+			if !r.tickDue() {
+				r.m.ticks.WithLabelValues("idle").Inc()
+				continue
+			}
 			if err := r.transact(ctx, sess, restorer, func(produce func(*Tx) error) error { return r.tick(ctx, produce) }); err != nil {
 				return err
 			}
+			r.m.ticks.WithLabelValues("run").Inc()
 		}
 	}
 }
@@ -363,6 +368,21 @@ func (r *Runner) prepare(ctx context.Context, recs []*kgo.Record) ([]any, error)
 	}
 	wg.Wait()
 	return out, firstErr
+}
+
+// tickDue reports whether a tick has anything to do: always, unless the
+// ticker says otherwise for every owned partition.
+func (r *Runner) tickDue() bool {
+	c, ok := r.ticker.(TickChecker)
+	if !ok {
+		return true
+	}
+	for _, p := range r.ownedPartitions() {
+		if c.TickDue(p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Runner) tick(ctx context.Context, produce func(*Tx) error) error {

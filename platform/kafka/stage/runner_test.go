@@ -269,6 +269,40 @@ func TestTickerRunsInTransactionsPerOwnedPartition(t *testing.T) {
 	}
 }
 
+// checkedTicking ticks only while due says so.
+type checkedTicking struct {
+	*ticking
+	due   atomic.Bool
+	calls atomic.Int64
+}
+
+func (c *checkedTicking) TickDue(int32) bool { return c.due.Load() }
+
+func (c *checkedTicking) Tick(ctx context.Context, p int32, tx *stage.Tx) error {
+	c.calls.Add(1)
+	return c.ticking.Tick(ctx, p, tx)
+}
+
+func TestIdleTicksAreSkipped(t *testing.T) {
+	k := testkit.Kafka(t, embedded.TopicSpec{Name: "in", Partitions: 2}, embedded.TopicSpec{Name: "out", Partitions: 1})
+	produceInput(t, k.Seeds(), 0, 5)
+	tk := &checkedTicking{ticking: &ticking{counter: newCounter(), ticks: map[int32]int{}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runStage(t, ctx, k.Seeds(), tk)
+	equal(t, readOutput(t, k.Seeds(), 5), expect(5))
+	// Ten tick intervals with nothing due: Tick is never called.
+	time.Sleep(10 * 100 * time.Millisecond)
+	if n := tk.calls.Load(); n != 0 {
+		t.Fatalf("Tick called %d times while nothing was due", n)
+	}
+	tk.due.Store(true)
+	got := readOutput(t, k.Seeds(), 5+2)
+	if got["tick p0 #1"] != 1 || got["tick p1 #1"] != 1 {
+		t.Fatalf("once due, both partitions tick; output %v", got)
+	}
+}
+
 // preparing counts like counter, but derives each output in Prepare (run
 // in parallel) and checks in Process that it got its own record's result.
 type preparing struct {

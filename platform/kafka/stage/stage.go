@@ -70,6 +70,14 @@ type Ticker interface {
 	Tick(ctx context.Context, partition int32, tx *Tx) error
 }
 
+// TickChecker is implemented by a Ticker that can tell cheaply, without a
+// transaction, whether a tick of a partition would do anything. The runner
+// then skips idle ticks: a transaction per tick interval is not free, and a
+// file arriving meanwhile waits for it to commit.
+type TickChecker interface {
+	TickDue(partition int32) bool
+}
+
 // Tx collects what one input record (or tick) produces.
 type Tx struct {
 	partition int32
