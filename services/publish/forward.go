@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/hamba/avro/v2"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
@@ -31,7 +29,6 @@ type forwarder struct {
 	input   string
 	serde   *avrox.Serde
 	sr      *sr.Client
-	adm     *kadm.Client
 	command avro.Schema
 	entity  avrox.Writer
 	log     *zap.Logger
@@ -42,18 +39,9 @@ var (
 	_ stage.Initializer = (*forwarder)(nil)
 )
 
-// Init creates the ops topics publish owns if they are missing and
-// registers the entity schema the forwarded records are written with.
+// Init registers the schemas of the topics the forwarder reads and writes
+// (the processor's Init has created the topics).
 func (f *forwarder) Init(ctx context.Context) error {
-	resp, err := f.adm.CreateTopics(ctx, 1, -1, nil, schemas.TopicCommands, schemas.TopicHeldBatches)
-	if err != nil {
-		return fmt.Errorf("publish: creating ops topics: %w", err)
-	}
-	for _, r := range resp.Sorted() {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("publish: creating topic %s: %w", r.Topic, r.Err)
-		}
-	}
 	for _, topic := range []string{schemas.TopicCommands, schemas.TopicHeldBatches, f.input} {
 		if _, err := registrar.RegisterTopic(ctx, f.sr, topic); err != nil {
 			return fmt.Errorf("publish: %w", err)

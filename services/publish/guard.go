@@ -89,8 +89,7 @@ func (w *work) omissions() {
 		B := t.persons[pid]
 		switch mode {
 		case tenant.MissingCorrect:
-			t.setPerson(pid, nil)
-			w.tx.SetState(stateKey(t.code, keyPerson, pid), nil)
+			w.putPerson(pid, nil)
 			if h := t.held[pid]; h != nil && h.Batch == "" {
 				w.dropHeld(pid)
 			}
@@ -109,8 +108,7 @@ func (w *work) omissions() {
 			w.dropHeld(pid) // a date-held leaving is superseded by this one
 			w.holdPending(&event{Type: eventLeaver, Tenant: t.code, VPD: o.VPD, PersonID: pid, EmployeeNumber: A.EmployeeNumber,
 				Effective: o.Run, FileName: o.Name, FileSha256: o.Sha256, LeavingReason: missingReason}, B)
-			t.setPerson(pid, A)
-			w.tx.SetState(stateKey(t.code, keyPerson, pid), mustJSON(A))
+			w.putPerson(pid, A)
 			n++
 		}
 	}
@@ -254,8 +252,7 @@ func (w *work) command(c *internalv1.OperatorCommand) error {
 		for _, e := range held {
 			w.dropHeld(e.PersonID)
 			if e.PreFile != nil {
-				t.setPerson(e.PersonID, e.PreFile)
-				w.tx.SetState(stateKey(t.code, keyPerson, e.PersonID), mustJSON(e.PreFile))
+				w.putPerson(e.PersonID, e.PreFile)
 			}
 		}
 	default:

@@ -196,12 +196,12 @@ func TestUnderTheGuardLeaversAreEmittedAtFileEnd(t *testing.T) {
 	f := newFile(tenantRXX, "2024-04-02", 2)
 	pre := h.feed(f.start(), f.person(P{ID: 20000001, NHS: "1000001", Term: "2024-04-02", Reason: "Death in Service"}),
 		f.asg(A{Person: 20000001, ID: 40000001, Status: "TERM_ASSIGN", End: "2024-04-02"}))
-	if len(pre) != 0 {
-		t.Fatalf("a leaver was emitted before the file ended: %d records", len(pre))
+	if ev := h.events(pre); len(ev) != 0 {
+		t.Fatalf("a leaver was emitted before the file ended: %v", ev)
 	}
 	// The next person closes the group; still nothing until FILE_END.
-	if out := h.feed(f.person(P{ID: 20000003, NHS: "1000003"})); len(out) != 0 {
-		t.Fatalf("emitted before FILE_END: %d records", len(out))
+	if ev := h.events(h.feed(f.person(P{ID: 20000003, NHS: "1000003"}))); len(ev) != 0 {
+		t.Fatalf("emitted before FILE_END: %v", ev)
 	}
 	out := h.feed(f.end())
 	assertEvents(t, h.events(out), []got{{File: f.info.Name, Line: 2, Type: eventLeaver, PersonID: "20000001", EmployeeNumber: "30000001",
@@ -367,9 +367,15 @@ func TestTransferBetweenTenantsIsLinkedBothWays(t *testing.T) {
 	h.feed(b.start(), b.person(P{ID: 20000900, NHS: "1000900"}), b.asg(A{Person: 20000900, ID: 40000900}), b.end())
 	// A: TUPE out on 04-07, known on 04-02 (held).
 	a2 := newFile("RXA", "2024-04-02", 2)
-	if ev := h.events(h.feed(a2.start(), a2.person(P{ID: 20000001, NHS: "1000001", Term: "2024-04-07", Reason: "Employee Transfer"}),
-		a2.asg(A{Person: 20000001, ID: 40000001, End: "2024-04-07"}), a2.end())); len(ev) != 0 {
+	out := h.feed(a2.start(), a2.person(P{ID: 20000001, NHS: "1000001", Term: "2024-04-07", Reason: "Employee Transfer"}),
+		a2.asg(A{Person: 20000001, ID: 40000001, End: "2024-04-07"}), a2.end())
+	if ev := h.events(out); len(ev) != 0 {
 		t.Fatalf("future transfer emitted %v", ev)
+	}
+	// What other instances learn: RXA's person with that NHS Unique ID is
+	// still employed and leaving for a transfer.
+	if got := linkRecords(out); len(got) != 1 || got[nhsDigest("1000001")+"/RXA"] != `{"employed":true,"transfer_leaving":true}` {
+		t.Fatalf("link index records %v", got)
 	}
 	// B: the same NHS Unique ID starts on 04-08 under a new person id.
 	b2 := newFile("RXB", "2024-04-03", 2)
@@ -421,4 +427,15 @@ func TestFiredLeaverResentTerminatedIsNoSecondLeaver(t *testing.T) {
 	if len(ev) != 0 {
 		t.Fatalf("re-sent termination emitted %v", ev)
 	}
+}
+
+// linkRecords returns the link-index records among recs, by key.
+func linkRecords(recs []*kgo.Record) map[string]string {
+	out := map[string]string{}
+	for _, r := range recs {
+		if r.Topic == DefaultLinkIndex {
+			out[string(r.Key)] = string(r.Value)
+		}
+	}
+	return out
 }

@@ -241,3 +241,85 @@ func mustLatest(t *testing.T, name string) string {
 	}
 	return text
 }
+
+// Two publish instances share the input's partitions, so a transfer's two
+// tenants may sit on different instances: the link index carries what
+// each needs to link the transfer both ways.
+func TestTransferLinkedAcrossInstances(t *testing.T) {
+	l := newLive(t)
+	h := &harness{t: t, env: l.env}
+	one, stop1 := l.start(func(c *Config) { c.InstanceID = "it-1" })
+	defer stop1()
+	two, stop2 := l.start(func(c *Config) { c.InstanceID = "it-2" })
+	defer stop2()
+
+	// Empty baselines for a few tenants spread them over the partitions;
+	// then pick one tenant held by each instance.
+	codes := []string{"RXA", "RXB", "RXC", "RXD", "RXE", "RXF"}
+	reports := l.reader(schemas.TopicFileReports)
+	for _, c := range codes {
+		f := newFile(c, "2024-04-01", 1)
+		l.produce([]internalv1.EntityRecord{f.start(), f.end()})
+	}
+	reports(len(codes))
+	holds := func(s *Service, code string) bool {
+		s.proc.mu.Lock()
+		defer s.proc.mu.Unlock()
+		return s.proc.tenants[code] != nil
+	}
+	var a, b string
+	for _, c := range codes {
+		switch {
+		case a == "" && holds(one, c) && !holds(two, c):
+			a = c
+		case b == "" && holds(two, c) && !holds(one, c):
+			b = c
+		}
+	}
+	if a == "" || b == "" {
+		t.Fatalf("the instances did not share the tenants (first holds A=%q, second B=%q)", a, b)
+	}
+	events := l.reader(schemas.EventTopic(a, eventStarter), schemas.EventTopic(a, eventLeaver), schemas.EventTopic(b, eventStarter))
+
+	// A: the person starts, then is TUPE'd out on 04-07, known on 04-02.
+	a1 := newFile(a, "2024-04-01", 2)
+	l.produce([]internalv1.EntityRecord{a1.start(), a1.person(P{ID: 20000001, NHS: "1000001"}), a1.asg(A{Person: 20000001, ID: 40000001, Start: "2024-04-01"}), a1.end()})
+	a2 := newFile(a, "2024-04-02", 3)
+	l.produce([]internalv1.EntityRecord{a2.start(), a2.person(P{ID: 20000001, NHS: "1000001", Term: "2024-04-07", Reason: "Employee Transfer"}),
+		a2.asg(A{Person: 20000001, ID: 40000001, Start: "2024-04-01", End: "2024-04-07"}), a2.end()})
+	reports(2)
+	if ev := h.events(events(1)); len(ev) != 1 || ev[0].Type != eventStarter {
+		t.Fatalf("A's start: %v", ev)
+	}
+	// The second instance learns it from the index, not from its state.
+	deadline := time.Now().Add(30 * time.Second)
+	for !two.proc.index.tenants("1000001")[a].TransferLeaving {
+		if time.Now().After(deadline) {
+			t.Fatal("the second instance never read A's transfer from the link index")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// B: the same NHS Unique ID starts on 04-08, on the other instance.
+	b2 := newFile(b, "2024-04-03", 2)
+	l.produce([]internalv1.EntityRecord{b2.start(), b2.person(P{ID: 21000001, NHS: "1000001"}), b2.asg(A{Person: 21000001, ID: 41000001, Start: "2024-04-08"}), b2.end()})
+	reports(1)
+	ev := h.events(events(1))
+	if len(ev) != 1 || ev[0].Type != eventStarter || ev[0].TransferFrom != a {
+		t.Fatalf("B's starter = %v, want transfer_from_tenant %s", ev, a)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for !one.proc.index.tenants("1000001")[b].Employed {
+		if time.Now().After(deadline) {
+			t.Fatal("the first instance never read B's starter from the link index")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A's held leaver fires on its date and names B.
+	a3 := newFile(a, "2024-04-07", 4)
+	l.produce([]internalv1.EntityRecord{a3.start(), a3.end()})
+	ev = h.events(events(1))
+	if len(ev) != 1 || ev[0].Type != eventLeaver || ev[0].TransferTo != b {
+		t.Fatalf("A's leaver = %v, want transfer_to_tenant %s", ev, b)
+	}
+}

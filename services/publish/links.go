@@ -3,8 +3,6 @@ package publish
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 )
@@ -50,34 +48,11 @@ var transferReasons = map[string]bool{
 	"Merged Organisation - Duplicate Record": true,
 }
 
-// otherTenants lists the tenants of this instance other than code, sorted,
-// so a link names the lowest ODS code when several match. Cross-tenant
-// links therefore need both tenants on one publish instance.
-func (p *processor) otherTenants(code string) []*tenantState {
-	var out []*tenantState
-	for _, c := range slices.Sorted(maps.Keys(p.tenants)) {
-		if c != code {
-			out = append(out, p.tenants[c])
-		}
-	}
-	return out
-}
-
 // transferFrom names the tenant a starter transferred from: one holding a
 // person with the same NHS Unique ID who is leaving, or has left, for a
 // transfer reason.
 func (p *processor) transferFrom(code string, a *person) string {
-	if a.NHSUniqueID == "" {
-		return ""
-	}
-	for _, o := range p.otherTenants(code) {
-		for id := range o.nhs[a.NHSUniqueID] {
-			if q := o.persons[id]; q != nil && q.Termination != "" && transferReasons[q.LeavingReason] {
-				return o.code
-			}
-		}
-	}
-	return ""
+	return p.linkedTenant(code, a.NHSUniqueID, func(f linkFacts) bool { return f.TransferLeaving })
 }
 
 // transferTo names the tenant a transfer leaver moves to: one where a person
@@ -87,16 +62,36 @@ func (p *processor) transferTo(code string, e *event) string {
 		return ""
 	}
 	t := p.tenants[code]
-	if t == nil || t.persons[e.PersonID] == nil || t.persons[e.PersonID].NHSUniqueID == "" {
+	if t == nil || t.persons[e.PersonID] == nil {
 		return ""
 	}
-	nhs := t.persons[e.PersonID].NHSUniqueID
-	for _, o := range p.otherTenants(code) {
-		for id := range o.nhs[nhs] {
-			if o.persons[id].employed() {
-				return o.code
+	return p.linkedTenant(code, t.persons[e.PersonID].NHSUniqueID, func(f linkFacts) bool { return f.Employed })
+}
+
+// linkedTenant is the lowest ODS code other than code whose facts about nhs
+// match: from the state of the tenants this instance holds, and from the
+// link index for the others.
+func (p *processor) linkedTenant(code, nhs string, match func(linkFacts) bool) string {
+	if nhs == "" {
+		return ""
+	}
+	best := ""
+	consider := func(c string, f linkFacts) {
+		if c != code && match(f) && (best == "" || c < best) {
+			best = c
+		}
+	}
+	for c, t := range p.tenants {
+		if len(t.nhs[nhs]) > 0 {
+			consider(c, t.linkFacts(nhs))
+		}
+	}
+	if p.index != nil {
+		for c, f := range p.index.tenants(nhs) {
+			if _, local := p.tenants[c]; !local {
+				consider(c, f)
 			}
 		}
 	}
-	return ""
+	return best
 }

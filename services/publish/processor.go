@@ -48,6 +48,10 @@ type processor struct {
 	// rebuilt on demand after a restart.
 	writers map[string]avrox.Writer
 	ensured map[string]bool
+
+	// index is what other instances say for transfer links (nil in tests
+	// that drive the processor alone).
+	index *linkIndex
 }
 
 func newProcessor(cfg Config, log *zap.Logger, m *metrics, serde *avrox.Serde, srcl *sr.Client, adm *kadm.Client) (*processor, error) {
@@ -56,13 +60,40 @@ func newProcessor(cfg Config, log *zap.Logger, m *metrics, serde *avrox.Serde, s
 		return nil, err
 	}
 	return &processor{cfg: cfg, log: log, metrics: m, serde: serde, sr: srcl, adm: adm, entity: entity,
-		tenants: map[string]*tenantState{}, writers: map[string]avrox.Writer{}, ensured: map[string]bool{}}, nil
+		tenants: map[string]*tenantState{}, writers: map[string]avrox.Writer{}, ensured: map[string]bool{}, index: newLinkIndex()}, nil
 }
 
 var (
-	_ stage.Processor = (*processor)(nil)
-	_ stage.Stateful  = (*processor)(nil)
+	_ stage.Processor   = (*processor)(nil)
+	_ stage.Stateful    = (*processor)(nil)
+	_ stage.Initializer = (*processor)(nil)
 )
+
+// Init creates the topics publish writes besides its changelog and the
+// tenants' event topics, if they are missing, before the stage joins its
+// group: the ops topics (commands, held batches) and the compacted link
+// index.
+func (p *processor) Init(ctx context.Context) error {
+	compact := "compact"
+	for _, c := range []struct {
+		topics  []string
+		configs map[string]*string
+	}{
+		{[]string{schemas.TopicCommands, schemas.TopicHeldBatches}, nil},
+		{[]string{p.cfg.LinkIndex}, map[string]*string{"cleanup.policy": &compact}},
+	} {
+		resp, err := p.adm.CreateTopics(ctx, 1, p.cfg.EventReplication, c.configs, c.topics...)
+		if err != nil {
+			return fmt.Errorf("publish: creating %v: %w", c.topics, err)
+		}
+		for _, r := range resp.Sorted() {
+			if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+				return fmt.Errorf("publish: creating topic %s: %w", r.Topic, r.Err)
+			}
+		}
+	}
+	return nil
+}
 
 // Process handles one EntityRecord.
 func (p *processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) error {
@@ -469,12 +500,10 @@ func (w *work) correct(c *internalv1.Correction) {
 		}
 		p := t.persons[pid].clone()
 		delete(p.Assignments, id)
-		t.setPerson(pid, p)
-		w.tx.SetState(stateKey(t.code, keyPerson, pid), mustJSON(p))
+		w.putPerson(pid, p)
 	case internalv1.EntityKindPerson:
 		if _, ok := t.persons[id]; ok {
-			t.setPerson(id, nil)
-			w.tx.SetState(stateKey(t.code, keyPerson, id), nil)
+			w.putPerson(id, nil)
 		}
 		w.dropHeld(id) // the person was a mistake, so was their leaving
 		w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(t.dateHeld()))
@@ -546,8 +575,7 @@ func (w *work) closeGroup() error {
 		}
 	}
 	w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(t.dateHeld()))
-	t.setPerson(pid, g.After)
-	w.tx.SetState(stateKey(t.code, keyPerson, pid), mustJSON(g.After))
+	w.putPerson(pid, g.After)
 	t.group = nil
 	w.tx.SetState(stateKey(t.code, keyGroup), nil)
 	if emitted > 0 {

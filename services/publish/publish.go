@@ -85,6 +85,9 @@ type Config struct {
 	// Commands is the topic of operators' decisions, forwarded onto Input
 	// (default esr.ops.commands.v1).
 	Commands string
+	// LinkIndex is the compacted topic through which instances share what
+	// transfer links need (default esr.publish.link-index.v1).
+	LinkIndex string
 
 	tenantsFile, tenantsSpec string // flags, read by fromFlags
 }
@@ -137,6 +140,9 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.Commands == "" {
 		out.Commands = schemas.TopicCommands
 	}
+	if out.LinkIndex == "" {
+		out.LinkIndex = DefaultLinkIndex
+	}
 	if out.EventPartitions <= 0 {
 		out.EventPartitions = DefaultEventPartitions
 	}
@@ -162,6 +168,7 @@ type Service struct {
 	runner  *stage.Runner
 	forward *stage.Runner // operators' commands onto the input
 	admin   *kgo.Client
+	log     *zap.Logger
 }
 
 // New builds the service. It connects nothing yet: clients dial lazily and
@@ -206,14 +213,14 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		admin.Close()
 		return nil, err
 	}
-	fwd := &forwarder{input: c.Input, serde: serde, sr: srcl, adm: adm, command: cmdSchema, log: log.Named("commands")}
+	fwd := &forwarder{input: c.Input, serde: serde, sr: srcl, command: cmdSchema, log: log.Named("commands")}
 	forward, err := stage.New(stage.Config{Name: "publish-commands", Group: c.Group + "-commands", InstanceID: c.InstanceID,
 		Input: c.Commands, Brokers: c.Brokers, ClientOpts: c.ClientOpts}, fwd, stage.Deps{Log: log.Named("commands"), Metrics: deps.Metrics})
 	if err != nil {
 		admin.Close()
 		return nil, err
 	}
-	return &Service{cfg: c, proc: proc, runner: runner, forward: forward, admin: admin}, nil
+	return &Service{cfg: c, proc: proc, runner: runner, forward: forward, admin: admin, log: log}, nil
 }
 
 // Run consumes esr.validated.v1, and forwards operators' commands onto it,
@@ -222,23 +229,28 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.admin.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	fwdDone := make(chan error, 1)
-	go func() { fwdDone <- s.forward.Run(ctx) }()
+	others := make(chan error, 2)
+	go func() { others <- s.forward.Run(ctx) }()
+	go func() { others <- s.proc.index.run(ctx, s.cfg, s.log.Named("link-index")) }()
 	err := s.runner.Run(ctx)
 	cancel()
-	if ferr := <-fwdDone; err == nil || errors.Is(err, context.Canceled) {
-		if ferr != nil && !errors.Is(ferr, context.Canceled) {
-			err = ferr
+	for range 2 {
+		if oerr := <-others; (err == nil || errors.Is(err, context.Canceled)) && oerr != nil && !errors.Is(oerr, context.Canceled) {
+			err = oerr
 		}
 	}
 	return err
 }
 
-// Ready reports nil once both stages have joined their groups and the
-// publish stage has restored its state.
+// Ready reports nil once both stages have joined their groups, the
+// publish stage has restored its state and the link index has been read
+// up to its end.
 func (s *Service) Ready() error {
 	if err := s.runner.Ready(); err != nil {
 		return err
+	}
+	if !s.proc.index.caught.Load() {
+		return errors.New("publish: reading the link index")
 	}
 	return s.forward.Ready()
 }
