@@ -42,6 +42,44 @@ func (s *sim) plantFaults() {
 	s.badDels = 1
 }
 
+// truncation picks the people the truncated full file leaves out: with
+// --faults, the first periodic full file omits 40 % of the person groups
+// (whole groups), as an ESR extract cut short would. Everybody with a change
+// or a delete row today is kept, so the day's events and rows are all
+// there; reference rows are never omitted. Under the GO feed's default
+// `missing: ignore` an omission is no leave, so the truth is unchanged: the
+// simulation never sees the omission, and the omitted people go on changing
+// on later days. The choice draws on the fault PRNG only.
+func (s *sim) truncation() map[*person]bool {
+	if !s.cfg.Faults || s.file == 0 || s.res.Stats.TruncatedFullFiles > 0 {
+		return nil
+	}
+	s.rng, s.frng = s.frng, s.rng
+	defer func() { s.rng, s.frng = s.frng, s.rng }()
+	keep := map[*person]bool{}
+	for _, d := range s.deletes {
+		if d.p != nil {
+			keep[d.p] = true
+		}
+	}
+	var cand []*person
+	for _, p := range s.people {
+		if p.touched != s.file && !keep[p] {
+			cand = append(cand, p)
+		}
+	}
+	n := min(len(cand), len(s.people)*2/5)
+	omit := make(map[*person]bool, n)
+	for i := 0; i < n; i++ { // a partial Fisher-Yates shuffle
+		j := i + s.intn(len(cand)-i)
+		cand[i], cand[j] = cand[j], cand[i]
+		omit[cand[i]] = true
+	}
+	s.res.Stats.TruncatedFullFiles++
+	s.res.Stats.OmittedPeople += n
+	return omit
+}
+
 func pad8(v int) string {
 	b := strconv.AppendInt(nil, int64(v), 10)
 	for len(b) < 8 {
@@ -114,8 +152,11 @@ func (s *sim) writeFile(out Sink) error {
 		for _, p := range s.errPoss {
 			s.writePOA(w, p)
 		}
+		omit := s.truncation()
 		for _, p := range s.people {
-			s.writePerson(w, p)
+			if !omit[p] {
+				s.writePerson(w, p)
+			}
 		}
 		if s.file > 0 {
 			s.res.Stats.FullFiles++

@@ -35,7 +35,9 @@ type Config struct {
 	Days   int       // number of daily change files after the full file
 	Seed   uint64    // PRNG seed; same Config => byte-identical output
 	Start  time.Time // run date of the full file (date part only); zero = DefaultStart
-	Faults bool      // add known-invalid rows to change files (quarantine truth)
+	// Faults adds known-invalid rows to change files (quarantine truth)
+	// and, with FullEvery, truncates the first periodic full file.
+	Faults bool
 	// FirstSeq is the sequence number of the full file; change files follow
 	// with FirstSeq+1, FirstSeq+2, ... Zero means 1.
 	FirstSeq int
@@ -209,6 +211,8 @@ type Stats struct {
 	ErroneousOrgs      int // organisations created in error, deleted by ORD
 	ErroneousLocations int // locations created in error, deleted by LCD
 	FullFiles          int // change days written as full files (Config.FullEvery)
+	TruncatedFullFiles int // full files that omit people (Faults with FullEvery: the first periodic one)
+	OmittedPeople      int // person groups the truncated full files left out
 	TransfersOut       int // leavers to another trust of the region (transfer_to_tenant)
 	TransfersIn        int // starters from another trust of the region (transfer_from_tenant)
 	LeftRegion         int // transfer leavers with no counterpart in the region

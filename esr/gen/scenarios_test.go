@@ -25,45 +25,105 @@ func eventsWithoutSource(g *generated) []string {
 }
 
 // TestFullFiles: with FullEvery, every FullEvery-th change file is a full
-// file holding every person, and the simulated trust, so every event, is
-// the same as with change files only. The reference rules agree.
+// file, and the simulated trust, so every event, is the same as with change
+// files only. With faults the first of them is truncated: it omits 40 % of
+// the person groups, none of whom has a change or a delete row that day;
+// the others list every person. Under `missing: ignore` the omission
+// produces nothing, so the reference rules still agree with the truth, and
+// validate's known sets (cleared by a full file) quarantine no later row of
+// an omitted person, who keeps changing on later days.
 func TestFullFiles(t *testing.T) {
 	c := Config{Tenant: "RXX", VPD: "412", Staff: 700, Days: 12, Seed: 5, Faults: true, FullEvery: 4}
 	g := generate(t, c)
 	checkFiles(t, g)
 	checkTruthRows(t, g)
 	checkReference(t, g)
-	if g.res.Stats.FullFiles != 3 {
-		t.Errorf("%d periodic full files, want 3", g.res.Stats.FullFiles)
+	checkQuarantineLines(t, g)
+	st := g.res.Stats
+	if st.FullFiles != 3 || st.TruncatedFullFiles != 1 {
+		t.Errorf("%d periodic full files, %d truncated, want 3 and 1", st.FullFiles, st.TruncatedFullFiles)
 	}
 	plain := c
 	plain.FullEvery = 0
 	if a, b := eventsWithoutSource(g), eventsWithoutSource(generate(t, plain)); !slices.Equal(a, b) {
 		t.Errorf("full files change the events: %d vs %d", len(a), len(b))
 	}
+	untruncated := c
+	untruncated.Faults = false
+	if u := generate(t, untruncated); u.res.Stats.TruncatedFullFiles != 0 || u.res.Stats.OmittedPeople != 0 {
+		t.Errorf("without faults: %d full files truncated", u.res.Stats.TruncatedFullFiles)
+	}
 
-	// A periodic full file lists every person that exists: seen in an
-	// earlier file or this one, and not deleted by PRD.
+	// A periodic full file lists every person that exists (seen in an
+	// earlier file or this one, and not deleted by PRD), except the people
+	// the truncated one omits.
 	exists := map[string]bool{}
+	owner := map[string]string{} // ASD/PHD/ADD/COD id -> the person whose row defined it
+	var omitted map[string]bool
+	laterEvents := 0
 	for i, f := range g.files {
 		listed := map[string]bool{}
+		var deletedFor []string // people whose entities this file deletes
 		for _, r := range f.rows {
 			switch r[0] {
 			case "PRA":
 				exists[r[1]], listed[r[1]] = true, true
 			case "PRD":
 				delete(exists, r[1])
+			case "ASA", "PHA", "ADA":
+				owner[r[0][:2]+"D"+r[2]] = r[1]
+			case "COA":
+				owner["COD"+r[3]] = r[1]
+			case "ASD", "PHD", "ADD", "COD":
+				if pid, ok := owner[r[0]+r[1]]; ok {
+					deletedFor = append(deletedFor, pid)
+				}
+			}
+		}
+		if i > c.FullEvery && omitted != nil {
+			for _, tl := range g.truth {
+				if tl.File == f.name && tl.Kind == KindEvent && omitted[tl.PersonID] {
+					laterEvents++
+				}
 			}
 		}
 		if i == 0 || i%c.FullEvery != 0 {
 			continue
 		}
+		var missing []string
 		for id := range exists {
 			if !listed[id] {
+				missing = append(missing, id)
+			}
+		}
+		if i != c.FullEvery {
+			for _, id := range missing {
 				t.Errorf("%s: full file omits person %s", f.name, id)
+			}
+			continue
+		}
+		if len(missing) != st.OmittedPeople || len(missing) != len(exists)*2/5 {
+			t.Errorf("%s omits %d of %d people, stats say %d, want 40 %%", f.name, len(missing), len(exists), st.OmittedPeople)
+		}
+		omitted = map[string]bool{}
+		for _, id := range missing {
+			omitted[id] = true
+		}
+		for _, tl := range g.truth {
+			if tl.File == f.name && omitted[tl.PersonID] {
+				t.Errorf("%s omits person %s, who has a truth line there", f.name, tl.PersonID)
+			}
+		}
+		for _, pid := range deletedFor {
+			if omitted[pid] {
+				t.Errorf("%s omits person %s, whose entity it deletes", f.name, pid)
 			}
 		}
 	}
+	if laterEvents == 0 {
+		t.Errorf("no event for a person the truncated full file omitted, on a later day")
+	}
+	t.Logf("truncated full file omits %d people; %d events for them later", st.OmittedPeople, laterEvents)
 }
 
 // TestLeaverGuardNeverTrips: no change file carries as many leavers as the
@@ -155,6 +215,10 @@ func TestRegion(t *testing.T) {
 	for _, tg := range g.trusts {
 		checkFiles(t, tg)
 		checkTruthRows(t, tg)
+		checkQuarantineLines(t, tg)
+		if st := tg.res.Stats; st.TruncatedFullFiles != 1 || st.OmittedPeople == 0 {
+			t.Errorf("%s: %d truncated full files omitting %d people, want 1", tg.cfg.Tenant, st.TruncatedFullFiles, st.OmittedPeople)
+		}
 	}
 
 	var want, got []string
