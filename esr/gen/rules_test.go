@@ -245,7 +245,6 @@ func (st *refState) file(fi int, f *pfile) {
 		}
 		st.guard = append(st.guard, gc)
 	}
-	st.known.startFile(f)
 	var g *group
 	end := func() {
 		if g != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/esrflow/esrflow/esr/format"
 	"github.com/esrflow/esrflow/esr/format/gov2"
 	"github.com/esrflow/esrflow/esr/gen"
+	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
 	"github.com/esrflow/esrflow/platform/testkit"
@@ -81,8 +82,11 @@ func (h *harness) newNormalise() *normalise.Processor {
 	return p
 }
 
-func (h *harness) newValidate() *validate.Processor {
-	p, err := validate.NewProcessor(validate.ProcessorDeps{Registry: h.reg, Now: func() time.Time { return fixedNow }})
+func (h *harness) newValidate() *validate.Processor { return h.newValidateWith(nil) }
+
+// newValidateWith builds validate with tenant configuration (feeds).
+func (h *harness) newValidateWith(tenants *tenant.Set) *validate.Processor {
+	p, err := validate.NewProcessor(validate.ProcessorDeps{Registry: h.reg, Now: func() time.Time { return fixedNow }, Tenants: tenants})
 	if err != nil {
 		h.t.Fatal(err)
 	}

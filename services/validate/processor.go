@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
+	tenantcfg "github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
 	"github.com/esrflow/esrflow/platform/logx"
@@ -48,6 +49,7 @@ type Processor struct {
 	now     func() time.Time
 
 	tenants map[string]*tenantState
+	config  *tenantcfg.Set
 }
 
 // entKey is an entity's identity inside a tenant.
@@ -91,6 +93,8 @@ type ProcessorDeps struct {
 	Metrics  *Metrics
 	Log      *zap.Logger
 	Now      func() time.Time
+	// Tenants gives each tenant's feeds' missing mode (nil: defaults).
+	Tenants *tenantcfg.Set
 }
 
 // NewProcessor builds the processor without touching the network.
@@ -103,7 +107,7 @@ func NewProcessor(deps ProcessorDeps) (*Processor, error) {
 		return nil, err
 	}
 	p := &Processor{serde: avrox.New(deps.Registry, internalv1.NewAPI()), inSchema: in,
-		metrics: deps.Metrics, log: deps.Log, now: deps.Now, tenants: map[string]*tenantState{}}
+		metrics: deps.Metrics, log: deps.Log, now: deps.Now, tenants: map[string]*tenantState{}, config: deps.Tenants}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -158,9 +162,11 @@ func (p *Processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 	out := outRec{tx: tx, key: key, hdrs: in.Headers}
 	switch rec.Kind {
 	case internalv1.EntityRecordKindFileStart:
-		if rec.File.Kind == internalv1.FileKindFull {
-			// A full file describes the whole tenant: what it does not
-			// define is no longer known.
+		if rec.File.Kind == internalv1.FileKindFull && p.missing(tenant, rec.File.Dialect) == tenantcfg.MissingCorrect {
+			// The feed says a full file is the whole truth and publish
+			// removes whom it omits: what it does not define is no longer
+			// known. Under ignore or leave publish keeps the omitted people,
+			// so they stay known here too.
 			p.resetKnown(tx, tenant, ts)
 		}
 		fc := &fileCounts{}
@@ -309,6 +315,17 @@ func (p *Processor) learn(tx *stage.Tx, tenant, kind string, set map[entKey]stru
 	}
 	set[k] = struct{}{}
 	tx.SetState([]byte(entityKey(kind, tenant, k)), []byte{1})
+}
+
+// missing is the tenant's missing mode for a dialect's full files.
+func (p *Processor) missing(code, dialect string) string {
+	t := tenantcfg.Tenant{Code: code}
+	if p.config != nil {
+		if c, ok := p.config.Get(code); ok {
+			t = c
+		}
+	}
+	return t.Missing(dialect)
 }
 
 // resetKnown forgets every known person and position of a tenant.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
@@ -206,20 +207,41 @@ func compact(recs []*kgo.Record) []*kgo.Record {
 	return out
 }
 
-func TestFullFileResetsKnown(t *testing.T) {
-	h := newHarness(t)
+// A full file replaces what validate knows only when the tenant's feed
+// says its omissions are corrections (missing: correct). Under the GO
+// default (ignore), publish keeps the people a full file omits, so they
+// stay known here as well.
+func TestFullFileResetsKnownOnlyWhenOmissionsAreCorrections(t *testing.T) {
 	full := file(2, linePRA, lineASA)
 	for i := range full {
 		full[i].File.Kind = internalv1.FileKindFull
 	}
-	// File 1 defines the position; the full file 2 does not, so its
-	// assignment no longer finds it. The person it re-sends is known again.
-	s := summarise(h, h.run(append(file(1, linePOA, linePRA), full...)))
-	want := []string{"VALIDATE ASA:3 reference/position_id"}
-	if fmt.Sprint(s.quarantined) != fmt.Sprint(want) {
-		t.Errorf("quarantined %v, want %v", s.quarantined, want)
+	correct, err := tenant.New(tenant.Tenant{Code: "RXX", VPDs: []string{"412"}, Feeds: tenant.Feeds{GO: tenant.Feed{Missing: tenant.MissingCorrect}}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if p, q := h.val.KnownCounts("RXX"); p != 1 || q != 0 {
-		t.Errorf("known %d persons %d positions, want 1 0", p, q)
+	for _, tt := range []struct {
+		name               string
+		tenants            *tenant.Set
+		quarantined        []string
+		persons, positions int
+	}{
+		// File 1 defines the position; the full file 2 does not, so under
+		// correct its assignment no longer finds it. The person it
+		// re-sends is known again.
+		{"correct", correct, []string{"VALIDATE ASA:3 reference/position_id"}, 1, 0},
+		{"ignore (default)", nil, nil, 1, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.val = h.newValidateWith(tt.tenants)
+			s := summarise(h, h.run(append(file(1, linePOA, linePRA), full...)))
+			if fmt.Sprint(s.quarantined) != fmt.Sprint(tt.quarantined) {
+				t.Errorf("quarantined %v, want %v", s.quarantined, tt.quarantined)
+			}
+			if p, q := h.val.KnownCounts("RXX"); p != tt.persons || q != tt.positions {
+				t.Errorf("known %d persons %d positions, want %d %d", p, q, tt.persons, tt.positions)
+			}
+		})
 	}
 }

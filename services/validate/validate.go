@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
+	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/config"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
 	"github.com/esrflow/esrflow/platform/lifecycle"
@@ -46,8 +47,12 @@ type Config struct {
 	InstanceID string
 	// MaxPollRecords bounds the records per transaction (0: stage default).
 	MaxPollRecords int
+	// Tenants gives each tenant's feeds' missing mode, which decides what a
+	// full file does to the known people and positions (nil: defaults).
+	Tenants *tenant.Set
 
-	brokers config.StringList
+	brokers                  config.StringList
+	tenantsFile, tenantsSpec string
 }
 
 // RegisterFlags adds validate's flags: --kafka.brokers, --registry.url,
@@ -59,11 +64,18 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL")
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts (forms the transactional id)")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 0, "records per transaction (0: default 2000)")
+	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file (feeds' missing mode); wins over --tenants")
+	fs.StringVar(&c.tenantsSpec, "tenants", "", "tenants in short form, e.g. RXX=412,RYY=413+414 (default feeds)")
 }
 
 // fromFlags completes a Config filled by RegisterFlags.
 func (c *Config) fromFlags() error {
 	c.Brokers = c.brokers
+	set, err := tenant.FromFlags(c.tenantsFile, c.tenantsSpec)
+	if err != nil {
+		return err
+	}
+	c.Tenants = set
 	return nil
 }
 
@@ -107,7 +119,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	proc, err := NewProcessor(ProcessorDeps{Registry: cl, Metrics: m, Log: deps.Log, Now: deps.Now})
+	proc, err := NewProcessor(ProcessorDeps{Registry: cl, Metrics: m, Log: deps.Log, Now: deps.Now, Tenants: cfg.Tenants})
 	if err != nil {
 		return nil, err
 	}

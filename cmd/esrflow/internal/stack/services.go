@@ -56,7 +56,7 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 		add("normalise", svc.Run, svc.Ready)
 	}
 	if !cfg.without("validate") {
-		svc, err := validate.New(validate.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance},
+		svc, err := validate.New(validate.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance, Tenants: cfg.Tenants},
 			validate.Deps{Log: cfg.Log.With(logx.Service("validate")), Metrics: s.Registry})
 		if err != nil {
 			return b, err
