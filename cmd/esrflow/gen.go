@@ -102,6 +102,9 @@ func printStats(w io.Writer, st gen.Stats, faults bool) {
 		st.WithdrawnLeavers, st.Suspensions, st.Returns, st.DetailChanges, st.DeleteRows, st.FullFiles)
 	if faults {
 		fmt.Fprintf(w, "quarantine rows: %d\n", st.QuarantineRows)
+		if st.TruncatedFullFiles > 0 {
+			fmt.Fprintf(w, "truncated full files: %d (%d people omitted; nothing for them under missing: ignore)\n", st.TruncatedFullFiles, st.OmittedPeople)
+		}
 	}
 }
 
