@@ -79,7 +79,6 @@ type known struct{ persons, positions map[string]bool }
 
 func newKnown() *known { return &known{persons: map[string]bool{}, positions: map[string]bool{}} }
 
-
 // check returns the rules row f breaks and, when it breaks none, learns or
 // forgets what it defines or deletes.
 func (k *known) check(f []string) []problem {

@@ -7,6 +7,7 @@ package tenant
 
 import (
 	"cmp"
+	"flag"
 	"fmt"
 	"os"
 	"regexp"
@@ -233,6 +234,19 @@ func FromFlags(path, spec string) (*Set, error) {
 		return New()
 	}
 }
+
+// Flags is the --tenants / --tenants.file pair every service takes.
+type Flags struct{ File, Spec string }
+
+// Register adds the pair to fs; uses says what the service reads from the
+// file, for the help text.
+func (f *Flags) Register(fs *flag.FlagSet, uses string) {
+	fs.StringVar(&f.File, "tenants.file", "", "YAML tenants file ("+uses+"); wins over --tenants")
+	fs.StringVar(&f.Spec, "tenants", "", "tenants in short form, e.g. RXX=412,RYY=413+414 (CODE=VPD[+VPD...])")
+}
+
+// Load returns the tenants the flags name (see FromFlags).
+func (f Flags) Load() (*Set, error) { return FromFlags(f.File, f.Spec) }
 
 // Get returns a tenant by ODS code (any case).
 func (s *Set) Get(code string) (Tenant, bool) {

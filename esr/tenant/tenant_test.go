@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,5 +108,27 @@ func TestGuardAndFeeds(t *testing.T) {
 		if _, err := Load(path); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	var f Flags
+	fs := flag.NewFlagSet("svc", flag.ContinueOnError)
+	f.Register(fs, "test")
+	if err := fs.Parse([]string{"--tenants", "RXX=412,RYY=413+414"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Codes(); len(got) != 2 || got[0] != "RXX" || got[1] != "RYY" {
+		t.Fatalf("codes = %v", got)
+	}
+	if err := fs.Parse([]string{"--tenants.file", filepath.Join(t.TempDir(), "missing.yaml")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Load(); err == nil {
+		t.Fatal("a missing tenants file was accepted (the file wins over --tenants)")
 	}
 }

@@ -90,15 +90,14 @@ type Config struct {
 	Now func() time.Time
 
 	// flag-only inputs, resolved by Spec's Build into Tenants.
-	tenantSpec, tenantFile string
+	tenantFlags tenant.Flags
 }
 
 // RegisterFlags adds the ingest flags (Kafka flags come from kafkax in Spec).
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Drop, "drop", "drop", "drop folder: one sub-folder per tenant, named by its ODS code")
 	fs.StringVar(&c.Archive, "archive", "archive", "archive folder: originals are kept at <archive>/<TENANT>/<sha256>")
-	fs.StringVar(&c.tenantSpec, "tenants", "", "tenants in short form, e.g. RXX=412,RYY=413+414 (CODE=VPD[+VPD...])")
-	fs.StringVar(&c.tenantFile, "tenants.file", "", "YAML tenants file (wins over --tenants)")
+	c.tenantFlags.Register(fs, "VPDs of each tenant's drop folder")
 	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL")
 	host, _ := os.Hostname()
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts; the transactional id is esrflow-ingest-<instance>")
@@ -113,7 +112,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 func (c *Config) withDefaults() (Config, error) {
 	out := *c
 	if out.Tenants == nil {
-		s, err := tenant.FromFlags(out.tenantFile, out.tenantSpec)
+		s, err := out.tenantFlags.Load()
 		if err != nil {
 			return out, fmt.Errorf("tenants: %w", err)
 		}

@@ -49,8 +49,8 @@ type Config struct {
 	// MaxPollRecords bounds the records per transaction (0: stage default).
 	MaxPollRecords int
 
-	brokers                  config.StringList
-	tenantsFile, tenantsSpec string
+	brokers     config.StringList
+	tenantFlags tenant.Flags
 }
 
 // RegisterFlags adds normalise's flags: --kafka.brokers, --registry.url,
@@ -61,15 +61,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&c.brokers, "kafka.brokers", "comma-separated Kafka bootstrap brokers")
 	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL")
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts (forms the transactional id)")
-	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file (mapping overrides); wins over --tenants")
-	fs.StringVar(&c.tenantsSpec, "tenants", "", "tenants in short form, e.g. RXX=412,RYY=413+414")
+	c.tenantFlags.Register(fs, "mapping overrides")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 0, "records per transaction (0: default 2000)")
 }
 
 // fromFlags completes a Config filled by RegisterFlags.
 func (c *Config) fromFlags() error {
 	c.Brokers = c.brokers
-	set, err := tenant.FromFlags(c.tenantsFile, c.tenantsSpec)
+	set, err := c.tenantFlags.Load()
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ type Config struct {
 	// transfer links need (default esr.publish.link-index.v1).
 	LinkIndex string
 
-	tenantsFile, tenantsSpec string // flags, read by fromFlags
+	tenantFlags tenant.Flags // read when the binary is built
 }
 
 // RegisterFlags adds the publish flags (Kafka brokers come from Spec).
@@ -99,8 +99,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts; with the group it forms the transactional id")
 	fs.StringVar(&c.Group, "group", DefaultGroup, "consumer group")
 	fs.StringVar(&c.Changelog, "changelog", DefaultChangelog, "compacted changelog topic holding publish's state")
-	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file (leaver_guard thresholds, feeds' missing modes); wins over --tenants")
-	fs.StringVar(&c.tenantsSpec, "tenants", "", "tenants in short form, e.g. RXX=412,RYY=413+414 (default guard and feeds)")
+	c.tenantFlags.Register(fs, "leaver_guard thresholds, feeds' missing modes")
 	fs.DurationVar(&c.TickInterval, "schedule.interval", time.Second, "how often the scheduler looks for held leavers whose Europe/London day has come")
 	fs.BoolVar(&c.DisableClock, "schedule.disable-clock", false, "confirm held leavers only at a file whose run date reaches their date (replaying history)")
 	var parts int
@@ -280,7 +279,7 @@ func Spec() service.Spec {
 			cfg.RegisterFlags(fs)
 		},
 		Build: func(ctx context.Context, env service.Env) (service.Built, error) {
-			set, err := tenant.FromFlags(cfg.tenantsFile, cfg.tenantsSpec)
+			set, err := cfg.tenantFlags.Load()
 			if err != nil {
 				return service.Built{}, err
 			}

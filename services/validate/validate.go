@@ -51,8 +51,8 @@ type Config struct {
 	// full file does to the known people and positions (nil: defaults).
 	Tenants *tenant.Set
 
-	brokers                  config.StringList
-	tenantsFile, tenantsSpec string
+	brokers     config.StringList
+	tenantFlags tenant.Flags
 }
 
 // RegisterFlags adds validate's flags: --kafka.brokers, --registry.url,
@@ -64,14 +64,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL")
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts (forms the transactional id)")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 0, "records per transaction (0: default 2000)")
-	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file (feeds' missing mode); wins over --tenants")
-	fs.StringVar(&c.tenantsSpec, "tenants", "", "tenants in short form, e.g. RXX=412,RYY=413+414 (default feeds)")
+	c.tenantFlags.Register(fs, "feeds' missing mode")
 }
 
 // fromFlags completes a Config filled by RegisterFlags.
 func (c *Config) fromFlags() error {
 	c.Brokers = c.brokers
-	set, err := tenant.FromFlags(c.tenantsFile, c.tenantsSpec)
+	set, err := c.tenantFlags.Load()
 	if err != nil {
 		return err
 	}
