@@ -397,6 +397,7 @@ type A struct {
 	Pos, Title, Occ, Grade, Group string
 	Role                          string
 	Org, Loc                      int64
+	PosID                         int64 // the post (ASA col 14); default 8001
 }
 
 func (f *file) asg(a A) internalv1.EntityRecord {
@@ -430,9 +431,12 @@ func (f *file) asg(a A) internalv1.EntityRecord {
 	if a.Loc == 0 {
 		a.Loc = 9001
 	}
+	if a.PosID == 0 {
+		a.PosID = 8001
+	}
 	return f.next(internalv1.EntityRecordKindEntity, internalv1.Assignment{Vpd: f.vpd, PersonID: a.Person, AssignmentID: a.ID,
 		EffectiveStart: day(a.Start), EarliestStart: dayPtr(a.Earliest), AssignmentType: a.Type, AssignmentNumber: a.Number,
-		Status: internalv1.AssignmentStatus(a.Status), OrganisationID: a.Org, LocationID: a.Loc, PositionID: 8001,
+		Status: internalv1.AssignmentStatus(a.Status), OrganisationID: a.Org, LocationID: a.Loc, PositionID: a.PosID,
 		Position:   internalv1.PositionRef{Number: a.Pos, Title: a.Title, OccupationCode: a.Occ, Area: "Ward"},
 		Grade:      internalv1.Grade{Owner: "NHS", Code: a.Grade, Description: "Review Body Band " + a.Grade[3:]},
 		StaffGroup: a.Group, JobRole: a.Role, LastWorkingDay: dayPtr(a.LWD), FinalAssignmentEndDate: dayPtr(a.End)}, "ASA")
@@ -440,6 +444,13 @@ func (f *file) asg(a A) internalv1.EntityRecord {
 
 func (f *file) org(id int64, name string) internalv1.EntityRecord {
 	return f.next(internalv1.EntityRecordKindEntity, internalv1.Organisation{Vpd: f.vpd, OrganisationID: id, Name: name, EffectiveFrom: day("2015-04-01")}, "ORA")
+}
+
+// post is a POA row.
+func (f *file) post(id int64, number, title, occ, from string) internalv1.EntityRecord {
+	return f.next(internalv1.EntityRecordKindEntity, internalv1.Position{Vpd: f.vpd, PositionID: id, EffectiveFrom: day(from),
+		Number: number, Title: title, OccupationCode: occ, StaffGroup: "Nursing and Midwifery Registered", JobRole: "Staff Nurse",
+		Payscale: "XR05", OrganisationID: 7001, HiringStatus: "Active"}, "POA")
 }
 
 func (f *file) loc(id int64, desc string) internalv1.EntityRecord {

@@ -384,6 +384,9 @@ func (w *work) fileEnd(rec *internalv1.EntityRecord) error {
 		return err
 	}
 	t, o := w.t, w.t.hdr.Open
+	if err := w.postChanges(); err != nil {
+		return err
+	}
 	if o.Full && !o.Baseline {
 		w.omissions()
 	}
@@ -476,8 +479,10 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 		t.locs[e.LocationID] = e.Description
 		w.tx.SetState(stateKey(t.code, keyLocation, strconv.FormatInt(e.LocationID, 10)), []byte(e.Description))
 	case internalv1.Position:
-		// Positions cause no events and assignments carry their names.
-		return w.closeGroup()
+		if err := w.closeGroup(); err != nil {
+			return err
+		}
+		w.postRow(&e, line)
 	case internalv1.Correction:
 		if err := w.closeGroup(); err != nil {
 			return err
@@ -542,11 +547,8 @@ func (w *work) closeGroup() error {
 		rehire:       t.rehire,
 		transferFrom: func(a *person) string { return w.p.transferFrom(t.code, a) },
 		orgName:      func(id int64) string { return t.orgs[id] },
-		names: func(a attrs) snapshot {
-			return snapshot{PositionNumber: a.PositionNumber, PositionTitle: a.PositionTitle, Organisation: t.orgs[a.OrganisationID],
-				Grade: a.GradeCode, StaffGroup: a.StaffGroup, JobRole: a.JobRole, OccupationCode: a.OccupationCode, Location: t.locs[a.LocationID]}
-		},
-		hasHeld: func(pid string) bool { return t.held[pid] != nil },
+		names:        t.snapshotOf,
+		hasHeld:      func(pid string) bool { return t.held[pid] != nil },
 	}
 	out := derive(f, B, g)
 	pid := g.PersonID
@@ -671,7 +673,7 @@ func (p *processor) now() time.Time {
 func assignmentOf(e *internalv1.Assignment) *assignment {
 	return &assignment{Type: e.AssignmentType, Status: string(e.Status), Number: e.AssignmentNumber,
 		Start: isoDate(e.EffectiveStart), Earliest: isoDatePtr(e.EarliestStart),
-		LastDay: isoDatePtr(e.LastWorkingDay), End: isoDatePtr(e.FinalAssignmentEndDate),
+		LastDay: isoDatePtr(e.LastWorkingDay), End: isoDatePtr(e.FinalAssignmentEndDate), PositionID: e.PositionID,
 		Attrs: attrs{PositionNumber: e.Position.Number, PositionTitle: e.Position.Title, OccupationCode: e.Position.OccupationCode,
 			OrganisationID: e.OrganisationID, GradeOwner: e.Grade.Owner, GradeCode: e.Grade.Code, GradeDesc: e.Grade.Description,
 			StaffGroup: e.StaffGroup, JobRole: e.JobRole, LocationID: e.LocationID}}
