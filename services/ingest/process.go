@@ -31,6 +31,9 @@ const (
 	RuleUnknownTenant = "unknown-tenant" // the folder names no configured tenant
 	RuleDuplicate     = "duplicate"      // the same content was already accepted for the tenant
 	RuleSequence      = "sequence"       // a change file's sequence is not after the last accepted one
+	// RuleRunDateBackwards: the file's run date is before the run date of
+	// the last file accepted for its tenant and VPD (the ledger knows it).
+	RuleRunDateBackwards = "run-date-backwards"
 )
 
 // dialectName is the FileInfo.dialect of a parser dialect.
@@ -155,6 +158,9 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 		}
 		gap = d.info.Sequence - last.Sequence - 1
 	}
+	if fe := runDateBackwards(d, s.ledger); fe != nil {
+		return s.reject(ctx, c, d, RuleRunDateBackwards, fe.Error())
+	}
 
 	tx, err := s.begin(c)
 	if err != nil {
@@ -267,6 +273,30 @@ func (s *Service) open(d *delivery, t tenant.Tenant, in io.Reader) (rowsReader, 
 		d.info.RunDate = civilDay(h.RunAt)
 		return rd, nil
 	}
+}
+
+// runDateBackwards checks a feed's run dates never go backwards: the file's
+// run date (GO v2: the header's; GO v1: the name's) may equal but not be
+// before that of the last file accepted for its tenant and VPD, full or
+// change. An old file re-sent under a new sequence would otherwise replay
+// the past over newer state.
+func runDateBackwards(d *delivery, l *ledger) *format.Error {
+	last, ok := l.lastFor(d.tenant, d.vpd)
+	if !ok {
+		return nil
+	}
+	lastRun, err := time.Parse(time.DateOnly, last.RunDate)
+	if err != nil || !d.info.RunDate.Before(lastRun) {
+		return nil
+	}
+	e := &format.Error{File: d.info.Name, Rule: RuleRunDateBackwards, Severity: format.SeverityFile,
+		Msg: "run date " + d.info.RunDate.Format(time.DateOnly) + " is before " + last.RunDate + ", the run date of " +
+			last.Name + ", the last file accepted for VPD " + d.vpd}
+	if d.info.Dialect == dialectName(format.DialectGOv2) {
+		// The header's run date: HDR line 1, column 5.
+		e.Line, e.RecordType, e.Column, e.Field = 1, "HDR", 5, "run_at"
+	}
+	return e
 }
 
 // dataFields are the columns after the record type.

@@ -171,6 +171,12 @@ func (r *Reader) readHeader() *format.FileError {
 		return r.failCol(ln.No, TypeHeader, 6, format.RuleInterfaceVersion,
 			"interface version "+format.Quote(h.InterfaceVersion)+" is not one of "+strings.Join(versions, ","), spec)
 	}
+	// The name's date is the extract's run date (ESR-FORMATS §2.2): a header
+	// that says another day belongs to another file, or was edited.
+	if ry, rm, rd := h.RunAt.Date(); ry != h.Name.Date.Year() || rm != h.Name.Date.Month() || rd != h.Name.Date.Day() {
+		return r.failCol(ln.No, TypeHeader, 5, format.RuleRunDateName,
+			"header run date "+h.RunAt.Format(time.DateOnly)+" differs from the file name's date "+h.Name.Date.Format(time.DateOnly), spec)
+	}
 	w := format.RunWindow{Now: r.opts.Now, FutureTolerance: r.opts.FutureTolerance, MaxAge: r.opts.MaxRunAge}
 	if fe := w.Check(r.in.File, ln.No, TypeHeader, 5, "run_at", h.RunAt, h.PreviousRunAt); fe != nil {
 		return fe
