@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -59,9 +58,9 @@ type rowsReader interface {
 	Summary() format.Summary
 }
 
-// hashFile returns the lower-hex SHA-256 and size of a file.
-func hashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
+// hashFile returns the lower-hex SHA-256 and size of a delivered file.
+func hashFile(drop, path string) (string, int64, error) {
+	f, err := openDelivered(drop, path)
 	if err != nil {
 		return "", 0, err
 	}
@@ -93,7 +92,7 @@ func reasonText(file string, line int, rule, msg string) string {
 // handle ingests one complete file. An error means the file was left in
 // place (I/O) or, wrapped by fatal, that its outcome in Kafka is unknown.
 func (s *Service) handle(ctx context.Context, c *conn, folder string, f candidate) error {
-	sha, size, err := hashFile(f.path)
+	sha, size, err := hashFile(s.cfg.Drop, f.path)
 	if err != nil {
 		return err
 	}
@@ -133,7 +132,7 @@ func (s *Service) handle(ctx context.Context, c *conn, folder string, f candidat
 
 // ingest reads a file of a known tenant and writes it in one transaction.
 func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Tenant) error {
-	file, err := os.Open(d.path)
+	file, err := openDelivered(s.cfg.Drop, d.path)
 	if err != nil {
 		return err
 	}
