@@ -21,12 +21,7 @@ var bootstrapAddr = regexp.MustCompile(`kafka bootstrap: (\S+)`)
 // leaver the clock confirmed before a later file of the backlog withdrew or
 // re-dated it, and no person with two leavers.
 func TestUpDemoOnTheWallClockTellsTheTruth(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end run")
-	}
-	dir := t.TempDir()
-	args := []string{"--data", dir, "--demo", "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--api.addr", "127.0.0.1:0",
-		"--metrics.addr", "", "--partitions", "3", "--log.level", "error"}
+	dir, args := demoArgs(t)
 	var got []observe.Event
 	var want []gen.TruthLine
 	var rd *observe.Reader
