@@ -258,7 +258,9 @@ func (p *processor) ensureTenant(ctx context.Context, code string) error {
 	for i, e := range events {
 		topics[i] = schemas.EventTopic(code, e)
 	}
-	resp, err := p.adm.CreateTopics(ctx, p.cfg.EventPartitions, p.cfg.EventReplication, nil, topics...)
+	compression := PublicCompression
+	resp, err := p.adm.CreateTopics(ctx, p.cfg.EventPartitions, p.cfg.EventReplication,
+		map[string]*string{"compression.type": &compression}, topics...)
 	if err != nil {
 		return fmt.Errorf("publish: creating event topics of %s: %w", code, err)
 	}
@@ -620,7 +622,7 @@ func (w *work) emit(e *event, inFile bool) error {
 	if err != nil {
 		return err
 	}
-	w.tx.Produce(&kgo.Record{Topic: topic, Key: []byte(e.PersonID), Value: b, Headers: headers(e, now)})
+	w.tx.Produce(&kgo.Record{Topic: topic, Key: []byte(e.PersonID), Value: b, Headers: headers(e, now, w.p.dataSchema(wr.ID))})
 	if o := w.t.hdr.Open; inFile && o != nil {
 		if o.Emitted == nil { // restored from a header written before any event
 			o.Emitted = map[string]int64{}
