@@ -27,6 +27,7 @@ import (
 
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
 	"github.com/esrflow/esrflow/esr/gen"
+	"github.com/esrflow/esrflow/schemas"
 )
 
 // seen is one public event as a client read it, in a form every client
@@ -46,19 +47,21 @@ func where(topic string, partition int, offset int64) string {
 }
 
 // TestInteropReaders runs a generated trust through the whole embedded
-// stack and reads its public topics with three clients that share no code:
+// stack and reads its public topics with four clients that share no code:
 // franz-go + hamba/avro (ours), segmentio/kafka-go + linkedin/goavro (the
-// independent implementation the design names), and librdkafka + Apache
-// Avro in Python (scripts/read-events, the demo's reader). Each must see the
-// same records with identical keys, headers and decoded values, all read
-// committed. The python reader needs Debian's python3-confluent-kafka and
-// python3-avro (`make test-deps`); without them the test skips, except in CI
-// (CI=true), where it fails.
+// independent implementation the design names), librdkafka + Apache Avro in
+// Python (scripts/read-events, the demo's reader) and kafkajs +
+// @kafkajs/confluent-schema-registry in Node (no codec plugin: it reads gzip
+// or uncompressed batches only). Each must see the same committed records
+// with identical keys, headers and decoded values. Then kafkajs' register()
+// with its defaults must leave a public subject at BACKWARD_TRANSITIVE.
+// The Python and Node clients are installed by `make test-deps`; without
+// them the test skips that client, except in CI (CI=true), where it fails.
 func TestInteropReaders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run")
 	}
-	python := interopPython(t)
+	python, node := interopPython(t), interopNode(t)
 	tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 1000, Days: 6, Seed: 3, Faults: true})
 	st := startStack(t, t.TempDir())
 	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
@@ -96,6 +99,10 @@ func TestInteropReaders(t *testing.T) {
 	sameRecords(t, "segmentio/kafka-go + linkedin/goavro", ours, readKafkaGo(ctx, t, st.Seeds(), st.RegistryURL(), last), true)
 	if python != "" {
 		sameRecords(t, "librdkafka + Apache Avro (scripts/read-events)", ours, readPython(ctx, t, python, st.Seeds(), st.RegistryURL()), false)
+	}
+	if node != "" {
+		sameRecords(t, "kafkajs + @kafkajs/confluent-schema-registry", ours, readKafkajs(ctx, t, node, st.Seeds(), st.RegistryURL()), false)
+		kafkajsCannotDowngrade(ctx, t, node, st.RegistryURL())
 	}
 	t.Logf("%d events read identically by every client", len(ours))
 }
@@ -263,12 +270,78 @@ func readPython(ctx context.Context, t *testing.T, python string, seeds []string
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, python, script, "--bootstrap", strings.Join(seeds, ","), "--registry", registryURL, "--tenant", "RXX")
+	return readJSONLines(t, "read-events", exec.CommandContext(ctx, python, script,
+		"--bootstrap", strings.Join(seeds, ","), "--registry", registryURL, "--tenant", "RXX"))
+}
+
+// kafkajsDir holds the kafkajs client, installed by `make test-deps`.
+var kafkajsDir = filepath.Join("testdata", "interop-kafkajs")
+
+// interopNode returns node when kafkajs is installed, or "" (skipping
+// that client) outside CI.
+func interopNode(t *testing.T) string {
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(kafkajsDir, "node_modules", "kafkajs"))
+	}
+	if err == nil {
+		return node
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI: node with kafkajs is required (%v): `make test-deps` runs npm ci in %s", err, kafkajsDir)
+	}
+	t.Logf("skipping the kafkajs reader (%v): `make test-deps` runs npm ci in %s", err, kafkajsDir)
+	return ""
+}
+
+// readKafkajs runs testdata/interop-kafkajs/read.js: kafkajs with no codec
+// plugin, and @kafkajs/confluent-schema-registry (avsc).
+func readKafkajs(ctx context.Context, t *testing.T, node string, seeds []string, registryURL string) map[string]seen {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, node, "read.js", strings.Join(seeds, ","), registryURL, "RXX")
+	cmd.Dir = kafkajsDir
+	return readJSONLines(t, "kafkajs", cmd)
+}
+
+// kafkajsCannotDowngrade registers a public subject's latest schema with
+// @kafkajs/confluent-schema-registry's defaults, as a consumer team might,
+// and requires the subject to keep BACKWARD_TRANSITIVE: with a level of its
+// own, register() refuses (BACKWARD != BACKWARD_TRANSITIVE) instead of
+// setting BACKWARD on it.
+func kafkajsCannotDowngrade(ctx context.Context, t *testing.T, node, registryURL string) {
+	t.Helper()
+	subject := schemas.Subject(schemas.EventTopic("RXX", schemas.EventStarterCreated))
+	_, text, err := schemas.Latest(schemas.StarterCreated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "schema.avsc")
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, node, "register.js", registryURL, subject, file)
+	cmd.Dir = kafkajsDir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("register.js: %v\n%s", err, out)
+	}
+	var level struct {
+		CompatibilityLevel string `json:"compatibilityLevel"`
+	}
+	if code := getJSON(t, registryURL+"/config/"+subject, &level); code != http.StatusOK || level.CompatibilityLevel != "BACKWARD_TRANSITIVE" {
+		t.Errorf("after kafkajs register() (%s): %s has level %q (HTTP %d), want its own BACKWARD_TRANSITIVE", strings.TrimSpace(string(out)), subject, level.CompatibilityLevel, code)
+	}
+	t.Logf("kafkajs register() with its defaults: %s", strings.TrimSpace(string(out)))
+}
+
+// readJSONLines runs a reader that prints scripts/read-events' format.
+func readJSONLines(t *testing.T, name string, cmd *exec.Cmd) map[string]seen {
+	t.Helper()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("read-events: %v\n%s", err, stderr.String())
+		t.Fatalf("%s: %v\n%s", name, err, stderr.String())
 	}
 	out := map[string]seen{}
 	dec := json.NewDecoder(bytes.NewReader(stdout))
@@ -288,10 +361,10 @@ func readPython(ctx context.Context, t *testing.T, python string, seeds []string
 		if err := dec.Decode(&line); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			t.Fatalf("read-events output: %v", err)
+			t.Fatalf("%s output: %v", name, err)
 		}
 		if line.CEID != line.Headers["ce_id"] || line.CEType != line.Headers["ce_type"] {
-			t.Errorf("read-events: ce_id/ce_type %q/%q, headers %v", line.CEID, line.CEType, line.Headers)
+			t.Errorf("%s: ce_id/ce_type %q/%q, headers %v", name, line.CEID, line.CEType, line.Headers)
 		}
 		out[where(line.Topic, line.Partition, line.Offset)] = seen{Key: line.Key, Headers: line.Headers, SchemaID: line.SchemaID,
 			Value: canonicalJSON(t, line.Value)}
