@@ -36,7 +36,7 @@ type tailLine struct {
 	Error string `json:"error,omitempty"`
 }
 
-var eventNames = []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated}
+var eventNames = []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated, schemas.EventLeaverReversed}
 
 // tailPattern is the regex of the event topics to read.
 func tailPattern(tenant, event string) (string, error) {
@@ -72,7 +72,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Var(&brokers, "kafka.brokers", "comma-separated Kafka bootstrap brokers")
 	registryURL := fs.String("registry.url", "http://127.0.0.1:8081", "schema registry URL")
 	tenant := fs.String("tenant", "", "only this tenant's events (ODS code, e.g. RXX); default every tenant")
-	event := fs.String("type", "", "only this event: starter-created, leaver-confirmed or position-updated")
+	event := fs.String("type", "", "only this event: starter-created, leaver-confirmed, position-updated or leaver-reversed")
 	from := fs.String("from", "end", "where to start: start (everything kept) or end (new events only)")
 	max := fs.Int("max", 0, "stop after this many events (0: run until interrupted)")
 	fs.Usage = func() {

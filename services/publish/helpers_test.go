@@ -191,6 +191,7 @@ type decoded struct {
 	starter  *eventsv1.StarterCreated
 	leaver   *eventsv1.LeaverConfirmed
 	position *eventsv1.PositionUpdated
+	reversed *eventsv1.LeaverReversed
 	report   *internalv1.FileReport
 	batch    *internalv1.HeldBatch
 }
@@ -225,6 +226,9 @@ func (h *harness) decode(recs []*kgo.Record) []decoded {
 		case schemas.PositionUpdated:
 			d.position = &eventsv1.PositionUpdated{}
 			v = d.position
+		case schemas.LeaverReversed:
+			d.reversed = &eventsv1.LeaverReversed{}
+			v = d.reversed
 		case schemas.FileReport:
 			d.report = &internalv1.FileReport{}
 			v = d.report
@@ -252,6 +256,12 @@ func (h *harness) decode(recs []*kgo.Record) []decoded {
 			e := d.position
 			d.got = got{File: e.Source.FileName, Line: e.Source.Line, Type: eventPosition, PersonID: e.PersonID, EmployeeNumber: e.EmployeeNumber,
 				Effective: iso(e.EffectiveDate), AssignmentNumber: e.AssignmentNumber, Change: string(e.Change), ID: e.EventID}
+		case d.reversed != nil:
+			// Change carries the reversal and the new date, LeavingReason
+			// the reversed leaver's reason.
+			e := d.reversed
+			d.got = got{File: e.Source.FileName, Line: e.Source.Line, Type: eventReversed, PersonID: e.PersonID, EmployeeNumber: e.EmployeeNumber,
+				Effective: iso(e.EffectiveDate), LeavingReason: e.LeavingReason, Change: e.Reversal + "/" + isoPtr(e.NewLeavingDate), ID: e.EventID}
 		}
 		out = append(out, d)
 	}

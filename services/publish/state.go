@@ -60,6 +60,9 @@ type tenantHeader struct {
 	Open  *openFile `json:"open,omitempty"`
 	// LastRun is the latest run date of a file of the tenant.
 	LastRun string `json:"last_run,omitempty"`
+	// LastFileMs is when (publish's clock, Unix milliseconds) a file of
+	// the tenant last started or ended: how long its feed has been silent.
+	LastFileMs int64 `json:"last_file_ms,omitempty"`
 }
 
 // tenantState is one tenant's state in memory.
