@@ -27,11 +27,29 @@ test: vet test-deps ## run every module's tests with the race detector (the READ
 # another language (@kafkajs/confluent-schema-registry on Node). Install it from
 # the committed lock file when npm is present; without Node the test skips
 # and says so.
+# The public topics' interop test (cmd/esrflow/interop_test.go) and
+# scripts/read-events read them with librdkafka and Apache Avro from Debian
+# (python3-confluent-kafka, python3-avro, for /usr/bin/python3): installed here
+# with apt-get when missing (as root). Outside CI the test skips without them;
+# in CI (CI=true) it fails.
+# It also reads them with kafkajs (no codec plugin) from the committed lock
+# file in $(INTEROP_KAFKAJS).
 INTEROP_NODE := services/registry/testdata/interop-node
-test-deps:
+INTEROP_KAFKAJS := cmd/esrflow/testdata/interop-kafkajs
+INTEROP_DEBS := python3-confluent-kafka python3-avro
+test-deps: ## install what the interop tests need (npm packages; Debian's librdkafka + Avro for Python)
 	@if command -v npm >/dev/null 2>&1; then \
 	  [ -d $(INTEROP_NODE)/node_modules/@kafkajs ] || (cd $(INTEROP_NODE) && npm ci --no-audit --no-fund --silent); \
-	else echo "npm not found: the registry's Node interop test will skip"; fi
+	  [ -d $(INTEROP_KAFKAJS)/node_modules/kafkajs ] || (cd $(INTEROP_KAFKAJS) && npm ci --no-audit --no-fund --silent); \
+	else echo "npm not found: the Node interop tests will skip (the kafkajs one fails in CI)"; fi
+	@if ! /usr/bin/python3 -c 'import confluent_kafka, avro.io' >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing $(INTEROP_DEBS) (librdkafka reader of the interop test)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(INTEROP_DEBS) >/dev/null \
+	      || echo "apt-get could not install $(INTEROP_DEBS)"; \
+	  else echo "$(INTEROP_DEBS) missing and apt-get unusable: the librdkafka interop reader will skip (fail in CI)"; fi; \
+	fi
 
 test-short: ## the tests without the race detector, for a quick loop
 	$(GO) test -count=1 work

@@ -5,6 +5,14 @@
 // first, rather than only the newest: the registry then holds the full history,
 // so its compatibility check (BACKWARD_TRANSITIVE for events) compares a future
 // version against every version consumers may still be reading.
+//
+// Before registering, it gives the subject its own compatibility level,
+// BACKWARD_TRANSITIVE (PUT /config/{subject}), unless the subject already has
+// that level or the stricter FULL_TRANSITIVE. A subject without a level of its
+// own follows the registry's global one, and clients of other languages set a
+// subject's level on their first register() when it has none
+// (@kafkajs/confluent-schema-registry PUTs BACKWARD by default), downgrading the
+// contract; a subject that has its own level makes such a client fail instead.
 package registrar
 
 import (
@@ -36,6 +44,9 @@ func RegisterTopic(ctx context.Context, cl *sr.Client, topic string) (Registered
 		return Registered{}, err
 	}
 	out := Registered{Topic: topic, Subject: schemas.Subject(topic)}
+	if err := EnsureCompatibility(ctx, cl, out.Subject); err != nil {
+		return out, err
+	}
 	for _, v := range versions {
 		_, text, err := schemas.Version(b.Schema, v)
 		if err != nil {
@@ -48,6 +59,23 @@ func RegisterTopic(ctx context.Context, cl *sr.Client, topic string) (Registered
 		out.IDs = append(out.IDs, ss.ID)
 	}
 	return out, nil
+}
+
+// Compatibility is the level every subject gets (docs/schemas.md).
+const Compatibility = sr.CompatBackwardTransitive
+
+// EnsureCompatibility gives subject its own level, Compatibility, unless it
+// already has it or FULL_TRANSITIVE (which checks backward against every
+// version too). The subject need not exist yet.
+func EnsureCompatibility(ctx context.Context, cl *sr.Client, subject string) error {
+	got := cl.Compatibility(ctx, subject)[0] // 40408 when it has no level of its own
+	if got.Err == nil && (got.Level == Compatibility || got.Level == sr.CompatFullTransitive) {
+		return nil
+	}
+	if r := cl.SetCompatibility(ctx, sr.SetCompatibility{Level: Compatibility}, subject)[0]; r.Err != nil {
+		return fmt.Errorf("setting %s compatibility of %s: %w", Compatibility, subject, r.Err)
+	}
+	return nil
 }
 
 // RegisterTopics registers each topic in turn.

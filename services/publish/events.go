@@ -61,6 +61,7 @@ const (
 	hdrSource      = "ce_source"
 	hdrTime        = "ce_time"
 	hdrSubject     = "ce_subject"
+	hdrDataSchema  = "ce_dataschema"
 	hdrContentType = "content-type"
 	hdrTraceparent = "traceparent"
 )
@@ -82,7 +83,13 @@ func ceType(event string) string {
 // ceSource is the CloudEvents source of a tenant's events from one VPD.
 func ceSource(tenant, vpd string) string { return "esrflow://publish/" + tenant + "/" + vpd }
 
-func headers(e *event, recorded time.Time) []kgo.RecordHeader {
+// dataSchema is the CloudEvents dataschema of a value written with schema
+// id: the registry's by-id resource, which any Confluent client can fetch.
+func (p *processor) dataSchema(id int) string {
+	return p.cfg.SchemaURL + "/schemas/ids/" + strconv.Itoa(id)
+}
+
+func headers(e *event, recorded time.Time, dataSchema string) []kgo.RecordHeader {
 	return []kgo.RecordHeader{
 		{Key: hdrSpecVersion, Value: []byte("1.0")},
 		{Key: hdrID, Value: []byte(e.ID)},
@@ -90,6 +97,7 @@ func headers(e *event, recorded time.Time) []kgo.RecordHeader {
 		{Key: hdrSource, Value: []byte(ceSource(e.Tenant, e.VPD))},
 		{Key: hdrTime, Value: []byte(recorded.UTC().Format(ceTime))},
 		{Key: hdrSubject, Value: []byte(e.PersonID)},
+		{Key: hdrDataSchema, Value: []byte(dataSchema)},
 		{Key: hdrContentType, Value: []byte("application/avro")},
 		{Key: hdrTraceparent, Value: []byte(traceparent(e.FileSha256, e.ID))},
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/esrflow/esrflow/platform/kafka/embedded"
@@ -137,6 +138,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	if reports != 1 || len(gotEv) != 3 {
 		t.Fatalf("%d reports and %d events", reports, len(gotEv))
 	}
+	checkPublicTopics(t, l, d)
 	if held := svc.ScheduledLeavers(tenantRXX); len(held) != 1 || held[0].PersonID != "20000005" {
 		t.Fatalf("held = %+v", held)
 	}
@@ -170,6 +172,46 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	if len(svc.ScheduledLeavers(tenantRXX)) != 0 {
 		t.Error("leaver still held after firing")
+	}
+}
+
+// checkPublicTopics checks what lets every client read the public topics:
+// gzip batches (kafkajs has no snappy, lz4 or zstd codec built in), the
+// topics' own compression.type, and each subject's own compatibility level,
+// which a client's register() cannot then downgrade.
+func checkPublicTopics(t *testing.T, l *live, d []decoded) {
+	t.Helper()
+	for _, x := range d {
+		if c := x.rec.Attrs.CompressionType(); c != 1 {
+			t.Errorf("%s record in a batch with compression %d, want 1 (gzip)", x.rec.Topic, c)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var topics []string
+	for _, e := range []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated, schemas.EventLeaverReversed} {
+		topics = append(topics, schemas.EventTopic(tenantRXX, e))
+	}
+	cfgs, err := l.env.adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cfgs {
+		var got string
+		for _, kv := range c.Configs {
+			if kv.Key == "compression.type" {
+				got = kv.MaybeValue()
+			}
+		}
+		if c.Err != nil || got != "gzip" {
+			t.Errorf("%s: compression.type %q (%v), want gzip", c.Name, got, c.Err)
+		}
+	}
+	for _, topic := range topics {
+		got := l.env.sr.Compatibility(ctx, schemas.Subject(topic))[0]
+		if got.Err != nil || got.Level != sr.CompatBackwardTransitive {
+			t.Errorf("%s: subject-level compatibility %v (%v), want BACKWARD_TRANSITIVE", schemas.Subject(topic), got.Level, got.Err)
+		}
 	}
 }
 

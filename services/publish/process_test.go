@@ -2,6 +2,10 @@ package publish
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"reflect"
 	"regexp"
 	"slices"
@@ -158,10 +162,15 @@ func TestEventRecordShape(t *testing.T) {
 		} else {
 			recorded = d.leaver.RecordedAt
 		}
+		// ce_dataschema is the registry's resource for the id in the
+		// value's wire-format header.
+		schemaID := binary.BigEndian.Uint32(r.Value[1:5])
 		want := map[string]string{
 			"ce_specversion": "1.0", "ce_id": id, "ce_type": typ, "ce_source": "esrflow://publish/RXX/412",
 			"ce_time": recorded.UTC().Format("2006-01-02T15:04:05.000Z07:00"), "ce_subject": subject, "content-type": "application/avro",
+			"ce_dataschema": fmt.Sprintf("%s/schemas/ids/%d", h.env.url, schemaID),
 		}
+		checkDataSchema(t, hd["ce_dataschema"], map[string]string{"esr.rxx.starter-created.v1": "StarterCreated", "esr.rxx.leaver-confirmed.v1": "LeaverConfirmed"}[r.Topic])
 		tp := hd["traceparent"]
 		delete(hd, "traceparent")
 		if !reflect.DeepEqual(hd, want) {
@@ -173,6 +182,25 @@ func TestEventRecordShape(t *testing.T) {
 	}
 	if starter != 2 || report != 1 {
 		t.Errorf("%d starters and %d reports, want 2 and 1", starter, report)
+	}
+}
+
+// checkDataSchema fetches a ce_dataschema URI as a consumer would and
+// requires the registry's schema of the named record.
+func checkDataSchema(t *testing.T, uri, record string) {
+	t.Helper()
+	resp, err := http.Get(uri)
+	if err != nil {
+		t.Fatalf("ce_dataschema %s: %v", uri, err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Schema string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("ce_dataschema %s: HTTP %d, %v", uri, resp.StatusCode, err)
+	}
+	var sch struct{ Name string }
+	if err := json.Unmarshal([]byte(body.Schema), &sch); err != nil || sch.Name != "uk.nhs.esr."+record {
+		t.Errorf("ce_dataschema %s is %+v (%v), want uk.nhs.esr.%s", uri, sch, err, record)
 	}
 }
 

@@ -258,7 +258,9 @@ func (p *processor) ensureTenant(ctx context.Context, code string) error {
 	for i, e := range events {
 		topics[i] = schemas.EventTopic(code, e)
 	}
-	resp, err := p.adm.CreateTopics(ctx, p.cfg.EventPartitions, p.cfg.EventReplication, nil, topics...)
+	compression := PublicCompression
+	resp, err := p.adm.CreateTopics(ctx, p.cfg.EventPartitions, p.cfg.EventReplication,
+		map[string]*string{"compression.type": &compression}, topics...)
 	if err != nil {
 		return fmt.Errorf("publish: creating event topics of %s: %w", code, err)
 	}
@@ -634,7 +636,7 @@ func (w *work) emit(e *event, inFile bool) error {
 	if err != nil {
 		return err
 	}
-	w.tx.Produce(&kgo.Record{Topic: topic, Key: []byte(e.PersonID), Value: b, Headers: headers(e, now)})
+	w.tx.Produce(&kgo.Record{Topic: topic, Key: []byte(e.PersonID), Value: b, Headers: headers(e, now, w.p.dataSchema(wr.ID))})
 	if e.Type == eventLeaver {
 		w.markLeft(e)
 	}

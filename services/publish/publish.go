@@ -19,6 +19,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +56,10 @@ type Config struct {
 	// RegistryURL is the Confluent-compatible schema registry.
 	RegistryURL  string
 	RegistryOpts []sr.ClientOpt
+	// SchemaURL is the registry's address as consumers reach it, the base
+	// of each event's ce_dataschema (<SchemaURL>/schemas/ids/<id>); empty
+	// = RegistryURL.
+	SchemaURL string
 	// InstanceID is stable across restarts of one instance (e.g. the pod
 	// name); with Group it forms the transactional id.
 	InstanceID string
@@ -103,6 +109,7 @@ type Config struct {
 // RegisterFlags adds the publish flags (Kafka brokers come from Spec).
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL")
+	fs.StringVar(&c.SchemaURL, "registry.public-url", "", "the registry's URL as consumers reach it, the base of each event's ce_dataschema (default: --registry.url)")
 	host, _ := os.Hostname()
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts; with the group it forms the transactional id")
 	fs.StringVar(&c.Group, "group", DefaultGroup, "consumer group")
@@ -136,6 +143,10 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.InstanceID == "" {
 		out.InstanceID = "0"
 	}
+	if out.SchemaURL == "" {
+		out.SchemaURL = out.RegistryURL
+	}
+	out.SchemaURL = strings.TrimRight(out.SchemaURL, "/")
 	if out.Group == "" {
 		out.Group = DefaultGroup
 	}
@@ -164,6 +175,19 @@ func (c *Config) withDefaults() (Config, error) {
 		out.FeedWindow = DefaultFeedWindow
 	}
 	return out, nil
+}
+
+// PublicCompression is the compression of every batch publish writes, and
+// the compression.type of the event topics it creates: gzip, the one codec
+// every Kafka client reads without a plugin (kafkajs has only gzip built in;
+// snappy, lz4 and zstd need codec packages there). franz-go's default,
+// snappy, made the public topics unreadable by kafkajs out of the box.
+const PublicCompression = "gzip"
+
+// publicClientOpts puts gzip after the caller's options, so no option can
+// turn the public topics back to a codec some client cannot read.
+func publicClientOpts(opts []kgo.Opt) []kgo.Opt {
+	return append(slices.Clone(opts), kgo.ProducerBatchCompression(kgo.GzipCompression()))
 }
 
 // Deps are the service's collaborators.
@@ -213,7 +237,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	runner, err := stage.New(stage.Config{Name: "publish", Group: c.Group, InstanceID: c.InstanceID, Input: c.Input,
-		Changelog: c.Changelog, Brokers: c.Brokers, ClientOpts: c.ClientOpts, MaxPollRecords: c.MaxPollRecords,
+		Changelog: c.Changelog, Brokers: c.Brokers, ClientOpts: publicClientOpts(c.ClientOpts), MaxPollRecords: c.MaxPollRecords,
 		TickInterval: c.TickInterval}, proc, stage.Deps{Log: log, Metrics: deps.Metrics})
 	if err != nil {
 		admin.Close()

@@ -117,6 +117,13 @@ func (r *Reader) Quarantine(ctx context.Context) ([]internalv1.QuarantineRecord,
 	return out, err
 }
 
+// Records calls fn with every committed record of the topics matching
+// pattern, from their start up to their last stable offsets at the time of
+// the call, undecoded.
+func (r *Reader) Records(ctx context.Context, pattern string, fn func(*kgo.Record) error) error {
+	return r.readAll(ctx, pattern, fn)
+}
+
 // readAll consumes the topics matching pattern from the start up to their
 // last stable offsets at the time of the call.
 func (r *Reader) readAll(ctx context.Context, pattern string, fn func(*kgo.Record) error) error {
