@@ -49,7 +49,8 @@ type Config struct {
 
 // Broker is a running embedded broker.
 type Broker struct {
-	cluster *kfake.Cluster
+	cluster  *kfake.Cluster
+	recovery Recovery
 }
 
 // Start starts the broker and creates the configured topics.
@@ -76,12 +77,23 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("starting embedded kafka: %w", err)
 	}
 	b := &Broker{cluster: c}
+	if cfg.DataDir != "" {
+		// Before any client can produce: make the aborts of transactions
+		// a crash left open durable (recover.go).
+		if b.recovery, err = recoverTransactions(ctx, cfg.DataDir, b.Seeds()); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("recovering the embedded kafka data folder: %w", err)
+		}
+	}
 	if err := b.EnsureTopics(ctx, cfg.Topics...); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return b, nil
 }
+
+// Recovery is what Start repaired in the data folder after a crash.
+func (b *Broker) Recovery() Recovery { return b.recovery }
 
 // Seeds are the bootstrap addresses (host:port) clients connect to.
 func (b *Broker) Seeds() []string { return b.cluster.ListenAddrs() }

@@ -1,0 +1,228 @@
+package embedded_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/esrflow/esrflow/platform/kafka/embedded"
+)
+
+// The crash tests run the broker in a child process (this test binary,
+// re-executed with crashChildEnv set) and SIGKILL it, so the data folder
+// is left exactly as a killed `esrflow up` leaves it: whatever the broker
+// had written, nothing it would have written on a clean Close.
+const (
+	crashChildEnv = "ESRFLOW_EMBEDDED_CRASH_CHILD" // the phase to run
+	crashDirEnv   = "ESRFLOW_EMBEDDED_CRASH_DIR"
+	crashModeEnv  = "ESRFLOW_EMBEDDED_CRASH_MODE" // "kfake" or "embedded"
+	crashTopic    = "t"
+	crashTxID     = "crash-tx"
+)
+
+// TestCrashChild is the child process of the crash tests; it does nothing
+// in a normal run.
+func TestCrashChild(t *testing.T) {
+	phase := os.Getenv(crashChildEnv)
+	if phase == "" {
+		t.Skip("child process of the crash tests")
+	}
+	if err := crashChild(phase, os.Getenv(crashDirEnv), os.Getenv(crashModeEnv)); err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// startBroker starts the broker on dir, either as kfake alone (how the
+// upstream behaviour is shown) or through embedded.Start (ours).
+func startBroker(ctx context.Context, dir, mode string) ([]string, func(), error) {
+	if mode == "kfake" {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SeedTopics(1, crashTopic))
+		if err != nil {
+			return nil, nil, err
+		}
+		return c.ListenAddrs(), c.Close, nil
+	}
+	b, err := embedded.Start(ctx, embedded.Config{DataDir: dir, Topics: []embedded.TopicSpec{{Name: crashTopic, Partitions: 1}}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return b.Seeds(), b.Close, nil
+}
+
+func crashChild(phase, dir, mode string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	seeds, _, err := startBroker(ctx, dir, mode)
+	if err != nil {
+		return err
+	}
+	switch phase {
+	case "open", "commit":
+		// One transactional producer with a fixed transactional id, as
+		// every stage of esrflow has.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID(crashTxID),
+			kgo.DefaultProduceTopic(crashTopic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err != nil {
+			return err
+		}
+		if err := cl.BeginTransaction(); err != nil {
+			return err
+		}
+		n, prefix := 5, "aborted"
+		if phase == "commit" {
+			n, prefix = 1, "committed"
+		}
+		for i := range n {
+			r := &kgo.Record{Value: fmt.Appendf(nil, "%s-%d", prefix, i)}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				return err
+			}
+		}
+		if phase == "commit" {
+			if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+				return err
+			}
+			// What read committed shows in this run, before the kill.
+			vals, err := readCommitted(ctx, seeds)
+			if err != nil {
+				return err
+			}
+			b, _ := json.Marshal(vals)
+			fmt.Println("SEEN", string(b))
+		}
+		fmt.Println("READY") // the parent kills us now; the transaction of "open" stays open
+		select {}
+	case "read":
+		vals, err := readCommitted(ctx, seeds)
+		if err != nil {
+			return err
+		}
+		b, _ := json.Marshal(vals)
+		fmt.Println("SEEN", string(b))
+		fmt.Println("READY")
+		select {}
+	}
+	return fmt.Errorf("unknown phase %q", phase)
+}
+
+// readCommitted reads the whole topic as a read-committed consumer.
+func readCommitted(ctx context.Context, seeds []string) ([]string, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(crashTopic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	vals := []string{}
+	// The test's records are few: an empty poll of 2 s means the committed
+	// log has been read to its end.
+	for empty := 0; empty < 1; {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if fs.NumRecords() == 0 {
+			empty++
+			continue
+		}
+		fs.EachRecord(func(r *kgo.Record) { vals = append(vals, string(r.Value)) })
+	}
+	return vals, nil
+}
+
+// runCrashPhase runs one phase in a child process and SIGKILLs it once it
+// is ready; it returns what the child saw, if anything.
+func runCrashPhase(t *testing.T, dir, mode, phase string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+phase, crashDirEnv+"="+dir, crashModeEnv+"="+mode)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	seen := ""
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "SEEN "); ok {
+			seen = v
+		}
+		if strings.HasPrefix(line, "ERROR") {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("%s phase %s: %s", mode, phase, line)
+		}
+		if line == "READY" {
+			break
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	return seen
+}
+
+// crashScenario is the minimal reproduction of issue 9 item 3: a
+// transaction left open by a SIGKILL, then a committed transaction of the
+// same transactional id, then another SIGKILL. It returns what read
+// committed showed before the second kill and after it.
+func crashScenario(t *testing.T, mode string) (before, after string) {
+	dir := t.TempDir()
+	runCrashPhase(t, dir, mode, "open")            // 5 records in a transaction never ended
+	before = runCrashPhase(t, dir, mode, "commit") // same transactional id: 1 record, committed
+	after = runCrashPhase(t, dir, mode, "read")
+	return before, after
+}
+
+// TestCrashAbortedTransactionStaysAborted: a transaction cut short by a
+// SIGKILL of the broker's process is aborted when the broker restarts, and
+// stays aborted after later crashes, and the same producer's next
+// committed transaction is visible. kfake alone fails both
+// (docs/embedded-broker.md): it aborts the open transaction in memory on
+// load but writes no abort marker, so in that run read-committed clients
+// skip the producer's next committed records too (before = []), and after
+// the next crash the producer's commit marker makes the open records
+// committed (after = the 5 aborted records and the committed one).
+// embedded.Start writes the missing markers.
+func TestCrashAbortedTransactionStaysAborted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	before, after := crashScenario(t, "embedded")
+	const want = `["committed-0"]`
+	if before != want {
+		t.Errorf("read committed before the second kill = %s, want %s", before, want)
+	}
+	if after != want {
+		t.Errorf("read committed after the second kill = %s, want %s (an aborted transaction became visible)", after, want)
+	}
+}
+
+// TestUpstreamKfakeResurrectsCrashAbortedTransaction documents the
+// upstream behaviour the embedded package works around. It does not fail
+// when upstream changes; it says so, and then the work-around can go.
+func TestUpstreamKfakeResurrectsCrashAbortedTransaction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	before, after := crashScenario(t, "kfake")
+	t.Logf("kfake alone: read committed before the second kill %s, after it %s", before, after)
+	if after == before {
+		t.Logf("kfake no longer resurrects a crash-aborted transaction: the recovery in embedded.Start may be unnecessary")
+	}
+}
