@@ -25,8 +25,14 @@ import (
 // buildService builds a service binary for a crash test.
 func buildService(t *testing.T, name string) string {
 	t.Helper()
+	return buildBinary(t, name, "github.com/esrflow/esrflow/services/"+name+"/cmd/"+name)
+}
+
+// buildBinary builds a main package into a temporary folder.
+func buildBinary(t *testing.T, name, pkg string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/esrflow/esrflow/services/"+name+"/cmd/"+name)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building %s: %v\n%s", name, err, out)
 	}

@@ -81,6 +81,13 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  metrics:         %s/metrics\n", st.MetricsURL())
 	}
 	fmt.Fprintf(stdout, "  drop folder:     %s/<TENANT>/ (tenants: %s)\n  data folder:     %s\n", st.DropDir(), strings.Join(tenants.Codes(), ", "), cfg.dataDir)
+	if rec := st.KafkaRecovery(); rec.OpenTransactions > 0 {
+		// The previous run was killed mid-transaction: say what was undone.
+		fmt.Fprintf(stdout, "  kafka recovery:  %d transaction(s) left open by a crash aborted\n", rec.OpenTransactions)
+		for _, p := range rec.PartialCommits {
+			fmt.Fprintf(stdout, "  kafka recovery:  partly committed transaction, rest aborted: %s\n", p)
+		}
+	}
 	fmt.Fprintf(stdout, "Drop ESR files into the drop folder or run `esrflow ingest --tenant %s FILE...`; `esrflow tail` prints events.\nCtrl-C stops it; `esrflow up --data %s` again resumes.\n",
 		firstOr(tenants.Codes(), "RXX"), cfg.dataDir)
 
