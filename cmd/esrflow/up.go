@@ -33,6 +33,7 @@ type upConfig struct {
 	tenants      string
 	tenantsFile  string
 	demo         bool
+	clock        string
 	logLevel     string
 }
 
@@ -49,8 +50,13 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.tenants, "tenants", "RXX=412", "tenants in short form CODE=VPD[+VPD...],... (ignored when --tenants.file is set)")
 	fs.StringVar(&cfg.tenantsFile, "tenants.file", "", "YAML tenants file (see docs/operations.md)")
 	fs.BoolVar(&cfg.demo, "demo", false, "on first start, generate a synthetic trust (2,000 staff, 10 days) into the first tenant's drop folder")
+	fs.StringVar(&cfg.clock, "clock", "wall", "publish's clock for confirming future-dated leavers: wall, off (files alone: for loading old files), or a date YYYY-MM-DD / RFC 3339 time to pin it at")
 	fs.StringVar(&cfg.logLevel, "log.level", "warn", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	clock, err := parseClock(cfg.clock)
+	if err != nil {
 		return err
 	}
 	log, err := logx.New(logx.Config{Level: cfg.logLevel, Format: "console"})
@@ -70,7 +76,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	st, err := stack.Start(ctx, stack.Config{
 		DataDir: cfg.dataDir, KafkaPort: cfg.kafkaPort, RegistryAddr: cfg.registryAddr, APIAddr: cfg.apiAddr,
 		MetricsAddr: cfg.metricsAddr, Partitions: cfg.partitions, Tenants: tenants, Log: log,
-		APIClients: []api.Client{operator},
+		APIClients: []api.Client{operator}, Now: clock.now(), DisableClock: clock.off,
 	})
 	if err != nil {
 		return err
@@ -80,6 +86,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if st.MetricsURL() != "" {
 		fmt.Fprintf(stdout, "  metrics:         %s/metrics\n", st.MetricsURL())
 	}
+	fmt.Fprintf(stdout, "  leaver clock:    %s\n", clock)
 	fmt.Fprintf(stdout, "  drop folder:     %s/<TENANT>/ (tenants: %s)\n  data folder:     %s\n", st.DropDir(), strings.Join(tenants.Codes(), ", "), cfg.dataDir)
 	if rec := st.KafkaRecovery(); rec.OpenTransactions > 0 {
 		// The previous run was killed mid-transaction: say what was undone.
@@ -92,7 +99,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		firstOr(tenants.Codes(), "RXX"), cfg.dataDir)
 
 	if cfg.demo {
-		if err := dropDemo(cfg.dataDir, st.DropDir(), tenants, stdout); err != nil {
+		if err := dropDemo(cfg.dataDir, st.DropDir(), tenants, clock.today(), stdout); err != nil {
 			_ = st.Close()
 			return err
 		}
@@ -155,8 +162,8 @@ func firstOr(ss []string, def string) string {
 }
 
 // dropDemo generates a synthetic trust for the first tenant into its drop
-// folder, once per data folder.
-func dropDemo(dataDir, drop string, tenants *tenant.Set, stdout io.Writer) error {
+// folder, once per data folder, its last file dated today.
+func dropDemo(dataDir, drop string, tenants *tenant.Set, today time.Time, stdout io.Writer) error {
 	marker := filepath.Join(dataDir, "demo-generated")
 	if _, err := os.Stat(marker); err == nil {
 		return nil
@@ -169,7 +176,11 @@ func dropDemo(dataDir, drop string, tenants *tenant.Set, stdout io.Writer) error
 	// Generate beside the drop folder, then move each file in whole, the
 	// way an SFTP upload should, and keep truth.jsonl for comparison.
 	staging := filepath.Join(dataDir, "demo")
-	res, err := gen.Generate(gen.Config{Tenant: t.Code, VPD: t.VPDs[0], Staff: 2000, Days: 10, Seed: 1, Faults: true}, gen.DirSink(staging))
+	// Dated to end on publish's day, so the demo looks like a live feed
+	// whose last file ran today.
+	const days = 10
+	start := gen.StartEndingOn(londonToday(today), days)
+	res, err := gen.Generate(gen.Config{Tenant: t.Code, VPD: t.VPDs[0], Staff: 2000, Days: days, Seed: 1, Faults: true, Start: start}, gen.DirSink(staging))
 	if err != nil {
 		return err
 	}
