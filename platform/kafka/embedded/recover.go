@@ -47,19 +47,18 @@ type Recovery struct {
 	// OpenTransactions is how many (partition, producer) transactions were
 	// left open by a crash and have been aborted with a marker.
 	OpenTransactions int
-	// PartialCommits lists transactions whose commit reached some of their
-	// partitions but not all (a kill in the middle of kfake's commit): the
-	// partitions without a commit marker are aborted like any open
-	// transaction. kfake cannot complete them; see docs/embedded-broker.md.
+	// Unindexed is how many segments ended with batches the crash left
+	// without an index entry, cut off before kfake loaded them.
+	Unindexed int
+	// RolledBack lists the commit markers cut off because the crash came
+	// while kfake was writing a transaction's markers (a torn commit): the
+	// transaction is then aborted whole, like one the crash left open.
+	RolledBack []string
+	// PartialCommits lists torn commits that could not be rolled back
+	// (a marker was not its partition's last batch, which kfake's single
+	// writer should make impossible): their partitions without a marker
+	// are aborted, so the transaction stays partly committed.
 	PartialCommits []string
-}
-
-// openTxn is a transaction of one producer left open on one partition.
-type openTxn struct {
-	topic     string
-	partition int32
-	pid       int64
-	epoch     int16
 }
 
 type pidEpoch struct {
@@ -77,12 +76,28 @@ const (
 	attrControl     = 0x20
 )
 
-// scanOpenTransactions reads every partition's segment files under dir
+// partitionScan is what scanPartitions learnt of one partition.
+type partitionScan struct {
+	topic     string
+	partition int32
+	// open maps a producer id to the epoch of its transactional batches
+	// after its last marker: a transaction the crash left open.
+	open map[int64]int16
+	// last is the partition's last batch; lastSeg the segment file
+	// holding it and lastPos where it starts.
+	lastSeg     string
+	lastPos     int64
+	lastControl bool
+	lastPID     int64
+	lastEpoch   int16
+}
+
+// scanPartitions reads every partition's segment files under dir
 // (kfake's layout: partitions/<topic>-<partition>/<base offset>.dat, each
-// a sequence of Kafka record batches) and returns the transactions that
-// have data but neither a commit nor an abort marker, and the
-// (producer id, epoch) pairs with a commit marker somewhere.
-func scanOpenTransactions(dir string) ([]openTxn, map[pidEpoch]bool, error) {
+// a sequence of Kafka record batches) and returns, per partition, the
+// transactions left open and its last batch, and the (producer id, epoch)
+// pairs that have a commit marker somewhere.
+func scanPartitions(dir string) ([]*partitionScan, map[pidEpoch]bool, error) {
 	root := filepath.Join(dir, "partitions")
 	pdirs, err := os.ReadDir(root)
 	if os.IsNotExist(err) {
@@ -91,7 +106,7 @@ func scanOpenTransactions(dir string) ([]openTxn, map[pidEpoch]bool, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var open []openTxn
+	var out []*partitionScan
 	committed := map[pidEpoch]bool{}
 	for _, pd := range pdirs {
 		if !pd.IsDir() {
@@ -123,9 +138,10 @@ func scanOpenTransactions(dir string) ([]openTxn, map[pidEpoch]bool, error) {
 			}
 		}
 		slices.Sort(bases)
-		openHere := map[int64]int16{} // producer id → epoch of its open batches
+		ps := &partitionScan{topic: topic, partition: int32(part), open: map[int64]int16{}}
 		for _, base := range bases {
-			raw, err := os.ReadFile(filepath.Join(root, name, strconv.FormatInt(base, 10)+".dat"))
+			path := filepath.Join(root, name, strconv.FormatInt(base, 10)+".dat")
+			raw, err := os.ReadFile(path)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -138,35 +154,31 @@ func scanOpenTransactions(dir string) ([]openTxn, map[pidEpoch]bool, error) {
 				attrs := binary.BigEndian.Uint16(b[attrOffset:])
 				pid := int64(binary.BigEndian.Uint64(b[pidOffset:]))
 				epoch := int16(binary.BigEndian.Uint16(b[epochOffset:]))
+				control := attrs&attrControl != 0
 				switch {
-				case attrs&attrControl != 0:
-					delete(openHere, pid)
+				case control:
+					delete(ps.open, pid)
 					if isCommitMarker(b) {
 						committed[pidEpoch{pid, epoch}] = true
 					}
 				case attrs&attrTransaction != 0:
-					if _, ok := openHere[pid]; !ok {
-						openHere[pid] = epoch
+					if _, ok := ps.open[pid]; !ok {
+						ps.open[pid] = epoch
 					}
 				}
+				ps.lastSeg, ps.lastPos, ps.lastControl, ps.lastPID, ps.lastEpoch = path, int64(pos), control, pid, epoch
 				pos += size
 			}
 		}
-		for pid, epoch := range openHere {
-			open = append(open, openTxn{topic: topic, partition: int32(part), pid: pid, epoch: epoch})
-		}
+		out = append(out, ps)
 	}
-	sort.Slice(open, func(i, j int) bool {
-		a, b := open[i], open[j]
-		if a.topic != b.topic {
-			return a.topic < b.topic
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].topic != out[j].topic {
+			return out[i].topic < out[j].topic
 		}
-		if a.partition != b.partition {
-			return a.partition < b.partition
-		}
-		return a.pid < b.pid
+		return out[i].partition < out[j].partition
 	})
-	return open, committed, nil
+	return out, committed, nil
 }
 
 // isCommitMarker reports whether a control batch is a commit marker.
@@ -186,45 +198,178 @@ func isCommitMarker(raw []byte) bool {
 	return key.Type == kmsg.ControlRecordKeyTypeCommit
 }
 
+// kfake's index files hold one fixed-size entry per batch of their
+// segment, written just after the batch; among other things the entry
+// says whether the batch is transactional, and kfake's load believes it.
+const indexEntrySize = 15
+
+// dropUnindexedBatches runs before kfake loads dir. kfake appends a batch
+// to its segment file and then its entry to the index file; a crash
+// between the two leaves a batch without an entry, which kfake's load
+// takes for a non-transactional batch (visible to read-committed
+// consumers even though its transaction never committed), and every
+// entry kfake appends after that belongs to the batch before its own.
+// The batches without an entry are the last ones the crashed process
+// wrote and were never acknowledged (kfake answers after both writes), so
+// they are cut off, as if the crash had come just before them.
+func dropUnindexedBatches(dir string, rec *Recovery) error {
+	root := filepath.Join(dir, "partitions")
+	pdirs, err := os.ReadDir(root)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, pd := range pdirs {
+		if !pd.IsDir() {
+			continue
+		}
+		segs, err := os.ReadDir(filepath.Join(root, pd.Name()))
+		if err != nil {
+			return err
+		}
+		for _, s := range segs {
+			base, ok := strings.CutSuffix(s.Name(), ".dat")
+			if !ok {
+				continue
+			}
+			path := filepath.Join(root, pd.Name(), s.Name())
+			idx, err := os.Stat(filepath.Join(root, pd.Name(), base+".idx"))
+			if err != nil {
+				continue // no index at all: leave the segment to kfake
+			}
+			entries := int(idx.Size() / indexEntrySize)
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for pos := 0; pos+batchHeaderLen <= len(raw); n++ {
+				size := 12 + int(int32(binary.BigEndian.Uint32(raw[pos+8:pos+12])))
+				if size < batchHeaderLen || pos+size > len(raw) {
+					break
+				}
+				if n == entries {
+					if err := cutSegment(path, int64(pos)); err != nil {
+						return fmt.Errorf("cutting unindexed batches off %s: %w", path, err)
+					}
+					rec.Unindexed++
+					break
+				}
+				pos += size
+			}
+		}
+	}
+	return nil
+}
+
+// rollBackTornCommits runs before kfake loads dir. A commit is torn when
+// the crash came while kfake was writing its markers: some partitions of
+// the transaction have the commit marker, the others only its records
+// (and kfake writes the consumed offsets after every marker, so none of
+// them is stored). Each marker written is then its partition's last batch
+// (kfake does all its I/O on one goroutine, and nothing ran after the
+// crash), and no client has read past it. Cutting those markers off the
+// segment files puts the log back where a crash just before the commit
+// leaves it; kfake's own load handles that state (it drops index entries
+// beyond the segment's end), and the transaction is then aborted whole
+// by recoverTransactions.
+func rollBackTornCommits(dir string) (Recovery, error) {
+	var rec Recovery
+	if err := dropUnindexedBatches(dir, &rec); err != nil {
+		return rec, err
+	}
+	parts, committed, err := scanPartitions(dir)
+	if err != nil {
+		return rec, err
+	}
+	torn := map[pidEpoch]bool{}
+	for _, ps := range parts {
+		for pid, epoch := range ps.open {
+			if committed[pidEpoch{pid, epoch}] {
+				torn[pidEpoch{pid, epoch}] = true
+			}
+		}
+	}
+	for _, ps := range parts {
+		if !ps.lastControl || !torn[pidEpoch{ps.lastPID, ps.lastEpoch}] {
+			continue
+		}
+		if err := cutSegment(ps.lastSeg, ps.lastPos); err != nil {
+			return rec, fmt.Errorf("rolling back the torn commit of producer %d on %s-%d: %w", ps.lastPID, ps.topic, ps.partition, err)
+		}
+		rec.RolledBack = append(rec.RolledBack, fmt.Sprintf("producer %d epoch %d: %s-%d", ps.lastPID, ps.lastEpoch, ps.topic, ps.partition))
+	}
+	return rec, nil
+}
+
+// cutSegment truncates a segment file at pos; a segment left empty is
+// removed with its index, as if it had never been created.
+func cutSegment(path string, pos int64) error {
+	if pos > 0 {
+		return os.Truncate(path, pos)
+	}
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	idx := strings.TrimSuffix(path, ".dat") + ".idx"
+	if err := os.Remove(idx); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
 // recoverTransactions aborts, with a marker, every transaction a crash
 // left open in dir. It runs after kfake has loaded dir and before any
 // client of the stack is started.
-func recoverTransactions(ctx context.Context, dir string, seeds []string) (Recovery, error) {
-	var rec Recovery
-	open, committed, err := scanOpenTransactions(dir)
-	if err != nil || len(open) == 0 {
-		return rec, err
+func recoverTransactions(ctx context.Context, dir string, seeds []string, rec *Recovery) error {
+	parts, committed, err := scanPartitions(dir)
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	for _, ps := range parts {
+		pids := make([]int64, 0, len(ps.open))
+		for pid := range ps.open {
+			pids = append(pids, pid)
+		}
+		slices.Sort(pids)
+		for _, pid := range pids {
+			epoch := ps.open[pid]
+			if committed[pidEpoch{pid, epoch}] {
+				// Torn, and rollBackTornCommits could not cut the marker.
+				rec.PartialCommits = append(rec.PartialCommits, fmt.Sprintf("producer %d epoch %d: %s-%d", pid, epoch, ps.topic, ps.partition))
+			}
+			m := kmsg.NewWriteTxnMarkersRequestMarker()
+			m.ProducerID, m.ProducerEpoch, m.Committed = pid, epoch, false
+			t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+			t.Topic, t.Partitions = ps.topic, []int32{ps.partition}
+			m.Topics = append(m.Topics, t)
+			req.Markers = append(req.Markers, m)
+		}
+	}
+	if len(req.Markers) == 0 {
+		return nil
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
-		return rec, err
+		return err
 	}
 	defer cl.Close()
-	req := kmsg.NewPtrWriteTxnMarkersRequest()
-	for _, o := range open {
-		if committed[pidEpoch{o.pid, o.epoch}] {
-			rec.PartialCommits = append(rec.PartialCommits, fmt.Sprintf("producer %d epoch %d: %s-%d", o.pid, o.epoch, o.topic, o.partition))
-		}
-		m := kmsg.NewWriteTxnMarkersRequestMarker()
-		m.ProducerID, m.ProducerEpoch, m.Committed = o.pid, o.epoch, false
-		t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
-		t.Topic, t.Partitions = o.topic, []int32{o.partition}
-		m.Topics = append(m.Topics, t)
-		req.Markers = append(req.Markers, m)
-	}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return rec, fmt.Errorf("writing abort markers: %w", err)
+		return fmt.Errorf("writing abort markers: %w", err)
 	}
 	for _, m := range resp.Markers {
 		for _, t := range m.Topics {
 			for _, p := range t.Partitions {
 				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-					return rec, fmt.Errorf("writing the abort marker of producer %d on %s-%d: %w", m.ProducerID, t.Topic, p.Partition, err)
+					return fmt.Errorf("writing the abort marker of producer %d on %s-%d: %w", m.ProducerID, t.Topic, p.Partition, err)
 				}
 				rec.OpenTransactions++
 			}
 		}
 	}
-	return rec, nil
+	return nil
 }
