@@ -30,19 +30,7 @@ func startUpProcess(t *testing.T, bin, dir string) *upProcess {
 		// The files are dated 2024: leavers are confirmed by the files
 		// alone, as the truth expects.
 		"--clock", "off", "--log.level", "error")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	p := &upProcess{cmd: cmd, out: &syncBuffer{}}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return p
+	return &upProcess{cmd: cmd, out: startProcess(t, cmd)}
 }
 
 var (

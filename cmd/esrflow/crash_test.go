@@ -44,9 +44,18 @@ func buildBinary(t *testing.T, name, pkg string) string {
 func serviceProcess(t *testing.T, bin string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--http.addr", "127.0.0.1:0", "--log.level", "warn", "--instance", "crash"}, args...)...)
+	startProcess(t, cmd)
+	return cmd
+}
+
+// startProcess starts cmd with a minimal environment and its output in
+// the returned buffer; the process is killed when the test ends, and its
+// output logged if the test failed.
+func startProcess(t *testing.T, cmd *exec.Cmd) *syncBuffer {
+	t.Helper()
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +65,10 @@ func serviceProcess(t *testing.T, bin string, args ...string) *exec.Cmd {
 			_ = cmd.Wait()
 		}
 		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(bin), out.String())
+			t.Logf("%s output:\n%s", filepath.Base(cmd.Path), out.String())
 		}
 	})
-	return cmd
+	return out
 }
 
 // committedOffset is how far a group has committed on a topic, summed
