@@ -41,7 +41,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg upConfig
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.dataDir, "data", ".esrflow", "folder holding Kafka data, the drop folder, the archive and the api database; a second `up` on it resumes")
+	fs.StringVar(&cfg.dataDir, "data", ".esrflow", "data folder `DIR`: Kafka data, the drop folder, the archive and the api database; a second esrflow up on it resumes (one at a time: it is locked)")
 	fs.IntVar(&cfg.kafkaPort, "kafka.port", 9092, "port of the embedded Kafka broker (0 picks a free one)")
 	fs.StringVar(&cfg.registryAddr, "registry.addr", "127.0.0.1:8081", "listen address of the schema registry (port 0 picks a free one)")
 	fs.StringVar(&cfg.apiAddr, "api.addr", "127.0.0.1:8080", "listen address of the REST api (port 0 picks a free one)")
@@ -59,6 +59,12 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Before anything touches the data folder: one `up` per folder.
+	unlock, err := lockDataDir(cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	log, err := logx.New(logx.Config{Level: cfg.logLevel, Format: "console"})
 	if err != nil {
 		return err
