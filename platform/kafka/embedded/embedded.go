@@ -71,13 +71,16 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		// (docs/embedded-broker.md).
 		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": noCompactionMs}),
 	}
-	var rec Recovery
+	var (
+		rec  Recovery
+		open []openTxn
+	)
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
-		// Before kfake loads the folder: undo a commit a crash tore
-		// (recover.go).
+		// Before kfake loads the folder: cut what a crash left half
+		// written, undo a commit it tore (recover.go).
 		var err error
-		if rec, err = rollBackTornCommits(cfg.DataDir); err != nil {
+		if rec, open, err = rollBackTornCommits(cfg.DataDir); err != nil {
 			return nil, fmt.Errorf("recovering the embedded kafka data folder: %w", err)
 		}
 	}
@@ -95,7 +98,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.DataDir != "" {
 		// Before any client can produce: make the aborts of transactions
 		// a crash left open durable (recover.go).
-		if err := recoverTransactions(ctx, cfg.DataDir, b.Seeds(), &b.recovery); err != nil {
+		if err := recoverTransactions(ctx, b.Seeds(), open, &b.recovery); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("recovering the embedded kafka data folder: %w", err)
 		}

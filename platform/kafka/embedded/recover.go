@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -95,9 +96,9 @@ type partitionScan struct {
 // scanPartitions reads every partition's segment files under dir
 // (kfake's layout: partitions/<topic>-<partition>/<base offset>.dat, each
 // a sequence of Kafka record batches) and returns, per partition, the
-// transactions left open and its last batch, and the (producer id, epoch)
-// pairs that have a commit marker somewhere.
-func scanPartitions(dir string) ([]*partitionScan, map[pidEpoch]bool, error) {
+// transactions left open and its last batch, and for each (producer id,
+// epoch) the partitions holding its commit marker.
+func scanPartitions(dir string) ([]*partitionScan, map[pidEpoch][]*partitionScan, error) {
 	root := filepath.Join(dir, "partitions")
 	pdirs, err := os.ReadDir(root)
 	if os.IsNotExist(err) {
@@ -107,7 +108,7 @@ func scanPartitions(dir string) ([]*partitionScan, map[pidEpoch]bool, error) {
 		return nil, nil, err
 	}
 	var out []*partitionScan
-	committed := map[pidEpoch]bool{}
+	committed := map[pidEpoch][]*partitionScan{}
 	for _, pd := range pdirs {
 		if !pd.IsDir() {
 			continue
@@ -159,7 +160,7 @@ func scanPartitions(dir string) ([]*partitionScan, map[pidEpoch]bool, error) {
 				case control:
 					delete(ps.open, pid)
 					if isCommitMarker(b) {
-						committed[pidEpoch{pid, epoch}] = true
+						committed[pidEpoch{pid, epoch}] = append(committed[pidEpoch{pid, epoch}], ps)
 					}
 				case attrs&attrTransaction != 0:
 					if _, ok := ps.open[pid]; !ok {
@@ -229,12 +230,19 @@ func dropUnindexedBatches(dir string, rec *Recovery) error {
 		if err != nil {
 			return err
 		}
+		// Only the last segment is written to: a segment is sealed once
+		// its successor exists.
+		last := int64(-1)
 		for _, s := range segs {
-			base, ok := strings.CutSuffix(s.Name(), ".dat")
-			if !ok {
-				continue
+			if b, ok := strings.CutSuffix(s.Name(), ".dat"); ok {
+				if n, err := strconv.ParseInt(b, 10, 64); err == nil && n > last {
+					last = n
+				}
 			}
-			path := filepath.Join(root, pd.Name(), s.Name())
+		}
+		if last >= 0 {
+			base := strconv.FormatInt(last, 10)
+			path := filepath.Join(root, pd.Name(), base+".dat")
 			idx, err := os.Stat(filepath.Join(root, pd.Name(), base+".idx"))
 			if err != nil {
 				continue // no index at all: leave the segment to kfake
@@ -264,6 +272,14 @@ func dropUnindexedBatches(dir string, rec *Recovery) error {
 	return nil
 }
 
+// openTxn is a transaction of one producer left open on one partition.
+type openTxn struct {
+	topic     string
+	partition int32
+	pid       int64
+	epoch     int16
+}
+
 // rollBackTornCommits runs before kfake loads dir. A commit is torn when
 // the crash came while kfake was writing its markers: some partitions of
 // the transaction have the commit marker, the others only its records
@@ -275,33 +291,54 @@ func dropUnindexedBatches(dir string, rec *Recovery) error {
 // leaves it; kfake's own load handles that state (it drops index entries
 // beyond the segment's end), and the transaction is then aborted whole
 // by recoverTransactions.
-func rollBackTornCommits(dir string) (Recovery, error) {
+func rollBackTornCommits(dir string) (Recovery, []openTxn, error) {
 	var rec Recovery
 	if err := dropUnindexedBatches(dir, &rec); err != nil {
-		return rec, err
+		return rec, nil, err
 	}
 	parts, committed, err := scanPartitions(dir)
 	if err != nil {
-		return rec, err
+		return rec, nil, err
 	}
+	var open []openTxn
 	torn := map[pidEpoch]bool{}
 	for _, ps := range parts {
-		for pid, epoch := range ps.open {
-			if committed[pidEpoch{pid, epoch}] {
+		pids := make([]int64, 0, len(ps.open))
+		for pid := range ps.open {
+			pids = append(pids, pid)
+		}
+		slices.Sort(pids)
+		for _, pid := range pids {
+			epoch := ps.open[pid]
+			open = append(open, openTxn{ps.topic, ps.partition, pid, epoch})
+			if len(committed[pidEpoch{pid, epoch}]) > 0 {
 				torn[pidEpoch{pid, epoch}] = true
 			}
 		}
 	}
-	for _, ps := range parts {
-		if !ps.lastControl || !torn[pidEpoch{ps.lastPID, ps.lastEpoch}] {
-			continue
-		}
-		if err := cutSegment(ps.lastSeg, ps.lastPos); err != nil {
-			return rec, fmt.Errorf("rolling back the torn commit of producer %d on %s-%d: %w", ps.lastPID, ps.topic, ps.partition, err)
-		}
-		rec.RolledBack = append(rec.RolledBack, fmt.Sprintf("producer %d epoch %d: %s-%d", ps.lastPID, ps.lastEpoch, ps.topic, ps.partition))
+	tornKeys := make([]pidEpoch, 0, len(torn))
+	for k := range torn {
+		tornKeys = append(tornKeys, k)
 	}
-	return rec, nil
+	sort.Slice(tornKeys, func(i, j int) bool { return tornKeys[i].pid < tornKeys[j].pid })
+	for _, k := range tornKeys {
+		for _, ps := range committed[k] {
+			where := fmt.Sprintf("producer %d epoch %d: %s-%d", k.pid, k.epoch, ps.topic, ps.partition)
+			if !ps.lastControl || ps.lastPID != k.pid || ps.lastEpoch != k.epoch {
+				// Not the partition's last batch: cannot be a commit cut
+				// short by the crash. Leave it; its other partitions are
+				// aborted below, and up says so.
+				rec.PartialCommits = append(rec.PartialCommits, where)
+				continue
+			}
+			if err := cutSegment(ps.lastSeg, ps.lastPos); err != nil {
+				return rec, nil, fmt.Errorf("rolling back the torn commit of %s: %w", where, err)
+			}
+			rec.RolledBack = append(rec.RolledBack, where)
+			open = append(open, openTxn{ps.topic, ps.partition, k.pid, k.epoch})
+		}
+	}
+	return rec, open, nil
 }
 
 // cutSegment truncates a segment file at pos; a segment left empty is
@@ -321,36 +358,20 @@ func cutSegment(path string, pos int64) error {
 }
 
 // recoverTransactions aborts, with a marker, every transaction a crash
-// left open in dir. It runs after kfake has loaded dir and before any
-// client of the stack is started.
-func recoverTransactions(ctx context.Context, dir string, seeds []string, rec *Recovery) error {
-	parts, committed, err := scanPartitions(dir)
-	if err != nil {
-		return err
+// left open (as rollBackTornCommits found them). It runs after kfake has
+// loaded the folder and before any client of the stack is started.
+func recoverTransactions(ctx context.Context, seeds []string, open []openTxn, rec *Recovery) error {
+	if len(open) == 0 {
+		return nil
 	}
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
-	for _, ps := range parts {
-		pids := make([]int64, 0, len(ps.open))
-		for pid := range ps.open {
-			pids = append(pids, pid)
-		}
-		slices.Sort(pids)
-		for _, pid := range pids {
-			epoch := ps.open[pid]
-			if committed[pidEpoch{pid, epoch}] {
-				// Torn, and rollBackTornCommits could not cut the marker.
-				rec.PartialCommits = append(rec.PartialCommits, fmt.Sprintf("producer %d epoch %d: %s-%d", pid, epoch, ps.topic, ps.partition))
-			}
-			m := kmsg.NewWriteTxnMarkersRequestMarker()
-			m.ProducerID, m.ProducerEpoch, m.Committed = pid, epoch, false
-			t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
-			t.Topic, t.Partitions = ps.topic, []int32{ps.partition}
-			m.Topics = append(m.Topics, t)
-			req.Markers = append(req.Markers, m)
-		}
-	}
-	if len(req.Markers) == 0 {
-		return nil
+	for _, o := range open {
+		m := kmsg.NewWriteTxnMarkersRequestMarker()
+		m.ProducerID, m.ProducerEpoch, m.Committed = o.pid, o.epoch, false
+		t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+		t.Topic, t.Partitions = o.topic, []int32{o.partition}
+		m.Topics = append(m.Topics, t)
+		req.Markers = append(req.Markers, m)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
@@ -364,10 +385,16 @@ func recoverTransactions(ctx context.Context, dir string, seeds []string, rec *R
 	for _, m := range resp.Markers {
 		for _, t := range m.Topics {
 			for _, p := range t.Partitions {
-				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				err := kerr.ErrorForCode(p.ErrorCode)
+				switch {
+				case errors.Is(err, kerr.UnknownTopicOrPartition):
+					// Files of a topic kfake no longer knows: nothing
+					// reads them.
+				case err != nil:
 					return fmt.Errorf("writing the abort marker of producer %d on %s-%d: %w", m.ProducerID, t.Topic, p.Partition, err)
+				default:
+					rec.OpenTransactions++
 				}
-				rec.OpenTransactions++
 			}
 		}
 	}
