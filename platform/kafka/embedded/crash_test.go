@@ -3,11 +3,13 @@ package embedded_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,7 +77,7 @@ func crashChild(phase, dir, mode string) error {
 		return err
 	}
 	switch phase {
-	case "open", "commit":
+	case "open", "open-one", "commit":
 		// One transactional producer with a fixed transactional id, as
 		// every stage of esrflow has.
 		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID(crashTxID),
@@ -87,7 +89,10 @@ func crashChild(phase, dir, mode string) error {
 			return err
 		}
 		n, prefix := 5, "aborted"
-		if phase == "commit" {
+		switch phase {
+		case "open-one":
+			n = 1
+		case "commit":
 			n, prefix = 1, "committed"
 		}
 		for i := range n {
@@ -109,6 +114,34 @@ func crashChild(phase, dir, mode string) error {
 			fmt.Println("SEEN", string(b))
 		}
 		fmt.Println("READY") // the parent kills us now; the transaction of "open" stays open
+		select {}
+	case "pair-commit":
+		// One transaction: a record on each partition of pairTopic, committed.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID("pairs-tx"),
+			kgo.DefaultProduceTopic(pairTopic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err != nil {
+			return err
+		}
+		if err := cl.BeginTransaction(); err != nil {
+			return err
+		}
+		for p := range int32(2) {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("both")}).FirstErr(); err != nil {
+				return err
+			}
+		}
+		if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			return err
+		}
+		fmt.Println("READY")
+		select {}
+	case "pair-read":
+		p0, p1, err := readPairs(ctx, seeds)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("SEEN %d %d\n", len(p0), len(p1))
+		fmt.Println("READY")
 		select {}
 	case "pairs":
 		// Check what the last run left, then commit transactions of one
@@ -370,6 +403,88 @@ func crashScenario(t *testing.T, mode string) (before, after string) {
 	before = runCrashPhase(t, dir, mode, "commit") // same transactional id: 1 record, committed
 	after = runCrashPhase(t, dir, mode, "read")
 	return before, after
+}
+
+// lastBatchAt is where the last record batch of a segment file starts
+// (Kafka's batch framing: offset, then length).
+func lastBatchAt(t *testing.T, path string) int64 {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := -1
+	for pos := 0; pos+12 <= len(raw); {
+		last = pos
+		pos += 12 + int(binary.BigEndian.Uint32(raw[pos+8:pos+12]))
+	}
+	if last < 0 {
+		t.Fatalf("%s holds no batch", path)
+	}
+	return int64(last)
+}
+
+// TestCrashBetweenBatchAndIndexEntry: the data folder a kill leaves
+// between kfake's write of a batch and the write of its index entry
+// (made here by taking the last entry off the index of a folder a kill
+// left with a transaction of one batch open). kfake then takes the batch
+// for a non-transactional one, outside any transaction: read committed
+// shows a record of a transaction that never committed, even with the
+// abort marker after it. embedded.Start cuts the unindexed batch.
+func TestCrashBetweenBatchAndIndexEntry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	for _, mode := range []string{"embedded", "kfake"} {
+		dir := t.TempDir()
+		runCrashPhase(t, dir, mode, "open-one") // 1 batch of a transaction left open
+		idx := filepath.Join(dir, "partitions", crashTopic+"-0", "0.idx")
+		st, err := os.Stat(idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(idx, st.Size()-15); err != nil { // one 15-byte entry
+			t.Fatal(err)
+		}
+		before := runCrashPhase(t, dir, mode, "commit")
+		after := runCrashPhase(t, dir, mode, "read")
+		const want = `["committed-0"]`
+		if mode == "kfake" {
+			t.Logf("kfake alone: read committed %s, after the next crash %s (want %s)", before, after, want)
+			continue
+		}
+		if before != want || after != want {
+			t.Errorf("read committed %s, after the next crash %s; want %s both times", before, after, want)
+		}
+	}
+}
+
+// TestCrashTornCommit: the data folder a kill leaves between kfake's
+// commit markers of a transaction over two partitions (made here by
+// cutting the marker off the second partition of a committed one). kfake
+// alone shows the transaction on one partition and not the other;
+// embedded.Start rolls the commit back, and the transaction is aborted on
+// both: its producer was never told it committed.
+func TestCrashTornCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	for _, mode := range []string{"embedded", "kfake"} {
+		dir := t.TempDir()
+		runCrashPhase(t, dir, mode, "pair-commit")
+		seg := filepath.Join(dir, "partitions", pairTopic+"-1", "0.dat")
+		if err := os.Truncate(seg, lastBatchAt(t, seg)); err != nil {
+			t.Fatal(err)
+		}
+		got := runCrashPhase(t, dir, mode, "pair-read")
+		if mode == "kfake" {
+			t.Logf("kfake alone: records on the two partitions: %s (want 0 0)", got)
+			continue
+		}
+		if got != "0 0" {
+			t.Errorf("records on the two partitions after a torn commit: %s, want 0 0 (aborted whole)", got)
+		}
+	}
 }
 
 // TestCrashAbortedTransactionStaysAborted: a transaction cut short by a
