@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"time"
 
@@ -62,7 +63,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL")
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts (forms the transactional id)")
 	c.tenantFlags.Register(fs, "mapping overrides")
-	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 0, "records per transaction (0: default 2000)")
+	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 0, fmt.Sprintf("records per transaction (0: the stage default, %d)", stage.DefaultMaxPollRecords))
 }
 
 // fromFlags completes a Config filled by RegisterFlags.

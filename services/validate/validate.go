@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"time"
 
@@ -56,14 +57,14 @@ type Config struct {
 }
 
 // RegisterFlags adds validate's flags: --kafka.brokers, --registry.url,
-// --instance, --max-poll-records.
+// --instance, --max-poll-records, --tenants, --tenants.file.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.brokers = config.StringList{"127.0.0.1:9092"}
 	host, _ := os.Hostname()
 	fs.Var(&c.brokers, "kafka.brokers", "comma-separated Kafka bootstrap brokers")
 	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL")
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts (forms the transactional id)")
-	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 0, "records per transaction (0: default 2000)")
+	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 0, fmt.Sprintf("records per transaction (0: the stage default, %d)", stage.DefaultMaxPollRecords))
 	c.tenantFlags.Register(fs, "feeds' missing mode")
 }
 

@@ -58,7 +58,7 @@ func New(cfg Config, proc Processor, deps Deps) (*Runner, error) {
 		cfg.InstanceID = "0"
 	}
 	if cfg.MaxPollRecords <= 0 {
-		cfg.MaxPollRecords = 10000
+		cfg.MaxPollRecords = DefaultMaxPollRecords
 	}
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 15 * time.Second

@@ -118,6 +118,10 @@ func (t *Tx) SetState(key, value []byte) {
 	t.state = append(t.state, &kgo.Record{Key: key, Value: value, Partition: t.partition})
 }
 
+// DefaultMaxPollRecords is the records per transaction when
+// Config.MaxPollRecords is not set: fewer, larger transactions.
+const DefaultMaxPollRecords = 10000
+
 // Config configures a stage.
 type Config struct {
 	// Name labels logs and metrics, e.g. "normalise".
@@ -145,7 +149,8 @@ type Config struct {
 	// (TLS, SASL, ...).
 	Brokers    []string
 	ClientOpts []kgo.Opt
-	// MaxPollRecords bounds the records per transaction (default 10,000: fewer, larger transactions).
+	// MaxPollRecords bounds the records per transaction (0 or less:
+	// DefaultMaxPollRecords).
 	MaxPollRecords int
 	// TickInterval is how often a Ticker processor is ticked (default 1s).
 	TickInterval time.Duration
