@@ -25,8 +25,14 @@ import (
 // buildService builds a service binary for a crash test.
 func buildService(t *testing.T, name string) string {
 	t.Helper()
+	return buildBinary(t, name, "github.com/esrflow/esrflow/services/"+name+"/cmd/"+name)
+}
+
+// buildBinary builds a main package into a temporary folder.
+func buildBinary(t *testing.T, name, pkg string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/esrflow/esrflow/services/"+name+"/cmd/"+name)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building %s: %v\n%s", name, err, out)
 	}
@@ -38,9 +44,18 @@ func buildService(t *testing.T, name string) string {
 func serviceProcess(t *testing.T, bin string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--http.addr", "127.0.0.1:0", "--log.level", "warn", "--instance", "crash"}, args...)...)
+	startProcess(t, cmd)
+	return cmd
+}
+
+// startProcess starts cmd with a minimal environment and its output in
+// the returned buffer; the process is killed when the test ends, and its
+// output logged if the test failed.
+func startProcess(t *testing.T, cmd *exec.Cmd) *syncBuffer {
+	t.Helper()
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -50,10 +65,10 @@ func serviceProcess(t *testing.T, bin string, args ...string) *exec.Cmd {
 			_ = cmd.Wait()
 		}
 		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(bin), out.String())
+			t.Logf("%s output:\n%s", filepath.Base(cmd.Path), out.String())
 		}
 	})
-	return cmd
+	return out
 }
 
 // committedOffset is how far a group has committed on a topic, summed

@@ -150,7 +150,10 @@ func eventKey(l gen.TruthLine) string {
 	return string(b)
 }
 
-func compareEvents(t *testing.T, got []observe.Event, want []gen.TruthLine) {
+// compareEvents compares the events with the truth as multisets and
+// returns how many of the truth's events are missing and how many
+// published ones it does not have (duplicates included).
+func compareEvents(t *testing.T, got []observe.Event, want []gen.TruthLine) (missing, extra int) {
 	t.Helper()
 	wantSet := map[string]int{}
 	for _, l := range want {
@@ -160,34 +163,37 @@ func compareEvents(t *testing.T, got []observe.Event, want []gen.TruthLine) {
 	for _, e := range got {
 		gotSet[eventKey(e.TruthLine)]++
 	}
-	var missing, extra []string
+	var missingKeys, extraKeys []string
 	for k, n := range wantSet {
 		if gotSet[k] < n {
-			missing = append(missing, k)
+			missingKeys = append(missingKeys, k)
+			missing += n - gotSet[k]
 		}
 	}
 	for k, n := range gotSet {
 		if wantSet[k] < n {
-			extra = append(extra, k)
+			extraKeys = append(extraKeys, k)
+			extra += n - wantSet[k]
 		}
 	}
-	sort.Strings(missing)
-	sort.Strings(extra)
-	if len(missing)+len(extra) > 0 {
-		t.Errorf("published %d events, truth has %d; %d missing, %d unexpected", len(got), len(want), len(missing), len(extra))
-		for i, m := range missing {
+	sort.Strings(missingKeys)
+	sort.Strings(extraKeys)
+	if missing+extra > 0 {
+		t.Errorf("published %d events, truth has %d; %d missing, %d unexpected", len(got), len(want), missing, extra)
+		for i, m := range missingKeys {
 			if i == 10 {
 				break
 			}
 			t.Errorf("missing:    %s", m)
 		}
-		for i, m := range extra {
+		for i, m := range extraKeys {
 			if i == 10 {
 				break
 			}
 			t.Errorf("unexpected: %s", m)
 		}
 	}
+	return missing, extra
 }
 
 // checkEnvelope checks what every event carries besides its truth fields:

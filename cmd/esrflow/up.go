@@ -94,6 +94,15 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "  leaver clock:    %s\n", clock)
 	fmt.Fprintf(stdout, "  drop folder:     %s/<TENANT>/ (tenants: %s)\n  data folder:     %s\n", st.DropDir(), strings.Join(tenants.Codes(), ", "), cfg.dataDir)
+	if rec := st.KafkaRecovery(); rec.OpenTransactions+rec.Unindexed+len(rec.RolledBack) > 0 {
+		// The previous run was killed mid-transaction: say what was undone
+		// (docs/embedded-broker.md).
+		fmt.Fprintf(stdout, "  kafka recovery:  %d open transaction(s) aborted, %d torn commit(s) rolled back, %d unindexed batch tail(s) cut\n",
+			rec.OpenTransactions, len(rec.RolledBack), rec.Unindexed)
+		for _, p := range rec.PartialCommits {
+			fmt.Fprintf(stdout, "  kafka recovery:  partly committed transaction, rest aborted: %s\n", p)
+		}
+	}
 	fmt.Fprintf(stdout, "Drop ESR files into the drop folder or run `esrflow ingest --tenant %s FILE...`; `esrflow tail` prints events.\nCtrl-C stops it; `esrflow up --data %s` again resumes.\n",
 		firstOr(tenants.Codes(), "RXX"), cfg.dataDir)
 

@@ -47,9 +47,14 @@ type Config struct {
 	DefaultPartitions int32
 }
 
+// noCompactionMs is the compaction interval of the embedded broker: about
+// ten years, i.e. never while it runs.
+const noCompactionMs = "315360000000"
+
 // Broker is a running embedded broker.
 type Broker struct {
-	cluster *kfake.Cluster
+	cluster  *kfake.Cluster
+	recovery Recovery
 }
 
 // Start starts the broker and creates the configured topics.
@@ -58,12 +63,26 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		kfake.NumBrokers(1),
 		kfake.Ports(cfg.Port),
 		kfake.ClusterID("esrflow-embedded"),
-		// Compaction runs every minute rather than kfake's hourly default so
-		// compacted changelogs stay small during long local runs.
-		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "60000"}),
+		// No periodic compaction: kfake compacts a partition by deleting
+		// its segment files and writing the survivors anew, so a process
+		// killed in between loses the partition (a changelog, _schemas).
+		// Crash safety comes first; compacted topics keep their history
+		// and are still read as the last value per key
+		// (docs/embedded-broker.md).
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": noCompactionMs}),
 	}
+	var (
+		rec  Recovery
+		open []openTxn
+	)
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
+		// Before kfake loads the folder: cut what a crash left half
+		// written, undo a commit it tore (recover.go).
+		var err error
+		if rec, open, err = rollBackTornCommits(cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("recovering the embedded kafka data folder: %w", err)
+		}
 	}
 	if cfg.SyncWrites {
 		opts = append(opts, kfake.SyncWrites())
@@ -75,13 +94,24 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting embedded kafka: %w", err)
 	}
-	b := &Broker{cluster: c}
+	b := &Broker{cluster: c, recovery: rec}
+	if cfg.DataDir != "" {
+		// Before any client can produce: make the aborts of transactions
+		// a crash left open durable (recover.go).
+		if err := recoverTransactions(ctx, b.Seeds(), open, &b.recovery); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("recovering the embedded kafka data folder: %w", err)
+		}
+	}
 	if err := b.EnsureTopics(ctx, cfg.Topics...); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return b, nil
 }
+
+// Recovery is what Start repaired in the data folder after a crash.
+func (b *Broker) Recovery() Recovery { return b.recovery }
 
 // Seeds are the bootstrap addresses (host:port) clients connect to.
 func (b *Broker) Seeds() []string { return b.cluster.ListenAddrs() }

@@ -99,6 +99,45 @@ func (r *Reader) FileReports(ctx context.Context) ([]internalv1.FileReport, erro
 	return out, err
 }
 
+// RawFile is what the raw topic holds of one file: how many times it was
+// started and ended, and its row records.
+type RawFile struct {
+	Starts, Ends, Records int
+}
+
+// RawFiles reads every committed record of esr.raw.v1 so far and counts
+// them by tenant and file name ("RXX/GO_412_...DAT"); each accepted file
+// is exactly one FILE_START, its rows and one FILE_END.
+func (r *Reader) RawFiles(ctx context.Context) (map[string]*RawFile, error) {
+	reader, _, err := schemas.Latest(schemas.Raw)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*RawFile{}
+	err = r.readAll(ctx, "^"+regexp.QuoteMeta(schemas.TopicRaw)+"$", func(rec *kgo.Record) error {
+		var raw internalv1.RawRecord
+		if _, err := r.serde.Decode(ctx, rec.Value, reader, &raw); err != nil {
+			return err
+		}
+		k := raw.Tenant + "/" + raw.File.Name
+		f := out[k]
+		if f == nil {
+			f = &RawFile{}
+			out[k] = f
+		}
+		switch raw.Kind {
+		case internalv1.RawKindFileStart:
+			f.Starts++
+		case internalv1.RawKindFileEnd:
+			f.Ends++
+		default:
+			f.Records++
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Quarantine reads every committed quarantine record so far.
 func (r *Reader) Quarantine(ctx context.Context) ([]internalv1.QuarantineRecord, error) {
 	reader, _, err := schemas.Latest(schemas.Quarantine)

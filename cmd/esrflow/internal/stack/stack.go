@@ -237,6 +237,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 // Seeds are the broker addresses.
 func (s *Stack) Seeds() []string { return s.broker.Seeds() }
 
+// KafkaRecovery is what the embedded broker repaired in the data folder
+// on start after a crash (transactions left open, aborted with a marker).
+func (s *Stack) KafkaRecovery() embedded.Recovery { return s.broker.Recovery() }
+
 // RegistryURL is the schema registry's base URL.
 func (s *Stack) RegistryURL() string { return s.regURL }
 
