@@ -257,6 +257,9 @@ func testHeldBatches(t *testing.T, dbURL string) {
 	check("POST", release, opsKey, `{"reason":"   "}`, 400, `{"error":"reason is required"}`)
 	check("POST", release, opsKey, `{}`, 400, `{"error":"reason is required"}`)
 	check("POST", release, opsKey, `{"reason":"ok","force":true}`, 400, `{"error":"body must be JSON {\"reason\": \"...\"}"}`)
+	// Trailing data after the object is refused: the body is one JSON value.
+	check("POST", release, opsKey, `{"reason":"a"}{"reason":"b"}`, 400, `{"error":"body must be JSON {\"reason\": \"...\"}"}`)
+	check("POST", release, opsKey, `{"reason":"a"} x`, 400, `{"error":"body must be JSON {\"reason\": \"...\"}"}`)
 	check("POST", release, opsKey, `{"reason":"`+strings.Repeat("x", 501)+`"}`, 400, `{"error":"reason must be at most 500 characters"}`)
 	check("POST", base+"/hb-0000000000000000/release", opsKey, `{"reason":"x"}`, 404, `{"error":"held batch not found"}`)
 	check("POST", "/v1/tenants/RXX/held-batches/"+c.BatchID+"/reject", opsKey, `{"reason":"x"}`, 404, `{"error":"held batch not found"}`)
