@@ -258,9 +258,10 @@ func (s *Service) Ready() error {
 func Spec() service.Spec {
 	var cfg Config
 	return service.Spec{
-		Name:            "api",
-		DefaultHTTPAddr: ":8080",
-		RegisterFlags:   cfg.RegisterFlags,
+		Name:               "api",
+		DefaultHTTPAddr:    ":8080",
+		DefaultMetricsAddr: ":9464",
+		RegisterFlags:      cfg.RegisterFlags,
 		Build: func(_ context.Context, env service.Env) (service.Built, error) {
 			s, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics})
 			if err != nil {
