@@ -72,6 +72,12 @@ type Config struct {
 	// CommandTimeout bounds how long a release or reject waits for Kafka to
 	// accept its command before answering 503; zero means 10s.
 	CommandTimeout time.Duration
+	// UnauthenticatedRate and UnauthenticatedBurst limit, per remote
+	// address, the requests answered 401 (no valid key): past them the
+	// answer is 429 and no access log row is written. Zero means 1/s with a
+	// burst of 60.
+	UnauthenticatedRate  float64
+	UnauthenticatedBurst int
 	// StallTimeout is how long one batch may keep failing (the database
 	// down or refusing every record) before Ready reports the consumer
 	// stuck; zero means 2m.
@@ -88,6 +94,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TopicRefresh, "kafka.topic-refresh", 10*time.Second, "how often to look for new tenants' event topics")
 	fs.IntVar(&c.MaxPollRecords, "kafka.max-poll-records", 1000, "records per batch (one database transaction)")
 	fs.DurationVar(&c.CommandTimeout, "kafka.command-timeout", 10*time.Second, "how long a release/reject waits for Kafka before answering 503")
+	fs.Float64Var(&c.UnauthenticatedRate, "auth.unauthenticated-rate", DefaultUnauthenticatedRate, "requests per second, per remote address, answered 401 before further ones get 429")
+	fs.IntVar(&c.UnauthenticatedBurst, "auth.unauthenticated-burst", DefaultUnauthenticatedBurst, "burst of requests, per remote address, answered 401 before the rate applies")
 	fs.DurationVar(&c.StallTimeout, "kafka.stall-timeout", 2*time.Minute, "how long one batch may keep failing before /readyz reports the consumer stuck")
 	// The file is read when the flag (or ESRFLOW_API_AUTH_CLIENTS) is
 	// parsed, so a bad clients file stops the service before it starts.
@@ -120,6 +128,7 @@ type Service struct {
 	m      *metrics
 	reader map[string]avro.Schema // latest schema by schema name
 	auth   *auth
+	unauth *addrLimiter // requests without a valid key
 	health *consumerHealth
 
 	// commands produces operator decisions. It registers their schema on
@@ -150,6 +159,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = 10 * time.Second
+	}
+	if cfg.UnauthenticatedRate <= 0 {
+		cfg.UnauthenticatedRate = DefaultUnauthenticatedRate
+	}
+	if cfg.UnauthenticatedBurst <= 0 {
+		cfg.UnauthenticatedBurst = DefaultUnauthenticatedBurst
 	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = 2 * time.Minute
@@ -230,6 +245,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	return &Service{
 		cfg: cfg, log: deps.Log, db: db, store: &store{db: db, d: d}, kafka: cl,
 		serde: serde, api: internalv1.NewAPI(), m: m, reader: reader, auth: a, commands: commands, health: health,
+		unauth: newAddrLimiter(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
 	}, nil
 }
 

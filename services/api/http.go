@@ -176,7 +176,7 @@ func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if c := query.Get("cursor"); c != "" {
 		var err error
-		if q.AfterAt, q.AfterID, err = parseCursor(c); err != nil {
+		if q.AfterAt, q.AfterID, err = parseCursor(c); err != nil || !cleanText(q.AfterID) {
 			writeError(w, http.StatusBadRequest, "bad cursor")
 			return
 		}
