@@ -183,35 +183,3 @@ func (s *store) addDeadLetter(ctx context.Context, d deadLetter) (bool, error) {
 	n, err := res.RowsAffected()
 	return n > 0, err
 }
-
-// DeadLetterEntry is a dead letter as the API serves it.
-type DeadLetterEntry struct {
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
-	Tenant    string `json:"tenant"`
-	Stage     string `json:"stage"`
-	Reason    string `json:"reason"`
-	At        string `json:"at"`
-}
-
-// deadLetters lists a tenant's dead letters, newest first.
-func (s *store) deadLetters(ctx context.Context, tenant string, limit int) ([]DeadLetterEntry, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT topic, kafka_partition, kafka_offset, tenant, stage, reason, at
-		FROM dead_letters WHERE tenant = ? ORDER BY at DESC, topic, kafka_partition, kafka_offset LIMIT ?`), tenant, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []DeadLetterEntry{}
-	for rows.Next() {
-		var d DeadLetterEntry
-		var at int64
-		if err := rows.Scan(&d.Topic, &d.Partition, &d.Offset, &d.Tenant, &d.Stage, &d.Reason, &at); err != nil {
-			return nil, err
-		}
-		d.At = millisRFC3339(at)
-		out = append(out, d)
-	}
-	return out, rows.Err()
-}
