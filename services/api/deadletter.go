@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"strings"
 	"time"
@@ -182,4 +183,53 @@ func (s *store) addDeadLetter(ctx context.Context, d deadLetter) (bool, error) {
 	}
 	n, err := res.RowsAffected()
 	return n > 0, err
+}
+
+// DeadLetter is a dead letter as the API serves it: where the record is in
+// Kafka and why it was not applied (its value stays in the database).
+type DeadLetter struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Stage     string `json:"stage"`
+	Reason    string `json:"reason"`
+	At        string `json:"at"`
+}
+
+// deadLetters lists a tenant's dead letters, newest first.
+func (s *store) deadLetters(ctx context.Context, tenant string, limit int) ([]DeadLetter, error) {
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT topic, kafka_partition, kafka_offset, stage, reason, at
+		FROM dead_letters WHERE tenant = ? ORDER BY at DESC, topic, kafka_partition, kafka_offset LIMIT ?`), tenant, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []DeadLetter{}
+	for rows.Next() {
+		var d DeadLetter
+		var at int64
+		if err := rows.Scan(&d.Topic, &d.Partition, &d.Offset, &d.Stage, &d.Reason, &at); err != nil {
+			return nil, err
+		}
+		d.At = millisRFC3339(at)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+type deadLetterList struct {
+	DeadLetters []DeadLetter `json:"dead_letters"`
+}
+
+func (s *Service) getDeadLetters(w http.ResponseWriter, r *http.Request) {
+	t, n, ok := tenantAndLimit(w, r)
+	if !ok {
+		return
+	}
+	list, err := s.store.deadLetters(r.Context(), t, n)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, deadLetterList{DeadLetters: list})
 }

@@ -101,6 +101,11 @@ func TestInvalidRecordDeadLettered(t *testing.T) {
 		if got := testutil.ToFloat64(s.m.deadLetters.WithLabelValues(topic, DeadInvalid)); got != 1 {
 			t.Errorf("esrflow_api_dead_letters_total{invalid} = %v, want 1", got)
 		}
+		_, body := get(t, srv, "/v1/tenants/rxx/dead-letters")
+		if want := fmt.Sprintf(`{"dead_letters":[{"topic":"%s","partition":0,"offset":%d,"stage":"invalid","reason":"event: person_id is not valid text (NUL byte or invalid UTF-8)","at":"`, topic, offs[0]); !strings.HasPrefix(body, want) {
+			t.Errorf("GET dead-letters = %s, want %s…", body, want)
+		}
+		assertGet(t, srv, "/v1/tenants/RYY/dead-letters", 200, `{"dead_letters":[]}`)
 	})
 }
 
