@@ -72,13 +72,14 @@ func (b *logBuffer) logger() *zap.Logger {
 
 // do sends a request with an optional key and body and returns the status
 // and compacted JSON body.
-func do(t *testing.T, srv *httptest.Server, method, path, key, body string) (int, string) {
+// send makes one request to url, with key as a bearer token when set.
+func send(t *testing.T, method, url, key, body string) (*http.Response, []byte, error) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, srv.URL+path, rd)
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,10 +88,16 @@ func do(t *testing.T, srv *httptest.Server, method, path, key, body string) (int
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+func do(t *testing.T, srv *httptest.Server, method, path, key, body string) (int, string) {
+	t.Helper()
+	resp, b, err := send(t, method, srv.URL+path, key, body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,7 @@ package api
 
 import (
 	"context"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,21 +23,14 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// httpGet fetches url; a connection error is status 0 with the error as
+// body (the port may not be listening yet).
 func httpGet(t *testing.T, url, key string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, b, err := send(t, "GET", url, key, "")
 	if err != nil {
 		return 0, err.Error()
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
 
