@@ -11,7 +11,7 @@ BENCH_STAFF ?= 20000
 BENCH_DAYS ?= 25
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build test test-deps test-short vet check-standalone check-generated fuzz bench run tidy clean
+.PHONY: help build test test-deps test-short vet check-standalone check-generated fuzz bench run demo-check tidy clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ bench: build ## Go benchmarks (parsers, generator), then the whole stack end to 
 
 run: build ## run the whole platform on embedded defaults with a demo trust (no Docker, nothing to install)
 	./bin/esrflow up --data .esrflow --demo
+
+demo-check: build ## run the demo on the real clock and compare its events, read by librdkafka + Apache Avro, with its truth.jsonl
+	/usr/bin/python3 scripts/demo-check --esrflow bin/esrflow
 
 tidy: ## go mod tidy in every module
 	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy); done

@@ -120,6 +120,14 @@ func fixture(name string) any {
 			AssignmentNumber: "31004581", Change: eventsv1.PositionChangeAttributesChanged,
 			Before: &before, After: &after,
 		}
+	case schemas.LeaverReversed:
+		return &eventsv1.LeaverReversed{
+			EventID: "3e9b1d7c-5a2f-5c4e-9b8a-1d2c3e4f5a6b", Tenant: "RXX", Vpd: "412",
+			PersonID: "20110032", EmployeeNumber: "30977120",
+			EffectiveDate: day(2024, 3, 11), RecordedAt: recordedAt(), Source: source(),
+			ReversedEventID: "0b6f3f8e-2c55-5e0c-8f7e-3a7d9a4c1e42", ReversedLeavingDate: day(2024, 3, 11),
+			Reversal: "REDATED", NewLeavingDate: ptr(day(2024, 4, 30)), LeavingReason: "Voluntary Resignation - Relocation",
+		}
 	case schemas.OperatorCommand:
 		return &internalv1.OperatorCommand{
 			CommandID: "5b0e7c1d-9a2f-4c3e-8d7b-6a5f4e3d2c1b", Tenant: "RXX", Action: internalv1.OperatorActionRelease,
@@ -158,6 +166,8 @@ func zero(name string) any {
 		return new(eventsv1.StarterCreated)
 	case schemas.LeaverConfirmed:
 		return new(eventsv1.LeaverConfirmed)
+	case schemas.LeaverReversed:
+		return new(eventsv1.LeaverReversed)
 	case schemas.PositionUpdated:
 		return new(eventsv1.PositionUpdated)
 	case schemas.OperatorCommand:

@@ -39,6 +39,7 @@ const (
 	FileReport      = "file-report"
 	StarterCreated  = "starter-created"
 	LeaverConfirmed = "leaver-confirmed"
+	LeaverReversed  = "leaver-reversed"
 	PositionUpdated = "position-updated"
 	OperatorCommand = "operator-command"
 	HeldBatch       = "held-batch"

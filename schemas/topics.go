@@ -26,6 +26,9 @@ const (
 	EventStarterCreated  = StarterCreated
 	EventLeaverConfirmed = LeaverConfirmed
 	EventPositionUpdated = PositionUpdated
+	// EventLeaverReversed: a leaver-confirmed that no longer stands (its
+	// termination was withdrawn or re-dated after it was published).
+	EventLeaverReversed = LeaverReversed
 )
 
 // CloudEvents ce_type values, one per public event.
@@ -33,6 +36,7 @@ const (
 	CETypeStarterCreated  = "uk.nhs.esr.starter-created.v1"
 	CETypeLeaverConfirmed = "uk.nhs.esr.leaver-confirmed.v1"
 	CETypePositionUpdated = "uk.nhs.esr.position-updated.v1"
+	CETypeLeaverReversed  = "uk.nhs.esr.leaver-reversed.v1"
 )
 
 // Binding ties a topic to the schema its values use.
@@ -63,6 +67,7 @@ func Bindings() []Binding {
 		{Topic: "esr.<tenant>." + EventStarterCreated + ".v1", Schema: StarterCreated, CEType: CETypeStarterCreated},
 		{Topic: "esr.<tenant>." + EventLeaverConfirmed + ".v1", Schema: LeaverConfirmed, CEType: CETypeLeaverConfirmed},
 		{Topic: "esr.<tenant>." + EventPositionUpdated + ".v1", Schema: PositionUpdated, CEType: CETypePositionUpdated},
+		{Topic: "esr.<tenant>." + EventLeaverReversed + ".v1", Schema: LeaverReversed, CEType: CETypeLeaverReversed},
 	}
 }
 

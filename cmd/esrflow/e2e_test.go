@@ -198,7 +198,7 @@ func checkEnvelope(t *testing.T, got []observe.Event) {
 	ids := map[string]bool{}
 	ceTypes := map[string]string{
 		schemas.StarterCreated: schemas.CETypeStarterCreated, schemas.LeaverConfirmed: schemas.CETypeLeaverConfirmed,
-		schemas.PositionUpdated: schemas.CETypePositionUpdated,
+		schemas.PositionUpdated: schemas.CETypePositionUpdated, schemas.LeaverReversed: schemas.CETypeLeaverReversed,
 	}
 	for _, e := range got {
 		switch {

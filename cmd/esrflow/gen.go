@@ -15,14 +15,17 @@ import (
 
 // runGen implements `esrflow gen`: a synthetic ESR trust (one GO v2 full
 // file, daily change files, truth.jsonl) written into --out, or with
-// --region several trusts with transfers between them. Output depends only
-// on the flags, never on the clock, so a seed reproduces a run exactly.
+// --region several trusts with transfers between them. The last file runs
+// today (Europe/London) unless --end-date or --start says otherwise; with
+// either, output depends only on the flags, so a seed reproduces a run
+// exactly.
 func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
 		cfg       gen.Config
 		start     string
+		end       string
 		out       string
 		seed      uint64
 		quiet     bool
@@ -36,15 +39,16 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&seed, "seed", 1, "PRNG seed; the same flags give byte-identical output")
 	fs.StringVar(&out, "out", "", "output directory (created if missing; required)")
 	fs.BoolVar(&cfg.Faults, "faults", false, "plant known-invalid rows in change files (listed in truth.jsonl as kind=quarantine)")
-	fs.StringVar(&start, "start", gen.DefaultStart.Format(time.DateOnly), "run date of the full file, YYYY-MM-DD")
+	fs.StringVar(&end, "end-date", "", "run date of the last change file, YYYY-MM-DD (default: today in Europe/London, so the files look like a live feed)")
+	fs.StringVar(&start, "start", "", "run date of the full file, YYYY-MM-DD (instead of --end-date)")
 	fs.IntVar(&cfg.FirstSeq, "seq", 1, "sequence number of the full file; change files follow one by one")
 	fs.IntVar(&cfg.FullEvery, "full-every", 0, "write change file k as a full file (GOF) when k % N == 0; 0 = never")
 	fs.StringVar(&region, "region", "", "several trusts with transfers between them, TENANT=VPD:STAFF,... (then --tenant, --vpd, --staff and --seq are not used)")
 	fs.IntVar(&transfers, "transfers", 1, "with --region: transfers between trusts per day (0 = none)")
 	fs.BoolVar(&quiet, "q", false, "do not print the summary")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: esrflow gen --out DIR [--tenant RXX] [--vpd 412] [--staff N] [--days D] [--seed S] [--start YYYY-MM-DD] [--full-every N] [--faults]")
-		fmt.Fprintln(stderr, "       esrflow gen --out DIR --region RXX=412:2000,RYY=413:1500 [--transfers N] [--days D] [--seed S] [--start YYYY-MM-DD] [--full-every N] [--faults]")
+		fmt.Fprintln(stderr, "usage: esrflow gen --out DIR [--tenant RXX] [--vpd 412] [--staff N] [--days D] [--seed S] [--end-date YYYY-MM-DD | --start YYYY-MM-DD] [--full-every N] [--faults]")
+		fmt.Fprintln(stderr, "       esrflow gen --out DIR --region RXX=412:2000,RYY=413:1500 [--transfers N] [--days D] [--seed S] [--end-date YYYY-MM-DD | --start YYYY-MM-DD] [--full-every N] [--faults]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -57,9 +61,9 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("--out is required")
 	}
-	t, err := time.Parse(time.DateOnly, start)
+	t, err := genStart(start, end, cfg.Days)
 	if err != nil {
-		return fmt.Errorf("--start: %w", err)
+		return err
 	}
 	cfg.Start, cfg.Seed = t, seed
 
@@ -90,6 +94,28 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "wrote %d files (%d rows) and %s to %s\n", len(res.Files), res.Rows, gen.TruthFile, out)
 	printStats(stdout, res.Stats, cfg.Faults)
 	return nil
+}
+
+// genStart is the full file's run date: --start, or --days before
+// --end-date (default today in Europe/London).
+func genStart(start, end string, days int) (time.Time, error) {
+	switch {
+	case start != "" && end != "":
+		return time.Time{}, errors.New("--start and --end-date: give one")
+	case start != "":
+		t, err := time.Parse(time.DateOnly, start)
+		if err != nil {
+			return t, fmt.Errorf("--start: %w", err)
+		}
+		return t, nil
+	case end != "":
+		t, err := time.Parse(time.DateOnly, end)
+		if err != nil {
+			return t, fmt.Errorf("--end-date: %w", err)
+		}
+		return gen.StartEndingOn(t, days), nil
+	}
+	return gen.StartEndingOn(londonToday(time.Now()), days), nil
 }
 
 func printStats(w io.Writer, st gen.Stats, faults bool) {

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/config"
 	"github.com/esrflow/esrflow/schemas"
@@ -55,8 +56,8 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.tenant, "tenant", "", "ODS code of the tenant the files belong to (required)")
-	fs.StringVar(&cfg.dataDir, "data", ".esrflow", "data folder of the stack (`esrflow up --data`); the drop folder is <data>/drop")
-	fs.StringVar(&cfg.drop, "drop", "", "drop folder to copy into (default <data>/drop)")
+	fs.StringVar(&cfg.dataDir, "data", ".esrflow", "data folder `DIR` of the running stack (its esrflow up --data); the drop folder is DIR/drop")
+	fs.StringVar(&cfg.drop, "drop", "", "drop folder `DIR` to copy into (default <data>/drop)")
 	fs.BoolVar(&cfg.wait, "wait", false, "wait for each file's report on "+schemas.TopicFileReports+", print it as JSON, fail if any was rejected")
 	fs.Var(&cfg.brokers, "kafka.brokers", "comma-separated Kafka bootstrap brokers (for --wait)")
 	fs.StringVar(&cfg.registryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL (for --wait)")
@@ -97,10 +98,18 @@ func ingestFiles(ctx context.Context, cfg ingestConfig, stdout, stderr io.Writer
 		}
 		name := filepath.Base(path)
 		if other, dup := bySHA[sum]; dup {
-			return fmt.Errorf("%s and %s have the same content", other, name)
+			return fmt.Errorf("%s and %s have the same content", observe.Printable(other), observe.Printable(name))
 		}
 		bySHA[sum] = name
 		files = append(files, handed{name: name, sha: sum})
+	}
+
+	// The running stack made a folder for each tenant it serves. A missing
+	// one means a tenant it does not know (or no stack on this folder):
+	// fail before anything is copied, and create nothing.
+	dir := filepath.Join(cfg.drop, cfg.tenant)
+	if err := tenantDropExists(cfg.drop, dir, cfg.tenant); err != nil {
+		return err
 	}
 
 	var w *reportWatcher
@@ -114,15 +123,11 @@ func ingestFiles(ctx context.Context, cfg ingestConfig, stdout, stderr io.Writer
 		defer w.close()
 	}
 
-	dir := filepath.Join(cfg.drop, cfg.tenant)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
 	for i, path := range cfg.files {
 		if err := copyAtomic(path, dir); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "%s → %s (sha256 %s)\n", files[i].name, dir, files[i].sha)
+		fmt.Fprintf(stderr, "%s → %s (sha256 %s)\n", observe.Printable(files[i].name), observe.Printable(dir), files[i].sha)
 	}
 	if w == nil {
 		return nil
@@ -130,6 +135,19 @@ func ingestFiles(ctx context.Context, cfg ingestConfig, stdout, stderr io.Writer
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	return w.await(ctx, cfg.tenant, files, stdout)
+}
+
+// tenantDropExists checks that the stack's drop folder has a folder for
+// tenant: ingest creates one for each configured tenant when it starts.
+func tenantDropExists(drop, dir, tenant string) error {
+	if fi, err := os.Stat(drop); err != nil || !fi.IsDir() {
+		return fmt.Errorf("no drop folder at %s: is esrflow up running on this --data (or give --drop)?", observe.Printable(drop))
+	}
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		return fmt.Errorf("tenant %s has no drop folder (%s): the running stack does not serve it; configure it with up's --tenants", tenant, observe.Printable(dir))
+	}
+	return nil
 }
 
 func hashFile(path string) (string, error) {
@@ -162,7 +180,7 @@ func copyAtomic(src, dir string) error {
 	name := filepath.Base(src)
 	dst := filepath.Join(dir, name)
 	if _, err := os.Lstat(dst); err == nil {
-		return fmt.Errorf("%s is already waiting in %s", name, dir)
+		return fmt.Errorf("%s is already waiting in %s", observe.Printable(name), observe.Printable(dir))
 	}
 	in, err := os.Open(src)
 	if err != nil {
@@ -186,7 +204,7 @@ func copyAtomic(src, dir string) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("copying %s into %s: %w", name, dir, err)
+		return fmt.Errorf("copying %s into %s: %w", observe.Printable(name), observe.Printable(dir), err)
 	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
@@ -254,7 +272,7 @@ func (w *reportWatcher) await(ctx context.Context, tenant string, files []handed
 		if ctx.Err() != nil {
 			var names []string
 			for _, n := range waiting {
-				names = append(names, n)
+				names = append(names, observe.Printable(n))
 			}
 			sort.Strings(names)
 			return fmt.Errorf("no report within the timeout for %s (is `esrflow up` running, with tenant %s configured?)", strings.Join(names, ", "), tenant)
@@ -286,7 +304,7 @@ func (w *reportWatcher) await(ctx context.Context, tenant string, files []handed
 			}
 			doc, err := avrojson.Decode(reader, payload)
 			if err != nil {
-				ferr = fmt.Errorf("rendering the report of %s: %w", name, err)
+				ferr = fmt.Errorf("rendering the report of %s: %w", observe.Printable(name), err)
 				return
 			}
 			if err := enc.Encode(doc); err != nil {
@@ -294,7 +312,7 @@ func (w *reportWatcher) await(ctx context.Context, tenant string, files []handed
 				return
 			}
 			if rep.Status == internalv1.FileStatusRejected {
-				rejected = append(rejected, name)
+				rejected = append(rejected, observe.Printable(name))
 			}
 		})
 		if ferr != nil {

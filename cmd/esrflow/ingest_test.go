@@ -243,6 +243,10 @@ func TestIngestCommandTimesOutNamingTheFile(t *testing.T) {
 func TestIngestCommandCopiesAtomically(t *testing.T) {
 	dir, res := writeGenerated(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 1, Seed: 2})
 	data := t.TempDir()
+	// The running stack made its tenants' folders.
+	if err := os.MkdirAll(filepath.Join(data, "drop", "RXX"), 0o750); err != nil {
+		t.Fatal(err)
+	}
 	var files []string
 	for _, f := range res.Files {
 		files = append(files, filepath.Join(dir, f.Name))

@@ -292,12 +292,15 @@ func (f *goFile) numbered() string {
 // word. A field whose value is empty, false or 0 is left out, so a line
 // that omits it says it is empty.
 var eventKeys = []string{"person", "emp", "date", "src", "asg", "post", "change", "before", "after",
-	"reason", "lwd", "late", "final_end", "scheduled", "rehire", "from", "to"}
+	"reason", "lwd", "late", "final_end", "scheduled", "rehire", "from", "to", "reversal", "reverses", "new"}
 
 var eventTypeKeys = map[string][]string{
 	schemas.StarterCreated:  {"person", "emp", "date", "src", "asg", "post", "scheduled", "rehire", "from"},
 	schemas.LeaverConfirmed: {"person", "emp", "date", "src", "reason", "lwd", "late", "final_end", "to"},
 	schemas.PositionUpdated: {"person", "emp", "date", "src", "asg", "change", "before", "after"},
+	// reverses= names the reversed leaver by its source (FILE:LINE); the
+	// harness checks reversed_event_id against that leaver's id.
+	schemas.LeaverReversed: {"person", "emp", "date", "src", "reason", "reversal", "reverses", "new"},
 }
 
 var flagKeys = map[string]bool{"scheduled": true, "rehire": true}
@@ -423,7 +426,9 @@ func snapshot(s *eventsv1.PositionSnapshot) string {
 
 // renderPublished renders a published event in the one-line form, and
 // returns what the line does not show but every event must satisfy.
-func renderPublished(e observe.Event) (line string, problems []string) {
+// leavers maps each published leaver's event id to its source (FILE:LINE),
+// so a leaver-reversed names the leaver it reverses.
+func renderPublished(e observe.Event, leavers map[string]string) (line string, problems []string) {
 	f := map[string]string{"person": e.PersonID, "emp": e.EmployeeNumber, "date": e.EffectiveDate,
 		"src": fmt.Sprintf("%s:%d", e.File, e.Line)}
 	switch v := e.Value.(type) {
@@ -443,6 +448,15 @@ func renderPublished(e observe.Event) (line string, problems []string) {
 	case eventsv1.PositionUpdated:
 		f["asg"], f["change"] = v.AssignmentNumber, string(v.Change)
 		f["before"], f["after"] = snapshot(v.Before), snapshot(v.After)
+	case eventsv1.LeaverReversed:
+		f["reason"], f["reversal"], f["new"] = v.LeavingReason, v.Reversal, dayPtr(v.NewLeavingDate)
+		f["reverses"] = leavers[v.ReversedEventID]
+		if f["reverses"] == "" {
+			f["reverses"] = "unknown:" + v.ReversedEventID
+		}
+		if day(v.ReversedLeavingDate) != e.EffectiveDate {
+			problems = append(problems, fmt.Sprintf("reversed_leaving_date %s != effective_date", day(v.ReversedLeavingDate)))
+		}
 	default:
 		problems = append(problems, fmt.Sprintf("undecoded event value %T", e.Value))
 	}

@@ -36,7 +36,7 @@ type tailLine struct {
 	Error string `json:"error,omitempty"`
 }
 
-var eventNames = []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated}
+var eventNames = []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated, schemas.EventLeaverReversed}
 
 // tailPattern is the regex of the event topics to read.
 func tailPattern(tenant, event string) (string, error) {
@@ -72,9 +72,10 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Var(&brokers, "kafka.brokers", "comma-separated Kafka bootstrap brokers")
 	registryURL := fs.String("registry.url", "http://127.0.0.1:8081", "schema registry URL")
 	tenant := fs.String("tenant", "", "only this tenant's events (ODS code, e.g. RXX); default every tenant")
-	event := fs.String("type", "", "only this event: starter-created, leaver-confirmed or position-updated")
+	event := fs.String("type", "", "only this event: starter-created, leaver-confirmed, position-updated or leaver-reversed")
 	from := fs.String("from", "end", "where to start: start (everything kept) or end (new events only)")
 	max := fs.Int("max", 0, "stop after this many events (0: run until interrupted)")
+	connectTimeout := fs.Duration("connect.timeout", 10*time.Second, "how long to try the brokers and the registry before giving up")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: esrflow tail [flags]\n\nPrints published events as JSON lines, decoded through the schema registry.\n\nflags:")
 		fs.PrintDefaults()
@@ -118,6 +119,11 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
+	// Fail fast, naming what was tried, rather than poll forever in
+	// silence when no stack is running.
+	if err := reachable(ctx, cl, srCl, brokers, *registryURL, *connectTimeout); err != nil {
+		return err
+	}
 
 	dec := &writerSchemas{cl: srCl, byID: map[int]avro.Schema{}}
 	enc := json.NewEncoder(stdout)
@@ -196,4 +202,18 @@ func (w *writerSchemas) schema(ctx context.Context, id int) (avro.Schema, error)
 	}
 	w.byID[id] = s
 	return s, nil
+}
+
+// reachable checks that a broker answers and the registry too, within
+// timeout, and names the addresses it tried when not.
+func reachable(ctx context.Context, cl *kgo.Client, srCl *sr.Client, brokers []string, registryURL string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		return fmt.Errorf("no Kafka broker answers at %s (is esrflow up running? --kafka.brokers sets the address): %w", strings.Join(brokers, ","), err)
+	}
+	if _, err := srCl.Subjects(ctx); err != nil {
+		return fmt.Errorf("the schema registry does not answer at %s (--registry.url sets it): %w", registryURL, err)
+	}
+	return nil
 }

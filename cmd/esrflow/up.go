@@ -33,6 +33,7 @@ type upConfig struct {
 	tenants      string
 	tenantsFile  string
 	demo         bool
+	clock        string
 	logLevel     string
 }
 
@@ -40,7 +41,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg upConfig
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.dataDir, "data", ".esrflow", "folder holding Kafka data, the drop folder, the archive and the api database; a second `up` on it resumes")
+	fs.StringVar(&cfg.dataDir, "data", ".esrflow", "data folder `DIR`: Kafka data, the drop folder, the archive and the api database; a second esrflow up on it resumes (one at a time: it is locked)")
 	fs.IntVar(&cfg.kafkaPort, "kafka.port", 9092, "port of the embedded Kafka broker (0 picks a free one)")
 	fs.StringVar(&cfg.registryAddr, "registry.addr", "127.0.0.1:8081", "listen address of the schema registry (port 0 picks a free one)")
 	fs.StringVar(&cfg.apiAddr, "api.addr", "127.0.0.1:8080", "listen address of the REST api (port 0 picks a free one)")
@@ -49,10 +50,21 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.tenants, "tenants", "RXX=412", "tenants in short form CODE=VPD[+VPD...],... (ignored when --tenants.file is set)")
 	fs.StringVar(&cfg.tenantsFile, "tenants.file", "", "YAML tenants file (see docs/operations.md)")
 	fs.BoolVar(&cfg.demo, "demo", false, "on first start, generate a synthetic trust (2,000 staff, 10 days) into the first tenant's drop folder")
+	fs.StringVar(&cfg.clock, "clock", "wall", "publish's clock for confirming future-dated leavers: wall, off (files alone: for loading old files), or a date YYYY-MM-DD / RFC 3339 time to pin it at")
 	fs.StringVar(&cfg.logLevel, "log.level", "warn", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	clock, err := parseClock(cfg.clock)
+	if err != nil {
+		return err
+	}
+	// Before anything touches the data folder: one `up` per folder.
+	unlock, err := lockDataDir(cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	log, err := logx.New(logx.Config{Level: cfg.logLevel, Format: "console"})
 	if err != nil {
 		return err
@@ -70,7 +82,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	st, err := stack.Start(ctx, stack.Config{
 		DataDir: cfg.dataDir, KafkaPort: cfg.kafkaPort, RegistryAddr: cfg.registryAddr, APIAddr: cfg.apiAddr,
 		MetricsAddr: cfg.metricsAddr, Partitions: cfg.partitions, Tenants: tenants, Log: log,
-		APIClients: []api.Client{operator},
+		APIClients: []api.Client{operator}, Now: clock.now(), DisableClock: clock.off,
 	})
 	if err != nil {
 		return err
@@ -80,12 +92,13 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if st.MetricsURL() != "" {
 		fmt.Fprintf(stdout, "  metrics:         %s/metrics\n", st.MetricsURL())
 	}
+	fmt.Fprintf(stdout, "  leaver clock:    %s\n", clock)
 	fmt.Fprintf(stdout, "  drop folder:     %s/<TENANT>/ (tenants: %s)\n  data folder:     %s\n", st.DropDir(), strings.Join(tenants.Codes(), ", "), cfg.dataDir)
 	fmt.Fprintf(stdout, "Drop ESR files into the drop folder or run `esrflow ingest --tenant %s FILE...`; `esrflow tail` prints events.\nCtrl-C stops it; `esrflow up --data %s` again resumes.\n",
 		firstOr(tenants.Codes(), "RXX"), cfg.dataDir)
 
 	if cfg.demo {
-		if err := dropDemo(cfg.dataDir, st.DropDir(), tenants, stdout); err != nil {
+		if err := dropDemo(cfg.dataDir, st.DropDir(), tenants, clock.today(), stdout); err != nil {
 			_ = st.Close()
 			return err
 		}
@@ -148,8 +161,8 @@ func firstOr(ss []string, def string) string {
 }
 
 // dropDemo generates a synthetic trust for the first tenant into its drop
-// folder, once per data folder.
-func dropDemo(dataDir, drop string, tenants *tenant.Set, stdout io.Writer) error {
+// folder, once per data folder, its last file dated today.
+func dropDemo(dataDir, drop string, tenants *tenant.Set, today time.Time, stdout io.Writer) error {
 	marker := filepath.Join(dataDir, "demo-generated")
 	if _, err := os.Stat(marker); err == nil {
 		return nil
@@ -162,7 +175,11 @@ func dropDemo(dataDir, drop string, tenants *tenant.Set, stdout io.Writer) error
 	// Generate beside the drop folder, then move each file in whole, the
 	// way an SFTP upload should, and keep truth.jsonl for comparison.
 	staging := filepath.Join(dataDir, "demo")
-	res, err := gen.Generate(gen.Config{Tenant: t.Code, VPD: t.VPDs[0], Staff: 2000, Days: 10, Seed: 1, Faults: true}, gen.DirSink(staging))
+	// Dated to end on publish's day, so the demo looks like a live feed
+	// whose last file ran today.
+	const days = 10
+	start := gen.StartEndingOn(londonToday(today), days)
+	res, err := gen.Generate(gen.Config{Tenant: t.Code, VPD: t.VPDs[0], Staff: 2000, Days: days, Seed: 1, Faults: true, Start: start}, gen.DirSink(staging))
 	if err != nil {
 		return err
 	}

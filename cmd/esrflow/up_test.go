@@ -166,6 +166,17 @@ var (
 	apiURL     = regexp.MustCompile(`api: +(http://\S+)`)
 )
 
+// demoArgs are `make run`'s flags on a fresh data folder and free ports; it
+// skips the test under -short.
+func demoArgs(t *testing.T) (dir string, args []string) {
+	if testing.Short() {
+		t.Skip("end-to-end run")
+	}
+	dir = t.TempDir()
+	return dir, []string{"--data", dir, "--demo", "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--api.addr", "127.0.0.1:0",
+		"--metrics.addr", "", "--partitions", "3", "--log.level", "error"}
+}
+
 // runUpUntil runs `esrflow up` with args until until(output) holds, then
 // stops it with the equivalent of Ctrl-C and returns everything it printed.
 func runUpUntil(t *testing.T, args []string, until func(out string) bool) string {
@@ -200,12 +211,7 @@ func runUpUntil(t *testing.T, args []string, until func(out string) bool) string
 // resumes without re-dropping or re-processing anything, and serves the
 // state it had.
 func TestUpDemoRunsEveryFileAndResumes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end run")
-	}
-	dir := t.TempDir()
-	args := []string{"--data", dir, "--demo", "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--api.addr", "127.0.0.1:0",
-		"--metrics.addr", "", "--partitions", "3", "--log.level", "error"}
+	dir, args := demoArgs(t)
 	out := runUpUntil(t, args, func(out string) bool { return len(reportLine.FindAllString(out, -1)) >= 11 })
 	files := map[string]bool{}
 	for _, m := range reportLine.FindAllStringSubmatch(out, -1) {

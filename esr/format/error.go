@@ -44,6 +44,7 @@ const (
 	RuleRunDateFuture    = "run-date-future"   // run date beyond now + tolerance
 	RuleRunDateStale     = "run-date-stale"    // run date older than the maximum age
 	RuleRunDateOrder     = "run-date-order"    // previous run date after run date
+	RuleRunDateName      = "run-date-name"     // header run date's day differs from the file name's date
 	RuleDelimiter        = "delimiter"         // 4th character of line 1 is not the delimiter
 	RuleEncoding         = "encoding"          // text is not valid in the chosen encoding
 	RuleMissingColumn    = "missing-column"    // csvfeed: a mapped header is absent

@@ -26,6 +26,14 @@ const (
 // columns) is well under 4 KiB, so 64 KiB only trips on a broken file.
 const DefaultMaxLineBytes = 64 << 10
 
+// DefaultMaxColumns bounds the columns kept of one GO row. The widest ESR
+// record (ASA) has 50, so 128 only trips on a broken file. With the line
+// bound it bounds a row in memory whatever its width: at most
+// DefaultMaxLineBytes of text and DefaultMaxColumns field headers, where a
+// line of 64 KiB of delimiters would otherwise make 65,536 fields (1 MiB of
+// string headers per row, held again by every stage that batches rows).
+const DefaultMaxColumns = 128
+
 // LineOptions configures a LineReader.
 type LineOptions struct {
 	File         string   // used in errors

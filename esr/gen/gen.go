@@ -24,6 +24,13 @@ import (
 // fixed date (not the wall clock) keeps output a pure function of the flags.
 var DefaultStart = time.Date(2024, time.April, 1, 0, 0, 0, 0, time.UTC)
 
+// StartEndingOn is the Start that makes the last of days change files run
+// on end: generated files dated to end today look like a live feed.
+func StartEndingOn(end time.Time, days int) time.Time {
+	d := time.Date(end.Year(), end.Month(), end.Day(), 0, 0, 0, 0, time.UTC)
+	return d.AddDate(0, 0, -days)
+}
+
 // TruthFile is the name of the truth file written next to the ESR files.
 const TruthFile = "truth.jsonl"
 

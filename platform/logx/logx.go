@@ -22,7 +22,12 @@ type Config struct {
 }
 
 // New returns a logger writing to stderr.
-func New(cfg Config) (*zap.Logger, error) {
+func New(cfg Config) (*zap.Logger, error) { return newTo(cfg, os.Stderr) }
+
+// newTo returns a logger writing to out. The console format colours its
+// levels only when out is a terminal and NO_COLOR (no-color.org) is unset:
+// a pipe or a file gets plain text, never escape codes.
+func newTo(cfg Config, out *os.File) (*zap.Logger, error) {
 	level := zapcore.InfoLevel
 	if cfg.Level != "" {
 		if err := level.Set(cfg.Level); err != nil {
@@ -37,13 +42,23 @@ func New(cfg Config) (*zap.Logger, error) {
 	case "", "json":
 		enc = zapcore.NewJSONEncoder(encCfg)
 	case "console":
-		encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		if isTerminal(out) && os.Getenv("NO_COLOR") == "" {
+			encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	default:
 		return nil, fmt.Errorf("unknown log format %q (want json or console)", cfg.Format)
 	}
-	core := zapcore.NewCore(enc, zapcore.Lock(os.Stderr), level)
+	core := zapcore.NewCore(enc, zapcore.Lock(out), level)
 	return zap.New(core, zap.AddCaller()), nil
+}
+
+// isTerminal reports whether f is a character device (a terminal; also
+// /dev/null, where colour does no harm), without a terminal library.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // Service names the component that writes the line.

@@ -45,7 +45,7 @@ import (
 const Group = "esrflow-api"
 
 // EventTopicsRegex matches every tenant's public event topics.
-const EventTopicsRegex = `^esr\.[a-z0-9]+\.(starter-created|leaver-confirmed|position-updated)\.v1$`
+const EventTopicsRegex = `^esr\.[a-z0-9]+\.(starter-created|leaver-confirmed|position-updated|leaver-reversed)\.v1$`
 
 // DefaultDBURL is the database used when none is configured.
 const DefaultDBURL = "sqlite:esrflow-api.db"
@@ -188,7 +188,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	reader := map[string]avro.Schema{}
-	for _, name := range []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.FileReport, schemas.HeldBatch} {
+	for _, name := range []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.LeaverReversed, schemas.FileReport, schemas.HeldBatch} {
 		s, _, err := schemas.Latest(name)
 		if err != nil {
 			return nil, err

@@ -95,7 +95,7 @@ func freshPostgresSchema(t *testing.T) string {
 var tenantTopics = func() []embedded.TopicSpec {
 	var out []embedded.TopicSpec
 	for _, tenant := range []string{"RXX", "RYY"} {
-		for _, ev := range []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated} {
+		for _, ev := range []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated, schemas.EventLeaverReversed} {
 			out = append(out, embedded.TopicSpec{Name: schemas.EventTopic(tenant, ev), Partitions: 1})
 		}
 	}
@@ -459,7 +459,7 @@ func testAPI(t *testing.T, dbURL string) {
 	if got := strings.Join(paged, ","); got != "ev-leaver-1,ev-leaver-2,ev-starter-1,ev-pos-1,ev-pos-2" {
 		t.Errorf("paged events = %s", got)
 	}
-	assertGet(t, srv, "/v1/tenants/RXX/events?type=leaver", 400, `{"error":"type must be starter-created, leaver-confirmed or position-updated"}`)
+	assertGet(t, srv, "/v1/tenants/RXX/events?type=leaver", 400, `{"error":"type must be starter-created, leaver-confirmed, position-updated or leaver-reversed"}`)
 	assertGet(t, srv, "/v1/tenants/RXX/events?since=yesterday", 400, `{"error":"since must be an RFC 3339 timestamp or a YYYY-MM-DD date"}`)
 	assertGet(t, srv, "/v1/tenants/RXX/events?limit=0", 400, `{"error":"limit must be 1 to 1000"}`)
 

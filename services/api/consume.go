@@ -283,6 +283,9 @@ func (s *Service) decode(ctx context.Context, r *kgo.Record, b *batch) error {
 	case schemas.PositionUpdated:
 		e.Position = new(eventsv1.PositionUpdated)
 		v = e.Position
+	case schemas.LeaverReversed:
+		e.Reversed = new(eventsv1.LeaverReversed)
+		v = e.Reversed
 	}
 	id, err := s.serde.Decode(ctx, r.Value, s.reader[typ], v)
 	if err != nil {
@@ -298,6 +301,9 @@ func (s *Service) decode(ctx context.Context, r *kgo.Record, b *batch) error {
 		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt
 	case e.Position != nil:
 		x := e.Position
+		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt
+	case e.Reversed != nil:
+		x := e.Reversed
 		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt
 	}
 	if err := errors.Join(keyText("event_id", e.ID), keyText("tenant", e.Tenant), keyText("person_id", e.PersonID)); err != nil {

@@ -161,8 +161,8 @@ func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
 	q := eventQuery{Tenant: t, Limit: n}
 	query := r.URL.Query()
 	if typ := query.Get("type"); typ != "" {
-		if typ != schemas.StarterCreated && typ != schemas.LeaverConfirmed && typ != schemas.PositionUpdated {
-			writeError(w, http.StatusBadRequest, "type must be starter-created, leaver-confirmed or position-updated")
+		if typ != schemas.StarterCreated && typ != schemas.LeaverConfirmed && typ != schemas.PositionUpdated && typ != schemas.LeaverReversed {
+			writeError(w, http.StatusBadRequest, "type must be starter-created, leaver-confirmed, position-updated or leaver-reversed")
 			return
 		}
 		q.Type = typ

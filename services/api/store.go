@@ -39,6 +39,7 @@ type event struct {
 	Starter  *eventsv1.StarterCreated
 	Leaver   *eventsv1.LeaverConfirmed
 	Position *eventsv1.PositionUpdated
+	Reversed *eventsv1.LeaverReversed
 }
 
 // fileReport is one decoded file report on its way into the database.
@@ -272,6 +273,17 @@ func (s *store) applyPerson(ctx context.Context, tx *sql.Tx, e event) error {
 				p.LastWorkingDay = ptr(date(*ev.LastWorkingDay))
 			}
 			p.assignments = []storedAssignment{}
+		}
+	case e.Reversed != nil:
+		// The leaver no longer stands: the person is employed again (their
+		// assignments come back with the next event that names them).
+		ev := e.Reversed
+		if newest || p.VPD == "" {
+			p.VPD, p.EmployeeNumber = ev.Vpd, ev.EmployeeNumber
+		}
+		if statusCurrent { // (a leaver recorded before it may still arrive: it is older)
+			p.EmploymentStatus, p.statusAt = StatusEmployed, at
+			p.LeavingDate, p.LeavingReason, p.LastWorkingDay = nil, nil, nil
 		}
 	case e.Position != nil:
 		ev := e.Position

@@ -49,7 +49,7 @@ func (s *Service) moveToArchive(tenant, sha, src string) error {
 	}
 	err := os.Rename(src, dst)
 	if errors.Is(err, syscall.EXDEV) {
-		err = copyThenRemove(src, dst)
+		err = copyThenRemove(s.cfg.Drop, src, dst)
 	}
 	if err != nil {
 		return err
@@ -58,9 +58,10 @@ func (s *Service) moveToArchive(tenant, sha, src string) error {
 }
 
 // copyThenRemove archives across file systems: copy to a temporary name,
-// fsync, rename into place, then remove the original.
-func copyThenRemove(src, dst string) error {
-	in, err := os.Open(src)
+// fsync, rename into place, then remove the original (opened inside the
+// drop folder only, see openDelivered).
+func copyThenRemove(drop, src, dst string) error {
+	in, err := openDelivered(drop, src)
 	if err != nil {
 		return err
 	}

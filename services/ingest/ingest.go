@@ -163,6 +163,7 @@ type Service struct {
 	watcher        *watcher
 	scans          uint64
 	pendingArchive map[string]pending // drop path -> handled file awaiting archiving
+	ignored        map[string]uint64  // ignored entries already reported -> last scan that met them
 }
 
 // New validates cfg and builds the service; it does no I/O (Run connects).
@@ -187,7 +188,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		m.initTenant(code)
 	}
 	return &Service{cfg: c, log: log, metrics: m, ledger: newLedger(), watcher: newWatcher(c.Settle),
-		pendingArchive: map[string]pending{}}, nil
+		pendingArchive: map[string]pending{}, ignored: map[string]uint64{}}, nil
 }
 
 // Ready reports nil once the ledger is restored and the schemas registered.

@@ -448,3 +448,57 @@ func TestSpecWiresFlags(t *testing.T) {
 		t.Fatalf("raw has %d records, want %d", got, fi.Rows+2)
 	}
 }
+
+// A feed's run dates never go backwards: a file dated before the last file
+// accepted for the tenant and VPD is rejected whole (run-date-backwards),
+// whether it is a change file with a later sequence or a full file, and a
+// restarted instance knows the last accepted file from the ledger. A file
+// whose header run date is not its name's date is rejected too.
+func TestRunDatesNeverGoBackwards(t *testing.T) {
+	st := newStack(t)
+	day := func(d int) time.Time { return time.Date(2024, 4, d, 0, 0, 0, 0, time.UTC) }
+	cfg := st.config(t, "a")
+	cfg.Now = func() time.Time { return day(20) }
+	first := st.start(t, cfg)
+	sink, res := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 1, Seed: 4, Start: day(3)})
+	waitGone(t, st.drop(t, "RXX", res.Files[0].Name, sink.Bytes(res.Files[0].Name))) // full, 3 April, seq 1
+	waitGone(t, st.drop(t, "RXX", res.Files[1].Name, sink.Bytes(res.Files[1].Name))) // change, 4 April, seq 2
+
+	// An older trust's files under later sequences: a full file of 2 April
+	// (full files are not held to the sequence) and a change file of 3 April.
+	oldSink, old := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 1, Seed: 9, Start: day(2), FirstSeq: 7})
+	oldFull, oldChange := old.Files[0], old.Files[1]
+	waitGone(t, st.drop(t, "RXX", oldFull.Name, oldSink.Bytes(oldFull.Name)))
+	first.stop()
+	st.start(t, cfg) // the last accepted file now comes from the ledger
+	waitGone(t, st.drop(t, "RXX", oldChange.Name, oldSink.Bytes(oldChange.Name)))
+
+	// The header says 6 April, the name 5 April.
+	later, laterRes := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 0, Seed: 3, Start: day(5), FirstSeq: 20})
+	name := laterRes.Files[0].Name
+	edited := bytes.Replace(later.Bytes(name), []byte("~20240405 000000~01"), []byte("~20240406 000000~01"), 1)
+	if bytes.Equal(edited, later.Bytes(name)) {
+		t.Fatal("header not edited")
+	}
+	waitGone(t, st.drop(t, "RXX", name, edited))
+
+	reports := st.reports(t)
+	want := []string{
+		oldFull.Name + ":1: HDR column 5 (run_at): run-date-backwards: run date 2024-04-02 is before 2024-04-04, the run date of " +
+			res.Files[1].Name + ", the last file accepted for VPD 412",
+		oldChange.Name + ":1: HDR column 5 (run_at): run-date-backwards: run date 2024-04-03 is before 2024-04-04, the run date of " +
+			res.Files[1].Name + ", the last file accepted for VPD 412",
+		name + ":1: HDR column 5 (run_at): run-date-name: header run date 2024-04-06 differs from the file name's date 2024-04-05",
+	}
+	if len(reports) != len(want) {
+		t.Fatalf("%d reports, want %d: %+v", len(reports), len(want), reports)
+	}
+	for i, r := range reports {
+		if r.Status != internalv1.FileStatusRejected || r.Reason == nil || *r.Reason != want[i] {
+			t.Errorf("report %d: %s %v, want REJECTED %q", i, r.Status, r.Reason, want[i])
+		}
+	}
+	if got, want := len(st.rawRecords(t)), res.Files[0].Rows+res.Files[1].Rows+4; got != want {
+		t.Errorf("raw has %d records, want %d (the two accepted files only)", got, want)
+	}
+}

@@ -14,6 +14,7 @@ type metrics struct {
 	lastAccepted *prometheus.GaugeVec
 	gaps         *prometheus.CounterVec
 	rejections   *prometheus.CounterVec
+	ignored      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -38,8 +39,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "esrflow_ingest_rejections_total",
 			Help: "Files rejected, by tenant and rule.",
 		}, []string{"tenant", "rule"}),
+		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "esrflow_ingest_ignored_entries_total",
+			Help: "Drop-folder entries that are never ingested (symlink, fifo, directory, dot-name, special, loose-file), each counted once when first seen, by tenant folder (empty: the drop folder itself) and kind.",
+		}, []string{"tenant", "kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.files, m.rows, m.lastAccepted, m.gaps, m.rejections} {
+	for _, c := range []prometheus.Collector{m.files, m.rows, m.lastAccepted, m.gaps, m.rejections, m.ignored} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -31,6 +30,9 @@ const (
 	RuleUnknownTenant = "unknown-tenant" // the folder names no configured tenant
 	RuleDuplicate     = "duplicate"      // the same content was already accepted for the tenant
 	RuleSequence      = "sequence"       // a change file's sequence is not after the last accepted one
+	// RuleRunDateBackwards: the file's run date is before the run date of
+	// the last file accepted for its tenant and VPD (the ledger knows it).
+	RuleRunDateBackwards = "run-date-backwards"
 )
 
 // dialectName is the FileInfo.dialect of a parser dialect.
@@ -56,9 +58,9 @@ type rowsReader interface {
 	Summary() format.Summary
 }
 
-// hashFile returns the lower-hex SHA-256 and size of a file.
-func hashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
+// hashFile returns the lower-hex SHA-256 and size of a delivered file.
+func hashFile(drop, path string) (string, int64, error) {
+	f, err := openDelivered(drop, path)
 	if err != nil {
 		return "", 0, err
 	}
@@ -90,7 +92,7 @@ func reasonText(file string, line int, rule, msg string) string {
 // handle ingests one complete file. An error means the file was left in
 // place (I/O) or, wrapped by fatal, that its outcome in Kafka is unknown.
 func (s *Service) handle(ctx context.Context, c *conn, folder string, f candidate) error {
-	sha, size, err := hashFile(f.path)
+	sha, size, err := hashFile(s.cfg.Drop, f.path)
 	if err != nil {
 		return err
 	}
@@ -130,7 +132,7 @@ func (s *Service) handle(ctx context.Context, c *conn, folder string, f candidat
 
 // ingest reads a file of a known tenant and writes it in one transaction.
 func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Tenant) error {
-	file, err := os.Open(d.path)
+	file, err := openDelivered(s.cfg.Drop, d.path)
 	if err != nil {
 		return err
 	}
@@ -154,6 +156,9 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 					strconv.FormatInt(last.Sequence, 10)+" for VPD "+d.vpd+" ("+last.Name+")"))
 		}
 		gap = d.info.Sequence - last.Sequence - 1
+	}
+	if fe := runDateBackwards(d, s.ledger); fe != nil {
+		return s.reject(ctx, c, d, RuleRunDateBackwards, fe.Error())
 	}
 
 	tx, err := s.begin(c)
@@ -267,6 +272,30 @@ func (s *Service) open(d *delivery, t tenant.Tenant, in io.Reader) (rowsReader, 
 		d.info.RunDate = civilDay(h.RunAt)
 		return rd, nil
 	}
+}
+
+// runDateBackwards checks a feed's run dates never go backwards: the file's
+// run date (GO v2: the header's; GO v1: the name's) may equal but not be
+// before that of the last file accepted for its tenant and VPD, full or
+// change. An old file re-sent under a new sequence would otherwise replay
+// the past over newer state.
+func runDateBackwards(d *delivery, l *ledger) *format.Error {
+	last, ok := l.lastFor(d.tenant, d.vpd)
+	if !ok {
+		return nil
+	}
+	lastRun, err := time.Parse(time.DateOnly, last.RunDate)
+	if err != nil || !d.info.RunDate.Before(lastRun) {
+		return nil
+	}
+	e := &format.Error{File: d.info.Name, Rule: RuleRunDateBackwards, Severity: format.SeverityFile,
+		Msg: "run date " + d.info.RunDate.Format(time.DateOnly) + " is before " + last.RunDate + ", the run date of " +
+			last.Name + ", the last file accepted for VPD " + d.vpd}
+	if d.info.Dialect == dialectName(format.DialectGOv2) {
+		// The header's run date: HDR line 1, column 5.
+		e.Line, e.RecordType, e.Column, e.Field = 1, "HDR", 5, "run_at"
+	}
+	return e
 }
 
 // dataFields are the columns after the record type.

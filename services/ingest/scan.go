@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,12 +22,9 @@ import (
 // write it; such files are never read.
 var inProgressSuffixes = []string{".part", ".tmp", ".filepart"}
 
-// skipName reports whether a drop-folder entry is never a delivered file:
-// dotfiles and in-progress names.
-func skipName(name string) bool {
-	if strings.HasPrefix(name, ".") {
-		return true
-	}
+// inProgress reports whether name is what an upload is called while it is
+// written (.part, .tmp, .filepart; esrflow ingest's .<name>.part too).
+func inProgress(name string) bool {
 	lower := strings.ToLower(name)
 	for _, s := range inProgressSuffixes {
 		if strings.HasSuffix(lower, s) {
@@ -34,6 +32,118 @@ func skipName(name string) bool {
 		}
 	}
 	return false
+}
+
+// Kinds of drop-folder entries that are never ingested, the kind label of
+// esrflow_ingest_ignored_entries_total.
+const (
+	ignoredSymlink   = "symlink"    // never followed, in or out of the drop
+	ignoredFIFO      = "fifo"       // a named pipe: reading it would block
+	ignoredDirectory = "directory"  // a folder inside a tenant folder
+	ignoredDotName   = "dot-name"   // a name starting with '.', not an upload in progress
+	ignoredSpecial   = "special"    // a socket or a device
+	ignoredLoose     = "loose-file" // a file directly in the drop folder, outside any tenant folder
+)
+
+// ignoredKind returns why a drop-folder entry is never ingested, or "" when
+// it is a tenant folder (top level) or a delivered file (in a tenant
+// folder). Uploads in progress return skip without a kind: they are
+// expected and not reported.
+func ignoredKind(e fs.DirEntry, topLevel bool) (kind string, skip bool) {
+	name, typ := e.Name(), e.Type()
+	switch {
+	case !topLevel && inProgress(name):
+		return "", true
+	case strings.HasPrefix(name, "."):
+		return ignoredDotName, true
+	case typ&fs.ModeSymlink != 0:
+		return ignoredSymlink, true
+	case typ&fs.ModeNamedPipe != 0:
+		return ignoredFIFO, true
+	case typ.IsDir():
+		if topLevel {
+			return "", false
+		}
+		return ignoredDirectory, true
+	case !typ.IsRegular():
+		return ignoredSpecial, true
+	case topLevel:
+		return ignoredLoose, true
+	}
+	return "", false
+}
+
+// reportIgnored logs and counts an ignored entry the first time a scan
+// meets it; later scans stay quiet while it stays. One that goes away and
+// comes back is reported again.
+func (s *Service) reportIgnored(folder, name, kind string) {
+	key := kind + "\x00" + folder + "/" + name
+	_, seen := s.ignored[key]
+	s.ignored[key] = s.scans
+	if seen {
+		return
+	}
+	s.metrics.ignored.WithLabelValues(folder, kind).Inc()
+	s.log.Warn("drop folder entry ignored: "+ignoredWhy[kind], logx.Tenant(folder), logx.File(name), zap.String("kind", kind))
+}
+
+var ignoredWhy = map[string]string{
+	ignoredSymlink:   "a symlink is never followed; deliver the file itself",
+	ignoredFIFO:      "a named pipe is never read",
+	ignoredDirectory: "folders inside a tenant folder are not read",
+	ignoredDotName:   "names starting with '.' are never read; rename it when it is complete",
+	ignoredSpecial:   "not a regular file",
+	ignoredLoose:     "files directly in the drop folder belong to no tenant; move it into <drop>/<TENANT>/",
+}
+
+// pruneIgnored forgets entries not met in this scan.
+func (s *Service) pruneIgnored() {
+	for k, scan := range s.ignored {
+		if scan != s.scans {
+			delete(s.ignored, k)
+		}
+	}
+}
+
+// errNotRegular: the entry is not, or is no longer, a regular file of the
+// drop folder.
+var errNotRegular = errors.New("not a regular file of the drop folder (a symlink, or replaced while opened)")
+
+// openDelivered opens a delivered file for reading without ever leaving the
+// drop folder: the path is resolved inside it (os.Root: a folder swapped for
+// a symlink that points out is refused), the entry itself must be a regular
+// file, not a symlink, and what was opened must be that same file. The open
+// does not block, so a named pipe swapped in cannot hang the scan.
+func openDelivered(drop, path string) (*os.File, error) {
+	rel, err := filepath.Rel(drop, path)
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(drop)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	li, err := root.Lstat(rel)
+	if err != nil {
+		return nil, err
+	}
+	if !li.Mode().IsRegular() {
+		return nil, errNotRegular
+	}
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || !os.SameFile(li, fi) {
+		_ = f.Close()
+		if err == nil {
+			err = errNotRegular
+		}
+		return nil, err
+	}
+	return f, nil
 }
 
 // watcher decides when a file is complete: its size and modification time
@@ -89,14 +199,18 @@ type candidate struct {
 // listTenant returns the delivered files of one tenant folder in processing
 // order: file sequence from the name, then name. Names that are not ESR names
 // sort first (sequence 0) and are rejected straight away.
-func listTenant(dir string) ([]candidate, error) {
-	ents, err := os.ReadDir(dir)
+func (s *Service) listTenant(folder string) ([]candidate, error) {
+	ents, err := readDirIn(s.cfg.Drop, folder)
 	if err != nil {
 		return nil, err
 	}
+	dir := filepath.Join(s.cfg.Drop, folder)
 	var out []candidate
 	for _, e := range ents {
-		if skipName(e.Name()) || !e.Type().IsRegular() {
+		if kind, skip := ignoredKind(e, false); skip {
+			if kind != "" {
+				s.reportIgnored(folder, e.Name(), kind)
+			}
 			continue
 		}
 		fi, err := e.Info()
@@ -113,6 +227,24 @@ func listTenant(dir string) ([]candidate, error) {
 		return cmp.Or(cmp.Compare(a.seq, b.seq), strings.Compare(a.name, b.name))
 	})
 	return out, nil
+}
+
+// readDirIn lists folder, a tenant folder inside drop, resolved without
+// leaving drop (a tenant folder swapped for a symlink pointing out fails).
+func readDirIn(drop, folder string) ([]fs.DirEntry, error) {
+	root, err := os.OpenRoot(drop)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	d, err := root.Open(folder)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	ents, err := d.ReadDir(-1)
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return ents, err
 }
 
 // prepareDrop creates the drop folder and a folder per configured tenant.
@@ -133,17 +265,19 @@ func (s *Service) prepareDrop() error {
 func (s *Service) scan(ctx context.Context, c *conn) error {
 	s.scans++
 	defer s.watcher.prune(s.scans)
+	defer s.pruneIgnored()
 	ents, err := os.ReadDir(s.cfg.Drop)
 	if err != nil {
 		s.log.Warn("reading drop folder", zap.String("drop", s.cfg.Drop), zap.Error(err))
 		return nil
 	}
 	for _, e := range ents {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if kind, skip := ignoredKind(e, true); skip {
+			s.reportIgnored("", e.Name(), kind)
 			continue
 		}
 		folder := e.Name()
-		files, err := listTenant(filepath.Join(s.cfg.Drop, folder))
+		files, err := s.listTenant(folder)
 		if err != nil {
 			s.log.Warn("reading tenant folder", logx.Tenant(folder), zap.Error(err))
 			continue

@@ -72,6 +72,8 @@ func ceType(event string) string {
 		return schemas.CETypeStarterCreated
 	case eventLeaver:
 		return schemas.CETypeLeaverConfirmed
+	case eventReversed:
+		return schemas.CETypeLeaverReversed
 	default:
 		return schemas.CETypePositionUpdated
 	}
@@ -138,6 +140,11 @@ func value(e *event, recorded time.Time) any {
 			EmployeeNumber: e.EmployeeNumber, EffectiveDate: eff, RecordedAt: recorded, Source: src,
 			LeavingDate: eff, LeavingReason: e.LeavingReason, LastWorkingDay: datePtr(e.LastWorkingDay),
 			DaysLate: e.DaysLate, FinalAssignmentEndDate: datePtr(e.FinalEnd), TransferToTenant: strPtr(e.TransferTo)}
+	case eventReversed:
+		return &eventsv1.LeaverReversed{EventID: e.ID, Tenant: e.Tenant, Vpd: e.VPD, PersonID: e.PersonID,
+			EmployeeNumber: e.EmployeeNumber, EffectiveDate: eff, RecordedAt: recorded, Source: src,
+			ReversedEventID: e.Reverses, ReversedLeavingDate: date(e.ReversedDate), Reversal: e.Reversal,
+			NewLeavingDate: datePtr(e.NewDate), LeavingReason: e.LeavingReason}
 	default:
 		return &eventsv1.PositionUpdated{EventID: e.ID, Tenant: e.Tenant, Vpd: e.VPD, PersonID: e.PersonID,
 			EmployeeNumber: e.EmployeeNumber, EffectiveDate: eff, RecordedAt: recorded, Source: src,

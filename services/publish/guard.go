@@ -95,7 +95,9 @@ func (w *work) omissions() {
 			}
 			n++
 		case tenant.MissingLeave:
-			if !B.employed() || (t.held[pid] != nil && t.held[pid].Batch != "") {
+			if !B.employed() || B.Left != nil || (t.held[pid] != nil && t.held[pid].Batch != "") {
+				// (Not employed, already a published leaver, or awaiting an
+				// operator: no second leaver.)
 				continue
 			}
 			A := B.clone()
@@ -227,12 +229,13 @@ func (w *work) command(c *internalv1.OperatorCommand) error {
 	switch c.Action {
 	case internalv1.OperatorActionRelease:
 		d.Status = internalv1.HeldBatchStatusReleased
-		// A future-dated leaver whose date has come (by the clock or a later
-		// file) is confirmed now; the others wait for their date.
-		today := max(w.p.today(), t.hdr.LastRun)
+		// A future-dated leaver whose date has come (by a later file, or
+		// the clock as far as it may confirm) is confirmed now; the others
+		// wait for their date.
+		today := w.p.today()
 		for _, e := range held {
 			e.Batch, e.PreFile = "", nil
-			if e.Due != "" && e.Due > today {
+			if e.Due != "" && e.Due > t.hdr.LastRun && !w.p.clockMayConfirm(t, e.Due, today) {
 				w.setHeld(e)
 				continue
 			}

@@ -191,6 +191,7 @@ type decoded struct {
 	starter  *eventsv1.StarterCreated
 	leaver   *eventsv1.LeaverConfirmed
 	position *eventsv1.PositionUpdated
+	reversed *eventsv1.LeaverReversed
 	report   *internalv1.FileReport
 	batch    *internalv1.HeldBatch
 }
@@ -225,6 +226,9 @@ func (h *harness) decode(recs []*kgo.Record) []decoded {
 		case schemas.PositionUpdated:
 			d.position = &eventsv1.PositionUpdated{}
 			v = d.position
+		case schemas.LeaverReversed:
+			d.reversed = &eventsv1.LeaverReversed{}
+			v = d.reversed
 		case schemas.FileReport:
 			d.report = &internalv1.FileReport{}
 			v = d.report
@@ -252,6 +256,12 @@ func (h *harness) decode(recs []*kgo.Record) []decoded {
 			e := d.position
 			d.got = got{File: e.Source.FileName, Line: e.Source.Line, Type: eventPosition, PersonID: e.PersonID, EmployeeNumber: e.EmployeeNumber,
 				Effective: iso(e.EffectiveDate), AssignmentNumber: e.AssignmentNumber, Change: string(e.Change), ID: e.EventID}
+		case d.reversed != nil:
+			// Change carries the reversal and the new date, LeavingReason
+			// the reversed leaver's reason.
+			e := d.reversed
+			d.got = got{File: e.Source.FileName, Line: e.Source.Line, Type: eventReversed, PersonID: e.PersonID, EmployeeNumber: e.EmployeeNumber,
+				Effective: iso(e.EffectiveDate), LeavingReason: e.LeavingReason, Change: e.Reversal + "/" + isoPtr(e.NewLeavingDate), ID: e.EventID}
 		}
 		out = append(out, d)
 	}
@@ -387,6 +397,7 @@ type A struct {
 	Pos, Title, Occ, Grade, Group string
 	Role                          string
 	Org, Loc                      int64
+	PosID                         int64 // the post (ASA col 14); default 8001
 }
 
 func (f *file) asg(a A) internalv1.EntityRecord {
@@ -420,9 +431,12 @@ func (f *file) asg(a A) internalv1.EntityRecord {
 	if a.Loc == 0 {
 		a.Loc = 9001
 	}
+	if a.PosID == 0 {
+		a.PosID = 8001
+	}
 	return f.next(internalv1.EntityRecordKindEntity, internalv1.Assignment{Vpd: f.vpd, PersonID: a.Person, AssignmentID: a.ID,
 		EffectiveStart: day(a.Start), EarliestStart: dayPtr(a.Earliest), AssignmentType: a.Type, AssignmentNumber: a.Number,
-		Status: internalv1.AssignmentStatus(a.Status), OrganisationID: a.Org, LocationID: a.Loc, PositionID: 8001,
+		Status: internalv1.AssignmentStatus(a.Status), OrganisationID: a.Org, LocationID: a.Loc, PositionID: a.PosID,
 		Position:   internalv1.PositionRef{Number: a.Pos, Title: a.Title, OccupationCode: a.Occ, Area: "Ward"},
 		Grade:      internalv1.Grade{Owner: "NHS", Code: a.Grade, Description: "Review Body Band " + a.Grade[3:]},
 		StaffGroup: a.Group, JobRole: a.Role, LastWorkingDay: dayPtr(a.LWD), FinalAssignmentEndDate: dayPtr(a.End)}, "ASA")
@@ -430,6 +444,13 @@ func (f *file) asg(a A) internalv1.EntityRecord {
 
 func (f *file) org(id int64, name string) internalv1.EntityRecord {
 	return f.next(internalv1.EntityRecordKindEntity, internalv1.Organisation{Vpd: f.vpd, OrganisationID: id, Name: name, EffectiveFrom: day("2015-04-01")}, "ORA")
+}
+
+// post is a POA row.
+func (f *file) post(id int64, number, title, occ, from string) internalv1.EntityRecord {
+	return f.next(internalv1.EntityRecordKindEntity, internalv1.Position{Vpd: f.vpd, PositionID: id, EffectiveFrom: day(from),
+		Number: number, Title: title, OccupationCode: occ, StaffGroup: "Nursing and Midwifery Registered", JobRole: "Staff Nurse",
+		Payscale: "XR05", OrganisationID: 7001, HiringStatus: "Active"}, "POA")
 }
 
 func (f *file) loc(id int64, desc string) internalv1.EntityRecord {

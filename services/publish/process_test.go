@@ -108,7 +108,7 @@ func TestBaseline(t *testing.T) {
 	}
 	r := reps[0]
 	wantR := &internalv1.FileReport{Tenant: tenantRXX, Vpd: "412", File: f.info, Status: internalv1.FileStatusAccepted,
-		RowsRead: 21, EntitiesAccepted: 21, EventsEmitted: map[string]int64{eventStarter: 2, eventLeaver: 1, eventPosition: 0},
+		RowsRead: 21, EntitiesAccepted: 21, EventsEmitted: map[string]int64{eventStarter: 2, eventLeaver: 1, eventPosition: 0, eventReversed: 0},
 		ReportedAt: r.ReportedAt}
 	if !reflect.DeepEqual(r, wantR) {
 		t.Errorf("report = %+v\nwant %+v", r, wantR)
@@ -210,7 +210,7 @@ func TestHeldLeaverReDatedThenFires(t *testing.T) {
 		t.Errorf("still held after firing: %+v", held)
 	}
 	reps := h.reports(h.feed(f4.end()))
-	if len(reps) != 1 || !reflect.DeepEqual(reps[0].EventsEmitted, map[string]int64{eventStarter: 0, eventLeaver: 1, eventPosition: 0}) {
+	if len(reps) != 1 || !reflect.DeepEqual(reps[0].EventsEmitted, map[string]int64{eventStarter: 0, eventLeaver: 1, eventPosition: 0, eventReversed: 0}) {
 		t.Errorf("report of the firing file: %+v", reps)
 	}
 	if v := testutil.ToFloat64(h.p.metrics.scheduled.WithLabelValues(tenantRXX)); v != 0 {

@@ -253,7 +253,7 @@ func (p *processor) ensureTenant(ctx context.Context, code string) error {
 	if done {
 		return nil
 	}
-	events := []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated}
+	events := []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated, schemas.EventLeaverReversed}
 	topics := make([]string, len(events))
 	for i, e := range events {
 		topics[i] = schemas.EventTopic(code, e)
@@ -344,10 +344,11 @@ func (w *work) fileStart(rec *internalv1.EntityRecord) error {
 		Active: t.employedCount(), Emitted: map[string]int64{}}
 	t.hdr.Files++
 	t.hdr.LastRun = max(t.hdr.LastRun, run)
+	t.hdr.LastFileMs = w.p.cfg.Now().UnixMilli()
 	w.p.metrics.files.WithLabelValues(t.code).Inc()
 	// Held leavers whose date the file's run date has reached fire now,
 	// before any of its rows, and count in its report.
-	if err := w.fireDue(run, triggerFile); err != nil {
+	if err := w.fireDue(func(due string) bool { return due <= run }, triggerFile); err != nil {
 		return err
 	}
 	w.saveHeader()
@@ -383,6 +384,9 @@ func (w *work) fileEnd(rec *internalv1.EntityRecord) error {
 		return err
 	}
 	t, o := w.t, w.t.hdr.Open
+	if err := w.postChanges(); err != nil {
+		return err
+	}
 	if o.Full && !o.Baseline {
 		w.omissions()
 	}
@@ -394,7 +398,7 @@ func (w *work) fileEnd(rec *internalv1.EntityRecord) error {
 	if c == nil {
 		c = &internalv1.StageCounts{}
 	}
-	emitted := map[string]int64{eventStarter: 0, eventLeaver: 0, eventPosition: 0}
+	emitted := map[string]int64{eventStarter: 0, eventLeaver: 0, eventPosition: 0, eventReversed: 0}
 	maps.Copy(emitted, o.Emitted)
 	now := w.p.now()
 	report := &internalv1.FileReport{Tenant: t.code, Vpd: rec.Vpd, File: rec.File, Status: internalv1.FileStatusAccepted,
@@ -417,6 +421,7 @@ func (w *work) fileEnd(rec *internalv1.EntityRecord) error {
 		logx.Count("leavers", emitted[eventLeaver]), logx.Count("position_updates", emitted[eventPosition]),
 		logx.Count("leavers_held", leaversHeld), logx.Count("scheduled_leavers", int64(t.dateHeld())))
 	t.hdr.Open = nil
+	t.hdr.LastFileMs = w.p.cfg.Now().UnixMilli()
 	w.saveHeader()
 	return nil
 }
@@ -474,8 +479,10 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 		t.locs[e.LocationID] = e.Description
 		w.tx.SetState(stateKey(t.code, keyLocation, strconv.FormatInt(e.LocationID, 10)), []byte(e.Description))
 	case internalv1.Position:
-		// Positions cause no events and assignments carry their names.
-		return w.closeGroup()
+		if err := w.closeGroup(); err != nil {
+			return err
+		}
+		w.postRow(&e, line)
 	case internalv1.Correction:
 		if err := w.closeGroup(); err != nil {
 			return err
@@ -540,14 +547,21 @@ func (w *work) closeGroup() error {
 		rehire:       t.rehire,
 		transferFrom: func(a *person) string { return w.p.transferFrom(t.code, a) },
 		orgName:      func(id int64) string { return t.orgs[id] },
-		names: func(a attrs) snapshot {
-			return snapshot{PositionNumber: a.PositionNumber, PositionTitle: a.PositionTitle, Organisation: t.orgs[a.OrganisationID],
-				Grade: a.GradeCode, StaffGroup: a.StaffGroup, JobRole: a.JobRole, OccupationCode: a.OccupationCode, Location: t.locs[a.LocationID]}
-		},
-		hasHeld: func(pid string) bool { return t.held[pid] != nil },
+		names:        t.snapshotOf,
+		hasHeld:      func(pid string) bool { return t.held[pid] != nil },
 	}
 	out := derive(f, B, g)
 	pid := g.PersonID
+	if out.clearLeft {
+		// The published leaver no longer stands, from this group on; were
+		// the file's own leavers rejected, the person is restored without it
+		// too, because its reversal is already out.
+		g.After.Left = nil
+		if B != nil && B.Left != nil {
+			B = B.clone()
+			B.Left = nil
+		}
+	}
 	if out.dropHeld {
 		w.dropHeld(pid)
 		if out.withdrawn {
@@ -621,6 +635,9 @@ func (w *work) emit(e *event, inFile bool) error {
 		return err
 	}
 	w.tx.Produce(&kgo.Record{Topic: topic, Key: []byte(e.PersonID), Value: b, Headers: headers(e, now)})
+	if e.Type == eventLeaver {
+		w.markLeft(e)
+	}
 	if o := w.t.hdr.Open; inFile && o != nil {
 		if o.Emitted == nil { // restored from a header written before any event
 			o.Emitted = map[string]int64{}
@@ -631,6 +648,23 @@ func (w *work) emit(e *event, inFile bool) error {
 	return nil
 }
 
+// markLeft records a published leaver on its person (and on the person's
+// open group, which becomes the person when it closes), so that no second
+// leaver is published for the same employment end.
+func (w *work) markLeft(e *event) {
+	l := &leftRecord{EventID: e.ID, Date: e.Effective, Reason: e.LeavingReason}
+	t := w.t
+	if g := t.group; g != nil && g.PersonID == e.PersonID && g.After != nil {
+		g.After.Left = l
+		w.saveGroup()
+	}
+	if p := t.persons[e.PersonID]; p != nil {
+		c := p.clone()
+		c.Left = l
+		w.putPerson(e.PersonID, c)
+	}
+}
+
 // now is the recording time, at the millisecond precision Avro keeps.
 func (p *processor) now() time.Time {
 	return p.cfg.Now().UTC().Truncate(time.Millisecond)
@@ -639,7 +673,7 @@ func (p *processor) now() time.Time {
 func assignmentOf(e *internalv1.Assignment) *assignment {
 	return &assignment{Type: e.AssignmentType, Status: string(e.Status), Number: e.AssignmentNumber,
 		Start: isoDate(e.EffectiveStart), Earliest: isoDatePtr(e.EarliestStart),
-		LastDay: isoDatePtr(e.LastWorkingDay), End: isoDatePtr(e.FinalAssignmentEndDate),
+		LastDay: isoDatePtr(e.LastWorkingDay), End: isoDatePtr(e.FinalAssignmentEndDate), PositionID: e.PositionID,
 		Attrs: attrs{PositionNumber: e.Position.Number, PositionTitle: e.Position.Title, OccupationCode: e.Position.OccupationCode,
 			OrganisationID: e.OrganisationID, GradeOwner: e.Grade.Owner, GradeCode: e.Grade.Code, GradeDesc: e.Grade.Description,
 			StaffGroup: e.StaffGroup, JobRole: e.JobRole, LocationID: e.LocationID}}

@@ -42,6 +42,9 @@ const (
 	DefaultGroup           = "esrflow-publish"
 	DefaultChangelog       = "esr.publish.changelog.v1"
 	DefaultEventPartitions = 3
+	// DefaultFeedWindow matches the alert on a silent tenant: ESR sends a
+	// file a day, so 26 hours without one means the feed has stopped.
+	DefaultFeedWindow = 26 * time.Hour
 )
 
 // Config configures a publish instance.
@@ -78,6 +81,11 @@ type Config struct {
 	// fresh pipeline (today's clock would confirm every old leaver at once,
 	// before the files that withdraw or re-date some of them).
 	DisableClock bool
+	// FeedWindow is how long a tenant's feed may be silent (no file started
+	// or ended) before the clock confirms its due leavers without waiting
+	// for its files to catch up (default DefaultFeedWindow). See
+	// docs/publish.md, "When the clock may confirm a leaver".
+	FeedWindow time.Duration
 	// Tenants configures each tenant's leaver guard and feeds; nil or a
 	// tenant it does not name gets the defaults (tenant.DefaultGuard,
 	// missing: ignore for GO files).
@@ -102,6 +110,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.tenantFlags.Register(fs, "leaver_guard thresholds, feeds' missing modes")
 	fs.DurationVar(&c.TickInterval, "schedule.interval", time.Second, "how often the scheduler looks for held leavers whose Europe/London day has come")
 	fs.BoolVar(&c.DisableClock, "schedule.disable-clock", false, "confirm held leavers only at a file whose run date reaches their date (replaying history)")
+	fs.DurationVar(&c.FeedWindow, "schedule.feed-window", DefaultFeedWindow, "a tenant's feed silent this long (no file) no longer holds its due leavers back: the clock confirms them")
 	var parts int
 	fs.Func("event.partitions", "partitions of a tenant's event topics when publish creates them (default 3)", func(s string) error {
 		_, err := fmt.Sscan(s, &parts)
@@ -150,6 +159,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.Now == nil {
 		out.Now = time.Now
+	}
+	if out.FeedWindow <= 0 {
+		out.FeedWindow = DefaultFeedWindow
 	}
 	return out, nil
 }

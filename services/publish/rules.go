@@ -16,6 +16,13 @@ const (
 	eventStarter  = "starter-created"
 	eventLeaver   = "leaver-confirmed"
 	eventPosition = "position-updated"
+	eventReversed = "leaver-reversed"
+)
+
+// Reversals: why a confirmed leaver no longer stands.
+const (
+	reversalWithdrawn = "WITHDRAWN" // ESR cleared the termination
+	reversalRedated   = "REDATED"   // ESR moved it past the run date of the file that says so
 )
 
 // Position-updated changes.
@@ -57,6 +64,9 @@ type assignment struct {
 	LastDay  string `json:"lwd,omitempty"`      // last working day (col 45)
 	End      string `json:"end,omitempty"`      // final assignment end date (col 48)
 	Attrs    attrs  `json:"attrs"`
+	// PositionID is the post the assignment holds (ASA col 14), so a
+	// re-titled post (a POA row alone) reaches its holders.
+	PositionID int64 `json:"pos_id,omitempty"`
 }
 
 // live: an employee assignment that is active or suspended.
@@ -79,6 +89,18 @@ type person struct {
 	// Seen is the number (Files) of the last full file that listed the
 	// person, so a full file's omissions can be found at its end.
 	Seen int64 `json:"seen,omitempty"`
+	// Left is the leaver-confirmed published for the person's current
+	// employment end, until a starter (a new employment) or a
+	// leaver-reversed clears it. While it stands no second leaver is
+	// published for the person, whatever the clock and the file order.
+	Left *leftRecord `json:"left,omitempty"`
+}
+
+// leftRecord is what a reversal needs of a published leaver.
+type leftRecord struct {
+	EventID string `json:"id"`
+	Date    string `json:"date"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 func (p *person) clone() *person {
@@ -196,6 +218,12 @@ type event struct {
 	Pending bool    `json:"pending,omitempty"`
 	Batch   string  `json:"batch,omitempty"`
 	PreFile *person `json:"pre_file,omitempty"`
+	// leaver-reversed: the leaver that no longer stands, why, and the new
+	// leaving date of a re-dating
+	Reverses     string `json:"reverses,omitempty"`
+	ReversedDate string `json:"reversed_date,omitempty"`
+	Reversal     string `json:"reversal,omitempty"`
+	NewDate      string `json:"new_date,omitempty"`
 	// position-updated
 	Change string    `json:"change,omitempty"`
 	Before *snapshot `json:"before,omitempty"`
@@ -221,6 +249,7 @@ type outcome struct {
 	hold      *event  // new held leaver (replaces any held one)
 	dropHeld  bool    // the person's held leaver is removed (re-dated, fired or withdrawn)
 	withdrawn bool    // the held leaver was withdrawn (rule 2)
+	clearLeft bool    // the person's confirmed leaver no longer stands (a reversal or a new employment)
 }
 
 // derive applies the truth rules to one closed group. B is the stored
@@ -311,14 +340,10 @@ func derive(f *fileCtx, B *person, g *group) outcome {
 
 	empB, empA := B.employed(), A.employed()
 	termB := B.term()
-	switch {
-	case empB && A.Termination != "" && A.Termination != termB: // rule 1.1
-		leaver(g.PRALine, A.Termination)
-	case empB && !empA && (A.Termination == "" || A.Termination != termB): // rule 1.2
-		// (A.T = B.T set: rule 1.1 decided this leaving on an earlier file;
-		// ESR re-sending the person terminated after the date is no second
-		// leaver.)
-		line, l := int64(0), ""
+	// endingRows is rule 1.2's source: the last row of the group whose
+	// assignment was live in B and is not in A, and the latest final end
+	// date among those assignments.
+	endingRows := func() (line int64, l string) {
 		for _, r := range g.Rows {
 			if B.asg(r.ID).live() && !A.asg(r.ID).live() {
 				line = r.Line
@@ -327,13 +352,51 @@ func derive(f *fileCtx, B *person, g *group) outcome {
 				}
 			}
 		}
-		leaver(line, l)
+		return line, l
+	}
+	left := B.confirmedLeaver()
+	switch {
+	case left != nil && !empB && empA:
+		// A new employment after a confirmed leaver: a starter (rule 3,
+		// a rehire whatever the ids), which ends the old leaver's standing.
+	case left != nil && empA && A.Termination == "":
+		// The termination was withdrawn after its leaver was published.
+		out.emit = append(out.emit, reversal(base, left, g.PRALine, reversalWithdrawn, ""))
+		out.clearLeft = true
+	case left != nil:
+		// At most one leaver per employment end: a re-sent, re-dated or
+		// completed termination is no second leaver. Only a new date after
+		// the file's run date means the person is employed after all: the
+		// published leaver is reversed and the new date is held as usual.
+		line, l := g.PRALine, A.Termination
+		if l == "" && empB && !empA {
+			line, l = endingRows()
+		}
+		if empB && l != "" && l != left.Date && l > f.run {
+			out.emit = append(out.emit, reversal(base, left, line, reversalRedated, l))
+			out.clearLeft = true
+			leaver(line, l)
+		}
+	case empB && A.Termination != "" && A.Termination != termB: // rule 1.1
+		leaver(g.PRALine, A.Termination)
+	case empB && !empA && (A.Termination == "" || A.Termination != termB): // rule 1.2
+		// (A.T = B.T set: rule 1.1 decided this leaving on an earlier file;
+		// ESR re-sending the person terminated after the date is no second
+		// leaver.)
+		leaver(endingRows())
 	}
 	if termB != "" && A.Termination == "" && f.hasHeld(A.ID) { // rule 2
 		out.dropHeld, out.withdrawn = true, true
 	}
 	if !empB && empA { // rule 3
 		starter()
+		if left != nil || termB != "" {
+			// The same person id returning after they left (new numbers,
+			// or the termination reversed once the assignments had ended)
+			// is a rehire, whatever the other records say.
+			out.emit[len(out.emit)-1].Rehire = true
+		}
+		out.clearLeft = true
 	}
 	if empB && empA { // rule 4
 		seen := map[string]bool{}
@@ -368,6 +431,23 @@ func derive(f *fileCtx, B *person, g *group) outcome {
 		}
 	}
 	return out
+}
+
+// confirmedLeaver is the published leaver that stands for the person, if any.
+func (p *person) confirmedLeaver() *leftRecord {
+	if p == nil {
+		return nil
+	}
+	return p.Left
+}
+
+// reversal is the leaver-reversed of a published leaver, caused by the
+// record at line of the file in base.
+func reversal(base event, left *leftRecord, line int64, why, newDate string) event {
+	e := base
+	e.Type, e.Line, e.Effective = eventReversed, line, left.Date
+	e.Reverses, e.ReversedDate, e.Reversal, e.NewDate, e.LeavingReason = left.EventID, left.Date, why, newDate, left.Reason
+	return e
 }
 
 // daysBetween is to - from in whole days.

@@ -43,6 +43,39 @@ func (p *processor) today() string {
 	return p.cfg.Now().In(london).Format(time.DateOnly)
 }
 
+// clockMayConfirm says whether the clock may confirm the tenant's leaver
+// due on day due, now (the London day today). The clock alone must not
+// outrun a feed that is catching up: ESR sends bursty catch-up files after
+// downtime, and a backlog handed over at once must give the same events as
+// the same files arriving day by day, where a later file may withdraw or
+// re-date the leaver before its date. So the clock confirms a leaver due on
+// D only
+//   - once a file of the tenant with run date D-1 or later has been read
+//     (every file that could still change the leaver before D has been
+//     read: ESR's file for day D-1 is the last before the leaving day), or
+//   - when the feed has been silent for FeedWindow (no file started or
+//     ended), so a feed that stopped cannot hold leavers back for ever.
+//
+// A file whose run date reaches D confirms it at its FILE_START anyway.
+func (p *processor) clockMayConfirm(t *tenantState, due, today string) bool {
+	if p.cfg.DisableClock || due > today {
+		return false
+	}
+	if t.hdr.LastRun != "" && addDays(t.hdr.LastRun, 1) >= due {
+		return true
+	}
+	return p.cfg.Now().Sub(time.UnixMilli(t.hdr.LastFileMs)) >= p.cfg.FeedWindow
+}
+
+// addDays is the ISO day n days after day.
+func addDays(day string, n int) string {
+	d, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return day
+	}
+	return d.AddDate(0, 0, n).Format(time.DateOnly)
+}
+
 // dateHeld: a future-dated leaver waiting for its date only (not pending
 // the guard's decision, not in a batch awaiting an operator).
 func (e *event) dateHeld() bool { return e.Due != "" && !e.Pending && e.Batch == "" }
@@ -58,14 +91,15 @@ func (t *tenantState) dateHeld() int {
 	return n
 }
 
-// fireDue emits the date-held leavers due on or before day, in (due,
-// person) order, with the id and source they were held with and days_late
-// 0. Fired at a FILE_START they count in that file's report.
-func (w *work) fireDue(day, trigger string) error {
+// fireDue emits the date-held leavers that are due (a file's run date
+// reached their date, or the clock may confirm them), in (due, person)
+// order, with the id and source they were held with and days_late 0.
+// Fired at a FILE_START they count in that file's report.
+func (w *work) fireDue(isDue func(due string) bool, trigger string) error {
 	t := w.t
 	var due []*event
 	for _, e := range t.held {
-		if e.dateHeld() && e.Due <= day {
+		if e.dateHeld() && isDue(e.Due) {
 			due = append(due, e)
 		}
 	}
@@ -107,7 +141,7 @@ func (p *processor) TickDue(partition int32) bool {
 			continue
 		}
 		for _, e := range t.held {
-			if e.dateHeld() && e.Due <= today {
+			if e.dateHeld() && p.clockMayConfirm(t, e.Due, today) {
 				return true
 			}
 		}
@@ -131,7 +165,7 @@ func (p *processor) Tick(ctx context.Context, partition int32, tx *stage.Tx) err
 			continue
 		}
 		w := &work{p: p, t: t, tx: tx, ctx: ctx}
-		if err := w.fireDue(today, triggerClock); err != nil {
+		if err := w.fireDue(func(due string) bool { return p.clockMayConfirm(t, due, today) }, triggerClock); err != nil {
 			return err
 		}
 	}

@@ -51,6 +51,9 @@ type openFile struct {
 	Dialect  string           `json:"dialect,omitempty"` // go-v2, go-v1, csv: picks the feed's missing mode
 	Active   int64            `json:"active"`            // people employed when the file started (the guard's population)
 	Emitted  map[string]int64 `json:"emitted,omitempty"` // events emitted per event name, held leavers that fired included
+	// PostChanges are the file's position rows whose post differs from what
+	// its holders hold, applied at FILE_END (see positions.go).
+	PostChanges []postChange `json:"post_changes,omitempty"`
 }
 
 // tenantHeader is the value of <TENANT>/t.
@@ -60,6 +63,9 @@ type tenantHeader struct {
 	Open  *openFile `json:"open,omitempty"`
 	// LastRun is the latest run date of a file of the tenant.
 	LastRun string `json:"last_run,omitempty"`
+	// LastFileMs is when (publish's clock, Unix milliseconds) a file of
+	// the tenant last started or ended: how long its feed has been silent.
+	LastFileMs int64 `json:"last_file_ms,omitempty"`
 }
 
 // tenantState is one tenant's state in memory.
@@ -77,12 +83,21 @@ type tenantState struct {
 	nhs      map[string]map[string]bool // NHS Unique ID -> person ids
 	match    map[string]map[string]bool // NI number + date of birth digest -> person ids
 	asgOwner map[string]string          // assignment id -> person id
+	holders  map[int64]map[string]bool  // position id -> ids of assignments that name it
 }
 
 func newTenantState(code string, partition int32) *tenantState {
 	return &tenantState{code: code, partition: partition, persons: map[string]*person{}, held: map[string]*event{},
 		batches: map[string]*internalv1.HeldBatch{}, orgs: map[int64]string{}, locs: map[int64]string{},
-		nhs: map[string]map[string]bool{}, match: map[string]map[string]bool{}, asgOwner: map[string]string{}}
+		nhs: map[string]map[string]bool{}, match: map[string]map[string]bool{}, asgOwner: map[string]string{},
+		holders: map[int64]map[string]bool{}}
+}
+
+// snapshotOf is the position-relevant view of an assignment's attributes,
+// organisation and location named.
+func (t *tenantState) snapshotOf(a attrs) snapshot {
+	return snapshot{PositionNumber: a.PositionNumber, PositionTitle: a.PositionTitle, Organisation: t.orgs[a.OrganisationID],
+		Grade: a.GradeCode, StaffGroup: a.StaffGroup, JobRole: a.JobRole, OccupationCode: a.OccupationCode, Location: t.locs[a.LocationID]}
 }
 
 // index adds (add) or removes pid under key in idx.
@@ -110,9 +125,15 @@ func (t *tenantState) setPerson(pid string, p *person) {
 	if old := t.persons[pid]; old != nil {
 		index(t.nhs, old.NHSUniqueID, pid, false)
 		index(t.match, old.Match, pid, false)
-		for id := range old.Assignments {
+		for id, a := range old.Assignments {
 			if t.asgOwner[id] == pid {
 				delete(t.asgOwner, id)
+			}
+			if h := t.holders[a.PositionID]; h != nil {
+				delete(h, id)
+				if len(h) == 0 {
+					delete(t.holders, a.PositionID)
+				}
 			}
 		}
 	}
@@ -123,8 +144,14 @@ func (t *tenantState) setPerson(pid string, p *person) {
 	t.persons[pid] = p
 	index(t.nhs, p.NHSUniqueID, pid, true)
 	index(t.match, p.Match, pid, true)
-	for id := range p.Assignments {
+	for id, a := range p.Assignments {
 		t.asgOwner[id] = pid
+		if a.PositionID != 0 {
+			if t.holders[a.PositionID] == nil {
+				t.holders[a.PositionID] = map[string]bool{}
+			}
+			t.holders[a.PositionID][id] = true
+		}
 	}
 }
 

@@ -248,12 +248,12 @@ func checkTruth(t *testing.T, g *generated) {
 	// Held leavers count in the file during which they fire; count the
 	// emitted records per report instead of per source.
 	idx := 0
-	counts := map[string]int64{eventStarter: 0, eventLeaver: 0, eventPosition: 0}
+	counts := map[string]int64{eventStarter: 0, eventLeaver: 0, eventPosition: 0, eventReversed: 0}
 	for _, d := range h.decode(h.out) {
 		if d.report != nil {
 			perFile[idx] = counts
 			idx++
-			counts = map[string]int64{eventStarter: 0, eventLeaver: 0, eventPosition: 0}
+			counts = map[string]int64{eventStarter: 0, eventLeaver: 0, eventPosition: 0, eventReversed: 0}
 			continue
 		}
 		counts[d.got.Type]++

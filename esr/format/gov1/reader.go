@@ -34,6 +34,7 @@ type Options struct {
 	// option exists so callers configure both dialects alike.
 	KeepSpecialCategory bool
 	MaxLineBytes        int
+	MaxColumns          int // 0 = format.DefaultMaxColumns (see gov2.Options)
 	Encoding            format.Encoding
 	ReuseRecord         bool
 }
@@ -62,7 +63,7 @@ func NewReader(fileName string, r io.Reader, opts Options) (*Reader, error) {
 		rd.delim = ','
 	}
 	rd.in.Init(file, r, stream.Envelope{Header: TypeHeader, Trailer: TypeFooter, Delim: rd.delim},
-		stream.Options{MaxLineBytes: opts.MaxLineBytes, Encoding: opts.Encoding, ReuseRecord: opts.ReuseRecord})
+		stream.Options{MaxLineBytes: opts.MaxLineBytes, MaxColumns: opts.MaxColumns, Encoding: opts.Encoding, ReuseRecord: opts.ReuseRecord})
 	if rd.delim == '"' || rd.delim == '\n' || rd.delim == '\r' {
 		return nil, format.FileFailure(file, 0, "", format.RuleConfig, "delimiter cannot be a quote or line break")
 	}
@@ -152,7 +153,7 @@ func (r *Reader) Next() (format.Row, error) {
 
 func (r *Reader) split(t string) ([]string, int) {
 	f, bad, _ := format.SplitQuoted(t, r.delim, r.in.FieldBuf(t, r.delim))
-	return r.in.Keep(f), bad
+	return r.in.Keep(r.in.Bound(f)), bad
 }
 
 // readFooter checks FTR,<file name>,<count>: count = data records (PER, ASG

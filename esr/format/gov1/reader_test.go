@@ -256,3 +256,18 @@ func TestSpecs(t *testing.T) {
 	require.Len(t, gov1.Spec("ASG").Columns, 45)
 	require.Nil(t, gov1.Spec("HDR"))
 }
+
+// A row wider than MaxColumns keeps the first MaxColumns fields and says so.
+func TestWideRowCut(t *testing.T) {
+	o := opts()
+	o.MaxColumns = 40
+	_, rows, err := readAll(t, testName, wrap(rowPER+strings.Repeat(`,""`, 500)), o)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Len(t, rows[0].Fields, 40)
+	found := false
+	for _, p := range rows[0].Problems {
+		found = found || (p.Rule == format.RuleColumnCount && strings.Contains(p.Msg, "more than the limit of 40"))
+	}
+	require.True(t, found, "problems: %v", rows[0].Problems)
+}

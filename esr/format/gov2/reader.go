@@ -52,6 +52,10 @@ type Options struct {
 	// MaxLineBytes bounds a line (0 = format.DefaultMaxLineBytes); a longer
 	// line is a row problem (line-too-long), not a crash.
 	MaxLineBytes int
+	// MaxColumns bounds the columns kept of a row (0 =
+	// format.DefaultMaxColumns); a wider row keeps the first MaxColumns and
+	// gets a column-count problem.
+	MaxColumns int
 	// Encoding forces a text encoding; empty = UTF-8 with a per-file
 	// Windows-1252 fallback.
 	Encoding format.Encoding
@@ -86,7 +90,7 @@ func NewReader(fileName string, r io.Reader, opts Options) (*Reader, error) {
 	file := stream.BaseName(fileName)
 	rd := &Reader{opts: opts}
 	rd.in.Init(file, r, stream.Envelope{Header: TypeHeader, Trailer: TypeTrailer, Delim: Delimiter},
-		stream.Options{MaxLineBytes: opts.MaxLineBytes, Encoding: opts.Encoding, ReuseRecord: opts.ReuseRecord})
+		stream.Options{MaxLineBytes: opts.MaxLineBytes, MaxColumns: opts.MaxColumns, Encoding: opts.Encoding, ReuseRecord: opts.ReuseRecord})
 	fn, fe := stream.ParseFileName(file, format.DialectGOv2, "a GO v1 file name, want GO_<VPD>_<SUB>_GO{F|C}_<YYYYMMDD>_<seq>.DAT")
 	if fe != nil {
 		return nil, fe
@@ -171,6 +175,12 @@ func (r *Reader) readHeader() *format.FileError {
 		return r.failCol(ln.No, TypeHeader, 6, format.RuleInterfaceVersion,
 			"interface version "+format.Quote(h.InterfaceVersion)+" is not one of "+strings.Join(versions, ","), spec)
 	}
+	// The name's date is the extract's run date (ESR-FORMATS §2.2): a header
+	// that says another day belongs to another file, or was edited.
+	if ry, rm, rd := h.RunAt.Date(); ry != h.Name.Date.Year() || rm != h.Name.Date.Month() || rd != h.Name.Date.Day() {
+		return r.failCol(ln.No, TypeHeader, 5, format.RuleRunDateName,
+			"header run date "+h.RunAt.Format(time.DateOnly)+" differs from the file name's date "+h.Name.Date.Format(time.DateOnly), spec)
+	}
 	w := format.RunWindow{Now: r.opts.Now, FutureTolerance: r.opts.FutureTolerance, MaxAge: r.opts.MaxRunAge}
 	if fe := w.Check(r.in.File, ln.No, TypeHeader, 5, "run_at", h.RunAt, h.PreviousRunAt); fe != nil {
 		return fe
@@ -206,7 +216,7 @@ func (r *Reader) Next() (format.Row, error) {
 }
 
 func (r *Reader) split(t string) []string {
-	return r.in.Keep(format.SplitPlain(t, Delimiter, r.in.FieldBuf(t, Delimiter)))
+	return r.in.Keep(r.in.Bound(format.SplitPlain(t, Delimiter, r.in.FieldBuf(t, Delimiter))))
 }
 
 // readTrailer checks TRL~n: n must equal the number of non-blank lines,

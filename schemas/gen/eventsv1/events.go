@@ -142,3 +142,33 @@ type PositionUpdated struct {
 	// Attributes after the change; null for ASSIGNMENT_ENDED.
 	After *PositionSnapshot `avro:"after" json:"after"`
 }
+
+// esr.<tenant>.leaver-reversed.v1: a leaver-confirmed event published earlier for this person no longer stands, because ESR withdrew the termination, or re-dated it to a day after the run date of the file that says so. The person is employed again as of that file: re-enable what the leaver removed. A re-dated termination is confirmed again by a new leaver-confirmed (new event id) on its new date. Sent at most once per leaver-confirmed.
+type LeaverReversed struct {
+	// Deterministic event id (= CloudEvents ce_id) of this reversal, derived from tenant, person and the ESR record that withdrew or re-dated the termination; use it to de-duplicate.
+	EventID string `avro:"event_id" json:"event_id"`
+	// Tenant ODS code, e.g. RXX.
+	Tenant string `avro:"tenant" json:"tenant"`
+	// ESR VPD the record came from, leading zeros kept.
+	Vpd string `avro:"vpd" json:"vpd"`
+	// ESR person id (also the Kafka key): stable for the person within the VPD.
+	PersonID string `avro:"person_id" json:"person_id"`
+	// ESR employee number within the tenant.
+	EmployeeNumber string `avro:"employee_number" json:"employee_number"`
+	// The leaving date that no longer stands (= reversed_leaving_date): the person did not leave on it.
+	EffectiveDate time.Time `avro:"effective_date" json:"effective_date"`
+	// When esrflow recorded the event.
+	RecordedAt time.Time `avro:"recorded_at" json:"recorded_at"`
+	// The ESR record that withdrew or re-dated the termination.
+	Source Source `avro:"source" json:"source"`
+	// event_id of the leaver-confirmed that no longer stands.
+	ReversedEventID string `avro:"reversed_event_id" json:"reversed_event_id"`
+	// leaving_date of the leaver-confirmed that no longer stands.
+	ReversedLeavingDate time.Time `avro:"reversed_leaving_date" json:"reversed_leaving_date"`
+	// Why: WITHDRAWN (ESR cleared the termination) or REDATED (ESR moved it to a later date, in new_leaving_date). Consumers must accept other values added later.
+	Reversal string `avro:"reversal" json:"reversal"`
+	// The new leaving date when reversal is REDATED; a leaver-confirmed for it follows on that date unless it is withdrawn again.
+	NewLeavingDate *time.Time `avro:"new_leaving_date" json:"new_leaving_date"`
+	// leaving_reason of the leaver-confirmed that no longer stands.
+	LeavingReason string `avro:"leaving_reason" json:"leaving_reason"`
+}

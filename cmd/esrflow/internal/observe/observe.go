@@ -60,7 +60,7 @@ func EventTopicPattern(tenant, event string) string {
 	if tenant != "" {
 		t = regexp.QuoteMeta(strings.ToLower(tenant))
 	}
-	e := `(starter-created|leaver-confirmed|position-updated)`
+	e := `(starter-created|leaver-confirmed|position-updated|leaver-reversed)`
 	if event != "" {
 		e = regexp.QuoteMeta(event)
 	}
@@ -271,6 +271,17 @@ func (r *Reader) DecodeEvent(ctx context.Context, rec *kgo.Record) (Event, error
 		ev.ID, t.Tenant, t.VPD, t.PersonID, t.EmployeeNumber, t.EffectiveDate = v.EventID, v.Tenant, v.Vpd, v.PersonID, v.EmployeeNumber, day(v.EffectiveDate)
 		src(v.Source)
 		t.AssignmentNumber, t.Change = v.AssignmentNumber, string(v.Change)
+	case schemas.LeaverReversed:
+		// The truth never reverses (files in order, clock gated); Change
+		// carries the reversal so a comparison shows it.
+		var v eventsv1.LeaverReversed
+		if _, err := r.serde.Decode(ctx, rec.Value, rs, &v); err != nil {
+			return ev, err
+		}
+		ev.Value = v
+		ev.ID, t.Tenant, t.VPD, t.PersonID, t.EmployeeNumber, t.EffectiveDate = v.EventID, v.Tenant, v.Vpd, v.PersonID, v.EmployeeNumber, day(v.EffectiveDate)
+		src(v.Source)
+		t.LeavingReason, t.Change = v.LeavingReason, v.Reversal
 	default:
 		return ev, fmt.Errorf("%s: not an event topic", rec.Topic)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
@@ -69,7 +70,7 @@ func SummariseReport(fr internalv1.FileReport) string {
 		if fr.Reason != nil {
 			reason = *fr.Reason
 		}
-		return fmt.Sprintf("%s %s: REJECTED: %s", fr.Tenant, fr.File.Name, reason)
+		return fmt.Sprintf("%s %s: REJECTED: %s", observe.Printable(fr.Tenant), observe.Printable(fr.File.Name), observe.Escaped(reason))
 	}
 	names := make([]string, 0, len(fr.EventsEmitted))
 	for n := range fr.EventsEmitted {
@@ -85,5 +86,5 @@ func SummariseReport(fr internalv1.FileReport) string {
 		events = strings.Join(ev, ", ")
 	}
 	return fmt.Sprintf("%s %s: %d rows: %d accepted, %d quarantined, %d corrections, %d ignored; events: %s",
-		fr.Tenant, fr.File.Name, fr.RowsRead, fr.EntitiesAccepted, fr.Quarantined, fr.Corrections, fr.Ignored, events)
+		observe.Printable(fr.Tenant), observe.Printable(fr.File.Name), fr.RowsRead, fr.EntitiesAccepted, fr.Quarantined, fr.Corrections, fr.Ignored, events)
 }

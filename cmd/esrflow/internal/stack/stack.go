@@ -61,6 +61,10 @@ type Config struct {
 	// Now is publish's clock: it stamps events and decides when a held
 	// leaver is due. nil = time.Now; tests inject a clock they move.
 	Now func() time.Time
+	// DisableClock leaves held leavers to files alone (publish's
+	// --schedule.disable-clock): for loading old files, where today's clock
+	// would confirm every old leaver at once.
+	DisableClock bool
 	// TickInterval is how often publish checks its clock for due leavers
 	// (0 = publish's default, 1s); tests use a short one.
 	TickInterval time.Duration

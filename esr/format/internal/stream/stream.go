@@ -27,6 +27,7 @@ type Envelope struct {
 // Options are the reader options every dialect has.
 type Options struct {
 	MaxLineBytes int // 0 = format.DefaultMaxLineBytes
+	MaxColumns   int // 0 = format.DefaultMaxColumns; see Bound
 	Encoding     format.Encoding
 	ReuseRecord  bool
 }
@@ -36,6 +37,7 @@ type Options struct {
 type Reader struct {
 	File    string // base name of the file, for errors
 	MaxLine int    // the line bound in force
+	MaxCols int    // the column bound in force (Bound)
 	// Sum is the summary being built; dialects add their own counts
 	// (vehicles dropped, special-category values blanked).
 	Sum format.Summary
@@ -44,6 +46,7 @@ type Reader struct {
 	env     Envelope
 	reuse   bool
 	fields  []string // the reused Row.Fields with ReuseRecord
+	wide    int      // columns of the row Bound last cut, until Emit reports it
 	data    int      // non-blank lines between header and trailer
 	trailer bool     // the trailer has been read
 	err     error    // sticky: io.EOF or *format.FileError once reading ended
@@ -75,6 +78,7 @@ func (s *Reader) Init(file string, r io.Reader, env Envelope, o Options) {
 	*s = Reader{
 		File:    file,
 		MaxLine: o.MaxLineBytes,
+		MaxCols: o.MaxColumns,
 		Sum:     format.Summary{File: file, RowsByType: make(map[string]int)},
 		lr:      format.NewLineReader(r, format.LineOptions{File: file, MaxLineBytes: o.MaxLineBytes, Encoding: o.Encoding}),
 		env:     env,
@@ -82,6 +86,9 @@ func (s *Reader) Init(file string, r io.Reader, env Envelope, o Options) {
 	}
 	if s.MaxLine <= 0 {
 		s.MaxLine = format.DefaultMaxLineBytes
+	}
+	if s.MaxCols <= 0 {
+		s.MaxCols = format.DefaultMaxColumns
 	}
 }
 
@@ -269,6 +276,18 @@ func (s *Reader) FieldBufN(n int) []string {
 	return make([]string, 0, n)
 }
 
+// Bound keeps at most MaxCols of a row's fields, so a row's size in memory
+// has a bound whatever its width. A row cut short gets a column-count
+// problem (from Emit) naming how many columns it had; its fields are copied
+// into a slice of MaxCols, so the wide one is not kept for reuse either.
+func (s *Reader) Bound(f []string) []string {
+	if len(f) <= s.MaxCols {
+		return f
+	}
+	s.wide = len(f)
+	return append(make([]string, 0, s.MaxCols), f[:s.MaxCols]...)
+}
+
 // Keep records f for reuse by the next row (with ReuseRecord) and returns it.
 func (s *Reader) Keep(f []string) []string {
 	if s.reuse {
@@ -279,6 +298,11 @@ func (s *Reader) Keep(f []string) []string {
 
 // Emit counts a row in the summary and returns it.
 func (s *Reader) Emit(row format.Row) format.Row {
+	if s.wide > 0 {
+		row.Problems = append(row.Problems, format.RowProblem(s.File, row.Line, row.Type, 0, "", format.RuleColumnCount,
+			"has "+strconv.Itoa(s.wide)+" columns, more than the limit of "+strconv.Itoa(s.MaxCols)+"; the columns after it are dropped"))
+		s.wide = 0
+	}
 	s.Sum.Rows++
 	s.Sum.RowsByType[row.Type]++
 	if len(row.Problems) > 0 {

@@ -1,0 +1,4 @@
+package ingest
+
+// OpenDelivered exposes openDelivered to the tests.
+var OpenDelivered = openDelivered

@@ -1,0 +1,102 @@
+package publish
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+)
+
+// This file carries a change of a post to the people who hold it. ESR may
+// send a re-titled post, or a new occupation code, as a POA row alone,
+// without re-sending its holders' assignments; position-based access
+// (smartcards, rostering) depends on it, so every current holder gets a
+// position-updated ATTRIBUTES_CHANGED with before and after, dated on the
+// position row's effective date and sourced from it.
+//
+// The row is noted when read and applied at the file's end: a holder whose
+// ASA row in the same file already carries the new post has its change from
+// that row (rule 4), and is not told twice.
+
+// postChange is a position row whose post differs from what a holder holds.
+type postChange struct {
+	PositionID int64  `json:"id"`
+	Line       int64  `json:"line"`
+	Effective  string `json:"eff"`
+	Number     string `json:"pn"`
+	Title      string `json:"pt"`
+	Occupation string `json:"oc"`
+}
+
+// withPost is a with the post's own attributes (number, title, occupation
+// code); the rest (organisation, grade, staff group, job role, location)
+// belongs to the assignment.
+func (c *postChange) withPost(a attrs) attrs {
+	a.PositionNumber, a.PositionTitle, a.OccupationCode = c.Number, c.Title, c.Occupation
+	return a
+}
+
+// postRow notes a position row of a change file whose post differs from
+// what one of its live holders holds. The baseline sets state only.
+func (w *work) postRow(e *internalv1.Position, line int64) {
+	o := w.t.hdr.Open
+	if o == nil || o.Baseline {
+		return
+	}
+	c := postChange{PositionID: e.PositionID, Line: line, Effective: isoDate(e.EffectiveFrom),
+		Number: e.Number, Title: e.Title, Occupation: e.OccupationCode}
+	for _, h := range w.t.heldBy(e.PositionID) {
+		if a := w.t.persons[h[0]].Assignments[h[1]]; c.withPost(a.Attrs) != a.Attrs {
+			o.PostChanges = append(o.PostChanges, c)
+			w.saveHeader()
+			return
+		}
+	}
+}
+
+// postChanges emits, at the file's end, the position-updated of every live
+// holder whose post a position row of the file changed, in (row, person,
+// assignment) order, and stores the new post on their assignment.
+func (w *work) postChanges() error {
+	t, o := w.t, w.t.hdr.Open
+	if len(o.PostChanges) == 0 {
+		return nil
+	}
+	for _, c := range o.PostChanges {
+		for _, h := range t.heldBy(c.PositionID) {
+			pid, id := h[0], h[1]
+			p := t.persons[pid]
+			before := p.Assignments[id].Attrs
+			after := c.withPost(before)
+			if after == before {
+				continue // its ASA row in this file already moved it
+			}
+			sb, sa := t.snapshotOf(before), t.snapshotOf(after)
+			e := event{Type: eventPosition, Tenant: t.code, VPD: o.VPD, PersonID: pid, EmployeeNumber: p.EmployeeNumber,
+				Effective: c.Effective, FileName: o.Name, FileSha256: o.Sha256, Line: c.Line,
+				AssignmentNumber: p.Assignments[id].Number, Change: changeAttributes, Before: &sb, After: &sa}
+			if err := w.emit(&e, true); err != nil {
+				return err
+			}
+			q := p.clone()
+			q.Assignments[id].Attrs = after
+			w.putPerson(pid, q)
+		}
+	}
+	o.PostChanges = nil
+	return nil
+}
+
+// heldBy lists the live assignments naming the position, as (person id,
+// assignment id), sorted.
+func (t *tenantState) heldBy(positionID int64) [][2]string {
+	var out [][2]string
+	for id := range t.holders[positionID] {
+		pid := t.asgOwner[id]
+		if p := t.persons[pid]; p != nil && p.Assignments[id].live() {
+			out = append(out, [2]string{pid, id})
+		}
+	}
+	slices.SortFunc(out, func(a, b [2]string) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+	return out
+}
