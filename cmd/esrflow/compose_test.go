@@ -225,9 +225,14 @@ func TestPrometheusConfig(t *testing.T) {
 			targets = append(targets, st.Targets...)
 		}
 	}
-	for name := range composeSpecs() {
-		if !slices.Contains(targets, name+":8080") {
-			t.Errorf("prometheus does not scrape %s:8080 (targets %v)", name, targets)
+	for name, spec := range composeSpecs() {
+		// A service with its own API serves /metrics on its metrics port.
+		port := "8080"
+		if spec.DefaultMetricsAddr != "" {
+			port = strings.TrimPrefix(spec.DefaultMetricsAddr, ":")
+		}
+		if !slices.Contains(targets, name+":"+port) {
+			t.Errorf("prometheus does not scrape %s:%s (targets %v)", name, port, targets)
 		}
 	}
 	if !slices.Contains(cfg.RuleFiles, "/etc/prometheus/alerts.yml") {

@@ -53,11 +53,14 @@ func (r *Readiness) Check() error {
 	return nil
 }
 
-// Handler serves /metrics, /healthz and /readyz, and mounts extra under "/"
-// when it is not nil (a service's own API shares the port).
+// Handler serves /metrics (unless reg is nil), /healthz and /readyz, and
+// mounts extra under "/" when it is not nil (a service's own API shares the
+// port; such a service passes a nil reg and serves its metrics elsewhere).
 func Handler(reg *prometheus.Registry, ready *Readiness, extra http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if reg != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -28,12 +28,24 @@ import (
 // Common holds the settings every service has.
 type Common struct {
 	HTTPAddr string
-	Log      logx.Config
+	// MetricsAddr serves /metrics (and the probes) apart from HTTPAddr; set
+	// only for a service with its own API (Spec.DefaultMetricsAddr).
+	MetricsAddr string
+	Log         logx.Config
 }
 
 // RegisterFlags adds the common flags.
 func (c *Common) RegisterFlags(fs *flag.FlagSet, defaultHTTPAddr string) {
 	fs.StringVar(&c.HTTPAddr, "http.addr", defaultHTTPAddr, "listen address for /metrics, /healthz, /readyz and the service's own API")
+	fs.StringVar(&c.Log.Level, "log.level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.Log.Format, "log.format", "json", "log format: json or console")
+}
+
+// registerAPIFlags replaces the common http.addr with the pair a service
+// with its own API has: the API port, and a separate metrics port.
+func (c *Common) registerAPIFlags(fs *flag.FlagSet, defaultHTTPAddr, defaultMetricsAddr string) {
+	fs.StringVar(&c.HTTPAddr, "http.addr", defaultHTTPAddr, "listen address for the service's API, /healthz and /readyz (never /metrics)")
+	fs.StringVar(&c.MetricsAddr, "metrics.addr", defaultMetricsAddr, "listen address for /metrics, /healthz and /readyz; keep it off the network callers reach")
 	fs.StringVar(&c.Log.Level, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.Log.Format, "log.format", "json", "log format: json or console")
 }
@@ -57,6 +69,10 @@ type Built struct {
 type Spec struct {
 	Name            string // e.g. "ingest"; also the env prefix ESRFLOW_INGEST
 	DefaultHTTPAddr string
+	// DefaultMetricsAddr, for a service that serves its own API to callers
+	// (the api), moves /metrics off the API port to --metrics.addr: the
+	// metrics name every tenant, and the API port is what callers reach.
+	DefaultMetricsAddr string
 	// RegisterFlags adds the service's own flags.
 	RegisterFlags func(fs *flag.FlagSet)
 	// Build validates the parsed config and constructs the service.
@@ -81,12 +97,19 @@ func Main(spec Spec, args []string, stderr io.Writer) int {
 func Run(ctx context.Context, spec Spec, args []string) error {
 	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
 	var common Common
-	common.RegisterFlags(fs, spec.DefaultHTTPAddr)
+	if spec.DefaultMetricsAddr != "" {
+		common.registerAPIFlags(fs, spec.DefaultHTTPAddr, spec.DefaultMetricsAddr)
+	} else {
+		common.RegisterFlags(fs, spec.DefaultHTTPAddr)
+	}
 	if spec.RegisterFlags != nil {
 		spec.RegisterFlags(fs)
 	}
 	if err := config.Parse(fs, args, "ESRFLOW_"+spec.Name); err != nil {
 		return err
+	}
+	if spec.DefaultMetricsAddr != "" && (common.MetricsAddr == "" || common.MetricsAddr == common.HTTPAddr) {
+		return fmt.Errorf("metrics.addr %q: must be set and differ from http.addr: /metrics is never served on the API port", common.MetricsAddr)
 	}
 	log, err := logx.New(common.Log)
 	if err != nil {
@@ -104,12 +127,26 @@ func Run(ctx context.Context, spec Spec, args []string) error {
 	if built.Close != nil {
 		defer built.Close()
 	}
-	srv, err := obs.Listen(common.HTTPAddr, obs.Handler(reg, ready, built.Handler))
+	apiReg := reg
+	if common.MetricsAddr != "" {
+		apiReg = nil // the API port serves the probes and the API only
+	}
+	srv, err := obs.Listen(common.HTTPAddr, obs.Handler(apiReg, ready, built.Handler))
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", common.HTTPAddr, err)
 	}
-	log.Info("service started", zap.String("http", srv.Addr()))
-	parts := append([]lifecycle.Part{lifecycle.Named("http", lifecycle.Func(srv.Run))}, built.Parts...)
+	parts := []lifecycle.Part{lifecycle.Named("http", lifecycle.Func(srv.Run))}
+	fields := []zap.Field{zap.String("http", srv.Addr())}
+	if common.MetricsAddr != "" {
+		msrv, err := obs.Listen(common.MetricsAddr, obs.Handler(reg, ready, nil))
+		if err != nil {
+			return fmt.Errorf("listening on %s: %w", common.MetricsAddr, err)
+		}
+		parts = append(parts, lifecycle.Named("metrics", lifecycle.Func(msrv.Run)))
+		fields = append(fields, zap.String("metrics", msrv.Addr()))
+	}
+	log.Info("service started", fields...)
+	parts = append(parts, built.Parts...)
 	err = lifecycle.Run(ctx, log, parts...)
 	log.Info("service stopped")
 	return err

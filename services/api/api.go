@@ -72,6 +72,16 @@ type Config struct {
 	// CommandTimeout bounds how long a release or reject waits for Kafka to
 	// accept its command before answering 503; zero means 10s.
 	CommandTimeout time.Duration
+	// UnauthenticatedRate and UnauthenticatedBurst limit, per remote
+	// address, the requests answered 401 (no valid key): past them the
+	// answer is 429 and no access log row is written. Zero means 1/s with a
+	// burst of 60.
+	UnauthenticatedRate  float64
+	UnauthenticatedBurst int
+	// StallTimeout is how long one batch may keep failing (the database
+	// down or refusing every record) before Ready reports the consumer
+	// stuck; zero means 2m.
+	StallTimeout time.Duration
 }
 
 // RegisterFlags adds the api's flags.
@@ -84,6 +94,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TopicRefresh, "kafka.topic-refresh", 10*time.Second, "how often to look for new tenants' event topics")
 	fs.IntVar(&c.MaxPollRecords, "kafka.max-poll-records", 1000, "records per batch (one database transaction)")
 	fs.DurationVar(&c.CommandTimeout, "kafka.command-timeout", 10*time.Second, "how long a release/reject waits for Kafka before answering 503")
+	fs.Float64Var(&c.UnauthenticatedRate, "auth.unauthenticated-rate", DefaultUnauthenticatedRate, "requests per second, per remote address, answered 401 before further ones get 429")
+	fs.IntVar(&c.UnauthenticatedBurst, "auth.unauthenticated-burst", DefaultUnauthenticatedBurst, "burst of requests, per remote address, answered 401 before the rate applies")
+	fs.DurationVar(&c.StallTimeout, "kafka.stall-timeout", 2*time.Minute, "how long one batch may keep failing before /readyz reports the consumer stuck")
 	// The file is read when the flag (or ESRFLOW_API_AUTH_CLIENTS) is
 	// parsed, so a bad clients file stops the service before it starts.
 	fs.Func("auth.clients", "YAML file of API clients (name, key_sha256, tenants, scopes); unset: reads open, operate refused", func(path string) error {
@@ -115,6 +128,8 @@ type Service struct {
 	m      *metrics
 	reader map[string]avro.Schema // latest schema by schema name
 	auth   *auth
+	unauth *addrLimiter // requests without a valid key
+	health *consumerHealth
 
 	// commands produces operator decisions. It registers their schema on
 	// first use, so a registry outage at start does not stop the reads.
@@ -145,6 +160,15 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = 10 * time.Second
 	}
+	if cfg.UnauthenticatedRate <= 0 {
+		cfg.UnauthenticatedRate = DefaultUnauthenticatedRate
+	}
+	if cfg.UnauthenticatedBurst <= 0 {
+		cfg.UnauthenticatedBurst = DefaultUnauthenticatedBurst
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 2 * time.Minute
+	}
 	a, err := newAuth(cfg.Clients)
 	if err != nil {
 		return nil, fmt.Errorf("api clients: %w", err)
@@ -157,6 +181,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	m, err := newMetrics(deps.Metrics)
 	if err != nil {
+		return nil, err
+	}
+	health := newConsumerHealth()
+	if err := health.register(deps.Metrics); err != nil {
 		return nil, err
 	}
 	reader := map[string]avro.Schema{}
@@ -196,6 +224,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.MetadataMaxAge(cfg.TopicRefresh),
 		kgo.MetadataMinAge(min(cfg.TopicRefresh, time.Second)),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { health.forget(m) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { health.forget(m) }),
 	)
 	if err != nil {
 		_ = db.Close()
@@ -214,7 +244,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, log: deps.Log, db: db, store: &store{db: db, d: d}, kafka: cl,
-		serde: serde, api: internalv1.NewAPI(), m: m, reader: reader, auth: a, commands: commands,
+		serde: serde, api: internalv1.NewAPI(), m: m, reader: reader, auth: a, commands: commands, health: health,
+		unauth: newAddrLimiter(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
 	}, nil
 }
 
@@ -225,8 +256,12 @@ func (s *Service) Close() {
 	_ = s.db.Close()
 }
 
-// Ready reports whether the database and Kafka answer.
+// Ready reports whether the database and Kafka answer and the consumer is
+// not stuck on a batch it keeps failing to write.
 func (s *Service) Ready() error {
+	if err := s.health.check(s.cfg.StallTimeout); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := s.db.PingContext(ctx); err != nil {
@@ -239,9 +274,10 @@ func (s *Service) Ready() error {
 func Spec() service.Spec {
 	var cfg Config
 	return service.Spec{
-		Name:            "api",
-		DefaultHTTPAddr: ":8080",
-		RegisterFlags:   cfg.RegisterFlags,
+		Name:               "api",
+		DefaultHTTPAddr:    ":8080",
+		DefaultMetricsAddr: ":9464",
+		RegisterFlags:      cfg.RegisterFlags,
 		Build: func(_ context.Context, env service.Env) (service.Built, error) {
 			s, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics})
 			if err != nil {

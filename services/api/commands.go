@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -129,7 +130,9 @@ func (s *Service) decide(action internalv1.OperatorAction) http.HandlerFunc {
 		var req decisionRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
+		// One JSON object and nothing after it: `{"reason":"a"}{"reason":"b"}`
+		// must not be read as its first half.
+		if err := dec.Decode(&req); err != nil || dec.Decode(&struct{}{}) != io.EOF {
 			writeError(w, http.StatusBadRequest, `body must be JSON {"reason": "..."}`)
 			return
 		}

@@ -35,6 +35,7 @@ type metrics struct {
 	commands        *prometheus.CounterVec
 	requests        *prometheus.CounterVec
 	accessLogErrors prometheus.Counter
+	deadLetters     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -59,9 +60,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "HTTP requests to /v1, by route pattern and status code."}, []string{"route", "code"}),
 		accessLogErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "esrflow_api_access_log_errors_total",
 			Help: "Requests whose access log row could not be written."}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_dead_letters_total",
+			Help: "Records written to the dead_letters table instead of being applied, by topic and stage (decode, invalid, store)."}, []string{"topic", "stage"}),
 	}
 	for _, c := range []prometheus.Collector{m.stored, m.duplicates, m.reports, m.skipped, m.retries, m.batches,
-		m.heldBatches, m.commands, m.requests, m.accessLogErrors} {
+		m.heldBatches, m.commands, m.requests, m.accessLogErrors, m.deadLetters} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering api metrics: %w", err)
 		}
@@ -95,28 +98,38 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		recs := fetches.Records()
 		if len(recs) > 0 {
+			s.health.polled(fetches)
 			if err := s.handle(ctx, recs); err != nil {
 				s.kafka.AllowRebalance()
 				return err
 			}
+			s.health.applied(fetches)
 		}
 		s.kafka.AllowRebalance()
 	}
 }
 
 // handle writes one batch and commits its offsets, retrying transient
-// failures until ctx ends.
+// failures until ctx ends. A record the database refuses (poison) does not
+// hold back the others: the batch is then written record by record, and the
+// records still refused go to the dead-letter table. A batch that keeps
+// failing otherwise (the database down or misconfigured) is retried, never
+// skipped, and shows as a stuck consumer (Ready, esrflow_api_consumer_stalled_seconds).
 func (s *Service) handle(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
 	backoff := 100 * time.Millisecond
 	for {
 		err := s.writeBatch(ctx, recs)
+		if err != nil && poison(err) {
+			err = s.writeEach(ctx, recs)
+		}
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		s.health.failing(len(recs), err)
 		s.m.retries.Inc()
 		s.log.Warn("batch failed; retrying", zap.Int("records", len(recs)), zap.Duration("backoff", backoff), zap.Error(err))
 		select {
@@ -126,6 +139,7 @@ func (s *Service) handle(ctx context.Context, recs []*kgo.Record) error {
 		}
 		backoff = min(2*backoff, 10*time.Second)
 	}
+	s.health.progressed()
 	s.m.batches.Observe(time.Since(start).Seconds())
 	// The batch is in the database: a failed commit only means it is
 	// delivered again, and the event ids make that a no-op.
@@ -145,8 +159,14 @@ func (s *Service) writeBatch(ctx context.Context, recs []*kgo.Record) error {
 		if transient(err) {
 			return err
 		}
-		s.m.skipped.WithLabelValues(r.Topic).Inc()
-		s.log.Error("skipping undecodable record", logx.Topic(r.Topic), logx.Partition(r.Partition), logx.Offset(r.Offset), zap.Error(err))
+		stage := DeadDecode
+		var inv *invalidRecord
+		if errors.As(err, &inv) {
+			stage = DeadInvalid
+		}
+		if err := s.deadLetter(ctx, deadLetter{Rec: r, Stage: stage, Reason: err}); err != nil {
+			return err
+		}
 	}
 	fresh, err := s.store.apply(ctx, b)
 	if err != nil {
@@ -158,6 +178,45 @@ func (s *Service) writeBatch(ctx context.Context, recs []*kgo.Record) error {
 	s.m.duplicates.Add(float64(len(b.Events) - len(fresh)))
 	s.m.reports.Add(float64(len(b.Reports)))
 	s.m.heldBatches.Add(float64(len(b.HeldBatches)))
+	return nil
+}
+
+// writeEach writes records one per transaction, after their batch was
+// refused: a record the database still refuses is dead-lettered, and the
+// others are applied. The records applied before a failure are applied
+// again on the retry, which the event ids make a no-op.
+func (s *Service) writeEach(ctx context.Context, recs []*kgo.Record) error {
+	for _, r := range recs {
+		err := s.writeBatch(ctx, []*kgo.Record{r})
+		if err == nil {
+			continue
+		}
+		if !poison(err) {
+			return err
+		}
+		if err := s.deadLetter(ctx, deadLetter{Rec: r, Stage: DeadStore, Reason: err}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deadLetter records a record that will not be applied, counts it and logs
+// where it is (never its values).
+func (s *Service) deadLetter(ctx context.Context, d deadLetter) error {
+	fresh, err := s.store.addDeadLetter(ctx, d)
+	if err != nil {
+		return err
+	}
+	if !fresh {
+		return nil // already recorded by an earlier delivery
+	}
+	if d.Stage == DeadDecode {
+		s.m.skipped.WithLabelValues(d.Rec.Topic).Inc()
+	}
+	s.m.deadLetters.WithLabelValues(d.Rec.Topic, d.Stage).Inc()
+	s.log.Error("record not applied: written to dead_letters", logx.Topic(d.Rec.Topic), logx.Partition(d.Rec.Partition),
+		logx.Offset(d.Rec.Offset), zap.String("stage", d.Stage), zap.Error(d.Reason))
 	return nil
 }
 
@@ -185,10 +244,14 @@ func (s *Service) decode(ctx context.Context, r *kgo.Record, b *batch) error {
 		if _, err := s.serde.Decode(ctx, r.Value, s.reader[schemas.FileReport], &rep); err != nil {
 			return err
 		}
+		if err := errors.Join(keyText("tenant", rep.Tenant), keyText("file.sha256", rep.File.Sha256)); err != nil {
+			return invalidf("file report: %v", err)
+		}
 		payload, err := s.asJSON(schemas.FileReport, &rep)
 		if err != nil {
 			return err
 		}
+		makeSafe(&rep)
 		b.Reports = append(b.Reports, fileReport{Report: &rep, Payload: payload})
 		return nil
 	}
@@ -197,9 +260,10 @@ func (s *Service) decode(ctx context.Context, r *kgo.Record, b *batch) error {
 		if _, err := s.serde.Decode(ctx, r.Value, s.reader[schemas.HeldBatch], &h); err != nil {
 			return err
 		}
-		if h.BatchID == "" || h.Tenant == "" {
-			return fmt.Errorf("held batch without batch_id or tenant")
+		if err := errors.Join(keyText("batch_id", h.BatchID), keyText("tenant", h.Tenant)); err != nil {
+			return invalidf("held batch: %v", err)
 		}
+		makeSafe(&h)
 		b.HeldBatches = append(b.HeldBatches, &h)
 		return nil
 	}
@@ -242,13 +306,16 @@ func (s *Service) decode(ctx context.Context, r *kgo.Record, b *batch) error {
 		x := e.Reversed
 		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt
 	}
-	if e.ID == "" || e.PersonID == "" || e.Tenant == "" {
-		return fmt.Errorf("event without event_id, tenant or person_id")
+	if err := errors.Join(keyText("event_id", e.ID), keyText("tenant", e.Tenant), keyText("person_id", e.PersonID)); err != nil {
+		return invalidf("event: %v", err)
 	}
 	e.Tenant = strings.ToUpper(e.Tenant)
 	if e.Payload, err = s.asJSON(typ, v); err != nil {
 		return err
 	}
+	// The payload keeps the exact values; the current-state tables get
+	// values every store can hold.
+	makeSafe(v)
 	b.Events = append(b.Events, e)
 	return nil
 }

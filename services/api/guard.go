@@ -62,7 +62,8 @@ func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 			tenant = ""
 		}
 		name := Anonymous
-		if c, ok := s.authorize(rec, r, tenant, operate, scopes); ok {
+		c, ok, limited := s.authorize(rec, r, tenant, operate, scopes)
+		if ok {
 			if c != nil {
 				name = c.name
 				r = r.WithContext(context.WithValue(r.Context(), clientKey{}, c))
@@ -77,10 +78,13 @@ func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 		took := time.Since(start)
 		route := r.Pattern
 		s.m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		if limited {
+			return // a flood without a key leaves no rows: it is counted above
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
 		if err := s.store.logAccess(ctx, accessEntry{
-			RequestID: id, At: start, Client: name, Method: r.Method, Path: r.URL.Path,
+			RequestID: id, At: start, Client: name, Method: capText(r.Method, maxLoggedMethod), Path: capText(r.URL.Path, MaxLoggedPath),
 			Tenant: tenant, Status: rec.status, Duration: took,
 		}); err != nil {
 			// The request itself succeeded or failed on its own; losing its
@@ -91,33 +95,43 @@ func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 	})
 }
 
-// authorize answers 401 or 403 and returns false when the request may not
-// proceed. It returns the authenticated client (nil when anonymous), also on
-// a 403 so the access log names who was refused.
-func (s *Service) authorize(w http.ResponseWriter, r *http.Request, tenant string, operate bool, scopes []string) (*authClient, bool) {
+// authorize answers 401, 403 or 429 and returns false when the request may
+// not proceed. It returns the authenticated client (nil when anonymous), also
+// on a 403 so the access log names who was refused, and whether the answer
+// was 429: too many requests without a valid key from this address.
+func (s *Service) authorize(w http.ResponseWriter, r *http.Request, tenant string, operate bool, scopes []string) (*authClient, bool, bool) {
 	if s.auth.open() {
 		if operate {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="esrflow"`)
-			writeError(w, http.StatusUnauthorized, errOperateNeedsKey)
-			return nil, false
+			return nil, false, s.unauthorized(w, r, errOperateNeedsKey)
 		}
-		return nil, true
+		return nil, true, false
 	}
 	c, err := s.auth.identify(r)
 	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="esrflow"`)
-		writeError(w, http.StatusUnauthorized, err.Error())
-		return nil, false
+		return nil, false, s.unauthorized(w, r, err.Error())
 	}
 	// The tenant comes first: a key for another tenant gets the same answer
 	// from every endpoint. A malformed tenant is left to the handler's 400.
 	if tenant != "" && !c.allows(tenant) {
 		writeError(w, http.StatusForbidden, "this API key is not allowed tenant "+tenant)
-		return c, false
+		return c, false, false
 	}
 	if len(scopes) > 0 && !c.hasAny(scopes) {
 		writeError(w, http.StatusForbidden, "this API key lacks the "+strings.Join(scopes, " or ")+" scope")
-		return c, false
+		return c, false, false
 	}
-	return c, true
+	return c, true, false
+}
+
+// unauthorized answers 401, or 429 when this address has sent too many
+// requests without a valid key (reported true).
+func (s *Service) unauthorized(w http.ResponseWriter, r *http.Request, msg string) bool {
+	if !s.unauth.allow(r) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "too many requests without a valid API key")
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="esrflow"`)
+	writeError(w, http.StatusUnauthorized, msg)
+	return false
 }

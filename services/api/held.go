@@ -193,6 +193,9 @@ func (s *store) heldBatches(ctx context.Context, tenant, status string, limit in
 
 // heldBatch returns one batch with its held leavers.
 func (s *store) heldBatch(ctx context.Context, tenant, batchID string) (*HeldBatchDetail, error) {
+	if !cleanText(batchID) {
+		return nil, errNotFound
+	}
 	b, err := scanHeldBatch(s.db.QueryRowContext(ctx, s.d.rebind(`SELECT `+heldColumns+` FROM held_batches WHERE tenant = ? AND batch_id = ?`),
 		tenant, batchID))
 	if err != nil {
@@ -216,6 +219,9 @@ var (
 // no decision already on its way to publish (errPending). The batch row is
 // locked, so two concurrent requests cannot both pass.
 func (s *store) requestDecision(ctx context.Context, cmd *internalv1.OperatorCommand) error {
+	if !cleanText(cmd.BatchID) {
+		return errNotFound
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -259,6 +265,9 @@ func (s *store) failDecision(ctx context.Context, commandID string) error {
 
 // audit lists a tenant's decisions, newest first, optionally for one batch.
 func (s *store) audit(ctx context.Context, tenant, batchID string, limit int) ([]AuditEntry, error) {
+	if !cleanText(batchID) {
+		return []AuditEntry{}, nil
+	}
 	where, args := "tenant = ?", []any{tenant}
 	if batchID != "" {
 		where, args = where+" AND batch_id = ?", append(args, batchID)

@@ -72,13 +72,14 @@ func (b *logBuffer) logger() *zap.Logger {
 
 // do sends a request with an optional key and body and returns the status
 // and compacted JSON body.
-func do(t *testing.T, srv *httptest.Server, method, path, key, body string) (int, string) {
+// send makes one request to url, with key as a bearer token when set.
+func send(t *testing.T, method, url, key, body string) (*http.Response, []byte, error) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, srv.URL+path, rd)
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,10 +88,16 @@ func do(t *testing.T, srv *httptest.Server, method, path, key, body string) (int
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+func do(t *testing.T, srv *httptest.Server, method, path, key, body string) (int, string) {
+	t.Helper()
+	resp, b, err := send(t, method, srv.URL+path, key, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,6 +264,9 @@ func testHeldBatches(t *testing.T, dbURL string) {
 	check("POST", release, opsKey, `{"reason":"   "}`, 400, `{"error":"reason is required"}`)
 	check("POST", release, opsKey, `{}`, 400, `{"error":"reason is required"}`)
 	check("POST", release, opsKey, `{"reason":"ok","force":true}`, 400, `{"error":"body must be JSON {\"reason\": \"...\"}"}`)
+	// Trailing data after the object is refused: the body is one JSON value.
+	check("POST", release, opsKey, `{"reason":"a"}{"reason":"b"}`, 400, `{"error":"body must be JSON {\"reason\": \"...\"}"}`)
+	check("POST", release, opsKey, `{"reason":"a"} x`, 400, `{"error":"body must be JSON {\"reason\": \"...\"}"}`)
 	check("POST", release, opsKey, `{"reason":"`+strings.Repeat("x", 501)+`"}`, 400, `{"error":"reason must be at most 500 characters"}`)
 	check("POST", base+"/hb-0000000000000000/release", opsKey, `{"reason":"x"}`, 404, `{"error":"held batch not found"}`)
 	check("POST", "/v1/tenants/RXX/held-batches/"+c.BatchID+"/reject", opsKey, `{"reason":"x"}`, 404, `{"error":"held batch not found"}`)
@@ -406,24 +416,29 @@ func newAuthFixture(t *testing.T, withClients bool) *authFixture {
 		EventsEmitted: map[string]int64{}, ReportedAt: recorded1}
 	repRYY := *rep
 	repRYY.Tenant, repRYY.File.Sha256 = "RYY", sha2
+	// One record each tenant's api cannot decode: a dead letter per tenant.
+	notAvro := func(tenant string) *kgo.Record {
+		return &kgo.Record{Topic: schemas.EventTopic(tenant, schemas.EventPositionUpdated), Key: []byte("x"), Value: []byte("not avro")}
+	}
 	e.produce(true,
 		e.event("RXX", schemas.EventStarterCreated, 1, st.PersonID, st),
 		e.event("RYY", schemas.EventStarterCreated, 1, other.PersonID, other),
-		e.report(rep), e.report(&repRYY), e.heldBatch(a), e.heldBatch(c))
+		e.report(rep), e.report(&repRYY), e.heldBatch(a), e.heldBatch(c), notAvro("RXX"), notAvro("RYY"))
 	f.s, f.srv = e.startWith(Config{DBURL: "sqlite:" + f.dbPath, Clients: clients}, testLogger(t))
 	// Wait until everything is stored, reading the database directly so the
 	// access log holds only the requests the test makes.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var n int
-		if err := f.s.db.QueryRow(`SELECT (SELECT COUNT(*) FROM people) + (SELECT COUNT(*) FROM file_reports) + (SELECT COUNT(*) FROM held_batches)`).Scan(&n); err != nil {
+		if err := f.s.db.QueryRow(`SELECT (SELECT COUNT(*) FROM people) + (SELECT COUNT(*) FROM file_reports) + (SELECT COUNT(*) FROM held_batches)
+			+ (SELECT COUNT(*) FROM dead_letters)`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n == 6 {
+		if n == 8 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("stored %d rows, want 6", n)
+			t.Fatalf("stored %d rows, want 8", n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -462,6 +477,7 @@ func endpoints(tenant, person, sha, batch string) []endpoint {
 		{"release", "POST", p + "/held-batches/" + batch + "/release", `{"reason":""}`},
 		{"reject", "POST", p + "/held-batches/" + batch + "/reject", `{"reason":""}`},
 		{"audit", "GET", p + "/audit", ""},
+		{"dead-letters", "GET", p + "/dead-letters", ""},
 	}
 }
 
@@ -494,24 +510,24 @@ func TestAccessMatrix(t *testing.T) {
 		rows map[string]row
 	}{
 		{rxx, map[string]row{
-			"no key":       {"", rep(noKey, 10)},
-			"bad key":      {newKey(t), rep(badKey, 10)},
-			"rxx-reader":   {f.keys["rxx-reader"], []string{ok, ok, ok, ok, ok, ok, ok, operate, operate, ok}},
-			"rxx-operator": {f.keys["rxx-operator"], []string{people, people, events, files, files, batches, batches, decided, decided, ok}},
-			"ryy-all":      {f.keys["ryy-all"], rep(forbRXX, 10)},
-			"any-people":   {f.keys["any-people"], []string{ok, ok, events, files, files, batches, batches, operate, operate, audit}},
-			"any-batches":  {f.keys["any-batches"], []string{people, people, events, files, files, ok, ok, operate, operate, ok}},
+			"no key":       {"", rep(noKey, 11)},
+			"bad key":      {newKey(t), rep(badKey, 11)},
+			"rxx-reader":   {f.keys["rxx-reader"], []string{ok, ok, ok, ok, ok, ok, ok, operate, operate, ok, ok}},
+			"rxx-operator": {f.keys["rxx-operator"], []string{people, people, events, files, files, batches, batches, decided, decided, ok, ok}},
+			"ryy-all":      {f.keys["ryy-all"], rep(forbRXX, 11)},
+			"any-people":   {f.keys["any-people"], []string{ok, ok, events, files, files, batches, batches, operate, operate, audit, audit}},
+			"any-batches":  {f.keys["any-batches"], []string{people, people, events, files, files, ok, ok, operate, operate, ok, ok}},
 		}},
 		// The tenant in the path is case-insensitive; so is the check.
 		{lower, map[string]row{
-			"ryy-all":    {f.keys["ryy-all"], rep(forbRXX, 10)},
-			"rxx-reader": {f.keys["rxx-reader"], []string{ok, ok, ok, ok, ok, ok, ok, operate, operate, ok}},
+			"ryy-all":    {f.keys["ryy-all"], rep(forbRXX, 11)},
+			"rxx-reader": {f.keys["rxx-reader"], []string{ok, ok, ok, ok, ok, ok, ok, operate, operate, ok, ok}},
 		}},
 		{ryy, map[string]row{
-			"no key":       {"", rep(noKey, 10)},
-			"rxx-reader":   {f.keys["rxx-reader"], rep(forbRYY, 10)},
-			"rxx-operator": {f.keys["rxx-operator"], rep(forbRYY, 10)},
-			"ryy-all":      {f.keys["ryy-all"], []string{ok, ok, ok, ok, ok, ok, ok, decided, decided, ok}},
+			"no key":       {"", rep(noKey, 11)},
+			"rxx-reader":   {f.keys["rxx-reader"], rep(forbRYY, 11)},
+			"rxx-operator": {f.keys["rxx-operator"], rep(forbRYY, 11)},
+			"ryy-all":      {f.keys["ryy-all"], []string{ok, ok, ok, ok, ok, ok, ok, decided, decided, ok, ok}},
 		}},
 	}
 	var requests int
@@ -528,9 +544,9 @@ func TestAccessMatrix(t *testing.T) {
 					t.Errorf("%s %s as %s:\n got %s\nwant %s", ep.method, ep.path, name, got, r.want[i])
 				}
 				// Whatever the answer, it never carries the other tenant's data.
-				leaks := []string{"20990417", "ev-starter-1", f.rxxBatch, sha1} // RXX's
+				leaks := []string{"20990417", "ev-starter-1", f.rxxBatch, sha1, "esr.rxx."} // RXX's
 				if strings.Contains(strings.ToUpper(ep.path), "/RXX/") {
-					leaks = []string{"4999", "ev-starter-ryy", f.ryyBatch, sha2} // RYY's
+					leaks = []string{"4999", "ev-starter-ryy", f.ryyBatch, sha2, "esr.ryy."} // RYY's
 				}
 				for _, leak := range leaks {
 					if strings.Contains(body, leak) {
@@ -543,7 +559,7 @@ func TestAccessMatrix(t *testing.T) {
 	// The RYY key reading RXX's ids under its own tenant finds nothing.
 	ryyKey := f.keys["ryy-all"]
 	for _, ep := range endpoints("RYY", "20990417", sha1, f.rxxBatch) {
-		if ep.name == "events" || ep.name == "files" || ep.name == "held-batches" || ep.name == "audit" {
+		if ep.name == "events" || ep.name == "files" || ep.name == "held-batches" || ep.name == "audit" || ep.name == "dead-letters" {
 			continue
 		}
 		body := ep.body
@@ -661,8 +677,8 @@ func TestOpenMode(t *testing.T) {
 	if err := f.s.db.QueryRow(`SELECT SUM(CASE WHEN client = 'anonymous' THEN 1 ELSE 0 END), COUNT(*) FROM access_log`).Scan(&anon, &total); err != nil {
 		t.Fatal(err)
 	}
-	if total != 11 || anon != 11 {
-		t.Errorf("access log: %d rows, %d anonymous; want 11, 11", total, anon)
+	if total != 12 || anon != 12 {
+		t.Errorf("access log: %d rows, %d anonymous; want 12, 12", total, anon)
 	}
 }
 

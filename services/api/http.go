@@ -43,6 +43,7 @@ func (s *Service) Handler() http.Handler {
 	route("POST /v1/tenants/{tenant}/held-batches/{batch_id}/release", s.decide(internalv1.OperatorActionRelease), ScopeOperate)
 	route("POST /v1/tenants/{tenant}/held-batches/{batch_id}/reject", s.decide(internalv1.OperatorActionReject), ScopeOperate)
 	route("GET /v1/tenants/{tenant}/audit", s.getAudit, ScopeOperate, ScopeReadBatches)
+	route("GET /v1/tenants/{tenant}/dead-letters", s.getDeadLetters, ScopeOperate, ScopeReadBatches)
 	// Unknown endpoints still need a valid key when clients are configured,
 	// so probing paths reveals nothing to a caller without one.
 	route("/v1/", func(w http.ResponseWriter, _ *http.Request) {
@@ -176,7 +177,7 @@ func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if c := query.Get("cursor"); c != "" {
 		var err error
-		if q.AfterAt, q.AfterID, err = parseCursor(c); err != nil {
+		if q.AfterAt, q.AfterID, err = parseCursor(c); err != nil || !cleanText(q.AfterID) {
 			writeError(w, http.StatusBadRequest, "bad cursor")
 			return
 		}

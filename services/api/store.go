@@ -408,6 +408,9 @@ func (s *store) applyReport(ctx context.Context, tx *sql.Tx, r fileReport) error
 
 // person returns a person's current state.
 func (s *store) person(ctx context.Context, tenant, personID string) (*Person, error) {
+	if !cleanText(personID) {
+		return nil, errNotFound // no stored key holds a NUL (and PostgreSQL cannot compare one)
+	}
 	return scanPerson(s.db.QueryRowContext(ctx,
 		s.d.rebind(`SELECT `+personColumns+` FROM people WHERE tenant = ? AND person_id = ?`), tenant, personID))
 }
@@ -461,6 +464,9 @@ func (s *store) events(ctx context.Context, q eventQuery) ([]Event, error) {
 	if !q.Since.IsZero() {
 		where, args = append(where, "recorded_at >= ?"), append(args, q.Since.UnixMilli())
 	}
+	if !cleanText(q.AfterID) {
+		return nil, errors.New("cursor is not valid text")
+	}
 	if q.AfterID != "" {
 		where = append(where, "(recorded_at > ? OR (recorded_at = ? AND event_id > ?))")
 		args = append(args, q.AfterAt, q.AfterAt, q.AfterID)
@@ -478,6 +484,9 @@ func (s *store) files(ctx context.Context, tenant string, limit int) ([]json.Raw
 // file returns the report for a file, by SHA-256 (64 hex digits) or by name
 // (the newest report of that name).
 func (s *store) file(ctx context.Context, tenant, key string) (json.RawMessage, error) {
+	if !cleanText(key) {
+		return nil, errNotFound
+	}
 	q := `SELECT report FROM file_reports WHERE tenant = ? AND file_name = ? ORDER BY reported_at DESC LIMIT 1`
 	if isSHA256(key) {
 		q, key = `SELECT report FROM file_reports WHERE tenant = ? AND sha256 = ?`, strings.ToLower(key)

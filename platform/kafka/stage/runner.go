@@ -34,8 +34,12 @@ type Runner struct {
 	mu       sync.Mutex
 	assigned []int32
 	revoked  []int32
+	joined   bool // the group has given this member an assignment (perhaps empty)
 
-	owned    map[int32]bool // partitions this instance owns and has restored
+	owned map[int32]bool // partitions this instance owns and has restored
+	// ready: joined, every assigned partition restored, and consuming.
+	// Cleared when an assignment arrives, partitions are lost, or a
+	// transaction aborts, until the loop has restored what it must.
 	ready    atomic.Bool
 	lastTick time.Time
 }
@@ -87,13 +91,29 @@ func New(cfg Config, proc Processor, deps Deps) (*Runner, error) {
 	return r, nil
 }
 
-// Ready reports whether the stage has joined its group and restored the
-// state of the partitions it owns.
+// Ready reports whether the stage has joined its group, restored the state
+// of every partition assigned to it, and is consuming. A first poll that
+// returns before the group has assigned anything is not ready.
 func (r *Runner) Ready() error {
 	if !r.ready.Load() {
-		return fmt.Errorf("stage %s: not yet consuming", r.cfg.Name)
+		r.mu.Lock()
+		joined := r.joined
+		r.mu.Unlock()
+		if !joined {
+			return fmt.Errorf("stage %s: not yet consuming (joining group %s)", r.cfg.Name, r.cfg.Group)
+		}
+		return fmt.Errorf("stage %s: not yet consuming (restoring assigned partitions)", r.cfg.Name)
 	}
 	return nil
+}
+
+// markReady sets ready once the group has assigned this member its
+// partitions and every one of them is restored (applyPartitionChanges has
+// taken every pending assignment).
+func (r *Runner) markReady() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ready.Store(r.joined && len(r.assigned) == 0)
 }
 
 // transactionalID is stable per instance, so a restarted instance fences its
@@ -136,7 +156,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		kgo.ProducerLinger(0),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { r.noteAssigned(m[r.cfg.Input]) }),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { r.noteRevoked(m[r.cfg.Input]) }),
-		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { r.noteRevoked(m[r.cfg.Input]) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { r.noteLost(m[r.cfg.Input]) }),
 	}, r.cfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
@@ -182,7 +202,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			r.log.Warn("fetch error", logx.Topic(fe.Topic), logx.Partition(fe.Partition), zap.Error(fe.Err))
 		}
-		r.ready.Store(true)
+		r.markReady()
 		if !fetches.Empty() {
 			if err := r.transact(ctx, sess, restorer, func(produce func(*Tx) error) error {
 				return r.processFetches(ctx, fetches, produce)
@@ -297,6 +317,7 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	r.ready.Store(false) // until the state is restored again
 	return r.restoreAll(ctx, restorer)
 }
 
@@ -398,9 +419,25 @@ func (r *Runner) tick(ctx context.Context, produce func(*Tx) error) error {
 	return nil
 }
 
+// noteAssigned runs on every assignment, even an empty one (franz-go calls
+// OnPartitionsAssigned whatever was added), so it also marks the join.
 func (r *Runner) noteAssigned(ps []int32) {
 	r.mu.Lock()
 	r.assigned = append(r.assigned, ps...)
+	r.joined = true
+	if len(ps) > 0 {
+		r.ready.Store(false) // until they are restored
+	}
+	r.mu.Unlock()
+}
+
+// noteLost: the member lost its partitions (session expired); it is not
+// consuming until the group assigns it partitions again.
+func (r *Runner) noteLost(ps []int32) {
+	r.mu.Lock()
+	r.revoked = append(r.revoked, ps...)
+	r.joined = false
+	r.ready.Store(false)
 	r.mu.Unlock()
 }
 
