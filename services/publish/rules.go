@@ -64,7 +64,7 @@ type assignment struct {
 	LastDay  string `json:"lwd,omitempty"`      // last working day (col 45)
 	End      string `json:"end,omitempty"`      // final assignment end date (col 48)
 	Attrs    attrs  `json:"attrs"`
-	// PositionID is the post the assignment holds (ASA col 14), so a
+	// PositionID is the post the assignment holds (ASA col 28), so a
 	// re-titled post (a POA row alone) reaches its holders.
 	PositionID int64 `json:"pos_id,omitempty"`
 }
