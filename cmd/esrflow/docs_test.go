@@ -26,12 +26,8 @@ type docFlags map[string]string
 // specFlags is a service binary's whole flag set: the common flags plus
 // its own, as service.Run builds it.
 func specFlags(spec service.Spec) docFlags {
-	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
 	var common service.Common
-	common.RegisterFlags(fs, spec.DefaultHTTPAddr)
-	if spec.RegisterFlags != nil {
-		spec.RegisterFlags(fs)
-	}
+	fs := spec.FlagSet(&common)
 	out := docFlags{}
 	fs.VisitAll(func(f *flag.Flag) { out[f.Name] = f.DefValue })
 	return out

@@ -93,10 +93,10 @@ func Main(spec Spec, args []string, stderr io.Writer) int {
 	return 0
 }
 
-// Run parses args and runs the service until ctx ends or a part fails.
-func Run(ctx context.Context, spec Spec, args []string) error {
+// FlagSet is the binary's whole flag set, the common flags into common:
+// what Run parses, and what a test that checks the docs reads.
+func (spec Spec) FlagSet(common *Common) *flag.FlagSet {
 	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
-	var common Common
 	if spec.DefaultMetricsAddr != "" {
 		common.registerAPIFlags(fs, spec.DefaultHTTPAddr, spec.DefaultMetricsAddr)
 	} else {
@@ -105,6 +105,13 @@ func Run(ctx context.Context, spec Spec, args []string) error {
 	if spec.RegisterFlags != nil {
 		spec.RegisterFlags(fs)
 	}
+	return fs
+}
+
+// Run parses args and runs the service until ctx ends or a part fails.
+func Run(ctx context.Context, spec Spec, args []string) error {
+	var common Common
+	fs := spec.FlagSet(&common)
 	if err := config.Parse(fs, args, "ESRFLOW_"+spec.Name); err != nil {
 		return err
 	}
