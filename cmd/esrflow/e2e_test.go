@@ -72,6 +72,21 @@ func (tr trust) expectedEvents() (published, held []gen.TruthLine) {
 	return published, held
 }
 
+// runTrust starts a stack, drops the trust's files into tenant RXX's drop
+// folder and waits for their reports.
+func runTrust(t *testing.T, tr trust, timeout time.Duration) (*stack.Stack, *observe.Reader, []internalv1.FileReport) {
+	t.Helper()
+	st := startStack(t, t.TempDir())
+	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range tr.res.Files {
+		dropFile(t, st.DropDir(), "RXX", f.Name, tr.sink.Bytes(f.Name))
+	}
+	return st, rd, waitReports(t, rd, len(tr.res.Files), timeout)
+}
+
 // dropFile writes a file into the tenant's drop folder the way an SFTP
 // client should: under a temporary name, then renamed.
 func dropFile(t testing.TB, drop, tenantCode, name string, data []byte) {
@@ -318,15 +333,7 @@ func TestEndToEndMatchesTruth(t *testing.T) {
 		t.Skip("end-to-end run")
 	}
 	tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 2000, Days: 10, Seed: 1, Faults: true, FullEvery: 4})
-	st := startStack(t, t.TempDir())
-	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range tr.res.Files {
-		dropFile(t, st.DropDir(), "RXX", f.Name, tr.sink.Bytes(f.Name))
-	}
-	reps := waitReports(t, rd, len(tr.res.Files), 5*time.Minute)
+	st, rd, reps := runTrust(t, tr, 5*time.Minute)
 	ctx := context.Background()
 	events, err := rd.Events(ctx, "RXX")
 	if err != nil {

@@ -63,15 +63,7 @@ func TestInteropReaders(t *testing.T) {
 	}
 	python, node := interopPython(t), interopNode(t)
 	tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 1000, Days: 6, Seed: 3, Faults: true})
-	st := startStack(t, t.TempDir())
-	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range tr.res.Files {
-		dropFile(t, st.DropDir(), "RXX", f.Name, tr.sink.Bytes(f.Name))
-	}
-	waitReports(t, rd, len(tr.res.Files), 3*time.Minute)
+	st, rd, _ := runTrust(t, tr, 3*time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	events, err := rd.Events(ctx, "RXX")
