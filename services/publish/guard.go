@@ -232,10 +232,10 @@ func (w *work) command(c *internalv1.OperatorCommand) error {
 		// A future-dated leaver whose date has come (by a later file, or
 		// the clock as far as it may confirm) is confirmed now; the others
 		// wait for their date.
-		today := w.p.today()
+		upTo := max(t.hdr.LastRun, w.p.clockConfirmsUpTo(t, w.p.today()))
 		for _, e := range held {
 			e.Batch, e.PreFile = "", nil
-			if e.Due != "" && e.Due > t.hdr.LastRun && !w.p.clockMayConfirm(t, e.Due, today) {
+			if e.Due != "" && e.Due > upTo {
 				w.setHeld(e)
 				continue
 			}

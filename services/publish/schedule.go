@@ -43,8 +43,8 @@ func (p *processor) today() string {
 	return p.cfg.Now().In(london).Format(time.DateOnly)
 }
 
-// clockMayConfirm says whether the clock may confirm the tenant's leaver
-// due on day due, now (the London day today). The clock alone must not
+// clockConfirmsUpTo is the latest leaving date the clock may confirm for
+// the tenant now ("" for none), today being the London day. The clock alone must not
 // outrun a feed that is catching up: ESR sends bursty catch-up files after
 // downtime, and a backlog handed over at once must give the same events as
 // the same files arriving day by day, where a later file may withdraw or
@@ -57,14 +57,17 @@ func (p *processor) today() string {
 //     ended), so a feed that stopped cannot hold leavers back for ever.
 //
 // A file whose run date reaches D confirms it at its FILE_START anyway.
-func (p *processor) clockMayConfirm(t *tenantState, due, today string) bool {
-	if p.cfg.DisableClock || due > today {
-		return false
+// Computed once per tenant, not per held leaver.
+func (p *processor) clockConfirmsUpTo(t *tenantState, today string) string {
+	switch {
+	case p.cfg.DisableClock:
+		return ""
+	case p.cfg.Now().Sub(time.UnixMilli(t.hdr.LastFileMs)) >= p.cfg.FeedWindow:
+		return today
+	case t.hdr.LastRun == "":
+		return ""
 	}
-	if t.hdr.LastRun != "" && addDays(t.hdr.LastRun, 1) >= due {
-		return true
-	}
-	return p.cfg.Now().Sub(time.UnixMilli(t.hdr.LastFileMs)) >= p.cfg.FeedWindow
+	return min(today, addDays(t.hdr.LastRun, 1))
 }
 
 // addDays is the ISO day n days after day.
@@ -140,8 +143,9 @@ func (p *processor) TickDue(partition int32) bool {
 		if t.partition != partition || t.hdr.Open != nil || t.group != nil {
 			continue
 		}
+		upTo := p.clockConfirmsUpTo(t, today)
 		for _, e := range t.held {
-			if e.dateHeld() && p.clockMayConfirm(t, e.Due, today) {
+			if e.dateHeld() && e.Due <= upTo {
 				return true
 			}
 		}
@@ -165,7 +169,8 @@ func (p *processor) Tick(ctx context.Context, partition int32, tx *stage.Tx) err
 			continue
 		}
 		w := &work{p: p, t: t, tx: tx, ctx: ctx}
-		if err := w.fireDue(func(due string) bool { return p.clockMayConfirm(t, due, today) }, triggerClock); err != nil {
+		upTo := p.clockConfirmsUpTo(t, today)
+		if err := w.fireDue(func(due string) bool { return due <= upTo }, triggerClock); err != nil {
 			return err
 		}
 	}
