@@ -70,6 +70,11 @@ func fixture(name string) any {
 				SupervisorPersonID: 20110032, SupervisorAssignmentID: 41000219, SupervisorAssignmentNumber: "30977120",
 				LastUpdate: ptr(time.Date(2024, 3, 9, 10, 14, 55, 0, time.UTC)),
 			},
+			Warnings: []internalv1.Violation{
+				{Rule: "ESR-V021", Field: "fte", Message: "fte: above the warning threshold", Severity: internalv1.SeverityWarning},
+			},
+			RuleSetVersion: "rs-3f9a0c1d2e4b",
+			RuleCounts:     map[string]int64{},
 		}
 	case schemas.Quarantine:
 		return &internalv1.QuarantineRecord{
@@ -79,14 +84,22 @@ func fixture(name string) any {
 				{Rule: "V3", Field: "assignment_number", Message: "stem does not match employee number", Severity: internalv1.SeverityError},
 				{Rule: "V7", Field: "fte", Message: "FTE above 1", Severity: internalv1.SeverityWarning},
 			},
-			QuarantinedAt: recordedAt(),
+			QuarantinedAt:  recordedAt(),
+			RuleSetVersion: "rs-3f9a0c1d2e4b",
+			EntityKind:     "assignment",
+			Canonical:      ptr(`{"person_id":20990417,"assignment_id":41877121}`),
+			File:           ptr(fileInfo()),
+			ReplayID:       ptr("rp-0c1d2e3f4a5b"),
 		}
 	case schemas.FileReport:
 		return &internalv1.FileReport{
 			Tenant: "RXX", Vpd: "412", File: fileInfo(), Status: internalv1.FileStatusAccepted,
 			RowsRead: 8, EntitiesAccepted: 5, Quarantined: 0, Corrections: 1, Ignored: 2,
-			EventsEmitted: map[string]int64{"starter-created": 1},
-			ReportedAt:    recordedAt(),
+			EventsEmitted:  map[string]int64{"starter-created": 1},
+			ReportedAt:     recordedAt(),
+			RuleSetVersion: "rs-3f9a0c1d2e4b",
+			Warnings:       1,
+			TopRules:       []internalv1.RuleCount{{Rule: "ESR-V003", Count: 2}},
 		}
 	case schemas.StarterCreated:
 		return &eventsv1.StarterCreated{

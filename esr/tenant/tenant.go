@@ -32,6 +32,64 @@ type Tenant struct {
 	LeaverGuard *Guard `yaml:"leaver_guard,omitempty" json:"leaver_guard,omitempty"`
 	// Feeds configures each kind of feed the tenant sends (go, csv).
 	Feeds Feeds `yaml:"feeds,omitempty" json:"feeds,omitempty"`
+	// Validation overrides the baseline rule catalogue for this tenant and
+	// sets its per-file error budget. It is plain data here; esr/rules
+	// compiles it (CEL included) when a service loads its configuration.
+	Validation Validation `yaml:"validation,omitempty" json:"validation,omitempty"`
+}
+
+// Validation is a tenant's changes to the baseline validation rules.
+type Validation struct {
+	// ErrorBudget bounds the rows of one file that may be quarantined at
+	// error severity before the whole file is rejected; nil means
+	// rules.DefaultBudget.
+	ErrorBudget *ErrorBudget `yaml:"error_budget,omitempty" json:"error_budget,omitempty"`
+	// Rules changes catalogue rules, by code (ESR-V012 ...).
+	Rules map[string]RuleOverride `yaml:"rules,omitempty" json:"rules,omitempty"`
+	// Custom are the tenant's own rules, CEL expressions over one record.
+	Custom []CustomRule `yaml:"custom,omitempty" json:"custom,omitempty"`
+}
+
+// ErrorBudget is a per-file error budget. A file is over it when its rows
+// quarantined at error severity exceed MaxErrors, or when they are at least
+// MinErrors and exceed MaxPercent of the rows read. A zero threshold is not
+// applied; Disabled turns the budget off.
+type ErrorBudget struct {
+	MaxErrors  int64   `yaml:"max_errors" json:"max_errors"`
+	MaxPercent float64 `yaml:"max_percent" json:"max_percent"`
+	MinErrors  int64   `yaml:"min_errors" json:"min_errors"`
+	Disabled   bool    `yaml:"disabled,omitempty" json:"disabled,omitempty"`
+}
+
+// RuleOverride changes one catalogue rule for a tenant.
+type RuleOverride struct {
+	// Disabled turns the rule off.
+	Disabled bool `yaml:"disabled,omitempty" json:"disabled,omitempty"`
+	// Severity is error or warning; empty keeps the catalogue's.
+	Severity string `yaml:"severity,omitempty" json:"severity,omitempty"`
+	// Params replace the named catalogue parameters (others keep theirs).
+	Params map[string]any `yaml:"params,omitempty" json:"params,omitempty"`
+}
+
+// CustomRule is a tenant rule: a CEL expression that must hold for every
+// record of one kind. It is true for a good record; false (or an
+// evaluation error) is a violation.
+type CustomRule struct {
+	// Code is the rule's stable code, unique in the tenant, e.g. RXX-001.
+	Code string `yaml:"code" json:"code"`
+	// Applies is the record kind: person, assignment, position,
+	// organisation or location.
+	Applies string `yaml:"applies" json:"applies"`
+	// Field is the field the rule is about ("" for the whole record).
+	Field string `yaml:"field,omitempty" json:"field,omitempty"`
+	// Severity is error (default) or warning.
+	Severity string `yaml:"severity,omitempty" json:"severity,omitempty"`
+	// Description says what the rule requires, in one line.
+	Description string `yaml:"description" json:"description"`
+	// Message says what is wrong when it fails; it must not quote values.
+	Message string `yaml:"message" json:"message"`
+	// Expr is the CEL expression, e.g. "assignment.fte <= 1.0".
+	Expr string `yaml:"expr" json:"expr"`
 }
 
 // Guard is a tenant's leaver-guard thresholds, applied to each file (the
@@ -204,6 +262,19 @@ type file struct {
 //	    leaver_guard: {max_leavers: 100, max_percent: 5, min_leavers: 10}
 //	    feeds:
 //	      go: {missing: ignore}
+//	    validation:
+//	      error_budget: {max_errors: 500, max_percent: 10, min_errors: 10}
+//	      rules:
+//	        ESR-V015: {severity: error}
+//	        ESR-V021: {params: {max: 37.5}}
+//	        ESR-X004: {disabled: true}
+//	      custom:
+//	        - code: RXX-001
+//	          applies: assignment
+//	          field: fte
+//	          description: Bank assignments carry no FTE.
+//	          message: a bank assignment has an FTE
+//	          expr: assignment.category != "Bank" || !has(assignment.fte)
 func Load(path string) (*Set, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -73,6 +73,15 @@ const (
 	OperatorActionReject  OperatorAction = "REJECT"
 )
 
+// Severity is an Avro enum.
+type Severity string
+
+// Severity symbols.
+const (
+	SeverityError   Severity = "ERROR"
+	SeverityWarning Severity = "WARNING"
+)
+
 // Stage is an Avro enum.
 type Stage string
 
@@ -82,15 +91,6 @@ const (
 	StageNormalise Stage = "NORMALISE"
 	StageValidate  Stage = "VALIDATE"
 	StagePublish   Stage = "PUBLISH"
-)
-
-// Severity is an Avro enum.
-type Severity string
-
-// Severity symbols.
-const (
-	SeverityError   Severity = "ERROR"
-	SeverityWarning Severity = "WARNING"
 )
 
 // FileStatus is an Avro enum.
@@ -464,6 +464,18 @@ type StageCounts struct {
 	Quarantined int64 `avro:"quarantined" json:"quarantined"`
 }
 
+// One broken rule.
+type Violation struct {
+	// Rule id, e.g. V3 or a tenant rule id.
+	Rule string `avro:"rule" json:"rule"`
+	// Field the rule is about; empty for whole-record rules.
+	Field string `avro:"field" json:"field"`
+	// Human-readable description. Never quotes personal values.
+	Message string `avro:"message" json:"message"`
+	// How serious the violation is.
+	Severity Severity `avro:"severity" json:"severity"`
+}
+
 // Value of esr.normalised.v1 and esr.validated.v1: one canonical entity, correction or file control record. Internal only: may carry the NI number (for rehire matching); special-category data was dropped at parse.
 type EntityRecord struct {
 	// What this record is.
@@ -480,18 +492,12 @@ type EntityRecord struct {
 	Entity any `avro:"entity" json:"entity"`
 	// File totals; set on FILE_END only.
 	Counts *StageCounts `avro:"counts" json:"counts"`
-}
-
-// One broken rule.
-type Violation struct {
-	// Rule id, e.g. V3 or a tenant rule id.
-	Rule string `avro:"rule" json:"rule"`
-	// Field the rule is about; empty for whole-record rules.
-	Field string `avro:"field" json:"field"`
-	// Human-readable description. Never quotes personal values.
-	Message string `avro:"message" json:"message"`
-	// How serious the violation is.
-	Severity Severity `avro:"severity" json:"severity"`
+	// ENTITY records: the warning-severity violations validate found on an accepted record (flagged, not quarantined). Empty elsewhere.
+	Warnings []Violation `avro:"warnings" json:"warnings"`
+	// Version (content hash) of the tenant's validation rule set that judged the record; on FILE_END, the one that judged the file. Empty before validate.
+	RuleSetVersion string `avro:"rule_set_version" json:"rule_set_version"`
+	// FILE_END only: rows quarantined so far per rule code, by every stage up to this one (a row counts once under each rule it broke).
+	RuleCounts map[string]int64 `avro:"rule_counts" json:"rule_counts"`
 }
 
 // Value of esr.quarantine.v1: a record a stage refused, with every violation and its lineage. Internal only.
@@ -508,6 +514,24 @@ type QuarantineRecord struct {
 	Violations []Violation `avro:"violations" json:"violations"`
 	// When the stage quarantined the record.
 	QuarantinedAt time.Time `avro:"quarantined_at" json:"quarantined_at"`
+	// Version (content hash) of the rule set that judged the record; empty for stages before validate.
+	RuleSetVersion string `avro:"rule_set_version" json:"rule_set_version"`
+	// Kind of canonical entity the row mapped to (person, assignment, position, organisation, location); empty when it did not map.
+	EntityKind string `avro:"entity_kind" json:"entity_kind"`
+	// The canonical entity as JSON (internal field names) when the row mapped to one. Holds personal data: readers show it only to callers entitled to personal fields.
+	Canonical *string `avro:"canonical" json:"canonical"`
+	// The file (or replay batch) the record travelled in; lineage keeps the file and line it was first read from.
+	File *FileInfo `avro:"file" json:"file"`
+	// Set when the record was quarantined again while being replayed: the replay's id.
+	ReplayID *string `avro:"replay_id" json:"replay_id"`
+}
+
+// How many rows broke one rule.
+type RuleCount struct {
+	// Rule code, e.g. ESR-V003, or a tenant rule's code.
+	Rule string `avro:"rule" json:"rule"`
+	// Rows quarantined under the rule.
+	Count int64 `avro:"count" json:"count"`
 }
 
 // Value of esr.ops.file-reports.v1: the end-of-pipeline account of one file. The counts reconcile: rows_read = entities_accepted + corrections + ignored + quarantined.
@@ -538,6 +562,12 @@ type FileReport struct {
 	LeaversHeld int64 `avro:"leavers_held" json:"leavers_held"`
 	// When the report was produced.
 	ReportedAt time.Time `avro:"reported_at" json:"reported_at"`
+	// Version (content hash) of the validation rule set that judged the file; empty when validate never saw it.
+	RuleSetVersion string `avro:"rule_set_version" json:"rule_set_version"`
+	// Accepted entities flagged with at least one warning.
+	Warnings int64 `avro:"warnings" json:"warnings"`
+	// The rules that quarantined most rows, most first (at most 10).
+	TopRules []RuleCount `avro:"top_rules" json:"top_rules"`
 }
 
 // One held leaver.

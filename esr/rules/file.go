@@ -1,0 +1,427 @@
+package rules
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+)
+
+// Known answers the cross-record rules about what earlier files of the
+// tenant defined (accepted rows only).
+type Known interface {
+	// Person returns the employee number of a known person.
+	Person(vpd string, id int64) (employeeNumber string, ok bool)
+	// Has reports whether a position, organisation or location is known.
+	Has(kind, vpd string, id int64) bool
+	// Complete is false when earlier files are unknown (an offline check of
+	// a change file with no baseline): references that this file does not
+	// resolve are then not violations, only counted as unchecked.
+	Complete() bool
+}
+
+// NoKnown is a Known with nothing known from earlier files.
+type NoKnown struct {
+	// Partial makes Complete false.
+	Partial bool
+}
+
+func (NoKnown) Person(string, int64) (string, bool) { return "", false }
+func (NoKnown) Has(string, string, int64) bool      { return false }
+func (n NoKnown) Complete() bool                    { return !n.Partial }
+
+// File judges one file's canonical records. Add each ENTITY and CORRECTION
+// record in file order (record rules run at once); Finish runs the
+// cross-record rules — references resolve against earlier files and the
+// whole of this one, so a row may name one defined further down — and the
+// error budget, and says what becomes of every record.
+//
+// A File holds the file's records until Finish: nothing of a file may be
+// published before its verdict.
+type File struct {
+	set   *Set
+	known Known
+	info  internalv1.FileInfo
+	items []item
+}
+
+type item struct {
+	rec   internalv1.EntityRecord
+	kind  string // "" for corrections
+	vs    []internalv1.Violation
+	error bool // a violation at error severity
+}
+
+// NewFile starts judging a file.
+func (s *Set) NewFile(info internalv1.FileInfo, known Known) *File {
+	if known == nil {
+		known = NoKnown{}
+	}
+	return &File{set: s, known: known, info: info}
+}
+
+// Len is the number of records added.
+func (f *File) Len() int { return len(f.items) }
+
+// Add runs the record rules on an ENTITY record and keeps it (a CORRECTION
+// is kept as it is). It returns the record's violations so far.
+func (f *File) Add(rec internalv1.EntityRecord) []internalv1.Violation {
+	it := item{rec: rec}
+	if rec.Kind == internalv1.EntityRecordKindEntity {
+		it.kind = KindOf(rec.Entity)
+		it.vs = f.set.CheckRecord(rec, f.info)
+		it.error = hasError(it.vs)
+	}
+	f.items = append(f.items, it)
+	return it.vs
+}
+
+// CheckRecord runs the record and field rules and the tenant's CEL rules on
+// one ENTITY record, on its own.
+func (s *Set) CheckRecord(rec internalv1.EntityRecord, file internalv1.FileInfo) []internalv1.Violation {
+	kind := KindOf(rec.Entity)
+	var vs []internalv1.Violation
+	c := checkCtx{kind: kind, entity: rec.Entity, raw: rec.Raw, file: file, out: &vs}
+	for _, a := range s.rules {
+		if a.appliesTo(kind) {
+			c.rule = a
+			a.check(&c)
+		}
+	}
+	for _, r := range s.custom {
+		if r.applies == kind && !r.holds(rec.Entity) {
+			vs = append(vs, r.violation())
+		}
+	}
+	return vs
+}
+
+// KindOf names an entity's record kind ("" when it is none of the five).
+func KindOf(e any) string {
+	switch e.(type) {
+	case internalv1.Person:
+		return KindPerson
+	case internalv1.Assignment:
+		return KindAssignment
+	case internalv1.Position:
+		return KindPosition
+	case internalv1.Organisation:
+		return KindOrganisation
+	case internalv1.Location:
+		return KindLocation
+	}
+	return ""
+}
+
+func hasError(vs []internalv1.Violation) bool {
+	return slices.ContainsFunc(vs, func(v internalv1.Violation) bool { return v.Severity == internalv1.SeverityError })
+}
+
+// Upstream is what the stages before validate counted for the file (the
+// FILE_END record's counts): every row read, and the rows they quarantined,
+// per rule.
+type Upstream struct {
+	RowsRead    int64
+	Quarantined int64
+	RuleCounts  map[string]int64
+}
+
+// Decision is what becomes of one record.
+type Decision struct {
+	Record internalv1.EntityRecord
+	// Violations are every rule the record broke, errors and warnings, in
+	// catalogue order (record rules, then cross-record, then tenant rules).
+	Violations []internalv1.Violation
+	// Quarantined is set when a violation is at error severity.
+	Quarantined bool
+}
+
+// Result is a file's verdict.
+type Result struct {
+	// Decisions are in the order the records were added.
+	Decisions []Decision
+	// Rejected is set when the file is over its error budget: nothing of it
+	// may be published. Reason says why, naming the top rules.
+	Rejected bool
+	Reason   string
+	// Rows is the rows read (upstream), Errors the rows quarantined at
+	// error severity by any stage, Warned the accepted rows flagged with a
+	// warning.
+	Rows, Errors, Warned int64
+	// Unchecked counts references left unresolved because earlier files
+	// were unknown (Known.Complete false).
+	Unchecked int64
+	// RuleCounts are rows per rule code, every stage and severity.
+	RuleCounts map[string]int64
+	// TopRules are the error rules that quarantined most rows, most first.
+	TopRules []RuleCount
+	// Version is the rule set's version.
+	Version string
+}
+
+// RuleCount is how many rows broke a rule.
+type RuleCount struct {
+	Rule  string
+	Count int64
+}
+
+// MaxTopRules is how many rules a report lists.
+const MaxTopRules = 10
+
+// Finish runs the cross-record rules and the error budget.
+func (f *File) Finish(up Upstream) Result {
+	x := newCrossIndex(f)
+	for _, kind := range crossOrder {
+		for i := range f.items {
+			if it := &f.items[i]; it.kind == kind && !it.error {
+				x.check(it)
+			}
+		}
+	}
+	res := Result{Version: f.set.version, Rows: up.RowsRead, Errors: up.Quarantined, RuleCounts: map[string]int64{}}
+	for code, n := range up.RuleCounts {
+		res.RuleCounts[code] += n
+	}
+	res.Unchecked = x.unchecked
+	errorRules := map[string]int64{}
+	for code, n := range up.RuleCounts {
+		errorRules[code] += n
+	}
+	res.Decisions = make([]Decision, len(f.items))
+	for i, it := range f.items {
+		res.Decisions[i] = Decision{Record: it.rec, Violations: it.vs, Quarantined: it.error}
+		seen := map[string]bool{}
+		for _, v := range it.vs {
+			if seen[v.Rule] {
+				continue
+			}
+			seen[v.Rule] = true
+			res.RuleCounts[v.Rule]++
+			if it.error && v.Severity == internalv1.SeverityError {
+				errorRules[v.Rule]++
+			}
+		}
+		switch {
+		case it.error:
+			res.Errors++
+		case len(it.vs) > 0:
+			res.Warned++
+		}
+	}
+	res.TopRules = top(errorRules)
+	if why := f.set.OverBudget(res.Errors, res.Rows); why != "" {
+		res.Rejected = true
+		res.Reason = codeErrorBudget + " error-budget: " + why + "; top rules: " + formatTop(res.TopRules, 3)
+	}
+	return res
+}
+
+func top(counts map[string]int64) []RuleCount {
+	out := make([]RuleCount, 0, len(counts))
+	for code, n := range counts {
+		if n > 0 {
+			out = append(out, RuleCount{code, n})
+		}
+	}
+	slices.SortFunc(out, func(a, b RuleCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Rule, b.Rule))
+	})
+	if len(out) > MaxTopRules {
+		out = out[:MaxTopRules]
+	}
+	return out
+}
+
+func formatTop(rs []RuleCount, n int) string {
+	parts := make([]string, 0, n)
+	for i, r := range rs {
+		if i == n {
+			break
+		}
+		name := ""
+		if rule, ok := Lookup(r.Rule); ok {
+			name = " " + rule.Name
+		}
+		parts = append(parts, fmt.Sprintf("%s%s ×%d", r.Rule, name, r.Count))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// crossOrder is the order the cross-record rules judge kinds in: what a
+// record refers to is judged before the record, so a position that fails
+// its organisation check is no longer there for the assignments naming it.
+var crossOrder = []string{KindOrganisation, KindLocation, KindPosition, KindPerson, KindAssignment}
+
+type ref struct {
+	vpd string
+	id  int64
+}
+
+type dupKey struct {
+	kind  string
+	id    int64
+	start time.Time
+}
+
+// crossIndex is what this file defines (rows that passed their record
+// rules, and so far their cross-record rules) beside what earlier files did.
+type crossIndex struct {
+	f         *File
+	defined   map[string]map[ref]bool
+	employee  map[ref]string // person → employee number, the file's last row
+	rows      map[dupKey]int
+	primary   map[ref]bool // persons with a primary active assignment judged so far
+	unchecked int64
+}
+
+func newCrossIndex(f *File) *crossIndex {
+	x := &crossIndex{f: f, defined: map[string]map[ref]bool{}, employee: map[ref]string{}, rows: map[dupKey]int{}, primary: map[ref]bool{}}
+	for _, k := range RecordKinds {
+		x.defined[k] = map[ref]bool{}
+	}
+	for _, it := range f.items {
+		if it.kind == "" || it.error {
+			continue
+		}
+		id, start := identity(it.rec.Entity)
+		r := ref{vpdOf(it.rec), id}
+		x.defined[it.kind][r] = true
+		x.rows[dupKey{it.kind, id, start}]++
+		if p, ok := it.rec.Entity.(internalv1.Person); ok {
+			x.employee[r] = p.EmployeeNumber
+		}
+	}
+	return x
+}
+
+// resolves reports whether a reference of kind is defined by this file or
+// an earlier one; with earlier files unknown, an unresolved one counts as
+// unchecked and passes.
+func (x *crossIndex) resolves(kind, vpd string, id int64) bool {
+	if x.defined[kind][ref{vpd, id}] {
+		return true
+	}
+	if kind == KindPerson {
+		if _, ok := x.f.known.Person(vpd, id); ok {
+			return true
+		}
+	} else if x.f.known.Has(kind, vpd, id) {
+		return true
+	}
+	if !x.f.known.Complete() {
+		x.unchecked++
+		return true
+	}
+	return false
+}
+
+func (x *crossIndex) check(it *item) {
+	vpd := vpdOf(it.rec)
+	set := x.f.set
+	var vs []internalv1.Violation
+	fail := func(code, field string) {
+		if set.Enabled(code) {
+			vs = append(vs, violation(code, field, set.Severity(code)))
+		}
+	}
+	id, start := identity(it.rec.Entity)
+	if x.rows[dupKey{it.kind, id, start}] > 1 {
+		fail("ESR-X010", "")
+		x.rows[dupKey{it.kind, id, start}] = -1 << 30 // report the duplicate once, on its first row
+	}
+	switch e := it.rec.Entity.(type) {
+	case internalv1.Organisation:
+		if e.ParentOrganisationID != 0 && !x.resolves(KindOrganisation, vpd, e.ParentOrganisationID) {
+			fail("ESR-X009", "parent_organisation_id")
+		}
+	case internalv1.Position:
+		if e.OrganisationID != 0 && !x.resolves(KindOrganisation, vpd, e.OrganisationID) {
+			fail("ESR-X006", "organisation_id")
+		}
+	case internalv1.Assignment:
+		if e.PersonID != 0 && !x.resolves(KindPerson, vpd, e.PersonID) {
+			fail("ESR-X001", "person_id")
+		}
+		if e.PositionID != 0 && !x.resolves(KindPosition, vpd, e.PositionID) {
+			fail("ESR-X002", "position_id")
+		}
+		if e.OrganisationID != 0 && !x.resolves(KindOrganisation, vpd, e.OrganisationID) {
+			fail("ESR-X003", "organisation_id")
+		}
+		if e.LocationID != 0 && !x.resolves(KindLocation, vpd, e.LocationID) {
+			fail("ESR-X004", "location_id")
+		}
+		if e.SupervisorPersonID != 0 && !x.resolves(KindPerson, vpd, e.SupervisorPersonID) {
+			fail("ESR-X005", "supervisor_person_id")
+		}
+		if emp, ok := x.employeeNumber(vpd, e.PersonID); ok && emp != "" && e.AssignmentNumber != "" {
+			stem, _, _ := strings.Cut(e.AssignmentNumber, "-")
+			if stem != emp {
+				fail("ESR-X007", "assignment_number")
+			}
+		}
+		if e.Primary && e.Status == internalv1.AssignmentStatusActiveAssign && e.AssignmentType == "E" {
+			p := ref{vpd, e.PersonID}
+			if x.primary[p] {
+				fail("ESR-X008", "primary")
+			} else {
+				x.primary[p] = true
+			}
+		}
+	}
+	if len(vs) == 0 {
+		return
+	}
+	it.vs = append(it.vs, vs...)
+	if hasError(vs) {
+		it.error = true
+		// No longer defined: what refers to it is judged without it.
+		delete(x.defined[it.kind], ref{vpd, id})
+	}
+}
+
+func (x *crossIndex) employeeNumber(vpd string, pid int64) (string, bool) {
+	if emp, ok := x.employee[ref{vpd, pid}]; ok {
+		return emp, true
+	}
+	return x.f.known.Person(vpd, pid)
+}
+
+// identity is an entity's id and effective start.
+func identity(e any) (int64, time.Time) {
+	switch e := e.(type) {
+	case internalv1.Person:
+		return e.PersonID, e.EffectiveStart
+	case internalv1.Assignment:
+		return e.AssignmentID, e.EffectiveStart
+	case internalv1.Position:
+		return e.PositionID, e.EffectiveFrom
+	case internalv1.Organisation:
+		return e.OrganisationID, e.EffectiveFrom
+	case internalv1.Location:
+		return e.LocationID, time.Time{}
+	}
+	return 0, time.Time{}
+}
+
+func vpdOf(rec internalv1.EntityRecord) string {
+	switch e := rec.Entity.(type) {
+	case internalv1.Person:
+		return e.Vpd
+	case internalv1.Assignment:
+		return e.Vpd
+	case internalv1.Position:
+		return e.Vpd
+	case internalv1.Organisation:
+		return e.Vpd
+	case internalv1.Location:
+		return e.Vpd
+	}
+	return rec.Vpd
+}
