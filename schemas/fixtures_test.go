@@ -51,6 +51,8 @@ func fixture(name string) any {
 			RecordType: "ORA",
 			Fields:     []string{"7730112", "412 Cardiology Outpatients", "NHS_DE", "20150401", "", "60021", "20150401", "", "412C3310", "7730001", "RXX", "905512", "20240308 173102", "Cardiology OP"},
 			Problems:   []internalv1.Problem{{Rule: "R2", Column: -1, Field: "", Message: "1 extra empty trailing column"}},
+			Origin:     ptr(lineage(4)),
+			ReplayID:   ptr("rp-0c1d2e3f4a5b"),
 		}
 	case schemas.Entity:
 		return &internalv1.EntityRecord{
@@ -75,6 +77,7 @@ func fixture(name string) any {
 			},
 			RuleSetVersion: "rs-3f9a0c1d2e4b",
 			RuleCounts:     map[string]int64{},
+			ReplayID:       ptr("rp-0c1d2e3f4a5b"),
 		}
 	case schemas.Quarantine:
 		return &internalv1.QuarantineRecord{
@@ -100,6 +103,7 @@ func fixture(name string) any {
 			RuleSetVersion: "rs-3f9a0c1d2e4b",
 			Warnings:       1,
 			TopRules:       []internalv1.RuleCount{{Rule: "ESR-V003", Count: 2}},
+			ReplayID:       ptr("rp-0c1d2e3f4a5b"),
 		}
 	case schemas.StarterCreated:
 		return &eventsv1.StarterCreated{
@@ -160,6 +164,13 @@ func fixture(name string) any {
 			HeldAt: recordedAt(), DecidedAt: ptr(recordedAt().Add(time.Hour)), DecidedBy: "rxx-workforce-ops",
 			Reason: "Confirmed with HR: restructure of estates", CommandID: "5b0e7c1d-9a2f-4c3e-8d7b-6a5f4e3d2c1b", Emitted: 2,
 		}
+	case schemas.ReplayRequest:
+		return &internalv1.ReplayRequest{
+			ReplayID: "rp-0c1d2e3f4a5b", Tenant: "RXX", RequestedBy: "rxx-workforce-ops",
+			Reason: "staff group alias added for Bank Nurses", RequestedAt: recordedAt(),
+			Rows: []internalv1.ReplayRow{{Lineage: lineage(7), Vpd: "412", File: fileInfo(),
+				Raw: internalv1.RawRow{RecordType: "ASA", Fields: []string{"20990417", "41877121", "20240311"}}}},
+		}
 	}
 	return nil
 }
@@ -187,6 +198,8 @@ func zero(name string) any {
 		return new(internalv1.OperatorCommand)
 	case schemas.HeldBatch:
 		return new(internalv1.HeldBatch)
+	case schemas.ReplayRequest:
+		return new(internalv1.ReplayRequest)
 	}
 	return nil
 }

@@ -43,6 +43,7 @@ const (
 	PositionUpdated = "position-updated"
 	OperatorCommand = "operator-command"
 	HeldBatch       = "held-batch"
+	ReplayRequest   = "replay-request"
 )
 
 // FS returns the embedded schema tree, rooted so that paths read

@@ -19,6 +19,9 @@ const (
 	// TopicHeldBatches carries the leaver guard's held batches and their
 	// outcomes (publish → api, alerting), keyed by tenant.
 	TopicHeldBatches = "esr.ops.held-batches.v1"
+	// TopicReplays carries operators' requests to replay quarantined rows
+	// (api → ingest), keyed by tenant.
+	TopicReplays = "esr.ops.replays.v1"
 )
 
 // Public events: the event part of esr.<tenant>.<event>.v1.
@@ -64,6 +67,7 @@ func Bindings() []Binding {
 		{Topic: TopicFileReports, Schema: FileReport},
 		{Topic: TopicCommands, Schema: OperatorCommand},
 		{Topic: TopicHeldBatches, Schema: HeldBatch},
+		{Topic: TopicReplays, Schema: ReplayRequest},
 		{Topic: "esr.<tenant>." + EventStarterCreated + ".v1", Schema: StarterCreated, CEType: CETypeStarterCreated},
 		{Topic: "esr.<tenant>." + EventLeaverConfirmed + ".v1", Schema: LeaverConfirmed, CEType: CETypeLeaverConfirmed},
 		{Topic: "esr.<tenant>." + EventPositionUpdated + ".v1", Schema: PositionUpdated, CEType: CETypePositionUpdated},
