@@ -117,3 +117,16 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkCheckRecord is the record and field rules alone, per record of
+// the same file (the part of BenchmarkFile this package's checks cost).
+func BenchmarkCheckRecord(b *testing.B) {
+	recs := benchFile()
+	s := Baseline()
+	info := internalv1.FileInfo{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.CheckRecord(recs[i%len(recs)], info)
+	}
+}
