@@ -130,7 +130,7 @@ func init() {
 	}
 	checks["ESR-V019"] = func(c *checkCtx) {
 		e := c.entity.(internalv1.Assignment)
-		c.failIf(e.Fte != nil && (*e.Fte <= 0 || *e.Fte > c.rule.float("max")), "fte")
+		c.failIf(e.Fte != nil && (*e.Fte < 0 || *e.Fte > c.rule.float("max")), "fte")
 	}
 	checks["ESR-V020"] = func(c *checkCtx) {
 		e := c.entity.(internalv1.Assignment)
