@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	celref "github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/ext"
@@ -41,15 +42,18 @@ import (
 //   - has() tests presence: an optional field (fte, hours, the dates that
 //     may be null) is present when it has a value, 0 and 0.0 included; any
 //     other field when it is not its zero value ("" for the strings that are
-//     empty when absent, 0 for the ids that are 0 when absent).
+//     empty when absent, 0 for the ids that are 0 when absent). A date
+//     before 1800 (the zero time, or year 1 after an Avro round trip) is no
+//     date, as the record rules judge it.
 //   - Reading an optional field that is absent is an evaluation error, not a
 //     zero: assignment.fte <= 1.0 cannot pass a record with no FTE by
 //     accident. Guard it with has() when absence is fine.
 //
 // The expression holds (the record is good) when it evaluates to true;
 // false, or any evaluation error (an absent field read, an overflow, a
-// record used whole rather than through its fields), is a violation of the
-// rule. A rule must type-check to bool.
+// division by zero), is a violation of the rule. A rule must type-check to
+// bool, and may only read a record's fields: a record (or assignment.grade)
+// used whole, or built in the expression, is refused at compile.
 //
 // Each kind's environment is built once per process; a rule's program is
 // compiled once when the tenant's rule set is, and is safe for concurrent
@@ -202,11 +206,44 @@ func (k *celKind) compile(expr string) (cel.Program, error) {
 	if t := ast.OutputType(); !t.IsExactType(types.BoolType) {
 		return nil, fmt.Errorf("must be a bool expression (true for a good record), not %s", t)
 	}
+	if err := k.readsFieldsOnly(ast.NativeRep()); err != nil {
+		return nil, err
+	}
 	prg, err := k.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, err
 	}
 	return prg, nil
+}
+
+// readsFieldsOnly refuses what type-checks but could never evaluate: a
+// record (or a nested object such as assignment.grade) used whole rather
+// than through one of its fields, and a record built in the expression.
+// Either would fail on every record at evaluation; better to say so when the
+// configuration loads.
+func (k *celKind) readsFieldsOnly(a *celast.AST) error {
+	var parts []string
+	at := func(e celast.NavigableExpr, format string, args ...any) {
+		l := a.SourceInfo().GetStartLocation(e.ID())
+		parts = append(parts, fmt.Sprintf("%d:%d: %s", l.Line(), l.Column()+1, fmt.Sprintf(format, args...)))
+	}
+	for _, e := range celast.MatchDescendants(celast.NavigateAST(a), celast.AllMatcher()) {
+		if e.Kind() == celast.StructKind {
+			at(e, "records are read in a rule, never built")
+			continue
+		}
+		if e.Type().Kind() != types.StructKind {
+			continue
+		}
+		if p, ok := e.Parent(); ok && p.Kind() == celast.SelectKind && p.AsSelect().Operand().ID() == e.ID() {
+			continue // a field of it is read, or tested with has()
+		}
+		at(e, "%s is a record: a rule reads its fields (e.g. %s.%s)", e.Type(), k.name, k.root.names[0])
+	}
+	if len(parts) > 0 {
+		return celIssues(strings.Join(parts, "; "))
+	}
+	return nil
 }
 
 // celIssues are a compile's problems, each line:column: message.
@@ -386,9 +423,17 @@ func (f *celField) isSet(obj any) bool {
 		return false
 	}
 	if f.optional {
-		return !v.IsNil()
+		if v.IsNil() {
+			return false
+		}
+		v = v.Elem()
 	}
-	return !v.IsZero()
+	if f.typ == types.TimestampType {
+		// As the record rules judge dates: the zero time, or a day in year
+		// 1 after an Avro round trip, is no date.
+		return !noDate(v.Interface().(time.Time))
+	}
+	return f.optional || !v.IsZero()
 }
 
 func (f *celField) getFrom(obj any) (any, error) {
@@ -397,7 +442,7 @@ func (f *celField) getFrom(obj any) (any, error) {
 		return nil, fmt.Errorf("no field %s on %T", f.name, obj)
 	}
 	if f.optional {
-		if v.IsNil() {
+		if v.IsNil() || (f.typ == types.TimestampType && noDate(v.Elem().Interface().(time.Time))) {
 			// Says which field, never a value.
 			return nil, fmt.Errorf("field %s is absent (guard it with has())", f.name)
 		}
@@ -453,4 +498,47 @@ func (p *celProvider) NewValue(name string, fields map[string]celref.Val) celref
 		return types.NewErr("%s cannot be constructed in a rule", name)
 	}
 	return p.Provider.NewValue(name, fields)
+}
+
+// CELField is one field a tenant rule can read, for the docs and
+// `esrflow rules`: its path under the record variable (grade.code for a
+// nested one), its CEL type, and whether it is optional (absent unless
+// has() says otherwise; reading it absent is a violation).
+type CELField struct {
+	Path     string
+	Type     string
+	Optional bool
+}
+
+// CELFields lists the fields of a record kind as tenant rules see them, in
+// the canonical model's order; nil for an unknown kind.
+func CELFields(kind string) []CELField {
+	k, ok := celKinds()[kind]
+	if !ok {
+		return nil
+	}
+	var out []CELField
+	var walk func(o *celObject, prefix string)
+	walk = func(o *celObject, prefix string) {
+		for _, n := range o.names {
+			f := o.fields[n]
+			if f.object != nil {
+				walk(f.object, prefix+n+".")
+				continue
+			}
+			typ := f.typ.String()
+			if f.typ == types.TimestampType {
+				typ = "timestamp" // as CEL's timestamp() names it, not its proto name
+			}
+			out = append(out, CELField{Path: prefix + n, Type: typ, Optional: f.optional})
+		}
+	}
+	walk(k.root, "")
+	return out
+}
+
+// CELVariables are the variables every tenant rule may use beside its
+// record, with their CEL types.
+func CELVariables() map[string]string {
+	return map[string]string{"run_date": "timestamp", "tenant": "string"}
 }

@@ -147,6 +147,8 @@ func TestCELExpressions(t *testing.T) {
 	leaver := celPerson()
 	leaver.ActualTerminationDate = ptr(day(2024, 3, 31))
 	leaver.LeavingReason = "Voluntary Resignation - Relocation"
+	yearOne := celPerson()
+	yearOne.DateOfBirth = ptr(day(1, 1, 2))
 	pos := internalv1.Position{Vpd: "412", PositionID: 7, EffectiveFrom: day(2020, 1, 1), BudgetedFte: ptr(1.0)}
 	org := internalv1.Organisation{Vpd: "412", OrganisationID: 3, Name: "412 Ward 1", EffectiveFrom: day(2020, 1, 1)}
 	loc := internalv1.Location{Vpd: "412", LocationID: 9, Code: "412 SITE", Postcode: "LS1 4AP"}
@@ -166,6 +168,10 @@ func TestCELExpressions(t *testing.T) {
 		{"has plain string, empty", "person", "has(person.nhs_unique_id)", p, false},
 		{"has plain string, set", "person", "has(person.employee_number)", p, true},
 		{"plain string absent reads empty", "person", `person.nhs_unique_id == ""`, p, true},
+		{"has date, year 1 is none", "person", "has(person.date_of_birth)", yearOne, false},
+		{"read date, year 1 is absent", "person", "person.date_of_birth < run_date", yearOne, false},
+		{"has plain date, zero is none", "position", "has(position.effective_from)", internalv1.Position{}, false},
+		{"has plain date", "position", "has(position.effective_from)", pos, true},
 		{"has id, zero", "assignment", "has(assignment.position_id)", a, false},
 		{"status as a string", "assignment", `assignment.status == "ACTIVE_ASSIGN"`, a, true},
 		{"bool", "assignment", "assignment.primary", a, true},
@@ -185,7 +191,7 @@ func TestCELExpressions(t *testing.T) {
 		{"organisation", "organisation", `organisation.name.startsWith(organisation.vpd + " ")`, org, true},
 		{"location", "location", `location.postcode.matches("^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}$")`, loc, true},
 		{"pointer to a record", "assignment", "assignment.fte == 0.5", &a, true},
-		{"record used whole is a violation", "assignment", "assignment == assignment", a, false},
+		{"comprehension over fields", "assignment", `[assignment.grade.owner, assignment.grade.code].all(x, x != "")`, a, true},
 		{"division by zero is a violation", "assignment", "assignment.assignment_id / 0 == 1", a, false},
 	}
 	for _, c := range cases {
@@ -225,6 +231,14 @@ func TestCELCompileErrors(t *testing.T) {
 			"tenant RXX: validation: custom rule RXX-001: expr: must be a bool expression (true for a good record), not double"},
 		{"dyn is not bool", []tenant.CustomRule{expr("assignment", "dyn(assignment.primary)")},
 			"tenant RXX: validation: custom rule RXX-001: expr: must be a bool expression"},
+		{"record used whole", []tenant.CustomRule{expr("assignment", "assignment == assignment")},
+			"tenant RXX: validation: custom rule RXX-001: expr 1:1: esr.Assignment is a record: a rule reads its fields (e.g. assignment.vpd); 1:15: esr.Assignment is a record"},
+		{"nested object used whole", []tenant.CustomRule{expr("assignment", `assignment.grade != assignment.grade`)},
+			"custom rule RXX-001: expr 1:11: esr.Grade is a record: a rule reads its fields"},
+		{"record in a list", []tenant.CustomRule{expr("assignment", `[assignment].all(a, has(a.fte))`)},
+			"custom rule RXX-001: expr 1:2: esr.Assignment is a record"},
+		{"record built", []tenant.CustomRule{expr("assignment", `esr.Grade{code: "XR05"}.code == assignment.grade.code`)},
+			"custom rule RXX-001: expr 1:10: records are read in a rule, never built"},
 		{"duplicate code", []tenant.CustomRule{bankNoFTE, bankNoFTE},
 			"tenant RXX: validation: custom rule RXX-001: code is used by another custom rule of the tenant"},
 		{"catalogue code", []tenant.CustomRule{rule(func(r *tenant.CustomRule) { r.Code = "ESR-V019" })},
@@ -355,4 +369,32 @@ func BenchmarkCELHolds(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestCELFields(t *testing.T) {
+	fields := CELFields(KindAssignment)
+	byPath := map[string]CELField{}
+	for _, f := range fields {
+		byPath[f.Path] = f
+	}
+	assert.Equal(t, CELField{Path: "fte", Type: "double", Optional: true}, byPath["fte"])
+	assert.Equal(t, CELField{Path: "category", Type: "string"}, byPath["category"])
+	assert.Equal(t, CELField{Path: "grade.code", Type: "string"}, byPath["grade.code"])
+	assert.Equal(t, CELField{Path: "assignment_id", Type: "int"}, byPath["assignment_id"])
+	assert.Equal(t, CELField{Path: "primary", Type: "bool"}, byPath["primary"])
+	assert.Equal(t, "vpd", fields[0].Path, "the model's order")
+	assert.Equal(t, CELField{Path: "hire_date", Type: "timestamp", Optional: true}, findField(CELFields(KindPerson), "hire_date"))
+	for _, k := range RecordKinds {
+		assert.NotEmpty(t, CELFields(k), k)
+	}
+	assert.Nil(t, CELFields("payslip"))
+}
+
+func findField(fs []CELField, path string) CELField {
+	for _, f := range fs {
+		if f.Path == path {
+			return f
+		}
+	}
+	return CELField{}
 }
