@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/google/cel-go/cel"
 	celast "github.com/google/cel-go/common/ast"
@@ -57,7 +58,9 @@ import (
 //
 // Each kind's environment is built once per process; a rule's program is
 // compiled once when the tenant's rule set is, and is safe for concurrent
-// use. Evaluating one needs no allocation beyond a small activation.
+// use. Evaluating one builds no environment and no map per record: the
+// activation is a small struct and fields are read from the record as it
+// is (BenchmarkCELHolds: well under a microsecond for the example above).
 
 // customRule is a tenant's CEL rule, compiled.
 type customRule struct {
@@ -85,7 +88,7 @@ func compileCustom(tenantCode string, rs []tenant.CustomRule) ([]*customRule, er
 		switch {
 		case strings.TrimSpace(r.Code) == "":
 			return nil, fail("code is required")
-		case strings.ContainsFunc(r.Code, func(c rune) bool { return c == ' ' || c == '\t' || c == '\n' }):
+		case strings.ContainsFunc(r.Code, unicode.IsSpace):
 			return nil, fail("code must not contain spaces")
 		case strings.HasPrefix(strings.ToUpper(r.Code), "ESR-"):
 			return nil, fail("ESR- codes belong to the catalogue; give the tenant's rule its own code (e.g. %s-001)", tenantOr(tenantCode))
