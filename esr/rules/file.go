@@ -90,7 +90,7 @@ func (s *Set) CheckRecord(rec internalv1.EntityRecord, file internalv1.FileInfo)
 		a.check(&c)
 	}
 	for _, r := range s.custom {
-		if r.applies == kind && !r.holds(rec.Entity) {
+		if r.applies == kind && !r.holds(rec.Entity, file) {
 			vs = append(vs, r.violation())
 		}
 	}
