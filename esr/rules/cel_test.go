@@ -25,27 +25,27 @@ var bankNoFTE = tenant.CustomRule{
 	Expr:        `assignment.category != "Bank" || !has(assignment.fte)`,
 }
 
-func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+func civil(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
 
 func ptr[T any](v T) *T { return &v }
 
-var celFile = internalv1.FileInfo{Name: "GO_412_EXP_GOC_20240311_00000347.DAT", RunDate: day(2024, 3, 11)}
+var celFile = internalv1.FileInfo{Name: "GO_412_EXP_GOC_20240311_00000347.DAT", RunDate: civil(2024, 3, 11)}
 
 // celPerson and celAssignment are a synthetic starter that the baseline
 // accepts: every required value, well-formed numbers, nothing to refer to
 // outside the file.
 func celPerson() internalv1.Person {
 	return internalv1.Person{
-		Vpd: "412", PersonID: 1001, EffectiveStart: day(2024, 3, 1), EmployeeNumber: "20000001",
-		LastName: "Testperson", FirstName: "Alex", Gender: "F", DateOfBirth: ptr(day(1990, 6, 1)),
-		HireDate: ptr(day(2024, 3, 1)), SystemPersonType: "EMP",
+		Vpd: "412", PersonID: 1001, EffectiveStart: civil(2024, 3, 1), EmployeeNumber: "20000001",
+		LastName: "Testperson", FirstName: "Alex", Gender: "F", DateOfBirth: ptr(civil(1990, 6, 1)),
+		HireDate: ptr(civil(2024, 3, 1)), SystemPersonType: "EMP",
 	}
 }
 
 func celAssignment() internalv1.Assignment {
 	return internalv1.Assignment{
-		Vpd: "412", PersonID: 1001, AssignmentID: 5001, EffectiveStart: day(2024, 3, 1),
-		EarliestStart: ptr(day(2024, 3, 1)), AssignmentType: "E", AssignmentNumber: "20000001",
+		Vpd: "412", PersonID: 1001, AssignmentID: 5001, EffectiveStart: civil(2024, 3, 1),
+		EarliestStart: ptr(civil(2024, 3, 1)), AssignmentType: "E", AssignmentNumber: "20000001",
 		Status: internalv1.AssignmentStatusActiveAssign, Primary: true, Category: "Bank",
 		Fte: ptr(0.5), Hours: ptr(18.75),
 		Grade:    internalv1.Grade{Owner: "NHS", Code: "XR05", Description: "Review Body Band 5"},
@@ -53,7 +53,7 @@ func celAssignment() internalv1.Assignment {
 	}
 }
 
-func entity(e any) internalv1.EntityRecord {
+func celEntity(e any) internalv1.EntityRecord {
 	return internalv1.EntityRecord{Kind: internalv1.EntityRecordKindEntity, Entity: e}
 }
 
@@ -66,7 +66,7 @@ func judge(t *testing.T, s *Set, recs ...any) Result {
 	t.Helper()
 	f := s.NewFile(celFile, nil)
 	for _, r := range recs {
-		f.Add(entity(r))
+		f.Add(celEntity(r))
 	}
 	return f.Finish(Upstream{RowsRead: int64(len(recs))})
 }
@@ -145,12 +145,12 @@ func TestCELExpressions(t *testing.T) {
 	zeroHours.Hours = ptr(0.0)
 	p := celPerson()
 	leaver := celPerson()
-	leaver.ActualTerminationDate = ptr(day(2024, 3, 31))
+	leaver.ActualTerminationDate = ptr(civil(2024, 3, 31))
 	leaver.LeavingReason = "Voluntary Resignation - Relocation"
 	yearOne := celPerson()
-	yearOne.DateOfBirth = ptr(day(1, 1, 2))
-	pos := internalv1.Position{Vpd: "412", PositionID: 7, EffectiveFrom: day(2020, 1, 1), BudgetedFte: ptr(1.0)}
-	org := internalv1.Organisation{Vpd: "412", OrganisationID: 3, Name: "412 Ward 1", EffectiveFrom: day(2020, 1, 1)}
+	yearOne.DateOfBirth = ptr(civil(1, 1, 2))
+	pos := internalv1.Position{Vpd: "412", PositionID: 7, EffectiveFrom: civil(2020, 1, 1), BudgetedFte: ptr(1.0)}
+	org := internalv1.Organisation{Vpd: "412", OrganisationID: 3, Name: "412 Ward 1", EffectiveFrom: civil(2020, 1, 1)}
 	loc := internalv1.Location{Vpd: "412", LocationID: 9, Code: "412 SITE", Postcode: "LS1 4AP"}
 
 	cases := []struct {
