@@ -26,7 +26,7 @@ type Set struct {
 	tenant  string
 	version string
 	rules   map[string][]*active // by record kind: enabled validate-stage rules with a record check, catalogue order
-	byCode  map[string]*active // every catalogue rule, overrides applied
+	byCode  map[string]*active   // every catalogue rule, overrides applied
 	custom  []*customRule
 	budget  tenant.ErrorBudget
 }
