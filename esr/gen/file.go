@@ -16,29 +16,29 @@ type faultKind int
 // written after a person group already in the file; position-level kinds
 // among the file's positions.
 const (
-	faultDate            faultKind = iota // PHA on 31 February: ESR-V001
-	faultTimestamp                        // ADA updated at hour 25: ESR-V002
-	faultNoPerson                         // ADA without its person: ESR-R007
-	faultNoAsgNumber                      // ASA without assignment number: ESR-R011
-	faultUnknownPosition                  // ASA in a position no file defines: ESR-X002
-	faultColumns                          // PHA one column short: ESR-R002
-	faultRecordType                       // ZZA: ESR-R001
-	faultBadAsgNumber                     // ASA number with a three-digit suffix: ESR-V011
-	faultFTE                              // ASA with FTE 0: ESR-V019
-	faultOccupation                       // ASA whose position name has a two-character occupation code: ESR-V017
-	faultUnknownPerson                    // ASA of a person no file defines: ESR-X001
-	faultUnknownOrg                       // ASA in an organisation no file defines: ESR-X003
-	faultStem                             // ASA numbered after another employee: ESR-X007
-	faultSecondPrimary                    // a second primary active ASA: ESR-X008 (the first gets ESR-X010)
-	faultTermBeforeHire                   // PRA terminated before hire: ESR-R020
-	faultLeaverNoReason                   // PRA terminated without a reason: ESR-R021
-	faultBirthAfterHire                   // PRA born after hire: ESR-R023 (and warning ESR-R026)
-	faultEmployeeNumber                   // PRA with a non-numeric employee number: ESR-V010
-	faultNINumber                         // PRA with a D-prefixed NI number: ESR-V012
-	faultEmail                            // PRA with an e-mail without @: warning ESR-V015 only
-	faultPositionDates                    // POA effective to before from: ESR-R022
-	faultPositionOrg                      // POA in an organisation no file defines: ESR-X006
-	numFaults
+	faultDate            faultKind        = iota // PHA on 31 February: ESR-V001
+	faultTimestamp                               // ADA updated at hour 25: ESR-V002
+	faultNoPerson                                // ADA without its person: ESR-R007
+	faultNoAsgNumber                             // ASA without assignment number: ESR-R011
+	faultUnknownPosition                         // ASA in a position no file defines: ESR-X002
+	faultColumns                                 // PHA one column short: ESR-R002
+	faultRecordType                              // ZZA: ESR-R001
+	faultBadAsgNumber                            // ASA number with a three-digit suffix: ESR-V011
+	faultFTE                                     // ASA with FTE 0: ESR-V019
+	faultOccupation                              // ASA whose position name has a two-character occupation code: ESR-V017
+	faultUnknownPerson                           // ASA of a person no file defines: ESR-X001
+	faultUnknownOrg                              // ASA in an organisation no file defines: ESR-X003
+	faultStem                                    // ASA numbered after another employee: ESR-X007
+	faultSecondPrimary                           // a second primary active ASA: ESR-X008 (the first gets ESR-X010)
+	faultTermBeforeHire                          // PRA terminated before hire: ESR-R020
+	faultLeaverNoReason                          // PRA terminated without a reason: ESR-R021
+	faultBirthAfterHire                          // PRA born after hire: ESR-R023 (and warning ESR-R026)
+	faultEmployeeNumber                          // PRA with a non-numeric employee number: ESR-V010
+	faultNINumber                                // PRA with a D-prefixed NI number: ESR-V012
+	faultPositionDates                           // POA effective to before from: ESR-R022
+	faultPositionOrg                             // POA in an organisation no file defines: ESR-X006
+	numErrorFaults                               // the kinds above each break an error rule
+	faultEmail           = numErrorFaults        // PRA with an e-mail without @: warning ESR-V015 only, in every change file
 )
 
 // Catalogue codes (esr/rules/catalogue.yaml) the planted faults break, as
@@ -72,16 +72,17 @@ const (
 	RuleDuplicateRow  = "ESR-X010" // warning: the same entity and start twice in a file
 )
 
-// FaultsPerFile is how many fault kinds one change file carries (besides
-// its bad delete row). The kinds rotate from file to file, so a run of
-// numFaults/FaultsPerFile+1 change files plants every kind; a file never
-// holds more than FaultsPerFile+1 rows at error severity, under the default
-// error budget's minimum of 10, so no generated file is rejected whole.
+// FaultsPerFile is how many error fault kinds one change file carries
+// (besides its bad delete row and its warning-only row). The kinds rotate
+// from file to file, so numErrorFaults/FaultsPerFile change files plant
+// every kind; a file holds exactly FaultsPerFile+1 rows at error severity,
+// under the default error budget's minimum of 10, so no generated file is
+// rejected whole.
 const FaultsPerFile = 7
 
 // plantFaults attaches today's fault kinds to people already in today's
 // file (their rows follow the person's valid rows) or to the file's
-// positions, plus one bad delete row. Each fault row describes an entity
+// positions, plus one bad delete row and one row that only warns. Each fault row describes an entity
 // that exists nowhere else (fresh ids; a terminated assignment, a person
 // with no assignment, an unreferenced position) or repeats one exactly, so
 // even a pipeline that failed to quarantine it would derive no event from
@@ -95,8 +96,11 @@ func (s *sim) plantFaults() {
 		}
 	}
 	first := (s.file - 1) * FaultsPerFile
-	for i := 0; i < FaultsPerFile; i++ {
-		k := faultKind((first + i) % int(numFaults))
+	for i := 0; i <= FaultsPerFile; i++ {
+		k := faultKind((first + i) % int(numErrorFaults))
+		if i == FaultsPerFile {
+			k = faultEmail
+		}
 		switch k {
 		case faultPositionDates, faultPositionOrg:
 			if len(s.poss) > 0 {
@@ -106,6 +110,15 @@ func (s *sim) plantFaults() {
 			var cand []*person
 			for _, p := range s.touched {
 				if activePrimary(p) != nil {
+					cand = append(cand, p)
+				}
+			}
+			if len(cand) == 0 {
+				// An unchanged re-send of someone with a primary post.
+				if p := s.find(func(p *person) bool {
+					return p.life == lcEmployed && p.touched != s.file && activePrimary(p) != nil
+				}); p != nil {
+					s.touch(p)
 					cand = append(cand, p)
 				}
 			}
