@@ -341,3 +341,18 @@ func checkFaultCoverage(t *testing.T, truth []gen.TruthLine) {
 	}
 	t.Logf("faults cover %d error rules: %s", len(codes), strings.Join(slices.Sorted(maps.Keys(codes)), " "))
 }
+
+// BenchmarkOfflineValidate measures the offline path above (GO v2 reader,
+// MapRow, baseline rules with known state) over a generated trust's files,
+// in rows per second.
+func BenchmarkOfflineValidate(b *testing.B) {
+	c := gen.Config{Tenant: "RXX", VPD: "412", Staff: 20000, Days: 3, Seed: 1, Faults: true}
+	tr := generate(b, c)
+	var rows int64
+	for b.Loop() {
+		for _, f := range offlineRun(b, tr.sink, []gen.Result{tr.res}, []string{c.Tenant}, []string{c.VPD}) {
+			rows += f.res.Rows
+		}
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
