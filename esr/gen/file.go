@@ -24,7 +24,7 @@ const (
 	faultColumns                                 // PHA one column short: ESR-R002
 	faultRecordType                              // ZZA: ESR-R001
 	faultBadAsgNumber                            // ASA number with a three-digit suffix: ESR-V011
-	faultFTE                                     // ASA with FTE 0: ESR-V019
+	faultFTE                                     // ASA with FTE 1.8: ESR-V019 (and the ESR-V020 warning)
 	faultOccupation                              // ASA whose position name has a two-character occupation code: ESR-V017
 	faultUnknownPerson                           // ASA of a person no file defines: ESR-X001
 	faultUnknownOrg                              // ASA in an organisation no file defines: ESR-X003
@@ -32,7 +32,7 @@ const (
 	faultSecondPrimary                           // a second primary active ASA: ESR-X008 (the first gets ESR-X010)
 	faultTermBeforeHire                          // PRA terminated before hire: ESR-R020
 	faultLeaverNoReason                          // PRA terminated without a reason: ESR-R021
-	faultBirthAfterHire                          // PRA born after hire: ESR-R023 (and warning ESR-R026)
+	faultBirthAfterHire                          // PRA born after hire: ESR-R023 (ESR-R026's age check stays silent: R023 already says it)
 	faultEmployeeNumber                          // PRA with a non-numeric employee number: ESR-V010
 	faultNINumber                                // PRA with a D-prefixed NI number: ESR-V012
 	faultPositionDates                           // POA effective to before from: ESR-R022
@@ -54,7 +54,6 @@ const (
 	RuleLeaverReason  = "ESR-R021" // a termination needs a date and a reason
 	RuleEffective     = "ESR-R022" // effective start after effective end
 	RuleBirthHire     = "ESR-R023" // date of birth not before hire
-	RuleAgeAtHire     = "ESR-R026" // warning: implausible age at hire
 	RuleDate          = "ESR-V001" // impossible calendar date
 	RuleTimestamp     = "ESR-V002" // impossible timestamp
 	RuleEmployeeNo    = "ESR-V010" // not an eight-digit employee number
@@ -63,6 +62,7 @@ const (
 	RuleEmail         = "ESR-V015" // warning: not a well-formed e-mail address
 	RuleOccupation    = "ESR-V017" // not a three-character occupation code
 	RuleFTE           = "ESR-V019" // FTE out of range
+	RuleFTEOverOne    = "ESR-V020" // FTE above 1.0 (warning)
 	RuleAsgPerson     = "ESR-X001" // assignment's person unknown
 	RuleAsgPosition   = "ESR-X002" // assignment's position unknown
 	RuleAsgOrg        = "ESR-X003" // assignment's organisation unknown
@@ -408,7 +408,7 @@ func (s *sim) writePositionFaults(w *fileWriter) {
 		switch k {
 		case faultPositionDates:
 			p.from = s.run - 5
-			s.quarantine(s.writePOAOpts(w, &p, poaOpts{to: s.run - 10}), "POA", RuleEffective, "effective_end")
+			s.quarantine(s.writePOAOpts(w, &p, poaOpts{to: s.run - 10}), "POA", RuleEffective, "effective_to")
 		case faultPositionOrg:
 			s.quarantine(s.writePOAOpts(w, &p, poaOpts{to: noDate, orgID: s.faultID()}), "POA", RulePositionOrg, "organisation_id")
 		}
@@ -458,7 +458,9 @@ func (s *sim) writeFault(w *fileWriter, p *person, f faultKind) {
 		case faultBadAsgNumber:
 			o.number, rule, field = pad8(p.empNo)+"-"+strconv.Itoa(100+s.intn(900)), RuleAsgNumber, "assignment_number"
 		case faultFTE:
-			o.fte, rule, field = "0", RuleFTE, "fte"
+			// Above the 1.5 maximum (0 is valid: bank and honorary posts
+			// carry it), so also above 1.0: the ESR-V020 warning too.
+			o.fte, rule, field = "1.8", RuleFTE, "fte"
 		case faultOccupation:
 			o.occ, rule, field = jobs[t.pos.job].occ[:2], RuleOccupation, "occupation_code"
 		case faultUnknownPerson:
@@ -470,7 +472,11 @@ func (s *sim) writeFault(w *fileWriter, p *person, f faultKind) {
 			// employee numbers.
 			o.number, rule, field = pad8(s.faultID())+"-"+strconv.Itoa(t.suffix), RuleStem, "assignment_number"
 		}
-		s.quarantine(s.writeASA(w, p, &t, o), "ASA", rule, field)
+		line := s.writeASA(w, p, &t, o)
+		s.quarantine(line, "ASA", rule, field)
+		if f == faultFTE {
+			s.warn(line, "ASA", RuleFTEOverOne, "fte")
+		}
 	case faultSecondPrimary:
 		// The primary active assignment again, unchanged: a second primary
 		// active row for the person (ESR-X008) that, were it let through,
@@ -539,9 +545,6 @@ func (s *sim) writeFaultPerson(w *fileWriter, p *person, f faultKind) {
 	switch f {
 	case faultEmail:
 		s.warn(line, "PRA", RuleEmail, "office_email")
-	case faultBirthAfterHire:
-		s.quarantine(line, "PRA", rule, field)
-		s.warn(line, "PRA", RuleAgeAtHire, "date_of_birth")
 	default:
 		s.quarantine(line, "PRA", rule, field)
 	}
