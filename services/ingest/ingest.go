@@ -9,6 +9,10 @@
 // written in the same transaction as its rows, so duplicates and sequences
 // going backwards are caught across restarts. docs/ingest.md describes the
 // folder layout, the completeness rule and every check.
+//
+// Ingest also reads operators' replay requests (esr.ops.replays.v1) and
+// writes each as a replay batch on esr.raw.v1, framed like a change file,
+// in one transaction with the request's offset (replay.go).
 package ingest
 
 import (
