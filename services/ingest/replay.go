@@ -17,6 +17,7 @@ import (
 	"github.com/esrflow/esrflow/esr/format/gov1"
 	"github.com/esrflow/esrflow/esr/format/gov2"
 	"github.com/esrflow/esrflow/esr/tenant"
+	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/logx"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
@@ -226,9 +227,15 @@ func (s *Service) replay(ctx context.Context, c *conn, in *kgo.Record) error {
 			label = t.Code
 			recs, err = replayBatches(&req, t, s.ledger)
 		}
+	} else if errors.Is(err, avrox.ErrNotFramed) || errors.Is(err, avrox.ErrIncompatible) {
+		// Not ours to fix and never readable: skip it, loudly. The decoder's
+		// message is not logged: it may quote the payload, which holds rows.
+		err = skip("not a replay request in the Confluent Avro wire format")
 	} else {
-		// Not ours to fix and never readable: skip it, loudly.
-		err = skip("undecodable replay request: %v", err)
+		// The registry failing is not the request's fault. The request's
+		// offset must not be committed by a later transaction, so ingest
+		// stops and reads it again when restarted.
+		return fatal(fmt.Errorf("ingest: decoding replay request at %s/%d@%d: %w", in.Topic, in.Partition, in.Offset, err))
 	}
 	var sk *errSkip
 	if err != nil && !errors.As(err, &sk) {

@@ -114,6 +114,11 @@ func TestReplayRequestBecomesReplayBatch(t *testing.T) {
 		RequestedAt: time.UnixMilli(1700000000000).UTC(), Rows: rowsOf(fileRecs[1:2])})
 	st.requestReplay(t, internalv1.ReplayRequest{ReplayID: "rp-empty", Tenant: "RXX", RequestedBy: "ops",
 		RequestedAt: time.UnixMilli(1700000000000).UTC(), Rows: []internalv1.ReplayRow{}})
+	junk := testkit.Client(t, st.seeds)
+	if err := junk.ProduceSync(context.Background(), &kgo.Record{Topic: schemas.TopicReplays, Key: []byte("RXX"),
+		Value: []byte("not a replay request")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
 
 	// Three clean rows of the full file, the second with a hire date the
 	// reader would have refused: its problem is found again.
@@ -163,8 +168,8 @@ func TestReplayRequestBecomesReplayBatch(t *testing.T) {
 	if v := counter(t, first.metrics, "esrflow_ingest_replays_total", "tenant", "RXX", "outcome", "accepted"); v != 1 {
 		t.Errorf("accepted replays = %v, want 1", v)
 	}
-	if v := counter(t, first.metrics, "esrflow_ingest_replays_total", "tenant", "unknown", "outcome", "skipped"); v != 1 {
-		t.Errorf("skipped replays of unknown tenants = %v, want 1", v)
+	if v := counter(t, first.metrics, "esrflow_ingest_replays_total", "tenant", "unknown", "outcome", "skipped"); v != 2 {
+		t.Errorf("skipped replays of unknown tenants and undecodable ones = %v, want 2", v)
 	}
 	if v := counter(t, first.metrics, "esrflow_ingest_replays_total", "tenant", "RXX", "outcome", "skipped"); v != 1 {
 		t.Errorf("skipped empty replays = %v, want 1", v)
