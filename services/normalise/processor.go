@@ -168,7 +168,7 @@ func (p *Processor) prepare(ctx context.Context, in *kgo.Record) (*preparedRow, 
 		}
 	}
 	pr.out = MapRow(raw, m)
-	lin := lineage(raw, raw.Line)
+	lin := recordLineage(raw)
 	rawRow := &internalv1.RawRow{RecordType: raw.RecordType, Fields: nonNil(raw.Fields)}
 	var err error
 	switch pr.out.Kind {
@@ -177,13 +177,15 @@ func (p *Processor) prepare(ctx context.Context, in *kgo.Record) (*preparedRow, 
 		if pr.out.Kind == KindCorrection {
 			kind = internalv1.EntityRecordKindCorrection
 		}
-		rec := internalv1.EntityRecord{Kind: kind, Lineage: lin, Vpd: raw.Vpd, File: raw.File, Raw: rawRow, Entity: pr.out.Entity}
+		rec := internalv1.EntityRecord{Kind: kind, Lineage: lin, Vpd: raw.Vpd, File: raw.File, Raw: rawRow, Entity: pr.out.Entity,
+			ReplayID: raw.ReplayID}
 		if pr.value, err = p.entity.Encode(nil, rec); err != nil {
 			return nil, fmt.Errorf("normalise: encoding entity record: %w", err)
 		}
 	case KindQuarantined:
 		q := internalv1.QuarantineRecord{Stage: internalv1.StageNormalise, Lineage: lin, Vpd: raw.Vpd,
-			Raw: *rawRow, Violations: pr.out.Violations, QuarantinedAt: p.now().UTC().Truncate(time.Millisecond)}
+			Raw: *rawRow, Violations: pr.out.Violations, QuarantinedAt: p.now().UTC().Truncate(time.Millisecond),
+			ReplayID: raw.ReplayID}
 		if pr.value, err = p.quarantine.Encode(nil, q); err != nil {
 			return nil, fmt.Errorf("normalise: encoding quarantine record: %w", err)
 		}
@@ -305,7 +307,8 @@ func (p *Processor) undecodable(in *kgo.Record, tx *stage.Tx) error {
 }
 
 func (p *Processor) control(kind internalv1.EntityRecordKind, raw internalv1.RawRecord, counts *internalv1.StageCounts) internalv1.EntityRecord {
-	return internalv1.EntityRecord{Kind: kind, Lineage: lineage(raw, 0), Vpd: raw.Vpd, File: raw.File, Counts: counts}
+	return internalv1.EntityRecord{Kind: kind, Lineage: lineage(raw, 0), Vpd: raw.Vpd, File: raw.File, Counts: counts,
+		ReplayID: raw.ReplayID}
 }
 
 func (p *Processor) emitEntity(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, rec internalv1.EntityRecord) error {
@@ -369,6 +372,16 @@ const statePrefix = "file/"
 
 // stateKey is the changelog key of a file's running counts.
 func stateKey(tenant, sha string) string { return statePrefix + tenant + "/" + sha }
+
+// recordLineage is a row's lineage: where ingest read it, or, for a row of
+// a replay batch, where it was first read (its origin), so the audit trail
+// and the events' source stay the original file and line.
+func recordLineage(raw internalv1.RawRecord) internalv1.Lineage {
+	if raw.Origin != nil {
+		return *raw.Origin
+	}
+	return lineage(raw, raw.Line)
+}
 
 func lineage(raw internalv1.RawRecord, line int64) internalv1.Lineage {
 	return internalv1.Lineage{Tenant: raw.Tenant, FileName: raw.File.Name, FileSha256: raw.File.Sha256, Line: line}
