@@ -88,8 +88,9 @@ type tenantState struct {
 type openFile struct {
 	// start is the FILE_START record; after a restore only startRaw (its
 	// changelog value) is known until the file is next touched.
-	start    *internalv1.EntityRecord
-	startRaw []byte
+	start     *internalv1.EntityRecord
+	startRaw  []byte
+	startHdrs []kgo.RecordHeader
 	// pending are buffered records restored from the changelog, by
 	// sequence, not yet re-added to judge.
 	pending map[int][]byte
@@ -253,7 +254,7 @@ func (p *Processor) fileStart(tx *stage.Tx, ts *tenantState, in *kgo.Record, rec
 		p.log.Warn("file started again before it ended", logx.Tenant(tenant), logx.File(rec.File.Name))
 		p.dropBuffered(tx, tenant, sha, old)
 	}
-	of := &openFile{start: &rec}
+	of := &openFile{start: &rec, startHdrs: in.Headers}
 	p.judge(ts, of)
 	ts.files[sha] = of
 	tx.SetState([]byte(fileKey(tenant, sha)), encodeStored(in.Value, in.Headers))
@@ -350,7 +351,8 @@ func (p *Processor) open(ctx context.Context, ts *tenantState, rec internalv1.En
 			of.start = &internalv1.EntityRecord{Kind: internalv1.EntityRecordKindFileStart, Vpd: rec.Vpd, File: rec.File,
 				Lineage: internalv1.Lineage{Tenant: rec.Lineage.Tenant, FileName: rec.Lineage.FileName, FileSha256: rec.Lineage.FileSha256}}
 		} else {
-			v, _ := decodeStored(of.startRaw)
+			v, hdrs := decodeStored(of.startRaw)
+			of.startHdrs = hdrs
 			start, ok, err := p.decode(ctx, v)
 			if err != nil || !ok {
 				return nil, fmt.Errorf("validate: restoring the FILE_START of %s: %v", rec.File.Name, err)
@@ -443,7 +445,7 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 	if !res.Rejected {
 		start := *of.start
 		start.RuleSetVersion = version
-		if err := p.emit(out, start); err != nil {
+		if err := p.emit(outRec{tx: out.tx, key: out.key, hdrs: of.startHdrs}, start); err != nil {
 			return err
 		}
 	}
