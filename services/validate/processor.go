@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,7 +58,8 @@ type Processor struct {
 	validated  avrox.Writer
 	quarantine avrox.Writer
 	reports    avrox.Writer
-	registered atomic.Bool // read by Ready from another goroutine
+	registered atomic.Bool // read by Ready and Prepare from other goroutines
+	initMu     sync.Mutex
 
 	metrics *Metrics
 	log     *zap.Logger
@@ -163,6 +165,11 @@ func (p *Processor) Init(ctx context.Context) error {
 	if p.registered.Load() {
 		return nil
 	}
+	p.initMu.Lock()
+	defer p.initMu.Unlock()
+	if p.registered.Load() {
+		return nil
+	}
 	var err error
 	if p.validated, err = register(ctx, p.serde, schemas.TopicValidated, schemas.Entity); err != nil {
 		return err
@@ -185,16 +192,37 @@ func register(ctx context.Context, s *avrox.Serde, topic, name string) (avrox.Wr
 	return s.Register(ctx, schemas.Subject(topic), text)
 }
 
-// Process takes one esr.normalised.v1 record.
-func (p *Processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) error {
+// prepared is an input record decoded by Prepare.
+type prepared struct {
+	rec internalv1.EntityRecord
+	ok  bool // false: undecodable
+}
+
+// Prepare decodes an input record; the runner calls it for a poll's records
+// on all cores, then Process for each in order. Decoding is the larger part
+// of validate's work and needs no state.
+func (p *Processor) Prepare(ctx context.Context, in *kgo.Record) (any, error) {
 	if err := p.Init(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	rec, ok, err := p.decode(ctx, in.Value)
 	if err != nil {
-		return fmt.Errorf("validate: decoding %s/%d@%d: %w", in.Topic, in.Partition, in.Offset, err)
+		return nil, fmt.Errorf("validate: decoding %s/%d@%d: %w", in.Topic, in.Partition, in.Offset, err)
 	}
+	return &prepared{rec: rec, ok: ok}, nil
+}
+
+// Process takes one esr.normalised.v1 record.
+func (p *Processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) error {
+	pr, ok := tx.Prepared().(*prepared)
 	if !ok {
+		var err error
+		if pr, err = p.prepareNow(ctx, in); err != nil {
+			return err
+		}
+	}
+	rec := pr.rec
+	if !pr.ok {
 		return p.undecodable(in, tx)
 	}
 	key := in.Key
@@ -212,6 +240,14 @@ func (p *Processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 		return p.fileEnd(ctx, outRec{tx: tx, key: key, hdrs: in.Headers}, ts, rec)
 	}
 	return fmt.Errorf("validate: unknown entity record kind %q", rec.Kind)
+}
+
+func (p *Processor) prepareNow(ctx context.Context, in *kgo.Record) (*prepared, error) {
+	v, err := p.Prepare(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*prepared), nil
 }
 
 // decode reads an EntityRecord; ok is false for a value that can never be
