@@ -31,7 +31,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"tenant", "rule"}),
 		files: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esrflow_validate_files_total",
-			Help: "File markers passed on, by tenant and marker (start, end).",
+			Help: "File markers received, by tenant and marker (start, end); a file rejected over its budget passes neither on.",
 		}, []string{"tenant", "marker"}),
 		warnings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esrflow_validate_warnings_total",
