@@ -144,6 +144,7 @@ func (p *processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 		if err := w.ensureOpen(&rec); err != nil {
 			return err
 		}
+		w.noteWarnings(&rec)
 		return w.entity(&rec)
 	case internalv1.EntityRecordKindCommand:
 		cmd, ok := rec.Entity.(internalv1.OperatorCommand)
@@ -416,7 +417,8 @@ func (w *work) fileEnd(rec *internalv1.EntityRecord) error {
 	now := w.p.now()
 	report := &internalv1.FileReport{Tenant: t.code, Vpd: rec.Vpd, File: rec.File, Status: internalv1.FileStatusAccepted,
 		RowsRead: c.RowsRead, EntitiesAccepted: c.Entities, Quarantined: c.Quarantined, Corrections: c.Corrections,
-		Ignored: c.Ignored, EventsEmitted: emitted, LeaversHeld: leaversHeld, ReportedAt: now}
+		Ignored: c.Ignored, EventsEmitted: emitted, LeaversHeld: leaversHeld, ReportedAt: now,
+		RuleSetVersion: rec.RuleSetVersion, Warnings: o.Warned, TopRules: topRules(rec.RuleCounts)}
 	if o.Replay != "" {
 		replay := o.Replay
 		report.ReplayID = &replay

@@ -55,6 +55,7 @@ type openFile struct {
 	Replay  string           `json:"replay,omitempty"`
 	Active  int64            `json:"active"`            // people employed when the file started (the guard's population)
 	Emitted map[string]int64 `json:"emitted,omitempty"` // events emitted per event name, held leavers that fired included
+	Warned  int64            `json:"warned,omitempty"`  // accepted entities validate flagged with a warning
 	// PostChanges are the file's position rows whose post differs from what
 	// its holders hold, applied at FILE_END (see positions.go).
 	PostChanges []postChange `json:"post_changes,omitempty"`
