@@ -325,7 +325,8 @@ func (r *scenarioRun) tenantOfFile(name string) string {
 
 // drop delivers a file and checks its report: ACCEPTED with nothing
 // quarantined and no leavers held, unless the step says otherwise
-// (quarantined=N, held=N, rejected=RULE).
+// (quarantined=N, held=N, rejected=RULE, top=RULE: the rule that
+// quarantined most of its rows).
 func (r *scenarioRun) drop(s step) {
 	t := r.t
 	f := r.sc.files[s.args[0]]
@@ -335,6 +336,9 @@ func (r *scenarioRun) drop(s step) {
 	fr := r.env.rep.nth(t, code, r.reports[code])
 	if fr.File.Name != f.name {
 		t.Fatalf("report for %s, want %s", fr.File.Name, f.name)
+	}
+	if top, ok := s.opts["top"]; ok && (len(fr.TopRules) == 0 || fr.TopRules[0].Rule != top) {
+		t.Errorf("%s: top rules %+v, want %s first", f.name, fr.TopRules, top)
 	}
 	if rule, ok := s.opts["rejected"]; ok {
 		if fr.Status != internalv1.FileStatusRejected || fr.Reason == nil || !strings.Contains(*fr.Reason, rule) {
