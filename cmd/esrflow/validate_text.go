@@ -85,11 +85,14 @@ func writeFileText(b *strings.Builder, f *fileReport, p painter) {
 
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "  record type\trows\taccepted\tquarantined\twarned\tignored\tcorrections\t")
+	// tabwriter aligns every cell right; the labels are padded to one
+	// width first so they read left-aligned.
+	label := func(s string) string { return fmt.Sprintf("  %-11s", s) }
+	fmt.Fprintln(tw, label("record type")+"\trows\taccepted\tquarantined\twarned\tignored\tcorrections\t")
 	for _, rt := range f.RecordTypes {
-		writeCounts(tw, "  "+rt.RecordType, rt.counts)
+		writeCounts(tw, label(rt.RecordType), rt.counts)
 	}
-	writeCounts(tw, "  total", f.Totals)
+	writeCounts(tw, label("total"), f.Totals)
 	tw.Flush()
 
 	if len(f.Violations) > 0 {
