@@ -344,3 +344,10 @@ func TestRulesCommand(t *testing.T) {
 		}
 	}
 }
+
+// docs/validation.md's flag tables name the commands' flags with their
+// defaults.
+func TestValidationDocFlagTables(t *testing.T) {
+	checkFlagTable(t, "docs/validation.md", "esrflow validate", commandFlags(t, runValidate))
+	checkFlagTable(t, "docs/validation.md", "esrflow rules", commandFlags(t, runRules))
+}

@@ -43,12 +43,13 @@ func MarkdownTable() string {
 	return b.String()
 }
 
-// cell makes text safe inside a markdown table cell.
+// cell makes text safe inside a markdown table cell (a "<" would open an
+// HTML tag).
 func cell(s string) string {
 	if s == "" {
 		return "–"
 	}
-	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", `\<`).Replace(s)
 }
 
 // ReplaceGenerated puts table between the markers of doc; ok is false when

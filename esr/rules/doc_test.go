@@ -47,9 +47,9 @@ func TestMarkdownTable(t *testing.T) {
 			t.Errorf("no row for %s", r.Code)
 		}
 	}
-	doc := "intro\n" + DocBegin + "\nold\n" + DocEnd + "\nafter\n"
+	doc := "intro\n" + DocBegin + "\nPLACEHOLDER-XYZ\n" + DocEnd + "\nafter\n"
 	got, ok := ReplaceGenerated(doc, table)
-	if !ok || !strings.Contains(got, table) || strings.Contains(got, "old") || !strings.HasSuffix(got, DocEnd+"\nafter\n") {
+	if !ok || !strings.Contains(got, table) || strings.Contains(got, "PLACEHOLDER-XYZ") || !strings.HasSuffix(got, DocEnd+"\nafter\n") {
 		t.Errorf("ReplaceGenerated did not replace the table:\n%s", got)
 	}
 	if _, ok := ReplaceGenerated("no markers", table); ok {
