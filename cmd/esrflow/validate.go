@@ -106,16 +106,7 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		v.forced = t.Code
 	}
-	if isTerminal(stderr) {
-		v.progress = func(name string, size int64, r io.Reader) (io.Reader, func()) {
-			if size < progressMinBytes {
-				return r, func() {}
-			}
-			bar := progressbar.DefaultBytes(size, filepath.Base(name))
-			pr := progressbar.NewReader(r, bar)
-			return &pr, func() { _ = bar.Finish() }
-		}
-	}
+	v.progress = progressBars(stderr, isTerminal(stderr))
 
 	rep := validateReport{Version: reportFormatVersion, Files: []*fileReport{}}
 	for _, path := range files {
@@ -196,4 +187,29 @@ func loadTenantRules(spec string) (*tenant.Set, *rules.Sets, error) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progressBars returns what wraps each file's reader in a progress bar on
+// w — for files of progressMinBytes or more, and only when w is a terminal
+// (nil otherwise: a pipe or a log gets no control codes).
+func progressBars(w io.Writer, terminal bool) func(name string, size int64, r io.Reader) (io.Reader, func()) {
+	if !terminal {
+		return nil
+	}
+	return func(name string, size int64, r io.Reader) (io.Reader, func()) {
+		if size < progressMinBytes {
+			return r, func() {}
+		}
+		bar := progressbar.NewOptions64(size,
+			progressbar.OptionSetDescription(filepath.Base(name)),
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionShowTotalBytes(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		pr := progressbar.NewReader(r, bar)
+		return &pr, func() { _ = bar.Finish() }
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -350,4 +351,49 @@ func TestRulesCommand(t *testing.T) {
 func TestValidationDocFlagTables(t *testing.T) {
 	checkFlagTable(t, "docs/validation.md", "esrflow validate", commandFlags(t, runValidate))
 	checkFlagTable(t, "docs/validation.md", "esrflow rules", commandFlags(t, runRules))
+}
+
+// The progress bar shows only on a terminal and only for large files, and
+// passes every byte through.
+func TestValidateProgressBars(t *testing.T) {
+	if progressBars(&bytes.Buffer{}, false) != nil {
+		t.Error("a bar for a writer that is not a terminal")
+	}
+	var w bytes.Buffer
+	wrap := progressBars(&w, true)
+	small := strings.NewReader("abc")
+	if r, done := wrap("x", 3, small); r != io.Reader(small) {
+		t.Error("a small file got a bar")
+	} else {
+		done()
+	}
+	data := bytes.Repeat([]byte("0123456789"), progressMinBytes/10+1)
+	r, done := wrap("big.DAT", int64(len(data)), bytes.NewReader(data))
+	got, err := io.ReadAll(r)
+	done()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes (%v), want %d unchanged", len(got), err, len(data))
+	}
+	if !strings.Contains(w.String(), "big.DAT") {
+		t.Errorf("no bar drawn: %q", w.String())
+	}
+}
+
+// Colour only when asked (stdout a terminal): plain text has no escapes.
+func TestValidateTextColour(t *testing.T) {
+	_, out, _ := runCLI(t, "validate", "--format", "json", vFull, vOverBudget)
+	rep := decodeReport(t, out)
+	var plain, coloured bytes.Buffer
+	if err := writeTextReport(&plain, rep, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeTextReport(&coloured, rep, true); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plain.String(), "\x1b[") {
+		t.Error("escape codes in plain text")
+	}
+	if !strings.Contains(coloured.String(), ansiRed) || !strings.Contains(coloured.String(), ansiGreen) {
+		t.Error("no colour in the coloured report")
+	}
 }
