@@ -211,7 +211,10 @@ func (v *validation) file(name string, size int64, open func() (io.ReadCloser, e
 	rd, err := d.Open(in, t, ingest.ParseOptions{}, v.now)
 	fill := func() {
 		rep.VPD, rep.Dialect, rep.Kind, rep.Sequence = d.VPD, d.Info.Dialect, string(d.Info.Kind), d.Info.Sequence
-		rep.RunDate = d.Info.RunDate.Format(time.DateOnly)
+		rep.RunDate = ""
+		if d.Info.RunDate.Unix() != 0 { // the epoch: the name said nothing
+			rep.RunDate = d.Info.RunDate.Format(time.DateOnly)
+		}
 	}
 	fill()
 	if err != nil {

@@ -67,7 +67,7 @@ func writeFileText(b *strings.Builder, f *fileReport, p painter) {
 		who = "tenant " + f.Tenant
 	}
 	fmt.Fprintf(b, "  %s, VPD %s, %s %s file, sequence %d, run date %s, rule set %s\n",
-		who, orDash(f.VPD), orDash(f.Dialect), strings.ToLower(orDash(f.Kind)), f.Sequence, f.RunDate, f.RuleSetVersion)
+		who, orDash(f.VPD), orDash(f.Dialect), strings.ToLower(orDash(f.Kind)), f.Sequence, orDash(f.RunDate), f.RuleSetVersion)
 	if f.FileRule != nil {
 		line := ""
 		if f.FileRule.Line > 0 {
