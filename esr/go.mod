@@ -6,5 +6,16 @@ require github.com/stretchr/testify v1.12.1
 
 require (
 	github.com/esrflow/esrflow/schemas v0.0.0
+	github.com/google/cel-go v0.31.0
 	go.yaml.in/yaml/v3 v3.0.5
+)
+
+require (
+	cel.dev/expr v0.25.1 // indirect
+	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect
+	golang.org/x/exp v0.0.0-20240823005443-9b4947da3948 // indirect
+	golang.org/x/text v0.22.0 // indirect
+	google.golang.org/genproto/googleapis/api v0.0.0-20240826202546-f6391c0de4c7 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20240826202546-f6391c0de4c7 // indirect
+	google.golang.org/protobuf v1.36.10 // indirect
 )

@@ -7,24 +7,86 @@ import (
 	"strconv"
 )
 
-// faultKind is one deliberately invalid row planted by --faults.
+// faultKind is one deliberately invalid row planted by --faults. Each kind
+// breaks exactly one error rule of the baseline catalogue (esr/rules) and
+// no other; a few also bring a warning, which the truth names too.
 type faultKind int
 
+// Fault kinds, by the rule they break. The rows of person-level kinds are
+// written after a person group already in the file; position-level kinds
+// among the file's positions.
 const (
-	faultDate faultKind = iota
-	faultTimestamp
-	faultNoPerson
-	faultNoAsgNumber
-	faultUnknownPosition
-	faultColumns
-	faultRecordType
+	faultDate            faultKind        = iota // PHA on 31 February: ESR-V001
+	faultTimestamp                               // ADA updated at hour 25: ESR-V002
+	faultNoPerson                                // ADA without its person: ESR-R007
+	faultNoAsgNumber                             // ASA without assignment number: ESR-R011
+	faultUnknownPosition                         // ASA in a position no file defines: ESR-X002
+	faultColumns                                 // PHA one column short: ESR-R002
+	faultRecordType                              // ZZA: ESR-R001
+	faultBadAsgNumber                            // ASA number with a three-digit suffix: ESR-V011
+	faultFTE                                     // ASA with FTE 1.8: ESR-V019 (and the ESR-V020 warning)
+	faultOccupation                              // ASA whose position name has a two-character occupation code: ESR-V017
+	faultUnknownPerson                           // ASA of a person no file defines: ESR-X001
+	faultUnknownOrg                              // ASA in an organisation no file defines: ESR-X003
+	faultStem                                    // ASA numbered after another employee: ESR-X007
+	faultSecondPrimary                           // a second primary active ASA: ESR-X008 (the first gets ESR-X010)
+	faultTermBeforeHire                          // PRA terminated before hire: ESR-R020
+	faultLeaverNoReason                          // PRA terminated without a reason: ESR-R021
+	faultBirthAfterHire                          // PRA born after hire: ESR-R023 (ESR-R026's age check stays silent: R023 already says it)
+	faultEmployeeNumber                          // PRA with a non-numeric employee number: ESR-V010
+	faultNINumber                                // PRA with a D-prefixed NI number: ESR-V012
+	faultPositionDates                           // POA effective to before from: ESR-R022
+	faultPositionOrg                             // POA in an organisation no file defines: ESR-X006
+	numErrorFaults                               // the kinds above each break an error rule
+	faultEmail           = numErrorFaults        // PRA with an e-mail without @: warning ESR-V015 only, in every change file
 )
 
-// plantFaults attaches one invalid row of each kind to people already in
-// today's file (after their valid rows) plus one bad delete row. Each fault
-// row describes an entity that exists nowhere else (fresh ids, terminated
-// status), so even a pipeline that failed to quarantine it would derive no
-// event from it; the truth is unaffected either way.
+// Catalogue codes (esr/rules/catalogue.yaml) the planted faults break, as
+// TruthLine.Rule carries them. The package does not import esr/rules: the
+// truth is the generator's own account, and a test checks the two agree.
+const (
+	RuleRecordType    = "ESR-R001" // unknown record type
+	RuleColumnCount   = "ESR-R002" // too few columns for the record type
+	RuleDeleteID      = "ESR-R003" // delete row whose id is not numeric
+	RuleRowKey        = "ESR-R007" // a dropped segment's row without its key
+	RuleAsgRequired   = "ESR-R011" // an assignment lacks a required value
+	RuleTermAfterHire = "ESR-R020" // termination before hire
+	RuleLeaverReason  = "ESR-R021" // a termination needs a date and a reason
+	RuleEffective     = "ESR-R022" // effective start after effective end
+	RuleBirthHire     = "ESR-R023" // date of birth not before hire
+	RuleDate          = "ESR-V001" // impossible calendar date
+	RuleTimestamp     = "ESR-V002" // impossible timestamp
+	RuleEmployeeNo    = "ESR-V010" // not an eight-digit employee number
+	RuleAsgNumber     = "ESR-V011" // not an ESR assignment number
+	RuleNINumber      = "ESR-V012" // not a valid NI number
+	RuleEmail         = "ESR-V015" // warning: not a well-formed e-mail address
+	RuleOccupation    = "ESR-V017" // not a three-character occupation code
+	RuleFTE           = "ESR-V019" // FTE out of range
+	RuleFTEOverOne    = "ESR-V020" // FTE above 1.0 (warning)
+	RuleAsgPerson     = "ESR-X001" // assignment's person unknown
+	RuleAsgPosition   = "ESR-X002" // assignment's position unknown
+	RuleAsgOrg        = "ESR-X003" // assignment's organisation unknown
+	RulePositionOrg   = "ESR-X006" // position's organisation unknown
+	RuleStem          = "ESR-X007" // assignment number stem is not the employee number
+	RuleOnePrimary    = "ESR-X008" // a second primary active assignment
+	RuleDuplicateRow  = "ESR-X010" // warning: the same entity and start twice in a file
+)
+
+// FaultsPerFile is how many error fault kinds one change file carries
+// (besides its bad delete row and its warning-only row). The kinds rotate
+// from file to file, so numErrorFaults/FaultsPerFile change files plant
+// every kind; a file holds exactly FaultsPerFile+1 rows at error severity,
+// under the default error budget's minimum of 10, so no generated file is
+// rejected whole.
+const FaultsPerFile = 7
+
+// plantFaults attaches today's fault kinds to people already in today's
+// file (their rows follow the person's valid rows) or to the file's
+// positions, plus one bad delete row and one row that only warns. Each fault row describes an entity
+// that exists nowhere else (fresh ids; a terminated assignment, a person
+// with no assignment, an unreferenced position) or repeats one exactly, so
+// even a pipeline that failed to quarantine it would derive no event from
+// it; the truth is unaffected either way.
 func (s *sim) plantFaults() {
 	s.rng, s.frng = s.frng, s.rng
 	defer func() { s.rng, s.frng = s.frng, s.rng }()
@@ -33,13 +95,56 @@ func (s *sim) plantFaults() {
 			s.touch(p) // an unchanged re-send, just to carry the faults
 		}
 	}
-	if len(s.touched) > 0 {
-		for k := faultDate; k <= faultRecordType; k++ {
-			p := pick(s, s.touched)
-			p.faults = append(p.faults, k)
+	first := (s.file - 1) * FaultsPerFile
+	for i := 0; i <= FaultsPerFile; i++ {
+		k := faultKind((first + i) % int(numErrorFaults))
+		if i == FaultsPerFile {
+			k = faultEmail
+		}
+		switch k {
+		case faultPositionDates, faultPositionOrg:
+			if len(s.poss) > 0 {
+				s.posFaults = append(s.posFaults, k)
+			}
+		case faultSecondPrimary:
+			var cand []*person
+			for _, p := range s.touched {
+				if activePrimary(p) != nil {
+					cand = append(cand, p)
+				}
+			}
+			if len(cand) == 0 {
+				// An unchanged re-send of someone with a primary post.
+				if p := s.find(func(p *person) bool {
+					return p.life == lcEmployed && p.touched != s.file && activePrimary(p) != nil
+				}); p != nil {
+					s.touch(p)
+					cand = append(cand, p)
+				}
+			}
+			if len(cand) > 0 {
+				p := pick(s, cand)
+				p.faults = append(p.faults, k)
+			}
+		default:
+			if len(s.touched) > 0 {
+				p := pick(s, s.touched)
+				p.faults = append(p.faults, k)
+			}
 		}
 	}
 	s.badDels = 1
+}
+
+// activePrimary is the person's primary active type-E assignment, the one
+// ESR-X008 counts (nil when none).
+func activePrimary(p *person) *assignment {
+	for _, a := range p.asgs {
+		if a.primary && !a.applicant && a.status == asActive {
+			return a
+		}
+	}
+	return nil
 }
 
 // truncation picks the people the truncated full file leaves out: with
@@ -152,6 +257,7 @@ func (s *sim) writeFile(out Sink) error {
 		for _, p := range s.errPoss {
 			s.writePOA(w, p)
 		}
+		s.writePositionFaults(w)
 		omit := s.truncation()
 		for _, p := range s.people {
 			if !omit[p] {
@@ -171,6 +277,7 @@ func (s *sim) writeFile(out Sink) error {
 		for _, p := range s.filePoss {
 			s.writePOA(w, p)
 		}
+		s.writePositionFaults(w)
 		slices.SortFunc(s.touched, func(a, b *person) int { return cmp.Compare(a.id, b.id) })
 		for _, p := range s.touched {
 			s.writePerson(w, p)
@@ -226,6 +333,8 @@ func (s *sim) writePerson(w *fileWriter, p *person) {
 		s.writeCOA(w, p, c)
 	}
 	s.resolve(p)
+	// Kind order puts the fault persons' PRA rows after the child rows.
+	slices.Sort(p.faults)
 	for _, f := range p.faults {
 		s.writeFault(w, p, f)
 	}
@@ -272,8 +381,39 @@ func (s *sim) resolve(p *person) {
 func (s *sim) quarantine(line int, rec, rule, field string) {
 	s.truth = append(s.truth, truthRec{file: s.file, t: TruthLine{
 		Kind: KindQuarantine, File: s.name, Line: line, Tenant: s.cfg.Tenant, RecordType: rec, Rule: rule, Field: field,
+		Severity: SeverityError,
 	}})
 	s.res.Stats.QuarantineRows++
+}
+
+// warn records a warning a row must carry through validation.
+func (s *sim) warn(line int, rec, rule, field string) {
+	s.truth = append(s.truth, truthRec{file: s.file, t: TruthLine{
+		Kind: KindWarning, File: s.name, Line: line, Tenant: s.cfg.Tenant, RecordType: rec, Rule: rule, Field: field,
+		Severity: SeverityWarning,
+	}})
+}
+
+// writePositionFaults writes today's position-level fault rows: copies of
+// a regular position under fresh ids, which no assignment ever names.
+func (s *sim) writePositionFaults(w *fileWriter) {
+	if len(s.posFaults) == 0 {
+		return
+	}
+	s.rng, s.frng = s.frng, s.rng
+	defer func() { s.rng, s.frng = s.frng, s.rng }()
+	for _, k := range s.posFaults {
+		p := *pick(s, s.poss)
+		p.id, p.number, p.updated = s.faultID(), s.faultID(), s.recent()
+		switch k {
+		case faultPositionDates:
+			p.from = s.run - 5
+			s.quarantine(s.writePOAOpts(w, &p, poaOpts{to: s.run - 10}), "POA", RuleEffective, "effective_to")
+		case faultPositionOrg:
+			s.quarantine(s.writePOAOpts(w, &p, poaOpts{to: noDate, orgID: s.faultID()}), "POA", RulePositionOrg, "organisation_id")
+		}
+	}
+	s.posFaults = s.posFaults[:0]
 }
 
 func (s *sim) writeFault(w *fileWriter, p *person, f faultKind) {
@@ -298,18 +438,55 @@ func (s *sim) writeFault(w *fileWriter, p *person, f faultKind) {
 		s.quarantine(s.writeADA(w, p, ad), "ADA", RuleTimestamp, "last_update")
 	case faultNoPerson:
 		ad := &address{id: s.faultID(), line1: "3 " + pick(s, streets), town: pick(s, towns), postcode: s.postcode(), from: s.run, updated: upd}
-		s.quarantine(s.writeADAFor(w, 0, ad), "ADA", RuleRequired, "person_id")
-	case faultNoAsgNumber, faultUnknownPosition:
+		s.quarantine(s.writeADAFor(w, 0, ad), "ADA", RuleRowKey, "person_id")
+	case faultNoAsgNumber, faultUnknownPosition, faultBadAsgNumber, faultFTE, faultOccupation,
+		faultUnknownPerson, faultUnknownOrg, faultStem:
+		// A copy of the person's first assignment under a fresh id, ended
+		// weeks ago: an assignment that was never live.
 		t := *p.asgs[0]
 		t.id, t.suffix, t.applicant, t.primary = s.faultID(), 90+s.intn(9), false, false
 		t.status, t.userStatus = asTerminated, "Terminated"
 		t.earliest, t.end, t.lwd, t.effStart = s.run-40, s.run-10, s.run-10, s.run-9
 		t.gradeStart, t.projHire, t.contract, t.updated = s.run-40, noDate, noDate, upd
-		if f == faultNoAsgNumber {
-			s.quarantine(s.writeASA(w, p, &t, asaOpts{noNumber: true}), "ASA", RuleRequired, "assignment_number")
-		} else {
-			s.quarantine(s.writeASA(w, p, &t, asaOpts{positionID: 99_000_000 + s.intn(900_000)}), "ASA", RuleReference, "position_id")
+		var o asaOpts
+		var rule, field string
+		switch f {
+		case faultNoAsgNumber:
+			o.noNumber, rule, field = true, RuleAsgRequired, "assignment_number"
+		case faultUnknownPosition:
+			o.positionID, rule, field = 99_000_000+s.intn(900_000), RuleAsgPosition, "position_id"
+		case faultBadAsgNumber:
+			o.number, rule, field = pad8(p.empNo)+"-"+strconv.Itoa(100+s.intn(900)), RuleAsgNumber, "assignment_number"
+		case faultFTE:
+			// Above the 1.5 maximum (0 is valid: bank and honorary posts
+			// carry it), so also above 1.0: the ESR-V020 warning too.
+			o.fte, rule, field = "1.8", RuleFTE, "fte"
+		case faultOccupation:
+			o.occ, rule, field = jobs[t.pos.job].occ[:2], RuleOccupation, "occupation_code"
+		case faultUnknownPerson:
+			o.personID, rule, field = s.faultID(), RuleAsgPerson, "person_id"
+		case faultUnknownOrg:
+			o.orgID, rule, field = s.faultID(), RuleAsgOrg, "organisation_id"
+		case faultStem:
+			// Another eight-digit number: the fault range never meets the
+			// employee numbers.
+			o.number, rule, field = pad8(s.faultID())+"-"+strconv.Itoa(t.suffix), RuleStem, "assignment_number"
 		}
+		line := s.writeASA(w, p, &t, o)
+		s.quarantine(line, "ASA", rule, field)
+		if f == faultFTE {
+			s.warn(line, "ASA", RuleFTEOverOne, "fte")
+		}
+	case faultSecondPrimary:
+		// The primary active assignment again, unchanged: a second primary
+		// active row for the person (ESR-X008) that, were it let through,
+		// would change nothing. The first row of the pair is the duplicate
+		// ESR-X010 flags.
+		a := activePrimary(p)
+		s.warn(a.line, "ASA", RuleDuplicateRow, "")
+		s.quarantine(s.writeASA(w, p, a, asaOpts{}), "ASA", RuleOnePrimary, "primary")
+	case faultTermBeforeHire, faultLeaverNoReason, faultBirthAfterHire, faultEmployeeNumber, faultNINumber, faultEmail:
+		s.writeFaultPerson(w, p, f)
 	case faultColumns:
 		w.rec("PHA")
 		w.i(p.id)
@@ -325,6 +502,51 @@ func (s *sim) writeFault(w *fileWriter, p *person, f faultKind) {
 		w.i(s.faultID())
 		w.d(s.run)
 		s.quarantine(w.end(), "ZZA", RuleRecordType, "")
+	}
+}
+
+// writeFaultPerson writes a PRA of a fresh person modelled on p: an
+// ex-employee hired about a year ago who left a month ago, with no
+// assignment, no NI number and no NHS Unique ID (so nothing can match it to
+// p), then breaks one rule.
+func (s *sim) writeFaultPerson(w *fileWriter, p *person, f faultKind) {
+	id := *p.id0
+	id.ni = ""
+	fp := &person{
+		id: s.faultID(), empNo: s.faultID(), id0: &id, title: p.title, last: p.last,
+		hire: s.run - 400, term: s.run - 30, reason: pick(s, leavingReasons), ptype: ptExEmployee,
+		effStart: s.run - 30, updated: s.recent(), noNHS: true,
+	}
+	fp.nhsStart = fp.hire
+	var o praOpts
+	var rule, field string
+	switch f {
+	case faultTermBeforeHire:
+		fp.term = fp.hire - 10
+		fp.effStart = fp.term
+		rule, field = RuleTermAfterHire, "actual_termination_date"
+	case faultLeaverNoReason:
+		fp.reason = ""
+		rule, field = RuleLeaverReason, "leaving_reason"
+	case faultBirthAfterHire:
+		id.dob = fp.hire + 1
+		rule, field = RuleBirthHire, "date_of_birth"
+	case faultEmployeeNumber:
+		o.empNo = "E" + strconv.Itoa(fp.empNo)[1:]
+		rule, field = RuleEmployeeNo, "employee_number"
+	case faultNINumber:
+		// D is never an NI prefix letter (HMRC NIM39110).
+		o.ni = "DA" + strconv.Itoa(fp.empNo)[2:] + "A"
+		rule, field = RuleNINumber, "ni_number"
+	case faultEmail:
+		o.email = "staff.member.example.nhs.uk"
+	}
+	line := s.writePRAOpts(w, fp, o)
+	switch f {
+	case faultEmail:
+		s.warn(line, "PRA", RuleEmail, "office_email")
+	default:
+		s.quarantine(line, "PRA", rule, field)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/esrflow/esrflow/esr/rules"
 )
 
 func digest(g *generated) map[string]string {
@@ -311,7 +313,7 @@ func TestFaults(t *testing.T) {
 		g := generate(t, c)
 		rules := checkQuarantineLines(t, g)
 		if faults {
-			for _, r := range []string{RuleColumnCount, RuleRecordType, RuleDeleteID, RuleDate, RuleTimestamp, RuleRequired, RuleReference} {
+			for r := range independentRules {
 				if rules[r] == 0 {
 					t.Errorf("no planted fault for rule %s", r)
 				}
@@ -322,18 +324,20 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// checkQuarantineLines checks that the rows breaking a rule, by the test's
-// own validator and known sets (cleared by every full file), are exactly the
-// truth's quarantine lines. It returns how many rows broke each rule, and
-// under "" the number of quarantine lines.
+// checkQuarantineLines checks that the rows breaking a rule the test's own
+// validator knows (independentRules), by that validator and its known sets,
+// are exactly the truth's quarantine lines for those rules. It returns how
+// many rows broke each rule, and under "" the number of quarantine lines.
 func checkQuarantineLines(t *testing.T, g *generated) map[string]int {
 	t.Helper()
 	want := map[string]bool{}
 	rules := map[string]int{}
 	for _, tl := range g.truth {
 		if tl.Kind == KindQuarantine {
-			want[tl.File+":"+strconv.Itoa(tl.Line)+":"+tl.RecordType+":"+tl.Rule+":"+tl.Field] = true
 			rules[""]++
+			if independentRules[tl.Rule] {
+				want[tl.File+":"+strconv.Itoa(tl.Line)+":"+tl.RecordType+":"+tl.Rule+":"+tl.Field] = true
+			}
 		}
 	}
 	got := map[string]bool{}
@@ -528,5 +532,74 @@ func TestStartDate(t *testing.T) {
 	checkFiles(t, g)
 	if g.files[3].name[15:23] != "20260102" {
 		t.Errorf("third change file is %s, want run date 20260102", g.files[3].name)
+	}
+}
+
+// TestFaultTruthMatchesCatalogue: every rule the truth names is a catalogue
+// rule (esr/rules) with the severity the truth gives it, quarantine lines at
+// error and warning lines at warning; and a run long enough to rotate
+// through every fault kind plants faults of every kind's rule, at least 15
+// error rules across the normalise and validate stages.
+func TestFaultTruthMatchesCatalogue(t *testing.T) {
+	g := generate(t, cfgSmall)
+	errs := map[string]bool{}
+	stages := map[rules.Stage]bool{}
+	for _, tl := range g.truth {
+		if tl.Kind != KindQuarantine && tl.Kind != KindWarning {
+			continue
+		}
+		r, ok := rules.Lookup(tl.Rule)
+		if !ok {
+			t.Errorf("%s:%d: truth names %s, not a catalogue rule", tl.File, tl.Line, tl.Rule)
+			continue
+		}
+		want := SeverityError
+		if tl.Kind == KindWarning {
+			want = SeverityWarning
+		}
+		if tl.Severity != want || string(r.Severity) != want {
+			t.Errorf("%s:%d: %s line for %s at severity %q, catalogue %q", tl.File, tl.Line, tl.Kind, tl.Rule, tl.Severity, r.Severity)
+		}
+		if r.Field != "" && tl.Field != r.Field && r.Stage == rules.StageValidate {
+			t.Errorf("%s:%d: %s on field %q, the catalogue's field is %q", tl.File, tl.Line, tl.Rule, tl.Field, r.Field)
+		}
+		if tl.Kind == KindQuarantine {
+			errs[tl.Rule] = true
+			stages[r.Stage] = true
+		}
+	}
+	if cfgSmall.Days < int(numErrorFaults)/FaultsPerFile+1 {
+		t.Fatalf("cfgSmall is too short to plant every fault kind")
+	}
+	if len(errs) < 15 || !stages[rules.StageNormalise] || !stages[rules.StageValidate] {
+		t.Errorf("faults break %d error rules (stages %v), want at least 15 in normalise and validate", len(errs), stages)
+	}
+	// One error rule per error kind, plus the bad delete's.
+	if want := int(numErrorFaults) + 1; len(errs) != want {
+		t.Errorf("faults break %d distinct error rules, want %d (one per kind)", len(errs), want)
+	}
+}
+
+// TestFaultsUnderErrorBudget: no generated file holds so many planted
+// faults that the default error budget would reject it whole; the
+// pipeline must quarantine the rows and publish the rest.
+func TestFaultsUnderErrorBudget(t *testing.T) {
+	set := rules.Baseline()
+	for _, c := range []Config{cfgSmall, {Tenant: "RXX", VPD: "412", Staff: 30, Days: 6, Seed: 2, Faults: true, FullEvery: 2}} {
+		g := generate(t, c)
+		errs := map[string]int64{}
+		for _, tl := range g.truth {
+			if tl.Kind == KindQuarantine {
+				errs[tl.File]++
+			}
+		}
+		for _, fi := range g.res.Files {
+			if why := set.OverBudget(errs[fi.Name], int64(fi.Rows)); why != "" {
+				t.Errorf("%s: %s", fi.Name, why)
+			}
+			if want := int64(FaultsPerFile + 1); fi.Type == "GOC" && errs[fi.Name] != want || fi.Type == "GOF" && errs[fi.Name] > want {
+				t.Errorf("%s: %d fault rows at error severity, want %d", fi.Name, errs[fi.Name], want)
+			}
+		}
 	}
 }

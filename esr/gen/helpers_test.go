@@ -69,6 +69,22 @@ func numeric(s string) bool {
 
 type problem struct{ rule, field string }
 
+// requiredRule is the catalogue code of an empty required value, per record
+// type: rows of dropped segments (phones, addresses, costings) need their
+// key (ESR-R007), entities their required values (ESR-R010..R014).
+var requiredRule = map[string]string{
+	"PRA": "ESR-R010", "ASA": RuleAsgRequired, "POA": "ESR-R012", "ORA": "ESR-R013", "LCA": "ESR-R014",
+	"PHA": RuleRowKey, "ADA": RuleRowKey, "COA": RuleRowKey,
+}
+
+// independentRules are the rules checkRow implements; the other planted
+// faults are checked through the pipeline's own rules (cmd/esrflow
+// faults_offline_test.go).
+var independentRules = map[string]bool{
+	RuleColumnCount: true, RuleRecordType: true, RuleDeleteID: true, RuleDate: true, RuleTimestamp: true,
+	RuleRowKey: true, RuleAsgRequired: true, RuleAsgPerson: true, RuleAsgPosition: true,
+}
+
 // known is the test's reading of validate's known sets (docs/normalise-
 // validate.md): the persons and positions defined by accepted rows of this
 // file or an earlier one, forgotten on PRD/POD. Generated tenants use the GO
@@ -132,16 +148,22 @@ func checkRow(f []string, k *known) []problem {
 			out = append(out, problem{RuleTimestamp, name(i)})
 		}
 	}
+	if len(out) > 0 {
+		return out // a row that does not parse is not validated
+	}
 	for _, i := range r.required {
 		if f[i] == "" {
-			out = append(out, problem{RuleRequired, name(i)})
+			out = append(out, problem{requiredRule[t], name(i)})
 		}
 	}
+	if len(out) > 0 {
+		return out // cross-record rules judge only rows that pass the record rules
+	}
 	if t == "ASA" && f[1] != "" && !k.persons[f[1]] {
-		out = append(out, problem{RuleReference, "person_id"})
+		out = append(out, problem{RuleAsgPerson, "person_id"})
 	}
 	if t == "ASA" && f[28] != "" && !k.positions[f[28]] {
-		out = append(out, problem{RuleReference, "position_id"})
+		out = append(out, problem{RuleAsgPosition, "position_id"})
 	}
 	return out
 }

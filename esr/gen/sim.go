@@ -97,6 +97,8 @@ type sim struct {
 	touched  []*person
 	deletes  []scheduledDelete
 	badDels  int // --faults: non-numeric delete rows to write
+	// posFaults are today's position-level fault kinds (--faults)
+	posFaults []faultKind
 
 	scheduled  []scheduledDelete
 	followUps  []followUp

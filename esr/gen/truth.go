@@ -14,6 +14,7 @@ const (
 	KindQuarantine = "quarantine" // a row the pipeline must quarantine (--faults)
 	KindFile       = "file"       // one per generated file
 	KindWithdrawn  = "withdrawn"  // informational: a held future leaver that was withdrawn and must never fire
+	KindWarning    = "warning"    // a row the pipeline must pass, flagged with a warning (--faults)
 )
 
 // Values of TruthLine.Type for KindEvent lines.
@@ -30,16 +31,10 @@ const (
 	ChangeAttributes = "ATTRIBUTES_CHANGED"
 )
 
-// Quarantine rules (TruthLine.Rule). The structural ones use the rule names
-// of the GO v2 parser (esr/format); ESR-FORMATS §8 ids are in brackets.
+// Values of TruthLine.Severity (quarantine and warning lines).
 const (
-	RuleColumnCount = "column-count" // too few columns for the record type [R2]
-	RuleRecordType  = "record-type"  // unknown record type [R1]
-	RuleDeleteID    = "delete-id"    // delete row whose id is not numeric [R3]
-	RuleDate        = "date"         // impossible calendar date [V1]
-	RuleTimestamp   = "timestamp"    // impossible timestamp [V1]
-	RuleRequired    = "required"     // a required field is empty (validation, not parsing)
-	RuleReference   = "reference"    // reference to a position no file defined (validation)
+	SeverityError   = "error"
+	SeverityWarning = "warning"
 )
 
 // TruthLine is one line of truth.jsonl. Which fields are set depends on
@@ -83,10 +78,15 @@ type TruthLine struct {
 	Rows     int    `json:"rows,omitempty"`      // data rows: lines - 2
 	SHA256   string `json:"sha256,omitempty"`
 
-	// quarantine
+	// quarantine and warning
 	RecordType string `json:"record_type,omitempty"`
-	Rule       string `json:"rule,omitempty"`
-	Field      string `json:"field,omitempty"`
+	// Rule is the catalogue code (esr/rules, e.g. "ESR-V001").
+	Rule  string `json:"rule,omitempty"`
+	Field string `json:"field,omitempty"`
+	// Severity is the rule's: "error" on quarantine lines, "warning" on
+	// warning lines (ReadTruth fills in "error" when a quarantine line has
+	// none).
+	Severity string `json:"severity,omitempty"`
 }
 
 // AppendJSON appends the line as one JSON object without a newline. The
@@ -100,7 +100,7 @@ func (t *TruthLine) AppendJSON(b []byte) []byte {
 	if t.Kind != KindFile {
 		b = jsonInt(b, "line", t.Line)
 	}
-	if t.Kind == KindFile || t.Kind == KindQuarantine {
+	if t.Kind == KindFile || t.Kind == KindQuarantine || t.Kind == KindWarning {
 		// every line names its trust, so a region's one truth file splits
 		// by tenant
 		b = jsonStr(b, "tenant", t.Tenant, false)
@@ -148,10 +148,11 @@ func (t *TruthLine) AppendJSON(b []byte) []byte {
 		b = jsonInt(b, "lines", t.Lines)
 		b = jsonInt(b, "rows", t.Rows)
 		b = jsonStr(b, "sha256", t.SHA256, false)
-	case KindQuarantine:
+	case KindQuarantine, KindWarning:
 		b = jsonStr(b, "record_type", t.RecordType, false)
 		b = jsonStr(b, "rule", t.Rule, false)
 		b = jsonStr(b, "field", t.Field, false)
+		b = jsonStr(b, "severity", t.Severity, false)
 	}
 	return append(b, '}')
 }
@@ -212,6 +213,9 @@ func ReadTruth(r io.Reader) ([]TruthLine, error) {
 		}
 		if t.Kind == "" {
 			return out, fmt.Errorf("truth line %d: no kind", n)
+		}
+		if t.Kind == KindQuarantine && t.Severity == "" {
+			t.Severity = SeverityError
 		}
 		out = append(out, t)
 	}

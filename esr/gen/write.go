@@ -117,12 +117,23 @@ func (s *sim) writeORA(w *fileWriter, o *organisation) int {
 }
 
 func (s *sim) writePOA(w *fileWriter, p *position) int {
+	return s.writePOAOpts(w, p, poaOpts{to: noDate})
+}
+
+// poaOpts lets the fault injector render an otherwise valid POA row with one
+// deliberate defect.
+type poaOpts struct {
+	to    date // effective to (noDate: open)
+	orgID int  // the organisation id written, instead of the position's
+}
+
+func (s *sim) writePOAOpts(w *fileWriter, p *position, o poaOpts) int {
 	j := &jobs[p.job]
 	g := &grades[j.grade]
 	w.rec("POA")
 	w.i(p.id)
 	w.d(p.from)
-	w.s("")
+	w.d(o.to)
 	w.i(p.number)
 	w.b = p.appendComposite(append(w.b, '~'))
 	w.s(p.fte)
@@ -134,7 +145,11 @@ func (s *sim) writePOA(w *fileWriter, p *position) int {
 	w.s(g.code)
 	w.b = append(w.b, "|1"...)
 	w.s("Not Applicable")
-	w.i(p.org.id)
+	if o.orgID != 0 {
+		w.i(o.orgID)
+	} else {
+		w.i(p.org.id)
+	}
 	w.s("Active")
 	w.s("NONE")
 	w.s("Yes")
@@ -147,13 +162,25 @@ func (s *sim) writePOA(w *fileWriter, p *position) int {
 	return w.end()
 }
 
-func (s *sim) writePRA(w *fileWriter, p *person) int {
+func (s *sim) writePRA(w *fileWriter, p *person) int { return s.writePRAOpts(w, p, praOpts{}) }
+
+// praOpts lets the fault injector render an otherwise valid PRA row with one
+// deliberate defect; empty fields mean "as the person says".
+type praOpts struct {
+	empNo, ni, email string
+}
+
+func (s *sim) writePRAOpts(w *fileWriter, p *person, o praOpts) int {
 	id := p.id0
 	w.rec("PRA")
 	w.i(p.id)
 	w.d(p.effStart)
 	w.s("")
-	w.i(p.empNo)
+	if o.empNo != "" {
+		w.s(o.empNo)
+	} else {
+		w.i(p.empNo)
+	}
 	w.s(p.title)
 	w.s(p.last)
 	w.s(id.first)
@@ -163,7 +190,11 @@ func (s *sim) writePRA(w *fileWriter, p *person) int {
 	w.s("") // previous last name
 	w.yn(id.female, "F", "M")
 	w.d(id.dob)
-	w.s(id.ni)
+	if o.ni != "" {
+		w.s(o.ni)
+	} else {
+		w.s(id.ni)
+	}
 	if p.noNHS {
 		w.s("")
 	} else {
@@ -177,8 +208,12 @@ func (s *sim) writePRA(w *fileWriter, p *person) int {
 	w.empty(3)
 	w.s(personTypes[p.ptype])
 	w.s(userPersonTypes[p.ptype])
-	w.b = append(w.b, '~')
-	w.b = appendEmail(w.b, id.first, p.last)
+	if o.email != "" {
+		w.s(o.email)
+	} else {
+		w.b = append(w.b, '~')
+		w.b = appendEmail(w.b, id.first, p.last)
+	}
 	w.d(p.nhsStart)
 	w.s("")
 	w.ts(p.updated)
@@ -226,21 +261,33 @@ func asgNumber(p *person, a *assignment) string {
 // deliberate defect.
 type asaOpts struct {
 	noNumber   bool
-	positionID int
+	number     string // the assignment number written, instead of the person's
+	positionID int    // a position no file defines
+	personID   int    // the person id written, instead of the person's
+	orgID      int    // the organisation id written, instead of the assignment's
+	fte        string // the FTE written, instead of the assignment's
+	occ        string // the occupation code in the position name, instead of the job's
 }
 
 func (s *sim) writeASA(w *fileWriter, p *person, a *assignment, o asaOpts) int {
 	j := &jobs[a.pos.job]
 	g := &grades[a.grade]
 	w.rec("ASA")
-	w.i(p.id)
+	if o.personID != 0 {
+		w.i(o.personID)
+	} else {
+		w.i(p.id)
+	}
 	w.i(a.id)
 	w.d(a.effStart)
 	w.s("")
 	w.d(a.earliest)
 	w.yn(a.applicant, "A", "E")
 	w.b = append(w.b, '~')
-	if !o.noNumber {
+	switch {
+	case o.number != "":
+		w.b = append(w.b, o.number...)
+	case !o.noNumber:
 		w.b = appendAsgNumber(w.b, p, a)
 	}
 	w.s(sysStatuses[a.status])
@@ -266,15 +313,34 @@ func (s *sim) writeASA(w *fileWriter, p *person, a *assignment, o asaOpts) int {
 	} else {
 		w.s("37.5")
 	}
-	w.s(a.fte)
+	if o.fte != "" {
+		w.s(o.fte)
+	} else {
+		w.s(a.fte)
+	}
 	w.s("")
-	w.i(a.org.id)
+	if o.orgID != 0 {
+		w.i(o.orgID)
+	} else {
+		w.i(a.org.id)
+	}
 	if o.positionID != 0 {
 		w.i(o.positionID)
 		w.b = append(w.b, '~')
 		w.b = appendInt(w.b, o.positionID%10000000)
 		w.b = append(w.b, "|Unknown Post|"...)
 		w.b = append(w.b, j.occ...)
+		w.b = append(w.b, '|')
+		w.b = append(w.b, areas[a.pos.area]...)
+		w.b = append(w.b, '|')
+	} else if o.occ != "" {
+		w.i(a.pos.id)
+		w.b = append(w.b, '~')
+		w.b = appendInt(w.b, a.pos.number)
+		w.b = append(w.b, '|')
+		w.b = append(w.b, a.pos.title...)
+		w.b = append(w.b, '|')
+		w.b = append(w.b, o.occ...)
 		w.b = append(w.b, '|')
 		w.b = append(w.b, areas[a.pos.area]...)
 		w.b = append(w.b, '|')

@@ -85,14 +85,12 @@ func (s *Set) CheckRecord(rec internalv1.EntityRecord, file internalv1.FileInfo)
 	kind := KindOf(rec.Entity)
 	var vs []internalv1.Violation
 	c := checkCtx{kind: kind, entity: rec.Entity, raw: rec.Raw, file: file, out: &vs}
-	for _, a := range s.rules {
-		if a.appliesTo(kind) {
-			c.rule = a
-			a.check(&c)
-		}
+	for _, a := range s.rules[kind] {
+		c.rule = a
+		a.check(&c)
 	}
 	for _, r := range s.custom {
-		if r.applies == kind && !r.holds(rec.Entity) {
+		if r.applies == kind && !r.holds(rec.Entity, file) {
 			vs = append(vs, r.violation())
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 
@@ -26,8 +25,8 @@ var DefaultBudget = tenant.ErrorBudget{MaxPercent: 10, MinErrors: 10}
 type Set struct {
 	tenant  string
 	version string
-	rules   []*active          // validate-stage catalogue rules with a record check, catalogue order
-	byCode  map[string]*active // every catalogue rule, overrides applied
+	rules   map[string][]*active // by record kind: enabled validate-stage rules with a record check, catalogue order
+	byCode  map[string]*active   // every catalogue rule, overrides applied
 	custom  []*customRule
 	budget  tenant.ErrorBudget
 }
@@ -53,7 +52,7 @@ func Baseline() *Set {
 // Compile builds a tenant's rule set. Its errors name the tenant and the
 // rule, and for a CEL rule the line and column of the problem.
 func Compile(t tenant.Tenant) (*Set, error) {
-	s := &Set{tenant: t.Code, byCode: make(map[string]*active, len(catalogue)), budget: DefaultBudget}
+	s := &Set{tenant: t.Code, rules: map[string][]*active{}, byCode: make(map[string]*active, len(catalogue)), budget: DefaultBudget}
 	fail := func(format string, args ...any) error {
 		who := "tenant " + t.Code
 		if t.Code == "" {
@@ -111,7 +110,9 @@ func Compile(t tenant.Tenant) (*Set, error) {
 		}
 		s.byCode[r.Code] = a
 		if a.check != nil && !a.disabled {
-			s.rules = append(s.rules, a)
+			for _, kind := range a.Applies {
+				s.rules[kind] = append(s.rules[kind], a)
+			}
 		}
 	}
 	custom, err := compileCustom(t.Code, v.Custom)
@@ -259,9 +260,6 @@ func (s *Sets) For(code string) *Set {
 	}
 	return s.baseline
 }
-
-// appliesTo reports whether a rule checks records of a kind.
-func (a *active) appliesTo(kind string) bool { return slices.Contains(a.Applies, kind) }
 
 func (a *active) float(name string) float64 {
 	switch v := a.params[name].(type) {

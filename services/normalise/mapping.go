@@ -8,6 +8,7 @@ import (
 	"github.com/esrflow/esrflow/esr/format"
 	"github.com/esrflow/esrflow/esr/format/gov2"
 	"github.com/esrflow/esrflow/esr/model"
+	"github.com/esrflow/esrflow/esr/rules"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
@@ -19,12 +20,16 @@ const (
 	DialectGOv2 = "go-v2"
 )
 
-// Rules normalise adds to the parser's. Parse problems keep the parser's rule
-// ids (format.Rule*: column-count, record-type, delete-id, date, ...).
+// Rules normalise adds to the parser's, by their catalogue names (esr/rules
+// catalogue.yaml). Violations carry the catalogue code the name maps to,
+// like the parser's own rules (format.Rule*: column-count → ESR-R002,
+// date → ESR-V001, ...).
 const (
-	// RuleRequired: the key of a row is empty (e.g. a PHA without person id).
-	RuleRequired = "required"
-	// RuleDialect: the file's dialect is not one normalise can map.
+	// RuleRequired: the key of a row is empty (e.g. a PHA without person
+	// id): ESR-R007.
+	RuleRequired = "row-key"
+	// RuleDialect: the file's dialect is not one normalise can map:
+	// ESR-R006.
 	RuleDialect = "dialect"
 )
 
@@ -71,7 +76,7 @@ type Outcome struct {
 	// entity's kind); empty for ignored and quarantined rows.
 	EntityKind internalv1.EntityKind
 	// Violations are set for KindQuarantined: one per problem, in the order
-	// found, with the parser's rule and field names.
+	// found, under catalogue codes (ESR-R002, ESR-V001 ...) with the field names.
 	Violations []internalv1.Violation
 }
 
@@ -89,7 +94,7 @@ var ignoredTypes = map[string]bool{
 //
 // Order of checks: parse problems reported by ingest (all of them, as
 // reported); the file's dialect; the record type; for ignored segments, the
-// row's key (column 1 must not be empty: rule "required"); otherwise the
+// row's key (column 1 must not be empty: ESR-R007 row-key); otherwise the
 // parser's own column checks and gov2.Decode. Messages name rules and fields
 // only, never values.
 func MapRow(raw internalv1.RawRecord, m tenant.Mapping) Outcome {
@@ -101,8 +106,7 @@ func MapRow(raw internalv1.RawRecord, m tenant.Mapping) Outcome {
 		return quarantined(vs...)
 	}
 	if !isGOv2(raw.File.Dialect) {
-		return quarantined(internalv1.Violation{Rule: RuleDialect, Severity: internalv1.SeverityError,
-			Message: "file dialect is not one normalise maps (supported: " + DialectGOv2 + ")"})
+		return quarantined(violation(RuleDialect, ""))
 	}
 	spec := gov2.Spec(raw.RecordType)
 	if spec == nil {
@@ -184,34 +188,34 @@ func fromProblems(probs []*format.Error) Outcome {
 	return quarantined(vs...)
 }
 
-// ruleText describes each rule without quoting the value that broke it.
-var ruleText = map[string]string{
-	format.RuleRecordType:  "not a known record type",
-	format.RuleColumnCount: "wrong number of columns",
-	format.RuleDeleteID:    "delete row id is missing or not numeric",
-	format.RuleInteger:     "not a whole number",
-	format.RuleDecimal:     "not a decimal number",
-	format.RuleDate:        "not a valid YYYYMMDD date",
-	format.RuleTimestamp:   "not a valid YYYYMMDD HHMMSS timestamp",
-	format.RuleFlag:        "not a Yes/No/Y/N/1/0 flag",
-	format.RuleComposite:   "wrong number of |-separated parts",
-	format.RuleLineTooLong: "line is longer than the line limit",
-	format.RuleQuote:       "malformed quoting",
-	format.RuleEncoding:    "text is not valid in the file's encoding",
-	RuleRequired:           "required value is empty",
-}
-
-// violation builds an ERROR violation whose message names the rule and field
-// only: the parser's own messages may quote values, so they are not copied.
-func violation(rule, field string) internalv1.Violation {
-	text, ok := ruleText[rule]
+// violation builds the violation of the catalogue rule a parser or
+// normalise slug names, with the catalogue's code, message and severity.
+// Its message names the rule and field only: the parser's own messages may
+// quote values, so they are not copied.
+func violation(slug, field string) internalv1.Violation {
+	code := rules.CodeOf(slug)
+	if _, ok := rules.Lookup(code); ok {
+		return rules.Violation(code, field)
+	}
+	// A slug with no catalogue entry (a reader failure, csvfeed's
+	// "required") keeps its name and a message of its own.
+	text, ok := uncatalogued[slug]
 	if !ok {
-		text = "parse rule " + rule + " failed"
+		text = "parse rule " + slug + " failed"
 	}
 	if field != "" {
 		text = field + ": " + text
 	}
-	return internalv1.Violation{Rule: rule, Field: field, Message: text, Severity: internalv1.SeverityError}
+	return internalv1.Violation{Rule: slug, Field: field, Message: text, Severity: internalv1.SeverityError}
+}
+
+// uncatalogued describes the parser rules the catalogue has no code for:
+// they are not expected on a row normalise maps, but a message should still
+// say what went wrong.
+var uncatalogued = map[string]string{
+	format.RuleRequired: "required value is empty",
+	format.RuleRead:     "the file could not be read",
+	format.RuleConfig:   "the reader's configuration is unusable",
 }
 
 func datePtr(t time.Time) *time.Time {

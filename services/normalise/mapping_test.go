@@ -218,8 +218,8 @@ func TestMapProblemsBecomeViolations(t *testing.T) {
 	}
 	out := normalise.MapRow(raw, tenant.Mapping{})
 	want := []internalv1.Violation{
-		{Rule: "date", Field: "effective_start", Message: "effective_start: not a valid YYYYMMDD date", Severity: internalv1.SeverityError},
-		{Rule: "timestamp", Field: "last_update", Message: "last_update: not a valid YYYYMMDD HHMMSS timestamp", Severity: internalv1.SeverityError},
+		{Rule: "ESR-V001", Field: "effective_start", Message: "effective_start: not a valid YYYYMMDD date", Severity: internalv1.SeverityError},
+		{Rule: "ESR-V002", Field: "last_update", Message: "last_update: not a valid YYYYMMDD HHMMSS timestamp", Severity: internalv1.SeverityError},
 	}
 	if out.Kind != normalise.KindQuarantined || !reflect.DeepEqual(out.Violations, want) {
 		t.Fatalf("got %v %+v, want quarantined %+v", out.Kind, out.Violations, want)
@@ -231,16 +231,39 @@ func TestMapProblemsBecomeViolations(t *testing.T) {
 	}
 }
 
+// TestMapProblemCodes: a problem is reported under its catalogue code
+// whether ingest named it by slug or by code; a slug the catalogue lacks
+// keeps its name and a message that says what failed.
+func TestMapProblemCodes(t *testing.T) {
+	for _, tt := range []struct {
+		rule string
+		want internalv1.Violation
+	}{
+		{"column-count", internalv1.Violation{Rule: "ESR-R002", Field: "f", Message: "f: wrong number of columns", Severity: internalv1.SeverityError}},
+		{"ESR-R002", internalv1.Violation{Rule: "ESR-R002", Field: "f", Message: "f: wrong number of columns", Severity: internalv1.SeverityError}},
+		{"encoding", internalv1.Violation{Rule: "ESR-F019", Field: "f", Message: "f: text is not valid in the file's encoding", Severity: internalv1.SeverityError}},
+		{"required", internalv1.Violation{Rule: "required", Field: "f", Message: "f: required value is empty", Severity: internalv1.SeverityError}},
+		{"no-such-rule", internalv1.Violation{Rule: "no-such-rule", Field: "f", Message: "f: parse rule no-such-rule failed", Severity: internalv1.SeverityError}},
+	} {
+		raw := rawOf(linePHA, 12)
+		raw.Problems = []internalv1.Problem{{Rule: tt.rule, Column: 1, Field: "f", Message: "as the parser said it"}}
+		out := normalise.MapRow(raw, tenant.Mapping{})
+		if out.Kind != normalise.KindQuarantined || !reflect.DeepEqual(out.Violations, []internalv1.Violation{tt.want}) {
+			t.Errorf("%s: %v %+v, want %+v", tt.rule, out.Kind, out.Violations, tt.want)
+		}
+	}
+}
+
 func TestMapRowsFailingDecodeOrChecks(t *testing.T) {
 	tests := []struct {
 		name, line, rule, field string
 	}{
 		// Rows ingest passed clean but that this parser rejects.
-		{"bad date", with(linePRA, 13, "19881341"), "date", "date_of_birth"},
-		{"bad id", with(lineASA, 2, "41X77120"), "integer", "assignment_id"},
-		{"short row", strings.Join(strings.Split(linePOA, "~")[:20], "~"), "column-count", ""},
-		{"bad delete id", "ASD~X1", "delete-id", "id"},
-		{"unknown record type", "ZZA~1~2", "record-type", ""},
+		{"bad date", with(linePRA, 13, "19881341"), "ESR-V001", "date_of_birth"},
+		{"bad id", with(lineASA, 2, "41X77120"), "ESR-V003", "assignment_id"},
+		{"short row", strings.Join(strings.Split(linePOA, "~")[:20], "~"), "ESR-R002", ""},
+		{"bad delete id", "ASD~X1", "ESR-R003", "id"},
+		{"unknown record type", "ZZA~1~2", "ESR-R001", ""},
 	}
 	for _, tt := range tests {
 		out := normalise.MapRow(rawOf(tt.line, 3), tenant.Mapping{})
@@ -257,7 +280,7 @@ func TestMapIgnoredRowsCheckTheirKey(t *testing.T) {
 			t.Errorf("%.3s: %v %+v, want ignored", line, out.Kind, out.Violations)
 		}
 		out := normalise.MapRow(rawOf(with(line, 1, ""), 4), tenant.Mapping{})
-		want := []internalv1.Violation{{Rule: "required", Field: "person_id", Message: "person_id: required value is empty", Severity: internalv1.SeverityError}}
+		want := []internalv1.Violation{{Rule: "ESR-R007", Field: "person_id", Message: "person_id: required key is empty", Severity: internalv1.SeverityError}}
 		if out.Kind != normalise.KindQuarantined || !reflect.DeepEqual(out.Violations, want) {
 			t.Errorf("%.3s without person id: %v %+v, want %+v", line, out.Kind, out.Violations, want)
 		}
@@ -274,8 +297,8 @@ func TestMapTenantOverrides(t *testing.T) {
 		t.Errorf("ASD with ignore override: %v, want ignored", out.Kind)
 	}
 	out := normalise.MapRow(rawOf(with(linePOA, 1, ""), 4), m)
-	if out.Kind != normalise.KindQuarantined || out.Violations[0].Rule != "required" || out.Violations[0].Field != "position_id" {
-		t.Errorf("ignored POA without key: %v %+v, want required/position_id", out.Kind, out.Violations)
+	if out.Kind != normalise.KindQuarantined || out.Violations[0].Rule != "ESR-R007" || out.Violations[0].Field != "position_id" {
+		t.Errorf("ignored POA without key: %v %+v, want ESR-R007/position_id", out.Kind, out.Violations)
 	}
 	a := mapOK(t, lineASA, m).Entity.(internalv1.Assignment)
 	if a.StaffGroup != "Nursing and Midwifery Registered (national)" {
@@ -296,8 +319,9 @@ func TestMapDialects(t *testing.T) {
 	for _, d := range []string{"go-v1", "csv", ""} {
 		raw.File.Dialect = d
 		out := normalise.MapRow(raw, tenant.Mapping{})
-		if out.Kind != normalise.KindQuarantined || len(out.Violations) != 1 || out.Violations[0].Rule != normalise.RuleDialect {
-			t.Errorf("dialect %q: %v %+v, want quarantined by rule dialect", d, out.Kind, out.Violations)
+		want := []internalv1.Violation{{Rule: "ESR-R006", Message: "file dialect is not one normalise maps", Severity: internalv1.SeverityError}}
+		if out.Kind != normalise.KindQuarantined || !reflect.DeepEqual(out.Violations, want) {
+			t.Errorf("dialect %q: %v %+v, want %+v", d, out.Kind, out.Violations, want)
 		}
 	}
 }

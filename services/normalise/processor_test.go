@@ -196,11 +196,11 @@ func TestProcessFile(t *testing.T) {
 	wantQ := []internalv1.QuarantineRecord{
 		{Stage: internalv1.StageNormalise, Lineage: internalv1.Lineage{Tenant: "RXX", FileName: fileInfo.Name, FileSha256: fileInfo.Sha256, Line: 10},
 			Vpd: "412", Raw: internalv1.RawRow{RecordType: "PHA", Fields: strings.Split(with(linePHA, 5, "20240231"), "~")[1:]},
-			Violations:    []internalv1.Violation{{Rule: "date", Field: "effective_start", Message: "effective_start: not a valid YYYYMMDD date", Severity: internalv1.SeverityError}},
+			Violations:    []internalv1.Violation{{Rule: "ESR-V001", Field: "effective_start", Message: "effective_start: not a valid YYYYMMDD date", Severity: internalv1.SeverityError}},
 			QuarantinedAt: fixedNow},
 		{Stage: internalv1.StageNormalise, Lineage: internalv1.Lineage{Tenant: "RXX", FileName: fileInfo.Name, FileSha256: fileInfo.Sha256, Line: 11},
 			Vpd: "412", Raw: internalv1.RawRow{RecordType: "ADA", Fields: strings.Split(with(lineADA, 1, ""), "~")[1:]},
-			Violations:    []internalv1.Violation{{Rule: "required", Field: "person_id", Message: "person_id: required value is empty", Severity: internalv1.SeverityError}},
+			Violations:    []internalv1.Violation{{Rule: "ESR-R007", Field: "person_id", Message: "person_id: required key is empty", Severity: internalv1.SeverityError}},
 			QuarantinedAt: fixedNow},
 	}
 	for i, r := range res.quarantined {
@@ -231,8 +231,8 @@ func TestProcessFile(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP esrflow_normalise_quarantined_total Violations of quarantined rows, by tenant and rule (a row with two problems counts twice).
 # TYPE esrflow_normalise_quarantined_total counter
-esrflow_normalise_quarantined_total{rule="date",tenant="RXX"} 1
-esrflow_normalise_quarantined_total{rule="required",tenant="RXX"} 1
+esrflow_normalise_quarantined_total{rule="ESR-R007",tenant="RXX"} 1
+esrflow_normalise_quarantined_total{rule="ESR-V001",tenant="RXX"} 1
 `), "esrflow_normalise_quarantined_total"); err != nil {
 		t.Error(err)
 	}
