@@ -167,7 +167,7 @@ func writeRulesText(w io.Writer, rep rulesReport, colour bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Code, sev, r.Stage, appliesText(r.Applies), name, desc)
 	}
 	for _, c := range rep.Custom {
-		fmt.Fprintf(tw, "%s\t%-8s\t%s\t%s\t%s\t%s [cel: %s]\n", c.Code, c.Severity, rules.StageValidate, c.Applies, "tenant rule", c.Description, c.Expr)
+		fmt.Fprintf(tw, "%s\t%-8s\t%s\t%s\t%s\t%s [cel: %s]\n", c.Code, c.Severity, rules.StageValidate, c.Applies, tenantRuleName, c.Description, c.Expr)
 	}
 	tw.Flush()
 	fmt.Fprintf(&b, "\n%d rules", len(rep.Rules)+len(rep.Custom))

@@ -319,6 +319,7 @@ func (v *validation) file(name string, size int64, open func() (io.ReadCloser, e
 	for _, tr := range res.TopRules {
 		rep.TopRules = append(rep.TopRules, topRule{Code: tr.Rule, Name: ruleName(tr.Rule), Count: tr.Count})
 	}
+	nameTenantRules(rep, t)
 	rep.Unchecked = res.Unchecked
 	rep.Budget.Errors = res.Errors
 	if res.Rows > 0 {
@@ -357,6 +358,26 @@ func (rep *fileReport) note(code, field, severity string, line int64, seen map[s
 		r.MoreLines++
 	}
 }
+
+// nameTenantRules gives the tenant's own (CEL) rules their message from
+// the tenant's configuration: the catalogue knows nothing of them.
+func nameTenantRules(rep *fileReport, t tenant.Tenant) {
+	for _, c := range t.Validation.Custom {
+		for i := range rep.Violations {
+			if v := &rep.Violations[i]; v.Code == c.Code {
+				v.Name, v.Message = tenantRuleName, c.Message
+			}
+		}
+		for i := range rep.TopRules {
+			if rep.TopRules[i].Code == c.Code {
+				rep.TopRules[i].Name = tenantRuleName
+			}
+		}
+	}
+}
+
+// tenantRuleName is the name a tenant's CEL rule is listed under.
+const tenantRuleName = "tenant-rule"
 
 func sevRank(s string) int {
 	if s == string(rules.Error) || strings.EqualFold(s, "ERROR") {

@@ -32,8 +32,10 @@ var plantedLines = map[string]int64{
 }
 
 // goodPlanted are planted rows that must pass: an assignment naming a
-// person and a position defined further down the file (142), and those two.
-var goodPlanted = []int64{142, 158, 159}
+// person and a position defined further down the file (142), those two,
+// and an assignment of 45 hours a week (160, which tenants.yaml's CEL rule
+// quarantines).
+var goodPlanted = []int64{142, 158, 159, 160}
 
 func updateGoldens() bool { return os.Getenv("UPDATE_GOLDEN") == "1" }
 
@@ -194,8 +196,9 @@ func TestValidateRejections(t *testing.T) {
 }
 
 // A tenant's overrides change the outcome: with ESR-X007 off and ESR-X002 a
-// warning, both rows pass (the second flagged), and the rule-set version
-// differs from the baseline's.
+// warning, both rows pass (the second flagged); its CEL rule quarantines a
+// row the baseline accepts; and the rule-set version differs from the
+// baseline's.
 func TestValidateTenantOverride(t *testing.T) {
 	_, out, _ := runCLI(t, "validate", "--format", "json", vFull, vChange)
 	base := decodeReport(t, out).Files[1]
@@ -214,8 +217,11 @@ func TestValidateTenantOverride(t *testing.T) {
 	if v := got["ESR-X002"]; v.Severity != "warning" {
 		t.Errorf("ESR-X002 severity %q, want warning", v.Severity)
 	}
-	if over.Totals.Quarantined != base.Totals.Quarantined-2 || over.Totals.Warned != base.Totals.Warned+1 {
-		t.Errorf("quarantined %d warned %d; baseline %d and %d: want two rows fewer quarantined, one more warned",
+	if v := got["RXX-001"]; v.Severity != "error" || !slices.Equal(v.Lines, []int64{160}) || v.Name != tenantRuleName || !strings.Contains(v.Message, "40") {
+		t.Errorf("RXX-001 %+v; want the CEL rule's error at line 160 only, with the tenant's message", v)
+	}
+	if over.Totals.Quarantined != base.Totals.Quarantined-2+1 || over.Totals.Warned != base.Totals.Warned+1 {
+		t.Errorf("quarantined %d warned %d; baseline %d and %d: want one row fewer quarantined (two let through, one caught), one more warned",
 			over.Totals.Quarantined, over.Totals.Warned, base.Totals.Quarantined, base.Totals.Warned)
 	}
 	if over.Budget.MaxPercent != 25 || over.Budget.MinErrors != 5 {
