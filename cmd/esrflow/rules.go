@@ -59,13 +59,14 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("rules", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: esrflow rules [--format text|json] [--stage ingest|normalise|validate] [--tenant RXX --tenants FILE]")
+		fmt.Fprintln(stderr, "usage: esrflow rules [--format text|json] [--stage ingest|normalise|validate] [--tenant RXX --tenants FILE] | --cel-fields")
 		fs.PrintDefaults()
 	}
 	formatName := fs.String("format", "text", "output format: text or json")
 	stage := fs.String("stage", "", "only the rules of one stage: ingest, normalise or validate")
 	tenantCode := fs.String("tenant", "", "show tenant `RXX`'s effective rules (needs --tenants)")
 	tenantsFile := fs.String("tenants", "", "tenants `FILE` (YAML) with their validation overrides; or short form RXX=412")
+	celFields := fs.Bool("cel-fields", false, "print instead the fields and variables a tenant's CEL rules can read, per record kind")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -81,6 +82,9 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageErr("--stage %q: want ingest, normalise or validate", *stage)
 	case *tenantCode != "" && *tenantsFile == "":
 		return usageErr("--tenant needs --tenants")
+	}
+	if *celFields {
+		return writeCELFields(stdout, *formatName)
 	}
 	ts, sets, err := loadTenantRules(*tenantsFile)
 	if err != nil {
@@ -203,4 +207,52 @@ func appliesText(kinds []string) string {
 		return "all"
 	}
 	return orDash(strings.Join(kinds, ","))
+}
+
+// celFieldsReport is `esrflow rules --cel-fields --format json`.
+type celFieldsReport struct {
+	Version   int                   `json:"version"`
+	Variables map[string]string     `json:"variables"`
+	Kinds     map[string][]celField `json:"kinds"`
+}
+
+type celField struct {
+	Path     string `json:"path"`
+	Type     string `json:"type"`
+	Optional bool   `json:"optional"`
+}
+
+// writeCELFields prints what a tenant rule can read: per record kind its
+// variable's fields (optional ones need has()), and the variables every
+// rule has.
+func writeCELFields(w io.Writer, format string) error {
+	rep := celFieldsReport{Version: rulesReportVersion, Variables: rules.CELVariables(), Kinds: map[string][]celField{}}
+	for _, kind := range rules.RecordKinds {
+		for _, f := range rules.CELFields(kind) {
+			rep.Kinds[kind] = append(rep.Kinds[kind], celField{Path: f.Path, Type: f.Type, Optional: f.Optional})
+		}
+	}
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "variable\tfield\ttype\toptional (read with has() first)")
+	for _, kind := range rules.RecordKinds {
+		for _, f := range rep.Kinds[kind] {
+			opt := ""
+			if f.Optional {
+				opt = "optional"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", kind, f.Path, f.Type, opt)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(rep.Variables)) {
+		fmt.Fprintf(tw, "%s\t-\t%s\t\n", k, rep.Variables[k])
+	}
+	tw.Flush()
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -403,3 +403,26 @@ func TestValidateTextColour(t *testing.T) {
 		t.Error("no colour in the coloured report")
 	}
 }
+
+// --cel-fields lists what a tenant rule can read, a field the CEL rules
+// compile against among them.
+func TestRulesCELFields(t *testing.T) {
+	code, out, _ := runCLI(t, "rules", "--cel-fields")
+	if code != 0 || !strings.Contains(out, "hours") || !strings.Contains(out, "run_date") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "rules", "--cel-fields", "--format", "json")
+	var rep celFieldsReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v", code, err)
+	}
+	found := false
+	for _, f := range rep.Kinds["assignment"] {
+		if f.Path == "fte" {
+			found = f.Type == "double" && f.Optional
+		}
+	}
+	if !found || rep.Variables["run_date"] != "timestamp" {
+		t.Errorf("assignment.fte (optional double) or run_date missing: %+v", rep)
+	}
+}

@@ -21,6 +21,9 @@ func TestDocsCatalogueTableIsGenerated(t *testing.T) {
 	if !ok {
 		t.Fatalf("%s: no %q … %q markers", docPath, DocBegin, DocEnd)
 	}
+	if want, ok = ReplaceBetween(want, DocCELBegin, DocCELEnd, CELMarkdown()); !ok {
+		t.Fatalf("%s: no %q … %q markers", docPath, DocCELBegin, DocCELEnd)
+	}
 	if want == doc {
 		return
 	}
@@ -31,7 +34,7 @@ func TestDocsCatalogueTableIsGenerated(t *testing.T) {
 		t.Logf("rewrote the catalogue table in %s", docPath)
 		return
 	}
-	t.Errorf("%s: the catalogue table differs from catalogue.yaml; run UPDATE_DOCS=1 go test ./esr/rules -run TestDocsCatalogueTableIsGenerated", docPath)
+	t.Errorf("%s: the generated tables (catalogue, CEL fields) differ from the code; run UPDATE_DOCS=1 go test ./esr/rules -run TestDocsCatalogueTableIsGenerated", docPath)
 }
 
 // The table has one row per rule, and a value change shows in it (the
@@ -57,5 +60,23 @@ func TestMarkdownTable(t *testing.T) {
 	}
 	if cell("a|b") != `a\|b` {
 		t.Errorf("cell does not escape pipes: %s", cell("a|b"))
+	}
+}
+
+// The CEL table lists every kind with its fields and the shared variables.
+func TestCELMarkdown(t *testing.T) {
+	table := CELMarkdown()
+	for _, kind := range RecordKinds {
+		if !strings.Contains(table, "| `"+kind+"` |") {
+			t.Errorf("no row for %s", kind)
+		}
+		for _, f := range CELFields(kind) {
+			if !strings.Contains(table, "`"+f.Path+"` "+f.Type) {
+				t.Errorf("%s: field %s missing", kind, f.Path)
+			}
+		}
+	}
+	if !strings.Contains(table, "`run_date` timestamp") {
+		t.Errorf("no run_date variable:\n%s", table)
 	}
 }
