@@ -9,6 +9,10 @@
 // written in the same transaction as its rows, so duplicates and sequences
 // going backwards are caught across restarts. docs/ingest.md describes the
 // folder layout, the completeness rule and every check.
+//
+// Ingest also reads operators' replay requests (esr.ops.replays.v1) and
+// writes each as a replay batch on esr.raw.v1, framed like a change file,
+// in one transaction with the request's offset (replay.go).
 package ingest
 
 import (
@@ -39,6 +43,8 @@ const (
 	DefaultSettle             = 2 * time.Second
 	DefaultInterval           = time.Second
 	DefaultTransactionTimeout = 5 * time.Minute
+	// minReplayPoll is the shortest wait for replay requests between scans.
+	minReplayPoll = 20 * time.Millisecond
 )
 
 // ParseOptions are the parser checks ingest can tune.
@@ -218,19 +224,26 @@ func (s *Service) Run(ctx context.Context) error {
 	s.ready.Store(true)
 	s.log.Info("ingest started", zap.String("drop", s.cfg.Drop), zap.String("archive", s.cfg.Archive),
 		zap.Strings("tenants", s.cfg.Tenants.Codes()), logx.Count("ledger_files", int64(s.ledger.size())))
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
 	for {
+		next := time.Now().Add(s.cfg.Interval)
 		if err := s.scan(ctx, p); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
+		// Between scans, replay requests: in the same loop as the files,
+		// so a tenant's replay batches and files never interleave.
+		// At least a short poll even after a long scan, so a stream of
+		// files cannot starve the requests.
+		if soon := time.Now().Add(minReplayPoll); next.Before(soon) {
+			next = soon
+		}
+		if err := s.pollReplays(ctx, p, next); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
 		}
 	}
 }

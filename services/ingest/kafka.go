@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,9 +25,22 @@ type conn struct {
 	tx         *kgo.Client
 	raw        avrox.Writer
 	fileReport avrox.Writer
+
+	// replays reads esr.ops.replays.v1 in ReplayGroup and writes replay
+	// batches, each in one transaction with the request's offset.
+	replays      *kgo.GroupTransactSession
+	serde        *avrox.Serde
+	replayReader avro.Schema
 }
 
-func (c *conn) close() { c.tx.Close() }
+func (c *conn) close() {
+	if c.replays != nil {
+		c.replays.Close()
+	}
+	if c.tx != nil {
+		c.tx.Close()
+	}
+}
 
 // TransactionalID is the transactional id of an instance.
 func TransactionalID(instance string) string { return "esrflow-ingest-" + instance }
@@ -48,6 +62,9 @@ func (s *Service) connect(ctx context.Context) (*conn, error) {
 	if err := ensureLedgerTopic(ctx, kadm.NewClient(admCl)); err != nil {
 		return nil, err
 	}
+	if err := ensureReplayTopic(ctx, kadm.NewClient(admCl)); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	n, err := restoreLedger(ctx, admCl, s.ledger)
 	if err != nil {
@@ -63,7 +80,10 @@ func (s *Service) connect(ctx context.Context) (*conn, error) {
 		return nil, fmt.Errorf("ingest: registry client: %w", err)
 	}
 	serde := avrox.New(srCl, internalv1.NewAPI())
-	c := &conn{}
+	c := &conn{serde: serde}
+	if c.replayReader, _, err = schemas.Latest(schemas.ReplayRequest); err != nil {
+		return nil, err
+	}
 	for _, w := range []struct {
 		topic, schema string
 		dst           *avrox.Writer
@@ -94,7 +114,58 @@ func (s *Service) connect(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: transactional producer: %w", err)
 	}
+	if c.replays, err = s.replaySession(ctx, base); err != nil {
+		c.close()
+		return nil, err
+	}
 	return c, nil
+}
+
+// replaySession opens the replay producer: a member of ReplayGroup reading
+// esr.ops.replays.v1 read committed, whose transactions carry the offsets of
+// the requests they turn into batches (exactly once). It fences its
+// previous incarnation at once, so a replay transaction a crash left open
+// does not hold back readers of esr.raw.v1 until it times out.
+func (s *Service) replaySession(ctx context.Context, base []kgo.Opt) (*kgo.GroupTransactSession, error) {
+	sess, err := kgo.NewGroupTransactSession(append([]kgo.Opt{
+		kgo.ClientID("esrflow-ingest-replays"),
+		kgo.ConsumerGroup(ReplayGroup),
+		// Dynamic membership (unlike the stages): a stopped instance leaves
+		// the group, so another instance id can take the requests over at
+		// once; after a crash the group waits for the session timeout.
+		kgo.SessionTimeout(15 * time.Second),
+		kgo.ConsumeTopics(schemas.TopicReplays),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.TransactionalID(ReplayTransactionalID(s.cfg.InstanceID)),
+		kgo.TransactionTimeout(s.cfg.TransactionTimeout),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.MaxProduceRequestsInflightPerBroker(1),
+	}, base...)...)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: replay consumer: %w", err)
+	}
+	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("ingest: replay producer id: %w", err)
+	}
+	return sess, nil
+}
+
+// ensureReplayTopic creates esr.ops.replays.v1 when missing (the api may
+// not have written to it yet), so the replay consumer has a topic to join
+// on.
+func ensureReplayTopic(ctx context.Context, adm *kadm.Client) error {
+	resp, err := adm.CreateTopic(ctx, 1, -1, nil, schemas.TopicReplays)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("ingest: creating %s: %w", schemas.TopicReplays, err)
+	}
+	return nil
 }
 
 func ensureLedgerTopic(ctx context.Context, adm *kadm.Client) error {

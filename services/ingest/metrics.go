@@ -15,6 +15,8 @@ type metrics struct {
 	gaps         *prometheus.CounterVec
 	rejections   *prometheus.CounterVec
 	ignored      *prometheus.CounterVec
+	replays      *prometheus.CounterVec
+	replayRows   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -43,8 +45,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "esrflow_ingest_ignored_entries_total",
 			Help: "Drop-folder entries that are never ingested (symlink, fifo, directory, dot-name, special, loose-file), each counted once when first seen, by tenant folder (empty: the drop folder itself) and kind.",
 		}, []string{"tenant", "kind"}),
+		replays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "esrflow_ingest_replays_total",
+			Help: "Replay requests read from esr.ops.replays.v1, by tenant (\"unknown\" for a tenant not configured) and outcome (accepted: written as replay batches; skipped: unusable, logged and passed over).",
+		}, []string{"tenant", "outcome"}),
+		replayRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "esrflow_ingest_replay_rows_total",
+			Help: "Rows written to esr.raw.v1 in replay batches, by tenant.",
+		}, []string{"tenant"}),
 	}
-	for _, c := range []prometheus.Collector{m.files, m.rows, m.lastAccepted, m.gaps, m.rejections, m.ignored} {
+	for _, c := range []prometheus.Collector{m.files, m.rows, m.lastAccepted, m.gaps, m.rejections, m.ignored, m.replays, m.replayRows} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -59,4 +69,6 @@ func (m *metrics) initTenant(t string) {
 	m.files.WithLabelValues(t, statusRejected)
 	m.rows.WithLabelValues(t)
 	m.gaps.WithLabelValues(t)
+	m.replays.WithLabelValues(t, replayAccepted)
+	m.replayRows.WithLabelValues(t)
 }

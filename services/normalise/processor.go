@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
+	"github.com/esrflow/esrflow/esr/rules"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
@@ -59,6 +61,16 @@ type Processor struct {
 type fileState struct {
 	partition int32
 	counts    internalv1.StageCounts
+	// ruleCounts are the file's rows quarantined here per rule code (a row
+	// counts once under each distinct rule), for FILE_END's rule_counts.
+	ruleCounts map[string]int64
+}
+
+// savedFile is a fileState's changelog value. The counts stay inline, so a
+// value written before rule counts existed still reads.
+type savedFile struct {
+	internalv1.StageCounts
+	RuleCounts map[string]int64 `json:"rule_counts,omitempty"`
 }
 
 // ProcessorDeps are the processor's collaborators. Metrics and Log may be nil
@@ -168,7 +180,7 @@ func (p *Processor) prepare(ctx context.Context, in *kgo.Record) (*preparedRow, 
 		}
 	}
 	pr.out = MapRow(raw, m)
-	lin := lineage(raw, raw.Line)
+	lin := recordLineage(raw)
 	rawRow := &internalv1.RawRow{RecordType: raw.RecordType, Fields: nonNil(raw.Fields)}
 	var err error
 	switch pr.out.Kind {
@@ -177,13 +189,15 @@ func (p *Processor) prepare(ctx context.Context, in *kgo.Record) (*preparedRow, 
 		if pr.out.Kind == KindCorrection {
 			kind = internalv1.EntityRecordKindCorrection
 		}
-		rec := internalv1.EntityRecord{Kind: kind, Lineage: lin, Vpd: raw.Vpd, File: raw.File, Raw: rawRow, Entity: pr.out.Entity}
+		rec := internalv1.EntityRecord{Kind: kind, Lineage: lin, Vpd: raw.Vpd, File: raw.File, Raw: rawRow, Entity: pr.out.Entity,
+			ReplayID: raw.ReplayID}
 		if pr.value, err = p.entity.Encode(nil, rec); err != nil {
 			return nil, fmt.Errorf("normalise: encoding entity record: %w", err)
 		}
 	case KindQuarantined:
 		q := internalv1.QuarantineRecord{Stage: internalv1.StageNormalise, Lineage: lin, Vpd: raw.Vpd,
-			Raw: *rawRow, Violations: pr.out.Violations, QuarantinedAt: p.now().UTC().Truncate(time.Millisecond)}
+			Raw: *rawRow, Violations: pr.out.Violations, QuarantinedAt: p.now().UTC().Truncate(time.Millisecond),
+			ReplayID: raw.ReplayID}
 		if pr.value, err = p.quarantine.Encode(nil, q); err != nil {
 			return nil, fmt.Errorf("normalise: encoding quarantine record: %w", err)
 		}
@@ -258,8 +272,16 @@ func (p *Processor) record(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, pr
 		fs.counts.Quarantined++
 		tx.Produce(&kgo.Record{Topic: schemas.TopicQuarantine, Key: key, Value: pr.value, Headers: hdrs})
 		p.metrics.record(raw.Tenant, "quarantined")
+		seen := map[string]bool{}
 		for _, v := range out.Violations {
 			p.metrics.quarantined(raw.Tenant, v.Rule)
+			if code := rules.CodeOf(v.Rule); !seen[code] {
+				seen[code] = true
+				if fs.ruleCounts == nil {
+					fs.ruleCounts = map[string]int64{}
+				}
+				fs.ruleCounts[code]++
+			}
 		}
 	}
 	fs.counts.RowsRead++
@@ -269,15 +291,19 @@ func (p *Processor) record(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, pr
 func (p *Processor) fileEnd(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, raw internalv1.RawRecord) error {
 	sk := stateKey(raw.Tenant, raw.File.Sha256)
 	var counts internalv1.StageCounts
+	ruleCounts := map[string]int64{}
 	if fs := p.files[sk]; fs != nil {
 		counts = fs.counts
+		maps.Copy(ruleCounts, fs.ruleCounts)
 	}
 	if raw.Counts != nil && raw.Counts.Rows != counts.RowsRead {
 		p.log.Error("file counts do not reconcile: rows read differ from ingest's rows",
 			logx.Tenant(raw.Tenant), logx.File(raw.File.Name),
 			logx.Count("rows_ingest", raw.Counts.Rows), logx.Count("rows_read", counts.RowsRead))
 	}
-	if err := p.emitEntity(tx, key, hdrs, p.control(internalv1.EntityRecordKindFileEnd, raw, &counts)); err != nil {
+	end := p.control(internalv1.EntityRecordKindFileEnd, raw, &counts)
+	end.RuleCounts = ruleCounts
+	if err := p.emitEntity(tx, key, hdrs, end); err != nil {
 		return err
 	}
 	delete(p.files, sk)
@@ -305,7 +331,8 @@ func (p *Processor) undecodable(in *kgo.Record, tx *stage.Tx) error {
 }
 
 func (p *Processor) control(kind internalv1.EntityRecordKind, raw internalv1.RawRecord, counts *internalv1.StageCounts) internalv1.EntityRecord {
-	return internalv1.EntityRecord{Kind: kind, Lineage: lineage(raw, 0), Vpd: raw.Vpd, File: raw.File, Counts: counts}
+	return internalv1.EntityRecord{Kind: kind, Lineage: lineage(raw, 0), Vpd: raw.Vpd, File: raw.File, Counts: counts,
+		ReplayID: raw.ReplayID}
 }
 
 func (p *Processor) emitEntity(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, rec internalv1.EntityRecord) error {
@@ -327,7 +354,7 @@ func (p *Processor) emitQuarantine(tx *stage.Tx, key []byte, hdrs []kgo.RecordHe
 }
 
 func (p *Processor) saveState(tx *stage.Tx, sk string, fs *fileState) error {
-	b, err := json.Marshal(fs.counts)
+	b, err := json.Marshal(savedFile{StageCounts: fs.counts, RuleCounts: fs.ruleCounts})
 	if err != nil {
 		return err
 	}
@@ -345,10 +372,11 @@ func (p *Processor) Restore(partition int32, key, value []byte) error {
 		delete(p.files, sk)
 		return nil
 	}
-	fs := &fileState{partition: partition}
-	if err := json.Unmarshal(value, &fs.counts); err != nil {
+	var saved savedFile
+	if err := json.Unmarshal(value, &saved); err != nil {
 		return fmt.Errorf("normalise: changelog value of %q: %w", sk, err)
 	}
+	fs := &fileState{partition: partition, counts: saved.StageCounts, ruleCounts: saved.RuleCounts}
 	p.files[sk] = fs
 	return nil
 }
@@ -369,6 +397,16 @@ const statePrefix = "file/"
 
 // stateKey is the changelog key of a file's running counts.
 func stateKey(tenant, sha string) string { return statePrefix + tenant + "/" + sha }
+
+// recordLineage is a row's lineage: where ingest read it, or, for a row of
+// a replay batch, where it was first read (its origin), so the audit trail
+// and the events' source stay the original file and line.
+func recordLineage(raw internalv1.RawRecord) internalv1.Lineage {
+	if raw.Origin != nil {
+		return *raw.Origin
+	}
+	return lineage(raw, raw.Line)
+}
 
 func lineage(raw internalv1.RawRecord, line int64) internalv1.Lineage {
 	return internalv1.Lineage{Tenant: raw.Tenant, FileName: raw.File.Name, FileSha256: raw.File.Sha256, Line: line}

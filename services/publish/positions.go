@@ -20,12 +20,13 @@ import (
 
 // postChange is a position row whose post differs from what a holder holds.
 type postChange struct {
-	PositionID int64  `json:"id"`
-	Line       int64  `json:"line"`
-	Effective  string `json:"eff"`
-	Number     string `json:"pn"`
-	Title      string `json:"pt"`
-	Occupation string `json:"oc"`
+	PositionID int64   `json:"id"`
+	Line       int64   `json:"line"`
+	Effective  string  `json:"eff"`
+	Number     string  `json:"pn"`
+	Title      string  `json:"pt"`
+	Occupation string  `json:"oc"`
+	Src        *source `json:"src,omitempty"` // the row's original file, in a replay batch
 }
 
 // withPost is a with the post's own attributes (number, title, occupation
@@ -38,13 +39,13 @@ func (c *postChange) withPost(a attrs) attrs {
 
 // postRow notes a position row of a change file whose post differs from
 // what one of its live holders holds. The baseline sets state only.
-func (w *work) postRow(e *internalv1.Position, line int64) {
+func (w *work) postRow(e *internalv1.Position, line int64, src *source) {
 	o := w.t.hdr.Open
 	if o == nil || o.Baseline {
 		return
 	}
 	c := postChange{PositionID: e.PositionID, Line: line, Effective: isoDate(e.EffectiveFrom),
-		Number: e.Number, Title: e.Title, Occupation: e.OccupationCode}
+		Number: e.Number, Title: e.Title, Occupation: e.OccupationCode, Src: src}
 	for _, h := range w.t.heldBy(e.PositionID) {
 		if a := w.t.persons[h[0]].Assignments[h[1]]; c.withPost(a.Attrs) != a.Attrs {
 			o.PostChanges = append(o.PostChanges, c)
@@ -72,8 +73,12 @@ func (w *work) postChanges() error {
 				continue // its ASA row in this file already moved it
 			}
 			sb, sa := t.snapshotOf(before), t.snapshotOf(after)
+			name, sha := o.Name, o.Sha256
+			if c.Src != nil {
+				name, sha = c.Src.Name, c.Src.Sha256
+			}
 			e := event{Type: eventPosition, Tenant: t.code, VPD: o.VPD, PersonID: pid, EmployeeNumber: p.EmployeeNumber,
-				Effective: c.Effective, FileName: o.Name, FileSha256: o.Sha256, Line: c.Line,
+				Effective: c.Effective, FileName: name, FileSha256: sha, Line: c.Line,
 				AssignmentNumber: p.Assignments[id].Number, Change: changeAttributes, Before: &sb, After: &sa}
 			if err := w.emit(&e, true); err != nil {
 				return err

@@ -144,6 +144,7 @@ func (p *processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 		if err := w.ensureOpen(&rec); err != nil {
 			return err
 		}
+		w.noteWarnings(&rec)
 		return w.entity(&rec)
 	case internalv1.EntityRecordKindCommand:
 		cmd, ok := rec.Entity.(internalv1.OperatorCommand)
@@ -344,6 +345,17 @@ func (w *work) fileStart(rec *internalv1.EntityRecord) error {
 	t.hdr.Open = &openFile{Name: rec.File.Name, Sha256: rec.File.Sha256, VPD: rec.Vpd, Run: run,
 		Baseline: t.hdr.Files == 0, Full: rec.File.Kind == internalv1.FileKindFull, Dialect: rec.File.Dialect,
 		Active: t.employedCount(), Emitted: map[string]int64{}}
+	if rec.ReplayID != nil {
+		// A replay batch: rows an operator sent again, not the feed. It
+		// is never the baseline nor a full file, and moves neither the
+		// tenant's run date nor its feed clock, so no held leaver is due
+		// because of it.
+		o := t.hdr.Open
+		o.Replay, o.Baseline, o.Full = *rec.ReplayID, false, false
+		w.p.metrics.files.WithLabelValues(t.code).Inc()
+		w.saveHeader()
+		return nil
+	}
 	t.hdr.Files++
 	t.hdr.LastRun = max(t.hdr.LastRun, run)
 	t.hdr.LastFileMs = w.p.cfg.Now().UnixMilli()
@@ -405,7 +417,12 @@ func (w *work) fileEnd(rec *internalv1.EntityRecord) error {
 	now := w.p.now()
 	report := &internalv1.FileReport{Tenant: t.code, Vpd: rec.Vpd, File: rec.File, Status: internalv1.FileStatusAccepted,
 		RowsRead: c.RowsRead, EntitiesAccepted: c.Entities, Quarantined: c.Quarantined, Corrections: c.Corrections,
-		Ignored: c.Ignored, EventsEmitted: emitted, LeaversHeld: leaversHeld, ReportedAt: now}
+		Ignored: c.Ignored, EventsEmitted: emitted, LeaversHeld: leaversHeld, ReportedAt: now,
+		RuleSetVersion: rec.RuleSetVersion, Warnings: o.Warned, TopRules: topRules(rec.RuleCounts)}
+	if o.Replay != "" {
+		replay := o.Replay
+		report.ReplayID = &replay
+	}
 	wr, err := w.writerLocked(schemas.TopicFileReports, schemas.FileReport)
 	if err != nil {
 		return err
@@ -423,7 +440,9 @@ func (w *work) fileEnd(rec *internalv1.EntityRecord) error {
 		logx.Count("leavers", emitted[eventLeaver]), logx.Count("position_updates", emitted[eventPosition]),
 		logx.Count("leavers_held", leaversHeld), logx.Count("scheduled_leavers", int64(t.dateHeld())))
 	t.hdr.Open = nil
-	t.hdr.LastFileMs = w.p.cfg.Now().UnixMilli()
+	if o.Replay == "" {
+		t.hdr.LastFileMs = w.p.cfg.Now().UnixMilli()
+	}
 	w.saveHeader()
 	return nil
 }
@@ -444,7 +463,7 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 		a.Termination = isoDatePtr(e.ActualTerminationDate)
 		a.Match = matchDigest(t.code, e.NiNumber, e.DateOfBirth)
 		w.markSeen(a)
-		t.group = &group{PersonID: pid, PRALine: line, After: a}
+		t.group = &group{PersonID: pid, PRALine: line, After: a, Src: w.source(rec)}
 		w.saveGroup()
 	case internalv1.Assignment:
 		pid := strconv.FormatInt(e.PersonID, 10)
@@ -458,7 +477,7 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 				a = &person{ID: pid, Assignments: map[string]*assignment{}}
 			}
 			w.markSeen(a)
-			t.group = &group{PersonID: pid, After: a}
+			t.group = &group{PersonID: pid, After: a, Src: w.source(rec)}
 		}
 		g := t.group
 		if g.After.Assignments == nil {
@@ -484,7 +503,7 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 		if err := w.closeGroup(); err != nil {
 			return err
 		}
-		w.postRow(&e, line)
+		w.postRow(&e, line, w.source(rec))
 	case internalv1.Correction:
 		if err := w.closeGroup(); err != nil {
 			return err
@@ -496,6 +515,16 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 		return w.closeGroup()
 	}
 	return nil
+}
+
+// source is the file a record of a replay batch was first read from (its
+// lineage), nil for a file's own rows: their source is the open file.
+func (w *work) source(rec *internalv1.EntityRecord) *source {
+	o := w.t.hdr.Open
+	if o == nil || o.Replay == "" || rec.Lineage.FileSha256 == "" {
+		return nil
+	}
+	return &source{Name: rec.Lineage.FileName, Sha256: rec.Lineage.FileSha256}
 }
 
 // correct applies a delete row: the entity leaves state, nothing is emitted.
@@ -545,7 +574,11 @@ func (w *work) closeGroup() error {
 		w.dropHeld(g.PersonID)
 		w.p.metrics.superseded.WithLabelValues(t.code).Inc()
 	}
-	f := &fileCtx{tenant: t.code, vpd: o.VPD, name: o.Name, sha256: o.Sha256, run: o.Run, baseline: o.Baseline,
+	name, sha := o.Name, o.Sha256
+	if g.Src != nil {
+		name, sha = g.Src.Name, g.Src.Sha256
+	}
+	f := &fileCtx{tenant: t.code, vpd: o.VPD, name: name, sha256: sha, run: o.Run, baseline: o.Baseline,
 		rehire:       t.rehire,
 		transferFrom: func(a *person) string { return w.p.transferFrom(t.code, a) },
 		orgName:      func(id int64) string { return t.orgs[id] },

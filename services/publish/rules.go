@@ -168,6 +168,16 @@ type group struct {
 	PRALine  int64      `json:"pra,omitempty"`
 	After    *person    `json:"after"`
 	Rows     []groupRow `json:"rows,omitempty"`
+	// Src is the file the group's rows were first read from when it is not
+	// the open file (a replay batch): its events are sourced from there, so
+	// a row replayed twice derives the same event ids.
+	Src *source `json:"src,omitempty"`
+}
+
+// source is a file an event is sourced from.
+type source struct {
+	Name   string `json:"name"`
+	Sha256 string `json:"sha256"`
 }
 
 // snapshot is the position-relevant view of an assignment, names resolved.

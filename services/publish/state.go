@@ -42,15 +42,20 @@ func stateKey(tenant, kind string, id ...string) []byte {
 
 // openFile is the file being processed for a tenant.
 type openFile struct {
-	Name     string           `json:"name"`
-	Sha256   string           `json:"sha256"`
-	VPD      string           `json:"vpd"`
-	Run      string           `json:"run"`
-	Baseline bool             `json:"baseline,omitempty"`
-	Full     bool             `json:"full,omitempty"`    // a full file (GOF): omissions mean something
-	Dialect  string           `json:"dialect,omitempty"` // go-v2, go-v1, csv: picks the feed's missing mode
-	Active   int64            `json:"active"`            // people employed when the file started (the guard's population)
-	Emitted  map[string]int64 `json:"emitted,omitempty"` // events emitted per event name, held leavers that fired included
+	Name     string `json:"name"`
+	Sha256   string `json:"sha256"`
+	VPD      string `json:"vpd"`
+	Run      string `json:"run"`
+	Baseline bool   `json:"baseline,omitempty"`
+	Full     bool   `json:"full,omitempty"`    // a full file (GOF): omissions mean something
+	Dialect  string `json:"dialect,omitempty"` // go-v2, go-v1, csv: picks the feed's missing mode
+	// Replay is the replay id of a replay batch (quarantined rows sent
+	// again, their lineage the files they were first read from): never the
+	// baseline, and not the feed speaking (no new run date or file time).
+	Replay  string           `json:"replay,omitempty"`
+	Active  int64            `json:"active"`            // people employed when the file started (the guard's population)
+	Emitted map[string]int64 `json:"emitted,omitempty"` // events emitted per event name, held leavers that fired included
+	Warned  int64            `json:"warned,omitempty"`  // accepted entities validate flagged with a warning
 	// PostChanges are the file's position rows whose post differs from what
 	// its holders hold, applied at FILE_END (see positions.go).
 	PostChanges []postChange `json:"post_changes,omitempty"`

@@ -37,6 +37,7 @@ type harness struct {
 	raw    avrox.Writer
 	entity avro.Schema
 	quar   avro.Schema
+	report avro.Schema
 	norm   *normalise.Processor
 	val    *validate.Processor
 }
@@ -67,6 +68,9 @@ func newHarnessOn(t testing.TB, url string) *harness {
 		t.Fatal(err)
 	}
 	if h.quar, _, err = schemas.Latest(schemas.Quarantine); err != nil {
+		t.Fatal(err)
+	}
+	if h.report, _, err = schemas.Latest(schemas.FileReport); err != nil {
 		t.Fatal(err)
 	}
 	h.norm = h.newNormalise()
@@ -131,11 +135,21 @@ func (h *harness) decodeQuarantine(r *kgo.Record) internalv1.QuarantineRecord {
 	return q
 }
 
+func (h *harness) decodeReport(r *kgo.Record) internalv1.FileReport {
+	h.t.Helper()
+	var f internalv1.FileReport
+	if _, err := h.serde.Decode(context.Background(), r.Value, h.report, &f); err != nil {
+		h.t.Fatal(err)
+	}
+	return f
+}
+
 // output is everything the two stages produced.
 type output struct {
 	normalised  []*kgo.Record
 	validated   []*kgo.Record
 	quarantined []*kgo.Record
+	reports     []*kgo.Record
 	normState   []*kgo.Record
 	valState    []*kgo.Record
 }
@@ -160,6 +174,8 @@ func (h *harness) run(raws []internalv1.RawRecord) output {
 						out.validated = append(out.validated, v)
 					case schemas.TopicQuarantine:
 						out.quarantined = append(out.quarantined, v)
+					case schemas.TopicFileReports:
+						out.reports = append(out.reports, v)
 					default:
 						h.t.Fatalf("validate produced to %s", v.Topic)
 					}
@@ -262,4 +278,8 @@ func flatten(files [][]internalv1.RawRecord) []internalv1.RawRecord {
 		all = append(all, f...)
 	}
 	return all
+}
+
+func newValidateErr(h *harness, tenants *tenant.Set) (*validate.Processor, error) {
+	return validate.NewProcessor(validate.ProcessorDeps{Registry: h.reg, Now: func() time.Time { return fixedNow }, Tenants: tenants})
 }

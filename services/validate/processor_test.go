@@ -3,13 +3,17 @@ package validate_test
 import (
 	"bytes"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
 
@@ -19,7 +23,14 @@ const (
 	linePRA = "PRA~20990417~20240311~~31004581~Ms.~Okafor~Adaeze~Ngozi~~Ada~~F~19880214~JT482913C~4017723~20240311~~~~~~~~~~~~~700011223344~~~~EMP~Employee~adaeze.okafor@example.nhs.uk~20160905~~20240309 101455~N~~British~~"
 	linePHA = "PHA~20990417~50112093~M~07700 900417~20240311~~20240309 101455"
 	lineASA = "ASA~" + asaFields
+	lineLCA = "LCA~905512~412 z 0231 Ward 7 Admin~Ward 7 Admin~~Riverside Wing~Hospital Lane~~Northtown~Northshire~NT4 2QX~United Kingdom~01632 960111~~Yes~RXX01~~~~~~20240308 173102"
+	// The organisation without its parent (not in these files).
+	lineORA = "ORA~7730112~412 Cardiology Outpatients~NHS_DE~20150401~~60021~20150401~~412C3310~~RXX~905512~20240308 173102~Cardiology OP"
 )
+
+const asaFields = "20990417~41877120~20240311~~20240311~E~31004581~ACTIVE_ASSIGN~Active Assignment~~412 Monthly~Calendar Month~905512~N~~~~~FT~Permanent~Yes~37.5~Week~37.5~1~~7730112~8812045~5102277|Staff Nurse|N6A|Cardiology|~NHS|XR05|Review Body Band 5~XR05|3~20240311~29970~Nursing and Midwifery Registered|Staff Nurse~412 z 0231 Ward 7|Standard User||~GTA||~No~~~~20250311~~~20240309 101455~~~N~~"
+
+func d(y int, m time.Month, dd int) time.Time { return time.Date(y, m, dd, 0, 0, 0, 0, time.UTC) }
 
 // file builds the raw records of one file from its data lines (line 2 on).
 func file(seq int, lines ...string) []internalv1.RawRecord {
@@ -75,11 +86,13 @@ func summarise(h *harness, out output) summary {
 func TestReferencesAcrossFilesAndCorrections(t *testing.T) {
 	h := newHarness(t)
 	var raws []internalv1.RawRecord
-	// File 1 defines the position and the person, then an assignment in a
-	// position nobody defined and one whose person is unknown.
-	raws = append(raws, file(1, linePOA, linePRA, lineASA, linePHA,
-		set(lineASA, 28, "99000001"),
-		set(set(lineASA, 1, "20990999"), 7, ""))...)
+	// File 1 defines the location, organisation, position and person, then
+	// a second assignment in a position nobody defined and one of an
+	// unknown person without its number (a record rule fails, so the
+	// cross-record rules do not judge it).
+	other := set(set(set(lineASA, 28, "99000001"), 2, "41877121"), 21, "No")
+	stranger := set(set(set(set(lineASA, 1, "20990999"), 7, ""), 2, "41877122"), 21, "No")
+	raws = append(raws, file(1, lineLCA, lineORA, linePOA, linePRA, lineASA, linePHA, other, stranger)...)
 	// File 2: both are known from file 1.
 	raws = append(raws, file(2, lineASA)...)
 	// File 3: the position and the person are deleted; references now fail.
@@ -87,14 +100,14 @@ func TestReferencesAcrossFilesAndCorrections(t *testing.T) {
 	s := summarise(h, h.run(raws))
 
 	wantValidated := []string{
-		"FILE_START:0", "ENTITY:2", "ENTITY:3", "ENTITY:4", "FILE_END:0",
+		"FILE_START:0", "ENTITY:2", "ENTITY:3", "ENTITY:4", "ENTITY:5", "ENTITY:6", "FILE_END:0",
 		"FILE_START:0", "ENTITY:2", "FILE_END:0",
 		"FILE_START:0", "CORRECTION:2", "CORRECTION:3", "FILE_END:0",
 	}
 	wantQuarantined := []string{
-		"VALIDATE ASA:6 reference/position_id",
-		"VALIDATE ASA:7 required/assignment_number reference/person_id",
-		"VALIDATE ASA:4 reference/person_id reference/position_id",
+		"VALIDATE ASA:8 ESR-X002/position_id",
+		"VALIDATE ASA:9 ESR-R011/assignment_number",
+		"VALIDATE ASA:4 ESR-X001/person_id ESR-X002/position_id",
 	}
 	if fmt.Sprint(s.validated) != fmt.Sprint(wantValidated) {
 		t.Errorf("validated %v\nwant %v", s.validated, wantValidated)
@@ -103,7 +116,7 @@ func TestReferencesAcrossFilesAndCorrections(t *testing.T) {
 		t.Errorf("quarantined %v\nwant %v", s.quarantined, wantQuarantined)
 	}
 	wantEnds := []internalv1.StageCounts{
-		{RowsRead: 6, Entities: 3, Corrections: 0, Ignored: 1, Quarantined: 2},
+		{RowsRead: 8, Entities: 5, Corrections: 0, Ignored: 1, Quarantined: 2},
 		{RowsRead: 1, Entities: 1},
 		{RowsRead: 3, Entities: 0, Corrections: 2, Quarantined: 1},
 	}
@@ -119,13 +132,27 @@ func TestQuarantinedPersonIsNotKnown(t *testing.T) {
 	h := newHarness(t)
 	// A person row without employee number is quarantined, so its
 	// assignment fails the reference check too.
-	s := summarise(h, h.run(file(1, linePOA, set(linePRA, 4, ""), lineASA)))
-	want := []string{"VALIDATE PRA:3 required/employee_number", "VALIDATE ASA:4 reference/person_id"}
+	s := summarise(h, h.run(file(1, lineLCA, lineORA, linePOA, set(linePRA, 4, ""), lineASA)))
+	want := []string{"VALIDATE PRA:5 ESR-R010/employee_number", "VALIDATE ASA:6 ESR-X001/person_id"}
 	if fmt.Sprint(s.quarantined) != fmt.Sprint(want) {
 		t.Errorf("quarantined %v, want %v", s.quarantined, want)
 	}
-	if fmt.Sprint(s.ends) != fmt.Sprint([]internalv1.StageCounts{{RowsRead: 3, Entities: 1, Quarantined: 2}}) {
+	if fmt.Sprint(s.ends) != fmt.Sprint([]internalv1.StageCounts{{RowsRead: 5, Entities: 3, Quarantined: 2}}) {
 		t.Errorf("counts %+v", s.ends)
+	}
+}
+
+// A row may refer to one further down its file: references resolve against
+// the whole file, not the rows before it.
+func TestForwardReferenceWithinFile(t *testing.T) {
+	h := newHarness(t)
+	s := summarise(h, h.run(file(1, lineASA, linePRA, linePOA, lineORA, lineLCA)))
+	if len(s.quarantined) != 0 {
+		t.Errorf("quarantined %v, want none", s.quarantined)
+	}
+	want := []string{"FILE_START:0", "ENTITY:2", "ENTITY:3", "ENTITY:4", "ENTITY:5", "ENTITY:6", "FILE_END:0"}
+	if fmt.Sprint(s.validated) != fmt.Sprint(want) {
+		t.Errorf("validated %v, want %v", s.validated, want)
 	}
 }
 
@@ -165,16 +192,19 @@ func TestRestore(t *testing.T) {
 			t.Fatalf("cut %d: %d outputs, want %d", cut, len(got), len(wantOut))
 		}
 		for i := range got {
-			if !bytes.Equal(got[i].Value, wantOut[i].Value) || got[i].Topic != wantOut[i].Topic {
+			if !h.same(got[i], wantOut[i]) {
 				t.Fatalf("cut %d: output %d differs from an uninterrupted run", cut, i)
 			}
 		}
 	}
 	// Forget drops every tenant of the partition.
 	p := h.newValidate()
-	runValidate(p, inputs[:len(inputs)/2])
+	firstEnd := slices.IndexFunc(inputs, func(r *kgo.Record) bool {
+		return h.decodeEntity(r).Kind == internalv1.EntityRecordKindFileEnd
+	})
+	runValidate(p, inputs[:firstEnd+1])
 	if n, _ := p.KnownCounts("RXX"); n == 0 {
-		t.Fatal("no persons known after half the input")
+		t.Fatal("no persons known after the first file")
 	}
 	p.Forget(1)
 	if n, _ := p.KnownCounts("RXX"); n == 0 {
@@ -184,6 +214,19 @@ func TestRestore(t *testing.T) {
 	if n, m := p.KnownCounts("RXX"); n != 0 || m != 0 {
 		t.Fatalf("Forget(0) kept %d persons %d positions", n, m)
 	}
+}
+
+// same reports whether two outputs are the same record: equal bytes, or for
+// esr.validated.v1 equal decoded values (Avro maps, such as FILE_END's
+// rule_counts, encode in Go's map order).
+func (h *harness) same(a, b *kgo.Record) bool {
+	if a.Topic != b.Topic {
+		return false
+	}
+	if bytes.Equal(a.Value, b.Value) {
+		return true
+	}
+	return a.Topic == schemas.TopicValidated && reflect.DeepEqual(h.decodeEntity(a), h.decodeEntity(b))
 }
 
 // compact keeps the last value of each key, dropping deleted keys, in first
@@ -226,16 +269,16 @@ func TestFullFileResetsKnownOnlyWhenOmissionsAreCorrections(t *testing.T) {
 		quarantined        []string
 		persons, positions int
 	}{
-		// File 1 defines the position; the full file 2 does not, so under
-		// correct its assignment no longer finds it. The person it
-		// re-sends is known again.
-		{"correct", correct, []string{"VALIDATE ASA:3 reference/position_id"}, 1, 0},
+		// File 1 defines the location, organisation and position; the full
+		// file 2 does not, so under correct its assignment no longer finds
+		// them. The person it re-sends is known again.
+		{"correct", correct, []string{"VALIDATE ASA:3 ESR-X002/position_id ESR-X003/organisation_id ESR-X004/location_id"}, 1, 0},
 		{"ignore (default)", nil, nil, 1, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.val = h.newValidateWith(tt.tenants)
-			s := summarise(h, h.run(append(file(1, linePOA, linePRA), full...)))
+			s := summarise(h, h.run(append(file(1, lineLCA, lineORA, linePOA, linePRA), full...)))
 			if fmt.Sprint(s.quarantined) != fmt.Sprint(tt.quarantined) {
 				t.Errorf("quarantined %v, want %v", s.quarantined, tt.quarantined)
 			}

@@ -1,13 +1,17 @@
-// Package validate applies record and cross-record rules to the canonical
-// entities on esr.normalised.v1: accepted records go on to esr.validated.v1
-// (with the file markers and corrections), rejected ones to esr.quarantine.v1
-// with every violation, the lineage and the original row.
+// Package validate runs the rule catalogue (esr/rules, baseline plus each
+// tenant's overrides) over the canonical entities on esr.normalised.v1 and
+// gives each file a verdict before anything of it is published: a file
+// within its error budget goes on to esr.validated.v1 (file markers,
+// accepted entities flagged with their warnings, corrections), its rows that
+// broke a rule at error severity to esr.quarantine.v1 with every violation,
+// the lineage, the original row and the canonical entity; a file over its
+// budget goes nowhere but a REJECTED report on esr.ops.file-reports.v1.
 //
-// Check is the pure rule set; Processor runs it as a stage.Processor whose
-// state (known persons and positions per tenant, per-file running counts)
-// lives in the changelog esr.validate.changelog.v1; Service wires it to Kafka
-// and the schema registry; Spec is the binary. docs/normalise-validate.md
-// documents the rules.
+// Processor is the stage.Processor; its state (the entities known per
+// tenant, the open file's buffered records) lives in the changelog
+// esr.validate.changelog.v1. Service wires it to Kafka and the schema
+// registry; Spec is the binary. docs/normalise-validate.md and
+// docs/validation.md document it.
 package validate
 
 import (
@@ -49,7 +53,8 @@ type Config struct {
 	// MaxPollRecords bounds the records per transaction (0: stage default).
 	MaxPollRecords int
 	// Tenants gives each tenant's feeds' missing mode, which decides what a
-	// full file does to the known people and positions (nil: defaults).
+	// full file does to the known people and positions, and its validation
+	// overrides, compiled at start (nil: defaults and the baseline rules).
 	Tenants *tenant.Set
 
 	brokers     config.StringList
@@ -65,7 +70,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL")
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts (forms the transactional id)")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 0, fmt.Sprintf("records per transaction (0: the stage default, %d)", stage.DefaultMaxPollRecords))
-	c.tenantFlags.Register(fs, "feeds' missing mode")
+	c.tenantFlags.Register(fs, "feeds' missing mode and validation overrides")
 }
 
 // fromFlags completes a Config filled by RegisterFlags.
