@@ -28,6 +28,8 @@ func commands() []command {
 		{"ingest", "hand ESR files to a running stack (copies them into its drop folder; --wait prints their reports)", runIngest},
 		{"tail", "print published events as JSON lines, decoded through the registry", runTail},
 		{"gen", "write a synthetic ESR trust: a full file, daily change files and truth.jsonl", runGen},
+		{"validate", "check ESR files offline with the pipeline's parser, mapping and rules; no Kafka (exit 0 clean, 1 errors, 2 usage)", runValidate},
+		{"rules", "print the validation rule catalogue, or a tenant's effective rules", runRules},
 		{"bench", "measure the whole stack end to end on a large generated trust, against a bare produce/consume", runBench},
 		{"version", "print the version", runVersion},
 	}
@@ -71,9 +73,17 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			continue
 		}
 		err := c.run(ctx, args[1:], stdout, stderr)
+		var exit *exitError
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0
+		case errors.As(err, &exit):
+			// A command that chose its exit status (validate: 1 for a
+			// failed check, 2 for usage) and has printed its report.
+			if exit.err != nil {
+				fmt.Fprintf(stderr, "esrflow %s: %v\n", c.name, exit.err)
+			}
+			return exit.code
 		default:
 			fmt.Fprintf(stderr, "esrflow %s: %v\n", c.name, err)
 			return 1

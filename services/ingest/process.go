@@ -16,8 +16,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/esr/format"
-	"github.com/esrflow/esrflow/esr/format/gov1"
-	"github.com/esrflow/esrflow/esr/format/gov2"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/logx"
 	"github.com/esrflow/esrflow/schemas"
@@ -50,12 +48,6 @@ func dialectName(d format.Dialect) string {
 func civilDay(t time.Time) time.Time {
 	y, m, d := t.Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-}
-
-// rowsReader is what ingest needs from a dialect reader.
-type rowsReader interface {
-	Next() (format.Row, error)
-	Summary() format.Summary
 }
 
 // hashFile returns the lower-hex SHA-256 and size of a delivered file.
@@ -100,18 +92,8 @@ func (s *Service) handle(ctx context.Context, c *conn, folder string, f candidat
 		// Handled already; only archiving failed last time.
 		return s.archive(pending.tenant, sha, f.path)
 	}
-	d := &delivery{tenant: folder, path: f.path}
-	d.info = internalv1.FileInfo{Name: f.name, Sha256: sha, Kind: internalv1.FileKindChange, RunDate: time.Unix(0, 0).UTC(), Size: size}
-	d.fn, d.fnErr = format.ParseFileName(f.name)
-	if d.fnErr == nil {
-		d.vpd = d.fn.VPD
-		d.info.Dialect = dialectName(d.fn.Dialect)
-		d.info.Sequence = d.fn.Sequence
-		d.info.RunDate = civilDay(d.fn.Date)
-		if d.fn.Kind == format.ExtractFull {
-			d.info.Kind = internalv1.FileKindFull
-		}
-	}
+	dd := Describe(f.name, sha, size)
+	d := &delivery{tenant: folder, path: f.path, vpd: dd.VPD, info: dd.Info, fn: dd.Name, fnErr: dd.NameErr}
 	t, known := s.cfg.Tenants.Get(folder)
 	if !known {
 		return s.reject(ctx, c, d, RuleUnknownTenant, reasonText(f.name, 0, RuleUnknownTenant,
@@ -188,8 +170,7 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 			}
 			return err
 		}
-		rec = internalv1.RawRecord{Kind: internalv1.RawKindRecord, Tenant: t.Code, Vpd: d.vpd, File: d.info,
-			Line: int64(row.Line), RecordType: row.Type, Fields: dataFields(row.Fields), Problems: problems(row.Problems)}
+		rec = RawRow(t.Code, d.vpd, d.info, row)
 		if err := tx.produceRaw(ctx, c, &rec); err != nil {
 			return tx.abortWith(ctx, err)
 		}
@@ -246,32 +227,14 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 }
 
 // open starts the dialect's reader and fills in what the header says.
-func (s *Service) open(d *delivery, t tenant.Tenant, in io.Reader) (rowsReader, error) {
-	p := s.cfg.Parse
-	dialect := format.DialectGOv2
-	if d.fnErr == nil {
-		dialect = d.fn.Dialect
+func (s *Service) open(d *delivery, t tenant.Tenant, in io.Reader) (RowsReader, error) {
+	dd := Delivered{Info: d.info, VPD: d.vpd, Name: d.fn, NameErr: d.fnErr}
+	rd, err := dd.Open(in, t, s.cfg.Parse, s.cfg.Now)
+	if err != nil {
+		return nil, err
 	}
-	switch dialect {
-	case format.DialectGOv1:
-		rd, err := gov1.NewReader(d.info.Name, in, gov1.Options{ExpectedVPDs: t.VPDs, RelaxHeaderFileName: p.RelaxHeaderFileName,
-			Now: s.cfg.Now, FutureTolerance: p.FutureTolerance, MaxRunAge: p.MaxRunAge})
-		if err != nil {
-			return nil, err
-		}
-		return rd, nil
-	default:
-		// gov2 also reports a name that fits no dialect (rule file-name).
-		rd, err := gov2.NewReader(d.info.Name, in, gov2.Options{ExpectedVPDs: t.VPDs, RelaxHeaderFileName: p.RelaxHeaderFileName,
-			Now: s.cfg.Now, FutureTolerance: p.FutureTolerance, MaxRunAge: p.MaxRunAge})
-		if err != nil {
-			return nil, err
-		}
-		h := rd.Header()
-		d.vpd = h.VPD
-		d.info.RunDate = civilDay(h.RunAt)
-		return rd, nil
-	}
+	d.vpd, d.info = dd.VPD, dd.Info
+	return rd, nil
 }
 
 // runDateBackwards checks a feed's run dates never go backwards: the file's
