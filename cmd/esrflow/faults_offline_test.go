@@ -1,8 +1,8 @@
 package main
 
 // The generator's planted faults against the pipeline's own rules, with no
-// broker: every row of a generated run goes through the GO v2 reader
-// (esr/format/gov2, as ingest reads it), normalise.MapRow and the baseline
+// broker: every file of a generated run goes through the engine of
+// `esrflow validate` — ingest's reader, normalise.MapRow and the baseline
 // rule set (esr/rules NewFile/Add/Finish), with what each file's accepted
 // rows defined carried to the next file of the tenant. The error violations
 // must be exactly the truth's quarantine lines and the warnings exactly its
@@ -11,7 +11,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -21,181 +20,47 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esrflow/esrflow/esr/format"
-	"github.com/esrflow/esrflow/esr/format/gov2"
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/rules"
 	"github.com/esrflow/esrflow/esr/tenant"
-	"github.com/esrflow/esrflow/schemas/gen/internalv1"
-	"github.com/esrflow/esrflow/services/normalise"
 )
 
-// offlineKnown is what a tenant's accepted rows defined so far: the
-// validate stage's known state, kept the simple way (generated tenants use
-// the GO feed's default `missing: ignore`, so a full file clears nothing).
-type offlineKnown struct {
-	persons map[int64]string // person id → employee number
-	has     map[string]map[int64]bool
-}
-
-func newOfflineKnown() *offlineKnown {
-	k := &offlineKnown{persons: map[int64]string{}, has: map[string]map[int64]bool{}}
-	for _, kind := range rules.RecordKinds {
-		k.has[kind] = map[int64]bool{}
-	}
-	return k
-}
-
-func (k *offlineKnown) Person(_ string, id int64) (string, bool) {
-	emp, ok := k.persons[id]
-	return emp, ok
-}
-func (k *offlineKnown) Has(kind, _ string, id int64) bool { return k.has[kind][id] }
-func (k *offlineKnown) Complete() bool                    { return true }
-
-// learn takes in what an accepted record defines or deletes.
-func (k *offlineKnown) learn(rec internalv1.EntityRecord) {
-	switch e := rec.Entity.(type) {
-	case internalv1.Person:
-		k.persons[e.PersonID] = e.EmployeeNumber
-		k.has[rules.KindPerson][e.PersonID] = true
-	case internalv1.Assignment:
-		k.has[rules.KindAssignment][e.AssignmentID] = true
-	case internalv1.Position:
-		k.has[rules.KindPosition][e.PositionID] = true
-	case internalv1.Organisation:
-		k.has[rules.KindOrganisation][e.OrganisationID] = true
-	case internalv1.Location:
-		k.has[rules.KindLocation][e.LocationID] = true
-	case internalv1.Correction:
-		kind := strings.ToLower(string(e.EntityKind))
-		delete(k.has[kind], e.ID)
-		if kind == rules.KindPerson {
-			delete(k.persons, e.ID)
-		}
-	}
-}
-
-// offlineViolation is one rule a row broke.
-type offlineViolation struct {
-	file  string
-	line  int64
-	code  string
-	field string
-	sev   internalv1.Severity
-}
-
-func (v offlineViolation) key() string {
-	return fmt.Sprintf("%s:%d %s", v.file, v.line, v.code)
-}
-
-// offlineFile is one file's outcome.
+// offlineFile is one file as `esrflow validate` judged it.
 type offlineFile struct {
-	name       string
-	res        rules.Result
-	violations []offlineViolation
+	rep *fileReport
 }
 
-// stageCode is a normalise violation's catalogue code. MapRow reports the
-// parser's slugs ("date", "column-count") and "required" for a dropped
-// segment's missing key (ESR-R007 row-key); a code passes as it is.
-func stageCode(rule string) string {
-	switch {
-	case strings.HasPrefix(rule, "ESR-"):
-		return rule
-	case rule == normalise.RuleRequired:
-		return "ESR-R007"
-	}
-	return rules.CodeOf(rule)
-}
-
-// validateOffline judges one GO v2 file as the pipeline would: ingest's
-// reader, normalise's MapRow, then the rule set over the file's canonical
-// records with known carrying earlier files; an accepted file's records
-// teach known.
-func validateOffline(t testing.TB, name string, data []byte, tenantCode string, vpds []string, set *rules.Set, known *offlineKnown) offlineFile {
-	t.Helper()
-	fn, err := format.ParseFileName(name)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	rd, err := gov2.NewReader(name, bytes.NewReader(data), gov2.Options{ExpectedVPDs: vpds,
-		Now: func() time.Time { return time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC) }})
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	h := rd.Header()
-	kind := internalv1.FileKindChange
-	if fn.Kind == format.ExtractFull {
-		kind = internalv1.FileKindFull
-	}
-	info := internalv1.FileInfo{Name: name, Dialect: normalise.DialectGOv2, Kind: kind, Sequence: fn.Sequence,
-		RunDate: time.Date(h.RunAt.Year(), h.RunAt.Month(), h.RunAt.Day(), 0, 0, 0, 0, time.UTC), Size: int64(len(data))}
-	file := set.NewFile(info, known)
-	out := offlineFile{name: name}
-	var lines []int64
-	up := rules.Upstream{RuleCounts: map[string]int64{}}
-	for {
-		row, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s: file-level error: %v", name, err)
-		}
-		up.RowsRead++
-		raw := internalv1.RawRecord{Kind: internalv1.RawKindRecord, Tenant: tenantCode, Vpd: h.VPD, File: info,
-			Line: int64(row.Line), RecordType: row.Type, Fields: []string{}, Problems: []internalv1.Problem{}}
-		if len(row.Fields) > 1 {
-			raw.Fields = row.Fields[1:]
-		}
-		for _, p := range row.Problems {
-			raw.Problems = append(raw.Problems, internalv1.Problem{Rule: p.Rule, Column: p.Column - 1, Field: p.Field, Message: p.Msg})
-		}
-		o := normalise.MapRow(raw, tenant.Mapping{})
-		switch o.Kind {
-		case normalise.KindQuarantined:
-			up.Quarantined++
-			seen := map[string]bool{}
-			for _, v := range o.Violations {
-				code := stageCode(v.Rule)
-				out.violations = append(out.violations, offlineViolation{name, raw.Line, code, v.Field, internalv1.SeverityError})
-				if !seen[code] {
-					seen[code] = true
-					up.RuleCounts[code]++
-				}
-			}
-		case normalise.KindEntity, normalise.KindCorrection:
-			k := internalv1.EntityRecordKindEntity
-			if o.Kind == normalise.KindCorrection {
-				k = internalv1.EntityRecordKindCorrection
-			}
-			file.Add(internalv1.EntityRecord{Kind: k, Vpd: h.VPD, File: info,
-				Raw: &internalv1.RawRow{RecordType: raw.RecordType, Fields: raw.Fields}, Entity: o.Entity})
-			lines = append(lines, raw.Line)
-		}
-	}
-	out.res = file.Finish(up)
-	for i, d := range out.res.Decisions {
-		for _, v := range d.Violations {
-			out.violations = append(out.violations, offlineViolation{name, lines[i], v.Rule, v.Field, v.Severity})
-		}
-		if !d.Quarantined && !out.res.Rejected {
-			known.learn(d.Record)
-		}
-	}
-	return out
-}
-
-// offlineRun judges every file of a generated run in order, per tenant.
+// offlineRun judges every file of a generated run in order, per tenant,
+// with the engine of `esrflow validate` (ingest's reader, normalise.MapRow,
+// the tenant's rule set, known state carried from file to file): the one
+// offline code path, so this test checks the command as much as the faults.
 func offlineRun(t testing.TB, sink *gen.MemSink, trusts []gen.Result, tenants []string, vpds []string) []offlineFile {
 	t.Helper()
-	set := rules.Baseline()
+	var ts []tenant.Tenant
+	for i := range tenants {
+		ts = append(ts, tenant.Tenant{Code: tenants[i], VPDs: []string{vpds[i]}})
+	}
+	set, err := tenant.New(ts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets, err := rules.CompileAll(set)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []offlineFile
-	for i, res := range trusts {
-		known := newOfflineKnown()
+	for _, res := range trusts {
+		// One run per trust: its files carry known state to each other only.
+		v := &validation{sets: sets, tenants: set, maxLines: 1 << 30, now: time.Now}
 		for _, fi := range res.Files {
-			out = append(out, validateOffline(t, path.Base(fi.Path), sink.Bytes(fi.Path), tenants[i], []string{vpds[i]}, set, known))
+			data := sink.Bytes(fi.Path)
+			rep, err := v.file(path.Base(fi.Path), int64(len(data)), func() (io.ReadCloser, error) {
+				return io.NopCloser(bytes.NewReader(data)), nil
+			})
+			if err != nil {
+				t.Fatalf("%s: %v", fi.Path, err)
+			}
+			out = append(out, offlineFile{rep: rep})
 		}
 	}
 	return out
@@ -214,33 +79,32 @@ func checkOfflineAgainstTruth(t *testing.T, label string, files []offlineFile, t
 			wantWarn[k] = tl
 		}
 	}
-	gotErr, gotWarn := map[string]offlineViolation{}, map[string]offlineViolation{}
+	gotErr, gotWarn := map[string]bool{}, map[string]bool{}
 	for _, f := range files {
-		if f.res.Rejected {
-			t.Errorf("%s: %s rejected whole: %s", label, f.name, f.res.Reason)
+		if f.rep.Verdict != verdictAccepted {
+			t.Errorf("%s: %s %s: %s", label, f.rep.File, f.rep.Verdict, f.rep.Reason)
 		}
-		for _, v := range f.violations {
-			if v.sev == internalv1.SeverityWarning {
-				gotWarn[v.key()] = v
-			} else {
-				gotErr[v.key()] = v
+		for _, v := range f.rep.Violations {
+			for _, l := range v.Lines {
+				k := fmt.Sprintf("%s:%d %s", f.rep.File, l, v.Code)
+				if v.Severity == string(rules.Warning) {
+					gotWarn[k] = true
+				} else {
+					gotErr[k] = true
+				}
 			}
 		}
 	}
-	compare := func(what string, want map[string]gen.TruthLine, got map[string]offlineViolation) {
+	compare := func(what string, want map[string]gen.TruthLine, got map[string]bool) {
 		var missing, extra []string
-		for k, tl := range want {
-			v, ok := got[k]
-			switch {
-			case !ok:
+		for k := range want {
+			if !got[k] {
 				missing = append(missing, k)
-			case v.field != tl.Field:
-				t.Errorf("%s: %s %s: field %q, truth says %q", label, what, k, v.field, tl.Field)
 			}
 		}
-		for k, v := range got {
+		for k := range got {
 			if _, ok := want[k]; !ok {
-				extra = append(extra, k+" "+v.field)
+				extra = append(extra, k)
 			}
 		}
 		slices.Sort(missing)
@@ -340,19 +204,4 @@ func checkFaultCoverage(t *testing.T, truth []gen.TruthLine) {
 		t.Errorf("faults cover %d error rules (stages %v), want at least 15 in normalise and validate", len(codes), stages)
 	}
 	t.Logf("faults cover %d error rules: %s", len(codes), strings.Join(slices.Sorted(maps.Keys(codes)), " "))
-}
-
-// BenchmarkOfflineValidate measures the offline path above (GO v2 reader,
-// MapRow, baseline rules with known state) over a generated trust's files,
-// in rows per second.
-func BenchmarkOfflineValidate(b *testing.B) {
-	c := gen.Config{Tenant: "RXX", VPD: "412", Staff: 20000, Days: 3, Seed: 1, Faults: true}
-	tr := generate(b, c)
-	var rows int64
-	for b.Loop() {
-		for _, f := range offlineRun(b, tr.sink, []gen.Result{tr.res}, []string{c.Tenant}, []string{c.VPD}) {
-			rows += f.res.Rows
-		}
-	}
-	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
 }
