@@ -33,8 +33,9 @@ type replayable struct {
 }
 
 // breakStarter finds a starter of the trust's change file whose person has
-// exactly one ASA row there, and empties that row's person id.
-func breakStarter(t *testing.T) replayable {
+// exactly one ASA row there, and breaks that row with mutate (its columns,
+// the record type first).
+func breakStarter(t *testing.T, mutate func(cols []string)) replayable {
 	t.Helper()
 	for seed := uint64(1); seed < 20; seed++ {
 		tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 60, Days: 1, Seed: seed})
@@ -64,7 +65,7 @@ func breakStarter(t *testing.T) replayable {
 			f := strings.Split(text, string(gov2.Delimiter))
 			fields := slices.Clone(f)
 			format.BlankSpecial(gov2.Spec(gov2.TypeAssignment), fields) // as ingest sends it
-			f[1] = ""
+			mutate(f)
 			broken := slices.Clone(lines)
 			broken[l.Line-1] = strings.Replace(lines[l.Line-1], text, strings.Join(f, string(gov2.Delimiter)), 1)
 			return replayable{trust: tr, change: change, data: []byte(strings.Join(broken, "\n")), line: l.Line,
@@ -120,7 +121,7 @@ func TestReplayPublishesWhatTheQuarantinedRowImplies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run")
 	}
-	r := breakStarter(t)
+	r := breakStarter(t, func(cols []string) { cols[1] = "" }) // no person id
 	st := startStack(t, t.TempDir())
 	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
 	if err != nil {
