@@ -188,7 +188,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	reader := map[string]avro.Schema{}
-	for _, name := range []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.LeaverReversed, schemas.FileReport, schemas.HeldBatch} {
+	for _, name := range []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.LeaverReversed, schemas.FileReport, schemas.HeldBatch, schemas.Quarantine} {
 		s, _, err := schemas.Latest(name)
 		if err != nil {
 			return nil, err
@@ -217,7 +217,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeRegex(),
 		kgo.ConsumeTopics(EventTopicsRegex, `^`+regexp.QuoteMeta(schemas.TopicFileReports)+`$`,
-			`^`+regexp.QuoteMeta(schemas.TopicHeldBatches)+`$`),
+			`^`+regexp.QuoteMeta(schemas.TopicHeldBatches)+`$`, `^`+regexp.QuoteMeta(schemas.TopicQuarantine)+`$`),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
