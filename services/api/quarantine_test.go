@@ -4,21 +4,27 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/esrflow/esrflow/platform/kafka/kafkax"
 	"github.com/esrflow/esrflow/platform/testkit"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/registry/registrytest"
 )
 
 const (
@@ -492,5 +498,61 @@ func testQuarantine(t *testing.T, dbURL string) {
 	check("GET", "/v1/tenants/RYY/replays/"+rpID, ryyKey, "", 404, `replay not found`)
 	if recs, _ := e.replayRequests(); len(recs) != 2 {
 		t.Errorf("replay requests = %d, want 2", len(recs))
+	}
+}
+
+// If Kafka does not take a replay request, the call answers 503, the replay
+// and its audit row say FAILED, and its rows are back to their earlier
+// status, so a new request can take them.
+func TestReplayKafkaUnavailable(t *testing.T) {
+	k := testkit.Kafka(t)
+	registry := registrytest.Start(t, k.Seeds())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	key := newKey(t)
+	s, err := New(Config{
+		Kafka: kafkax.Config{Brokers: []string{dead}, ClientID: "api-test"}, RegistryURL: registry,
+		DBURL: "sqlite:" + filepath.Join(t.TempDir(), "api.db"), CommandTimeout: time.Second,
+		Clients: []Client{{Name: "ops", KeySHA256: HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate, ScopeQuarantineRead}}},
+	}, Deps{Log: testLogger(t), Metrics: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a3 := qrec("RXX", fileA, sha1, 3, internalv1.StageNormalise, "PRA", "person", praFields(), violation("ESR-V010", "date_of_birth", internalv1.SeverityError))
+	a5 := qrec("RXX", fileA, sha1, 5, internalv1.StageValidate, "ASA", "assignment", asaFields(), violation("ESR-X001", "person_id", internalv1.SeverityError))
+	if _, err := s.store.apply(context.Background(), batch{Quarantine: []quarantined{{Rec: a3, Seq: 1}, {Rec: a5, Seq: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A5 has failed once already: after the failed request it is
+	// failed_again again, not open.
+	if _, err := s.db.Exec(`UPDATE quarantine SET status = 'failed_again' WHERE id = ?`, QuarantineID("RXX", sha1, 5)); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	code, body := do(t, srv, "POST", "/v1/tenants/RXX/quarantine/replay", key, `{"filter":{"file":"`+fileA+`"},"reason":"mapping fixed"}`)
+	if code != 503 || !strings.Contains(body, "Kafka did not confirm the replay request") {
+		t.Errorf("replay = %d %s, want 503", code, body)
+	}
+	_, body = do(t, srv, "GET", "/v1/tenants/RXX/audit", key, "")
+	if !strings.Contains(body, `"action":"REPLAY"`) || !strings.Contains(body, `"status":"FAILED"`) {
+		t.Errorf("audit = %s, want a FAILED replay", body)
+	}
+	_, body = do(t, srv, "GET", "/v1/tenants/RXX/replays", key, "")
+	if !strings.Contains(body, `"status":"FAILED"`) {
+		t.Errorf("replays = %s, want one FAILED", body)
+	}
+	for id, want := range map[string]string{QuarantineID("RXX", sha1, 3): "open", QuarantineID("RXX", sha1, 5): "failed_again"} {
+		if it, _ := getItem(t, srv, key, id); it.Status != want {
+			t.Errorf("%s after the failed replay = %s, want %s", id, it.Status, want)
+		}
+	}
+	if got := testutil.ToFloat64(s.m.replays.WithLabelValues("kafka_unavailable")); got != 1 {
+		t.Errorf("kafka_unavailable = %v, want 1", got)
 	}
 }
