@@ -108,7 +108,8 @@ func summarise(vs []internalv1.Violation) (ruleSummary, error) {
 // applyQuarantine stores one quarantine record.
 //
 // A record read for the first time is a row of a file: it is stored open.
-// Delivered again (same lineage, no replay id) it changes nothing. A record
+// Delivered again (same Kafka offset) it changes nothing; another record
+// about the same row adds its violations. A record
 // carrying a replay id is a replayed row quarantined again: it completes
 // that row's outcome in the replay (once: a re-delivery finds the outcome
 // already set) and the row takes its new violations, status failed_again.
@@ -121,17 +122,41 @@ func (s *store) applyQuarantine(ctx context.Context, tx *sql.Tx, q quarantined, 
 	if err != nil {
 		return err
 	}
-	var status string
-	err = tx.QueryRowContext(ctx, s.d.rebind(`SELECT status FROM quarantine WHERE id = ?`+s.d.forUpdate()), id).Scan(&status)
+	var (
+		seq        int64
+		violations string
+	)
+	err = tx.QueryRowContext(ctx, s.d.rebind(`SELECT seq, violations FROM quarantine WHERE id = ?`+s.d.forUpdate()), id).Scan(&seq, &violations)
 	exists := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("reading quarantine: %w", err)
 	}
 	if rec.ReplayID == nil {
-		if exists {
-			return nil // delivered again
+		switch {
+		case !exists:
+			return s.insertQuarantine(ctx, tx, id, tenant, sha, q, sum, QuarantineOpen, now)
+		case seq == q.Seq:
+			return nil // the same record delivered again
 		}
-		return s.insertQuarantine(ctx, tx, id, tenant, sha, q, sum, QuarantineOpen, now)
+		// Another record about the same row (a later stage refusing it
+		// too): the row keeps every violation of both.
+		var old []internalv1.Violation
+		if err := json.Unmarshal([]byte(violations), &old); err != nil {
+			return fmt.Errorf("quarantine %s violations: %w", id, err)
+		}
+		for _, v := range rec.Violations {
+			if !slices.Contains(old, v) {
+				old = append(old, v)
+			}
+		}
+		if sum, err = summarise(old); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE quarantine SET rules = ?, violations = ?, errors = ?, warnings = ?, updated_at = ?
+			WHERE id = ?`), sum.rulesText, sum.violations, sum.errors, sum.warnings, now, id); err != nil {
+			return fmt.Errorf("updating quarantine: %w", err)
+		}
+		return s.indexRules(ctx, tx, tenant, id, sum.rules)
 	}
 	replayID := *rec.ReplayID
 	var outcome string

@@ -198,8 +198,12 @@ func testQuarantine(t *testing.T, dbURL string) {
 	b4 := qrec("RXX", fileB, sha2, 4, internalv1.StageValidate, "PRA", "person", praFields(), violation("ESR-X001", "person_id", internalv1.SeverityError))
 	y3 := qrec("RYY", fileA, sha1, 3, internalv1.StageNormalise, "PRA", "person", praFields(), violation("ESR-V010", "date_of_birth", internalv1.SeverityError))
 	e.produce(true, e.quarantine(a3, 2), e.quarantine(a5, 2), e.quarantine(a7, 2), e.quarantine(b2, 2), e.quarantine(b4, 1), e.quarantine(y3, 2))
-	// Delivered again (e.g. after a lost commit): no second row.
-	e.produce(true, e.quarantine(a3, 2))
+	// The same row quarantined again (e.g. a producer retry after a lost
+	// acknowledgement): no second row, no second violation. Another record
+	// about B2 adds its violation to B2's.
+	b2more := *b2
+	b2more.Violations = []internalv1.Violation{violation("ESR-X006", "location_id", internalv1.SeverityError)}
+	e.produce(true, e.quarantine(a3, 2), e.quarantine(&b2more, 2))
 	_, srv := e.startWith(Config{DBURL: dbURL, Clients: clients}, zaptest.NewLogger(t))
 
 	idA3, idA5, idA7 := QuarantineID("RXX", sha1, 3), QuarantineID("RXX", sha1, 5), QuarantineID("RXX", sha1, 7)
@@ -210,6 +214,7 @@ func testQuarantine(t *testing.T, dbURL string) {
 	base := "/v1/tenants/RXX/quarantine"
 	waitKey(t, srv, readKey, base+"/"+idB4, 200, `"status":"open"`)
 	waitKey(t, srv, ryyKey, "/v1/tenants/RYY/quarantine/"+idY3, 200, `"status":"open"`)
+	waitKey(t, srv, readKey, base+"/"+idB2, 200, `"rule":"ESR-X006"`) // the second transaction
 
 	// Listing and every filter.
 	all := []string{idA3, idA5, idA7, idB2, idB4}
@@ -223,6 +228,8 @@ func testQuarantine(t *testing.T, dbURL string) {
 		{"?rule=ESR-X001", []string{idA5, idB4}},
 		{"?rule=ESR-V020", []string{idA5}}, // a warning on a quarantined row is indexed too
 		{"?rule=ESR-V999", []string{}},
+		{"?rule=ESR-X006", []string{idB2}},
+		{"?rule=ESR-X005", []string{idB2}},
 		{"?record_type=pra", []string{idA3, idA7, idB4}},
 		{"?entity_kind=assignment", []string{idA5}},
 		{"?stage=ingest", []string{idA7}},
@@ -326,6 +333,12 @@ func testQuarantine(t *testing.T, dbURL string) {
 	it, body = getItem(t, srv, readKey, idB4)
 	if it.RuleSetVersion != "" || it.Status != "open" || strings.Contains(body, "20990417") || strings.Contains(body, lastName) {
 		t.Errorf("v1 record = %s", body)
+	}
+	if it, _ := getItem(t, srv, readKey, idB2); it.Errors != 2 || len(it.Violations) != 2 {
+		t.Errorf("B2 = %+v, want both records' violations", it)
+	}
+	if it, _ := getItem(t, srv, readKey, idA3); len(it.Violations) != 1 {
+		t.Errorf("A3 = %+v, want its one violation once", it)
 	}
 	// The warning counts apart from the error.
 	if it, _ := getItem(t, srv, readKey, idA5); it.Errors != 1 || it.Warnings != 1 {

@@ -343,9 +343,12 @@ func (s *store) settleReplay(ctx context.Context, tx *sql.Tx, tenant, replayID s
 		sql  string
 		args []any
 	}{
-		{`UPDATE quarantine SET status = ?, updated_at = ? WHERE replay_id = ? AND status = ? AND id IN
+		// (not only replaying rows: a replay marked FAILED whose request
+		// reached Kafka after all gave its rows back their earlier status,
+		// yet settles here like any other)
+		{`UPDATE quarantine SET status = ?, updated_at = ? WHERE replay_id = ? AND status <> ? AND id IN
 			(SELECT quarantine_id FROM replay_rows WHERE replay_id = ? AND outcome = ?)`,
-			[]any{itemStatus, now, replayID, QuarantineReplaying, replayID, OutcomePending}},
+			[]any{itemStatus, now, replayID, QuarantineResolved, replayID, OutcomePending}},
 		{`UPDATE replay_rows SET outcome = ? WHERE replay_id = ? AND outcome = ?`, []any{outcome, replayID, OutcomePending}},
 		{`UPDATE replays SET status = ?, completed_at = ? WHERE replay_id = ?`, []any{final, now, replayID}},
 		{`UPDATE audit_log SET status = ?, decided_at = ?, emitted = ? WHERE command_id = ? AND tenant = ?`,
