@@ -13,6 +13,14 @@
 // It also consumes esr.ops.held-batches.v1 (the leaver guard's held batches
 // and their outcomes) and lets an operator release or reject a held batch:
 // the decision is produced to esr.ops.commands.v1, which publish applies.
+//
+// It consumes esr.quarantine.v1 into the quarantine table (quarantine.go),
+// served per tenant with personal values redacted unless the client holds
+// personal:read, and lets an operator replay quarantined rows: the request
+// goes to esr.ops.replays.v1 (ingest sends the rows through normalise and
+// validate again), and each row's outcome is tracked from the quarantine
+// records and the file report that carry the replay's id (replay.go).
+//
 // Requests are authenticated by API key (Config.Clients), scoped by tenant
 // and scope, and written to an access log.
 package api
