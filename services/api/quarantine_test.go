@@ -512,6 +512,35 @@ func testQuarantine(t *testing.T, dbURL string) {
 	if recs, _ := e.replayRequests(); len(recs) != 2 {
 		t.Errorf("replay requests = %d, want 2", len(recs))
 	}
+
+	// A whole second read of the topics (a new consumer group on the same
+	// database, as after lost offset commits) changes nothing.
+	_, listBefore := do(t, srv, "GET", base, personalKey, "")
+	replaysBefore := []ReplayDetail{getReplayDetail(t, srv, readKey, rpID), getReplayDetail(t, srv, readKey, rp2)}
+	s2, _ := e.startWith(Config{DBURL: dbURL, Group: "esrflow-api-again", Clients: clients}, zaptest.NewLogger(t))
+	read := func() (float64, float64) {
+		n := 0.0
+		for _, stage := range []string{"INGEST", "NORMALISE", "VALIDATE"} {
+			n += testutil.ToFloat64(s2.m.quarantined.WithLabelValues(stage))
+		}
+		return n, testutil.ToFloat64(s2.m.reports)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if q, r := read(); q == 11 && r == 3 {
+			break
+		}
+	}
+	if q, r := read(); q != 11 || r != 3 {
+		t.Fatalf("second read: %v quarantine records, %v reports; want 11, 3", q, r)
+	}
+	if _, after := do(t, srv, "GET", base, personalKey, ""); after != listBefore {
+		t.Errorf("a second read changed the listing:\n%s\n%s", listBefore, after)
+	}
+	for i, id := range []string{rpID, rp2} {
+		if after := getReplayDetail(t, srv, readKey, id); !reflect.DeepEqual(after, replaysBefore[i]) {
+			t.Errorf("a second read changed replay %s:\n%+v\n%+v", id, replaysBefore[i], after)
+		}
+	}
 }
 
 // If Kafka does not take a replay request, the call answers 503, the replay
