@@ -224,7 +224,8 @@ var migrations = []string{
 	);
 	CREATE INDEX dead_letters_by_tenant ON dead_letters (tenant, at)`,
 	// 4: quarantined rows (docs/api.md, Quarantine) with a per-rule index,
-	// replays of them and each replayed row's outcome; events learn the
+	// replays of them, their batches (as ingest splits them) and each
+	// replayed row's outcome; events learn the
 	// source line that caused them (so a replayed row finds its events),
 	// and the audit log records replays beside batch decisions.
 	`CREATE TABLE quarantine (
@@ -270,17 +271,27 @@ var migrations = []string{
 		requested_at    BIGINT NOT NULL,
 		idempotency_key TEXT NOT NULL,
 		row_count       BIGINT NOT NULL,
+		batch_count     INTEGER NOT NULL,
 		status          TEXT NOT NULL,
-		report          TEXT,
-		report_status   TEXT,
-		quarantined     BIGINT,
-		emitted         BIGINT,
 		completed_at    BIGINT
+	);
+	CREATE TABLE replay_batches (
+		replay_id     TEXT NOT NULL,
+		batch         INTEGER NOT NULL,
+		file_name     TEXT NOT NULL,
+		file_sha256   TEXT NOT NULL,
+		report        TEXT,
+		report_status TEXT,
+		quarantined   BIGINT,
+		emitted       BIGINT,
+		settled       INTEGER NOT NULL,
+		PRIMARY KEY (replay_id, batch)
 	);
 	CREATE INDEX replays_by_time ON replays (tenant, requested_at);
 	CREATE TABLE replay_rows (
 		replay_id     TEXT NOT NULL,
 		seq           INTEGER NOT NULL,
+		batch         INTEGER NOT NULL,
 		quarantine_id TEXT NOT NULL,
 		file_sha256   TEXT NOT NULL,
 		line          BIGINT NOT NULL,

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -78,6 +80,12 @@ func qrec(tenant, name, sha string, line int64, stage internalv1.Stage, recordTy
 		q.Canonical = &c
 	}
 	return q
+}
+
+// batchSHA is the SHA-256 ingest gives a replay's (first) batch.
+func batchSHA(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:])
 }
 
 func (e *env) quarantine(q *internalv1.QuarantineRecord, version int) *kgo.Record {
@@ -419,14 +427,15 @@ func testQuarantine(t *testing.T, dbURL string) {
 	}
 	check("GET", "/v1/tenants/RXX/audit", opsKey, "", 200, auditRow("REQUESTED", "null", "null"))
 	d := getReplayDetail(t, srv, readKey, rpID)
-	if d.Status != "REQUESTED" || d.Rows != 2 || d.Outcomes["pending"] != 2 || string(d.Report) != "null" || d.RequestedBy != "ops-rxx" {
+	if d.Status != "REQUESTED" || d.Rows != 2 || d.Outcomes["pending"] != 2 || d.RequestedBy != "ops-rxx" || len(d.Batches) != 1 ||
+		!reflect.DeepEqual(d.Batches[0], ReplayBatch{Batch: 1, FileName: "REPLAY_" + rpID, FileSHA256: batchSHA(rpID), Report: json.RawMessage("null")}) {
 		t.Errorf("replay before its report = %+v", d.Replay)
 	}
 
 	// The pipeline (simulated): the replay batch's report arrives first,
 	// counting one row quarantined again, so the replay waits for it.
-	replaySHA := strings.Repeat("ab", 32)
-	rep := &internalv1.FileReport{Tenant: "RXX", Vpd: "412", File: *fileInfo("replay-"+rpID, replaySHA, 0), Status: internalv1.FileStatusAccepted,
+	replaySHA := batchSHA(rpID)
+	rep := &internalv1.FileReport{Tenant: "RXX", Vpd: "412", File: *fileInfo("REPLAY_"+rpID, replaySHA, 0), Status: internalv1.FileStatusAccepted,
 		RowsRead: 2, EntitiesAccepted: 1, Quarantined: 1, EventsEmitted: map[string]int64{"starter-created": 1},
 		ReportedAt: quarantinedAt.Add(time.Hour), RuleSetVersion: "rs-0a1b2c3d", TopRules: []internalv1.RuleCount{{Rule: "ESR-X002", Count: 1}},
 		ReplayID: &rpID}
@@ -439,7 +448,7 @@ func testQuarantine(t *testing.T, dbURL string) {
 	}
 	// Then A5's new quarantine record: the replay completes.
 	a5again := qrec("RXX", fileA, sha1, 5, internalv1.StageValidate, "ASA", "assignment", asaFields(), violation("ESR-X002", "position_id", internalv1.SeverityError))
-	a5again.File, a5again.ReplayID, a5again.RuleSetVersion = fileInfo("replay-"+rpID, replaySHA, 0), &rpID, "rs-99ffee00"
+	a5again.File, a5again.ReplayID, a5again.RuleSetVersion = fileInfo("REPLAY_"+rpID, replaySHA, 0), &rpID, "rs-99ffee00"
 	e.produce(true, e.quarantine(a5again, 2))
 	waitKey(t, srv, readKey, "/v1/tenants/RXX/replays/"+rpID, 200, `"status":"COMPLETED"`)
 	// (the event is read from its own topic, maybe after the report)
@@ -493,7 +502,7 @@ func testQuarantine(t *testing.T, dbURL string) {
 	}
 	rejected := *rep
 	rejected.Status, rejected.Reason, rejected.Quarantined, rejected.EventsEmitted, rejected.ReplayID = internalv1.FileStatusRejected, ptr("over the error budget"), 0, map[string]int64{}, &rp2
-	rejected.File.Sha256, rejected.File.Name = strings.Repeat("cd", 32), "replay-"+rp2
+	rejected.File.Sha256, rejected.File.Name = batchSHA(rp2), "REPLAY_"+rp2
 	e.produce(true, e.reportV2(&rejected))
 	waitKey(t, srv, readKey, "/v1/tenants/RXX/replays/"+rp2, 200, `"status":"REJECTED"`)
 	if d := getReplayDetail(t, srv, readKey, rp2); len(d.RowOutcomes) != 1 || d.RowOutcomes[0].Outcome != "rejected" {
@@ -596,5 +605,74 @@ func TestReplayKafkaUnavailable(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(s.m.replays.WithLabelValues("kafka_unavailable")); got != 1 {
 		t.Errorf("kafka_unavailable = %v, want 1", got)
+	}
+}
+
+// A replay whose rows change VPD (or dialect) is sent by ingest as several
+// batches, each with its own file report: each batch settles its own rows,
+// and the replay is settled when every batch is.
+func TestReplayBatches(t *testing.T) {
+	forEachDB(t, testReplayBatches)
+}
+
+func testReplayBatches(t *testing.T, dbURL string) {
+	e := newEnv(t)
+	key := newKey(t)
+	_, srv := e.startWith(Config{DBURL: dbURL, Clients: []Client{{Name: "ops", KeySHA256: HashKey(key), Tenants: []string{"RXX"},
+		Scopes: []string{ScopeOperate, ScopeQuarantineRead}}}}, zaptest.NewLogger(t))
+	const fileC, sha3 = "GO_413_EXP_GOC_20240311_00000090.DAT", "3333333333333333333333333333333333333333333333333333333333333333"
+	a3 := qrec("RXX", fileA, sha1, 3, internalv1.StageNormalise, "PRA", "person", praFields(), violation("ESR-V010", "date_of_birth", internalv1.SeverityError))
+	a5 := qrec("RXX", fileA, sha1, 5, internalv1.StageValidate, "ASA", "assignment", asaFields(), violation("ESR-X001", "person_id", internalv1.SeverityError))
+	c2 := qrec("RXX", fileC, sha3, 2, internalv1.StageValidate, "ASA", "assignment", asaFields(), violation("ESR-X001", "person_id", internalv1.SeverityError))
+	c2.Vpd, c2.File = "413", fileInfo(fileC, sha3, 90)
+	e.produce(true, e.quarantine(a3, 2), e.quarantine(a5, 2), e.quarantine(c2, 2))
+	idA3, idA5, idC2 := QuarantineID("RXX", sha1, 3), QuarantineID("RXX", sha1, 5), QuarantineID("RXX", sha3, 2)
+	waitKey(t, srv, key, "/v1/tenants/RXX/quarantine/"+idC2, 200, `"status":"open"`)
+
+	code, body := do(t, srv, "POST", "/v1/tenants/RXX/quarantine/replay", key, `{"ids":["`+idC2+`","`+idA3+`","`+idA5+`"],"reason":"VPD 413 mapped"}`)
+	var resp replayResponse
+	if err := json.Unmarshal([]byte(body), &resp); err != nil || code != 202 || resp.Rows != 3 {
+		t.Fatalf("replay = %d %s", code, body)
+	}
+	id := resp.ReplayID
+	_, reqs := e.replayRequests()
+	if len(reqs) != 1 || len(reqs[0].Rows) != 3 || reqs[0].Rows[0].Lineage.Line != 3 || reqs[0].Rows[1].Lineage.Line != 5 ||
+		reqs[0].Rows[2].Lineage.FileSha256 != sha3 || reqs[0].Rows[2].Vpd != "413" {
+		t.Fatalf("replay request rows (want A3, A5, then C2) = %+v", reqs)
+	}
+	d := getReplayDetail(t, srv, key, id)
+	if len(d.Batches) != 2 || d.Batches[0].FileName != "REPLAY_"+id || d.Batches[0].FileSHA256 != batchSHA(id) ||
+		d.Batches[1].FileName != "REPLAY_"+id+"_2" || d.Batches[1].FileSHA256 != batchSHA(id+"_2") {
+		t.Fatalf("batches = %+v", d.Batches)
+	}
+	if b := []int{d.RowOutcomes[0].Batch, d.RowOutcomes[1].Batch, d.RowOutcomes[2].Batch}; !slices.Equal(b, []int{1, 1, 2}) {
+		t.Errorf("row batches = %v, want 1 1 2", b)
+	}
+	report := func(n int, status internalv1.FileStatus) *kgo.Record {
+		name, sha := "REPLAY_"+id, batchSHA(id)
+		if n > 1 {
+			name, sha = fmt.Sprintf("REPLAY_%s_%d", id, n), batchSHA(fmt.Sprintf("%s_%d", id, n))
+		}
+		return e.reportV2(&internalv1.FileReport{Tenant: "RXX", Vpd: "412", File: *fileInfo(name, sha, 0), Status: status,
+			EventsEmitted: map[string]int64{}, ReportedAt: quarantinedAt, TopRules: []internalv1.RuleCount{}, ReplayID: &id})
+	}
+	// The second batch reports first: only its row is settled.
+	e.produce(true, report(2, internalv1.FileStatusAccepted))
+	waitKey(t, srv, key, "/v1/tenants/RXX/replays/"+id, 200, `"settled":true`)
+	d = getReplayDetail(t, srv, key, id)
+	if d.Status != "REQUESTED" || d.Outcomes["accepted"] != 1 || d.Outcomes["pending"] != 2 || d.RowOutcomes[2].Outcome != "accepted" {
+		t.Errorf("after batch 2 = %+v", d)
+	}
+	// The first batch is rejected whole: the replay is partly rejected.
+	e.produce(true, report(1, internalv1.FileStatusRejected))
+	waitKey(t, srv, key, "/v1/tenants/RXX/replays/"+id, 200, `"status":"PARTIAL"`)
+	d = getReplayDetail(t, srv, key, id)
+	if d.Outcomes["rejected"] != 2 || d.Outcomes["accepted"] != 1 || !d.Batches[0].Settled || !d.Batches[1].Settled {
+		t.Errorf("after batch 1 = %+v", d)
+	}
+	for qid, want := range map[string]string{idA3: "open", idA5: "open", idC2: "resolved"} {
+		if it, _ := getItem(t, srv, key, qid); it.Status != want {
+			t.Errorf("%s = %s, want %s", qid, it.Status, want)
+		}
 	}
 }

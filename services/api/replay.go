@@ -39,12 +39,14 @@ const (
 	// ReplayFailed: Kafka did not take the request (the call answered
 	// 503); its rows are back to their earlier status.
 	ReplayFailed = "FAILED"
-	// ReplayCompleted: the replay batch's file report arrived ACCEPTED and
+	// ReplayCompleted: every batch's file report arrived ACCEPTED and
 	// every row has its outcome.
 	ReplayCompleted = "COMPLETED"
-	// ReplayRejected: the replay batch was rejected whole (e.g. over the
-	// tenant's error budget): nothing from it was published.
+	// ReplayRejected: every batch of the replay was rejected whole (e.g.
+	// over the tenant's error budget): nothing from it was published.
 	ReplayRejected = "REJECTED"
+	// ReplayPartial: some of its batches were accepted, some rejected.
+	ReplayPartial = "PARTIAL"
 )
 
 // Outcomes of one replayed row (replay_rows.outcome).
@@ -95,22 +97,33 @@ const replayBodyHelp = `body must be JSON {"ids": [...]} or {"filter": {...}}, w
 
 // Replay is a replay as the API serves it.
 type Replay struct {
-	ReplayID    string          `json:"replay_id"`
-	Tenant      string          `json:"tenant"`
-	RequestedBy string          `json:"requested_by"`
-	Reason      string          `json:"reason"`
-	RequestedAt string          `json:"requested_at"`
-	Status      string          `json:"status"`
-	Rows        int64           `json:"rows"`
-	Outcomes    map[string]int  `json:"outcomes"`
-	CompletedAt *string         `json:"completed_at"`
-	Report      json.RawMessage `json:"report"`
+	ReplayID    string         `json:"replay_id"`
+	Tenant      string         `json:"tenant"`
+	RequestedBy string         `json:"requested_by"`
+	Reason      string         `json:"reason"`
+	RequestedAt string         `json:"requested_at"`
+	Status      string         `json:"status"`
+	Rows        int64          `json:"rows"`
+	Outcomes    map[string]int `json:"outcomes"`
+	CompletedAt *string        `json:"completed_at"`
+	Batches     []ReplayBatch  `json:"batches"`
+}
+
+// ReplayBatch is one batch of a replay as ingest sends it (a run of rows
+// sharing a dialect and VPD), with its file report once that has arrived.
+type ReplayBatch struct {
+	Batch      int             `json:"batch"` // 1-based
+	FileName   string          `json:"file_name"`
+	FileSHA256 string          `json:"file_sha256"`
+	Settled    bool            `json:"settled"`
+	Report     json.RawMessage `json:"report"` // null until it arrives
 }
 
 // ReplayRowOutcome is one replayed row and what became of it.
 type ReplayRowOutcome struct {
 	QuarantineID string                 `json:"quarantine_id"`
 	Lineage      QuarantineLineage      `json:"lineage"`
+	Batch        int                    `json:"batch"` // 1-based
 	Outcome      string                 `json:"outcome"`
 	Violations   []internalv1.Violation `json:"violations"`
 	Events       []Event                `json:"events"`
@@ -240,17 +253,34 @@ func (s *store) requestReplay(ctx context.Context, rp *internalv1.ReplayRequest,
 		})
 		plan.ids, plan.prior = append(plan.ids, it.ID), append(plan.prior, it.Status)
 	}
+	// The batches ingest will make of the rows: a new one wherever the
+	// dialect or VPD changes from the row before.
+	batches := make([]int, len(rp.Rows))
+	for i := 1; i < len(rp.Rows); i++ {
+		batches[i] = batches[i-1]
+		if rp.Rows[i].File.Dialect != rp.Rows[i-1].File.Dialect || rp.Rows[i].Vpd != rp.Rows[i-1].Vpd {
+			batches[i]++
+		}
+	}
+	count := batches[len(batches)-1] + 1
 	at := rp.RequestedAt.UnixMilli()
 	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO replays (replay_id, tenant, actor, reason, requested_at, idempotency_key,
-		row_count, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		rp.ReplayID, rp.Tenant, rp.RequestedBy, rp.Reason, at, key, len(rp.Rows), ReplayRequested); err != nil {
+		row_count, batch_count, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		rp.ReplayID, rp.Tenant, rp.RequestedBy, rp.Reason, at, key, len(rp.Rows), count, ReplayRequested); err != nil {
 		return nil, fmt.Errorf("writing replay: %w", err)
+	}
+	for n := range count {
+		name, sha := replayBatchFile(rp.ReplayID, n)
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO replay_batches (replay_id, batch, file_name, file_sha256, settled)
+			VALUES (?, ?, ?, ?, 0)`), rp.ReplayID, n, name, sha); err != nil {
+			return nil, fmt.Errorf("writing replay batch: %w", err)
+		}
 	}
 	for i, id := range plan.ids {
 		row := rp.Rows[i]
-		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO replay_rows (replay_id, seq, quarantine_id, file_sha256, line, outcome,
-			rules, violations, prior_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			rp.ReplayID, i, id, row.Lineage.FileSha256, row.Lineage.Line, OutcomePending, "", "[]", plan.prior[i]); err != nil {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO replay_rows (replay_id, seq, batch, quarantine_id, file_sha256, line, outcome,
+			rules, violations, prior_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			rp.ReplayID, i, batches[i], id, row.Lineage.FileSha256, row.Lineage.Line, OutcomePending, "", "[]", plan.prior[i]); err != nil {
 			return nil, fmt.Errorf("writing replay row: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE quarantine SET status = ?, replay_id = ?, updated_at = ? WHERE id = ?`),
@@ -290,69 +320,150 @@ func (s *store) failReplay(ctx context.Context, replayID string) error {
 	return tx.Commit()
 }
 
-// applyReplayReport records the file report of a replay batch and settles
-// the replay if every row it quarantined is in.
+// replayBatchFile names the n-th (0-based) batch of a replay as ingest
+// writes it (ingest.ReplayBatchName, ingest.ReplayBatchSHA256): a run of
+// the request's rows sharing a dialect and VPD becomes one batch, named
+// REPLAY_<id>, then REPLAY_<id>_2, _3 ..., whose SHA-256 is that of "<id>",
+// then "<id>_2" ... Its file report carries that SHA-256.
+func replayBatchFile(replayID string, n int) (name, sha string) {
+	id := replayID
+	if n > 0 {
+		id += "_" + strconv.Itoa(n+1)
+	}
+	h := sha256.Sum256([]byte(id))
+	return "REPLAY_" + id, hex.EncodeToString(h[:])
+}
+
+// applyReplayReport records the file report of one batch of a replay and
+// settles what it can. The batch is the one whose SHA-256 the report names;
+// failing that (a naming rule drifted), the first batch still without a
+// report, so a replay never waits forever for a report it already has.
 func (s *store) applyReplayReport(ctx context.Context, tx *sql.Tx, tenant, replayID string, r fileReport) error {
+	var batch int
+	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT b.batch FROM replay_batches b JOIN replays r ON r.replay_id = b.replay_id
+		WHERE b.replay_id = ? AND r.tenant = ? AND b.file_sha256 = ?`), replayID, tenant, strings.ToLower(r.Report.File.Sha256)).Scan(&batch)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = tx.QueryRowContext(ctx, s.d.rebind(`SELECT b.batch FROM replay_batches b JOIN replays r ON r.replay_id = b.replay_id
+			WHERE b.replay_id = ? AND r.tenant = ? AND b.report IS NULL ORDER BY b.batch LIMIT 1`), replayID, tenant).Scan(&batch)
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil // a replay this database does not know, or a report delivered again
+	case err != nil:
+		return fmt.Errorf("reading replay batch: %w", err)
+	}
 	emitted := int64(0)
 	for _, n := range r.Report.EventsEmitted {
 		emitted += n
 	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE replays SET report = ?, report_status = ?, quarantined = ?, emitted = ?
-		WHERE replay_id = ? AND tenant = ? AND report IS NULL`),
-		string(r.Payload), string(r.Report.Status), r.Report.Quarantined, emitted, replayID, tenant); err != nil {
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE replay_batches SET report = ?, report_status = ?, quarantined = ?, emitted = ?
+		WHERE replay_id = ? AND batch = ? AND report IS NULL`),
+		string(r.Payload), string(r.Report.Status), r.Report.Quarantined, emitted, replayID, batch); err != nil {
 		return fmt.Errorf("recording replay report: %w", err)
 	}
 	return s.settleReplay(ctx, tx, tenant, replayID, time.Now().UnixMilli())
 }
 
-// settleReplay completes a replay once its report is in and as many of its
-// rows have come back quarantined as the report counts (the quarantine
-// topic and the report topic are read independently, so either may come
-// first): the rows still pending were accepted, or, when the batch was
-// rejected whole, are open again.
+// settleReplay settles each batch of a replay whose report is in and whose
+// rows quarantined again (as many as the report counts) are in too: the
+// quarantine and report topics are read independently, so either may come
+// first, and a batch never settles early. Its rows still pending were then
+// accepted, or, when the batch was rejected whole, are open again. Once
+// every batch is settled, so is the replay (and its audit row).
 func (s *store) settleReplay(ctx context.Context, tx *sql.Tx, tenant, replayID string, now int64) error {
-	var (
-		status       string
-		reportStatus sql.NullString
-		quarantined  sql.NullInt64
-		emitted      sql.NullInt64
-	)
-	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT status, report_status, quarantined, emitted FROM replays WHERE replay_id = ? AND tenant = ?`+s.d.forUpdate()),
-		replayID, tenant).Scan(&status, &reportStatus, &quarantined, &emitted)
+	var status string
+	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT status FROM replays WHERE replay_id = ? AND tenant = ?`+s.d.forUpdate()),
+		replayID, tenant).Scan(&status)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil
 	case err != nil:
 		return fmt.Errorf("reading replay: %w", err)
-	case !reportStatus.Valid || (status != ReplayRequested && status != ReplayFailed):
-		return nil
+	case status != ReplayRequested && status != ReplayFailed:
+		return nil // settled
 	}
-	var failed int64
-	if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM replay_rows WHERE replay_id = ? AND outcome = ?`),
-		replayID, OutcomeFailedAgain).Scan(&failed); err != nil {
+	type batchState struct {
+		batch        int
+		reportStatus sql.NullString
+		quarantined  sql.NullInt64
+		emitted      sql.NullInt64
+		settled      bool
+		failed       int64
+	}
+	rows, err := tx.QueryContext(ctx, s.d.rebind(`SELECT b.batch, b.report_status, b.quarantined, b.emitted, b.settled,
+		(SELECT COUNT(*) FROM replay_rows r WHERE r.replay_id = b.replay_id AND r.batch = b.batch AND r.outcome = ?)
+		FROM replay_batches b WHERE b.replay_id = ? ORDER BY b.batch`), OutcomeFailedAgain, replayID)
+	if err != nil {
+		return fmt.Errorf("reading replay batches: %w", err)
+	}
+	var batches []batchState
+	for rows.Next() {
+		var b batchState
+		var settled int
+		if err := rows.Scan(&b.batch, &b.reportStatus, &b.quarantined, &b.emitted, &settled, &b.failed); err != nil {
+			rows.Close()
+			return err
+		}
+		b.settled = settled != 0
+		batches = append(batches, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return err
 	}
-	if failed < quarantined.Int64 {
-		return nil // some re-quarantined rows are still on their way
+	var settled, rejected int
+	var emitted int64
+	for _, b := range batches {
+		if !b.settled && b.reportStatus.Valid && b.failed >= b.quarantined.Int64 {
+			outcome, itemStatus := OutcomeAccepted, QuarantineResolved
+			if b.reportStatus.String != string(internalv1.FileStatusAccepted) {
+				outcome, itemStatus = OutcomeRejected, QuarantineOpen
+			}
+			for _, q := range []struct {
+				sql  string
+				args []any
+			}{
+				// (not only replaying rows: a replay marked FAILED whose
+				// request reached Kafka after all gave its rows back their
+				// earlier status, yet settles here like any other)
+				{`UPDATE quarantine SET status = ?, updated_at = ? WHERE replay_id = ? AND status <> ? AND id IN
+					(SELECT quarantine_id FROM replay_rows WHERE replay_id = ? AND batch = ? AND outcome = ?)`,
+					[]any{itemStatus, now, replayID, QuarantineResolved, replayID, b.batch, OutcomePending}},
+				{`UPDATE replay_rows SET outcome = ? WHERE replay_id = ? AND batch = ? AND outcome = ?`,
+					[]any{outcome, replayID, b.batch, OutcomePending}},
+				{`UPDATE replay_batches SET settled = 1 WHERE replay_id = ? AND batch = ?`, []any{replayID, b.batch}},
+			} {
+				if _, err := tx.ExecContext(ctx, s.d.rebind(q.sql), q.args...); err != nil {
+					return fmt.Errorf("settling replay: %w", err)
+				}
+			}
+			b.settled = true
+		}
+		if b.settled {
+			settled++
+			emitted += b.emitted.Int64
+			if b.reportStatus.String != string(internalv1.FileStatusAccepted) {
+				rejected++
+			}
+		}
 	}
-	final, outcome, itemStatus := ReplayCompleted, OutcomeAccepted, QuarantineResolved
-	if reportStatus.String != string(internalv1.FileStatusAccepted) {
-		final, outcome, itemStatus = ReplayRejected, OutcomeRejected, QuarantineOpen
+	if settled < len(batches) {
+		return nil
+	}
+	final := ReplayCompleted
+	switch {
+	case rejected == len(batches):
+		final = ReplayRejected
+	case rejected > 0:
+		final = ReplayPartial
 	}
 	for _, q := range []struct {
 		sql  string
 		args []any
 	}{
-		// (not only replaying rows: a replay marked FAILED whose request
-		// reached Kafka after all gave its rows back their earlier status,
-		// yet settles here like any other)
-		{`UPDATE quarantine SET status = ?, updated_at = ? WHERE replay_id = ? AND status <> ? AND id IN
-			(SELECT quarantine_id FROM replay_rows WHERE replay_id = ? AND outcome = ?)`,
-			[]any{itemStatus, now, replayID, QuarantineResolved, replayID, OutcomePending}},
-		{`UPDATE replay_rows SET outcome = ? WHERE replay_id = ? AND outcome = ?`, []any{outcome, replayID, OutcomePending}},
 		{`UPDATE replays SET status = ?, completed_at = ? WHERE replay_id = ?`, []any{final, now, replayID}},
 		{`UPDATE audit_log SET status = ?, decided_at = ?, emitted = ? WHERE command_id = ? AND tenant = ?`,
-			[]any{final, now, emitted.Int64, replayID, tenant}},
+			[]any{final, now, emitted, replayID, tenant}},
 	} {
 		if _, err := tx.ExecContext(ctx, s.d.rebind(q.sql), q.args...); err != nil {
 			return fmt.Errorf("settling replay: %w", err)
@@ -361,16 +472,15 @@ func (s *store) settleReplay(ctx context.Context, tx *sql.Tx, tenant, replayID s
 	return nil
 }
 
-const replayColumns = `replay_id, tenant, actor, reason, requested_at, status, row_count, completed_at, report`
+const replayColumns = `replay_id, tenant, actor, reason, requested_at, status, row_count, completed_at`
 
 func scanReplay(row rowScanner) (*Replay, error) {
 	var (
 		r           Replay
 		requestedAt int64
 		completedAt sql.NullInt64
-		report      sql.NullString
 	)
-	err := row.Scan(&r.ReplayID, &r.Tenant, &r.RequestedBy, &r.Reason, &requestedAt, &r.Status, &r.Rows, &completedAt, &report)
+	err := row.Scan(&r.ReplayID, &r.Tenant, &r.RequestedBy, &r.Reason, &requestedAt, &r.Status, &r.Rows, &completedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}
@@ -381,30 +491,52 @@ func scanReplay(row rowScanner) (*Replay, error) {
 	if completedAt.Valid {
 		r.CompletedAt = ptr(millisRFC3339(completedAt.Int64))
 	}
-	r.Report = json.RawMessage("null")
-	if report.Valid {
-		r.Report = json.RawMessage(report.String)
-	}
 	return &r, nil
 }
 
-// outcomes counts a replay's rows by outcome.
-func (s *store) outcomes(ctx context.Context, replayID string) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT outcome, COUNT(*) FROM replay_rows WHERE replay_id = ? GROUP BY outcome`), replayID)
+// fill adds a replay's outcome counts and batches.
+func (s *store) fill(ctx context.Context, r *Replay) error {
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT outcome, COUNT(*) FROM replay_rows WHERE replay_id = ? GROUP BY outcome`), r.ReplayID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	out := map[string]int{}
+	r.Outcomes = map[string]int{}
 	for rows.Next() {
 		var o string
 		var n int
 		if err := rows.Scan(&o, &n); err != nil {
-			return nil, err
+			return err
 		}
-		out[o] = n
+		r.Outcomes[o] = n
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	rows, err = s.db.QueryContext(ctx, s.d.rebind(`SELECT batch, file_name, file_sha256, settled, report FROM replay_batches
+		WHERE replay_id = ? ORDER BY batch`), r.ReplayID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	r.Batches = []ReplayBatch{}
+	for rows.Next() {
+		var b ReplayBatch
+		var settled int
+		var report sql.NullString
+		if err := rows.Scan(&b.Batch, &b.FileName, &b.FileSHA256, &settled, &report); err != nil {
+			return err
+		}
+		b.Batch++
+		b.Settled = settled != 0
+		b.Report = json.RawMessage("null")
+		if report.Valid {
+			b.Report = json.RawMessage(report.String)
+		}
+		r.Batches = append(r.Batches, b)
+	}
+	return rows.Err()
 }
 
 // replays lists a tenant's replays, newest first.
@@ -414,7 +546,7 @@ func (s *store) replays(ctx context.Context, tenant string, limit int) ([]*Repla
 	if err != nil {
 		return nil, err
 	}
-	var out []*Replay
+	out := []*Replay{}
 	for rows.Next() {
 		r, err := scanReplay(rows)
 		if err != nil {
@@ -428,7 +560,7 @@ func (s *store) replays(ctx context.Context, tenant string, limit int) ([]*Repla
 		return nil, err
 	}
 	for _, r := range out {
-		if r.Outcomes, err = s.outcomes(ctx, r.ReplayID); err != nil {
+		if err := s.fill(ctx, r); err != nil {
 			return nil, err
 		}
 	}
@@ -445,10 +577,10 @@ func (s *store) replay(ctx context.Context, tenant, replayID string) (*ReplayDet
 	if err != nil {
 		return nil, err
 	}
-	if r.Outcomes, err = s.outcomes(ctx, replayID); err != nil {
+	if err := s.fill(ctx, r); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT r.quarantine_id, q.file_name, r.file_sha256, r.line, r.outcome, r.violations
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT r.quarantine_id, q.file_name, r.file_sha256, r.line, r.batch, r.outcome, r.violations
 		FROM replay_rows r JOIN quarantine q ON q.id = r.quarantine_id WHERE r.replay_id = ? ORDER BY r.seq`), replayID)
 	if err != nil {
 		return nil, err
@@ -457,10 +589,11 @@ func (s *store) replay(ctx context.Context, tenant, replayID string) (*ReplayDet
 	for rows.Next() {
 		var o ReplayRowOutcome
 		var violations string
-		if err := rows.Scan(&o.QuarantineID, &o.Lineage.FileName, &o.Lineage.FileSHA256, &o.Lineage.Line, &o.Outcome, &violations); err != nil {
+		if err := rows.Scan(&o.QuarantineID, &o.Lineage.FileName, &o.Lineage.FileSHA256, &o.Lineage.Line, &o.Batch, &o.Outcome, &violations); err != nil {
 			rows.Close()
 			return nil, err
 		}
+		o.Batch++
 		if err := json.Unmarshal([]byte(violations), &o.Violations); err != nil {
 			rows.Close()
 			return nil, err
