@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -675,4 +676,49 @@ func testReplayBatches(t *testing.T, dbURL string) {
 			t.Errorf("%s = %s, want %s", qid, it.Status, want)
 		}
 	}
+}
+
+// Concurrent replays of one record: exactly one takes it, the others are
+// refused, and one request reaches Kafka.
+func TestConcurrentReplays(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t)
+		key := newKey(t)
+		_, srv := e.startWith(Config{DBURL: dbURL, Clients: []Client{{Name: "ops", KeySHA256: HashKey(key), Tenants: []string{"RXX"},
+			Scopes: []string{ScopeOperate, ScopeQuarantineRead}}}}, zaptest.NewLogger(t))
+		a3 := qrec("RXX", fileA, sha1, 3, internalv1.StageNormalise, "PRA", "person", praFields(), violation("ESR-V010", "date_of_birth", internalv1.SeverityError))
+		e.produce(true, e.quarantine(a3, 2))
+		id := QuarantineID("RXX", sha1, 3)
+		waitKey(t, srv, key, "/v1/tenants/RXX/quarantine/"+id, 200, `"status":"open"`)
+		const n = 6
+		codes := make(chan int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, body, err := send(t, "POST", srv.URL+"/v1/tenants/RXX/quarantine/replay", key,
+					fmt.Sprintf(`{"ids":["%s"],"reason":"r","idempotency_key":"k%d"}`, id, i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if resp.StatusCode != 202 && !strings.Contains(string(body), "is replaying") {
+					t.Errorf("replay = %d %s", resp.StatusCode, body)
+				}
+				codes <- resp.StatusCode
+			}()
+		}
+		wg.Wait()
+		close(codes)
+		accepted := 0
+		for c := range codes {
+			if c == 202 {
+				accepted++
+			}
+		}
+		if recs, _ := e.replayRequests(); accepted != 1 || len(recs) != 1 {
+			t.Errorf("%d replays accepted, %d requests on Kafka; want 1, 1", accepted, len(recs))
+		}
+	})
 }
