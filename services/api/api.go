@@ -13,6 +13,14 @@
 // It also consumes esr.ops.held-batches.v1 (the leaver guard's held batches
 // and their outcomes) and lets an operator release or reject a held batch:
 // the decision is produced to esr.ops.commands.v1, which publish applies.
+//
+// It consumes esr.quarantine.v1 into the quarantine table (quarantine.go),
+// served per tenant with personal values redacted unless the client holds
+// personal:read, and lets an operator replay quarantined rows: the request
+// goes to esr.ops.replays.v1 (ingest sends the rows through normalise and
+// validate again), and each row's outcome is tracked from the quarantine
+// records and the file report that carry the replay's id (replay.go).
+//
 // Requests are authenticated by API key (Config.Clients), scoped by tenant
 // and scope, and written to an access log.
 package api
@@ -188,7 +196,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	reader := map[string]avro.Schema{}
-	for _, name := range []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.LeaverReversed, schemas.FileReport, schemas.HeldBatch} {
+	for _, name := range []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.LeaverReversed, schemas.FileReport, schemas.HeldBatch, schemas.Quarantine} {
 		s, _, err := schemas.Latest(name)
 		if err != nil {
 			return nil, err
@@ -217,7 +225,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeRegex(),
 		kgo.ConsumeTopics(EventTopicsRegex, `^`+regexp.QuoteMeta(schemas.TopicFileReports)+`$`,
-			`^`+regexp.QuoteMeta(schemas.TopicHeldBatches)+`$`),
+			`^`+regexp.QuoteMeta(schemas.TopicHeldBatches)+`$`, `^`+regexp.QuoteMeta(schemas.TopicQuarantine)+`$`),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),

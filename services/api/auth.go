@@ -22,11 +22,18 @@ const (
 	ScopeReadEvents  = "read:events"
 	ScopeReadFiles   = "read:files"
 	ScopeReadBatches = "read:batches"
-	ScopeOperate     = "operate"
+	// ScopeQuarantineRead lists quarantined records and replays, with
+	// personal values redacted.
+	ScopeQuarantineRead = "quarantine:read"
+	// ScopePersonalRead adds the personal values of quarantined rows (raw
+	// personal columns, the canonical entity) to what the client's other
+	// scopes show. It grants no endpoint by itself.
+	ScopePersonalRead = "personal:read"
+	ScopeOperate      = "operate"
 )
 
 // Scopes lists every scope, in the order docs/api.md gives them.
-var Scopes = []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeOperate}
+var Scopes = []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeQuarantineRead, ScopePersonalRead, ScopeOperate}
 
 // AllTenants in a client's tenants grants every tenant.
 const AllTenants = "*"

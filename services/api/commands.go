@@ -28,17 +28,18 @@ import (
 // MaxReasonLength is the longest reason an operator may give, in characters.
 const MaxReasonLength = 500
 
-// commandProducer writes operator commands to esr.ops.commands.v1. It is a
-// plain idempotent producer, not transactional: each command is one record,
-// produced synchronously so the request can answer whether Kafka has it.
+// commandProducer writes operator requests: commands to
+// esr.ops.commands.v1 and replay requests to esr.ops.replays.v1. It is a
+// plain idempotent producer, not transactional: each request is one record,
+// produced synchronously so the HTTP request can answer whether Kafka has it.
 type commandProducer struct {
 	cl      *kgo.Client
 	sr      *sr.Client
 	serde   *avrox.Serde
 	timeout time.Duration
 
-	mu     sync.Mutex
-	writer *avrox.Writer
+	mu      sync.Mutex
+	writers map[string]avrox.Writer // by topic
 }
 
 func newCommandProducer(k kafkax.Config, timeout time.Duration, srCl *sr.Client, serde *avrox.Serde) (*commandProducer, error) {
@@ -52,48 +53,57 @@ func newCommandProducer(k kafkax.Config, timeout time.Duration, srCl *sr.Client,
 	if err != nil {
 		return nil, fmt.Errorf("command producer: %w", err)
 	}
-	return &commandProducer{cl: cl, sr: srCl, serde: serde, timeout: timeout}, nil
+	return &commandProducer{cl: cl, sr: srCl, serde: serde, timeout: timeout, writers: map[string]avrox.Writer{}}, nil
 }
 
 func (p *commandProducer) close() { p.cl.Close() }
 
-// writerFor registers the operator-command schema under the topic's subject
-// (every version, as every producer in esrflow does) on first use.
-func (p *commandProducer) writerFor(ctx context.Context) (avrox.Writer, error) {
+// writerFor registers the topic's schema under the topic's subject (every
+// version, as every producer in esrflow does) on first use.
+func (p *commandProducer) writerFor(ctx context.Context, topic string) (avrox.Writer, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.writer != nil {
-		return *p.writer, nil
+	if w, ok := p.writers[topic]; ok {
+		return w, nil
 	}
-	if _, err := registrar.RegisterTopic(ctx, p.sr, schemas.TopicCommands); err != nil {
-		return avrox.Writer{}, err
-	}
-	_, text, err := schemas.Latest(schemas.OperatorCommand)
+	b, err := schemas.SchemaForTopic(topic)
 	if err != nil {
 		return avrox.Writer{}, err
 	}
-	w, err := p.serde.Register(ctx, schemas.Subject(schemas.TopicCommands), text)
+	if _, err := registrar.RegisterTopic(ctx, p.sr, topic); err != nil {
+		return avrox.Writer{}, err
+	}
+	_, text, err := schemas.Latest(b.Schema)
 	if err != nil {
 		return avrox.Writer{}, err
 	}
-	p.writer = &w
+	w, err := p.serde.Register(ctx, schemas.Subject(topic), text)
+	if err != nil {
+		return avrox.Writer{}, err
+	}
+	p.writers[topic] = w
 	return w, nil
 }
 
-// produce writes one command, keyed by tenant so publish sees it in order
-// with that tenant's files, and waits until Kafka acknowledges it.
-func (p *commandProducer) produce(ctx context.Context, cmd *internalv1.OperatorCommand) error {
+// send writes v to topic keyed by tenant, so the consuming stage sees it in
+// order with that tenant's files, and waits until Kafka acknowledges it.
+func (p *commandProducer) send(ctx context.Context, topic, tenant string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	w, err := p.writerFor(ctx)
+	w, err := p.writerFor(ctx, topic)
 	if err != nil {
-		return fmt.Errorf("registering %s: %w", schemas.TopicCommands, err)
+		return fmt.Errorf("registering %s: %w", topic, err)
 	}
-	v, err := w.Encode(nil, cmd)
+	b, err := w.Encode(nil, v)
 	if err != nil {
 		return err
 	}
-	return p.cl.ProduceSync(ctx, &kgo.Record{Topic: schemas.TopicCommands, Key: []byte(cmd.Tenant), Value: v}).FirstErr()
+	return p.cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(tenant), Value: b}).FirstErr()
+}
+
+// produce writes one operator command.
+func (p *commandProducer) produce(ctx context.Context, cmd *internalv1.OperatorCommand) error {
+	return p.send(ctx, schemas.TopicCommands, cmd.Tenant, cmd)
 }
 
 // decisionRequest is the body of a release or reject.

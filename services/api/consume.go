@@ -36,6 +36,8 @@ type metrics struct {
 	requests        *prometheus.CounterVec
 	accessLogErrors prometheus.Counter
 	deadLetters     *prometheus.CounterVec
+	quarantined     *prometheus.CounterVec
+	replays         *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -62,9 +64,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests whose access log row could not be written."}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_dead_letters_total",
 			Help: "Records written to the dead_letters table instead of being applied, by topic and stage (decode, invalid, store)."}, []string{"topic", "stage"}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_quarantine_records_total",
+			Help: "Records read from esr.quarantine.v1, by the stage that quarantined them."}, []string{"stage"}),
+		replays: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_replays_total",
+			Help: "Replay requests, by result (requested, kafka_unavailable)."}, []string{"result"}),
 	}
 	for _, c := range []prometheus.Collector{m.stored, m.duplicates, m.reports, m.skipped, m.retries, m.batches,
-		m.heldBatches, m.commands, m.requests, m.accessLogErrors, m.deadLetters} {
+		m.heldBatches, m.commands, m.requests, m.accessLogErrors, m.deadLetters, m.quarantined, m.replays} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering api metrics: %w", err)
 		}
@@ -178,6 +184,9 @@ func (s *Service) writeBatch(ctx context.Context, recs []*kgo.Record) error {
 	s.m.duplicates.Add(float64(len(b.Events) - len(fresh)))
 	s.m.reports.Add(float64(len(b.Reports)))
 	s.m.heldBatches.Add(float64(len(b.HeldBatches)))
+	for _, q := range b.Quarantine {
+		s.m.quarantined.WithLabelValues(string(q.Rec.Stage)).Inc()
+	}
 	return nil
 }
 
@@ -255,6 +264,9 @@ func (s *Service) decode(ctx context.Context, r *kgo.Record, b *batch) error {
 		b.Reports = append(b.Reports, fileReport{Report: &rep, Payload: payload})
 		return nil
 	}
+	if r.Topic == schemas.TopicQuarantine {
+		return s.decodeQuarantine(ctx, r, b)
+	}
 	if r.Topic == schemas.TopicHeldBatches {
 		var h internalv1.HeldBatch
 		if _, err := s.serde.Decode(ctx, r.Value, s.reader[schemas.HeldBatch], &h); err != nil {
@@ -295,16 +307,16 @@ func (s *Service) decode(ctx context.Context, r *kgo.Record, b *batch) error {
 	switch {
 	case e.Starter != nil:
 		x := e.Starter
-		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt
+		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt, e.Source = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt, x.Source
 	case e.Leaver != nil:
 		x := e.Leaver
-		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt
+		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt, e.Source = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt, x.Source
 	case e.Position != nil:
 		x := e.Position
-		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt
+		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt, e.Source = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt, x.Source
 	case e.Reversed != nil:
 		x := e.Reversed
-		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt
+		e.ID, e.Tenant, e.PersonID, e.EffectiveDate, e.RecordedAt, e.Source = x.EventID, x.Tenant, x.PersonID, x.EffectiveDate, x.RecordedAt, x.Source
 	}
 	if err := errors.Join(keyText("event_id", e.ID), keyText("tenant", e.Tenant), keyText("person_id", e.PersonID)); err != nil {
 		return invalidf("event: %v", err)

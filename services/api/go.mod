@@ -3,6 +3,7 @@ module github.com/esrflow/esrflow/services/api
 go 1.26.0
 
 require (
+	github.com/esrflow/esrflow/esr v0.0.0
 	github.com/esrflow/esrflow/platform v0.0.0
 	github.com/esrflow/esrflow/services/registry v0.0.0-00010101000000-000000000000
 	github.com/hamba/avro/v2 v2.31.0
@@ -54,6 +55,8 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 	modernc.org/sqlite v1.62.0
 )
+
+replace github.com/esrflow/esrflow/esr => ../../esr
 
 replace github.com/esrflow/esrflow/platform => ../../platform
 

@@ -65,6 +65,8 @@ type AuditEntry struct {
 	Status      string  `json:"status"`
 	DecidedAt   *string `json:"decided_at"`
 	Emitted     *int64  `json:"emitted"`
+	// ReplayID is set on a replay's row (action REPLAY, batch_id empty).
+	ReplayID *string `json:"replay_id,omitempty"`
 }
 
 // Audit statuses besides the batch outcomes RELEASED and REJECTED.
@@ -273,7 +275,7 @@ func (s *store) audit(ctx context.Context, tenant, batchID string, limit int) ([
 		where, args = where+" AND batch_id = ?", append(args, batchID)
 	}
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT command_id, tenant, batch_id, action, actor, reason, requested_at, status,
-		decided_at, emitted FROM audit_log WHERE `+where+` ORDER BY requested_at DESC, command_id LIMIT ?`), append(args, limit)...)
+		decided_at, emitted, replay_id FROM audit_log WHERE `+where+` ORDER BY requested_at DESC, command_id LIMIT ?`), append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}
@@ -285,9 +287,10 @@ func (s *store) audit(ctx context.Context, tenant, batchID string, limit int) ([
 			requestedAt int64
 			decidedAt   sql.NullInt64
 			emitted     sql.NullInt64
+			replayID    sql.NullString
 		)
 		if err := rows.Scan(&a.CommandID, &a.Tenant, &a.BatchID, &a.Action, &a.Actor, &a.Reason, &requestedAt, &a.Status,
-			&decidedAt, &emitted); err != nil {
+			&decidedAt, &emitted, &replayID); err != nil {
 			return nil, err
 		}
 		a.RequestedAt = millisRFC3339(requestedAt)
@@ -297,6 +300,7 @@ func (s *store) audit(ctx context.Context, tenant, batchID string, limit int) ([
 		if emitted.Valid {
 			a.Emitted = ptr(emitted.Int64)
 		}
+		a.ReplayID = nullable(replayID)
 		out = append(out, a)
 	}
 	return out, rows.Err()

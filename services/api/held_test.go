@@ -386,7 +386,7 @@ func newAuthFixture(t *testing.T, withClients bool) *authFixture {
 	t.Helper()
 	e := newEnv(t)
 	f := &authFixture{e: e, dbPath: filepath.Join(t.TempDir(), "api.db"), keys: map[string]string{}}
-	all := []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches}
+	all := []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeQuarantineRead}
 	var clients []Client
 	if withClients {
 		for _, c := range []Client{
@@ -478,6 +478,11 @@ func endpoints(tenant, person, sha, batch string) []endpoint {
 		{"reject", "POST", p + "/held-batches/" + batch + "/reject", `{"reason":""}`},
 		{"audit", "GET", p + "/audit", ""},
 		{"dead-letters", "GET", p + "/dead-letters", ""},
+		{"quarantine", "GET", p + "/quarantine", ""},
+		{"quarantine-record", "GET", p + "/quarantine/q-00000000000000000000", ""},
+		{"replay", "POST", p + "/quarantine/replay", `{"ids":["q-00000000000000000000"],"reason":""}`},
+		{"replays", "GET", p + "/replays", ""},
+		{"replay-detail", "GET", p + "/replays/rp-00000000000000000000", ""},
 	}
 }
 
@@ -492,12 +497,16 @@ func TestAccessMatrix(t *testing.T) {
 		forbRYY = "403 " + `{"error":"this API key is not allowed tenant RYY"}`
 		ok      = "200"
 		decided = "400 " + `{"error":"reason is required"}`
+		qnf     = "404 " + `{"error":"quarantined record not found"}`
+		rnf     = "404 " + `{"error":"replay not found"}`
+		eps     = 16 // endpoints() has this many
 	)
 	scope := func(s ...string) string {
 		return "403 " + `{"error":"this API key lacks the ` + strings.Join(s, " or ") + ` scope"}`
 	}
 	people, events, files, batches := scope(ScopeReadPeople), scope(ScopeReadEvents), scope(ScopeReadFiles), scope(ScopeReadBatches)
 	operate, audit := scope(ScopeOperate), scope(ScopeOperate, ScopeReadBatches)
+	qread, replays := scope(ScopeQuarantineRead), scope(ScopeQuarantineRead, ScopeOperate)
 	type row struct {
 		key  string
 		want []string // per endpoint, in endpoints() order
@@ -510,24 +519,24 @@ func TestAccessMatrix(t *testing.T) {
 		rows map[string]row
 	}{
 		{rxx, map[string]row{
-			"no key":       {"", rep(noKey, 11)},
-			"bad key":      {newKey(t), rep(badKey, 11)},
-			"rxx-reader":   {f.keys["rxx-reader"], []string{ok, ok, ok, ok, ok, ok, ok, operate, operate, ok, ok}},
-			"rxx-operator": {f.keys["rxx-operator"], []string{people, people, events, files, files, batches, batches, decided, decided, ok, ok}},
-			"ryy-all":      {f.keys["ryy-all"], rep(forbRXX, 11)},
-			"any-people":   {f.keys["any-people"], []string{ok, ok, events, files, files, batches, batches, operate, operate, audit, audit}},
-			"any-batches":  {f.keys["any-batches"], []string{people, people, events, files, files, ok, ok, operate, operate, ok, ok}},
+			"no key":       {"", rep(noKey, eps)},
+			"bad key":      {newKey(t), rep(badKey, eps)},
+			"rxx-reader":   {f.keys["rxx-reader"], []string{ok, ok, ok, ok, ok, ok, ok, operate, operate, ok, ok, ok, qnf, operate, ok, rnf}},
+			"rxx-operator": {f.keys["rxx-operator"], []string{people, people, events, files, files, batches, batches, decided, decided, ok, ok, qread, qread, decided, ok, rnf}},
+			"ryy-all":      {f.keys["ryy-all"], rep(forbRXX, eps)},
+			"any-people":   {f.keys["any-people"], []string{ok, ok, events, files, files, batches, batches, operate, operate, audit, audit, qread, qread, operate, replays, replays}},
+			"any-batches":  {f.keys["any-batches"], []string{people, people, events, files, files, ok, ok, operate, operate, ok, ok, qread, qread, operate, replays, replays}},
 		}},
 		// The tenant in the path is case-insensitive; so is the check.
 		{lower, map[string]row{
-			"ryy-all":    {f.keys["ryy-all"], rep(forbRXX, 11)},
-			"rxx-reader": {f.keys["rxx-reader"], []string{ok, ok, ok, ok, ok, ok, ok, operate, operate, ok, ok}},
+			"ryy-all":    {f.keys["ryy-all"], rep(forbRXX, eps)},
+			"rxx-reader": {f.keys["rxx-reader"], []string{ok, ok, ok, ok, ok, ok, ok, operate, operate, ok, ok, ok, qnf, operate, ok, rnf}},
 		}},
 		{ryy, map[string]row{
-			"no key":       {"", rep(noKey, 11)},
-			"rxx-reader":   {f.keys["rxx-reader"], rep(forbRYY, 11)},
-			"rxx-operator": {f.keys["rxx-operator"], rep(forbRYY, 11)},
-			"ryy-all":      {f.keys["ryy-all"], []string{ok, ok, ok, ok, ok, ok, ok, decided, decided, ok, ok}},
+			"no key":       {"", rep(noKey, eps)},
+			"rxx-reader":   {f.keys["rxx-reader"], rep(forbRYY, eps)},
+			"rxx-operator": {f.keys["rxx-operator"], rep(forbRYY, eps)},
+			"ryy-all":      {f.keys["ryy-all"], []string{ok, ok, ok, ok, ok, ok, ok, decided, decided, ok, ok, ok, qnf, decided, ok, rnf}},
 		}},
 	}
 	var requests int
@@ -559,7 +568,8 @@ func TestAccessMatrix(t *testing.T) {
 	// The RYY key reading RXX's ids under its own tenant finds nothing.
 	ryyKey := f.keys["ryy-all"]
 	for _, ep := range endpoints("RYY", "20990417", sha1, f.rxxBatch) {
-		if ep.name == "events" || ep.name == "files" || ep.name == "held-batches" || ep.name == "audit" || ep.name == "dead-letters" {
+		switch ep.name {
+		case "events", "files", "held-batches", "audit", "dead-letters", "quarantine", "replay", "replays":
 			continue
 		}
 		body := ep.body
@@ -656,6 +666,9 @@ func TestOpenMode(t *testing.T) {
 		}
 		code, body := do(t, f.srv, ep.method, ep.path, "", body)
 		want := 200
+		if ep.name == "quarantine-record" || ep.name == "replay-detail" {
+			want = 404 // read, and not there
+		}
 		if ep.method == "POST" {
 			want = 401
 			if body != `{"error":"an API key with the operate scope is required: this api has no API clients configured (--auth.clients)"}` {
@@ -677,8 +690,8 @@ func TestOpenMode(t *testing.T) {
 	if err := f.s.db.QueryRow(`SELECT SUM(CASE WHEN client = 'anonymous' THEN 1 ELSE 0 END), COUNT(*) FROM access_log`).Scan(&anon, &total); err != nil {
 		t.Fatal(err)
 	}
-	if total != 12 || anon != 12 {
-		t.Errorf("access log: %d rows, %d anonymous; want 12, 12", total, anon)
+	if want := len(endpoints("RXX", "", "", "")) + 1; total != want || anon != want {
+		t.Errorf("access log: %d rows, %d anonymous; want %d, %d", total, anon, want, want)
 	}
 }
 

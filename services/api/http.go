@@ -44,6 +44,11 @@ func (s *Service) Handler() http.Handler {
 	route("POST /v1/tenants/{tenant}/held-batches/{batch_id}/reject", s.decide(internalv1.OperatorActionReject), ScopeOperate)
 	route("GET /v1/tenants/{tenant}/audit", s.getAudit, ScopeOperate, ScopeReadBatches)
 	route("GET /v1/tenants/{tenant}/dead-letters", s.getDeadLetters, ScopeOperate, ScopeReadBatches)
+	route("GET /v1/tenants/{tenant}/quarantine", s.getQuarantine, ScopeQuarantineRead)
+	route("GET /v1/tenants/{tenant}/quarantine/{id}", s.getQuarantineItem, ScopeQuarantineRead)
+	route("POST /v1/tenants/{tenant}/quarantine/replay", s.postReplay, ScopeOperate)
+	route("GET /v1/tenants/{tenant}/replays", s.getReplays, ScopeQuarantineRead, ScopeOperate)
+	route("GET /v1/tenants/{tenant}/replays/{replay_id}", s.getReplay, ScopeQuarantineRead, ScopeOperate)
 	// Unknown endpoints still need a valid key when clients are configured,
 	// so probing paths reveals nothing to a caller without one.
 	route("/v1/", func(w http.ResponseWriter, _ *http.Request) {

@@ -105,6 +105,13 @@ func TestNULInRequestValues(t *testing.T) {
 			{"POST", "/v1/tenants/RXX/held-batches/hb-%00/release", `{"reason":"x"}`, 404},
 			{"GET", "/v1/tenants/RXX/audit?batch_id=%00", "", 200},
 			{"GET", "/v1/tenants/RXX/events?cursor=" + cursor, "", 400},
+			{"GET", "/v1/tenants/RXX/quarantine/q-%00", "", 404},
+			{"GET", "/v1/tenants/RXX/quarantine?rule=%00", "", 400},
+			{"GET", "/v1/tenants/RXX/quarantine?file=%00", "", 400},
+			{"GET", "/v1/tenants/RXX/quarantine?cursor=" + cursor, "", 400},
+			{"POST", "/v1/tenants/RXX/quarantine/replay", `{"ids":["q-\u0000"],"reason":"x"}`, 400},
+			{"POST", "/v1/tenants/RXX/quarantine/replay", `{"filter":{"rule":"\u0000"},"reason":"x"}`, 400},
+			{"GET", "/v1/tenants/RXX/replays/rp-%00", "", 404},
 		} {
 			if code, body := do(t, srv, c.method, c.path, key, c.body); code != c.want {
 				t.Errorf("%s %s = %d %s, want %d", c.method, c.path, code, body, c.want)

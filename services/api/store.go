@@ -34,6 +34,7 @@ type event struct {
 	Offset                     int64
 	SchemaID                   int
 	Payload                    json.RawMessage // the event as JSON, latest schema shape
+	Source                     eventsv1.Source // the row that caused it
 
 	// Exactly one is set, matching Type.
 	Starter  *eventsv1.StarterCreated
@@ -53,6 +54,7 @@ type batch struct {
 	Events      []event
 	Reports     []fileReport
 	HeldBatches []*internalv1.HeldBatch
+	Quarantine  []quarantined
 }
 
 // Assignment is one current assignment of a person, with the position
@@ -136,10 +138,11 @@ func (s *store) apply(ctx context.Context, b batch) ([]event, error) {
 	now := time.Now().UnixMilli()
 	for _, e := range b.Events {
 		res, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO events
-			(event_id, tenant, type, person_id, effective_date, recorded_at, topic, kafka_partition, kafka_offset, schema_id, payload, stored_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`),
+			(event_id, tenant, type, person_id, effective_date, recorded_at, topic, kafka_partition, kafka_offset, schema_id, payload, stored_at,
+			source_sha256, source_line)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`),
 			e.ID, e.Tenant, e.Type, e.PersonID, date(e.EffectiveDate), e.RecordedAt.UnixMilli(),
-			e.Topic, e.Partition, e.Offset, e.SchemaID, string(e.Payload), now)
+			e.Topic, e.Partition, e.Offset, e.SchemaID, string(e.Payload), now, strings.ToLower(e.Source.FileSha256), e.Source.Line)
 		if err != nil {
 			return nil, fmt.Errorf("storing event: %w", err)
 		}
@@ -152,6 +155,13 @@ func (s *store) apply(ctx context.Context, b batch) ([]event, error) {
 			return nil, err
 		}
 		fresh = append(fresh, e)
+	}
+	// Quarantine before reports: a replay's report settles the outcome of
+	// its rows, so the rows it re-quarantined must be in first.
+	for _, q := range b.Quarantine {
+		if err := s.applyQuarantine(ctx, tx, q, now); err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range b.Reports {
 		if err := s.applyReport(ctx, tx, r); err != nil {
@@ -383,6 +393,11 @@ func boolInt(b bool) int {
 // processing report of the accepted file is what operators need to see.
 func (s *store) applyReport(ctx context.Context, tx *sql.Tx, r fileReport) error {
 	tenant := strings.ToUpper(r.Report.Tenant)
+	if r.Report.ReplayID != nil {
+		if err := s.applyReplayReport(ctx, tx, tenant, *r.Report.ReplayID, r); err != nil {
+			return err
+		}
+	}
 	var status string
 	var reportedAt int64
 	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT status, reported_at FROM file_reports WHERE tenant = ? AND sha256 = ?`+s.d.forUpdate()),
