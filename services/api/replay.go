@@ -270,7 +270,7 @@ func (s *store) requestReplay(ctx context.Context, rp *internalv1.ReplayRequest,
 		return nil, fmt.Errorf("writing replay: %w", err)
 	}
 	for n := range count {
-		name, sha := replayBatchFile(rp.ReplayID, n)
+		name, sha := schemas.ReplayBatch(rp.ReplayID, n)
 		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO replay_batches (replay_id, batch, file_name, file_sha256, settled)
 			VALUES (?, ?, ?, ?, 0)`), rp.ReplayID, n, name, sha); err != nil {
 			return nil, fmt.Errorf("writing replay batch: %w", err)
@@ -318,20 +318,6 @@ func (s *store) failReplay(ctx context.Context, replayID string) error {
 		}
 	}
 	return tx.Commit()
-}
-
-// replayBatchFile names the n-th (0-based) batch of a replay as ingest
-// writes it (ingest.ReplayBatchName, ingest.ReplayBatchSHA256): a run of
-// the request's rows sharing a dialect and VPD becomes one batch, named
-// REPLAY_<id>, then REPLAY_<id>_2, _3 ..., whose SHA-256 is that of "<id>",
-// then "<id>_2" ... Its file report carries that SHA-256.
-func replayBatchFile(replayID string, n int) (name, sha string) {
-	id := replayID
-	if n > 0 {
-		id += "_" + strconv.Itoa(n+1)
-	}
-	h := sha256.Sum256([]byte(id))
-	return "REPLAY_" + id, hex.EncodeToString(h[:])
 }
 
 // applyReplayReport records the file report of one batch of a replay and

@@ -2,11 +2,8 @@ package ingest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -32,9 +29,6 @@ const ReplayGroup = "esrflow-ingest-replays"
 // group member whose offsets go into its transactions.
 func ReplayTransactionalID(instance string) string { return TransactionalID(instance) + "-replays" }
 
-// ReplayFilePrefix starts the FileInfo name of a replay batch.
-const ReplayFilePrefix = "REPLAY_"
-
 // Outcomes of a replay request, the outcome label of
 // esrflow_ingest_replays_total.
 const (
@@ -53,28 +47,6 @@ type errSkip struct{ why string }
 func (e *errSkip) Error() string { return e.why }
 
 func skip(msg string, args ...any) error { return &errSkip{why: fmt.Sprintf(msg, args...)} }
-
-// ReplayBatchName is the FileInfo name of the n-th (0-based) batch of a
-// replay: REPLAY_<id>, then REPLAY_<id>_2, _3 ... when the request's rows
-// change dialect or VPD.
-func ReplayBatchName(replayID string, n int) string {
-	if n == 0 {
-		return ReplayFilePrefix + replayID
-	}
-	return ReplayFilePrefix + replayID + "_" + strconv.Itoa(n+1)
-}
-
-// ReplayBatchSHA256 is the FileInfo sha256 of the n-th batch of a replay:
-// the hex SHA-256 of the replay id (of "<id>_<n+1>" after the first), so
-// every stage keys the batch's state apart from any file's.
-func ReplayBatchSHA256(replayID string, n int) string {
-	id := replayID
-	if n > 0 {
-		id += "_" + strconv.Itoa(n+1)
-	}
-	h := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(h[:])
-}
 
 // replayBatches turns a replay request into the esr.raw.v1 records of its
 // replay batches, in the order they are written: for each run of rows that
@@ -102,7 +74,8 @@ func replayBatches(req *internalv1.ReplayRequest, t tenant.Tenant, l *ledger) ([
 			end++
 		}
 		rows := req.Rows[start:end]
-		info := internalv1.FileInfo{Name: ReplayBatchName(id, n), Sha256: ReplayBatchSHA256(id, n),
+		name, sha := schemas.ReplayBatch(id, n)
+		info := internalv1.FileInfo{Name: name, Sha256: sha,
 			Dialect: first.File.Dialect, Kind: internalv1.FileKindChange, RunDate: replayRunDate(t.Code, rows, l)}
 		rid := &id
 		ctl := func(kind internalv1.RawKind) internalv1.RawRecord {

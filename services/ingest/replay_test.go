@@ -15,7 +15,6 @@ import (
 	"github.com/esrflow/esrflow/platform/testkit"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
-	"github.com/esrflow/esrflow/services/ingest"
 )
 
 // requestReplay produces a replay request the way the api does: key =
@@ -81,7 +80,7 @@ func rowsOf(recs []internalv1.RawRecord) []internalv1.ReplayRow {
 // and VPD), problems aside.
 func wantBatch(req internalv1.ReplayRequest, runDate time.Time) []internalv1.RawRecord {
 	id := req.ReplayID
-	info := internalv1.FileInfo{Name: "REPLAY_" + id, Sha256: ingest.ReplayBatchSHA256(id, 0), Dialect: req.Rows[0].File.Dialect,
+	info := internalv1.FileInfo{Name: "REPLAY_" + id, Sha256: replayBatchSHA(id, 0), Dialect: req.Rows[0].File.Dialect,
 		Kind: internalv1.FileKindChange, RunDate: runDate}
 	vpd := req.Rows[0].Vpd
 	out := []internalv1.RawRecord{{Kind: internalv1.RawKindFileStart, Tenant: req.Tenant, Vpd: vpd, File: info,
@@ -238,18 +237,23 @@ func TestReplayRequestBecomesReplayBatch(t *testing.T) {
 	}
 }
 
+func replayBatchSHA(id string, n int) string {
+	_, sha := schemas.ReplayBatch(id, n)
+	return sha
+}
+
 func TestReplayBatchNames(t *testing.T) {
-	if got := ingest.ReplayBatchName("rp-9", 0); got != "REPLAY_rp-9" {
+	if got, _ := schemas.ReplayBatch("rp-9", 0); got != "REPLAY_rp-9" {
 		t.Errorf("first batch name %q", got)
 	}
-	if got := ingest.ReplayBatchName("rp-9", 1); got != "REPLAY_rp-9_2" {
+	if got, _ := schemas.ReplayBatch("rp-9", 1); got != "REPLAY_rp-9_2" {
 		t.Errorf("second batch name %q", got)
 	}
 	// The first batch's sha256 is the hex SHA-256 of the replay id.
-	if got := ingest.ReplayBatchSHA256("rp-9", 0); got != sha([]byte("rp-9")) {
+	if got := replayBatchSHA("rp-9", 0); got != sha([]byte("rp-9")) {
 		t.Errorf("first batch sha256 %s", got)
 	}
-	if ingest.ReplayBatchSHA256("rp-9", 1) == ingest.ReplayBatchSHA256("rp-9", 0) {
+	if replayBatchSHA("rp-9", 1) == replayBatchSHA("rp-9", 0) {
 		t.Error("two batches of one replay share a sha256")
 	}
 }
