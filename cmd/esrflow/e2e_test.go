@@ -121,11 +121,24 @@ var processStart = time.Now()
 
 func startStackWith(t testing.TB, dir string, tenants *tenant.Set, without ...string) *stack.Stack {
 	t.Helper()
-	st, err := stack.Start(context.Background(), stack.Config{
+	return startStackConfig(t, e2eStackConfig(t, dir, tenants, without...))
+}
+
+// e2eStackConfig is the stack the end-to-end tests run: on dir, e2eClock's
+// time, quick polls, the api open (no clients: its operator endpoints refuse
+// everyone).
+func e2eStackConfig(t testing.TB, dir string, tenants *tenant.Set, without ...string) stack.Config {
+	return stack.Config{
 		DataDir: dir, KafkaPort: 0, RegistryAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Partitions: 3,
 		Tenants: tenants, Settle: 20 * time.Millisecond, Poll: 50 * time.Millisecond, Without: without,
 		Log: zaptest.NewLogger(t, zaptest.Level(zapWarn)), Now: e2eClock,
-	})
+	}
+}
+
+// startStackConfig starts a stack and stops it when the test ends.
+func startStackConfig(t testing.TB, cfg stack.Config) *stack.Stack {
+	t.Helper()
+	st, err := stack.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

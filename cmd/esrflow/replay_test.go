@@ -114,9 +114,8 @@ func requestReplay(t *testing.T, seeds []string, registryURL string, req interna
 // exactly the starter the truth has, sourced from the change file's line,
 // once: a second replay publishes nothing.
 //
-// TODO(integrator): once the api's replay endpoint and the validate rewrite
-// (tenant rule overrides) have landed, drive this through POST .../replays
-// after a real rule or mapping change instead of producing the request.
+// TestReplayAfterARuleChangeThroughTheAPI makes the same journey as an
+// operator does: a real rule change, then POST .../quarantine/replay.
 func TestReplayPublishesWhatTheQuarantinedRowImplies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run")

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
+	"github.com/esrflow/esrflow/cmd/esrflow/internal/stack"
+	"github.com/esrflow/esrflow/esr/gen"
+	"github.com/esrflow/esrflow/esr/tenant"
+	"github.com/esrflow/esrflow/services/api"
+)
+
+// quarantineItem is the part of the api's quarantined record the test reads.
+type quarantineItem struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Lineage struct {
+		FileName string `json:"file_name"`
+		Line     int64  `json:"line"`
+	} `json:"lineage"`
+	Violations []struct {
+		Rule     string `json:"rule"`
+		Severity string `json:"severity"`
+	} `json:"violations"`
+}
+
+// replayView is the part of GET .../replays/{id} the test reads.
+type replayView struct {
+	ReplayID    string `json:"replay_id"`
+	Status      string `json:"status"`
+	RowOutcomes []struct {
+		QuarantineID string `json:"quarantine_id"`
+		Outcome      string `json:"outcome"`
+		Events       []struct {
+			Type string `json:"type"`
+		} `json:"events"`
+	} `json:"row_outcomes"`
+}
+
+// TestReplayAfterARuleChangeThroughTheAPI is the replay an operator makes:
+// a starter's only assignment arrives with an FTE of 1.8, over the baseline
+// maximum (ESR-V019), so it is quarantined and the starter not published.
+// The trust then raises its FTE maximum to 2.0 (a rule parameter in its
+// tenant configuration, rolled out by restarting the platform), finds the
+// record through GET .../quarantine?rule=ESR-V019 and replays it through
+// POST .../quarantine/replay. The row goes through normalise and validate
+// again under the new rule set, is accepted, and publishes exactly the
+// starter the truth has — sourced from the change file's line — once; the
+// replay's outcome says so, and the record is resolved, so a second replay
+// of it is refused and publishes nothing.
+func TestReplayAfterARuleChangeThroughTheAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run")
+	}
+	r := breakStarter(t, func(cols []string) { cols[25] = "1.8" }) // GO v2 ASA column 25: fte
+	dir := t.TempDir()
+	baseline, err := tenant.Parse("RXX=412")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "e2e-operator-key"
+	operated := func(tenants *tenant.Set) stack.Config {
+		cfg := e2eStackConfig(t, dir, tenants)
+		cfg.APIClients = []api.Client{{Name: "e2e-operator", KeySHA256: api.HashKey(key), Tenants: []string{"RXX"}, Scopes: api.Scopes}}
+		return cfg
+	}
+	st := startStackConfig(t, operated(baseline))
+	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := r.res.Files[0]
+	dropFile(t, st.DropDir(), "RXX", full.Name, r.sink.Bytes(full.Name))
+	waitReports(t, rd, 1, 2*time.Minute)
+	dropFile(t, st.DropDir(), "RXX", r.change.Name, r.data)
+	waitReports(t, rd, 2, 2*time.Minute)
+
+	ctx := context.Background()
+	published, _ := r.expectedEvents()
+	without := slices.DeleteFunc(slices.Clone(published), func(l gen.TruthLine) bool { return eventKey(l) == eventKey(r.starter) })
+	events, err := rd.Events(ctx, "RXX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing, extra := compareEvents(t, events, without); missing+extra > 0 {
+		t.Fatal("before the replay, the events are not the truth without the starter")
+	}
+	item := waitQuarantined(t, st.APIURL(), key, r.change.Name, int64(r.line))
+
+	// The rule change: RXX allows an FTE up to 2.0.
+	relaxed, err := tenant.New(tenant.Tenant{Code: "RXX", VPDs: []string{"412"}, Validation: tenant.Validation{
+		Rules: map[string]tenant.RuleOverride{"ESR-V019": {Params: map[string]any{"max": 2.0}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st = startStackConfig(t, operated(relaxed))
+	rd, err = observe.NewReader(st.Seeds(), st.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	body := fmt.Sprintf(`{"ids": [%q], "reason": "RXX allows an FTE up to 2.0", "idempotency_key": "e2e-1"}`, item.ID)
+	var accepted struct {
+		ReplayID string `json:"replay_id"`
+		Rows     int    `json:"rows"`
+	}
+	if code := callJSON(t, http.MethodPost, key, st.APIURL()+"/v1/tenants/RXX/quarantine/replay", body, &accepted); code != http.StatusAccepted || accepted.Rows != 1 {
+		t.Fatalf("replay: %d %+v, want 202 with 1 row", code, accepted)
+	}
+	rp := waitReplay(t, st.APIURL(), key, accepted.ReplayID)
+	if rp.Status != "COMPLETED" || len(rp.RowOutcomes) != 1 || rp.RowOutcomes[0].Outcome != "accepted" ||
+		len(rp.RowOutcomes[0].Events) != 1 || rp.RowOutcomes[0].Events[0].Type != "starter-created" {
+		t.Fatalf("replay outcome %+v, want COMPLETED, the row accepted with its starter-created", rp)
+	}
+	events, err = rd.Events(ctx, "RXX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareEvents(t, events, published)
+
+	var after quarantineItem
+	if code := callJSON(t, http.MethodGet, key, st.APIURL()+"/v1/tenants/RXX/quarantine/"+item.ID, "", &after); code != http.StatusOK || after.Status != "resolved" {
+		t.Errorf("quarantined record after the replay: %d %+v, want resolved", code, after)
+	}
+	again := fmt.Sprintf(`{"ids": [%q], "reason": "once more", "idempotency_key": "e2e-2"}`, item.ID)
+	if code := callJSON(t, http.MethodPost, key, st.APIURL()+"/v1/tenants/RXX/quarantine/replay", again, nil); code != http.StatusConflict {
+		t.Errorf("replaying a resolved record: %d, want 409", code)
+	}
+	reps := waitReports(t, rd, 3, time.Minute)
+	if last := reps[len(reps)-1]; last.ReplayID == nil || *last.ReplayID != accepted.ReplayID || last.EventsEmitted["starter-created"] != 1 {
+		t.Errorf("the replay's file report: %+v", last)
+	}
+	final, err := rd.Events(ctx, "RXX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(final) != len(events) {
+		t.Errorf("%d events after the refused replay, %d before", len(final), len(events))
+	}
+}
+
+// waitQuarantined waits for the api to list a row of a file quarantined
+// under ESR-V019 and returns it.
+func waitQuarantined(t *testing.T, apiURL, key, file string, line int64) quarantineItem {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var list struct {
+			Quarantine []quarantineItem `json:"quarantine"`
+		}
+		if code := callJSON(t, http.MethodGet, key, apiURL+"/v1/tenants/RXX/quarantine?rule=ESR-V019", "", &list); code == http.StatusOK {
+			for _, q := range list.Quarantine {
+				if q.Lineage.FileName == file && q.Lineage.Line == line {
+					if q.Status != "open" || !slices.ContainsFunc(q.Violations, func(v struct {
+						Rule     string `json:"rule"`
+						Severity string `json:"severity"`
+					}) bool {
+						return v.Rule == "ESR-V019" && v.Severity == "ERROR"
+					}) {
+						t.Fatalf("quarantined record %+v, want open under ESR-V019", q)
+					}
+					return q
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the api lists no record of %s:%d under ESR-V019", file, line)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitReplay waits until a replay is no longer in progress.
+func waitReplay(t *testing.T, apiURL, key, id string) replayView {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var rp replayView
+		if code := callJSON(t, http.MethodGet, key, apiURL+"/v1/tenants/RXX/replays/"+id, "", &rp); code == http.StatusOK && rp.Status != "REQUESTED" && rp.Status != "" {
+			return rp
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replay %s did not settle", id)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// callJSON sends a request with the api key (a JSON body when set) and
+// decodes a 2xx answer into v (when set).
+func callJSON(t *testing.T, method, key, url, body string, v any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if v != nil && resp.StatusCode/100 == 2 {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode
+}
