@@ -439,6 +439,13 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 		in = *rec.Counts
 	}
 	res := of.judge.Finish(rules.Upstream{RowsRead: in.RowsRead, Quarantined: in.Quarantined, RuleCounts: rec.RuleCounts})
+	if rec.ReplayID != nil && res.Rejected {
+		// A replay batch is an operator's deliberate resend of rows already
+		// quarantined, each judged on its own again. The budget guards
+		// against a broken feed file; applied to a replay it would only
+		// withhold the rows a mapping or rule change has mended.
+		res.Rejected, res.Reason = false, ""
+	}
 
 	// Rows quarantined per rule (this stage's at error severity, added to
 	// the stages' before): FILE_END's rule_counts and the reports' top rules.

@@ -125,6 +125,34 @@ func TestOverBudgetFileRejectedWhole(t *testing.T) {
 
 // A tenant's overrides change outcomes: a disabled rule lets a row through;
 // a rule turned into a warning passes the row, flagged.
+// TestReplayBatchIsNeverOverBudget: the same 12-of-13 broken rows, sent as a
+// replay batch, are judged row by row: the 12 are quarantined again, the good
+// row flows, and no file is rejected.
+func TestReplayBatchIsNeverOverBudget(t *testing.T) {
+	h := newHarness(t)
+	h.run(baseline())
+	var lines []string
+	for i := range 12 {
+		lines = append(lines, numberless(i))
+	}
+	lines = append(lines, set(linePOA, 1, "8812999"))
+	batch := file(2, lines...)
+	id := "rp-0c1d2e3f4a5b"
+	for i := range batch {
+		batch[i].ReplayID = &id
+	}
+	out := h.run(batch)
+	if len(out.reports) != 0 {
+		t.Errorf("a replay batch got %d file reports from validate (a rejection), want none", len(out.reports))
+	}
+	if len(out.quarantined) != 12 {
+		t.Errorf("%d quarantine records, want 12", len(out.quarantined))
+	}
+	if s := summarise(h, out); fmt.Sprint(s.validated) != "[FILE_START:0 ENTITY:14 FILE_END:0]" { // kind:line; the good row is line 14
+		t.Errorf("validated %v, want the batch with its good row", s.validated)
+	}
+}
+
 func TestTenantOverrideChangesOutcome(t *testing.T) {
 	unknownPosition := set(set(lineASA, 28, "99000001"), 2, "41877121")
 	for _, tt := range []struct {
