@@ -190,9 +190,10 @@ func TestFileLevelFailuresAreRejectedWhole(t *testing.T) {
 			if r.File.Name != tt.file || r.File.Sha256 != sum || r.File.Size != int64(len(tt.data)) || r.RowsRead != 0 {
 				t.Fatalf("report file = %+v rows %d", r.File, r.RowsRead)
 			}
-			prefix := tt.file + ": "
+			// The catalogue's code, then where and what.
+			prefix := rules.CodeOf(tt.rule) + " " + tt.file + ": "
 			if tt.line > 0 {
-				prefix = tt.file + ":" + strconv.Itoa(tt.line) + ": "
+				prefix = rules.CodeOf(tt.rule) + " " + tt.file + ":" + strconv.Itoa(tt.line) + ": "
 			}
 			if !strings.HasPrefix(*r.Reason, prefix) || !strings.Contains(*r.Reason, tt.rule+": ") {
 				t.Fatalf("reason %q: want prefix %q and rule %s", *r.Reason, prefix, tt.rule)
@@ -242,11 +243,11 @@ func TestDuplicateAndSequence(t *testing.T) {
 	if len(reports) != 2 {
 		t.Fatalf("%d reports, want 2: %+v", len(reports), reports)
 	}
-	wantSeq := c2.Name + ": sequence: sequence 3 is not after the last accepted sequence 4 for VPD 412 (" + c3.Name + ")"
+	wantSeq := "ESR-F016 " + c2.Name + ": sequence: sequence 3 is not after the last accepted sequence 4 for VPD 412 (" + c3.Name + ")"
 	if r := reports[0]; r.Status != internalv1.FileStatusRejected || *r.Reason != wantSeq || r.File.Sha256 != c2.SHA256 {
 		t.Fatalf("sequence report = %+v reason %q, want %q", r, *r.Reason, wantSeq)
 	}
-	wantDup := full.Name + ": duplicate: same content (sha256 " + full.SHA256[:12] + "…) as " + full.Name + " accepted at "
+	wantDup := "ESR-F017 " + full.Name + ": duplicate: same content (sha256 " + full.SHA256[:12] + "…) as " + full.Name + " accepted at "
 	if r := reports[1]; r.Status != internalv1.FileStatusRejected || !strings.HasPrefix(*r.Reason, wantDup) || r.File.Sha256 != full.SHA256 {
 		t.Fatalf("duplicate report = %+v reason %q, want prefix %q", r, *r.Reason, wantDup)
 	}
@@ -494,11 +495,11 @@ func TestRunDatesNeverGoBackwards(t *testing.T) {
 
 	reports := st.reports(t)
 	want := []string{
-		oldFull.Name + ":1: HDR column 5 (run_at): run-date-backwards: run date 2024-04-02 is before 2024-04-04, the run date of " +
+		"ESR-F015 " + oldFull.Name + ":1: HDR column 5 (run_at): run-date-backwards: run date 2024-04-02 is before 2024-04-04, the run date of " +
 			res.Files[1].Name + ", the last file accepted for VPD 412",
-		oldChange.Name + ":1: HDR column 5 (run_at): run-date-backwards: run date 2024-04-03 is before 2024-04-04, the run date of " +
+		"ESR-F015 " + oldChange.Name + ":1: HDR column 5 (run_at): run-date-backwards: run date 2024-04-03 is before 2024-04-04, the run date of " +
 			res.Files[1].Name + ", the last file accepted for VPD 412",
-		name + ":1: HDR column 5 (run_at): run-date-name: header run date 2024-04-06 differs from the file name's date 2024-04-05",
+		"ESR-F011 " + name + ":1: HDR column 5 (run_at): run-date-name: header run date 2024-04-06 differs from the file name's date 2024-04-05",
 	}
 	if len(reports) != len(want) {
 		t.Fatalf("%d reports, want %d: %+v", len(reports), len(want), reports)

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/esr/format"
+	"github.com/esrflow/esrflow/esr/rules"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/logx"
 	"github.com/esrflow/esrflow/schemas"
@@ -291,6 +292,11 @@ func (s *Service) rejectProblem(ctx context.Context, c *conn, d *delivery, fe *f
 // reject writes a REJECTED report for the file (and nothing else) and
 // archives it.
 func (s *Service) reject(ctx context.Context, c *conn, d *delivery, rule, reason string) error {
+	if code := rules.CodeOf(rule); code != rule {
+		// The catalogue's code first (ESR-F006 ...), as every other
+		// rejection and quarantine reads.
+		reason = code + " " + reason
+	}
 	report := internalv1.FileReport{Tenant: d.tenant, Vpd: d.vpd, File: d.info, Status: internalv1.FileStatusRejected,
 		Reason: &reason, EventsEmitted: map[string]int64{}, ReportedAt: s.cfg.Now().UTC().Truncate(time.Millisecond)}
 	value, err := c.fileReport.Encode(nil, &report)
