@@ -128,31 +128,9 @@ type decisionResponse struct {
 // its HeldBatch record then completes the audit row.
 func (s *Service) decide(action internalv1.OperatorAction) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		t, ok := tenant(w, r)
-		if !ok {
-			return
-		}
-		client := clientOf(r)
-		if client == nil { // guard refuses operate without clients; never reached
-			writeError(w, http.StatusUnauthorized, errOperateNeedsKey)
-			return
-		}
 		var req decisionRequest
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-		dec.DisallowUnknownFields()
-		// One JSON object and nothing after it: `{"reason":"a"}{"reason":"b"}`
-		// must not be read as its first half.
-		if err := dec.Decode(&req); err != nil || dec.Decode(&struct{}{}) != io.EOF {
-			writeError(w, http.StatusBadRequest, `body must be JSON {"reason": "..."}`)
-			return
-		}
-		req.Reason = strings.TrimSpace(req.Reason)
-		switch n := utf8.RuneCountInString(req.Reason); {
-		case n == 0:
-			writeError(w, http.StatusBadRequest, "reason is required")
-			return
-		case n > MaxReasonLength:
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("reason must be at most %d characters", MaxReasonLength))
+		t, client, ok := operatorBody(w, r, 16<<10, &req, &req.Reason, `body must be JSON {"reason": "..."}`)
+		if !ok {
 			return
 		}
 		cmd := &internalv1.OperatorCommand{
@@ -189,4 +167,37 @@ func (s *Service) decide(action internalv1.OperatorAction) http.HandlerFunc {
 			zap.String("batch_id", cmd.BatchID), zap.String("action", string(action)), zap.String("actor", cmd.Actor))
 		writeJSON(w, http.StatusAccepted, decisionResponse{CommandID: cmd.CommandID, BatchID: cmd.BatchID, Action: string(action), Status: AuditRequested})
 	}
+}
+
+// operatorBody starts an operator endpoint (a decision on a held batch, a
+// replay): the tenant from the path, the calling client, and a body of one
+// JSON object read into req — unknown fields refused, and nothing after it,
+// so `{"reason":"a"}{"reason":"b"}` is not read as its first half — whose
+// reason (a field of req) it trims and checks. false: the answer is written.
+func operatorBody(w http.ResponseWriter, r *http.Request, maxBytes int64, req any, reason *string, help string) (string, *authClient, bool) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return "", nil, false
+	}
+	client := clientOf(r)
+	if client == nil { // guard refuses operate without clients; never reached
+		writeError(w, http.StatusUnauthorized, errOperateNeedsKey)
+		return "", nil, false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil || dec.Decode(&struct{}{}) != io.EOF {
+		writeError(w, http.StatusBadRequest, help)
+		return "", nil, false
+	}
+	*reason = strings.TrimSpace(*reason)
+	switch n := utf8.RuneCountInString(*reason); {
+	case n == 0:
+		writeError(w, http.StatusBadRequest, "reason is required")
+		return "", nil, false
+	case n > MaxReasonLength:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("reason must be at most %d characters", MaxReasonLength))
+		return "", nil, false
+	}
+	return t, client, true
 }

@@ -9,13 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -620,29 +618,9 @@ type replayResponse struct {
 // take it the replay is FAILED, its rows go back to their earlier status,
 // and the caller gets 503.
 func (s *Service) postReplay(w http.ResponseWriter, r *http.Request) {
-	t, ok := tenant(w, r)
-	if !ok {
-		return
-	}
-	client := clientOf(r)
-	if client == nil { // guard refuses operate without clients; never reached
-		writeError(w, http.StatusUnauthorized, errOperateNeedsKey)
-		return
-	}
 	var req replayRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 256<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || dec.Decode(&struct{}{}) != io.EOF {
-		writeError(w, http.StatusBadRequest, replayBodyHelp)
-		return
-	}
-	req.Reason = strings.TrimSpace(req.Reason)
-	switch n := utf8.RuneCountInString(req.Reason); {
-	case n == 0:
-		writeError(w, http.StatusBadRequest, "reason is required")
-		return
-	case n > MaxReasonLength:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("reason must be at most %d characters", MaxReasonLength))
+	t, client, ok := operatorBody(w, r, 256<<10, &req, &req.Reason, replayBodyHelp)
+	if !ok {
 		return
 	}
 	if len(req.IdempotencyKey) > maxIdempotencyKey || !cleanText(req.IdempotencyKey) {
