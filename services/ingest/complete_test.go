@@ -71,7 +71,9 @@ func starts(marks []fileMark) []string {
 // is still where it was written: ingest moves a file it has read to the
 // archive, so a file gone mid-write was read early. It returns the first
 // such failure (t.Fatal cannot be called from the writer's goroutine).
-func writeSlowly(path string, data []byte, chunks int, pause time.Duration) error {
+// The first pause is firstPause when that is longer: time for a reader
+// that took the first chunk for the whole file to read it to its end.
+func writeSlowly(path string, data []byte, chunks int, pause, firstPause time.Duration) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
@@ -88,7 +90,11 @@ func writeSlowly(path string, data []byte, chunks int, pause time.Duration) erro
 			return err
 		}
 		if off+step < len(data) {
-			time.Sleep(pause)
+			if off == 0 {
+				time.Sleep(max(pause, firstPause))
+			} else {
+				time.Sleep(pause)
+			}
 		}
 	}
 	return f.Close()
@@ -119,7 +125,7 @@ func TestSlowlyWrittenFileIsNotReadEarly(t *testing.T) {
 	fi := res.Files[0]
 	dir := filepath.Join(st.dropRoot, "RXX")
 	path := filepath.Join(dir, fi.Name)
-	if err := writeSlowly(path, sink.Bytes(fi.Name), 8, 150*time.Millisecond); err != nil {
+	if err := writeSlowly(path, sink.Bytes(fi.Name), 8, 150*time.Millisecond, 0); err != nil {
 		t.Fatal(err)
 	}
 	waitGone(t, path)
@@ -246,7 +252,10 @@ func TestSeventyMegabyteFullFileIsReadBeforeTheChangeFilesAfterIt(t *testing.T) 
 	}
 	path := filepath.Join(dir, full.Name)
 	wrote := make(chan error, 1)
-	go func() { wrote <- writeSlowly(path, data, 14, 100*time.Millisecond) }()
+	// 5 MB chunks, 100ms apart (more than the settle period), and a
+	// second's pause after the first: a reader that trusted the settle
+	// period alone would read that first chunk to its end and reject it.
+	go func() { wrote <- writeSlowly(path, data, 14, 100*time.Millisecond, time.Second) }()
 	// The change files arrive while the full file is being written.
 	st.drop(t, "RXX", c2.Name, sink.Bytes(c2.Name))
 	st.drop(t, "RXX", c1.Name, sink.Bytes(c1.Name))
