@@ -209,6 +209,9 @@ func TestUploadInProgressHoldsBackLaterFilesOfItsFeed(t *testing.T) {
 			t.Fatalf("%s was taken while the full file before it was still uploading: %v", filepath.Base(p), err)
 		}
 	}
+	if n := counter(t, r.metrics, "esrflow_ingest_files_waiting", "tenant", "RXX"); n != 3 {
+		t.Fatalf("esrflow_ingest_files_waiting %v, want 3 (the upload and the two change files)", n)
+	}
 	if err := os.WriteFile(part, data, 0o640); err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +223,9 @@ func TestUploadInProgressHoldsBackLaterFilesOfItsFeed(t *testing.T) {
 		waitGone(t, p)
 	}
 	r.stop()
+	if n := counter(t, r.metrics, "esrflow_ingest_files_waiting", "tenant", "RXX"); n != 0 {
+		t.Fatalf("esrflow_ingest_files_waiting %v after every file was read, want 0", n)
+	}
 	marks, _ := st.fileMarks(t)
 	want := []string{full.Name, c1.Name, c2.Name}
 	if got := starts(marks); strings.Join(got, " ") != strings.Join(want, " ") {

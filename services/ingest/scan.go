@@ -335,6 +335,8 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 	// waiting: feed -> the earliest file of it not read in this pass.
 	waiting := map[string]string{}
 	now := time.Now()
+	left := 0 // files not read in this pass
+	defer func() { s.metrics.waiting.WithLabelValues(folder).Set(float64(left)) }()
 	for _, f := range files {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -347,6 +349,7 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 				}
 				continue
 			}
+			left++
 			if _, ok := waiting[f.feed]; !ok {
 				waiting[f.feed] = f.name
 			}
@@ -361,6 +364,7 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 			s.log.Warn("file not checked; will retry", logx.Tenant(folder), logx.File(f.name), zap.Error(err))
 		}
 		if earlier, ok := waiting[f.feed]; ok && f.esr {
+			left++
 			if r != notComplete && !s.watcher.markWaitLogged(f.path) {
 				s.log.Info("file waits for an earlier file of its feed still being delivered",
 					logx.Tenant(folder), logx.File(f.name), zap.String("awaiting", earlier))
@@ -368,6 +372,7 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 			continue
 		}
 		if r == notComplete {
+			left++
 			if f.esr {
 				waiting[f.feed] = f.name
 			}
@@ -388,6 +393,7 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 			// while read): leave it and its feed's later files for
 			// the next pass.
 			s.log.Warn("file not ingested; will retry", logx.Tenant(folder), logx.File(f.name), zap.Error(err))
+			left++
 			if f.esr {
 				waiting[f.feed] = f.name
 			}
