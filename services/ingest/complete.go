@@ -78,8 +78,12 @@ func (w *watcher) sawPart(path string, scan uint64) { w.parts[path] = scan }
 func (w *watcher) observe(path string, fi fs.FileInfo, scan uint64, now time.Time) (o observation, stable bool) {
 	o, ok := w.seen[path]
 	if !ok || o.size != fi.Size() || !o.mod.Equal(fi.ModTime()) {
-		_, part := w.parts[path]
-		o = observation{size: fi.Size(), mod: fi.ModTime(), since: now, renamed: !ok && part}
+		// Renamed into place: new here, and its in-progress name was seen
+		// by an earlier scan but not by this one (sawPart would have
+		// stamped this scan). A leftover part beside a file written in
+		// place does not count.
+		partScan, part := w.parts[path]
+		o = observation{size: fi.Size(), mod: fi.ModTime(), since: now, renamed: !ok && part && partScan != scan}
 	}
 	o.scan = scan
 	w.seen[path] = o

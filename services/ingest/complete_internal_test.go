@@ -1,8 +1,10 @@
 package ingest
 
 import (
+	"io/fs"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/esrflow/esrflow/esr/format"
 )
@@ -83,4 +85,90 @@ func TestFeedOrder(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("order %v\nwant %v", names, want)
 	}
+}
+
+// fakeInfo is the part of a file's stat the watcher looks at.
+type fakeInfo struct {
+	size int64
+	mod  time.Time
+}
+
+func (f fakeInfo) Name() string       { return "f" }
+func (f fakeInfo) Size() int64        { return f.size }
+func (f fakeInfo) Mode() fs.FileMode  { return 0o640 }
+func (f fakeInfo) ModTime() time.Time { return f.mod }
+func (f fakeInfo) IsDir() bool        { return false }
+func (f fakeInfo) Sys() any           { return nil }
+
+// The watcher's decisions on an injected clock: settle, rename, trailer,
+// incomplete-after.
+func TestWatcherReadiness(t *testing.T) {
+	const settle, after = 2 * time.Second, time.Hour
+	t0 := time.Date(2024, 4, 1, 3, 0, 0, 0, time.UTC)
+	mod := t0.Add(-time.Minute)
+	esr := candidate{path: "/d/RXX/GO_412_EXP_GOF_20240401_00000001.DAT", esr: true}
+	trailer := func(has bool, calls *int) func() (bool, error) {
+		return func() (bool, error) { *calls++; return has, nil }
+	}
+	step := func(w *watcher, c candidate, size int64, scan uint64, now time.Time, has bool, calls *int) readiness {
+		c.info = fakeInfo{size: size, mod: mod.Add(time.Duration(size))}
+		r, err := w.readiness(c, scan, now, trailer(has, calls))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	t.Run("settles, then the trailer decides", func(t *testing.T) {
+		w, calls := newWatcher(settle, after), 0
+		if r := step(w, esr, 100, 1, t0, true, &calls); r != notComplete {
+			t.Fatalf("first sight: %v, want notComplete", r)
+		}
+		if r := step(w, esr, 100, 2, t0.Add(settle-time.Millisecond), true, &calls); r != notComplete || calls != 0 {
+			t.Fatalf("before settle: %v (%d tail reads)", r, calls)
+		}
+		if r := step(w, esr, 100, 3, t0.Add(settle), true, &calls); r != complete || calls != 1 {
+			t.Fatalf("settled with a trailer: %v (%d tail reads), want complete", r, calls)
+		}
+	})
+	t.Run("without a trailer it waits, then is overdue", func(t *testing.T) {
+		w, calls := newWatcher(settle, after), 0
+		step(w, esr, 100, 1, t0, false, &calls)
+		if r := step(w, esr, 100, 2, t0.Add(settle), false, &calls); r != notComplete {
+			t.Fatalf("settled, no trailer: %v, want notComplete", r)
+		}
+		if r := step(w, esr, 100, 3, t0.Add(after-time.Second), false, &calls); r != notComplete || calls != 1 {
+			t.Fatalf("no trailer, before incomplete-after: %v (%d tail reads, want 1: once per size)", r, calls)
+		}
+		// Growing again restarts both clocks and the tail is read again.
+		step(w, esr, 200, 4, t0.Add(after), false, &calls)
+		if r := step(w, esr, 200, 5, t0.Add(after+settle), false, &calls); r != notComplete || calls != 2 {
+			t.Fatalf("grew: %v (%d tail reads)", r, calls)
+		}
+		if r := step(w, esr, 200, 6, t0.Add(2*after), false, &calls); r != overdue {
+			t.Fatalf("unchanged for incomplete-after: %v, want overdue", r)
+		}
+	})
+	t.Run("renamed into place needs no settle", func(t *testing.T) {
+		w, calls := newWatcher(settle, after), 0
+		w.sawPart(esr.path, 1)
+		if r := step(w, esr, 100, 2, t0, true, &calls); r != complete {
+			t.Fatalf("renamed, with a trailer: %v, want complete", r)
+		}
+	})
+	t.Run("a leftover part beside a file written in place is no rename", func(t *testing.T) {
+		w, calls := newWatcher(settle, after), 0
+		w.sawPart(esr.path, 1)
+		if r := step(w, esr, 100, 1, t0, true, &calls); r != notComplete {
+			t.Fatalf("part seen in the same scan: %v, want notComplete", r)
+		}
+	})
+	t.Run("not an ESR name: settle only", func(t *testing.T) {
+		w, calls := newWatcher(settle, after), 0
+		other := candidate{path: "/d/RXX/staff.csv"}
+		step(w, other, 100, 1, t0, false, &calls)
+		if r := step(w, other, 100, 2, t0.Add(settle), false, &calls); r != complete || calls != 0 {
+			t.Fatalf("%v (%d tail reads), want complete without reading the tail", r, calls)
+		}
+	})
 }
