@@ -334,13 +334,15 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 	}
 	// waiting: feed -> the earliest file of it not read in this pass.
 	waiting := map[string]string{}
-	now := time.Now()
 	left := 0 // files not read in this pass
 	defer func() { s.metrics.waiting.WithLabelValues(folder).Set(float64(left)) }()
 	for _, f := range files {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		// Read the clock per file: handling a big file takes a while,
+		// and a stale now would shorten the next file's settle period.
+		now := time.Now()
 		if f.part {
 			if s.watcher.abandoned(f, s.scans, now) {
 				if !s.watcher.markWaitLogged(f.path) {
