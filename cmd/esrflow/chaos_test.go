@@ -26,7 +26,7 @@ type upProcess struct {
 func startUpProcess(t *testing.T, bin, dir string) *upProcess {
 	t.Helper()
 	cmd := exec.Command(bin, "up", "--data", dir, "--kafka.port", "0", "--registry.addr", "127.0.0.1:0",
-		"--api.addr", "127.0.0.1:0", "--metrics.addr", "", "--partitions", "3", "--tenants", "RXX=412",
+		"--api.addr", "127.0.0.1:0", "--sftp.addr", "127.0.0.1:0", "--metrics.addr", "", "--partitions", "3", "--tenants", "RXX=412",
 		// The files are dated 2024: leavers are confirmed by the files
 		// alone, as the truth expects.
 		"--clock", "off", "--log.level", "error")

@@ -128,7 +128,7 @@ func TestSecondUpOnOneDataFolderFails(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	err := runUp(ctx, []string{"--data", dir, "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--api.addr", "127.0.0.1:0", "--metrics.addr", "", "--log.level", "error"}, &out, &out)
+	err := runUp(ctx, []string{"--data", dir, "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--api.addr", "127.0.0.1:0", "--sftp.addr", "127.0.0.1:0", "--metrics.addr", "", "--log.level", "error"}, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "data folder "+dir+" is in use by another esrflow up") {
 		t.Fatalf("second up = %v\n%s", err, out.String())
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/stack"
 	"github.com/esrflow/esrflow/esr/gen"
@@ -35,6 +36,8 @@ type upConfig struct {
 	demo         bool
 	clock        string
 	logLevel     string
+	sftpAddr     string
+	sftpCreds    string
 }
 
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -51,6 +54,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.tenantsFile, "tenants.file", "", "YAML tenants file (see docs/operations.md)")
 	fs.BoolVar(&cfg.demo, "demo", false, "on first start, generate a synthetic trust (2,000 staff, 10 days) into the first tenant's drop folder")
 	fs.StringVar(&cfg.clock, "clock", "wall", "publish's clock for confirming future-dated leavers: wall, off (files alone: for loading old files), or a date YYYY-MM-DD / RFC 3339 time to pin it at")
+	fs.StringVar(&cfg.sftpAddr, "sftp.addr", "127.0.0.1:2222", "listen address of the built-in SFTP server (port 0 picks a free one; empty: off)")
+	fs.StringVar(&cfg.sftpCreds, "sftp.credentials", "", "YAML file of SFTP accounts, re-read when it changes (default: DIR/sftp-accounts.yaml; docs/ingest.md, SFTP)")
 	fs.StringVar(&cfg.logLevel, "log.level", "warn", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -83,6 +88,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		DataDir: cfg.dataDir, KafkaPort: cfg.kafkaPort, RegistryAddr: cfg.registryAddr, APIAddr: cfg.apiAddr,
 		MetricsAddr: cfg.metricsAddr, Partitions: cfg.partitions, Tenants: tenants, Log: log,
 		APIClients: []api.Client{operator}, Now: clock.now(), DisableClock: clock.off,
+		SFTPAddr: cfg.sftpAddr, SFTPCredentials: cfg.sftpCreds,
 	})
 	if err != nil {
 		return err
@@ -91,6 +97,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  api key:         %s (Authorization: Bearer <its contents>)\n", keyFile)
 	if st.MetricsURL() != "" {
 		fmt.Fprintf(stdout, "  metrics:         %s/metrics\n", st.MetricsURL())
+	}
+	if srv := st.SFTP(); srv != nil {
+		fmt.Fprintf(stdout, "  sftp:            %s (accounts: %s; host key %s)\n", srv.Addr(), st.SFTPCredentials(), ssh.FingerprintSHA256(srv.HostKey()))
 	}
 	fmt.Fprintf(stdout, "  leaver clock:    %s\n", clock)
 	fmt.Fprintf(stdout, "  drop folder:     %s/<TENANT>/ (tenants: %s)\n  data folder:     %s\n", st.DropDir(), strings.Join(tenants.Codes(), ", "), cfg.dataDir)

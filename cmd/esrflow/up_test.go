@@ -49,7 +49,7 @@ func startUp(t *testing.T, dir string) (url string, stop func()) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- runUp(ctx, []string{"--data", dir, "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--api.addr", "127.0.0.1:0", "--metrics.addr", "", "--partitions", "3", "--log.level", "error"}, &out, &out)
+		done <- runUp(ctx, []string{"--data", dir, "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--api.addr", "127.0.0.1:0", "--sftp.addr", "127.0.0.1:0", "--metrics.addr", "", "--partitions", "3", "--log.level", "error"}, &out, &out)
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -173,7 +173,7 @@ func demoArgs(t *testing.T) (dir string, args []string) {
 		t.Skip("end-to-end run")
 	}
 	dir = t.TempDir()
-	return dir, []string{"--data", dir, "--demo", "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--api.addr", "127.0.0.1:0",
+	return dir, []string{"--data", dir, "--demo", "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--api.addr", "127.0.0.1:0", "--sftp.addr", "127.0.0.1:0",
 		"--metrics.addr", "", "--partitions", "3", "--log.level", "error"}
 }
 
@@ -258,4 +258,15 @@ func TestUpDemoRunsEveryFileAndResumes(t *testing.T) {
 	if strings.Contains(out2, "demo:") || reportLine.MatchString(out2) {
 		t.Fatalf("the second up re-dropped or re-processed files:\n%s", out2)
 	}
+	// The SFTP server is announced, with the same host key both times:
+	// trusts pin it in their known_hosts.
+	first, second := sftpLine.FindStringSubmatch(out), sftpLine.FindStringSubmatch(out2)
+	if first == nil || second == nil {
+		t.Fatalf("up did not announce its SFTP server:\n%s\n%s", out, out2)
+	}
+	if first[2] != second[2] || first[1] != filepath.Join(dir, "sftp-accounts.yaml") {
+		t.Errorf("sftp lines: %q then %q", first[0], second[0])
+	}
 }
+
+var sftpLine = regexp.MustCompile(`sftp:\s+127\.0\.0\.1:\d+ \(accounts: (\S+); host key (SHA256:\S+)\)`)

@@ -12,6 +12,7 @@ import (
 	"github.com/esrflow/esrflow/platform/obs"
 	"github.com/esrflow/esrflow/services/api"
 	"github.com/esrflow/esrflow/services/ingest"
+	"github.com/esrflow/esrflow/services/ingest/sftpd"
 	"github.com/esrflow/esrflow/services/normalise"
 	"github.com/esrflow/esrflow/services/publish"
 	"github.com/esrflow/esrflow/services/validate"
@@ -46,6 +47,19 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 			return b, err
 		}
 		add("ingest", svc.Run, svc.Ready)
+		if cfg.SFTPAddr != "" {
+			// Beside ingest, as the ingest binary runs it: trusts
+			// upload into the drop folder ingest watches.
+			srv, err := sftpd.New(sftpd.Config{
+				Addr: cfg.SFTPAddr, Credentials: cfg.SFTPCredentialsFile(), HostKey: filepath.Join(cfg.DataDir, "sftp-host-key"),
+				Drop: cfg.DropDir(), Outbound: cfg.OutboundDir(), Tenants: cfg.Tenants,
+			}, cfg.Log.With(logx.Service("sftp")), s.Registry)
+			if err != nil {
+				return b, err
+			}
+			s.sftp = srv
+			b.parts = append(b.parts, lifecycle.Named("sftp", srv))
+		}
 	}
 	if !cfg.without("normalise") {
 		svc, err := normalise.New(normalise.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance, Tenants: cfg.Tenants},

@@ -29,6 +29,7 @@ import (
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/registrar"
 	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/ingest/sftpd"
 	"github.com/esrflow/esrflow/services/publish"
 	"github.com/esrflow/esrflow/services/registry"
 )
@@ -71,6 +72,12 @@ type Config struct {
 	// APIClients may call the api's authenticated endpoints (releasing or
 	// rejecting a held batch).
 	APIClients []api.Client
+	// SFTPAddr runs ingest's built-in SFTP server there; empty = off.
+	// Its accounts are SFTPCredentials (default DataDir/sftp-accounts.yaml,
+	// re-read when it changes), its host key DataDir/sftp-host-key, and
+	// each tenant's outbound folder DataDir/outbound/<TENANT>.
+	SFTPAddr        string
+	SFTPCredentials string
 }
 
 // Stack is a running platform.
@@ -80,6 +87,7 @@ type Stack struct {
 	regURL string
 	apiURL string
 	obsURL string
+	sftp   *sftpd.Server
 	// Publish is the running publish service. RestartPublish replaces it;
 	// read it from the goroutine that restarts (or use PublishService).
 	Publish  *publish.Service
@@ -109,6 +117,17 @@ func InternalTopics(partitions int32) []embedded.TopicSpec {
 
 // DropDir is the folder ingest watches.
 func (c Config) DropDir() string { return filepath.Join(c.DataDir, "drop") }
+
+// OutboundDir holds each tenant's outbound folder, readable over SFTP.
+func (c Config) OutboundDir() string { return filepath.Join(c.DataDir, "outbound") }
+
+// SFTPCredentialsFile is the SFTP accounts file in use.
+func (c Config) SFTPCredentialsFile() string {
+	if c.SFTPCredentials != "" {
+		return c.SFTPCredentials
+	}
+	return filepath.Join(c.DataDir, "sftp-accounts.yaml")
+}
 
 func (c Config) without(name string) bool {
 	for _, w := range c.Without {
@@ -252,6 +271,17 @@ func (s *Stack) MetricsURL() string { return s.obsURL }
 
 // DropDir is the folder ingest watches, one sub-folder per tenant.
 func (s *Stack) DropDir() string { return s.cfg.DropDir() }
+
+// SFTP is the running SFTP server, nil when off.
+func (s *Stack) SFTP() *sftpd.Server { return s.sftp }
+
+// SFTPCredentials is the SFTP accounts file ("" when SFTP is off).
+func (s *Stack) SFTPCredentials() string {
+	if s.sftp == nil {
+		return ""
+	}
+	return s.cfg.SFTPCredentialsFile()
+}
 
 // Close stops everything and waits.
 func (s *Stack) Close() error {
