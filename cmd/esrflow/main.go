@@ -30,6 +30,7 @@ func commands() []command {
 		{"gen", "write a synthetic ESR trust: a full file, daily change files and truth.jsonl", runGen},
 		{"validate", "check ESR files offline with the pipeline's parser, mapping and rules; no Kafka (exit 0 clean, 1 errors, 2 usage)", runValidate},
 		{"rules", "print the validation rule catalogue, or a tenant's effective rules", runRules},
+		{"sftp-passwd", "print the bcrypt hash of a password (read from stdin) for an SFTP account's password_hash", runSFTPPasswd},
 		{"bench", "measure the whole stack end to end on a large generated trust, against a bare produce/consume", runBench},
 		{"version", "print the version", runVersion},
 	}
