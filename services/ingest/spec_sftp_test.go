@@ -1,0 +1,102 @@
+package ingest_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/esrflow/esrflow/esr/gen"
+	"github.com/esrflow/esrflow/platform/service"
+	"github.com/esrflow/esrflow/services/ingest"
+)
+
+// The ingest binary with --sftp.addr runs the SFTP server beside ingest: a
+// file uploaded over SFTP is ingested.
+func TestSpecRunsSFTPServer(t *testing.T) {
+	st := newStack(t)
+	dir := t.TempDir()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := filepath.Join(dir, "accounts.yaml")
+	accounts := fmt.Sprintf("accounts:\n  - user: ryy-esr\n    tenant: RYY\n    authorized_keys: [%q]\n",
+		strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))))
+	if err := os.WriteFile(creds, []byte(accounts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A free port, released for the server to take.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	hostKey := filepath.Join(dir, "host-key")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, ingest.Spec(), []string{"-http.addr", "127.0.0.1:0", "-log.level", "error",
+			"-kafka.brokers", strings.Join(st.seeds, ","), "-registry.url", st.registryURL, "-instance", "spec-sftp",
+			"-drop", st.dropRoot, "-archive", st.archive, "-tenants", "RYY=413", "-settle", "20ms", "-interval", "10ms",
+			"-sftp.addr", addr, "-sftp.credentials", creds, "-sftp.host-key", hostKey, "-sftp.outbound", filepath.Join(dir, "outbound")})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("service.Run: %v", err)
+		}
+	}()
+	var conn *ssh.Client
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		conn, err = ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "ryy-esr", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sftp server not reachable: %v", err)
+		}
+	}
+	defer conn.Close()
+	c, err := sftp.NewClient(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	sink, res := generate(t, gen.Config{Tenant: "RYY", VPD: "413", Staff: 10, Days: 0, Seed: 1})
+	fi := res.Files[0]
+	f, err := c.Create(fi.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(sink.Bytes(fi.Name)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, filepath.Join(st.dropRoot, "RYY", fi.Name))
+	if got := len(st.rawRecords(t)); got != fi.Rows+2 {
+		t.Fatalf("raw has %d records, want %d", got, fi.Rows+2)
+	}
+	if info, err := os.Stat(hostKey); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("host key: %v %v", info, err)
+	}
+}
