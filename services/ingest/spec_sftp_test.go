@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,8 @@ import (
 )
 
 // The ingest binary with --sftp.addr runs the SFTP server beside ingest: a
-// file uploaded over SFTP is ingested.
+// file uploaded over SFTP is ingested, byte for byte: a Windows-1252 file
+// with a Welsh place name reaches esr.raw.v1 decoded.
 func TestSpecRunsSFTPServer(t *testing.T) {
 	st := newStack(t)
 	dir := t.TempDir()
@@ -82,19 +84,42 @@ func TestSpecRunsSFTPServer(t *testing.T) {
 
 	sink, res := generate(t, gen.Config{Tenant: "RYY", VPD: "413", Staff: 10, Days: 0, Seed: 1})
 	fi := res.Files[0]
+	// The location's Welsh description in Windows-1252: en dash 0x96 and
+	// a circumflex 0xE2, as an ESR export from a Windows host has them.
+	lines := strings.Split(string(sink.Bytes(fi.Name)), "\n")
+	edited := false
+	for i, l := range lines {
+		if f := strings.Split(l, "~"); f[0] == "LCA" && len(f) > 16 {
+			f[16] = "Canolfan Gymunedol \x96 T\xe2l-y-bont"
+			lines[i], edited = strings.Join(f, "~"), true
+			break
+		}
+	}
+	if !edited {
+		t.Fatal("no LCA row to edit")
+	}
+	data := []byte(strings.Join(lines, "\n"))
 	f, err := c.Create(fi.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Write(sink.Bytes(fi.Name)); err != nil {
+	if _, err := f.Write(data); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	waitGone(t, filepath.Join(st.dropRoot, "RYY", fi.Name))
-	if got := len(st.rawRecords(t)); got != fi.Rows+2 {
-		t.Fatalf("raw has %d records, want %d", got, fi.Rows+2)
+	raw := st.rawRecords(t)
+	if len(raw) != fi.Rows+2 {
+		t.Fatalf("raw has %d records, want %d", len(raw), fi.Rows+2)
+	}
+	found := false
+	for _, r := range raw {
+		found = found || slices.Contains(r.Fields, "Canolfan Gymunedol – Tâl-y-bont")
+	}
+	if !found {
+		t.Error("the Windows-1252 Welsh description is not in esr.raw.v1 as UTF-8")
 	}
 	if info, err := os.Stat(hostKey); err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("host key: %v %v", info, err)
