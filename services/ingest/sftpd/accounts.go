@@ -61,7 +61,7 @@ func HashPassword(password string) (string, error) {
 // parseAccounts checks a credentials file: every account names a
 // configured tenant and has at least one way to log in; user names are
 // unique.
-func parseAccounts(data []byte, tenantOK func(string) bool) (map[string]*account, error) {
+func parseAccounts(data []byte, tenantCode func(string) (string, bool)) (map[string]*account, error) {
 	var f credentialsFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -76,12 +76,17 @@ func parseAccounts(data []byte, tenantOK func(string) bool) (map[string]*account
 			return nil, fmt.Errorf("%s: user not set", where)
 		case out[a.User] != nil:
 			return nil, fmt.Errorf("%s: user %q listed twice", where, a.User)
-		case !tenantOK(a.Tenant):
+		}
+		code, ok := tenantCode(a.Tenant)
+		switch {
+		case !ok:
 			return nil, fmt.Errorf("%s (%s): tenant %q is not configured", where, a.User, a.Tenant)
 		case a.PasswordHash == "" && len(a.AuthorizedKeys) == 0 && len(a.KeyFingerprints) == 0:
 			return nil, fmt.Errorf("%s (%s): no password_hash, authorized_keys or key_fingerprints", where, a.User)
 		}
-		acc := &account{user: a.User, tenant: a.Tenant, keys: map[string]bool{}}
+		// The configured code, not the file's spelling: it names the
+		// tenant's folders.
+		acc := &account{user: a.User, tenant: code, keys: map[string]bool{}}
 		if a.PasswordHash != "" {
 			if _, err := bcrypt.Cost([]byte(a.PasswordHash)); err != nil {
 				return nil, fmt.Errorf("%s (%s): password_hash is not a bcrypt hash (make one with esrflow sftp-passwd)", where, a.User)
@@ -110,8 +115,8 @@ func parseAccounts(data []byte, tenantOK func(string) bool) (map[string]*account
 // login whose file content changed, so adding or removing an account
 // needs no restart and no signal, and there is no watcher to time.
 type accounts struct {
-	path     string
-	tenantOK func(string) bool
+	path       string
+	tenantCode func(string) (string, bool) // the configured code of a tenant, if configured
 
 	mu    sync.Mutex
 	sum   [32]byte
@@ -137,7 +142,7 @@ func (a *accounts) current() (map[string]*account, bool, error) {
 	if a.read && subtle.ConstantTimeCompare(sum[:], a.sum[:]) == 1 {
 		return a.byUse, false, nil
 	}
-	parsed, err := parseAccounts(data, a.tenantOK)
+	parsed, err := parseAccounts(data, a.tenantCode)
 	if err != nil {
 		return a.byUse, false, fmt.Errorf("%s: %w", a.path, err)
 	}

@@ -139,7 +139,10 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 	if err != nil {
 		return nil, fmt.Errorf("sftp: %w", err)
 	}
-	acc := &accounts{path: cfg.Credentials, tenantOK: func(code string) bool { _, ok := cfg.Tenants.Get(code); return ok }}
+	acc := &accounts{path: cfg.Credentials, tenantCode: func(code string) (string, bool) {
+		t, ok := cfg.Tenants.Get(code)
+		return t.Code, ok
+	}}
 	// A broken file at start is an error: better to fail now than run with
 	// nobody able to log in. Later, a broken edit keeps the last accounts.
 	if _, _, err := acc.current(); err != nil {
@@ -179,12 +182,22 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	defer stop()
 	var err error
+	backoff := 5 * time.Millisecond
 	for {
 		var c net.Conn
 		c, err = s.ln.Accept()
 		if err != nil {
-			break
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				break
+			}
+			// Out of file descriptors and the like pass: wait a little
+			// rather than take ingest down with the listener.
+			s.log.Warn("sftp accept failed", zap.Error(err))
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
 		}
+		backoff = 5 * time.Millisecond
 		s.mu.Lock()
 		if ctx.Err() != nil {
 			s.mu.Unlock()
@@ -209,7 +222,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return err
+	return fmt.Errorf("sftp: %w", err)
 }
 
 // login is what the auth callbacks learned about one connection.

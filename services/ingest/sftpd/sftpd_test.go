@@ -528,20 +528,27 @@ func TestCredentialsReload(t *testing.T) {
 	if _, err := e.dial("rzz-new", e.keyAuth("rzz-new")); err == nil {
 		t.Fatal("an account not in the file logged in")
 	}
-	// Add an account for RXX, drop rxx-esr.
-	e.writeAccounts(fmt.Sprintf("accounts:\n  - user: rzz-new\n    tenant: RXX\n    key_fingerprints: [%q]\n  - user: ryy-esr\n    tenant: RYY\n    authorized_keys: [%q]\n",
+	// Add an account for RXX (spelt in lower case: the configured code
+	// names its folder), drop rxx-esr.
+	e.writeAccounts(fmt.Sprintf("accounts:\n  - user: rzz-new\n    tenant: rxx\n    key_fingerprints: [%q]\n  - user: ryy-esr\n    tenant: RYY\n    authorized_keys: [%q]\n",
 		ssh.FingerprintSHA256(mustPub(t, newcomer)), authorizedKey(t, e.keys["ryy-esr"])))
-	conn, err := e.dial("rzz-new", e.keyAuth("rzz-new"))
+	c := e.client("rzz-new")
+	f, err := c.Create("new.DAT")
 	if err != nil {
-		t.Fatalf("added account refused: %v", err)
+		t.Fatal(err)
 	}
-	conn.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.drop("RXX"), "new.DAT")); err != nil {
+		t.Errorf("the added account's upload is not in RXX's folder: %v", err)
+	}
 	if _, err := e.dial("rxx-esr", e.keyAuth("rxx-esr")); err == nil {
 		t.Fatal("removed account logged in")
 	}
 	// A broken edit keeps the accounts that were there.
 	e.writeAccounts("accounts:\n  - user: rzz-new\n    tenant: NOPE\n")
-	conn, err = e.dial("rzz-new", e.keyAuth("rzz-new"))
+	conn, err := e.dial("rzz-new", e.keyAuth("rzz-new"))
 	if err != nil {
 		t.Fatalf("a broken file locked the accounts out: %v", err)
 	}
