@@ -17,7 +17,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/esrflow/esrflow/esr/gen"
+	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
 
@@ -289,4 +292,56 @@ func TestUpload100MBStreams(t *testing.T) {
 	if growth > 64<<10 {
 		t.Fatalf("the process grew %d kB uploading 100 MB: the upload is buffered, not streamed", growth)
 	}
+}
+
+func (e *env) reportV3(r *internalv1.FileReport) *kgo.Record {
+	return &kgo.Record{Topic: schemas.TopicFileReports, Key: []byte(r.Tenant), Value: e.encode(schemas.TopicFileReports, 3, r)}
+}
+
+// TestDuplicateReports: a DUPLICATE report (file-report v3) is kept beside
+// the accepted file's report, never replacing it: by SHA-256 the accepted
+// report lists its duplicates, by name each delivery has its own report,
+// and the listing shows both.
+func TestDuplicateReports(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t)
+		_, srv := e.start(dbURL, "")
+		const first, again = "GO_412_EXP_GOC_20240311_00000347.DAT", "GO_412_EXP_GOC_20240311_00000348.DAT"
+		accepted := &internalv1.FileReport{Tenant: "RXX", Vpd: "412", File: *fileInfo(first, sha1, 347), Status: internalv1.FileStatusAccepted,
+			RowsRead: 3, EntitiesAccepted: 3, EventsEmitted: map[string]int64{"starter-created": 1}, ReportedAt: recorded1, TopRules: []internalv1.RuleCount{}}
+		reason := "ESR-F017 " + again + ": duplicate: same content"
+		dup := &internalv1.FileReport{Tenant: "RXX", Vpd: "412", File: *fileInfo(again, sha1, 348), Status: internalv1.FileStatusDuplicate,
+			Reason: &reason, EventsEmitted: map[string]int64{}, ReportedAt: recorded2, TopRules: []internalv1.RuleCount{},
+			DuplicateOf: &internalv1.DuplicateOf{Name: first, Sha256: sha1, AcceptedAt: recorded1}}
+		// The duplicate delivered twice (a re-read) is still one row.
+		e.produce(true, e.reportV3(accepted), e.reportV3(dup), e.reportV3(dup))
+		body := waitKey(t, srv, "", "/v1/tenants/RXX/files/"+sha1, http.StatusOK, `"duplicates":[`)
+		var got struct {
+			Status     string `json:"status"`
+			File       struct{ Name string }
+			Duplicates []struct {
+				Status      string `json:"status"`
+				File        struct{ Name string }
+				DuplicateOf struct{ Name string } `json:"duplicate_of"`
+			} `json:"duplicates"`
+		}
+		if err := json.Unmarshal([]byte(body), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != "ACCEPTED" || got.File.Name != first || len(got.Duplicates) != 1 ||
+			got.Duplicates[0].Status != "DUPLICATE" || got.Duplicates[0].File.Name != again || got.Duplicates[0].DuplicateOf.Name != first {
+			t.Fatalf("by sha256: %s", body)
+		}
+		if code, body := do(t, srv, "GET", "/v1/tenants/RXX/files/"+again, "", ""); code != http.StatusOK ||
+			!strings.Contains(body, `"status":"DUPLICATE"`) || !strings.Contains(body, `"duplicate_of":{"name":"`+first+`"`) {
+			t.Fatalf("by the duplicate's name: %d %s", code, body)
+		}
+		if code, body := do(t, srv, "GET", "/v1/tenants/RXX/files/"+first, "", ""); code != http.StatusOK || !strings.Contains(body, `"status":"ACCEPTED"`) {
+			t.Fatalf("by the first name: %d %s", code, body)
+		}
+		code, body := do(t, srv, "GET", "/v1/tenants/RXX/files", "", "")
+		if code != http.StatusOK || strings.Count(body, `{"tenant":"RXX"`) != 2 || strings.Index(body, again) > strings.Index(body, `"status":"ACCEPTED"`) {
+			t.Fatalf("listing (newest first): %d %s", code, body)
+		}
+	})
 }
