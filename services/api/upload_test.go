@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/schemas"
@@ -29,6 +30,7 @@ import (
 type uploadEnv struct {
 	e    *env
 	drop string
+	svc  *Service
 	srv  *httptest.Server
 }
 
@@ -39,6 +41,11 @@ const (
 )
 
 func newUploadEnv(t *testing.T, maxBytes int64) *uploadEnv {
+	t.Helper()
+	return newUploadEnvLog(t, maxBytes, testLogger(t))
+}
+
+func newUploadEnvLog(t *testing.T, maxBytes int64, log *zap.Logger) *uploadEnv {
 	t.Helper()
 	e := newEnv(t)
 	drop := t.TempDir()
@@ -52,9 +59,9 @@ func newUploadEnv(t *testing.T, maxBytes int64) *uploadEnv {
 		{Name: "ops", KeySHA256: HashKey(operateKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate}},
 		{Name: "reader", KeySHA256: HashKey(readerKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadFiles}},
 	}
-	_, srv := e.startWith(Config{DBURL: "sqlite:" + filepath.Join(t.TempDir(), "api.db"), Clients: clients,
-		UploadDrop: drop, UploadMaxBytes: maxBytes}, testLogger(t))
-	return &uploadEnv{e: e, drop: drop, srv: srv}
+	svc, srv := e.startWith(Config{DBURL: "sqlite:" + filepath.Join(t.TempDir(), "api.db"), Clients: clients,
+		UploadDrop: drop, UploadMaxBytes: maxBytes}, log)
+	return &uploadEnv{e: e, drop: drop, svc: svc, srv: srv}
 }
 
 // post uploads body under name; size < 0 sends it chunked (no length).
@@ -96,7 +103,8 @@ func (u *uploadEnv) entries(t *testing.T, tenant string) []string {
 }
 
 func TestUploadAGOv2FileThenItsReport(t *testing.T) {
-	u := newUploadEnv(t, 0)
+	var logs logBuffer
+	u := newUploadEnvLog(t, 0, logs.logger())
 	sink := &gen.MemSink{}
 	res, err := gen.Generate(gen.Config{Tenant: "RXX", VPD: "412", Staff: 20, Days: 0, Seed: 3}, sink)
 	if err != nil {
@@ -133,6 +141,25 @@ func TestUploadAGOv2FileThenItsReport(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+
+	// Each upload is in the access log, under its client, like any request.
+	var n int
+	if err := u.svc.db.QueryRow(`SELECT COUNT(*) FROM access_log WHERE method = 'POST' AND path = '/v1/tenants/rxx/files' AND status = 202 AND tenant = 'RXX'
+		AND client IN ('uploader', 'ops')`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("access log holds %d accepted uploads (%v), want 2", n, err)
+	}
+
+	// The log names the upload, never its content: no data line of the
+	// file (every one holds a person's values) appears in it.
+	out := logs.String()
+	if !strings.Contains(out, `"msg":"file uploaded"`) || !strings.Contains(out, fi.SHA256) {
+		t.Fatalf("no upload logged:\n%s", out)
+	}
+	for _, ln := range strings.Split(string(data), "\n")[1:5] {
+		if fields := strings.Split(strings.TrimSpace(ln), "~"); len(fields) > 2 && strings.Contains(out, fields[1]+"~"+fields[2]) {
+			t.Fatalf("the log holds file content %q", fields[1]+"~"+fields[2])
+		}
 	}
 
 	// The report location answers 404 until a report of the file exists.
