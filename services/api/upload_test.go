@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
@@ -371,4 +372,53 @@ func TestDuplicateReports(t *testing.T) {
 			t.Fatalf("listing (newest first): %d %s", code, body)
 		}
 	})
+}
+
+// brokenBody sends some bytes, then fails: a client that goes away
+// mid-upload.
+type brokenBody struct{ sent bool }
+
+func (b *brokenBody) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		return copy(p, strings.Repeat("HDR~", 256)), nil
+	}
+	return 0, io.ErrUnexpectedEOF
+}
+
+// TestUploadCutShortLeavesNothing: an upload that breaks off leaves
+// neither its name nor its temporary file in the drop folder, so ingest
+// never sees half a file.
+func TestUploadCutShortLeavesNothing(t *testing.T) {
+	u := newUploadEnv(t, 0)
+	const name = "GO_412_EXP_GOC_20240311_00000347.DAT"
+	req, err := http.NewRequest("POST", u.srv.URL+"/v1/tenants/RXX/files?name="+name, &brokenBody{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 1 << 20
+	req.Header.Set("Authorization", "Bearer "+filesKey)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a broken body was sent whole: %d", resp.StatusCode)
+	}
+	// The handler finishes on its own after the connection drops; wait for
+	// the request's access log row, written once the handler has returned.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		if err := u.svc.db.QueryRow(`SELECT COUNT(*) FROM access_log WHERE method = 'POST'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cut-short upload never finished")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if names := u.entries(t, "RXX"); len(names) != 0 {
+		t.Fatalf("drop folder holds %v after a cut-short upload", names)
+	}
 }
