@@ -22,10 +22,13 @@ import (
 // largest trust is well under it.
 const DefaultUploadMaxBytes = 2 << 30
 
-// uploadSuffix ends the name an upload has while it is written. Ingest never
-// reads a name that starts with '.' or ends in .part (services/ingest
-// scan.go), so a half-written upload is invisible to it.
-const uploadSuffix = ".upload.part"
+// tempName is the name an upload has while it is written:
+// .<name>.<random>.part. Ingest never reads a name that starts with '.' or
+// ends in .part (services/ingest scan.go), so a half-written upload is
+// invisible to it; and it knows this shape as an upload of <name> in
+// progress, which holds back the later files of its feed until it is done.
+// The random part keeps two uploads of one name apart.
+func tempName(name, random string) string { return "." + name + "." + random + ".part" }
 
 // Upload is the answer to POST /v1/tenants/{tenant}/files.
 type Upload struct {
@@ -133,7 +136,7 @@ func (s *Service) receive(dir, name string, body io.Reader) (_ Upload, err error
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return Upload{}, err
 	}
-	tmp := filepath.Join(dir, "."+name+"."+hex.EncodeToString(rnd[:])+uploadSuffix)
+	tmp := filepath.Join(dir, tempName(name, hex.EncodeToString(rnd[:])))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return Upload{}, err
