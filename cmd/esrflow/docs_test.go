@@ -204,6 +204,7 @@ func TestDocFlagTablesMatchTheCode(t *testing.T) {
 	checkFlagTable(t, "docs/operations.md", "Single machine", up)
 	checkFlagTable(t, "docs/api.md", "Flags", specFlags(api.Spec()))
 	checkFlagTable(t, "docs/generator.md", "Command line", commandFlags(t, runGen))
+	checkFlagTable(t, "docs/ingest.md", "When a file is read", specFlags(ingest.Spec()))
 
 	// The environment table names ingest's variables by the one rule.
 	ing := specFlags(ingest.Spec())

@@ -40,7 +40,11 @@ const TopicLedger = "esr.ingest.ledger.v1"
 
 // Defaults.
 const (
-	DefaultSettle             = 2 * time.Second
+	DefaultSettle = 2 * time.Second
+	// DefaultIncompleteAfter: an ESR file without its trailer that has not
+	// changed for this long is read anyway (and rejected missing-trailer),
+	// so a truncated delivery is not waited on forever.
+	DefaultIncompleteAfter    = time.Hour
 	DefaultInterval           = time.Second
 	DefaultTransactionTimeout = 5 * time.Minute
 	// minReplayPoll is the shortest wait for replay requests between scans.
@@ -62,7 +66,7 @@ type ParseOptions struct {
 }
 
 // Config configures the ingest service. The zero values of Settle, Interval,
-// TransactionTimeout and Now are replaced by defaults.
+// IncompleteAfter, TransactionTimeout and Now are replaced by defaults.
 type Config struct {
 	// Drop holds one folder per tenant, named by its ODS code.
 	Drop string
@@ -86,6 +90,10 @@ type Config struct {
 	// Settle: a file is complete once its size and modification time have
 	// not changed for this long.
 	Settle time.Duration
+	// IncompleteAfter: an ESR file whose last line is not its trailer is
+	// still being written, until it has not changed for this long; then it
+	// is read, and the parser rejects it (missing-trailer).
+	IncompleteAfter time.Duration
 	// Interval between scans of the drop folder.
 	Interval time.Duration
 	// TransactionTimeout bounds one file's transaction.
@@ -108,6 +116,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	host, _ := os.Hostname()
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts; the transactional id is esrflow-ingest-<instance>")
 	fs.DurationVar(&c.Settle, "settle", DefaultSettle, "a file is complete once its size and mtime have not changed for this long")
+	fs.DurationVar(&c.IncompleteAfter, "incomplete-after", DefaultIncompleteAfter, "an ESR file without its trailer is waited for until it has not changed for this long, then rejected (missing-trailer)")
 	fs.DurationVar(&c.Interval, "interval", DefaultInterval, "how often the drop folder is scanned")
 	fs.DurationVar(&c.TransactionTimeout, "transaction.timeout", DefaultTransactionTimeout, "longest one file's Kafka transaction may stay open")
 	fs.DurationVar(&c.Parse.FutureTolerance, "run-date.future-tolerance", 0, "how far a header run date may be ahead of now (0 = 36h, negative = unchecked)")
@@ -138,6 +147,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.Settle <= 0 {
 		out.Settle = DefaultSettle
+	}
+	if out.IncompleteAfter <= 0 {
+		out.IncompleteAfter = DefaultIncompleteAfter
 	}
 	if out.Interval <= 0 {
 		out.Interval = DefaultInterval
@@ -193,7 +205,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	for _, code := range c.Tenants.Codes() {
 		m.initTenant(code)
 	}
-	return &Service{cfg: c, log: log, metrics: m, ledger: newLedger(), watcher: newWatcher(c.Settle),
+	return &Service{cfg: c, log: log, metrics: m, ledger: newLedger(), watcher: newWatcher(c.Settle, c.IncompleteAfter),
 		pendingArchive: map[string]pending{}, ignored: map[string]uint64{}}, nil
 }
 

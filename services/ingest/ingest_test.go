@@ -175,7 +175,10 @@ func TestFileLevelFailuresAreRejectedWhole(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := newStack(t)
-			svc := st.start(t, st.config(t, "a"))
+			cfg := st.config(t, "a")
+			// The truncated file waits for its trailer this long.
+			cfg.IncompleteAfter = 100 * time.Millisecond
+			svc := st.start(t, cfg)
 			waitGone(t, st.drop(t, tt.folder, tt.file, tt.data))
 
 			reports := st.reports(t)

@@ -19,6 +19,7 @@ type metrics struct {
 	ignored      *prometheus.CounterVec
 	replays      *prometheus.CounterVec
 	replayRows   *prometheus.CounterVec
+	waiting      *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -55,8 +56,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "esrflow_ingest_replay_rows_total",
 			Help: "Rows written to esr.raw.v1 in replay batches, by tenant.",
 		}, []string{"tenant"}),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "esrflow_ingest_files_waiting",
+			Help: "Files in the tenant's folder the last scan did not read: still arriving (growing, without their trailer, or uploading under a temporary name) or waiting for an earlier file of their feed.",
+		}, []string{"tenant"}),
 	}
-	for _, c := range []prometheus.Collector{m.files, m.rows, m.lastAccepted, m.gaps, m.rejections, m.ignored, m.replays, m.replayRows} {
+	for _, c := range []prometheus.Collector{m.files, m.rows, m.lastAccepted, m.gaps, m.rejections, m.ignored, m.replays, m.replayRows, m.waiting} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -73,4 +78,5 @@ func (m *metrics) initTenant(t string) {
 	m.gaps.WithLabelValues(t)
 	m.replays.WithLabelValues(t, replayAccepted)
 	m.replayRows.WithLabelValues(t)
+	m.waiting.WithLabelValues(t)
 }

@@ -146,59 +146,93 @@ func openDelivered(drop, path string) (*os.File, error) {
 	return f, nil
 }
 
-// watcher decides when a file is complete: its size and modification time
-// have not changed for the settle period, measured on the monotonic clock.
-type watcher struct {
-	settle time.Duration
-	seen   map[string]observation
-}
-
-type observation struct {
-	size  int64
-	mod   time.Time
-	since time.Time // when this size and mtime were first seen
-	scan  uint64
-}
-
-func newWatcher(settle time.Duration) *watcher {
-	return &watcher{settle: settle, seen: map[string]observation{}}
-}
-
-// complete records fi for path in scan number scan and reports whether it
-// has been stable for the settle period.
-func (w *watcher) complete(path string, fi fs.FileInfo, scan uint64, now time.Time) bool {
-	o, ok := w.seen[path]
-	if !ok || o.size != fi.Size() || !o.mod.Equal(fi.ModTime()) {
-		w.seen[path] = observation{size: fi.Size(), mod: fi.ModTime(), since: now, scan: scan}
-		return false
-	}
-	o.scan = scan
-	w.seen[path] = o
-	return now.Sub(o.since) >= w.settle
-}
-
-func (w *watcher) forget(path string) { delete(w.seen, path) }
-
-// prune drops paths not seen in scan.
-func (w *watcher) prune(scan uint64) {
-	for p, o := range w.seen {
-		if o.scan != scan {
-			delete(w.seen, p)
-		}
-	}
-}
-
-// candidate is a delivered file in a tenant folder.
+// candidate is a delivered file in a tenant folder, or (part) the
+// in-progress name of one still being uploaded.
 type candidate struct {
 	path string
 	name string
 	seq  int64
 	info fs.FileInfo
+	// esr: the name is an ESR GO name; feed is then its VPD, interface
+	// (sub-file) and dialect, the chain its sequence numbers count, and
+	// full says it is a full file (GOF).
+	esr     bool
+	feed    string
+	full    bool
+	dialect format.Dialect
+	// part: an upload in progress (.part, .tmp, .filepart, or a dot name)
+	// whose final name (final) is an ESR name. Never read; it holds back
+	// the later files of its feed, until it has not changed for
+	// IncompleteAfter (an upload abandoned long ago).
+	part  bool
+	final string
 }
 
-// listTenant returns the delivered files of one tenant folder in processing
-// order: file sequence from the name, then name. Names that are not ESR names
-// sort first (sequence 0) and are rejected straight away.
+// describeName fills in what c's name says of its feed and order.
+func (c *candidate) describeName(name string) {
+	fn, err := format.ParseFileName(name)
+	if err != nil {
+		return
+	}
+	c.esr, c.seq, c.dialect = true, fn.Sequence, fn.Dialect
+	c.full = fn.Kind == format.ExtractFull
+	c.feed = fn.VPD + "/" + fn.SubFile + "/" + string(fn.Dialect)
+}
+
+// finalName is the name an upload in progress will get: without a leading
+// dot and an in-progress suffix, or (rsync's .<name>.<random>) without its
+// last extension. ok is false when that is no ESR name.
+func finalName(name string) (string, bool) {
+	base := strings.TrimPrefix(name, ".")
+	lower := strings.ToLower(base)
+	for _, s := range inProgressSuffixes {
+		if strings.HasSuffix(lower, s) {
+			base = base[:len(base)-len(s)]
+			break
+		}
+	}
+	if _, err := format.ParseFileName(base); err == nil {
+		return base, true
+	}
+	if i := strings.LastIndexByte(base, '.'); i > 0 && strings.HasPrefix(name, ".") {
+		if _, err := format.ParseFileName(base[:i]); err == nil {
+			return base[:i], true
+		}
+	}
+	return "", false
+}
+
+// feedOrder is the order a tenant's files are read in: by sequence number,
+// a full file before a change file of the same sequence, then by name (an
+// upload's final name), a delivered file before an upload in progress of
+// the same name (a leftover part does not hold back its own file).
+// Names that are not ESR names sort first (sequence 0) and are rejected
+// straight away.
+func feedOrder(a, b candidate) int {
+	return cmp.Or(cmp.Compare(a.seq, b.seq), -compareBool(a.full, b.full),
+		strings.Compare(a.orderName(), b.orderName()), compareBool(a.part, b.part), strings.Compare(a.name, b.name))
+}
+
+func (c candidate) orderName() string {
+	if c.part {
+		return c.final
+	}
+	return c.name
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// listTenant returns the files of one tenant folder in feed order
+// (feedOrder), with the uploads in progress that have ESR final names as
+// parts.
 func (s *Service) listTenant(folder string) ([]candidate, error) {
 	ents, err := readDirIn(s.cfg.Drop, folder)
 	if err != nil {
@@ -211,6 +245,16 @@ func (s *Service) listTenant(folder string) ([]candidate, error) {
 			if kind != "" {
 				s.reportIgnored(folder, e.Name(), kind)
 			}
+			if kind == "" || kind == ignoredDotName {
+				final, ok := finalName(e.Name())
+				fi, err := e.Info()
+				if ok && err == nil {
+					c := candidate{path: filepath.Join(dir, e.Name()), name: e.Name(), info: fi, part: true, final: final}
+					c.describeName(final)
+					s.watcher.sawPart(filepath.Join(dir, final), s.scans)
+					out = append(out, c)
+				}
+			}
 			continue
 		}
 		fi, err := e.Info()
@@ -218,14 +262,10 @@ func (s *Service) listTenant(folder string) ([]candidate, error) {
 			continue // vanished between ReadDir and Info
 		}
 		c := candidate{path: filepath.Join(dir, e.Name()), name: e.Name(), info: fi}
-		if fn, err := format.ParseFileName(e.Name()); err == nil {
-			c.seq = fn.Sequence
-		}
+		c.describeName(e.Name())
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b candidate) int {
-		return cmp.Or(cmp.Compare(a.seq, b.seq), strings.Compare(a.name, b.name))
-	})
+	slices.SortFunc(out, feedOrder)
 	return out, nil
 }
 
@@ -258,10 +298,12 @@ func (s *Service) prepareDrop() error {
 }
 
 // scan makes one pass over the drop folder. Each tenant's complete files are
-// handled in order; a file not yet complete holds back the tenant's later
-// files, so sequences are seen in order. A file that cannot be read is
-// skipped for this pass; an error is returned only when a file's outcome in
-// Kafka is unknown.
+// handled in feed order; a file not yet complete (or an upload in progress
+// under a temporary name) holds back the later files of its feed, so a
+// feed's files are read in sequence and a full file still being copied is
+// read before the change files after it. Feeds and tenants are independent.
+// A file that cannot be read is skipped for this pass; an error is returned
+// only when a file's outcome in Kafka is unknown.
 func (s *Service) scan(ctx context.Context, c *conn) error {
 	s.scans++
 	defer s.watcher.prune(s.scans)
@@ -276,33 +318,87 @@ func (s *Service) scan(ctx context.Context, c *conn) error {
 			s.reportIgnored("", e.Name(), kind)
 			continue
 		}
-		folder := e.Name()
-		files, err := s.listTenant(folder)
-		if err != nil {
-			s.log.Warn("reading tenant folder", logx.Tenant(folder), zap.Error(err))
+		if err := s.scanTenant(ctx, c, e.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanTenant handles the complete files of one tenant folder.
+func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error {
+	files, err := s.listTenant(folder)
+	if err != nil {
+		s.log.Warn("reading tenant folder", logx.Tenant(folder), zap.Error(err))
+		return nil
+	}
+	// waiting: feed -> the earliest file of it not read in this pass.
+	waiting := map[string]string{}
+	left := 0 // files not read in this pass
+	defer func() { s.metrics.waiting.WithLabelValues(folder).Set(float64(left)) }()
+	for _, f := range files {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Read the clock per file: handling a big file takes a while,
+		// and a stale now would shorten the next file's settle period.
+		now := time.Now()
+		if f.part {
+			if s.watcher.abandoned(f, s.scans, now) {
+				if !s.watcher.markWaitLogged(f.path) {
+					s.log.Warn("upload in progress unchanged for --incomplete-after; no longer holding back its feed",
+						logx.Tenant(folder), logx.File(f.name), zap.Duration("incomplete_after", s.cfg.IncompleteAfter))
+				}
+				continue
+			}
+			left++
+			if _, ok := waiting[f.feed]; !ok {
+				waiting[f.feed] = f.name
+			}
 			continue
 		}
-		for _, f := range files {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		// Every file is observed each pass, waiting or not, so its
+		// settle period runs while earlier files are still copied.
+		r, err := s.watcher.readiness(f, s.scans, now, func() (bool, error) {
+			return hasTrailer(s.cfg.Drop, f.path, f.dialect)
+		})
+		if err != nil {
+			s.log.Warn("file not checked; will retry", logx.Tenant(folder), logx.File(f.name), zap.Error(err))
+		}
+		if earlier, ok := waiting[f.feed]; ok && f.esr {
+			left++
+			if r != notComplete && !s.watcher.markWaitLogged(f.path) {
+				s.log.Info("file waits for an earlier file of its feed still being delivered",
+					logx.Tenant(folder), logx.File(f.name), zap.String("awaiting", earlier))
 			}
-			if !s.watcher.complete(f.path, f.info, s.scans, time.Now()) {
-				break
+			continue
+		}
+		if r == notComplete {
+			left++
+			if f.esr {
+				waiting[f.feed] = f.name
 			}
-			err := s.handle(ctx, c, folder, f)
-			var fatal *fatalError
-			if errors.As(err, &fatal) {
-				return err
+			continue
+		}
+		if r == overdue {
+			s.log.Warn("file has had no trailer for --incomplete-after; reading it as it is",
+				logx.Tenant(folder), logx.File(f.name), zap.Duration("incomplete_after", s.cfg.IncompleteAfter))
+		}
+		err = s.handle(ctx, c, folder, f)
+		var fatal *fatalError
+		if errors.As(err, &fatal) {
+			return err
+		}
+		s.watcher.forget(f.path)
+		if err != nil {
+			// Not read this time (vanished, permissions, changed
+			// while read): leave it and its feed's later files for
+			// the next pass.
+			s.log.Warn("file not ingested; will retry", logx.Tenant(folder), logx.File(f.name), zap.Error(err))
+			left++
+			if f.esr {
+				waiting[f.feed] = f.name
 			}
-			if err != nil {
-				// Not read this time (vanished, permissions, changed
-				// while read): leave it and the tenant's later files for
-				// the next pass.
-				s.log.Warn("file not ingested; will retry", logx.Tenant(folder), logx.File(f.name), zap.Error(err))
-				s.watcher.forget(f.path)
-				break
-			}
-			s.watcher.forget(f.path)
 		}
 	}
 	return nil
