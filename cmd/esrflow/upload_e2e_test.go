@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
@@ -156,4 +158,140 @@ func TestUploadOverHTTPMatchesTruth(t *testing.T) {
 		t.Fatalf("duplicates published %d new events", len(after)-len(events))
 	}
 	t.Logf("%d files uploaded over HTTP, %d events equal to the truth; 2 duplicate uploads published nothing", len(tr.res.Files), len(events))
+}
+
+// gatedBody sends the first half of data, then waits for release before it
+// sends the rest: an upload still in progress for as long as the test
+// wants.
+type gatedBody struct {
+	data    []byte
+	off     int
+	release <-chan struct{}
+}
+
+func (g *gatedBody) Read(p []byte) (int, error) {
+	half := len(g.data) / 2
+	if g.off == half {
+		<-g.release
+	}
+	end := len(g.data)
+	if g.off < half {
+		end = half
+	}
+	if g.off == len(g.data) {
+		return 0, io.EOF
+	}
+	n := copy(p, g.data[g.off:end])
+	g.off += n
+	return n, nil
+}
+
+// gauge reads one series of a gauge from the stack's registry.
+func gauge(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestChangeFilesWaitForAFullFileStillUploading is the full-file race over
+// HTTP: while a full file is still being uploaded, the change files after
+// it are uploaded whole; ingest holds them back until the full file is
+// complete and then reads all three in sequence, so the baseline is the
+// full file and the events equal the truth.
+func TestChangeFilesWaitForAFullFileStillUploading(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run")
+	}
+	tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 200, Days: 2, Seed: 12})
+	tenants, err := tenant.Parse("RXX=412")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "e2e-uploader-key"
+	cfg := e2eStackConfig(t, t.TempDir(), tenants)
+	cfg.APIClients = []api.Client{{Name: "e2e-uploader", KeySHA256: api.HashKey(key), Tenants: []string{"RXX"},
+		Scopes: []string{api.ScopeFilesWrite}}}
+	st := startStackConfig(t, cfg)
+	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, changes := tr.res.Files[0], tr.res.Files[1:]
+	release := make(chan struct{})
+	fullDone := make(chan uploadAnswer, 1)
+	go func() {
+		data := tr.sink.Bytes(full.Name)
+		req, err := http.NewRequest("POST", st.APIURL()+"/v1/tenants/RXX/files?name="+full.Name, &gatedBody{data: data, release: release})
+		if err != nil {
+			t.Error(err)
+			close(fullDone)
+			return
+		}
+		req.ContentLength = int64(len(data))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			close(fullDone)
+			return
+		}
+		defer resp.Body.Close()
+		var a uploadAnswer
+		if resp.StatusCode != http.StatusAccepted || json.NewDecoder(resp.Body).Decode(&a) != nil {
+			t.Errorf("full file upload = %d", resp.StatusCode)
+		}
+		fullDone <- a
+	}()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	for _, f := range changes {
+		upload(t, st.APIURL(), key, f.Name, tr.sink.Bytes(f.Name))
+	}
+	// Ingest sees the full file's upload in progress and the change files
+	// behind it, and reads none of them.
+	want := float64(1 + len(changes))
+	for deadline := time.Now().Add(time.Minute); gauge(t, st.Registry, "esrflow_ingest_files_waiting", "tenant", "RXX") != want; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("esrflow_ingest_files_waiting{tenant=RXX} never reached %v", want)
+		}
+	}
+	if reps, err := rd.FileReports(context.Background()); err != nil || len(reps) != 0 {
+		t.Fatalf("files were read while the full file was uploading: %+v (%v)", reps, err)
+	}
+	close(release)
+	if a, ok := <-fullDone; !ok || a.SHA256 != full.SHA256 {
+		t.Fatalf("full file upload answered %+v", a)
+	}
+	reps := waitReports(t, rd, len(tr.res.Files), 2*time.Minute)
+	for i, f := range tr.res.Files {
+		if reps[i].File.Name != f.Name || reps[i].Status != "ACCEPTED" {
+			t.Fatalf("report %d: %s %s, want %s ACCEPTED (files in sequence)", i, reps[i].File.Name, reps[i].Status, f.Name)
+		}
+	}
+	events, err := rd.Events(context.Background(), "RXX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	published, _ := tr.expectedEvents()
+	compareEvents(t, events, published)
 }
