@@ -96,7 +96,10 @@ func fixture(name string) any {
 		}
 	case schemas.FileReport:
 		return &internalv1.FileReport{
-			Tenant: "RXX", Vpd: "412", File: fileInfo(), Status: internalv1.FileStatusAccepted,
+			Tenant: "RXX", Vpd: "412", File: fileInfo(), Status: internalv1.FileStatusDuplicate,
+			Reason: ptr("ESR-F017 GO_412_EXP_GOC_20240311_00000347.DAT: duplicate: same content as GO_412_EXP_GOC_20240311_00000346.DAT"),
+			DuplicateOf: &internalv1.DuplicateOf{Name: "GO_412_EXP_GOC_20240311_00000346.DAT", Sha256: fileInfo().Sha256,
+				AcceptedAt: recordedAt()},
 			RowsRead: 8, EntitiesAccepted: 5, Quarantined: 0, Corrections: 1, Ignored: 2,
 			EventsEmitted:  map[string]int64{"starter-created": 1},
 			ReportedAt:     recordedAt(),

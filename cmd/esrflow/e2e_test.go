@@ -386,12 +386,13 @@ func TestEndToEndMatchesTruth(t *testing.T) {
 	checkHeld(t, st, held)
 	t.Logf("%d files, %d events published, %d leavers held, %d rows quarantined", len(reps), len(events), len(held), len(q))
 
-	// Re-delivering a file already accepted is refused as a duplicate and
-	// publishes nothing new.
+	// Re-delivering a file already accepted is a duplicate: a report that
+	// names the file it repeats, and nothing new published.
 	again := tr.res.Files[3]
 	dropFile(t, st.DropDir(), "RXX", again.Name, tr.sink.Bytes(again.Name))
 	reps = waitReports(t, rd, len(tr.res.Files)+1, time.Minute)
-	if last := reps[len(reps)-1]; last.Status != internalv1.FileStatusRejected || last.File.Name != again.Name {
+	if last := reps[len(reps)-1]; last.Status != internalv1.FileStatusDuplicate || last.File.Name != again.Name ||
+		last.DuplicateOf == nil || last.DuplicateOf.Name != again.Name {
 		t.Fatalf("re-delivered %s: report %s %v", again.Name, last.Status, last.Reason)
 	}
 	after, err := rd.Events(ctx, "RXX")

@@ -46,7 +46,7 @@ var odsCode = regexp.MustCompile(`^[A-Z0-9]{3,5}$`)
 // <drop>/<TENANT>/ atomically (written as .<name>.part, synced, renamed), where
 // the ingest service picks it up. With --wait it then prints the file report
 // of each file (matched by tenant and SHA-256) as one JSON line, and fails if
-// any was rejected.
+// any was rejected (a duplicate of an accepted file is not a failure).
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := ingestConfig{brokers: config.StringList{"127.0.0.1:9092"}}
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
@@ -134,7 +134,7 @@ func ingestFiles(ctx context.Context, cfg ingestConfig, stdout, stderr io.Writer
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	return w.await(ctx, cfg.tenant, files, stdout)
+	return w.await(ctx, cfg.tenant, files, stdout, stderr)
 }
 
 // tenantDropExists checks that the stack's drop folder has a folder for
@@ -255,8 +255,9 @@ func (w *reportWatcher) close() { w.cl.Close() }
 
 // await prints the report of each file as it arrives and returns an error
 // naming the rejected files, or the files still without a report when ctx
-// ends.
-func (w *reportWatcher) await(ctx context.Context, tenant string, files []handed, stdout io.Writer) error {
+// ends. A DUPLICATE (the same bytes already accepted) is success: nothing
+// was left undone, and stderr says which file it repeats.
+func (w *reportWatcher) await(ctx context.Context, tenant string, files []handed, stdout, stderr io.Writer) error {
 	reader, _, err := schemas.Latest(schemas.FileReport)
 	if err != nil {
 		return err
@@ -311,7 +312,15 @@ func (w *reportWatcher) await(ctx context.Context, tenant string, files []handed
 				ferr = err
 				return
 			}
-			if rep.Status == internalv1.FileStatusRejected {
+			switch rep.Status {
+			case internalv1.FileStatusAccepted:
+			case internalv1.FileStatusDuplicate:
+				of := "an accepted file"
+				if rep.DuplicateOf != nil {
+					of = observe.Printable(rep.DuplicateOf.Name) + " (accepted " + rep.DuplicateOf.AcceptedAt.UTC().Format(time.RFC3339) + ")"
+				}
+				fmt.Fprintf(stderr, "%s: duplicate of %s: nothing new to ingest\n", observe.Printable(name), of)
+			default: // REJECTED, or a status this binary does not know
 				rejected = append(rejected, observe.Printable(name))
 			}
 		})

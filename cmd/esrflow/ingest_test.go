@@ -228,6 +228,51 @@ func TestIngestCommandAcceptedOnlyReturnsNil(t *testing.T) {
 	}
 }
 
+// TestIngestCommandDuplicateIsSuccess: the same bytes handed again, under
+// their name or another, get ingest's DUPLICATE report; --wait prints it,
+// says which file it duplicates, and succeeds.
+func TestIngestCommandDuplicateIsSuccess(t *testing.T) {
+	st := startIngestStack(t)
+	dir, res := writeGenerated(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 0, Seed: 4})
+	full := res.Files[0]
+	go func() {
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(filepath.Join(st.archive, "RXX", full.SHA256)); err == nil {
+				st.publishReport(t, full)
+				return
+			}
+		}
+	}()
+	if err := runIngest(context.Background(), st.args(filepath.Join(dir, full.Name)), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatalf("first delivery: %v", err)
+	}
+	renamed := strings.Replace(full.Name, "_00000001.DAT", "_00000002.DAT", 1)
+	if renamed == full.Name {
+		t.Fatalf("cannot rename %s", full.Name)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, full.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(otherDir, renamed), b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{filepath.Join(dir, full.Name), filepath.Join(otherDir, renamed)} {
+		var stdout, stderr bytes.Buffer
+		if err := runIngest(context.Background(), st.args(path), &stdout, &stderr); err != nil {
+			t.Fatalf("%s again: runIngest = %v, want success\nstderr: %s", filepath.Base(path), err, stderr.String())
+		}
+		reps := reportLines(t, stdout.String())
+		if len(reps) != 1 || reps[0].Status != internalv1.FileStatusDuplicate || reps[0].File.Name != filepath.Base(path) || reps[0].File.Sha256 != full.SHA256 {
+			t.Fatalf("%s again: reports = %+v", filepath.Base(path), reps)
+		}
+		if want := filepath.Base(path) + ": duplicate of " + full.Name + " (accepted "; !strings.Contains(stderr.String(), want) {
+			t.Fatalf("stderr = %q, want it to contain %q", stderr.String(), want)
+		}
+	}
+}
+
 func TestIngestCommandTimesOutNamingTheFile(t *testing.T) {
 	st := startIngestStack(t)
 	dir, res := writeGenerated(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 0, Seed: 2})

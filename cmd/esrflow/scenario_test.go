@@ -325,7 +325,8 @@ func (r *scenarioRun) tenantOfFile(name string) string {
 
 // drop delivers a file and checks its report: ACCEPTED with nothing
 // quarantined and no leavers held, unless the step says otherwise
-// (quarantined=N, held=N, rejected=RULE, top=RULE: the rule that
+// (quarantined=N, held=N, rejected=RULE, duplicate=FILE: a DUPLICATE
+// report naming FILE as the accepted one, top=RULE: the rule that
 // quarantined most of its rows).
 func (r *scenarioRun) drop(s step) {
 	t := r.t
@@ -339,6 +340,12 @@ func (r *scenarioRun) drop(s step) {
 	}
 	if top, ok := s.opts["top"]; ok && (len(fr.TopRules) == 0 || fr.TopRules[0].Rule != top) {
 		t.Errorf("%s: top rules %+v, want %s first", f.name, fr.TopRules, top)
+	}
+	if of, ok := s.opts["duplicate"]; ok {
+		if fr.Status != internalv1.FileStatusDuplicate || fr.DuplicateOf == nil || fr.DuplicateOf.Name != of {
+			t.Fatalf("%s: %s %s (duplicate_of %+v), want DUPLICATE of %s", f.name, fr.Status, strPtr(fr.Reason), fr.DuplicateOf, of)
+		}
+		return
 	}
 	if rule, ok := s.opts["rejected"]; ok {
 		if fr.Status != internalv1.FileStatusRejected || fr.Reason == nil || !strings.Contains(*fr.Reason, rule) {

@@ -112,8 +112,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "  kafka recovery:  partly committed transaction, rest aborted: %s\n", p)
 		}
 	}
-	fmt.Fprintf(stdout, "Drop ESR files into the drop folder or run `esrflow ingest --tenant %s FILE...`; `esrflow tail` prints events.\nCtrl-C stops it; `esrflow up --data %s` again resumes.\n",
-		firstOr(tenants.Codes(), "RXX"), cfg.dataDir)
+	first := firstOr(tenants.Codes(), "RXX")
+	fmt.Fprintf(stdout, "Drop ESR files into the drop folder, run `esrflow ingest --tenant %s FILE...`, or POST them to %s/v1/tenants/%s/files?name=FILE (docs/api.md); `esrflow tail` prints events.\nCtrl-C stops it; `esrflow up --data %s` again resumes.\n",
+		first, st.APIURL(), first, cfg.dataDir)
 
 	if cfg.demo {
 		if err := dropDemo(cfg.dataDir, st.DropDir(), tenants, clock.today(), stdout); err != nil {

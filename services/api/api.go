@@ -90,6 +90,11 @@ type Config struct {
 	// down or refusing every record) before Ready reports the consumer
 	// stuck; zero means 2m.
 	StallTimeout time.Duration
+	// UploadDrop is the drop folder (one sub-folder per tenant) that
+	// POST /v1/tenants/{tenant}/files writes into; empty disables upload
+	// (501). UploadMaxBytes caps one file; zero means DefaultUploadMaxBytes.
+	UploadDrop     string
+	UploadMaxBytes int64
 }
 
 // RegisterFlags adds the api's flags.
@@ -105,6 +110,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.UnauthenticatedRate, "auth.unauthenticated-rate", DefaultUnauthenticatedRate, "requests per second, per remote address, answered 401 before further ones get 429")
 	fs.IntVar(&c.UnauthenticatedBurst, "auth.unauthenticated-burst", DefaultUnauthenticatedBurst, "burst of requests, per remote address, answered 401 before the rate applies")
 	fs.DurationVar(&c.StallTimeout, "kafka.stall-timeout", 2*time.Minute, "how long one batch may keep failing before /readyz reports the consumer stuck")
+	fs.StringVar(&c.UploadDrop, "upload.drop", "", "drop folder (one sub-folder per tenant) that HTTP uploads write into; empty: upload disabled")
+	fs.Int64Var(&c.UploadMaxBytes, "upload.max-bytes", DefaultUploadMaxBytes, "largest file accepted by HTTP upload, in bytes")
 	// The file is read when the flag (or ESRFLOW_API_AUTH_CLIENTS) is
 	// parsed, so a bad clients file stops the service before it starts.
 	fs.Func("auth.clients", "YAML file of API clients (name, key_sha256, tenants, scopes); unset: reads open, operate refused", func(path string) error {

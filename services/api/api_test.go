@@ -469,7 +469,7 @@ func testAPI(t *testing.T, dbURL string) {
 	acceptedJSON := fmt.Sprintf(`{"tenant":"RXX","vpd":"412","file":{"name":"GO_412_EXP_GOC_20240311_00000347.DAT","sha256":"%s",
 		"dialect":"go-v2","kind":"CHANGE","sequence":347,"run_date":"2024-03-11","size":2417},"status":"ACCEPTED","reason":null,
 		"rows_read":8,"entities_accepted":5,"quarantined":0,"corrections":1,"ignored":2,"events_emitted":{"starter-created":1},
-		"leavers_held":0,"reported_at":"2024-03-11T02:17:03.25Z","rule_set_version":"","warnings":0,"top_rules":[],"replay_id":null}`, sha1)
+		"leavers_held":0,"reported_at":"2024-03-11T02:17:03.25Z","rule_set_version":"","warnings":0,"top_rules":[],"replay_id":null,"duplicate_of":null}`, sha1)
 	assertGet(t, srv, "/v1/tenants/rxx/files/"+sha1, 200, acceptedJSON)
 	assertGet(t, srv, "/v1/tenants/RXX/files/"+strings.ToUpper(sha1), 200, acceptedJSON)
 	assertGet(t, srv, "/v1/tenants/RXX/files/GO_412_EXP_GOC_20240311_00000347.DAT", 200, acceptedJSON)

@@ -16,7 +16,7 @@ import (
 )
 
 // Scopes an API client may hold. Each endpoint needs one of them (see
-// docs/api.md); operate is the only one that changes anything.
+// docs/api.md); operate and files:write are the ones that change anything.
 const (
 	ScopeReadPeople  = "read:people"
 	ScopeReadEvents  = "read:events"
@@ -30,10 +30,14 @@ const (
 	// scopes show. It grants no endpoint by itself.
 	ScopePersonalRead = "personal:read"
 	ScopeOperate      = "operate"
+	// ScopeFilesWrite uploads files into a tenant's drop folder (POST
+	// /v1/tenants/{tenant}/files), and nothing else: what a trust's own
+	// upload job needs, without operate's decisions.
+	ScopeFilesWrite = "files:write"
 )
 
 // Scopes lists every scope, in the order docs/api.md gives them.
-var Scopes = []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeQuarantineRead, ScopePersonalRead, ScopeOperate}
+var Scopes = []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeQuarantineRead, ScopePersonalRead, ScopeOperate, ScopeFilesWrite}
 
 // AllTenants in a client's tenants grants every tenant.
 const AllTenants = "*"

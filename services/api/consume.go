@@ -38,6 +38,8 @@ type metrics struct {
 	deadLetters     *prometheus.CounterVec
 	quarantined     *prometheus.CounterVec
 	replays         *prometheus.CounterVec
+	uploads         *prometheus.CounterVec
+	uploadBytes     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -68,9 +70,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Records read from esr.quarantine.v1, by the stage that quarantined them."}, []string{"stage"}),
 		replays: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_replays_total",
 			Help: "Replay requests, by result (requested, kafka_unavailable)."}, []string{"result"}),
+		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_uploads_total",
+			Help: "Files uploaded over HTTP into a tenant's drop folder."}, []string{"tenant"}),
+		uploadBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_upload_bytes_total",
+			Help: "Bytes of files uploaded over HTTP into a tenant's drop folder."}, []string{"tenant"}),
 	}
 	for _, c := range []prometheus.Collector{m.stored, m.duplicates, m.reports, m.skipped, m.retries, m.batches,
-		m.heldBatches, m.commands, m.requests, m.accessLogErrors, m.deadLetters, m.quarantined, m.replays} {
+		m.heldBatches, m.commands, m.requests, m.accessLogErrors, m.deadLetters, m.quarantined, m.replays,
+		m.uploads, m.uploadBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering api metrics: %w", err)
 		}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,9 @@ import (
 // configured: reads stay open on one machine, decisions never are.
 const errOperateNeedsKey = "an API key with the operate scope is required: this api has no API clients configured (--auth.clients)"
 
+// errUploadNeedsKey is the same answer for an upload.
+const errUploadNeedsKey = "an API key with the files:write or operate scope is required: this api has no API clients configured (--auth.clients)"
+
 type clientKey struct{}
 
 // clientOf returns the client a guarded request was authenticated as; nil in
@@ -22,6 +26,18 @@ type clientKey struct{}
 func clientOf(r *http.Request) *authClient {
 	c, _ := r.Context().Value(clientKey{}).(*authClient)
 	return c
+}
+
+// writes reports whether every scope that grants an endpoint is one that
+// changes things (operate, files:write): such an endpoint is never open
+// without a key, even in the embedded mode.
+func writes(scopes []string) bool {
+	for _, s := range scopes {
+		if s != ScopeOperate && s != ScopeFilesWrite {
+			return false
+		}
+	}
+	return len(scopes) > 0
 }
 
 // statusRecorder remembers the status a handler answered with.
@@ -51,7 +67,7 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 // The access log row is written before the response completes, so a client
 // that has read its response can already find its request in the log.
 func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
-	operate := len(scopes) == 1 && scopes[0] == ScopeOperate
+	operate := writes(scopes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := uuid.NewString()
@@ -102,7 +118,11 @@ func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 func (s *Service) authorize(w http.ResponseWriter, r *http.Request, tenant string, operate bool, scopes []string) (*authClient, bool, bool) {
 	if s.auth.open() {
 		if operate {
-			return nil, false, s.unauthorized(w, r, errOperateNeedsKey)
+			msg := errOperateNeedsKey
+			if slices.Contains(scopes, ScopeFilesWrite) {
+				msg = errUploadNeedsKey
+			}
+			return nil, false, s.unauthorized(w, r, msg)
 		}
 		return nil, true, false
 	}

@@ -38,6 +38,7 @@ func (s *Service) Handler() http.Handler {
 	route("GET /v1/tenants/{tenant}/events", s.getEvents, ScopeReadEvents)
 	route("GET /v1/tenants/{tenant}/files", s.getFiles, ScopeReadFiles)
 	route("GET /v1/tenants/{tenant}/files/{file}", s.getFile, ScopeReadFiles)
+	route("POST /v1/tenants/{tenant}/files", s.postFile, ScopeFilesWrite, ScopeOperate)
 	route("GET /v1/tenants/{tenant}/held-batches", s.getHeldBatches, ScopeReadBatches)
 	route("GET /v1/tenants/{tenant}/held-batches/{batch_id}", s.getHeldBatch, ScopeReadBatches)
 	route("POST /v1/tenants/{tenant}/held-batches/{batch_id}/release", s.decide(internalv1.OperatorActionRelease), ScopeOperate)

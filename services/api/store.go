@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -398,6 +399,16 @@ func (s *store) applyReport(ctx context.Context, tx *sql.Tx, r fileReport) error
 			return err
 		}
 	}
+	if r.Report.Status == internalv1.FileStatusDuplicate {
+		// Every delivery of the same bytes is one row; a re-read report is a no-op.
+		_, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO file_duplicates (tenant, sha256, file_name, reported_at, report)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, sha256, file_name, reported_at) DO NOTHING`),
+			tenant, r.Report.File.Sha256, r.Report.File.Name, r.Report.ReportedAt.UnixMilli(), string(r.Payload))
+		if err != nil {
+			return fmt.Errorf("storing duplicate file report: %w", err)
+		}
+		return nil
+	}
 	var status string
 	var reportedAt int64
 	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT status, reported_at FROM file_reports WHERE tenant = ? AND sha256 = ?`+s.d.forUpdate()),
@@ -492,28 +503,61 @@ func (s *store) events(ctx context.Context, q eventQuery) ([]Event, error) {
 }
 
 // files returns a tenant's file reports, newest first.
+// allReports is every file report of the api, duplicates included.
+const allReports = `(SELECT tenant, sha256, file_name, reported_at, report FROM file_reports
+	UNION ALL SELECT tenant, sha256, file_name, reported_at, report FROM file_duplicates) AS r`
+
 func (s *store) files(ctx context.Context, tenant string, limit int) ([]json.RawMessage, error) {
-	return s.queryReports(ctx, `SELECT report FROM file_reports WHERE tenant = ? ORDER BY reported_at DESC, sha256 LIMIT ?`, tenant, limit)
+	return s.queryReports(ctx, `SELECT report FROM `+allReports+` WHERE tenant = ? ORDER BY reported_at DESC, sha256, file_name LIMIT ?`, tenant, limit)
 }
 
 // file returns the report for a file, by SHA-256 (64 hex digits) or by name
-// (the newest report of that name).
+// (the newest report of that name, a duplicate's too). By SHA-256 it is the
+// report of the file those bytes were accepted (or rejected) as, with every
+// later delivery of the same bytes listed under "duplicates"; when only
+// duplicates are known it is the newest of them.
 func (s *store) file(ctx context.Context, tenant, key string) (json.RawMessage, error) {
 	if !cleanText(key) {
 		return nil, errNotFound
 	}
-	q := `SELECT report FROM file_reports WHERE tenant = ? AND file_name = ? ORDER BY reported_at DESC LIMIT 1`
-	if isSHA256(key) {
-		q, key = `SELECT report FROM file_reports WHERE tenant = ? AND sha256 = ?`, strings.ToLower(key)
+	if !isSHA256(key) {
+		out, err := s.queryReports(ctx, `SELECT report FROM `+allReports+` WHERE tenant = ? AND file_name = ? ORDER BY reported_at DESC LIMIT 1`, tenant, key)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == 0 {
+			return nil, errNotFound
+		}
+		return out[0], nil
 	}
-	out, err := s.queryReports(ctx, q, tenant, key)
+	key = strings.ToLower(key)
+	out, err := s.queryReports(ctx, `SELECT report FROM file_reports WHERE tenant = ? AND sha256 = ?`, tenant, key)
 	if err != nil {
 		return nil, err
 	}
-	if len(out) == 0 {
-		return nil, errNotFound
+	dups, err := s.queryReports(ctx, `SELECT report FROM file_duplicates WHERE tenant = ? AND sha256 = ? ORDER BY reported_at DESC, file_name`, tenant, key)
+	if err != nil {
+		return nil, err
 	}
-	return out[0], nil
+	switch {
+	case len(out) == 0 && len(dups) == 0:
+		return nil, errNotFound
+	case len(dups) == 0:
+		return out[0], nil
+	case len(out) == 0:
+		return dups[0], nil
+	}
+	// Appended to the stored object as it is, so its fields keep their order.
+	rep := bytes.TrimRight(out[0], " \t\r\n")
+	if len(rep) < 2 || rep[len(rep)-1] != '}' {
+		return nil, fmt.Errorf("stored file report of %s is not a JSON object", key)
+	}
+	list, err := json.Marshal(dups)
+	if err != nil {
+		return nil, err
+	}
+	joined := append(append(append([]byte{}, rep[:len(rep)-1]...), `,"duplicates":`...), list...)
+	return append(joined, '}'), nil
 }
 
 func (s *store) queryReports(ctx context.Context, q string, args ...any) ([]json.RawMessage, error) {

@@ -251,11 +251,50 @@ func TestDuplicateAndSequence(t *testing.T) {
 		t.Fatalf("sequence report = %+v reason %q, want %q", r, *r.Reason, wantSeq)
 	}
 	wantDup := "ESR-F017 " + full.Name + ": duplicate: same content (sha256 " + full.SHA256[:12] + "…) as " + full.Name + " accepted at "
-	if r := reports[1]; r.Status != internalv1.FileStatusRejected || !strings.HasPrefix(*r.Reason, wantDup) || r.File.Sha256 != full.SHA256 {
-		t.Fatalf("duplicate report = %+v reason %q, want prefix %q", r, *r.Reason, wantDup)
+	if r := reports[1]; r.Status != internalv1.FileStatusDuplicate || !strings.HasPrefix(*r.Reason, wantDup) || r.File.Sha256 != full.SHA256 ||
+		r.DuplicateOf == nil || r.DuplicateOf.Name != full.Name || r.DuplicateOf.Sha256 != full.SHA256 {
+		t.Fatalf("duplicate report = %+v reason %q, want DUPLICATE of %s, reason prefix %q", r, *r.Reason, full.Name, wantDup)
 	}
 	if got := len(st.rawRecords(t)); got != rawBefore {
 		t.Fatalf("rejected files added %d raw records", got-rawBefore)
+	}
+}
+
+// TestDuplicateUnderAnotherName: the same bytes under a new (still valid)
+// name are the same file: a DUPLICATE report naming the first delivery,
+// nothing on raw, no rejection counted.
+func TestDuplicateUnderAnotherName(t *testing.T) {
+	st := newStack(t)
+	svc := st.start(t, st.config(t, "a"))
+	sink, res := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 1, Seed: 9})
+	full, change := res.Files[0], res.Files[1]
+	waitGone(t, st.drop(t, "RXX", full.Name, sink.Bytes(full.Name)))
+	waitGone(t, st.drop(t, "RXX", change.Name, sink.Bytes(change.Name)))
+	rawBefore := len(st.rawRecords(t))
+	// The change file's bytes again, named as the next change file would be.
+	renamed := strings.Replace(change.Name, "_00000002.DAT", "_00000003.DAT", 1)
+	if renamed == change.Name {
+		t.Fatalf("cannot rename %s", change.Name)
+	}
+	waitGone(t, st.drop(t, "RXX", renamed, sink.Bytes(change.Name)))
+
+	reports := st.reports(t)
+	if len(reports) != 1 {
+		t.Fatalf("%d reports, want 1: %+v", len(reports), reports)
+	}
+	r := reports[0]
+	if r.Status != internalv1.FileStatusDuplicate || r.File.Name != renamed || r.File.Sha256 != change.SHA256 || r.Vpd != "412" ||
+		r.DuplicateOf == nil || r.DuplicateOf.Name != change.Name || r.DuplicateOf.Sha256 != change.SHA256 || r.DuplicateOf.AcceptedAt.IsZero() {
+		t.Fatalf("report = %+v (duplicate_of %+v), want DUPLICATE of %s", r, r.DuplicateOf, change.Name)
+	}
+	if got := len(st.rawRecords(t)); got != rawBefore {
+		t.Fatalf("the duplicate added %d raw records", got-rawBefore)
+	}
+	if v := counter(t, svc.metrics, "esrflow_ingest_files_total", "tenant", "RXX", "status", "duplicate"); v != 1 {
+		t.Errorf("duplicates = %v, want 1", v)
+	}
+	if v := counter(t, svc.metrics, "esrflow_ingest_files_total", "tenant", "RXX", "status", "rejected"); v != 0 {
+		t.Errorf("rejected = %v, want 0", v)
 	}
 }
 
@@ -375,8 +414,8 @@ func TestRestartRestoresLedger(t *testing.T) {
 	if got := len(st.rawRecords(t)); got != rawAfterFirst {
 		t.Fatalf("restarts added %d raw records", got-rawAfterFirst)
 	}
-	if v := counter(t, other.metrics, "esrflow_ingest_files_total", "tenant", "RXX", "status", "rejected"); v != 1 {
-		t.Errorf("other instance rejected %v files, want 1", v)
+	if v := counter(t, other.metrics, "esrflow_ingest_files_total", "tenant", "RXX", "status", "duplicate"); v != 1 {
+		t.Errorf("other instance found %v duplicates, want 1", v)
 	}
 }
 

@@ -6,6 +6,8 @@ import "github.com/prometheus/client_golang/prometheus"
 const (
 	statusAccepted = "accepted"
 	statusRejected = "rejected"
+	// statusDuplicate: the same bytes were already accepted; a no-op.
+	statusDuplicate = "duplicate"
 )
 
 type metrics struct {
@@ -24,7 +26,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		files: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esrflow_ingest_files_total",
-			Help: "Files ingested, by tenant and outcome (accepted, rejected).",
+			Help: "Files ingested, by tenant and outcome (accepted, rejected, duplicate).",
 		}, []string{"tenant", "status"}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esrflow_ingest_rows_total",

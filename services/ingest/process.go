@@ -107,8 +107,7 @@ func (s *Service) handle(ctx context.Context, c *conn, folder string, f candidat
 			s.log.Info("file already ingested before a restart; archiving it", logx.Tenant(t.Code), logx.File(f.name))
 			return s.archive(t.Code, sha, f.path)
 		}
-		return s.reject(ctx, c, d, RuleDuplicate, reasonText(f.name, 0, RuleDuplicate,
-			"same content (sha256 "+sha[:12]+"…) as "+prev.Name+" accepted at "+prev.AcceptedAt.UTC().Format(time.RFC3339)))
+		return s.duplicate(ctx, c, d, prev)
 	}
 	return s.ingest(ctx, c, d, t)
 }
@@ -289,26 +288,22 @@ func (s *Service) rejectProblem(ctx context.Context, c *conn, d *delivery, fe *f
 	return s.reject(ctx, c, d, fe.Problem.Rule, fe.Problem.Error())
 }
 
+// withCode puts the catalogue's code first (ESR-F006 ...), as every other
+// rejection and quarantine reads.
+func withCode(rule, reason string) string {
+	if code := rules.CodeOf(rule); code != rule {
+		return code + " " + reason
+	}
+	return reason
+}
+
 // reject writes a REJECTED report for the file (and nothing else) and
 // archives it.
 func (s *Service) reject(ctx context.Context, c *conn, d *delivery, rule, reason string) error {
-	if code := rules.CodeOf(rule); code != rule {
-		// The catalogue's code first (ESR-F006 ...), as every other
-		// rejection and quarantine reads.
-		reason = code + " " + reason
-	}
+	reason = withCode(rule, reason)
 	report := internalv1.FileReport{Tenant: d.tenant, Vpd: d.vpd, File: d.info, Status: internalv1.FileStatusRejected,
 		Reason: &reason, EventsEmitted: map[string]int64{}, ReportedAt: s.cfg.Now().UTC().Truncate(time.Millisecond)}
-	value, err := c.fileReport.Encode(nil, &report)
-	if err != nil {
-		return fatal(err)
-	}
-	tx, err := s.begin(c)
-	if err != nil {
-		return err
-	}
-	tx.produce(ctx, &kgo.Record{Topic: schemas.TopicFileReports, Key: []byte(d.tenant), Value: value})
-	if err := tx.commit(ctx); err != nil {
+	if err := s.writeReport(ctx, c, &report); err != nil {
 		return err
 	}
 	s.metrics.files.WithLabelValues(d.tenant, statusRejected).Inc()
@@ -316,6 +311,45 @@ func (s *Service) reject(ctx context.Context, c *conn, d *delivery, rule, reason
 	s.log.Warn("file rejected", logx.Tenant(d.tenant), logx.File(d.info.Name), zap.String("sha256", d.info.Sha256),
 		logx.Rule(rule), zap.String("reason", reason))
 	return s.archive(d.tenant, d.info.Sha256, d.path)
+}
+
+// duplicate writes a DUPLICATE report for a file whose bytes were already
+// accepted for the tenant, under any name or channel, and archives it.
+// Nothing is read or published again: the same bytes were the same
+// changes, so a re-delivery is a no-op, not an error an operator must act
+// on. The report names the file it repeats (duplicate_of).
+func (s *Service) duplicate(ctx context.Context, c *conn, d *delivery, prev entry) error {
+	reason := withCode(RuleDuplicate, reasonText(d.info.Name, 0, RuleDuplicate,
+		"same content (sha256 "+d.info.Sha256[:12]+"…) as "+prev.Name+" accepted at "+prev.AcceptedAt.UTC().Format(time.RFC3339)))
+	// What the earlier file was: a duplicate's name may say nothing (a
+	// wrong name) while its bytes are those of a file ingest read.
+	if d.vpd == "" {
+		d.vpd = prev.VPD
+	}
+	report := internalv1.FileReport{Tenant: d.tenant, Vpd: d.vpd, File: d.info, Status: internalv1.FileStatusDuplicate,
+		Reason: &reason, EventsEmitted: map[string]int64{}, ReportedAt: s.cfg.Now().UTC().Truncate(time.Millisecond),
+		DuplicateOf: &internalv1.DuplicateOf{Name: prev.Name, Sha256: prev.SHA256, AcceptedAt: prev.AcceptedAt.UTC().Truncate(time.Millisecond)}}
+	if err := s.writeReport(ctx, c, &report); err != nil {
+		return err
+	}
+	s.metrics.files.WithLabelValues(d.tenant, statusDuplicate).Inc()
+	s.log.Info("file is a duplicate; nothing to do", logx.Tenant(d.tenant), logx.File(d.info.Name),
+		zap.String("sha256", d.info.Sha256), zap.String("duplicate_of", prev.Name))
+	return s.archive(d.tenant, d.info.Sha256, d.path)
+}
+
+// writeReport commits one file report, alone, in a transaction.
+func (s *Service) writeReport(ctx context.Context, c *conn, report *internalv1.FileReport) error {
+	value, err := c.fileReport.Encode(nil, report)
+	if err != nil {
+		return fatal(err)
+	}
+	tx, err := s.begin(c)
+	if err != nil {
+		return err
+	}
+	tx.produce(ctx, &kgo.Record{Topic: schemas.TopicFileReports, Key: []byte(report.Tenant), Value: value})
+	return tx.commit(ctx)
 }
 
 // txn is one open Kafka transaction of the ingest producer.

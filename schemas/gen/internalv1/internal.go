@@ -98,8 +98,9 @@ type FileStatus string
 
 // FileStatus symbols.
 const (
-	FileStatusAccepted FileStatus = "ACCEPTED"
-	FileStatusRejected FileStatus = "REJECTED"
+	FileStatusAccepted  FileStatus = "ACCEPTED"
+	FileStatusRejected  FileStatus = "REJECTED"
+	FileStatusDuplicate FileStatus = "DUPLICATE"
 )
 
 // HeldBatchStatus is an Avro enum.
@@ -540,6 +541,16 @@ type RuleCount struct {
 	Count int64 `avro:"count" json:"count"`
 }
 
+// The accepted file a duplicate repeats.
+type DuplicateOf struct {
+	// Name the earlier file was delivered under.
+	Name string `avro:"name" json:"name"`
+	// Its SHA-256: the same as this file's.
+	Sha256 string `avro:"sha256" json:"sha256"`
+	// When ingest accepted it.
+	AcceptedAt time.Time `avro:"accepted_at" json:"accepted_at"`
+}
+
 // Value of esr.ops.file-reports.v1: the end-of-pipeline account of one file. The counts reconcile: rows_read = entities_accepted + corrections + ignored + quarantined.
 type FileReport struct {
 	// Tenant ODS code.
@@ -548,9 +559,9 @@ type FileReport struct {
 	Vpd string `avro:"vpd" json:"vpd"`
 	// The file reported on.
 	File FileInfo `avro:"file" json:"file"`
-	// Whether the file was accepted.
+	// Whether the file was accepted, rejected, or a duplicate of one already accepted.
 	Status FileStatus `avro:"status" json:"status"`
-	// Why the file was rejected; null when accepted.
+	// Why the file was rejected, or what it duplicates; null when accepted.
 	Reason *string `avro:"reason" json:"reason"`
 	// Data rows read from the file.
 	RowsRead int64 `avro:"rows_read" json:"rows_read"`
@@ -576,6 +587,8 @@ type FileReport struct {
 	TopRules []RuleCount `avro:"top_rules" json:"top_rules"`
 	// Set when the report is of a replay batch: the replay's id.
 	ReplayID *string `avro:"replay_id" json:"replay_id"`
+	// Set when status is DUPLICATE: the file already accepted with the same content.
+	DuplicateOf *DuplicateOf `avro:"duplicate_of" json:"duplicate_of"`
 }
 
 // One held leaver.

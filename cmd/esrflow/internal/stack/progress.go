@@ -65,6 +65,13 @@ func (s *Stack) FollowReportRecords(ctx context.Context, fromStart bool, fn func
 
 // SummariseReport is a file report as one human-readable line.
 func SummariseReport(fr internalv1.FileReport) string {
+	if fr.Status == internalv1.FileStatusDuplicate {
+		of := "an accepted file"
+		if fr.DuplicateOf != nil {
+			of = observe.Printable(fr.DuplicateOf.Name)
+		}
+		return fmt.Sprintf("%s %s: DUPLICATE of %s: nothing new", observe.Printable(fr.Tenant), observe.Printable(fr.File.Name), of)
+	}
 	if fr.Status == internalv1.FileStatusRejected {
 		reason := ""
 		if fr.Reason != nil {

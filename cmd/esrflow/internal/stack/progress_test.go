@@ -17,6 +17,8 @@ func TestProgressLineEscapesNames(t *testing.T) {
 		{Tenant: "RXX", File: internalv1.FileInfo{Name: forged}, Status: internalv1.FileStatusRejected, Reason: &reason},
 		{Tenant: "RXX", File: internalv1.FileInfo{Name: forged}, Status: internalv1.FileStatusAccepted, EventsEmitted: map[string]int64{}},
 		{Tenant: "R\rZZ", File: internalv1.FileInfo{Name: "ok.DAT"}, Status: internalv1.FileStatusRejected, Reason: &reason},
+		{Tenant: "RXX", File: internalv1.FileInfo{Name: forged}, Status: internalv1.FileStatusDuplicate, Reason: &reason,
+			DuplicateOf: &internalv1.DuplicateOf{Name: forged}},
 	} {
 		line := SummariseReport(fr)
 		if strings.ContainsAny(line, "\n\r\x1b") {
@@ -31,5 +33,10 @@ func TestProgressLineEscapesNames(t *testing.T) {
 		Status: internalv1.FileStatusAccepted, EventsEmitted: map[string]int64{"leaver-confirmed": 2}})
 	if want := "RXX GO_412_EXP_GOC_20240402_00000002.DAT: 0 rows"; !strings.HasPrefix(ok, want) {
 		t.Errorf("ordinary line %q, want prefix %q", ok, want)
+	}
+	dup := SummariseReport(internalv1.FileReport{Tenant: "RXX", File: internalv1.FileInfo{Name: "GO_412_EXP_GOC_20240402_00000003.DAT"},
+		Status: internalv1.FileStatusDuplicate, DuplicateOf: &internalv1.DuplicateOf{Name: "GO_412_EXP_GOC_20240402_00000002.DAT"}})
+	if want := "RXX GO_412_EXP_GOC_20240402_00000003.DAT: DUPLICATE of GO_412_EXP_GOC_20240402_00000002.DAT: nothing new"; dup != want {
+		t.Errorf("duplicate line %q, want %q", dup, want)
 	}
 }

@@ -97,6 +97,9 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 			// event topics quickly on one machine.
 			TopicRefresh: time.Second,
 			Clients:      cfg.APIClients,
+			// HTTP uploads land in the folder ingest watches, as any
+			// other delivery does.
+			UploadDrop: cfg.DropDir(),
 		}, api.Deps{Log: cfg.Log.With(logx.Service("api")), Metrics: s.Registry})
 		if err != nil {
 			return b, err
