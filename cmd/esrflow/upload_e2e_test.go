@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
 	"github.com/esrflow/esrflow/esr/gen"
@@ -186,28 +185,6 @@ func (g *gatedBody) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// gauge reads one series of a gauge from the stack's registry.
-func gauge(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
 // TestChangeFilesWaitForAFullFileStillUploading is the full-file race over
 // HTTP: while a full file is still being uploaded, the change files after
 // it are uploaded whole; ingest holds them back until the full file is
@@ -270,7 +247,7 @@ func TestChangeFilesWaitForAFullFileStillUploading(t *testing.T) {
 	// Ingest sees the full file's upload in progress and the change files
 	// behind it, and reads none of them.
 	want := float64(1 + len(changes))
-	for deadline := time.Now().Add(time.Minute); gauge(t, st.Registry, "esrflow_ingest_files_waiting", "tenant", "RXX") != want; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); gauge(t, st.Registry, "esrflow_ingest_files_waiting", "RXX") != want; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("esrflow_ingest_files_waiting{tenant=RXX} never reached %v", want)
 		}
