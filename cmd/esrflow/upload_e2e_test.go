@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
