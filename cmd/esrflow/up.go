@@ -21,6 +21,7 @@ import (
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/logx"
 	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/ingest"
 )
 
 // upConfig is `esrflow up`'s configuration.
@@ -38,6 +39,7 @@ type upConfig struct {
 	logLevel     string
 	sftpAddr     string
 	sftpCreds    string
+	retention    ingest.Retention
 }
 
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,6 +58,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.clock, "clock", "wall", "publish's clock for confirming future-dated leavers: wall, off (files alone: for loading old files), or a date YYYY-MM-DD / RFC 3339 time to pin it at")
 	fs.StringVar(&cfg.sftpAddr, "sftp.addr", "127.0.0.1:2222", "listen address of the built-in SFTP server (port 0 picks a free one; empty: off)")
 	fs.StringVar(&cfg.sftpCreds, "sftp.credentials", "", "YAML file of SFTP accounts, re-read when it changes (default: DIR/sftp-accounts.yaml; docs/ingest.md, SFTP)")
+	fs.Var(&cfg.retention, "archive.retention", "delete archived originals (DIR/archive/<TENANT>/<sha256>) this long after archiving: days (30d) or a duration (720h); 0 keeps them forever")
 	fs.StringVar(&cfg.logLevel, "log.level", "warn", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -88,7 +91,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		DataDir: cfg.dataDir, KafkaPort: cfg.kafkaPort, RegistryAddr: cfg.registryAddr, APIAddr: cfg.apiAddr,
 		MetricsAddr: cfg.metricsAddr, Partitions: cfg.partitions, Tenants: tenants, Log: log,
 		APIClients: []api.Client{operator}, Now: clock.now(), DisableClock: clock.off,
-		SFTPAddr: cfg.sftpAddr, SFTPCredentials: cfg.sftpCreds,
+		SFTPAddr: cfg.sftpAddr, SFTPCredentials: cfg.sftpCreds, ArchiveRetention: time.Duration(cfg.retention),
 	})
 	if err != nil {
 		return err

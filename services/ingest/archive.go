@@ -44,7 +44,14 @@ func (s *Service) moveToArchive(tenant, sha, src string) error {
 		return err
 	}
 	dst := filepath.Join(dir, sha)
-	if _, err := os.Stat(dst); err == nil {
+	// The archive time is the file's mtime: the retention sweep ages
+	// originals by it. A rename keeps the upload's mtime, so it is set
+	// here; the same bytes delivered again restart the copy's retention.
+	now := s.cfg.Now()
+	if _, err := os.Lstat(dst); err == nil {
+		if err := os.Chtimes(dst, now, now); err != nil {
+			return err
+		}
 		return os.Remove(src)
 	}
 	err := os.Rename(src, dst)
@@ -52,6 +59,9 @@ func (s *Service) moveToArchive(tenant, sha, src string) error {
 		err = copyThenRemove(s.cfg.Drop, src, dst)
 	}
 	if err != nil {
+		return err
+	}
+	if err := os.Chtimes(dst, now, now); err != nil {
 		return err
 	}
 	return syncDir(dir)

@@ -73,6 +73,12 @@ type Config struct {
 	// Archive receives every original, accepted or rejected, at
 	// <archive>/<TENANT>/<sha256>.
 	Archive string
+	// Retention deletes archived originals this long after they were
+	// archived (the file's mtime); 0 keeps them forever. The ledger keeps
+	// their SHA-256s, so a deleted original's bytes are still a duplicate.
+	Retention Retention
+	// SweepInterval between retention sweeps (0 = DefaultSweepInterval).
+	SweepInterval time.Duration
 	// Tenants are the configured tenants; a folder of another name is
 	// rejected file by file ("tenant not configured").
 	Tenants *tenant.Set
@@ -111,6 +117,7 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Drop, "drop", "drop", "drop folder: one sub-folder per tenant, named by its ODS code")
 	fs.StringVar(&c.Archive, "archive", "archive", "archive folder: originals are kept at <archive>/<TENANT>/<sha256>")
+	fs.Var(&c.Retention, "archive.retention", "delete archived originals this long after archiving: days (30d) or a duration (720h); 0 keeps them forever")
 	c.tenantFlags.Register(fs, "VPDs of each tenant's drop folder")
 	fs.StringVar(&c.RegistryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL")
 	host, _ := os.Hostname()
@@ -160,6 +167,9 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.Now == nil {
 		out.Now = time.Now
 	}
+	if out.SweepInterval <= 0 {
+		out.SweepInterval = DefaultSweepInterval
+	}
 	return out, nil
 }
 
@@ -182,6 +192,7 @@ type Service struct {
 	scans          uint64
 	pendingArchive map[string]pending // drop path -> handled file awaiting archiving
 	ignored        map[string]uint64  // ignored entries already reported -> last scan that met them
+	nextSweep      time.Time          // when the archive retention sweep is next due
 }
 
 // New validates cfg and builds the service; it does no I/O (Run connects).
@@ -235,9 +246,11 @@ func (s *Service) Run(ctx context.Context) error {
 	defer p.close()
 	s.ready.Store(true)
 	s.log.Info("ingest started", zap.String("drop", s.cfg.Drop), zap.String("archive", s.cfg.Archive),
+		zap.Stringer("archive_retention", s.cfg.Retention),
 		zap.Strings("tenants", s.cfg.Tenants.Codes()), logx.Count("ledger_files", int64(s.ledger.size())))
 	for {
 		next := time.Now().Add(s.cfg.Interval)
+		s.maybeSweep()
 		if err := s.scan(ctx, p); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -20,6 +20,8 @@ type metrics struct {
 	replays      *prometheus.CounterVec
 	replayRows   *prometheus.CounterVec
 	waiting      *prometheus.GaugeVec
+	// archiveDeleted: originals the retention sweep deleted.
+	archiveDeleted *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -60,8 +62,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "esrflow_ingest_files_waiting",
 			Help: "Files in the tenant's folder the last scan did not read: still arriving (growing, without their trailer, or uploading under a temporary name) or waiting for an earlier file of their feed.",
 		}, []string{"tenant"}),
+		archiveDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "esrflow_ingest_archive_deleted_total",
+			Help: "Archived originals deleted by the retention sweep (--archive.retention), by tenant folder.",
+		}, []string{"tenant"}),
 	}
-	for _, c := range []prometheus.Collector{m.files, m.rows, m.lastAccepted, m.gaps, m.rejections, m.ignored, m.replays, m.replayRows, m.waiting} {
+	for _, c := range []prometheus.Collector{m.files, m.rows, m.lastAccepted, m.gaps, m.rejections, m.ignored, m.replays, m.replayRows, m.waiting, m.archiveDeleted} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -78,5 +84,6 @@ func (m *metrics) initTenant(t string) {
 	m.gaps.WithLabelValues(t)
 	m.replays.WithLabelValues(t, replayAccepted)
 	m.replayRows.WithLabelValues(t)
+	m.archiveDeleted.WithLabelValues(t)
 	m.waiting.WithLabelValues(t)
 }

@@ -41,7 +41,8 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 	if !cfg.without("ingest") {
 		svc, err := ingest.New(ingest.Config{
 			Drop: cfg.DropDir(), Archive: filepath.Join(cfg.DataDir, "archive"), Tenants: cfg.Tenants,
-			Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance, Settle: cfg.Settle, Interval: cfg.Poll,
+			Retention: ingest.Retention(cfg.ArchiveRetention),
+			Brokers:   seeds, RegistryURL: s.regURL, InstanceID: instance, Settle: cfg.Settle, Interval: cfg.Poll,
 		}, ingest.Deps{Log: cfg.Log.With(logx.Service("ingest")), Metrics: s.Registry})
 		if err != nil {
 			return b, err

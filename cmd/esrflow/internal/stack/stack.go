@@ -78,6 +78,9 @@ type Config struct {
 	// each tenant's outbound folder DataDir/outbound/<TENANT>.
 	SFTPAddr        string
 	SFTPCredentials string
+	// ArchiveRetention deletes archived originals this long after ingest
+	// archived them (ingest's --archive.retention); 0 keeps them forever.
+	ArchiveRetention time.Duration
 }
 
 // Stack is a running platform.
