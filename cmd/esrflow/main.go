@@ -28,6 +28,7 @@ func commands() []command {
 		{"ingest", "hand ESR files to a running stack (copies them into its drop folder; --wait prints their reports)", runIngest},
 		{"tail", "print published events as JSON lines, decoded through the registry", runTail},
 		{"gen", "write a synthetic ESR trust: a full file, daily change files and truth.jsonl", runGen},
+		{"files", "list a tenant's file reports from the api: accepted, rejected and duplicate files, newest first", runFiles},
 		{"validate", "check ESR files offline with the pipeline's parser, mapping and rules; no Kafka (exit 0 clean, 1 errors, 2 usage)", runValidate},
 		{"rules", "print the validation rule catalogue, or a tenant's effective rules", runRules},
 		{"sftp-passwd", "print the bcrypt hash of a password (read from stdin) for an SFTP account's password_hash", runSFTPPasswd},

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+)
+
+// filesMaxLimit is the api's largest page of file reports (services/api
+// maxLimit): the listing is the newest reports, and the api has no cursor
+// for it, so this is as far back as one call reaches.
+const filesMaxLimit = 1000
+
+// reasonWidth cuts a report's reason in the table; --format json has it whole.
+const reasonWidth = 80
+
+// fileReportRow is the part of an api file report the table shows.
+type fileReportRow struct {
+	File struct {
+		Name     string `json:"name"`
+		Kind     string `json:"kind"`
+		Sequence int64  `json:"sequence"`
+	} `json:"file"`
+	Status           string           `json:"status"`
+	Reason           *string          `json:"reason"`
+	RowsRead         int64            `json:"rows_read"`
+	EntitiesAccepted int64            `json:"entities_accepted"`
+	Quarantined      int64            `json:"quarantined"`
+	EventsEmitted    map[string]int64 `json:"events_emitted"`
+	ReportedAt       time.Time        `json:"reported_at"`
+}
+
+// runFiles lists a tenant's file reports from the api: every file ingest
+// has reported on (accepted, rejected, duplicate), newest first.
+func runFiles(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("files", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: esrflow files --tenant RXX [--status accepted|rejected|duplicate] [--limit N] [--format text|json] [--api URL] [--key KEY | --key-file FILE | --data DIR]")
+		fs.PrintDefaults()
+	}
+	apiURL := fs.String("api", "http://127.0.0.1:8080", "the api's base `URL`")
+	key := fs.String("key", "", "api `KEY` with the read:files scope (visible to other users in the process list: prefer --key-file)")
+	keyFile := fs.String("key-file", "", "`FILE` holding the api key (default: DIR/"+operatorKeyFile+", the key `esrflow up` writes)")
+	dataDir := fs.String("data", ".esrflow", "`esrflow up`'s data folder `DIR`, where the operator key is read when neither --key nor --key-file is given")
+	tenantCode := fs.String("tenant", "", "the tenant's ODS code `RXX` (required)")
+	status := fs.String("status", "", "only reports of this status: accepted, rejected or duplicate (default: all)")
+	limit := fs.Int("limit", 100, "at most `N` reports, newest first (1 to 1000)")
+	format := fs.String("format", "text", "output format: text (a table) or json (one api report per line)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &exitError{code: 2}
+	}
+	switch st := strings.ToLower(*status); {
+	case fs.NArg() > 0:
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	case *tenantCode == "":
+		return usageErr("--tenant is required")
+	case st != "" && st != "accepted" && st != "rejected" && st != "duplicate":
+		return usageErr("--status %q: want accepted, rejected or duplicate", *status)
+	case *format != "text" && *format != "json":
+		return usageErr("--format %q: want text or json", *format)
+	case *limit < 1 || *limit > filesMaxLimit:
+		return usageErr("--limit %d: want 1 to %d", *limit, filesMaxLimit)
+	case *key != "" && *keyFile != "":
+		return usageErr("--key and --key-file: give one")
+	}
+	bearer, err := apiKey(*key, *keyFile, *dataDir)
+	if err != nil {
+		return err
+	}
+	// A status filter is applied here (the api lists every status), so it
+	// asks for the most the api gives and keeps the newest --limit.
+	ask := *limit
+	if *status != "" {
+		ask = filesMaxLimit
+	}
+	reports, err := fetchFileReports(ctx, *apiURL, bearer, strings.ToUpper(*tenantCode), ask)
+	if err != nil {
+		return err
+	}
+	var rows []fileReportRow
+	var raws []json.RawMessage
+	for _, raw := range reports {
+		var r fileReportRow
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return fmt.Errorf("api: a file report is not what esrflow reads: %w", err)
+		}
+		if *status != "" && !strings.EqualFold(r.Status, *status) {
+			continue
+		}
+		rows = append(rows, r)
+		raws = append(raws, raw)
+		if len(rows) == *limit {
+			break
+		}
+	}
+	if *format == "json" {
+		for _, raw := range raws {
+			var b bytes.Buffer
+			if err := json.Compact(&b, raw); err != nil {
+				return err
+			}
+			b.WriteByte('\n')
+			if _, err := stdout.Write(b.Bytes()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return writeFilesTable(stdout, rows)
+}
+
+// apiKey is --key, else the contents of --key-file, else of the operator
+// key `esrflow up` keeps in its data folder.
+func apiKey(key, keyFile, dataDir string) (string, error) {
+	if key != "" {
+		return key, nil
+	}
+	if keyFile == "" {
+		keyFile = filepath.Join(dataDir, operatorKeyFile)
+	}
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		return "", fmt.Errorf("api key: %w (give --key-file, or --data for esrflow up's folder)", err)
+	}
+	k := strings.TrimSpace(string(b))
+	if k == "" {
+		return "", fmt.Errorf("api key: %s is empty", keyFile)
+	}
+	return k, nil
+}
+
+// fetchFileReports calls GET /v1/tenants/{t}/files?limit=n.
+func fetchFileReports(ctx context.Context, base, key, tenantCode string, n int) ([]json.RawMessage, error) {
+	u := strings.TrimRight(base, "/") + "/v1/tenants/" + url.PathEscape(tenantCode) + "/files?limit=" + strconv.Itoa(n)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("--api %q: %w", base, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("api: %s: %s", resp.Status, e.Error)
+		}
+		return nil, fmt.Errorf("api: %s", resp.Status)
+	}
+	var list struct {
+		Files []json.RawMessage `json:"files"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("api: file list: %w", err)
+	}
+	return list.Files, nil
+}
+
+func writeFilesTable(w io.Writer, rows []fileReportRow) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPORTED (UTC)\tFILE\tKIND\tSEQ\tSTATUS\tROWS\tACCEPTED\tQUARANTINED\tEVENTS\tREASON")
+	for _, r := range rows {
+		var events int64
+		for _, n := range r.EventsEmitted {
+			events += n
+		}
+		reason := "-"
+		if r.Reason != nil && *r.Reason != "" {
+			// The reason names the file at its line ("ESR-F006 NAME:95: …");
+			// the FILE column has the name, so the width goes to the why.
+			reason = strings.Replace(oneLine(*r.Reason), r.File.Name+":", "line ", 1)
+			reason = cut(reason, reasonWidth)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", r.ReportedAt.UTC().Format(time.DateTime), r.File.Name, r.File.Kind,
+			r.File.Sequence, r.Status, r.RowsRead, r.EntitiesAccepted, r.Quarantined, events, reason)
+	}
+	return tw.Flush()
+}
+
+// oneLine keeps a reason on its row: tabs and line breaks would break the
+// table.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// cut shortens s to n runes, marking the cut with "…".
+func cut(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
