@@ -206,6 +206,8 @@ func TestDocFlagTablesMatchTheCode(t *testing.T) {
 	checkFlagTable(t, "docs/generator.md", "Command line", commandFlags(t, runGen))
 	checkFlagTable(t, "docs/ingest.md", "When a file is read", specFlags(ingest.Spec()))
 	checkFlagTable(t, "docs/ingest.md", "SFTP", specFlags(ingest.Spec()))
+	checkFlagTable(t, "docs/ingest.md", "Retention", specFlags(ingest.Spec()))
+	checkFlagTable(t, "docs/operations.md", "Listing file reports: `esrflow files`", commandFlags(t, runFiles))
 
 	// The environment table names ingest's variables by the one rule.
 	ing := specFlags(ingest.Spec())

@@ -55,7 +55,7 @@ func runFiles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	apiURL := fs.String("api", "http://127.0.0.1:8080", "the api's base `URL`")
 	key := fs.String("key", "", "api `KEY` with the read:files scope (visible to other users in the process list: prefer --key-file)")
 	keyFile := fs.String("key-file", "", "`FILE` holding the api key (default: DIR/"+operatorKeyFile+", the key `esrflow up` writes)")
-	dataDir := fs.String("data", ".esrflow", "`esrflow up`'s data folder `DIR`, where the operator key is read when neither --key nor --key-file is given")
+	dataDir := fs.String("data", ".esrflow", "data folder `DIR` of esrflow up: the operator key is read there when neither --key nor --key-file is given")
 	tenantCode := fs.String("tenant", "", "the tenant's ODS code `RXX` (required)")
 	status := fs.String("status", "", "only reports of this status: accepted, rejected or duplicate (default: all)")
 	limit := fs.Int("limit", 100, "at most `N` reports, newest first (1 to 1000)")

@@ -98,6 +98,7 @@ func TestFilesListsReportsFromTheAPI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("files: exit %d: %s", code, errs)
 	}
+	t.Logf("esrflow files:\n%s", out)
 	rows := strings.Split(strings.TrimSpace(out), "\n")
 	if len(rows) != 3 || !strings.HasPrefix(rows[0], "REPORTED (UTC)") {
 		t.Fatalf("table: want a header and 2 rows:\n%s", out)
