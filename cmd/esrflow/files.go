@@ -19,10 +19,13 @@ import (
 	"unicode/utf8"
 )
 
-// filesMaxLimit is the api's largest page of file reports (services/api
-// maxLimit): the listing is the newest reports, and the api has no cursor
-// for it, so this is as far back as one call reaches.
-const filesMaxLimit = 1000
+// filesMaxLimit is the most reports one `esrflow files` lists: it follows
+// the api's cursor page by page to reach --limit.
+const filesMaxLimit = 100000
+
+// filesPageSize is the reports asked for per api call: the api's largest
+// page (services/api maxLimit). A variable so tests can page small.
+var filesPageSize = 1000
 
 // reasonWidth cuts a report's reason in the table; --format json has it whole.
 const reasonWidth = 80
@@ -58,7 +61,7 @@ func runFiles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dataDir := fs.String("data", ".esrflow", "data folder `DIR` of esrflow up: the operator key is read there when neither --key nor --key-file is given")
 	tenantCode := fs.String("tenant", "", "the tenant's ODS code `RXX` (required)")
 	status := fs.String("status", "", "only reports of this status: accepted, rejected or duplicate (default: all)")
-	limit := fs.Int("limit", 100, "at most `N` reports, newest first (1 to 1000)")
+	limit := fs.Int("limit", 100, "at most `N` reports, newest first (1 to 100000)")
 	format := fs.String("format", "text", "output format: text (a table) or json (one api report per line)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -84,13 +87,7 @@ func runFiles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	// A status filter is applied here (the api lists every status), so it
-	// asks for the most the api gives and keeps the newest --limit.
-	ask := *limit
-	if *status != "" {
-		ask = filesMaxLimit
-	}
-	reports, err := fetchFileReports(ctx, *apiURL, bearer, strings.ToUpper(*tenantCode), ask)
+	reports, err := fetchFileReports(ctx, *apiURL, bearer, strings.ToUpper(*tenantCode), strings.ToUpper(*status), *limit)
 	if err != nil {
 		return err
 	}
@@ -101,14 +98,8 @@ func runFiles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return fmt.Errorf("api: a file report is not what esrflow reads: %w", err)
 		}
-		if *status != "" && !strings.EqualFold(r.Status, *status) {
-			continue
-		}
 		rows = append(rows, r)
 		raws = append(raws, raw)
-		if len(rows) == *limit {
-			break
-		}
 	}
 	if *format == "json" {
 		for _, raw := range raws {
@@ -146,39 +137,71 @@ func apiKey(key, keyFile, dataDir string) (string, error) {
 	return k, nil
 }
 
-// fetchFileReports calls GET /v1/tenants/{t}/files?limit=n.
-func fetchFileReports(ctx context.Context, base, key, tenantCode string, n int) ([]json.RawMessage, error) {
-	u := strings.TrimRight(base, "/") + "/v1/tenants/" + url.PathEscape(tenantCode) + "/files?limit=" + strconv.Itoa(n)
+// fetchFileReports returns the newest n reports of GET
+// /v1/tenants/{t}/files (of status, when given), following the listing's
+// cursor page by page.
+func fetchFileReports(ctx context.Context, base, key, tenantCode, status string, n int) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	cursor := ""
+	for len(out) < n {
+		q := url.Values{"limit": {strconv.Itoa(min(filesPageSize, n-len(out)))}}
+		if status != "" {
+			q.Set("status", status)
+		}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		page, next, err := fetchFilePage(ctx, base, key, tenantCode, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == "" || len(page) == 0 {
+			break
+		}
+		cursor = next
+	}
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out, nil
+}
+
+// fetchFilePage calls GET /v1/tenants/{t}/files?q once: a page of reports
+// and the cursor continuing it ("" at the end).
+func fetchFilePage(ctx context.Context, base, key, tenantCode string, q url.Values) ([]json.RawMessage, string, error) {
+	u := strings.TrimRight(base, "/") + "/v1/tenants/" + url.PathEscape(tenantCode) + "/files?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, fmt.Errorf("--api %q: %w", base, err)
+		return nil, "", fmt.Errorf("--api %q: %w", base, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error string `json:"error"`
 		}
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("api: %s: %s", resp.Status, e.Error)
+			return nil, "", fmt.Errorf("api: %s: %s", resp.Status, e.Error)
 		}
-		return nil, fmt.Errorf("api: %s", resp.Status)
+		return nil, "", fmt.Errorf("api: %s", resp.Status)
 	}
 	var list struct {
-		Files []json.RawMessage `json:"files"`
+		Files      []json.RawMessage `json:"files"`
+		NextCursor string            `json:"next_cursor"`
 	}
 	if err := json.Unmarshal(body, &list); err != nil {
-		return nil, fmt.Errorf("api: file list: %w", err)
+		return nil, "", fmt.Errorf("api: file list: %w", err)
 	}
-	return list.Files, nil
+	return list.Files, list.NextCursor, nil
 }
 
 func writeFilesTable(w io.Writer, rows []fileReportRow) error {

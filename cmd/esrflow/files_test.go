@@ -129,6 +129,21 @@ func TestFilesListsReportsFromTheAPI(t *testing.T) {
 	if code != 0 || strings.Count(out, "\n") != 1 {
 		t.Errorf("--limit 1: exit %d:\n%s", code, out)
 	}
+	// Page by page: with one report per api call, the cursor still reaches
+	// every report once, newest first, as one call does; --status goes to
+	// the api, so it pages through that status only.
+	_, whole, _ := runFilesCmd(append(base, "--format", "json")...)
+	old := filesPageSize
+	filesPageSize = 1
+	code, paged, errs := runFilesCmd(append(base, "--format", "json", "--limit", "100000")...)
+	if code != 0 || paged != whole || strings.Count(paged, "\n") != 2 {
+		t.Errorf("paged listing: exit %d, stderr %q:\n%s\nwant\n%s", code, errs, paged, whole)
+	}
+	code, paged, _ = runFilesCmd(append(base, "--format", "json", "--status", "ACCEPTED")...)
+	if code != 0 || strings.Count(paged, "\n") != 1 || !strings.Contains(paged, full.Name) {
+		t.Errorf("paged --status ACCEPTED: exit %d:\n%s", code, paged)
+	}
+	filesPageSize = old
 	// A wrong key is the api refusing: exit 1, with its reason.
 	code, _, errs = runFilesCmd("--api", st.APIURL(), "--key", "wrong", "--tenant", "RXX")
 	if code != 1 || !strings.Contains(errs, "401") {
@@ -151,7 +166,7 @@ func TestFilesUsageErrors(t *testing.T) {
 		{"--tenant", "RXX", "--status", "held"},              // unknown status
 		{"--tenant", "RXX", "--format", "xml"},               // unknown format
 		{"--tenant", "RXX", "--limit", "0"},                  // limit out of range
-		{"--tenant", "RXX", "--limit", "1001"},               // over the api's page
+		{"--tenant", "RXX", "--limit", "100001"},             // over the most listed
 		{"--tenant", "RXX", "--key", "a", "--key-file", "b"}, // two keys
 		{"--no-such-flag"},
 	} {

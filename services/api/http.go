@@ -227,6 +227,8 @@ func parseCursor(c string) (int64, string, error) {
 
 type fileList struct {
 	Files []json.RawMessage `json:"files"`
+	// NextCursor continues the listing (?cursor=); empty at the end.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 func (s *Service) getFiles(w http.ResponseWriter, r *http.Request) {
@@ -234,12 +236,54 @@ func (s *Service) getFiles(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	files, err := s.store.files(r.Context(), t, n)
+	q := fileQuery{Tenant: t, Limit: n}
+	query := r.URL.Query()
+	if st := query.Get("status"); st != "" {
+		switch st = strings.ToUpper(st); st {
+		case string(internalv1.FileStatusAccepted), string(internalv1.FileStatusRejected), string(internalv1.FileStatusDuplicate):
+			q.Status = st
+		default:
+			writeError(w, http.StatusBadRequest, "status must be ACCEPTED, REJECTED or DUPLICATE")
+			return
+		}
+	}
+	if c := query.Get("cursor"); c != "" {
+		var ok bool
+		if q.AfterAt, q.AfterSHA, q.AfterName, q.AfterKind, ok = parseFileCursor(c); !ok {
+			writeError(w, http.StatusBadRequest, "bad cursor")
+			return
+		}
+		q.After = true
+	}
+	rows, err := s.store.files(r.Context(), q)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, fileList{Files: files})
+	out := fileList{Files: make([]json.RawMessage, len(rows))}
+	for i, f := range rows {
+		out.Files[i] = f.report
+	}
+	if len(rows) == n {
+		last := rows[len(rows)-1]
+		out.NextCursor = makeCursor(last.reportedAt, strconv.Itoa(last.kind)+":"+last.sha256+":"+last.fileName)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// parseFileCursor reads a file listing's cursor: the last row's
+// reported_at, sha256, file_name and kind.
+func parseFileCursor(c string) (at int64, sha, name string, kind int, ok bool) {
+	at, id, err := parseCursor(c)
+	if err != nil || !cleanText(id) {
+		return 0, "", "", 0, false
+	}
+	k, rest, ok1 := strings.Cut(id, ":")
+	sha, name, ok2 := strings.Cut(rest, ":")
+	if !ok1 || !ok2 || (k != "0" && k != "1") {
+		return 0, "", "", 0, false
+	}
+	return at, sha, name, int(k[0] - '0'), true
 }
 
 func (s *Service) getFile(w http.ResponseWriter, r *http.Request) {

@@ -502,13 +502,69 @@ func (s *store) events(ctx context.Context, q eventQuery) ([]Event, error) {
 		` ORDER BY recorded_at, event_id LIMIT ?`, args...)
 }
 
-// files returns a tenant's file reports, newest first.
-// allReports is every file report of the api, duplicates included.
-const allReports = `(SELECT tenant, sha256, file_name, reported_at, report FROM file_reports
-	UNION ALL SELECT tenant, sha256, file_name, reported_at, report FROM file_duplicates) AS r`
+// allReports is every file report of the api, duplicates included; kind
+// (0 a file's own report, 1 a duplicate delivery) keeps rows apart that
+// share (reported_at, sha256, file_name).
+const allReports = `(SELECT tenant, sha256, file_name, status, 0 AS kind, reported_at, report FROM file_reports
+	UNION ALL SELECT tenant, sha256, file_name, 'DUPLICATE' AS status, 1 AS kind, reported_at, report FROM file_duplicates) AS r`
 
-func (s *store) files(ctx context.Context, tenant string, limit int) ([]json.RawMessage, error) {
-	return s.queryReports(ctx, `SELECT report FROM `+allReports+` WHERE tenant = ? ORDER BY reported_at DESC, sha256, file_name LIMIT ?`, tenant, limit)
+// fileQuery selects a tenant's file reports.
+type fileQuery struct {
+	Tenant string
+	Status string // empty: every status; else ACCEPTED, REJECTED or DUPLICATE
+	// After continues a listing after the row (AfterAt, AfterSHA,
+	// AfterName, AfterKind) of the order below.
+	After     bool
+	AfterAt   int64
+	AfterSHA  string
+	AfterName string
+	AfterKind int
+	Limit     int
+}
+
+// fileRow is a listed report with its place in the listing's order.
+type fileRow struct {
+	report     json.RawMessage
+	sha256     string
+	fileName   string
+	kind       int
+	reportedAt int64
+}
+
+// files returns a tenant's file reports, newest first; reports of the same
+// millisecond in (sha256, file_name, kind) order.
+func (s *store) files(ctx context.Context, q fileQuery) ([]fileRow, error) {
+	where := []string{"tenant = ?"}
+	args := []any{q.Tenant}
+	if q.Status != "" {
+		where, args = append(where, "status = ?"), append(args, q.Status)
+	}
+	if q.After {
+		if !cleanText(q.AfterSHA) || !cleanText(q.AfterName) {
+			return nil, errors.New("cursor is not valid text")
+		}
+		where = append(where, `(reported_at < ? OR (reported_at = ? AND (sha256 > ? OR (sha256 = ? AND
+			(file_name > ? OR (file_name = ? AND kind > ?))))))`)
+		args = append(args, q.AfterAt, q.AfterAt, q.AfterSHA, q.AfterSHA, q.AfterName, q.AfterName, q.AfterKind)
+	}
+	args = append(args, q.Limit)
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT report, sha256, file_name, kind, reported_at FROM `+allReports+
+		` WHERE `+strings.Join(where, " AND ")+` ORDER BY reported_at DESC, sha256, file_name, kind LIMIT ?`), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []fileRow{}
+	for rows.Next() {
+		var f fileRow
+		var report string
+		if err := rows.Scan(&report, &f.sha256, &f.fileName, &f.kind, &f.reportedAt); err != nil {
+			return nil, err
+		}
+		f.report = json.RawMessage(report)
+		out = append(out, f)
+	}
+	return out, rows.Err()
 }
 
 // file returns the report for a file, by SHA-256 (64 hex digits) or by name
