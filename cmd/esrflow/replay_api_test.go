@@ -12,7 +12,6 @@ import (
 
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/stack"
-	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/services/api"
 )
@@ -72,26 +71,8 @@ func TestReplayAfterARuleChangeThroughTheAPI(t *testing.T) {
 		return cfg
 	}
 	st := startStackConfig(t, operated(baseline))
-	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	full := r.res.Files[0]
-	dropFile(t, st.DropDir(), "RXX", full.Name, r.sink.Bytes(full.Name))
-	waitReports(t, rd, 1, 2*time.Minute)
-	dropFile(t, st.DropDir(), "RXX", r.change.Name, r.data)
-	waitReports(t, rd, 2, 2*time.Minute)
-
+	rd, published := r.deliver(t, st)
 	ctx := context.Background()
-	published, _ := r.expectedEvents()
-	without := slices.DeleteFunc(slices.Clone(published), func(l gen.TruthLine) bool { return eventKey(l) == eventKey(r.starter) })
-	events, err := rd.Events(ctx, "RXX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if missing, extra := compareEvents(t, events, without); missing+extra > 0 {
-		t.Fatal("before the replay, the events are not the truth without the starter")
-	}
 	item := waitQuarantined(t, st.APIURL(), key, r.change.Name, int64(r.line))
 
 	// The rule change: RXX allows an FTE up to 2.0.
@@ -122,7 +103,7 @@ func TestReplayAfterARuleChangeThroughTheAPI(t *testing.T) {
 		len(rp.RowOutcomes[0].Events) != 1 || rp.RowOutcomes[0].Events[0].Type != "starter-created" {
 		t.Fatalf("replay outcome %+v, want COMPLETED, the row accepted with its starter-created", rp)
 	}
-	events, err = rd.Events(ctx, "RXX")
+	events, err := rd.Events(ctx, "RXX")
 	if err != nil {
 		t.Fatal(err)
 	}

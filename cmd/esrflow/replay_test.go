@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
+	"github.com/esrflow/esrflow/cmd/esrflow/internal/stack"
 	"github.com/esrflow/esrflow/esr/format"
 	"github.com/esrflow/esrflow/esr/format/gov2"
 	"github.com/esrflow/esrflow/esr/gen"
@@ -76,6 +77,37 @@ func breakStarter(t *testing.T, mutate func(cols []string)) replayable {
 	return replayable{}
 }
 
+// deliver drops the trust's full file and its broken change file on a
+// running stack, waits for both reports, and checks the published events
+// are the truth without the broken starter. It returns a reader of the
+// stack's topics and the truth's published events (the starter included).
+func (r replayable) deliver(t *testing.T, st *stack.Stack) (*observe.Reader, []gen.TruthLine) {
+	t.Helper()
+	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := r.res.Files[0]
+	dropFile(t, st.DropDir(), "RXX", full.Name, r.sink.Bytes(full.Name))
+	waitReports(t, rd, 1, 2*time.Minute)
+	dropFile(t, st.DropDir(), "RXX", r.change.Name, r.data)
+	waitReports(t, rd, 2, 2*time.Minute)
+
+	published, _ := r.expectedEvents()
+	without := slices.DeleteFunc(slices.Clone(published), func(l gen.TruthLine) bool { return eventKey(l) == eventKey(r.starter) })
+	if len(without) != len(published)-1 {
+		t.Fatalf("the truth's published events do not hold the starter %+v", r.starter)
+	}
+	events, err := rd.Events(context.Background(), "RXX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing, extra := compareEvents(t, events, without); missing+extra > 0 {
+		t.Fatal("before the replay, the events are not the truth without the starter")
+	}
+	return rd, published
+}
+
 // requestReplay produces a replay request as the api does.
 func requestReplay(t *testing.T, seeds []string, registryURL string, req internalv1.ReplayRequest) {
 	t.Helper()
@@ -122,29 +154,8 @@ func TestReplayPublishesWhatTheQuarantinedRowImplies(t *testing.T) {
 	}
 	r := breakStarter(t, func(cols []string) { cols[1] = "" }) // no person id
 	st := startStack(t, t.TempDir())
-	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	full := r.res.Files[0]
-	dropFile(t, st.DropDir(), "RXX", full.Name, r.sink.Bytes(full.Name))
-	waitReports(t, rd, 1, 2*time.Minute)
-	dropFile(t, st.DropDir(), "RXX", r.change.Name, r.data)
-	waitReports(t, rd, 2, 2*time.Minute)
-
+	rd, published := r.deliver(t, st)
 	ctx := context.Background()
-	published, _ := r.expectedEvents()
-	without := slices.DeleteFunc(slices.Clone(published), func(l gen.TruthLine) bool { return eventKey(l) == eventKey(r.starter) })
-	if len(without) != len(published)-1 {
-		t.Fatalf("the truth's published events do not hold the starter %+v", r.starter)
-	}
-	events, err := rd.Events(ctx, "RXX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if missing, extra := compareEvents(t, events, without); missing+extra > 0 {
-		t.Fatal("before the replay, the events are not the truth without the starter")
-	}
 	q, err := rd.Quarantine(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +190,7 @@ func TestReplayPublishesWhatTheQuarantinedRowImplies(t *testing.T) {
 	if last := reps[len(reps)-1]; last.EventsEmitted["starter-created"] != 1 || last.Quarantined != 0 {
 		t.Errorf("replay report: %+v", last)
 	}
-	events, err = rd.Events(ctx, "RXX")
+	events, err := rd.Events(ctx, "RXX")
 	if err != nil {
 		t.Fatal(err)
 	}
