@@ -45,6 +45,7 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.FullEvery, "full-every", 0, "write change file k as a full file (GOF) when k % N == 0; 0 = never")
 	fs.StringVar(&region, "region", "", "several trusts with transfers between them, TENANT=VPD:STAFF,... (then --tenant, --vpd, --staff and --seq are not used)")
 	fs.IntVar(&transfers, "transfers", 1, "with --region: transfers between trusts per day (0 = none)")
+	fs.StringVar(&cfg.Format, "format", gen.FormatGOv2, "file format of the trust's history: go-v2, go-v1 or csv (the truth is the same)")
 	fs.BoolVar(&quiet, "q", false, "do not print the summary")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: esrflow gen --out DIR [--tenant RXX] [--vpd 412] [--staff N] [--days D] [--seed S] [--end-date YYYY-MM-DD | --start YYYY-MM-DD] [--full-every N] [--faults]")

@@ -52,7 +52,18 @@ type Config struct {
 	// k % FullEvery == 0: every location, organisation, position and person
 	// plus that day's changes. Zero means never.
 	FullEvery int
+	// Format is the file format the trust's history is written in:
+	// FormatGOv2 (default), FormatGOv1 or FormatCSV. The simulation, and so
+	// the truth, does not depend on it.
+	Format string
 }
+
+// Formats Config.Format can name.
+const (
+	FormatGOv2 = "go-v2" // ESR Generic Outbound v2: tilde-delimited, HDR/TRL
+	FormatGOv1 = "go-v1" // ESR Generic Outbound v1 (ASG): PER/ASG, comma-delimited, HDR/FTR
+	FormatCSV  = "csv"   // a header-row CSV staff list, one full list a day
+)
 
 var (
 	tenantRe = regexp.MustCompile(`^[A-Z0-9]{3,5}$`)
@@ -65,6 +76,9 @@ func (c Config) normalised() (Config, error) {
 	}
 	if c.FirstSeq == 0 {
 		c.FirstSeq = 1
+	}
+	if c.Format == "" {
+		c.Format = FormatGOv2
 	}
 	switch {
 	case !tenantRe.MatchString(c.Tenant):
@@ -79,6 +93,8 @@ func (c Config) normalised() (Config, error) {
 		return c, fmt.Errorf("first sequence %d: the sequence must stay within 8 digits", c.FirstSeq)
 	case c.FullEvery < 0:
 		return c, fmt.Errorf("full every %d: want 0 (never) or more", c.FullEvery)
+	case c.Format != FormatGOv2:
+		return c, fmt.Errorf("format %q: want %s (%s and %s are not written yet)", c.Format, FormatGOv2, FormatGOv1, FormatCSV)
 	}
 	if y := c.Start.Year(); y < 1990 || y > 2900 {
 		return c, fmt.Errorf("start %s: want a year between 1990 and 2900", c.Start.Format(time.DateOnly))
