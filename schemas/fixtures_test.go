@@ -96,10 +96,13 @@ func fixture(name string) any {
 		}
 	case schemas.FileReport:
 		return &internalv1.FileReport{
-			Tenant: "RXX", Vpd: "412", File: fileInfo(), Status: internalv1.FileStatusDuplicate,
-			Reason: ptr("ESR-F017 GO_412_EXP_GOC_20240311_00000347.DAT: duplicate: same content as GO_412_EXP_GOC_20240311_00000346.DAT"),
-			DuplicateOf: &internalv1.DuplicateOf{Name: "GO_412_EXP_GOC_20240311_00000346.DAT", Sha256: fileInfo().Sha256,
-				AcceptedAt: recordedAt()},
+			Tenant: "RXX", Vpd: "412", File: fileInfo(), Status: internalv1.FileStatusReleased,
+			Reason: ptr("released out of order by rxx-workforce-ops: sequence 346 will not be re-sent"),
+			Hold: &internalv1.FileHold{Feed: "412/EXP", LastSequence: 345, LastFile: ptr("GO_412_EXP_GOC_20240309_00000345.DAT"),
+				LastRunDate: ptr(day(2024, 3, 9)), AwaitingSequences: []int64{346},
+				RefreshRequest: ptr("REFRESH_RXX_412_EXP_00000346-00000346.json")},
+			Decision: &internalv1.IntakeDecisionRef{DecisionID: "8f0e4c2a-1b3d-4e5f-9a7b-6c5d4e3f2a1b", Actor: "rxx-workforce-ops",
+				Reason: "sequence 346 will not be re-sent", DecidedAt: recordedAt()},
 			RowsRead: 8, EntitiesAccepted: 5, Quarantined: 0, Corrections: 1, Ignored: 2,
 			EventsEmitted:  map[string]int64{"starter-created": 1},
 			ReportedAt:     recordedAt(),
@@ -174,6 +177,12 @@ func fixture(name string) any {
 			Rows: []internalv1.ReplayRow{{Lineage: lineage(7), Vpd: "412", File: fileInfo(),
 				Raw: internalv1.RawRow{RecordType: "ASA", Fields: []string{"20990417", "41877121", "20240311"}}}},
 		}
+	case schemas.IntakeDecision:
+		return &internalv1.IntakeDecision{
+			DecisionID: "8f0e4c2a-1b3d-4e5f-9a7b-6c5d4e3f2a1b", Tenant: "RXX", Sha256: fileInfo().Sha256,
+			Action: internalv1.IntakeActionRelease, Actor: "rxx-workforce-ops",
+			Reason: "sequence 346 will not be re-sent", RequestedAt: recordedAt(),
+		}
 	}
 	return nil
 }
@@ -203,6 +212,8 @@ func zero(name string) any {
 		return new(internalv1.HeldBatch)
 	case schemas.ReplayRequest:
 		return new(internalv1.ReplayRequest)
+	case schemas.IntakeDecision:
+		return new(internalv1.IntakeDecision)
 	}
 	return nil
 }

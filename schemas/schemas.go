@@ -44,6 +44,7 @@ const (
 	OperatorCommand = "operator-command"
 	HeldBatch       = "held-batch"
 	ReplayRequest   = "replay-request"
+	IntakeDecision  = "intake-decision"
 )
 
 // FS returns the embedded schema tree, rooted so that paths read

@@ -22,6 +22,9 @@ const (
 	// TopicReplays carries operators' requests to replay quarantined rows
 	// (api → ingest), keyed by tenant.
 	TopicReplays = "esr.ops.replays.v1"
+	// TopicIntake carries operators' decisions on files ingest holds
+	// (api → ingest: release out of order, or discard), keyed by tenant.
+	TopicIntake = "esr.ops.intake.v1"
 )
 
 // Public events: the event part of esr.<tenant>.<event>.v1.
@@ -68,6 +71,7 @@ func Bindings() []Binding {
 		{Topic: TopicCommands, Schema: OperatorCommand},
 		{Topic: TopicHeldBatches, Schema: HeldBatch},
 		{Topic: TopicReplays, Schema: ReplayRequest},
+		{Topic: TopicIntake, Schema: IntakeDecision},
 		{Topic: "esr.<tenant>." + EventStarterCreated + ".v1", Schema: StarterCreated, CEType: CETypeStarterCreated},
 		{Topic: "esr.<tenant>." + EventLeaverConfirmed + ".v1", Schema: LeaverConfirmed, CEType: CETypeLeaverConfirmed},
 		{Topic: "esr.<tenant>." + EventPositionUpdated + ".v1", Schema: PositionUpdated, CEType: CETypePositionUpdated},
