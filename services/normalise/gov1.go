@@ -57,12 +57,6 @@ func isGOv1(dialect string) bool {
 	return false
 }
 
-// v1Person is what an ASG row needs of the PER row before it.
-type v1Person struct {
-	PersonID       int64  `json:"pid"`
-	EmployeeNumber string `json:"emp"`
-}
-
 // RefID is the stable surrogate key GO v1 gives an organisation or location
 // it names by text: FNV-1a (64-bit) of kind, VPD and the name with case and
 // runs of blanks folded, kept to 52 bits and offset by 2^52. The same name
@@ -244,29 +238,67 @@ func mapV1Assignment(vpd string, run time.Time, r gov1.AssignmentRow, row format
 	}
 }
 
-// linkV1 gives a v1 assignment its person, the PER before it in the file
-// (nil when none), or says why it cannot have one.
-func linkV1(out Outcome, per *v1Person) (Outcome, bool) {
-	a, ok := out.Entity.(internalv1.Assignment)
-	if !ok {
-		return out, true
+// V1File links a GO v1 file's rows in file order, as Process does (and
+// `esrflow validate` offline): a PER opens a person group; an ASG mapped by
+// MapRow (Outcome.LinkV1) gets that person, or is quarantined with ESR-R009
+// (asg-person), and brings the reference entities it is the first of the
+// file to name. The zero value is a file before its first row.
+type V1File struct {
+	// Person is the person of the last PER row (nil before the first PER,
+	// or after a PER that did not map).
+	Person *V1Person
+	// Refs are the reference entities derived so far, by RefKey.
+	Refs map[string]bool
+}
+
+// V1Person is what an ASG row needs of the PER row before it.
+type V1Person struct {
+	PersonID       int64  `json:"pid"`
+	EmployeeNumber string `json:"emp"`
+}
+
+// RefKey names a derived entity in V1File.Refs: <kind>/<id>.
+func RefKey(d Derived) string { return string(d.Kind) + "/" + strconv.FormatInt(d.ID, 10) }
+
+// Next applies the file's next RECORD row (its MapRow outcome) and returns
+// the outcome to count and emit, and the derived entities to emit before
+// it (new to the file: they are in Refs from now on).
+func (f *V1File) Next(recordType string, out Outcome) (Outcome, []Derived) {
+	switch {
+	case recordType == gov1.TypePerson:
+		f.Person = nil
+		if per, ok := out.Entity.(internalv1.Person); ok && out.Kind == KindEntity {
+			f.Person = &V1Person{PersonID: per.PersonID, EmployeeNumber: per.EmployeeNumber}
+		}
+		return out, nil
+	case !out.LinkV1:
+		return out, nil
 	}
-	if per == nil {
-		return quarantined(violation(RuleASGPerson, "")), false
+	a := out.Entity.(internalv1.Assignment)
+	switch stem, _, _ := strings.Cut(a.AssignmentNumber, "-"); {
+	case f.Person == nil:
+		return quarantined(violation(RuleASGPerson, "")), nil
+	case stem != f.Person.EmployeeNumber:
+		return quarantined(violation(RuleASGPerson, "assignment_number")), nil
 	}
-	if stem, _, _ := strings.Cut(a.AssignmentNumber, "-"); stem != per.EmployeeNumber {
-		return quarantined(violation(RuleASGPerson, "assignment_number")), false
+	a.PersonID = f.Person.PersonID
+	out.Entity, out.LinkV1 = a, false
+	var fresh []Derived
+	for _, d := range out.Derived {
+		if k := RefKey(d); !f.Refs[k] {
+			if f.Refs == nil {
+				f.Refs = map[string]bool{}
+			}
+			f.Refs[k] = true
+			fresh = append(fresh, d)
+		}
 	}
-	a.PersonID = per.PersonID
-	out.Entity = a
-	return out, true
+	return out, fresh
 }
 
 // Changelog keys of the reference entities an open GO v1 file has yielded:
 // ref/<tenant>/<sha256>/<kind>/<id>, value 0x01, tombstoned at FILE_END.
 const refPrefix = "ref/"
-
-func refKey(d Derived) string { return string(d.Kind) + "/" + strconv.FormatInt(d.ID, 10) }
 
 // refStateKey is the changelog key of ref in the file whose state key is sk.
 func refStateKey(sk, ref string) string {
@@ -288,55 +320,37 @@ func (p *Processor) restoreRef(partition int32, rest string, value []byte) error
 		p.files[sk] = fs
 	}
 	if value == nil {
-		delete(fs.refs, parts[2])
+		delete(fs.v1.Refs, parts[2])
 		return nil
 	}
-	if fs.refs == nil {
-		fs.refs = map[string]bool{}
+	if fs.v1.Refs == nil {
+		fs.v1.Refs = map[string]bool{}
 	}
-	fs.refs[parts[2]] = true
+	fs.v1.Refs[parts[2]] = true
 	return nil
 }
 
-// linkV1 applies what a GO v1 row means for the file's person groups: a PER
-// opens one; an ASG is linked to it (or quarantined with ESR-R009), encoded,
-// and preceded by the reference entities it is the first to name.
+// linkV1 applies a GO v1 row to its file's V1File: the ASG is linked (or
+// quarantined), encoded, and preceded by the reference entities it is the
+// first to name, each also written as a changelog key.
 func (p *Processor) linkV1(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, sk string, fs *fileState, pr *preparedRow) (Outcome, error) {
-	raw, out := pr.raw, pr.out
-	switch {
-	case raw.RecordType == gov1.TypePerson:
-		fs.v1 = nil
-		if per, ok := out.Entity.(internalv1.Person); ok && out.Kind == KindEntity {
-			fs.v1 = &v1Person{PersonID: per.PersonID, EmployeeNumber: per.EmployeeNumber}
-		}
-		return out, nil
-	case !out.LinkV1:
+	raw := pr.raw
+	out, fresh := fs.v1.Next(raw.RecordType, pr.out)
+	if !pr.out.LinkV1 {
 		return out, nil
 	}
-	out, linked := linkV1(out, fs.v1)
 	var err error
 	if pr.value, err = p.encodeOutcome(raw, out); err != nil {
 		return out, err
 	}
-	if !linked {
-		return out, nil
-	}
 	rawRow := &internalv1.RawRow{RecordType: raw.RecordType, Fields: nonNil(raw.Fields)}
-	for _, d := range out.Derived {
-		ref := refKey(d)
-		if fs.refs[ref] {
-			continue
-		}
+	for _, d := range fresh {
 		rec := internalv1.EntityRecord{Kind: internalv1.EntityRecordKindEntity, Lineage: recordLineage(raw), Vpd: raw.Vpd,
 			File: raw.File, Raw: rawRow, Entity: d.Entity, ReplayID: raw.ReplayID}
 		if err := p.emitEntity(tx, key, hdrs, rec); err != nil {
 			return out, err
 		}
-		if fs.refs == nil {
-			fs.refs = map[string]bool{}
-		}
-		fs.refs[ref] = true
-		tx.SetState([]byte(refStateKey(sk, ref)), []byte{1})
+		tx.SetState([]byte(refStateKey(sk, RefKey(d))), []byte{1})
 		p.metrics.record(raw.Tenant, strings.ToLower(string(d.Kind)))
 	}
 	return out, nil

@@ -64,13 +64,10 @@ type fileState struct {
 	// ruleCounts are the file's rows quarantined here per rule code (a row
 	// counts once under each distinct rule), for FILE_END's rule_counts.
 	ruleCounts map[string]int64
-	// v1 is the person of the last GO v1 PER row, whose ASG rows follow it
-	// (nil before the first PER, or after a PER that did not map).
-	v1 *v1Person
-	// refs are the reference entities a GO v1 file has yielded so far, by
-	// refKey; each is also a changelog key of its own (refStateKey), so a
-	// restart mid-file never emits one twice.
-	refs map[string]bool
+	// v1 links a GO v1 file's rows: its person is saved with the counts,
+	// each derived reference as a changelog key of its own (refStateKey),
+	// so a restart mid-file links alike and never derives one twice.
+	v1 V1File
 }
 
 // savedFile is a fileState's changelog value. The counts stay inline, so a
@@ -78,7 +75,7 @@ type fileState struct {
 type savedFile struct {
 	internalv1.StageCounts
 	RuleCounts map[string]int64 `json:"rule_counts,omitempty"`
-	V1         *v1Person        `json:"v1,omitempty"`
+	V1         *V1Person        `json:"v1,omitempty"`
 }
 
 // ProcessorDeps are the processor's collaborators. Metrics and Log may be nil
@@ -337,7 +334,7 @@ func (p *Processor) fileEnd(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, r
 		return err
 	}
 	if fs := p.files[sk]; fs != nil {
-		for ref := range fs.refs {
+		for ref := range fs.v1.Refs {
 			tx.SetState([]byte(refStateKey(sk, ref)), nil)
 		}
 	}
@@ -389,7 +386,7 @@ func (p *Processor) emitQuarantine(tx *stage.Tx, key []byte, hdrs []kgo.RecordHe
 }
 
 func (p *Processor) saveState(tx *stage.Tx, sk string, fs *fileState) error {
-	b, err := json.Marshal(savedFile{StageCounts: fs.counts, RuleCounts: fs.ruleCounts, V1: fs.v1})
+	b, err := json.Marshal(savedFile{StageCounts: fs.counts, RuleCounts: fs.ruleCounts, V1: fs.v1.Person})
 	if err != nil {
 		return err
 	}
@@ -414,9 +411,9 @@ func (p *Processor) Restore(partition int32, key, value []byte) error {
 	if err := json.Unmarshal(value, &saved); err != nil {
 		return fmt.Errorf("normalise: changelog value of %q: %w", sk, err)
 	}
-	fs := &fileState{partition: partition, counts: saved.StageCounts, ruleCounts: saved.RuleCounts, v1: saved.V1}
+	fs := &fileState{partition: partition, counts: saved.StageCounts, ruleCounts: saved.RuleCounts, v1: V1File{Person: saved.V1}}
 	if old := p.files[sk]; old != nil {
-		fs.refs = old.refs // restored before the file's latest counts
+		fs.v1.Refs = old.v1.Refs // restored before the file's latest counts
 	}
 	p.files[sk] = fs
 	return nil
