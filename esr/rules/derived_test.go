@@ -4,8 +4,18 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/esrflow/esrflow/esr/format/gov1"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
+
+// gov1Spec lists a GO v1 record type's column names.
+func gov1Spec(typ string) []string {
+	var names []string
+	for _, c := range gov1.Spec(typ).Columns {
+		names = append(names, c.Name)
+	}
+	return names
+}
 
 func TestDerived(t *testing.T) {
 	asg := &internalv1.RawRow{RecordType: "ASG", Fields: []string{}}
@@ -41,5 +51,29 @@ func TestLeaverReasonNotCheckedOnGOv1(t *testing.T) {
 	}
 	if g := got(Baseline().CheckRecord(rec, internalv1.FileInfo{Dialect: DialectGOv1})); len(g) != 0 {
 		t.Errorf("go-v1: %v, want none", g)
+	}
+}
+
+// TestUnknownV1StatusIsR025: a GO v1 status text the mapping does not know
+// is ESR-R025 (unknown status), not ESR-R011 (missing status): the text is
+// read from the v1 column, as the v2 system status column would be.
+func TestUnknownV1StatusIsR025(t *testing.T) {
+	spec := gov1Spec("ASG")
+	raw := &internalv1.RawRow{RecordType: "ASG", Fields: make([]string, len(spec)-1)}
+	for i, name := range spec {
+		if name == "assignment_status" {
+			raw.Fields[i-1] = "Something Local"
+		}
+	}
+	a := assignment()
+	a.Status = internalv1.AssignmentStatusUnknown
+	unknown := []want{E("ESR-R025", "system_assignment_status")}
+	if g := got(Baseline().CheckRecord(entity(a, raw), internalv1.FileInfo{Dialect: DialectGOv1})); !slices.Equal(g, unknown) {
+		t.Errorf("unknown v1 status: %v, want %v", g, unknown)
+	}
+	raw.Fields = make([]string, len(spec)-1)
+	missing := []want{E("ESR-R011", "system_assignment_status")}
+	if g := got(Baseline().CheckRecord(entity(a, raw), internalv1.FileInfo{Dialect: DialectGOv1})); !slices.Equal(g, missing) {
+		t.Errorf("empty v1 status: %v, want %v", g, missing)
 	}
 }
