@@ -69,6 +69,9 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Start, cfg.Seed = t, seed
 
 	if region != "" {
+		if cfg.Format != gen.FormatGOv2 {
+			return fmt.Errorf("--format %s: a region is written as %s only", cfg.Format, gen.FormatGOv2)
+		}
 		trusts, err := parseRegion(region)
 		if err != nil {
 			return fmt.Errorf("--region: %w", err)

@@ -209,6 +209,9 @@ func (s *sim) fullFile() bool {
 }
 
 func (s *sim) writeFile(out Sink) error {
+	if s.cfg.Format == FormatGOv1 {
+		return s.writeFileV1(out)
+	}
 	full := s.fullFile()
 	name := s.fileName(full)
 	path := name
@@ -369,6 +372,7 @@ func (s *sim) resolve(p *person) {
 			case TypePosition:
 				t.Change, t.AssignmentNumber = in.change, asgNumber(p, in.asg)
 			}
+			s.v1Truth(&t)
 		}
 		s.truth = append(s.truth, truthRec{file: s.file, t: t})
 		if in.held {
