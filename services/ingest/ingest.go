@@ -248,6 +248,10 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	defer p.close()
+	intakeCtx, stopIntake := context.WithCancel(ctx)
+	intakeDone := make(chan struct{})
+	go func() { defer close(intakeDone); s.readIntake(intakeCtx, p) }()
+	defer func() { stopIntake(); <-intakeDone }()
 	s.ready.Store(true)
 	s.log.Info("ingest started", zap.String("drop", s.cfg.Drop), zap.String("archive", s.cfg.Archive),
 		zap.Stringer("archive_retention", s.cfg.Retention),

@@ -33,32 +33,51 @@ const (
 	decisionIgnored = "ignored"
 )
 
-// pollIntake carries out the decisions already fetched, without waiting.
-func (s *Service) pollIntake(ctx context.Context, c *conn) error {
-	// A done context returns what is buffered at once: decisions are read
-	// in the background and applied between scans.
-	done, cancel := context.WithCancel(ctx)
-	cancel()
-	fetches := c.intake.PollRecords(done, 100)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	for _, fe := range fetches.Errors() {
-		switch {
-		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded):
-		case errors.Is(fe.Err, kgo.ErrClientClosed):
-			return fatal(fe.Err)
-		default:
+// readIntake fetches decisions until ctx ends, handing each record to the
+// scan loop through c.intakeRecs (the loop applies them between scans, so
+// a decision and a file never race). Fetch errors other than the client
+// closing are logged and retried by the client.
+func (s *Service) readIntake(ctx context.Context, c *conn) {
+	defer close(c.intakeRecs)
+	for {
+		fetches := c.intake.PollRecords(ctx, 100)
+		if ctx.Err() != nil {
+			return
+		}
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, kgo.ErrClientClosed) {
+				return
+			}
 			s.log.Warn("fetching intake decisions", logx.Topic(fe.Topic), logx.Partition(fe.Partition), zap.Error(fe.Err))
 		}
-	}
-	var err error
-	fetches.EachRecord(func(r *kgo.Record) {
-		if err == nil {
-			err = s.decide(ctx, c, r)
+		for _, r := range fetches.Records() {
+			select {
+			case c.intakeRecs <- r:
+			case <-ctx.Done():
+				return
+			}
 		}
-	})
-	return err
+	}
+}
+
+// pollIntake carries out the decisions fetched so far, without waiting.
+func (s *Service) pollIntake(ctx context.Context, c *conn) error {
+	for {
+		select {
+		case r, ok := <-c.intakeRecs:
+			if !ok {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fatal(errors.New("ingest: the intake decision reader stopped"))
+			}
+			if err := s.decide(ctx, c, r); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
 }
 
 // decide carries out one decision record.

@@ -37,6 +37,7 @@ type conn struct {
 	// holds topic knows which decisions were applied.
 	intake       *kgo.Client
 	intakeReader avro.Schema
+	intakeRecs   chan *kgo.Record
 }
 
 func (c *conn) close() {
@@ -167,6 +168,7 @@ func (s *Service) connect(ctx context.Context) (*conn, error) {
 		c.close()
 		return nil, fmt.Errorf("ingest: intake consumer: %w", err)
 	}
+	c.intakeRecs = make(chan *kgo.Record, 100)
 	return c, nil
 }
 
