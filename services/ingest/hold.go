@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -203,10 +204,7 @@ func (h *holds) inFeed(tenant, vpd, iface string) []holdEntry {
 		}
 	}
 	slices.SortFunc(out, func(a, b holdEntry) int {
-		if a.Sequence != b.Sequence {
-			return int(a.Sequence - b.Sequence)
-		}
-		return strings.Compare(a.Name, b.Name)
+		return cmp.Or(cmp.Compare(a.Sequence, b.Sequence), strings.Compare(a.Name, b.Name))
 	})
 	return out
 }
@@ -415,7 +413,7 @@ func (s *Service) writeRefresh(e holdEntry) (string, error) {
 			held = append(held, o)
 		}
 	}
-	slices.SortFunc(held, func(a, b holdEntry) int { return int(a.Sequence - b.Sequence) })
+	slices.SortFunc(held, func(a, b holdEntry) int { return cmp.Compare(a.Sequence, b.Sequence) })
 	prevOf := map[int64]string{} // sequence -> the previous run its next held file names
 	for _, h := range held {
 		req.Held = append(req.Held, refreshFile{File: h.Name, Sequence: h.Sequence, RunDate: h.RunDate, PreviousRun: h.PreviousRun, SHA256: h.SHA256})
