@@ -51,6 +51,9 @@ const (
 	RuleRunWindow = "run-window"
 )
 
+// maxAwaiting bounds the missing sequence numbers a hold lists.
+const maxAwaiting = 1000
+
 // RefreshFormat is the format field of a refresh request.
 const RefreshFormat = "esrflow.refresh-request/1"
 
@@ -260,18 +263,29 @@ func (s *Service) awaits(f chainFacts, last entry) *holdInfo {
 				held[e.Sequence] = true
 			}
 		}
+		// A jump of millions (a renumbered feed) must not list millions:
+		// the first maxAwaiting missing numbers are listed.
 		awaiting := []int64{}
+		missing := int64(0)
 		for q := last.Sequence + 1; q < f.seq; q++ {
-			if !held[q] {
+			if held[q] {
+				continue
+			}
+			missing++
+			if len(awaiting) < maxAwaiting {
 				awaiting = append(awaiting, q)
 			}
 		}
 		msg := "sequence " + strconv.FormatInt(f.seq, 10) + " does not follow " + strconv.FormatInt(last.Sequence, 10) +
 			", the last accepted for feed " + feed + " (" + last.Name + "): "
-		if len(awaiting) > 0 {
-			msg += "waiting for sequence " + joinSeqs(awaiting)
-		} else {
+		switch {
+		case missing == 0:
 			msg += "waiting for the held files before it"
+		case missing <= 10:
+			msg += "waiting for sequence " + joinSeqs(awaiting)
+		default:
+			msg += "waiting for " + strconv.FormatInt(missing, 10) + " missing sequences from " +
+				strconv.FormatInt(awaiting[0], 10)
 		}
 		return &holdInfo{rule: RuleSequenceGap, awaiting: awaiting,
 			reason: withCode(RuleSequenceGap, reasonText(f.name, 0, RuleSequenceGap, msg))}
