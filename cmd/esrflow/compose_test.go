@@ -265,6 +265,7 @@ func TestPrometheusConfig(t *testing.T) {
 		"EsrflowTenantSilent":       "esrflow_ingest_last_accepted_timestamp_seconds",
 		"EsrflowQuarantineRateHigh": "esrflow_ingest_rows_total",
 		"EsrflowLeaverBatchHeld":    "esrflow_publish_held_batches",
+		"EsrflowIngestFileHeld":     "esrflow_ingest_files_held",
 	} {
 		if !strings.Contains(exprs[alert], metric) {
 			t.Errorf("alert %s: expr %q does not use %s", alert, exprs[alert], metric)

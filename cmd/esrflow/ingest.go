@@ -46,7 +46,7 @@ var odsCode = regexp.MustCompile(`^[A-Z0-9]{3,5}$`)
 // <drop>/<TENANT>/ atomically (written as .<name>.part, synced, renamed), where
 // the ingest service picks it up. With --wait it then prints the file report
 // of each file (matched by tenant and SHA-256) as one JSON line, and fails if
-// any was rejected (a duplicate of an accepted file is not a failure).
+// any was rejected or held (a duplicate of an accepted file is not a failure).
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := ingestConfig{brokers: config.StringList{"127.0.0.1:9092"}}
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
@@ -58,7 +58,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&cfg.tenant, "tenant", "", "ODS code of the tenant the files belong to (required)")
 	fs.StringVar(&cfg.dataDir, "data", ".esrflow", "data folder `DIR` of the running stack (its esrflow up --data); the drop folder is DIR/drop")
 	fs.StringVar(&cfg.drop, "drop", "", "drop folder `DIR` to copy into (default <data>/drop)")
-	fs.BoolVar(&cfg.wait, "wait", false, "wait for each file's report on "+schemas.TopicFileReports+", print it as JSON, fail if any was rejected")
+	fs.BoolVar(&cfg.wait, "wait", false, "wait for each file's report on "+schemas.TopicFileReports+", print it as JSON, fail if any was rejected or held")
 	fs.Var(&cfg.brokers, "kafka.brokers", "comma-separated Kafka bootstrap brokers (for --wait)")
 	fs.StringVar(&cfg.registryURL, "registry.url", "http://127.0.0.1:8081", "schema registry URL (for --wait)")
 	fs.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "how long --wait waits for the reports")
@@ -254,7 +254,7 @@ func newReportWatcher(ctx context.Context, cfg ingestConfig) (*reportWatcher, er
 func (w *reportWatcher) close() { w.cl.Close() }
 
 // await prints the report of each file as it arrives and returns an error
-// naming the rejected files, or the files still without a report when ctx
+// naming the rejected and held files, or the files still without a report when ctx
 // ends. A DUPLICATE (the same bytes already accepted) is success: nothing
 // was left undone, and stderr says which file it repeats.
 func (w *reportWatcher) await(ctx context.Context, tenant string, files []handed, stdout, stderr io.Writer) error {
@@ -266,7 +266,7 @@ func (w *reportWatcher) await(ctx context.Context, tenant string, files []handed
 	for _, f := range files {
 		waiting[f.sha] = f.name
 	}
-	var rejected []string
+	var rejected, held []string
 	enc := json.NewEncoder(stdout)
 	for len(waiting) > 0 {
 		fetches := w.cl.PollFetches(ctx)
@@ -320,6 +320,13 @@ func (w *reportWatcher) await(ctx context.Context, tenant string, files []handed
 					of = observe.Printable(rep.DuplicateOf.Name) + " (accepted " + rep.DuplicateOf.AcceptedAt.UTC().Format(time.RFC3339) + ")"
 				}
 				fmt.Fprintf(stderr, "%s: duplicate of %s: nothing new to ingest\n", observe.Printable(name), of)
+			case internalv1.FileStatusHeld:
+				// Not read: it waits for an earlier file of its feed. The
+				// reason names the rule and what is awaited, no row values.
+				held = append(held, observe.Printable(name))
+				if rep.Reason != nil {
+					fmt.Fprintf(stderr, "%s: held: %s\n", observe.Printable(name), observe.Printable(*rep.Reason))
+				}
 			default: // REJECTED, or a status this binary does not know
 				rejected = append(rejected, observe.Printable(name))
 			}
@@ -328,8 +335,15 @@ func (w *reportWatcher) await(ctx context.Context, tenant string, files []handed
 			return ferr
 		}
 	}
+	var errs []string
 	if len(rejected) > 0 {
-		return fmt.Errorf("%d of %d files rejected: %s", len(rejected), len(files), strings.Join(rejected, ", "))
+		errs = append(errs, fmt.Sprintf("%d of %d files rejected: %s", len(rejected), len(files), strings.Join(rejected, ", ")))
+	}
+	if len(held) > 0 {
+		errs = append(errs, fmt.Sprintf("%d of %d files held (an earlier file of the feed is missing): %s", len(held), len(files), strings.Join(held, ", ")))
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
 }

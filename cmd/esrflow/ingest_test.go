@@ -228,6 +228,40 @@ func TestIngestCommandAcceptedOnlyReturnsNil(t *testing.T) {
 	}
 }
 
+// TestIngestCommandHeldFails: a change file handed without the one before
+// it gets ingest's HELD report; --wait prints it, says why on stderr, and
+// fails naming it as held (not rejected).
+func TestIngestCommandHeldFails(t *testing.T) {
+	st := startIngestStack(t)
+	dir, res := writeGenerated(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 2, Seed: 6})
+	full, c2 := res.Files[0], res.Files[2]
+	go func() {
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(filepath.Join(st.archive, "RXX", full.SHA256)); err == nil {
+				st.publishReport(t, full)
+				return
+			}
+		}
+	}()
+	var stdout, stderr bytes.Buffer
+	err := runIngest(context.Background(), st.args(filepath.Join(dir, full.Name), filepath.Join(dir, c2.Name)), &stdout, &stderr)
+	if err == nil || err.Error() != "1 of 2 files held (an earlier file of the feed is missing): "+c2.Name {
+		t.Fatalf("runIngest = %v, want %s named as held\nstderr: %s", err, c2.Name, stderr.String())
+	}
+	if want := c2.Name + ": held: ESR-F026 " + c2.Name + ": sequence-gap: "; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr %q does not contain %q", stderr.String(), want)
+	}
+	reps := reportLines(t, stdout.String())
+	if len(reps) != 2 {
+		t.Fatalf("%d report lines, want 2:\n%s", len(reps), stdout.String())
+	}
+	for _, r := range reps {
+		if r.File.Sha256 == c2.SHA256 && r.Status != internalv1.FileStatusHeld {
+			t.Errorf("%s report %s, want HELD", c2.Name, r.Status)
+		}
+	}
+}
+
 // TestIngestCommandDuplicateIsSuccess: the same bytes handed again, under
 // their name or another, get ingest's DUPLICATE report; --wait prints it,
 // says which file it duplicates, and succeeds.

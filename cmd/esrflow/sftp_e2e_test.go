@@ -94,6 +94,14 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, tenantCode string) floa
 // RXX, and returns an SFTP client logged in to it.
 func sftpStack(t *testing.T) (*stack.Stack, *observe.Reader, *sftp.Client) {
 	t.Helper()
+	st, rd, c, _ := sftpStackKey(t)
+	return st, rd, c
+}
+
+// sftpStackKey is sftpStack, also returning the account's private key (for
+// OpenSSH's sftp command).
+func sftpStackKey(t *testing.T) (*stack.Stack, *observe.Reader, *sftp.Client, ed25519.PrivateKey) {
+	t.Helper()
 	dir := t.TempDir()
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -136,7 +144,7 @@ func sftpStack(t *testing.T) (*stack.Stack, *observe.Reader, *sftp.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return st, rd, c
+	return st, rd, c, key
 }
 
 // The full-file race of issue 11 over SFTP: the full file is still being

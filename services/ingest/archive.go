@@ -30,6 +30,9 @@ func (s *Service) archived(tenant, sha string) bool {
 // removes it from the drop folder. The archive is content-addressed, so an
 // existing copy is the same bytes and the drop copy is simply removed.
 func (s *Service) archive(tenant, sha, src string) error {
+	if src == s.archivePath(tenant, sha) {
+		return nil // a held file, read from the archive: already there
+	}
 	if err := s.moveToArchive(tenant, sha, src); err != nil {
 		s.pendingArchive[src] = pending{tenant: tenant, sha: sha}
 		return fmt.Errorf("archiving: %w", err)

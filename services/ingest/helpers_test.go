@@ -32,6 +32,7 @@ type stack struct {
 	registryURL string
 	dropRoot    string
 	archive     string
+	outbound    string
 	serde       *avrox.Serde
 }
 
@@ -48,7 +49,8 @@ func newStack(t *testing.T) *stack {
 	}
 	dir := t.TempDir()
 	return &stack{seeds: k.Seeds(), registryURL: url, dropRoot: filepath.Join(dir, "drop"), archive: filepath.Join(dir, "archive"),
-		serde: avrox.New(cl, internalv1.NewAPI())}
+		outbound: filepath.Join(dir, "outbound"),
+		serde:    avrox.New(cl, internalv1.NewAPI())}
 }
 
 // running is a started ingest service.
@@ -65,7 +67,7 @@ func (s *stack) config(t *testing.T, instance string) ingest.Config {
 		t.Fatal(err)
 	}
 	return ingest.Config{
-		Drop: s.dropRoot, Archive: s.archive, Tenants: tenants,
+		Drop: s.dropRoot, Archive: s.archive, Outbound: s.outbound, Tenants: tenants,
 		Brokers: s.seeds, RegistryURL: s.registryURL, InstanceID: instance,
 		Settle: 30 * time.Millisecond, Interval: 10 * time.Millisecond,
 	}

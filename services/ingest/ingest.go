@@ -79,6 +79,9 @@ type Config struct {
 	Retention Retention
 	// SweepInterval between retention sweeps (0 = DefaultSweepInterval).
 	SweepInterval time.Duration
+	// Outbound holds <Outbound>/<TENANT>/, where refresh requests for held
+	// files are written (the SFTP server's /outbound); empty: none written.
+	Outbound string
 	// Tenants are the configured tenants; a folder of another name is
 	// rejected file by file ("tenant not configured").
 	Tenants *tenant.Set
@@ -188,6 +191,7 @@ type Service struct {
 	ready atomic.Bool
 	// state below is owned by the Run goroutine.
 	ledger         *ledger
+	holds          *holds
 	watcher        *watcher
 	scans          uint64
 	pendingArchive map[string]pending // drop path -> handled file awaiting archiving
@@ -216,7 +220,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	for _, code := range c.Tenants.Codes() {
 		m.initTenant(code)
 	}
-	return &Service{cfg: c, log: log, metrics: m, ledger: newLedger(), watcher: newWatcher(c.Settle, c.IncompleteAfter),
+	return &Service{cfg: c, log: log, metrics: m, ledger: newLedger(), holds: newHolds(), watcher: newWatcher(c.Settle, c.IncompleteAfter),
 		pendingArchive: map[string]pending{}, ignored: map[string]uint64{}}, nil
 }
 
@@ -244,6 +248,10 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	defer p.close()
+	intakeCtx, stopIntake := context.WithCancel(ctx)
+	intakeDone := make(chan struct{})
+	go func() { defer close(intakeDone); s.readIntake(intakeCtx, p) }()
+	defer func() { stopIntake(); <-intakeDone }()
 	s.ready.Store(true)
 	s.log.Info("ingest started", zap.String("drop", s.cfg.Drop), zap.String("archive", s.cfg.Archive),
 		zap.Stringer("archive_retention", s.cfg.Retention),
@@ -252,6 +260,20 @@ func (s *Service) Run(ctx context.Context) error {
 		next := time.Now().Add(s.cfg.Interval)
 		s.maybeSweep()
 		if err := s.scan(ctx, p); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		// Operators' decisions on held files, then whatever held files
+		// can now go (after a restart too: the holds are restored).
+		if err := s.pollIntake(ctx, p); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		if err := s.drainHeld(ctx, p); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

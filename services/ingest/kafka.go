@@ -31,9 +31,19 @@ type conn struct {
 	replays      *kgo.GroupTransactSession
 	serde        *avrox.Serde
 	replayReader avro.Schema
+
+	// intake reads operators' decisions on held files (esr.ops.intake.v1)
+	// from the start at every start, read committed, in no group: the
+	// holds topic knows which decisions were applied.
+	intake       *kgo.Client
+	intakeReader avro.Schema
+	intakeRecs   chan *kgo.Record
 }
 
 func (c *conn) close() {
+	if c.intake != nil {
+		c.intake.Close()
+	}
 	if c.replays != nil {
 		c.replays.Close()
 	}
@@ -65,11 +75,37 @@ func (s *Service) connect(ctx context.Context) (*conn, error) {
 	if err := ensureReplayTopic(ctx, kadm.NewClient(admCl)); err != nil {
 		return nil, err
 	}
+	if err := ensureTopic(ctx, kadm.NewClient(admCl), TopicHolds, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}); err != nil {
+		return nil, err
+	}
+	if err := ensureTopic(ctx, kadm.NewClient(admCl), schemas.TopicIntake, nil); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	n, err := restoreLedger(ctx, admCl, s.ledger)
 	if err != nil {
 		return nil, err
 	}
+	// The holds are restored with a client of their own: the ledger's has
+	// its partitions assigned.
+	holdCl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.ClientID("esrflow-ingest-restore"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+	}, base...)...)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: kafka client: %w", err)
+	}
+	nh, err := restoreTopic(ctx, holdCl, TopicHolds, s.holds.restore)
+	holdCl.Close()
+	if err != nil {
+		return nil, err
+	}
+	for _, code := range s.cfg.Tenants.Codes() {
+		s.setHeld(code)
+	}
+	s.log.Info("holds restored", logx.Topic(TopicHolds), logx.Count("records", int64(nh)), logx.Count("held_files", int64(len(s.holds.byKey))))
 	for _, t := range s.ledger.lastAcceptedByTenant() {
 		s.metrics.lastAccepted.WithLabelValues(t.tenant).Set(float64(t.at.UnixMilli()) / 1000)
 	}
@@ -82,6 +118,9 @@ func (s *Service) connect(ctx context.Context) (*conn, error) {
 	serde := avrox.New(srCl, internalv1.NewAPI())
 	c := &conn{serde: serde}
 	if c.replayReader, _, err = schemas.Latest(schemas.ReplayRequest); err != nil {
+		return nil, err
+	}
+	if c.intakeReader, _, err = schemas.Latest(schemas.IntakeDecision); err != nil {
 		return nil, err
 	}
 	for _, w := range []struct {
@@ -118,6 +157,18 @@ func (s *Service) connect(ctx context.Context) (*conn, error) {
 		c.close()
 		return nil, err
 	}
+	c.intake, err = kgo.NewClient(append([]kgo.Opt{
+		kgo.ClientID("esrflow-ingest-intake"),
+		kgo.ConsumeTopics(schemas.TopicIntake),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+	}, base...)...)
+	if err != nil {
+		c.close()
+		return nil, fmt.Errorf("ingest: intake consumer: %w", err)
+	}
+	c.intakeRecs = make(chan *kgo.Record, 100)
 	return c, nil
 }
 
@@ -169,12 +220,17 @@ func ensureReplayTopic(ctx context.Context, adm *kadm.Client) error {
 }
 
 func ensureLedgerTopic(ctx context.Context, adm *kadm.Client) error {
-	resp, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, TopicLedger)
+	return ensureTopic(ctx, adm, TopicLedger, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")})
+}
+
+// ensureTopic creates a one-partition topic when it is missing.
+func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, configs map[string]*string) error {
+	resp, err := adm.CreateTopic(ctx, 1, -1, configs, topic)
 	if err == nil {
 		err = resp.Err
 	}
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("ingest: creating %s: %w", TopicLedger, err)
+		return fmt.Errorf("ingest: creating %s: %w", topic, err)
 	}
 	return nil
 }
@@ -183,9 +239,15 @@ func ensureLedgerTopic(ctx context.Context, adm *kadm.Client) error {
 // offset, read committed. Control records are kept so the reader knows when
 // it has passed the final commit marker.
 func restoreLedger(ctx context.Context, cl *kgo.Client, l *ledger) (int, error) {
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, TopicLedger)
+	return restoreTopic(ctx, cl, TopicLedger, l.restore)
+}
+
+// restoreTopic reads a compacted state topic from the start up to its last
+// stable offset, read committed, applying each record in order.
+func restoreTopic(ctx context.Context, cl *kgo.Client, topic string, apply func(key, value []byte) error) (int, error) {
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
 	if err != nil {
-		return 0, fmt.Errorf("ingest: listing %s offsets: %w", TopicLedger, err)
+		return 0, fmt.Errorf("ingest: listing %s offsets: %w", topic, err)
 	}
 	want := map[int32]int64{}
 	offsets := map[int32]kgo.Offset{}
@@ -196,12 +258,12 @@ func restoreLedger(ctx context.Context, cl *kgo.Client, l *ledger) (int, error) 
 		}
 	})
 	if err := ends.Error(); err != nil {
-		return 0, fmt.Errorf("ingest: listing %s offsets: %w", TopicLedger, err)
+		return 0, fmt.Errorf("ingest: listing %s offsets: %w", topic, err)
 	}
 	if len(want) == 0 {
 		return 0, nil
 	}
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{TopicLedger: offsets})
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets})
 	n := 0
 	for len(want) > 0 {
 		fetches := cl.PollFetches(ctx)
@@ -209,7 +271,7 @@ func restoreLedger(ctx context.Context, cl *kgo.Client, l *ledger) (int, error) 
 			return n, ctx.Err()
 		}
 		for _, fe := range fetches.Errors() {
-			return n, fmt.Errorf("ingest: restoring %s partition %d: %w", TopicLedger, fe.Partition, fe.Err)
+			return n, fmt.Errorf("ingest: restoring %s partition %d: %w", topic, fe.Partition, fe.Err)
 		}
 		var err error
 		fetches.EachRecord(func(rec *kgo.Record) {
@@ -218,8 +280,8 @@ func restoreLedger(ctx context.Context, cl *kgo.Client, l *ledger) (int, error) 
 				return
 			}
 			if !rec.Attrs.IsControl() {
-				if rerr := l.restore(rec.Key, rec.Value); rerr != nil {
-					err = fmt.Errorf("ingest: %s offset %d: %w", TopicLedger, rec.Offset, rerr)
+				if rerr := apply(rec.Key, rec.Value); rerr != nil {
+					err = fmt.Errorf("ingest: %s offset %d: %w", topic, rec.Offset, rerr)
 					return
 				}
 				n++

@@ -8,6 +8,12 @@ const (
 	statusRejected = "rejected"
 	// statusDuplicate: the same bytes were already accepted; a no-op.
 	statusDuplicate = "duplicate"
+	// statusHeld: ahead of a missing file of its feed; statusReleased: an
+	// operator released a held file; statusDiscarded: a held file dropped
+	// (by an operator, or superseded by a full file).
+	statusHeld      = "held"
+	statusReleased  = "released"
+	statusDiscarded = "discarded"
 )
 
 type metrics struct {
@@ -22,13 +28,18 @@ type metrics struct {
 	waiting      *prometheus.GaugeVec
 	// archiveDeleted: originals the retention sweep deleted.
 	archiveDeleted *prometheus.CounterVec
+	// held: files held now; refreshRequests: refresh requests written;
+	// decisions: intake decisions read.
+	held            *prometheus.GaugeVec
+	refreshRequests *prometheus.CounterVec
+	decisions       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		files: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esrflow_ingest_files_total",
-			Help: "Files ingested, by tenant and outcome (accepted, rejected, duplicate).",
+			Help: "Files ingested, by tenant and outcome (accepted, rejected, duplicate, held, released, discarded).",
 		}, []string{"tenant", "status"}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esrflow_ingest_rows_total",
@@ -40,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"tenant"}),
 		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esrflow_ingest_sequence_gaps_total",
-			Help: "Change files accepted with a sequence number more than one after the last accepted, by tenant.",
+			Help: "Change files held because their sequence number is more than one after the last accepted file of their feed, by tenant.",
 		}, []string{"tenant"}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esrflow_ingest_rejections_total",
@@ -66,8 +77,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "esrflow_ingest_archive_deleted_total",
 			Help: "Archived originals deleted by the retention sweep (--archive.retention), by tenant folder.",
 		}, []string{"tenant"}),
+		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "esrflow_ingest_files_held",
+			Help: "Files held now, by tenant: each is ahead of a missing file of its feed (a sequence gap or a run-window mismatch) and waits for it or for an operator's decision.",
+		}, []string{"tenant"}),
+		refreshRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "esrflow_ingest_refresh_requests_total",
+			Help: "Refresh requests written to the tenant's outbound folder, by tenant.",
+		}, []string{"tenant"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "esrflow_ingest_intake_decisions_total",
+			Help: "Operators' intake decisions read from esr.ops.intake.v1, by tenant (\"unknown\" when not configured), action (RELEASE, DISCARD) and outcome (applied; ignored: no such held file).",
+		}, []string{"tenant", "action", "outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.files, m.rows, m.lastAccepted, m.gaps, m.rejections, m.ignored, m.replays, m.replayRows, m.waiting, m.archiveDeleted} {
+	for _, c := range []prometheus.Collector{m.files, m.rows, m.lastAccepted, m.gaps, m.rejections, m.ignored, m.replays, m.replayRows, m.waiting, m.archiveDeleted,
+		m.held, m.refreshRequests, m.decisions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -86,4 +110,7 @@ func (m *metrics) initTenant(t string) {
 	m.replayRows.WithLabelValues(t)
 	m.archiveDeleted.WithLabelValues(t)
 	m.waiting.WithLabelValues(t)
+	m.held.WithLabelValues(t)
+	m.refreshRequests.WithLabelValues(t)
+	m.files.WithLabelValues(t, statusHeld)
 }

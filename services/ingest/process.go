@@ -70,10 +70,16 @@ func hashFile(drop, path string) (string, int64, error) {
 type delivery struct {
 	tenant string // configured code, or the folder name when unknown
 	vpd    string
+	root   string // the folder path is read through: the drop folder, or the archive for a held file
 	path   string
 	info   internalv1.FileInfo
 	fn     format.FileName
 	fnErr  error
+	// prevRun is the GO v2 header's previous run date, once read.
+	prevRun *time.Time
+	// held is set when the file is read from the archive where it was
+	// held; its outcome ends the hold in the same transaction.
+	held *holdEntry
 }
 
 // reasonText renders a rejection reason the way the parser renders its
@@ -94,7 +100,7 @@ func (s *Service) handle(ctx context.Context, c *conn, folder string, f candidat
 		return s.archive(pending.tenant, sha, f.path)
 	}
 	dd := Describe(f.name, sha, size)
-	d := &delivery{tenant: folder, path: f.path, vpd: dd.VPD, info: dd.Info, fn: dd.Name, fnErr: dd.NameErr}
+	d := &delivery{tenant: folder, root: s.cfg.Drop, path: f.path, vpd: dd.VPD, info: dd.Info, fn: dd.Name, fnErr: dd.NameErr}
 	t, known := s.cfg.Tenants.Get(folder)
 	if !known {
 		return s.reject(ctx, c, d, RuleUnknownTenant, reasonText(f.name, 0, RuleUnknownTenant,
@@ -109,12 +115,20 @@ func (s *Service) handle(ctx context.Context, c *conn, folder string, f candidat
 		}
 		return s.duplicate(ctx, c, d, prev)
 	}
+	if h, held := s.holds.get(t.Code, sha); held {
+		if h.Name == f.name && !s.archived(t.Code, sha) {
+			// Held, then stopped before archiving: finish the job.
+			s.log.Info("file already held before a restart; archiving it", logx.Tenant(t.Code), logx.File(f.name))
+			return s.archive(t.Code, sha, f.path)
+		}
+		return s.heldAgain(ctx, c, d, h)
+	}
 	return s.ingest(ctx, c, d, t)
 }
 
 // ingest reads a file of a known tenant and writes it in one transaction.
 func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Tenant) error {
-	file, err := openDelivered(s.cfg.Drop, d.path)
+	file, err := openDelivered(d.root, d.path)
 	if err != nil {
 		return err
 	}
@@ -129,18 +143,26 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 		}
 		return err
 	}
-	// The sequence check needs the header's VPD, so it runs after the header.
-	var gap int64
-	if last, ok := s.ledger.lastFor(t.Code, d.vpd); ok && d.info.Kind == internalv1.FileKindChange {
-		if d.info.Sequence <= last.Sequence {
-			return s.reject(ctx, c, d, RuleSequence, reasonText(d.info.Name, 0, RuleSequence,
-				"sequence "+strconv.FormatInt(d.info.Sequence, 10)+" is not after the last accepted sequence "+
-					strconv.FormatInt(last.Sequence, 10)+" for VPD "+d.vpd+" ("+last.Name+")"))
-		}
-		gap = d.info.Sequence - last.Sequence - 1
+	// The chain checks need the header's VPD and previous run, so they run
+	// after the header. A feed is a tenant's VPD and interface; only GO
+	// dialects number their files.
+	change := d.info.Kind == internalv1.FileKindChange && sequenced(d.info.Dialect)
+	last, chained := s.ledger.lastInFeed(t.Code, d.vpd, d.fn.SubFile)
+	if chained && change && d.info.Sequence <= last.Sequence {
+		return s.reject(ctx, c, d, RuleSequence, reasonText(d.info.Name, 0, RuleSequence,
+			"sequence "+strconv.FormatInt(d.info.Sequence, 10)+" is not after the last accepted sequence "+
+				strconv.FormatInt(last.Sequence, 10)+" for VPD "+d.vpd+" ("+last.Name+")"))
 	}
 	if fe := runDateBackwards(d, s.ledger); fe != nil {
 		return s.reject(ctx, c, d, RuleRunDateBackwards, fe.Error())
+	}
+	// Ahead of a missing file: held, unless an operator released it.
+	if chained && change && (d.held == nil || d.held.Released == nil) {
+		f := chainFacts{tenant: t.Code, vpd: d.vpd, iface: d.fn.SubFile, name: d.info.Name, sha: d.info.Sha256,
+			seq: d.info.Sequence, prevRun: d.prevRun}
+		if why := s.awaits(f, last); why != nil {
+			return s.hold(ctx, c, d, last, why)
+		}
 	}
 
 	tx, err := s.begin(c)
@@ -199,7 +221,7 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 		return tx.abortWith(ctx, err)
 	}
 	now := s.cfg.Now()
-	e := entry{Tenant: t.Code, SHA256: d.info.Sha256, Name: d.info.Name, VPD: d.vpd, Dialect: d.info.Dialect,
+	e := entry{Tenant: t.Code, SHA256: d.info.Sha256, Name: d.info.Name, VPD: d.vpd, Interface: d.fn.SubFile, Dialect: d.info.Dialect,
 		Kind: string(d.info.Kind), Sequence: d.info.Sequence, RunDate: d.info.RunDate.Format(time.DateOnly),
 		Size: d.info.Size, Lines: int64(sum.Lines), Rows: rows, AcceptedAt: now.UTC()}
 	value, err := json.Marshal(e)
@@ -207,20 +229,23 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 		return tx.abortWith(ctx, err)
 	}
 	tx.produce(ctx, &kgo.Record{Topic: TopicLedger, Key: []byte(ledgerKey(t.Code, e.SHA256)), Value: value})
+	if d.held != nil {
+		tx.produce(ctx, heldTombstone(d.held))
+	}
 	if err := tx.commit(ctx); err != nil {
 		return err
 	}
 
 	s.ledger.add(e)
+	s.endHold(d)
 	s.metrics.files.WithLabelValues(t.Code, statusAccepted).Inc()
 	s.metrics.rows.WithLabelValues(t.Code).Add(float64(rows))
 	s.metrics.lastAccepted.WithLabelValues(t.Code).Set(float64(now.UnixMilli()) / 1000)
 	fields := []zap.Field{logx.Tenant(t.Code), logx.File(d.info.Name), zap.String("vpd", d.vpd),
 		zap.String("sha256", d.info.Sha256), logx.Count("lines", int64(sum.Lines)), logx.Count("rows", rows),
 		logx.Count("rows_with_problems", int64(sum.RowsWithProblems))}
-	if gap > 0 {
-		s.metrics.gaps.WithLabelValues(t.Code).Inc()
-		s.log.Warn("sequence gap: files missing before this one", append(fields, logx.Count("missing", gap))...)
+	if d.held != nil {
+		fields = append(fields, zap.Int64("sequence", d.info.Sequence), zap.Bool("released", d.held.Released != nil))
 	}
 	s.log.Info("file accepted", fields...)
 	return s.archive(t.Code, d.info.Sha256, d.path)
@@ -233,7 +258,7 @@ func (s *Service) open(d *delivery, t tenant.Tenant, in io.Reader) (RowsReader, 
 	if err != nil {
 		return nil, err
 	}
-	d.vpd, d.info = dd.VPD, dd.Info
+	d.vpd, d.info, d.prevRun = dd.VPD, dd.Info, dd.PreviousRun
 	return rd, nil
 }
 
@@ -298,14 +323,19 @@ func withCode(rule, reason string) string {
 }
 
 // reject writes a REJECTED report for the file (and nothing else) and
-// archives it.
+// archives it. A held file's rejection ends its hold.
 func (s *Service) reject(ctx context.Context, c *conn, d *delivery, rule, reason string) error {
 	reason = withCode(rule, reason)
 	report := internalv1.FileReport{Tenant: d.tenant, Vpd: d.vpd, File: d.info, Status: internalv1.FileStatusRejected,
 		Reason: &reason, EventsEmitted: map[string]int64{}, ReportedAt: s.cfg.Now().UTC().Truncate(time.Millisecond)}
-	if err := s.writeReport(ctx, c, &report); err != nil {
+	var extra []*kgo.Record
+	if d.held != nil {
+		extra = append(extra, heldTombstone(d.held))
+	}
+	if err := s.writeReport(ctx, c, &report, extra...); err != nil {
 		return err
 	}
+	s.endHold(d)
 	s.metrics.files.WithLabelValues(d.tenant, statusRejected).Inc()
 	s.metrics.rejections.WithLabelValues(d.tenant, rule).Inc()
 	s.log.Warn("file rejected", logx.Tenant(d.tenant), logx.File(d.info.Name), zap.String("sha256", d.info.Sha256),
@@ -338,8 +368,9 @@ func (s *Service) duplicate(ctx context.Context, c *conn, d *delivery, prev entr
 	return s.archive(d.tenant, d.info.Sha256, d.path)
 }
 
-// writeReport commits one file report, alone, in a transaction.
-func (s *Service) writeReport(ctx context.Context, c *conn, report *internalv1.FileReport) error {
+// writeReport commits one file report in a transaction, with the records
+// of state that must change with it (a hold, its end, a decision).
+func (s *Service) writeReport(ctx context.Context, c *conn, report *internalv1.FileReport, with ...*kgo.Record) error {
 	value, err := c.fileReport.Encode(nil, report)
 	if err != nil {
 		return fatal(err)
@@ -349,7 +380,39 @@ func (s *Service) writeReport(ctx context.Context, c *conn, report *internalv1.F
 		return err
 	}
 	tx.produce(ctx, &kgo.Record{Topic: schemas.TopicFileReports, Key: []byte(report.Tenant), Value: value})
+	for _, r := range with {
+		tx.produce(ctx, r)
+	}
 	return tx.commit(ctx)
+}
+
+// endHold forgets a held file's hold once its outcome is committed.
+func (s *Service) endHold(d *delivery) {
+	if d.held == nil {
+		return
+	}
+	s.holds.remove(d.held.Tenant, d.held.SHA256)
+	s.setHeld(d.held.Tenant)
+}
+
+// heldAgain reports a delivery of bytes already held: HELD again, with the
+// hold as it stands, and the delivery archived (the archive has the bytes).
+func (s *Service) heldAgain(ctx context.Context, c *conn, d *delivery, h holdEntry) error {
+	reason := withCode(h.Rule, reasonText(d.info.Name, 0, h.Rule, "same content (sha256 "+d.info.Sha256[:12]+"…) as "+h.Name+
+		", held since "+h.HeldAt.UTC().Format(time.RFC3339)))
+	if d.vpd == "" {
+		d.vpd = h.VPD
+	}
+	report := internalv1.FileReport{Tenant: d.tenant, Vpd: d.vpd, File: d.info, Status: internalv1.FileStatusHeld,
+		Reason: &reason, EventsEmitted: map[string]int64{}, ReportedAt: s.cfg.Now().UTC().Truncate(time.Millisecond),
+		Hold: h.fileHold()}
+	if err := s.writeReport(ctx, c, &report); err != nil {
+		return err
+	}
+	s.metrics.files.WithLabelValues(d.tenant, statusHeld).Inc()
+	s.log.Info("file is already held; delivery archived", logx.Tenant(d.tenant), logx.File(d.info.Name),
+		zap.String("sha256", d.info.Sha256), zap.String("held_as", h.Name))
+	return s.archive(d.tenant, d.info.Sha256, d.path)
 }
 
 // txn is one open Kafka transaction of the ingest producer.

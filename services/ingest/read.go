@@ -28,6 +28,9 @@ type Delivered struct {
 	// dialect (the reader then reports rule file-name).
 	Name    format.FileName
 	NameErr error
+	// PreviousRun is the header's previous run date (GO v2 only; nil for
+	// dialects without one): the run the feed's last file must have been.
+	PreviousRun *time.Time
 }
 
 // RowsReader is what ingest needs from a dialect reader.
@@ -82,6 +85,8 @@ func (d *Delivered) Open(in io.Reader, t tenant.Tenant, p ParseOptions, now func
 		h := rd.Header()
 		d.VPD = h.VPD
 		d.Info.RunDate = civilDay(h.RunAt)
+		prev := civilDay(h.PreviousRunAt)
+		d.PreviousRun = &prev
 		return rd, nil
 	}
 }

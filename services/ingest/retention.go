@@ -121,6 +121,9 @@ func (s *Service) sweepTenant(archive *os.Root, tenant string, now time.Time, ke
 		if !e.Type().IsRegular() || !isSHA256Name(e.Name()) {
 			continue
 		}
+		if _, held := s.holds.get(tenant, e.Name()); held {
+			continue // a held file's only copy: kept until it is read or discarded
+		}
 		// Lstat through the root: the entry itself, never a target.
 		info, err := dir.Lstat(e.Name())
 		if err != nil || !info.Mode().IsRegular() {

@@ -390,6 +390,12 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 			return err
 		}
 		s.watcher.forget(f.path)
+		if err == nil {
+			// The file may be the one held files were waiting for.
+			if err := s.drainHeld(ctx, c); err != nil {
+				return err
+			}
+		}
 		if err != nil {
 			// Not read this time (vanished, permissions, changed
 			// while read): leave it and its feed's later files for

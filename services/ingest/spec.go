@@ -48,6 +48,9 @@ func Spec() service.Spec {
 				}
 				cfg.Tenants = tenants
 			}
+			// Refresh requests for held files go where the tenant's SFTP
+			// accounts read (/outbound), with the SFTP server on or off.
+			cfg.Outbound = sftp.Outbound
 			svc, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics})
 			if err != nil {
 				return service.Built{}, err

@@ -40,7 +40,7 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 	}
 	if !cfg.without("ingest") {
 		svc, err := ingest.New(ingest.Config{
-			Drop: cfg.DropDir(), Archive: filepath.Join(cfg.DataDir, "archive"), Tenants: cfg.Tenants,
+			Drop: cfg.DropDir(), Archive: filepath.Join(cfg.DataDir, "archive"), Outbound: cfg.OutboundDir(), Tenants: cfg.Tenants,
 			Retention: ingest.Retention(cfg.ArchiveRetention),
 			Brokers:   seeds, RegistryURL: s.regURL, InstanceID: instance, Settle: cfg.Settle, Interval: cfg.Poll,
 			IncompleteAfter: cfg.IncompleteAfter,
