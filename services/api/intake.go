@@ -175,13 +175,13 @@ func (s *Service) decideFile(action internalv1.IntakeAction) http.HandlerFunc {
 				Report: "/v1/tenants/" + t + "/files/" + d.Sha256}
 		}
 		first, err := s.store.requestFileDecision(r.Context(), d)
-		verb := strings.ToLower(string(action))
+		done := map[internalv1.IntakeAction]string{internalv1.IntakeActionRelease: "released", internalv1.IntakeActionDiscard: "discarded"}[action]
 		switch {
 		case errors.Is(err, errNotFound):
 			writeError(w, http.StatusNotFound, "file not found")
 			return
 		case errors.Is(err, errFileNotHeld), errors.Is(err, errPending):
-			writeError(w, http.StatusConflict, "file "+d.Sha256+" cannot be "+verb+"d: "+err.Error())
+			writeError(w, http.StatusConflict, "file "+d.Sha256+" cannot be "+done+": "+err.Error())
 			return
 		case err != nil:
 			s.internal(w, r, err)
