@@ -40,7 +40,8 @@ type runningAPI struct {
 
 func startAPI(t *testing.T, clients []api.Client) *runningAPI {
 	t.Helper()
-	k := testkit.Kafka(t, embedded.TopicSpec{Name: schemas.TopicFileReports, Partitions: 1}, embedded.TopicSpec{Name: schemas.TopicIntake, Partitions: 1})
+	// esr.ops.intake.v1 is not made here: the api creates it on its first decision.
+	k := testkit.Kafka(t, embedded.TopicSpec{Name: schemas.TopicFileReports, Partitions: 1})
 	registry := registrytest.Start(t, k.Seeds())
 	s, err := api.New(api.Config{
 		Kafka: kafkax.Config{Brokers: k.Seeds(), ClientID: "files-cli-test"}, RegistryURL: registry, InstanceID: "t",
