@@ -483,3 +483,41 @@ func TestFileStateWhateverTheClocks(t *testing.T) {
 }
 
 var t0Ingest = time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+
+// Migration 6 starts each stored file's history with its current report,
+// so a file reported before the upgrade keeps that report in its history.
+func TestHistoryStartsFromStoredReports(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dbURL string) {
+		db, d, err := openDB(dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		ctx := context.Background()
+		all := migrations
+		migrations = all[:5]
+		err = migrate(ctx, db, d)
+		migrations = all
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(d.rebind(`INSERT INTO file_reports (tenant, sha256, file_name, status, reported_at, report) VALUES ('RXX', ?, 'F.DAT', 'HELD', 1000, '{"status":"HELD"}')`), shaHeld1); err != nil {
+			t.Fatal(err)
+		}
+		if err := migrate(ctx, db, d); err != nil {
+			t.Fatal(err)
+		}
+		s := &store{db: db, d: d}
+		r := &internalv1.FileReport{Tenant: "RXX", File: *fileInfo("F.DAT", shaHeld1, 1), Status: internalv1.FileStatusRejected, ReportedAt: time.UnixMilli(2000)}
+		if _, err := s.apply(ctx, batch{Reports: []fileReport{{Report: r, Payload: json.RawMessage(`{"status":"REJECTED"}`), Offset: 7}}}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.file(ctx, "RXX", shaHeld1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `{"status":"REJECTED","history":[{"status":"REJECTED"},{"status":"HELD"}]}`; string(out) != want {
+			t.Errorf("file = %s, want %s", out, want)
+		}
+	})
+}
