@@ -521,3 +521,40 @@ func TestHistoryStartsFromStoredReports(t *testing.T) {
 		}
 	})
 }
+
+// Operators deciding on one held file at once: exactly one decision is
+// accepted and sent, the others are refused as pending.
+func TestConcurrentFileDecisions(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t)
+		key := newKey(t)
+		_, srv := e.startWith(Config{DBURL: dbURL, Clients: []Client{{Name: "ops", KeySHA256: HashKey(key), Tenants: []string{"RXX"},
+			Scopes: []string{ScopeOperate, ScopeReadFiles}}}}, testLogger(t))
+		e.produce(true, e.reportV4(heldReport("RXX", "GO_412_EXP_GOC_20240313_00000349.DAT", shaHeld1, 349, t0Ingest,
+			internalv1.FileHold{Feed: "412/EXP", AwaitingSequences: []int64{348}})))
+		waitKey(t, srv, key, "/v1/tenants/RXX/files/"+shaHeld1, 200, `"status":"HELD"`)
+		const n = 8
+		codes := make(chan int, n)
+		for i := range n {
+			go func() {
+				action := []string{"release", "discard"}[i%2]
+				resp, _, err := send(t, "POST", srv.URL+"/v1/tenants/RXX/files/"+shaHeld1+"/"+action, key, fmt.Sprintf(`{"reason":"operator %d"}`, i))
+				if err != nil {
+					codes <- 0
+					return
+				}
+				codes <- resp.StatusCode
+			}()
+		}
+		got := map[int]int{}
+		for range n {
+			got[<-codes]++
+		}
+		if got[202] != 1 || got[409] != n-1 {
+			t.Errorf("answers = %v, want one 202 and %d 409", got, n-1)
+		}
+		if recs, _ := e.intakeDecisions(); len(recs) != 1 {
+			t.Errorf("decisions sent = %d, want 1", len(recs))
+		}
+	})
+}
