@@ -153,9 +153,9 @@ func TestFilesReleaseAndDiscard(t *testing.T) {
 	if !strings.HasPrefix(rows[0], "REPORTED (UTC)") || !strings.Contains(rows[0], "AWAITING") || !strings.Contains(rows[0], "SHA256") {
 		t.Errorf("header: %q", rows[0])
 	}
-	for i, want := range []string{"00000352.DAT  352  412/EXP  seq 348-351  GO_412_EXP_GOC_20240311_00000347.DAT  REFRESH_RXX_412_EXP_00000348-00000350.json  " + heldSHA2,
-		"00000351.DAT  351  412/EXP  seq 348-350  GO_412_EXP_GOC_20240311_00000347.DAT  REFRESH_RXX_412_EXP_00000348-00000350.json  " + heldSHA} {
-		if !strings.Contains(rows[i+1], want) {
+	for i, want := range []string{"00000352.DAT 352 412/EXP seq 348-351 GO_412_EXP_GOC_20240311_00000347.DAT REFRESH_RXX_412_EXP_00000348-00000350.json - " + heldSHA2,
+		"00000351.DAT 351 412/EXP seq 348-350 GO_412_EXP_GOC_20240311_00000347.DAT REFRESH_RXX_412_EXP_00000348-00000350.json - " + heldSHA} {
+		if !strings.Contains(strings.Join(strings.Fields(rows[i+1]), " "), want) {
 			t.Errorf("row %d: %q, want it to contain %q", i+1, rows[i+1], want)
 		}
 	}
@@ -171,6 +171,11 @@ func TestFilesReleaseAndDiscard(t *testing.T) {
 	if m1, m2 := decisionID.FindStringSubmatch(out), decisionID.FindStringSubmatch(again); code != 0 || !strings.Contains(again, "already requested") ||
 		m1 == nil || m2 == nil || m1[1] != m2[1] {
 		t.Errorf("release again: exit %d: %q (first %q)", code, again, out)
+	}
+	// The held files now say which is being dealt with.
+	if code, out, _ := runFilesCmd(append(base, "--status", "held")...); code != 0 ||
+		!regexp.MustCompile(`00000351\.DAT .* release pending \(ics-operations\)\s+`+heldSHA).MatchString(out) || strings.Count(out, "pending") != 1 {
+		t.Errorf("held files after the release:\n%s", out)
 	}
 	// Discarding it while the release is pending is the api's 409: exit 1.
 	code, _, errs = runFilesCmd(append(append([]string{"discard", heldSHA}, base...), "--reason", "no")...)

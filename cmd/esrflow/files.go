@@ -50,6 +50,12 @@ type fileReportRow struct {
 		AwaitingPreviousRunDate *string `json:"awaiting_previous_run_date"`
 		RefreshRequest          *string `json:"refresh_request"`
 	} `json:"hold"`
+	// PendingDecision is an operator's release or discard of the file that
+	// ingest has not carried out yet (an api audit entry).
+	PendingDecision *struct {
+		Action string `json:"action"`
+		Actor  string `json:"actor"`
+	} `json:"pending_decision"`
 	Status           string           `json:"status"`
 	Reason           *string          `json:"reason"`
 	RowsRead         int64            `json:"rows_read"`
@@ -266,13 +272,14 @@ func cut(s string, n int) string {
 }
 
 // writeHeldTable prints held files: what each awaits, the feed's last
-// accepted file, the refresh request ingest wrote, and the SHA-256 that
-// `esrflow files release|discard` takes.
+// accepted file, the refresh request ingest wrote, a release or discard
+// already on its way, and the SHA-256 that `esrflow files release|discard`
+// takes.
 func writeHeldTable(w io.Writer, rows []fileReportRow) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "REPORTED (UTC)\tFILE\tSEQ\tFEED\tAWAITING\tLAST ACCEPTED\tREFRESH REQUEST\tSHA256")
+	fmt.Fprintln(tw, "REPORTED (UTC)\tFILE\tSEQ\tFEED\tAWAITING\tLAST ACCEPTED\tREFRESH REQUEST\tDECISION\tSHA256")
 	for _, r := range rows {
-		feed, awaiting, last, refresh := "-", "-", "-", "-"
+		feed, awaiting, last, refresh, decision := "-", "-", "-", "-", "-"
 		if h := r.Hold; h != nil {
 			feed, awaiting = h.Feed, awaitingText(h.AwaitingSequences, h.AwaitingPreviousRunDate)
 			if h.LastFile != nil {
@@ -284,8 +291,12 @@ func writeHeldTable(w io.Writer, rows []fileReportRow) error {
 				refresh = *h.RefreshRequest
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ReportedAt.UTC().Format(time.DateTime), r.File.Name, r.File.Sequence,
-			feed, awaiting, last, refresh, r.File.SHA256)
+		if p := r.PendingDecision; p != nil {
+			// FILE_RELEASE by ops → "release pending (ops)"
+			decision = strings.ToLower(strings.TrimPrefix(p.Action, "FILE_")) + " pending (" + p.Actor + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ReportedAt.UTC().Format(time.DateTime), r.File.Name, r.File.Sequence,
+			feed, awaiting, last, refresh, decision, r.File.SHA256)
 	}
 	return tw.Flush()
 }

@@ -271,8 +271,10 @@ func (s *store) failDecision(ctx context.Context, commandID string) error {
 // auditQuery selects a tenant's decisions.
 type auditQuery struct {
 	Tenant     string
-	BatchID    string // empty: any
-	FileSHA256 string // empty: any
+	BatchID    string   // empty: any
+	FileSHA256 string   // empty: any
+	Files      []string // decisions on any of these files (SHA-256s); empty: any
+	Status     string   // empty: any
 	Limit      int
 }
 
@@ -288,6 +290,15 @@ func (s *store) audit(ctx context.Context, q auditQuery) ([]AuditEntry, error) {
 	}
 	if q.FileSHA256 != "" {
 		where, args = where+" AND file_sha256 = ?", append(args, strings.ToLower(q.FileSHA256))
+	}
+	if len(q.Files) > 0 {
+		where += " AND file_sha256 IN (?" + strings.Repeat(", ?", len(q.Files)-1) + ")"
+		for _, f := range q.Files {
+			args = append(args, f)
+		}
+	}
+	if q.Status != "" {
+		where, args = where+" AND status = ?", append(args, q.Status)
 	}
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT command_id, tenant, batch_id, action, actor, reason, requested_at, status,
 		decided_at, emitted, replay_id, file_sha256 FROM audit_log WHERE `+where+` ORDER BY requested_at DESC, command_id LIMIT ?`), append(args, q.Limit)...)

@@ -252,6 +252,13 @@ func testHeldFiles(t *testing.T, dbURL string) {
 	// Still HELD until ingest reports carrying it out.
 	check("GET", files+"/"+shaHeld1, opsKey, "", 200, strings.TrimSuffix(held1JSON, "}")+`,"decisions":[`+auditRel("REQUESTED", "null")+`]}`)
 
+	// The listing marks it as being dealt with (and only it).
+	_, body = do(t, srv, "GET", files+"?status=HELD", opsKey, "")
+	if !strings.Contains(body, `"refresh_request":"`+refresh+`"},"decision":null,"pending_decision":`+compact(t, auditRel("REQUESTED", "null"))+`}`) ||
+		strings.Count(body, "pending_decision") != 1 {
+		t.Errorf("held listing with a pending release = %s", body)
+	}
+
 	// Ingest releases it, then publish reports it read — on a clock behind
 	// ingest's: the read outcome is still the file's state.
 	releasedAt := t0.Add(time.Hour)
@@ -299,6 +306,9 @@ func testHeldFiles(t *testing.T, dbURL string) {
 	check("POST", release, opsKey, `{"reason":"`+reason+`"}`, 409, `{"error":"file `+shaHeld1+` cannot be released: file is not HELD: it is ACCEPTED"}`)
 	if got := strings.Join(listed("status=HELD"), ","); got != "HELD:4444" {
 		t.Errorf("?status=HELD after the release = %s", got)
+	}
+	if _, body := do(t, srv, "GET", files, opsKey, ""); strings.Contains(body, "pending_decision") {
+		t.Errorf("a decision carried out is still pending in the listing: %s", body)
 	}
 	if got := strings.Join(listed("status=released"), ","); got != "" {
 		t.Errorf("?status=released = %s (a released file that has been read is ACCEPTED)", got)

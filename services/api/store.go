@@ -585,7 +585,47 @@ func (s *store) files(ctx context.Context, q fileQuery) ([]fileRow, error) {
 		f.report = json.RawMessage(report)
 		out = append(out, f)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return out, s.addPendingDecisions(ctx, q.Tenant, out)
+}
+
+// addPendingDecisions adds to each listed file that a release or discard
+// is on its way for (REQUESTED, ingest has not reported it yet) that
+// decision, as "pending_decision": the listing of held files then says
+// which are already being dealt with.
+func (s *store) addPendingDecisions(ctx context.Context, tenant string, rows []fileRow) error {
+	var shas []string
+	for _, f := range rows {
+		if f.kind == 0 {
+			shas = append(shas, strings.ToLower(f.sha256))
+		}
+	}
+	if len(shas) == 0 {
+		return nil
+	}
+	pending, err := s.audit(ctx, auditQuery{Tenant: tenant, Status: AuditRequested, Files: shas, Limit: len(shas) + 1})
+	if err != nil {
+		return err
+	}
+	bySHA := map[string]AuditEntry{}
+	for _, a := range pending {
+		if _, seen := bySHA[*a.FileSHA256]; !seen { // newest first: one is pending at a time anyway
+			bySHA[*a.FileSHA256] = a
+		}
+	}
+	for i, f := range rows {
+		a, ok := bySHA[strings.ToLower(f.sha256)]
+		if !ok || f.kind != 0 {
+			continue
+		}
+		if rows[i].report, err = appendFields(f.report, []extraField{{"pending_decision", a}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // file returns the report for a file, by SHA-256 (64 hex digits) or by name
