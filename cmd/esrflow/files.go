@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -34,9 +35,27 @@ const reasonWidth = 80
 type fileReportRow struct {
 	File struct {
 		Name     string `json:"name"`
+		SHA256   string `json:"sha256"`
 		Kind     string `json:"kind"`
 		Sequence int64  `json:"sequence"`
 	} `json:"file"`
+	// Hold is set on a HELD report (file-report v4), and kept on the
+	// RELEASED or DISCARDED report of a held file.
+	Hold *struct {
+		Feed                    string  `json:"feed"`
+		LastSequence            int64   `json:"last_sequence"`
+		LastFile                *string `json:"last_file"`
+		LastRunDate             *string `json:"last_run_date"`
+		AwaitingSequences       []int64 `json:"awaiting_sequences"`
+		AwaitingPreviousRunDate *string `json:"awaiting_previous_run_date"`
+		RefreshRequest          *string `json:"refresh_request"`
+	} `json:"hold"`
+	// PendingDecision is an operator's release or discard of the file that
+	// ingest has not carried out yet (an api audit entry).
+	PendingDecision *struct {
+		Action string `json:"action"`
+		Actor  string `json:"actor"`
+	} `json:"pending_decision"`
 	Status           string           `json:"status"`
 	Reason           *string          `json:"reason"`
 	RowsRead         int64            `json:"rows_read"`
@@ -46,13 +65,22 @@ type fileReportRow struct {
 	ReportedAt       time.Time        `json:"reported_at"`
 }
 
+// fileStatuses are the statuses --status takes (file-report v4).
+var fileStatuses = []string{"accepted", "rejected", "duplicate", "held", "released", "discarded"}
+
 // runFiles lists a tenant's file reports from the api: every file ingest
-// has reported on (accepted, rejected, duplicate), newest first.
+// has reported on (accepted, rejected, duplicate, held, released,
+// discarded), newest first. `esrflow files release|discard` decides on a
+// held file (runFileDecision).
 func runFiles(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "release" || args[0] == "discard") {
+		return runFileDecision(ctx, args[0], args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("files", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: esrflow files --tenant RXX [--status accepted|rejected|duplicate] [--limit N] [--format text|json] [--api URL] [--key KEY | --key-file FILE | --data DIR]")
+		fmt.Fprintln(stderr, "usage: esrflow files --tenant RXX [--status "+strings.Join(fileStatuses, "|")+"] [--limit N] [--format text|json] [--api URL] [--key KEY | --key-file FILE | --data DIR]")
+		fmt.Fprintln(stderr, "       esrflow files release|discard SHA256 --tenant RXX --reason TEXT [...]   (esrflow files release -h)")
 		fs.PrintDefaults()
 	}
 	apiURL := fs.String("api", "http://127.0.0.1:8080", "the api's base `URL`")
@@ -60,7 +88,7 @@ func runFiles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keyFile := fs.String("key-file", "", "`FILE` holding the api key (default: DIR/"+operatorKeyFile+", the key `esrflow up` writes)")
 	dataDir := fs.String("data", ".esrflow", "data folder `DIR` of esrflow up: the operator key is read there when neither --key nor --key-file is given")
 	tenantCode := fs.String("tenant", "", "the tenant's ODS code `RXX` (required)")
-	status := fs.String("status", "", "only reports of this status: accepted, rejected or duplicate (default: all)")
+	status := fs.String("status", "", "only files of this status: accepted, rejected, duplicate, held, released or discarded (default: all); held prints what each held file awaits")
 	limit := fs.Int("limit", 100, "at most `N` reports, newest first (1 to 100000)")
 	format := fs.String("format", "text", "output format: text (a table) or json (one api report per line)")
 	if err := fs.Parse(args); err != nil {
@@ -74,8 +102,8 @@ func runFiles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	case *tenantCode == "":
 		return usageErr("--tenant is required")
-	case st != "" && st != "accepted" && st != "rejected" && st != "duplicate":
-		return usageErr("--status %q: want accepted, rejected or duplicate", *status)
+	case st != "" && !slices.Contains(fileStatuses, st):
+		return usageErr("--status %q: want accepted, rejected, duplicate, held, released or discarded", *status)
 	case *format != "text" && *format != "json":
 		return usageErr("--format %q: want text or json", *format)
 	case *limit < 1 || *limit > filesMaxLimit:
@@ -113,6 +141,9 @@ func runFiles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 		return nil
+	}
+	if strings.EqualFold(*status, "held") {
+		return writeHeldTable(stdout, rows)
 	}
 	return writeFilesTable(stdout, rows)
 }
@@ -238,4 +269,67 @@ func cut(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:n-1]) + "…"
+}
+
+// writeHeldTable prints held files: what each awaits, the feed's last
+// accepted file, the refresh request ingest wrote, a release or discard
+// already on its way, and the SHA-256 that `esrflow files release|discard`
+// takes.
+func writeHeldTable(w io.Writer, rows []fileReportRow) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPORTED (UTC)\tFILE\tSEQ\tFEED\tAWAITING\tLAST ACCEPTED\tREFRESH REQUEST\tDECISION\tSHA256")
+	for _, r := range rows {
+		feed, awaiting, last, refresh, decision := "-", "-", "-", "-", "-"
+		if h := r.Hold; h != nil {
+			feed, awaiting = h.Feed, awaitingText(h.AwaitingSequences, h.AwaitingPreviousRunDate)
+			if h.LastFile != nil {
+				last = *h.LastFile
+			} else if h.LastSequence > 0 {
+				last = "seq " + strconv.FormatInt(h.LastSequence, 10)
+			}
+			if h.RefreshRequest != nil {
+				refresh = *h.RefreshRequest
+			}
+		}
+		if p := r.PendingDecision; p != nil {
+			// FILE_RELEASE by ops → "release pending (ops)"
+			decision = strings.ToLower(strings.TrimPrefix(p.Action, "FILE_")) + " pending (" + p.Actor + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ReportedAt.UTC().Format(time.DateTime), r.File.Name, r.File.Sequence,
+			feed, awaiting, last, refresh, decision, r.File.SHA256)
+	}
+	return tw.Flush()
+}
+
+// awaitingText says what a held file waits for: the missing sequence
+// numbers, runs of three or more as a range ("seq 348-351, 355"), and the
+// previous run date its header names ("run 2024-03-14").
+func awaitingText(seqs []int64, previousRun *string) string {
+	var parts []string
+	for i := 0; i < len(seqs); {
+		j := i
+		for j+1 < len(seqs) && seqs[j+1] == seqs[j]+1 {
+			j++
+		}
+		switch {
+		case j-i >= 2:
+			parts = append(parts, fmt.Sprintf("%d-%d", seqs[i], seqs[j]))
+		case j > i:
+			parts = append(parts, strconv.FormatInt(seqs[i], 10), strconv.FormatInt(seqs[j], 10))
+		default:
+			parts = append(parts, strconv.FormatInt(seqs[i], 10))
+		}
+		i = j + 1
+	}
+	var out []string
+	if len(parts) > 0 {
+		out = append(out, "seq "+cut(strings.Join(parts, ", "), 40))
+	}
+	if previousRun != nil {
+		out = append(out, "run "+*previousRun)
+	}
+	if len(out) == 0 {
+		return "-"
+	}
+	return strings.Join(out, "; ")
 }

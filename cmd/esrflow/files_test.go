@@ -161,9 +161,9 @@ func TestFilesListsReportsFromTheAPI(t *testing.T) {
 
 func TestFilesUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
-		{},                                                   // no --tenant
-		{"--tenant", "RXX", "extra"},                         // an argument
-		{"--tenant", "RXX", "--status", "held"},              // unknown status
+		{},                           // no --tenant
+		{"--tenant", "RXX", "extra"}, // an argument
+		{"--tenant", "RXX", "--status", "waiting"},           // unknown status
 		{"--tenant", "RXX", "--format", "xml"},               // unknown format
 		{"--tenant", "RXX", "--limit", "0"},                  // limit out of range
 		{"--tenant", "RXX", "--limit", "100001"},             // over the most listed

@@ -103,7 +103,8 @@ var tenantTopics = func() []embedded.TopicSpec {
 		embedded.TopicSpec{Name: schemas.TopicHeldBatches, Partitions: 1},
 		embedded.TopicSpec{Name: schemas.TopicCommands, Partitions: 1},
 		embedded.TopicSpec{Name: schemas.TopicQuarantine, Partitions: 1},
-		embedded.TopicSpec{Name: schemas.TopicReplays, Partitions: 1})
+		embedded.TopicSpec{Name: schemas.TopicReplays, Partitions: 1},
+		embedded.TopicSpec{Name: schemas.TopicIntake, Partitions: 1})
 }()
 
 // env is a broker, a registry and a producer of real framed values.
@@ -469,9 +470,17 @@ func testAPI(t *testing.T, dbURL string) {
 	acceptedJSON := fmt.Sprintf(`{"tenant":"RXX","vpd":"412","file":{"name":"GO_412_EXP_GOC_20240311_00000347.DAT","sha256":"%s",
 		"dialect":"go-v2","kind":"CHANGE","sequence":347,"run_date":"2024-03-11","size":2417},"status":"ACCEPTED","reason":null,
 		"rows_read":8,"entities_accepted":5,"quarantined":0,"corrections":1,"ignored":2,"events_emitted":{"starter-created":1},
-		"leavers_held":0,"reported_at":"2024-03-11T02:17:03.25Z","rule_set_version":"","warnings":0,"top_rules":[],"replay_id":null,"duplicate_of":null}`, sha1)
-	assertGet(t, srv, "/v1/tenants/rxx/files/"+sha1, 200, acceptedJSON)
-	assertGet(t, srv, "/v1/tenants/RXX/files/"+strings.ToUpper(sha1), 200, acceptedJSON)
+		"leavers_held":0,"reported_at":"2024-03-11T02:17:03.25Z","rule_set_version":"","warnings":0,"top_rules":[],"replay_id":null,"duplicate_of":null,
+		"hold":null,"decision":null}`, sha1)
+	// By SHA-256 the file's history follows: both its reports, newest read first.
+	dupJSON := fmt.Sprintf(`{"tenant":"RXX","vpd":"412","file":{"name":"GO_412_EXP_GOC_20240311_00000347.DAT","sha256":"%s",
+		"dialect":"go-v2","kind":"CHANGE","sequence":347,"run_date":"2024-03-11","size":2417},"status":"REJECTED","reason":"duplicate: file already accepted",
+		"rows_read":0,"entities_accepted":0,"quarantined":0,"corrections":0,"ignored":0,"events_emitted":{},
+		"leavers_held":0,"reported_at":"2024-04-01T02:00:00Z","rule_set_version":"","warnings":0,"top_rules":[],"replay_id":null,"duplicate_of":null,
+		"hold":null,"decision":null}`, sha1)
+	withHistory := strings.TrimSuffix(acceptedJSON, "}") + `,"history":[` + dupJSON + `,` + acceptedJSON + `]}`
+	assertGet(t, srv, "/v1/tenants/rxx/files/"+sha1, 200, withHistory)
+	assertGet(t, srv, "/v1/tenants/RXX/files/"+strings.ToUpper(sha1), 200, withHistory)
 	assertGet(t, srv, "/v1/tenants/RXX/files/GO_412_EXP_GOC_20240311_00000347.DAT", 200, acceptedJSON)
 	assertGet(t, srv, "/v1/tenants/RYY/files/"+sha1, 404, `{"error":"file not found"}`)
 	_, files := get(t, srv, "/v1/tenants/RXX/files")

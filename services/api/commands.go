@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
@@ -73,6 +74,7 @@ func (p *commandProducer) writerFor(ctx context.Context, topic string) (avrox.Wr
 	if _, err := registrar.RegisterTopic(ctx, p.sr, topic); err != nil {
 		return avrox.Writer{}, err
 	}
+	p.ensureTopic(ctx, topic)
 	_, text, err := schemas.Latest(b.Schema)
 	if err != nil {
 		return avrox.Writer{}, err
@@ -83,6 +85,15 @@ func (p *commandProducer) writerFor(ctx context.Context, topic string) (avrox.Wr
 	}
 	p.writers[topic] = w
 	return w, nil
+}
+
+// ensureTopic creates an ops topic the api may be the first to write (no
+// consumer of esr.ops.intake.v1 has started yet, say), with one partition:
+// its records are keyed by tenant and few. Best effort: a topic that exists,
+// or a broker that refuses the api creating topics (ACLs), leaves the
+// produce to say whether the topic is there.
+func (p *commandProducer) ensureTopic(ctx context.Context, topic string) {
+	_, _ = kadm.NewClient(p.cl).CreateTopic(ctx, 1, -1, nil, topic)
 }
 
 // send writes v to topic keyed by tenant, so the consuming stage sees it in

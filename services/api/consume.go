@@ -40,6 +40,7 @@ type metrics struct {
 	replays         *prometheus.CounterVec
 	uploads         *prometheus.CounterVec
 	uploadBytes     *prometheus.CounterVec
+	intake          *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -74,10 +75,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Files uploaded over HTTP into a tenant's drop folder."}, []string{"tenant"}),
 		uploadBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_upload_bytes_total",
 			Help: "Bytes of files uploaded over HTTP into a tenant's drop folder."}, []string{"tenant"}),
+		intake: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_intake_decisions_total",
+			Help: "Operator releases and discards of held files, by action and result (requested, retried, kafka_unavailable)."}, []string{"action", "result"}),
 	}
 	for _, c := range []prometheus.Collector{m.stored, m.duplicates, m.reports, m.skipped, m.retries, m.batches,
 		m.heldBatches, m.commands, m.requests, m.accessLogErrors, m.deadLetters, m.quarantined, m.replays,
-		m.uploads, m.uploadBytes} {
+		m.uploads, m.uploadBytes, m.intake} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering api metrics: %w", err)
 		}
@@ -268,7 +271,7 @@ func (s *Service) decode(ctx context.Context, r *kgo.Record, b *batch) error {
 			return err
 		}
 		makeSafe(&rep)
-		b.Reports = append(b.Reports, fileReport{Report: &rep, Payload: payload})
+		b.Reports = append(b.Reports, fileReport{Report: &rep, Payload: payload, Partition: r.Partition, Offset: r.Offset})
 		return nil
 	}
 	if r.Topic == schemas.TopicQuarantine {

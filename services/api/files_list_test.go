@@ -95,7 +95,7 @@ func TestFilesListingPagesAndFilters(t *testing.T) {
 				t.Errorf("files?%s = %s, want %s", c.query, got, c.want)
 			}
 		}
-		assertGet(t, srv, "/v1/tenants/RXX/files?status=HELD", 400, `{"error":"status must be ACCEPTED, REJECTED or DUPLICATE"}`)
+		assertGet(t, srv, "/v1/tenants/RXX/files?status=WAITING", 400, `{"error":"status must be ACCEPTED, REJECTED, DUPLICATE, HELD, RELEASED or DISCARDED"}`)
 		assertGet(t, srv, "/v1/tenants/RXX/files?limit=1001", 400, `{"error":"limit must be 1 to 1000"}`)
 		enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 		for _, c := range []string{"!!", enc("x:0:" + sha("1") + ":A"), enc("3000:2:" + sha("1") + ":A"),

@@ -67,6 +67,9 @@ type AuditEntry struct {
 	Emitted     *int64  `json:"emitted"`
 	// ReplayID is set on a replay's row (action REPLAY, batch_id empty).
 	ReplayID *string `json:"replay_id,omitempty"`
+	// FileSHA256 is set on a held file's release or discard (actions
+	// FILE_RELEASE, FILE_DISCARD; batch_id empty).
+	FileSHA256 *string `json:"file_sha256,omitempty"`
 }
 
 // Audit statuses besides the batch outcomes RELEASED and REJECTED.
@@ -265,17 +268,40 @@ func (s *store) failDecision(ctx context.Context, commandID string) error {
 	return err
 }
 
-// audit lists a tenant's decisions, newest first, optionally for one batch.
-func (s *store) audit(ctx context.Context, tenant, batchID string, limit int) ([]AuditEntry, error) {
-	if !cleanText(batchID) {
+// auditQuery selects a tenant's decisions.
+type auditQuery struct {
+	Tenant     string
+	BatchID    string   // empty: any
+	FileSHA256 string   // empty: any
+	Files      []string // decisions on any of these files (SHA-256s); empty: any
+	Status     string   // empty: any
+	Limit      int
+}
+
+// audit lists a tenant's decisions, newest first, optionally for one batch
+// or one file.
+func (s *store) audit(ctx context.Context, q auditQuery) ([]AuditEntry, error) {
+	if !cleanText(q.BatchID) || !cleanText(q.FileSHA256) {
 		return []AuditEntry{}, nil
 	}
-	where, args := "tenant = ?", []any{tenant}
-	if batchID != "" {
-		where, args = where+" AND batch_id = ?", append(args, batchID)
+	where, args := "tenant = ?", []any{q.Tenant}
+	if q.BatchID != "" {
+		where, args = where+" AND batch_id = ?", append(args, q.BatchID)
+	}
+	if q.FileSHA256 != "" {
+		where, args = where+" AND file_sha256 = ?", append(args, strings.ToLower(q.FileSHA256))
+	}
+	if len(q.Files) > 0 {
+		where += " AND file_sha256 IN (?" + strings.Repeat(", ?", len(q.Files)-1) + ")"
+		for _, f := range q.Files {
+			args = append(args, f)
+		}
+	}
+	if q.Status != "" {
+		where, args = where+" AND status = ?", append(args, q.Status)
 	}
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT command_id, tenant, batch_id, action, actor, reason, requested_at, status,
-		decided_at, emitted, replay_id FROM audit_log WHERE `+where+` ORDER BY requested_at DESC, command_id LIMIT ?`), append(args, limit)...)
+		decided_at, emitted, replay_id, file_sha256 FROM audit_log WHERE `+where+` ORDER BY requested_at DESC, command_id LIMIT ?`), append(args, q.Limit)...)
 	if err != nil {
 		return nil, err
 	}
@@ -288,9 +314,10 @@ func (s *store) audit(ctx context.Context, tenant, batchID string, limit int) ([
 			decidedAt   sql.NullInt64
 			emitted     sql.NullInt64
 			replayID    sql.NullString
+			fileSHA256  sql.NullString
 		)
 		if err := rows.Scan(&a.CommandID, &a.Tenant, &a.BatchID, &a.Action, &a.Actor, &a.Reason, &requestedAt, &a.Status,
-			&decidedAt, &emitted, &replayID); err != nil {
+			&decidedAt, &emitted, &replayID, &fileSHA256); err != nil {
 			return nil, err
 		}
 		a.RequestedAt = millisRFC3339(requestedAt)
@@ -300,7 +327,7 @@ func (s *store) audit(ctx context.Context, tenant, batchID string, limit int) ([
 		if emitted.Valid {
 			a.Emitted = ptr(emitted.Int64)
 		}
-		a.ReplayID = nullable(replayID)
+		a.ReplayID, a.FileSHA256 = nullable(replayID), nullable(fileSHA256)
 		out = append(out, a)
 	}
 	return out, rows.Err()

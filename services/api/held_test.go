@@ -483,6 +483,8 @@ func endpoints(tenant, person, sha, batch string) []endpoint {
 		{"replay", "POST", p + "/quarantine/replay", `{"ids":["q-00000000000000000000"],"reason":""}`},
 		{"replays", "GET", p + "/replays", ""},
 		{"replay-detail", "GET", p + "/replays/rp-00000000000000000000", ""},
+		{"file-release", "POST", p + "/files/" + sha + "/release", `{"reason":""}`},
+		{"file-discard", "POST", p + "/files/" + sha + "/discard", `{"reason":""}`},
 	}
 }
 
@@ -499,7 +501,7 @@ func TestAccessMatrix(t *testing.T) {
 		decided = "400 " + `{"error":"reason is required"}`
 		qnf     = "404 " + `{"error":"quarantined record not found"}`
 		rnf     = "404 " + `{"error":"replay not found"}`
-		eps     = 16 // endpoints() has this many
+		eps     = 18 // endpoints() has this many
 	)
 	scope := func(s ...string) string {
 		return "403 " + `{"error":"this API key lacks the ` + strings.Join(s, " or ") + ` scope"}`
@@ -521,22 +523,22 @@ func TestAccessMatrix(t *testing.T) {
 		{rxx, map[string]row{
 			"no key":       {"", rep(noKey, eps)},
 			"bad key":      {newKey(t), rep(badKey, eps)},
-			"rxx-reader":   {f.keys["rxx-reader"], []string{ok, ok, ok, ok, ok, ok, ok, operate, operate, ok, ok, ok, qnf, operate, ok, rnf}},
-			"rxx-operator": {f.keys["rxx-operator"], []string{people, people, events, files, files, batches, batches, decided, decided, ok, ok, qread, qread, decided, ok, rnf}},
+			"rxx-reader":   {f.keys["rxx-reader"], []string{ok, ok, ok, ok, ok, ok, ok, operate, operate, ok, ok, ok, qnf, operate, ok, rnf, operate, operate}},
+			"rxx-operator": {f.keys["rxx-operator"], []string{people, people, events, files, files, batches, batches, decided, decided, ok, ok, qread, qread, decided, ok, rnf, decided, decided}},
 			"ryy-all":      {f.keys["ryy-all"], rep(forbRXX, eps)},
-			"any-people":   {f.keys["any-people"], []string{ok, ok, events, files, files, batches, batches, operate, operate, audit, audit, qread, qread, operate, replays, replays}},
-			"any-batches":  {f.keys["any-batches"], []string{people, people, events, files, files, ok, ok, operate, operate, ok, ok, qread, qread, operate, replays, replays}},
+			"any-people":   {f.keys["any-people"], []string{ok, ok, events, files, files, batches, batches, operate, operate, audit, audit, qread, qread, operate, replays, replays, operate, operate}},
+			"any-batches":  {f.keys["any-batches"], []string{people, people, events, files, files, ok, ok, operate, operate, ok, ok, qread, qread, operate, replays, replays, operate, operate}},
 		}},
 		// The tenant in the path is case-insensitive; so is the check.
 		{lower, map[string]row{
 			"ryy-all":    {f.keys["ryy-all"], rep(forbRXX, eps)},
-			"rxx-reader": {f.keys["rxx-reader"], []string{ok, ok, ok, ok, ok, ok, ok, operate, operate, ok, ok, ok, qnf, operate, ok, rnf}},
+			"rxx-reader": {f.keys["rxx-reader"], []string{ok, ok, ok, ok, ok, ok, ok, operate, operate, ok, ok, ok, qnf, operate, ok, rnf, operate, operate}},
 		}},
 		{ryy, map[string]row{
 			"no key":       {"", rep(noKey, eps)},
 			"rxx-reader":   {f.keys["rxx-reader"], rep(forbRYY, eps)},
 			"rxx-operator": {f.keys["rxx-operator"], rep(forbRYY, eps)},
-			"ryy-all":      {f.keys["ryy-all"], []string{ok, ok, ok, ok, ok, ok, ok, decided, decided, ok, ok, ok, qnf, decided, ok, rnf}},
+			"ryy-all":      {f.keys["ryy-all"], []string{ok, ok, ok, ok, ok, ok, ok, decided, decided, ok, ok, ok, qnf, decided, ok, rnf, decided, decided}},
 		}},
 	}
 	var requests int
@@ -592,6 +594,9 @@ func TestAccessMatrix(t *testing.T) {
 	}
 	if recs, _ := f.e.commands(); len(recs) != 0 {
 		t.Errorf("the matrix wrote %d commands", len(recs))
+	}
+	if recs, _ := f.e.intakeDecisions(); len(recs) != 0 {
+		t.Errorf("the matrix wrote %d intake decisions", len(recs))
 	}
 
 	// Every request is in the access log, with who, what and the outcome.

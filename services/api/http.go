@@ -39,6 +39,8 @@ func (s *Service) Handler() http.Handler {
 	route("GET /v1/tenants/{tenant}/files", s.getFiles, ScopeReadFiles)
 	route("GET /v1/tenants/{tenant}/files/{file}", s.getFile, ScopeReadFiles)
 	route("POST /v1/tenants/{tenant}/files", s.postFile, ScopeFilesWrite, ScopeOperate)
+	route("POST /v1/tenants/{tenant}/files/{sha256}/release", s.decideFile(internalv1.IntakeActionRelease), ScopeOperate)
+	route("POST /v1/tenants/{tenant}/files/{sha256}/discard", s.decideFile(internalv1.IntakeActionDiscard), ScopeOperate)
 	route("GET /v1/tenants/{tenant}/held-batches", s.getHeldBatches, ScopeReadBatches)
 	route("GET /v1/tenants/{tenant}/held-batches/{batch_id}", s.getHeldBatch, ScopeReadBatches)
 	route("POST /v1/tenants/{tenant}/held-batches/{batch_id}/release", s.decide(internalv1.OperatorActionRelease), ScopeOperate)
@@ -239,11 +241,12 @@ func (s *Service) getFiles(w http.ResponseWriter, r *http.Request) {
 	q := fileQuery{Tenant: t, Limit: n}
 	query := r.URL.Query()
 	if st := query.Get("status"); st != "" {
-		switch st = strings.ToUpper(st); st {
-		case string(internalv1.FileStatusAccepted), string(internalv1.FileStatusRejected), string(internalv1.FileStatusDuplicate):
+		switch st = strings.ToUpper(st); internalv1.FileStatus(st) {
+		case internalv1.FileStatusAccepted, internalv1.FileStatusRejected, internalv1.FileStatusDuplicate,
+			internalv1.FileStatusHeld, internalv1.FileStatusReleased, internalv1.FileStatusDiscarded:
 			q.Status = st
 		default:
-			writeError(w, http.StatusBadRequest, "status must be ACCEPTED, REJECTED or DUPLICATE")
+			writeError(w, http.StatusBadRequest, "status must be ACCEPTED, REJECTED, DUPLICATE, HELD, RELEASED or DISCARDED")
 			return
 		}
 	}
@@ -351,7 +354,8 @@ func (s *Service) getAudit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	list, err := s.store.audit(r.Context(), t, r.URL.Query().Get("batch_id"), n)
+	q := r.URL.Query()
+	list, err := s.store.audit(r.Context(), auditQuery{Tenant: t, BatchID: q.Get("batch_id"), FileSHA256: q.Get("file_sha256"), Limit: n})
 	if err != nil {
 		s.internal(w, r, err)
 		return

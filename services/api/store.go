@@ -48,6 +48,9 @@ type event struct {
 type fileReport struct {
 	Report  *internalv1.FileReport
 	Payload json.RawMessage
+	// Where it was read: a file's history is in this order.
+	Partition int32
+	Offset    int64
 }
 
 // batch is what one poll delivered, written in one transaction.
@@ -388,10 +391,14 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// applyReport stores a file report. The latest report for a file wins, except
-// that an ACCEPTED report is never replaced by a REJECTED one: re-delivering an
-// accepted file yields a duplicate rejection for the same SHA-256, and the
-// processing report of the accepted file is what operators need to see.
+// applyReport stores a file report: in the file's history, always (a
+// re-read report is a no-op), and as its current report when it is newer
+// (reported_at). Two exceptions keep the current report the file's state
+// whatever clock stamped the reports: ACCEPTED is final (a re-delivered
+// accepted file is a DUPLICATE, or, before file-report v3, a REJECTED
+// report for the same SHA-256), and the outcome of reading a file
+// (ACCEPTED or REJECTED) replaces a HELD, RELEASED or DISCARDED report even
+// when older, because publish may run on a pinned clock behind ingest's.
 func (s *store) applyReport(ctx context.Context, tx *sql.Tx, r fileReport) error {
 	tenant := strings.ToUpper(r.Report.Tenant)
 	if r.Report.ReplayID != nil {
@@ -409,12 +416,21 @@ func (s *store) applyReport(ctx context.Context, tx *sql.Tx, r fileReport) error
 		}
 		return nil
 	}
+	at := r.Report.ReportedAt.UnixMilli()
+	newStatus := string(r.Report.Status)
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO file_report_history
+		(tenant, sha256, status, reported_at, file_name, kafka_partition, kafka_offset, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, sha256, status, reported_at) DO NOTHING`),
+		tenant, r.Report.File.Sha256, newStatus, at, r.Report.File.Name, r.Partition, r.Offset, string(r.Payload)); err != nil {
+		return fmt.Errorf("storing file report history: %w", err)
+	}
+	if err := s.applyIntakeOutcome(ctx, tx, tenant, r.Report); err != nil {
+		return err
+	}
 	var status string
 	var reportedAt int64
 	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT status, reported_at FROM file_reports WHERE tenant = ? AND sha256 = ?`+s.d.forUpdate()),
 		tenant, r.Report.File.Sha256).Scan(&status, &reportedAt)
-	at := r.Report.ReportedAt.UnixMilli()
-	newStatus := string(r.Report.Status)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO file_reports (tenant, sha256, file_name, status, reported_at, report) VALUES (?, ?, ?, ?, ?, ?)`),
@@ -422,7 +438,7 @@ func (s *store) applyReport(ctx context.Context, tx *sql.Tx, r fileReport) error
 	case err != nil:
 	case status == string(internalv1.FileStatusAccepted) && newStatus != status:
 		return nil
-	case at >= reportedAt || (status != string(internalv1.FileStatusAccepted) && newStatus == string(internalv1.FileStatusAccepted)):
+	case at >= reportedAt || newStatus == string(internalv1.FileStatusAccepted) || (readOutcome(newStatus) && !readOutcome(status)):
 		_, err = tx.ExecContext(ctx, s.d.rebind(`UPDATE file_reports SET file_name = ?, status = ?, reported_at = ?, report = ? WHERE tenant = ? AND sha256 = ?`),
 			r.Report.File.Name, newStatus, at, string(r.Payload), tenant, r.Report.File.Sha256)
 	}
@@ -430,6 +446,11 @@ func (s *store) applyReport(ctx context.Context, tx *sql.Tx, r fileReport) error
 		return fmt.Errorf("storing file report: %w", err)
 	}
 	return nil
+}
+
+// readOutcome reports a status that says how reading the file ended.
+func readOutcome(status string) bool {
+	return status == string(internalv1.FileStatusAccepted) || status == string(internalv1.FileStatusRejected)
 }
 
 // person returns a person's current state.
@@ -511,7 +532,7 @@ const allReports = `(SELECT tenant, sha256, file_name, status, 0 AS kind, report
 // fileQuery selects a tenant's file reports.
 type fileQuery struct {
 	Tenant string
-	Status string // empty: every status; else ACCEPTED, REJECTED or DUPLICATE
+	Status string // empty: every status; else one FileStatus (a file is listed by its current report)
 	// After continues a listing after the row (AfterAt, AfterSHA,
 	// AfterName, AfterKind) of the order below.
 	After     bool
@@ -564,13 +585,56 @@ func (s *store) files(ctx context.Context, q fileQuery) ([]fileRow, error) {
 		f.report = json.RawMessage(report)
 		out = append(out, f)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return out, s.addPendingDecisions(ctx, q.Tenant, out)
+}
+
+// addPendingDecisions adds to each listed file that a release or discard
+// is on its way for (REQUESTED, ingest has not reported it yet) that
+// decision, as "pending_decision": the listing of held files then says
+// which are already being dealt with.
+func (s *store) addPendingDecisions(ctx context.Context, tenant string, rows []fileRow) error {
+	var shas []string
+	for _, f := range rows {
+		if f.kind == 0 {
+			shas = append(shas, strings.ToLower(f.sha256))
+		}
+	}
+	if len(shas) == 0 {
+		return nil
+	}
+	pending, err := s.audit(ctx, auditQuery{Tenant: tenant, Status: AuditRequested, Files: shas, Limit: len(shas) + 1})
+	if err != nil {
+		return err
+	}
+	bySHA := map[string]AuditEntry{}
+	for _, a := range pending {
+		if _, seen := bySHA[*a.FileSHA256]; !seen { // newest first: one is pending at a time anyway
+			bySHA[*a.FileSHA256] = a
+		}
+	}
+	for i, f := range rows {
+		a, ok := bySHA[strings.ToLower(f.sha256)]
+		if !ok || f.kind != 0 {
+			continue
+		}
+		if rows[i].report, err = appendFields(f.report, []extraField{{"pending_decision", a}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // file returns the report for a file, by SHA-256 (64 hex digits) or by name
 // (the newest report of that name, a duplicate's too). By SHA-256 it is the
-// report of the file those bytes were accepted (or rejected) as, with every
-// later delivery of the same bytes listed under "duplicates"; when only
+// file's current report (the state of the file those bytes were accepted,
+// rejected, held, released or discarded as), with, when there are any,
+// every later delivery of the same bytes under "duplicates", every report
+// of the file under "history" (when it has had more than one) and the
+// operators' releases and discards of it under "decisions"; when only
 // duplicates are known it is the newest of them.
 func (s *store) file(ctx context.Context, tenant, key string) (json.RawMessage, error) {
 	if !cleanText(key) {
@@ -598,21 +662,61 @@ func (s *store) file(ctx context.Context, tenant, key string) (json.RawMessage, 
 	switch {
 	case len(out) == 0 && len(dups) == 0:
 		return nil, errNotFound
-	case len(dups) == 0:
-		return out[0], nil
 	case len(out) == 0:
 		return dups[0], nil
 	}
-	// Appended to the stored object as it is, so its fields keep their order.
-	rep := bytes.TrimRight(out[0], " \t\r\n")
-	if len(rep) < 2 || rep[len(rep)-1] != '}' {
-		return nil, fmt.Errorf("stored file report of %s is not a JSON object", key)
-	}
-	list, err := json.Marshal(dups)
+	// Newest first: in the order read (reports stored before the history
+	// began come first), by time within it.
+	history, err := s.queryReports(ctx, `SELECT report FROM file_report_history WHERE tenant = ? AND sha256 = ?
+		ORDER BY kafka_partition DESC, kafka_offset DESC, reported_at DESC, status`, tenant, key)
 	if err != nil {
 		return nil, err
 	}
-	joined := append(append(append([]byte{}, rep[:len(rep)-1]...), `,"duplicates":`...), list...)
+	decisions, err := s.audit(ctx, auditQuery{Tenant: tenant, FileSHA256: key, Limit: maxLimit})
+	if err != nil {
+		return nil, err
+	}
+	var extra []extraField
+	if len(dups) > 0 {
+		extra = append(extra, extraField{"duplicates", dups})
+	}
+	if len(history) > 1 {
+		extra = append(extra, extraField{"history", history})
+	}
+	if len(decisions) > 0 {
+		extra = append(extra, extraField{"decisions", decisions})
+	}
+	return appendFields(out[0], extra)
+}
+
+// extraField is a key added to a stored report.
+type extraField struct {
+	key   string
+	value any
+}
+
+// appendFields adds fields at the end of a stored JSON object as it is, so
+// its own fields keep their order.
+func appendFields(obj json.RawMessage, extra []extraField) (json.RawMessage, error) {
+	if len(extra) == 0 {
+		return obj, nil
+	}
+	rep := bytes.TrimRight(obj, " \t\r\n")
+	if len(rep) < 2 || rep[len(rep)-1] != '}' {
+		return nil, errors.New("stored file report is not a JSON object")
+	}
+	joined := append([]byte{}, rep[:len(rep)-1]...)
+	for i, f := range extra {
+		v, err := json.Marshal(f.value)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 || len(bytes.TrimSpace(rep[1:len(rep)-1])) > 0 {
+			joined = append(joined, ',')
+		}
+		joined = append(append(append(joined, '"'), f.key...), `":`...)
+		joined = append(joined, v...)
+	}
 	return append(joined, '}'), nil
 }
 
