@@ -458,3 +458,24 @@ func counterOr0(t *testing.T, r *running, name string, labels ...string) float64
 	}
 	return 0
 }
+
+// GO v1 (interface ASG) and GO v2 (EXP) files of one VPD are two feeds with
+// two chains: a GO v1 file with a high sequence no longer moves the VPD's
+// sequence so that the next GO v2 file is refused or held, and each feed's
+// next file is read.
+func TestGOv1AndGOv2AreSeparateFeeds(t *testing.T) {
+	st := newStack(t)
+	st.start(t, st.config(t, "a"))
+	v1sink, v1 := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 1, Seed: 5, FirstSeq: 500, Format: gen.FormatGOv1})
+	v2sink, v2 := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 10, Days: 1, Seed: 6})
+	waitGone(t, st.drop(t, "RXX", v1.Files[0].Name, v1sink.Bytes(v1.Files[0].Name)))
+	st.waitStarts(t, []int64{500}, v1.Files[0].Rows)
+	for _, f := range v2.Files {
+		waitGone(t, st.drop(t, "RXX", f.Name, v2sink.Bytes(f.Name)))
+	}
+	waitGone(t, st.drop(t, "RXX", v1.Files[1].Name, v1sink.Bytes(v1.Files[1].Name)))
+	st.waitStarts(t, []int64{500, 1, 2, 501}, v1.Files[0].Rows+v2.Files[0].Rows+v2.Files[1].Rows+v1.Files[1].Rows)
+	if got := st.reports(t); len(got) != 0 {
+		t.Errorf("ingest reported %d files (want none: all accepted, publish reports them): %+v", len(got), got)
+	}
+}
