@@ -1,0 +1,98 @@
+package tenant
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const csvTenantYAML = `tenants:
+  - code: RXX
+    vpds: ["412"]
+    feeds:
+      csv:
+        lists:
+          - name: staff-list
+            file_name_pattern: 'RXX_(?P<vpd>\d{3})_STAFF_(?P<date>\d{8})\.csv'
+            date_layout: 02-Jan-2006
+            columns:
+              - {header: Employee Number, field: employee_number, required: true}
+              - {header: Assignment Number, field: assignment_number, required: true}
+              - {header: Status, field: assignment_status, required: true}
+              - {header: Hire Date, field: hire_date, kind: date}
+            values:
+              assignment_status: {Active Assignment: ACTIVE_ASSIGN, "Maternity Leave": SUSP_ASSIGN}
+`
+
+func loadYAML(t *testing.T, body string) (*Set, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tenants.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return Load(path)
+}
+
+func TestCSVListLoads(t *testing.T) {
+	s, err := loadYAML(t, csvTenantYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rxx, _ := s.Get("RXX")
+	if got := rxx.Missing("csv:staff-list"); got != MissingLeave {
+		t.Errorf("missing = %q, want leave by default", got)
+	}
+	m, ok, err := rxx.MatchCSV("RXX_412_STAFF_20241130.csv")
+	if !ok || err != nil {
+		t.Fatalf("MatchCSV = %v, %v", ok, err)
+	}
+	if m.List.Name != "staff-list" || m.VPD != "412" || !m.RunDate.Equal(time.Date(2024, 11, 30, 0, 0, 0, 0, time.UTC)) ||
+		m.List.Dialect() != "csv:staff-list" || m.List.Feed() == nil {
+		t.Errorf("match = %+v (%s)", m, m.List.Dialect())
+	}
+	if _, ok, _ := rxx.MatchCSV("RXX_412_STAFF_20241130.txt"); ok {
+		t.Error("a name outside the pattern matched")
+	}
+	if _, ok, err := rxx.MatchCSV("RXX_412_STAFF_20241340.csv"); !ok || err == nil || !strings.Contains(err.Error(), "run date") {
+		t.Errorf("bad run date: %v, %v", ok, err)
+	}
+	l, ok := rxx.CSVList("csv:staff-list")
+	if !ok {
+		t.Fatal("CSVList by dialect")
+	}
+	for word, want := range map[string]string{"Active Assignment": "ACTIVE_ASSIGN", " maternity leave ": "SUSP_ASSIGN", "Secondment": "Secondment"} {
+		if got := l.Value("assignment_status", word); got != want {
+			t.Errorf("Value(%q) = %q, want %q", word, got, want)
+		}
+	}
+}
+
+func TestCSVListRejected(t *testing.T) {
+	for name, c := range map[string]struct{ from, to, want string }{
+		"unknown field":     {"field: hire_date, kind: date", "field: hired_on, kind: date", `tenant RXX: feeds: csv: list staff-list: column "Hire Date": unknown canonical field "hired_on"`},
+		"kind mismatch":     {"field: hire_date, kind: date", "field: hire_date", "field hire_date is of kind date"},
+		"bad pattern":       {`(?P<date>\d{8})\.csv`, `(?P<date>\d{8}\.csv`, "file_name_pattern: error parsing regexp"},
+		"no date group":     {`(?P<date>\d{8})`, `\d{8}`, "no (?P<date>...) group"},
+		"bad run layout":    {"date_layout: 02-Jan-2006", "date_layout: 02-Jan-2006\n            run_date_layout: yyyymmdd", `run_date_layout "yyyymmdd"`},
+		"required unmapped": {"- {header: Status, field: assignment_status, required: true}", "", "field assignment_status is not mapped"},
+		"bad status value":  {"Maternity Leave\": SUSP_ASSIGN", "Maternity Leave\": ON_LEAVE", `"Maternity Leave" maps to "ON_LEAVE"`},
+		"values unmapped":   {"values:", "values:\n              assignment_type: {Employee: E}", "field assignment_type is not mapped"},
+		"bad missing":       {"csv:\n        lists:", "csv:\n        missing: vanish\n        lists:", `missing "vanish"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			body := strings.Replace(csvTenantYAML, c.from, c.to, 1)
+			if body == csvTenantYAML {
+				t.Fatalf("replacement %q not found", c.from)
+			}
+			_, err := loadYAML(t, body)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+			if !strings.Contains(err.Error(), "RXX") {
+				t.Errorf("error does not name the tenant: %v", err)
+			}
+		})
+	}
+}
