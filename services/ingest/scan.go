@@ -166,6 +166,9 @@ type candidate struct {
 	// IncompleteAfter (an upload abandoned long ago).
 	part  bool
 	final string
+	// run orders a tenant's CSV staff lists (no sequence) by the run
+	// date their names give, ISO; "" for every other name.
+	run string
 }
 
 // describeName fills in what c's name says of its feed and order.
@@ -206,10 +209,11 @@ func finalName(name string) (string, bool) {
 // a full file before a change file of the same sequence, then by name (an
 // upload's final name), a delivered file before an upload in progress of
 // the same name (a leftover part does not hold back its own file).
+// A tenant's CSV staff lists (no sequence) come next, by run date.
 // Names that are not ESR names sort first (sequence 0) and are rejected
 // straight away.
 func feedOrder(a, b candidate) int {
-	return cmp.Or(cmp.Compare(a.seq, b.seq), -compareBool(a.full, b.full),
+	return cmp.Or(cmp.Compare(a.seq, b.seq), -compareBool(a.full, b.full), strings.Compare(a.run, b.run),
 		strings.Compare(a.orderName(), b.orderName()), compareBool(a.part, b.part), strings.Compare(a.name, b.name))
 }
 
@@ -263,6 +267,11 @@ func (s *Service) listTenant(folder string) ([]candidate, error) {
 		}
 		c := candidate{path: filepath.Join(dir, e.Name()), name: e.Name(), info: fi}
 		c.describeName(e.Name())
+		if t, ok := s.cfg.Tenants.Get(folder); ok && !c.esr {
+			if m, ok, err := t.MatchCSV(e.Name()); ok && err == nil {
+				c.run = m.RunDate.Format(time.DateOnly)
+			}
+		}
 		out = append(out, c)
 	}
 	slices.SortFunc(out, feedOrder)
