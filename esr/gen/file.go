@@ -209,6 +209,9 @@ func (s *sim) fullFile() bool {
 }
 
 func (s *sim) writeFile(out Sink) error {
+	if s.cfg.Format == FormatCSV {
+		return s.writeCSV(out)
+	}
 	full := s.fullFile()
 	name := s.fileName(full)
 	path := name

@@ -93,8 +93,10 @@ func (c Config) normalised() (Config, error) {
 		return c, fmt.Errorf("first sequence %d: the sequence must stay within 8 digits", c.FirstSeq)
 	case c.FullEvery < 0:
 		return c, fmt.Errorf("full every %d: want 0 (never) or more", c.FullEvery)
-	case c.Format != FormatGOv2:
-		return c, fmt.Errorf("format %q: want %s (%s and %s are not written yet)", c.Format, FormatGOv2, FormatGOv1, FormatCSV)
+	case c.Format != FormatGOv2 && c.Format != FormatCSV:
+		return c, fmt.Errorf("format %q: want %s or %s (%s is not written yet)", c.Format, FormatGOv2, FormatCSV, FormatGOv1)
+	case c.Format == FormatCSV && (c.Faults || c.FullEvery > 0):
+		return c, fmt.Errorf("format %s: faults and full-every are GO options (planted faults are GO rows; every list is full)", c.Format)
 	}
 	if y := c.Start.Year(); y < 1990 || y > 2900 {
 		return c, fmt.Errorf("start %s: want a year between 1990 and 2900", c.Start.Format(time.DateOnly))
