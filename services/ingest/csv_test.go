@@ -116,3 +116,42 @@ func deref(s *string) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestCSVListsInRunDateOrder: lists waiting together are read by the run
+// date their names give, not by name (day-first dates here), so none is
+// rejected run-date-backwards.
+func TestCSVListsInRunDateOrder(t *testing.T) {
+	st := newStack(t)
+	cfg := st.config(t, "a")
+	set, err := tenant.New(tenant.Tenant{Code: "RXX", VPDs: []string{"412"}, Feeds: tenant.Feeds{CSV: tenant.CSVFeed{
+		Lists: []tenant.CSVList{{RunDateLayout: "02012006", Config: csvfeed.Config{
+			Name: "list", FileNamePattern: `LIST_(?P<date>\d{8})\.csv`,
+			Columns: []csvfeed.Column{
+				{Header: "Employee Number", Field: "employee_number"},
+				{Header: "Assignment Number", Field: "assignment_number"},
+				{Header: "Status", Field: "assignment_status"},
+			}}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Tenants, cfg.Parse.FutureTolerance = set, -1
+	body := "Employee Number,Assignment Number,Status\n20000001,20000001,Active Assignment\n"
+	// Both waiting before ingest starts; by name 01122024 comes first.
+	later := st.drop(t, "RXX", "LIST_01122024.csv", []byte(body+"20000002,20000002,Active Assignment\n"))
+	earlier := st.drop(t, "RXX", "LIST_30112024.csv", []byte(body))
+	st.start(t, cfg)
+	waitGone(t, later)
+	waitGone(t, earlier)
+	if reps := st.reports(t); len(reps) != 0 {
+		t.Fatalf("reports: %s %v", reps[0].Status, deref(reps[0].Reason))
+	}
+	var order []string
+	for _, r := range st.rawRecords(t) {
+		if r.Kind == internalv1.RawKindFileStart {
+			order = append(order, r.File.Name+"@"+r.File.RunDate.Format(time.DateOnly))
+		}
+	}
+	if strings.Join(order, " ") != "LIST_30112024.csv@2024-11-30 LIST_01122024.csv@2024-12-01" {
+		t.Fatalf("read in order %v", order)
+	}
+}

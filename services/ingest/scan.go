@@ -217,6 +217,10 @@ func feedOrder(a, b candidate) int {
 		strings.Compare(a.orderName(), b.orderName()), compareBool(a.part, b.part), strings.Compare(a.name, b.name))
 }
 
+// inFeed says whether the file is read in its feed's order: an ESR file,
+// or one of the tenant's CSV lists (run date order).
+func (c candidate) inFeed() bool { return c.esr || c.run != "" }
+
 func (c candidate) orderName() string {
 	if c.part {
 		return c.final
@@ -269,7 +273,7 @@ func (s *Service) listTenant(folder string) ([]candidate, error) {
 		c.describeName(e.Name())
 		if t, ok := s.cfg.Tenants.Get(folder); ok && !c.esr {
 			if m, ok, err := t.MatchCSV(e.Name()); ok && err == nil {
-				c.run = m.RunDate.Format(time.DateOnly)
+				c.run, c.feed = m.RunDate.Format(time.DateOnly), "csv/"+m.List.Name
 			}
 		}
 		out = append(out, c)
@@ -374,7 +378,7 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 		if err != nil {
 			s.log.Warn("file not checked; will retry", logx.Tenant(folder), logx.File(f.name), zap.Error(err))
 		}
-		if earlier, ok := waiting[f.feed]; ok && f.esr {
+		if earlier, ok := waiting[f.feed]; ok && f.inFeed() {
 			left++
 			if r != notComplete && !s.watcher.markWaitLogged(f.path) {
 				s.log.Info("file waits for an earlier file of its feed still being delivered",
@@ -384,7 +388,7 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 		}
 		if r == notComplete {
 			left++
-			if f.esr {
+			if f.inFeed() {
 				waiting[f.feed] = f.name
 			}
 			continue
@@ -405,7 +409,7 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 			// the next pass.
 			s.log.Warn("file not ingested; will retry", logx.Tenant(folder), logx.File(f.name), zap.Error(err))
 			left++
-			if f.esr {
+			if f.inFeed() {
 				waiting[f.feed] = f.name
 			}
 		}
