@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -51,6 +52,11 @@ func TestEndToEndCSVList(t *testing.T) {
 	compareEvents(t, events, published)
 	checkEnvelope(t, events)
 	checkReports(t, tr, reps, events)
+	for _, r := range reps {
+		if r.Warnings != 0 {
+			t.Errorf("%s: %d rows warned; the generated lists are clean", r.File.Name, r.Warnings)
+		}
+	}
 	q, err := rd.Quarantine(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -168,4 +174,38 @@ func leavable(t *testing.T, rows [][]string, held []gen.TruthLine) []string {
 	}
 	t.Fatal("no one to leave")
 	return nil
+}
+
+// TestValidateCSVList: esrflow validate reads a tenant's CSV staff lists
+// through the list mapping of the tenants file (the tenant found by the
+// list's name pattern), as ingest and normalise do.
+func TestValidateCSVList(t *testing.T) {
+	dir := t.TempDir()
+	res, err := gen.Generate(gen.Config{Tenant: "RXX", VPD: "412", Staff: 60, Days: 2, Seed: 4, Format: gen.FormatCSV}, gen.DirSink(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"validate", "--format", "json", "--tenants", filepath.Join(dir, gen.CSVTenantsFile)}
+	for _, f := range res.Files {
+		args = append(args, filepath.Join(dir, f.Name))
+	}
+	code, out, _ := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	files := decodeReport(t, out).Files
+	if len(files) != len(res.Files) {
+		t.Fatalf("%d reports", len(files))
+	}
+	for i, f := range files {
+		if f.Tenant != "RXX" || f.Dialect != "csv:staff-list" || f.Kind != "FULL" || f.VPD != "412" || f.RunDate != res.Files[i].RunDate ||
+			f.Totals.Rows != int64(res.Files[i].Rows) || f.Totals.Quarantined != 0 || f.Totals.Warned != 0 {
+			t.Errorf("%s: %+v totals %+v", f.File, f, f.Totals)
+		}
+	}
+	// Without the tenants file the name is no file name ingest knows.
+	_, out, _ = runCLI(t, "validate", "--format", "json", filepath.Join(dir, res.Files[0].Name))
+	if f := decodeReport(t, out).Files[0]; f.FileRule == nil || f.FileRule.Code != "ESR-F001" {
+		t.Errorf("no tenants: file rule %+v, want ESR-F001", f.FileRule)
+	}
 }

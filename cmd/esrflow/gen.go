@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,9 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Start, cfg.Seed = t, seed
 
 	if region != "" {
+		if cfg.Format != gen.FormatGOv2 {
+			return fmt.Errorf("--format %s: --region writes GO v2 files only", cfg.Format)
+		}
 		trusts, err := parseRegion(region)
 		if err != nil {
 			return fmt.Errorf("--region: %w", err)
@@ -93,6 +97,10 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %d files (%d rows) and %s to %s\n", len(res.Files), res.Rows, gen.TruthFile, out)
+	if cfg.Format == gen.FormatCSV {
+		fmt.Fprintf(stdout, "CSV staff lists: %s maps them (esrflow up --tenants.file %s)\n", gen.CSVTenantsFile,
+			filepath.Join(out, gen.CSVTenantsFile))
+	}
 	printStats(stdout, res.Stats, cfg.Faults)
 	return nil
 }

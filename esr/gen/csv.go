@@ -7,6 +7,7 @@ import (
 
 	"github.com/esrflow/esrflow/esr/format/csvfeed"
 	"github.com/esrflow/esrflow/esr/tenant"
+	"go.yaml.in/yaml/v3"
 )
 
 // This file writes the CSV staff-list form of a trust (Config.Format
@@ -68,6 +69,7 @@ var csvColumns = []csvfeed.Column{
 	{Header: "Area of Work", Field: "area_of_work"},
 	{Header: "Organisation ID", Field: "organisation_id", Kind: "integer"},
 	{Header: "Location ID", Field: "location_id", Kind: "integer"},
+	{Header: "Grade Owner", Field: "grade_owner"},
 	{Header: "Grade", Field: "grade_code"},
 	{Header: "Grade Description", Field: "grade_description"},
 	{Header: "Staff Group", Field: "staff_group"},
@@ -175,7 +177,7 @@ func (s *sim) writeCSV(out Sink) error {
 				strconv.Itoa(a.id), asgNumber(p, a), csvTypeWords[a.applicant], csvStatusWords[a.status],
 				ukDate(a.effStart), ukDate(a.earliest), primary, a.category, a.fte,
 				strconv.Itoa(a.pos.id), strconv.Itoa(a.pos.number), a.pos.title, j.occ, areas[a.pos.area],
-				strconv.Itoa(a.org.id), strconv.Itoa(a.loc.id), g.code, g.desc, j.staffGroup, j.role,
+				strconv.Itoa(a.org.id), strconv.Itoa(a.loc.id), "NHS", g.code, g.desc, j.staffGroup, j.role,
 				ukDate(a.lwd), ukDate(a.end))
 			if err := cw.Write(rec); err != nil {
 				return err
@@ -212,3 +214,37 @@ func (s *sim) writeCSV(out Sink) error {
 
 // FileTypeCSV is FileInfo.Type and TruthLine.FileType of a CSV list.
 const FileTypeCSV = "CSV"
+
+// CSVTenantsFile is the tenants file Generate writes beside a CSV-form
+// trust: the trust as a tenant whose CSV list mapping is CSVList, ready
+// for --tenants.file.
+const CSVTenantsFile = "tenants.yaml"
+
+// CSVTenantsYAML renders the tenants file of a CSV-form trust.
+func CSVTenantsYAML(tenantCode, vpd string) ([]byte, error) {
+	f := struct {
+		Tenants []tenant.Tenant `yaml:"tenants"`
+	}{[]tenant.Tenant{{Code: tenantCode, VPDs: []string{vpd},
+		Feeds: tenant.Feeds{CSV: tenant.CSVFeed{Missing: tenant.MissingLeave, Lists: []tenant.CSVList{CSVList()}}}}}}
+	b, err := yaml.Marshal(&f)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte("# The tenant of a CSV staff-list trust written by esrflow gen --format csv.\n"), b...), nil
+}
+
+func writeCSVTenants(out Sink, cfg Config) error {
+	b, err := CSVTenantsYAML(cfg.Tenant, cfg.VPD)
+	if err != nil {
+		return err
+	}
+	wc, err := out.Create(CSVTenantsFile)
+	if err != nil {
+		return err
+	}
+	if _, err := wc.Write(b); err != nil {
+		wc.Close()
+		return err
+	}
+	return wc.Close()
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -150,5 +152,30 @@ func TestCSVRefusesGOOptions(t *testing.T) {
 		if _, err := Generate(cfg, DiscardSink{}); err == nil || !strings.Contains(err.Error(), "GO options") {
 			t.Errorf("%+v: %v", cfg, err)
 		}
+	}
+}
+
+// TestCSVTenantsFile: the tenants file written beside a CSV-form trust
+// loads, and its list is CSVList.
+func TestCSVTenantsFile(t *testing.T) {
+	sink, _, _ := genTruth(t, Config{Tenant: "RYY", VPD: "0413", Staff: 20, Days: 1, Format: FormatCSV})
+	path := t.TempDir() + "/" + CSVTenantsFile
+	if err := os.WriteFile(path, sink.Bytes(CSVTenantsFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := tenant.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ryy, ok := set.Get("RYY")
+	if !ok || len(ryy.VPDs) != 1 || ryy.VPDs[0] != "0413" || len(ryy.Feeds.CSV.Lists) != 1 || ryy.Missing("csv:staff-list") != tenant.MissingLeave {
+		t.Fatalf("tenant = %+v", ryy)
+	}
+	got, want := ryy.Feeds.CSV.Lists[0], CSVList()
+	if !reflect.DeepEqual(got.Config, want.Config) || !reflect.DeepEqual(got.Values, want.Values) {
+		t.Fatalf("list = %+v\nwant %+v", got, want)
+	}
+	if _, ok, err := ryy.MatchCSV(CSVListName("0413", "20240401")); !ok || err != nil {
+		t.Fatalf("the list's names do not match its pattern: %v %v", ok, err)
 	}
 }

@@ -253,7 +253,8 @@ type Result struct {
 }
 
 // Generate simulates the trust described by cfg and writes the full file,
-// the change files and truth.jsonl to out.
+// the change files and truth.jsonl to out (FormatCSV: a staff list a day,
+// truth.jsonl and CSVTenantsFile).
 func Generate(cfg Config, out Sink) (Result, error) {
 	cfg, err := cfg.normalised()
 	if err != nil {
@@ -276,6 +277,11 @@ func Generate(cfg Config, out Sink) (Result, error) {
 	}
 	if err := writeTruth(out, s.finishTruth()); err != nil {
 		return s.res, err
+	}
+	if cfg.Format == FormatCSV {
+		if err := writeCSVTenants(out, cfg); err != nil {
+			return s.res, err
+		}
 	}
 	return s.res, nil
 }
