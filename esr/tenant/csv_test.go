@@ -96,3 +96,30 @@ func TestCSVListRejected(t *testing.T) {
 		})
 	}
 }
+
+// TestOperationsDocExampleLoads: the tenants file example in
+// docs/operations.md, CSV lists included, is a valid file.
+func TestOperationsDocExampleLoads(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "### Tenants file")
+	if !ok {
+		t.Fatal("no Tenants file section")
+	}
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	body, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("no yaml block")
+	}
+	s, err := loadYAML(t, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rxx, _ := s.Get("RXX")
+	m, ok, err := rxx.MatchCSV("STAFF_412_20241130.csv")
+	if !ok || err != nil || m.List.Value("assignment_status", "maternity leave") != "SUSP_ASSIGN" {
+		t.Fatalf("example list: %+v %v %v", m, ok, err)
+	}
+}
