@@ -74,9 +74,19 @@ var canonicalValues = map[string][]string{
 	"assignment_type":   {"E", "A", "C"},
 }
 
+// csvPersonal are the fields whose values are personal data: never quoted
+// in a problem message, whether or not the list marks them sensitive.
+var csvPersonal = map[string]bool{"last_name": true, "first_name": true, "middle_names": true, "preferred_name": true,
+	"date_of_birth": true, "ni_number": true, "office_email": true}
+
 // compile validates the list and compiles its mapping.
 func (l *CSVList) compile() error {
-	f, err := csvfeed.Compile(l.Config)
+	cfg := l.Config
+	cfg.Columns = slices.Clone(cfg.Columns)
+	for i := range cfg.Columns {
+		cfg.Columns[i].Sensitive = cfg.Columns[i].Sensitive || csvPersonal[cfg.Columns[i].Field]
+	}
+	f, err := csvfeed.Compile(cfg)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/esrflow/esrflow/esr/format/csvfeed"
 )
 
 const csvTenantYAML = `tenants:
@@ -121,5 +123,38 @@ func TestOperationsDocExampleLoads(t *testing.T) {
 	m, ok, err := rxx.MatchCSV("STAFF_412_20241130.csv")
 	if !ok || err != nil || m.List.Value("assignment_status", "maternity leave") != "SUSP_ASSIGN" {
 		t.Fatalf("example list: %+v %v %v", m, ok, err)
+	}
+}
+
+// TestCSVPersonalFieldsNeverQuoted: a bad value in a personal column is
+// not quoted in its problem, even when the list forgot to mark it
+// sensitive; other columns' values are.
+func TestCSVPersonalFieldsNeverQuoted(t *testing.T) {
+	set, err := New(Tenant{Code: "RXX", VPDs: []string{"412"}, Feeds: Feeds{CSV: CSVFeed{Lists: []CSVList{{Config: csvfeed.Config{
+		Name: "l", FileNamePattern: `L(?P<date>\d{8})\.csv`, Columns: []csvfeed.Column{
+			{Header: "E", Field: "employee_number"}, {Header: "A", Field: "assignment_number"}, {Header: "S", Field: "assignment_status"},
+			{Header: "DOB", Field: "date_of_birth", Kind: "date"}, {Header: "Hired", Field: "hire_date", Kind: "date"},
+		}}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rxx, _ := set.Get("RXX")
+	l := &rxx.Feeds.CSV.Lists[0]
+	if l.Columns[3].Sensitive {
+		t.Fatal("New changed the caller's configuration")
+	}
+	rd, err := csvfeed.NewReader("L20240101.csv", strings.NewReader("E,A,S,DOB,Hired\n1,1,x,31/02/1980,30/02/2020\n"), l.Feed(), csvfeed.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := rd.Next()
+	if err != nil || len(row.Problems) != 2 {
+		t.Fatalf("row %+v, %v", row, err)
+	}
+	if msg := row.Problems[0].Msg; strings.Contains(msg, "1980") || !strings.Contains(msg, "not shown") {
+		t.Errorf("date of birth problem: %q", msg)
+	}
+	if msg := row.Problems[1].Msg; !strings.Contains(msg, "30/02/2020") {
+		t.Errorf("hire date problem: %q", msg)
 	}
 }
