@@ -1,6 +1,8 @@
 package ingest_test
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -152,6 +154,57 @@ func TestCSVListsInRunDateOrder(t *testing.T) {
 		}
 	}
 	if strings.Join(order, " ") != "LIST_30112024.csv@2024-11-30 LIST_01122024.csv@2024-12-01" {
+		t.Fatalf("read in order %v", order)
+	}
+}
+
+// TestCSVListUploadHoldsBackLaterLists: a list still uploading under a
+// temporary name holds back the tenant's later lists; renamed, it is read
+// first.
+func TestCSVListUploadHoldsBackLaterLists(t *testing.T) {
+	st := newStack(t)
+	cfg := st.config(t, "a")
+	cfg.Tenants, cfg.Parse.FutureTolerance = csvTenants(t), -1
+	r := st.start(t, cfg)
+	dir := filepath.Join(st.dropRoot, "RXX")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	body := "Assignment Number,Employee Number,Status,Start\n20000001,20000001,Active Assignment,\n"
+	part := filepath.Join(dir, ".STAFF_412_20241129.csv.part")
+	if err := os.WriteFile(part, []byte(body[:20]), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	later := st.drop(t, "RXX", "STAFF_412_20241130.csv", []byte(body+"20000002,20000002,Active Assignment,\n"))
+	deadline := time.Now().Add(20 * time.Second)
+	for counter(t, r.metrics, "esrflow_ingest_files_waiting", "tenant", "RXX") != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the later list never waited for the upload")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := os.Stat(later); err != nil {
+		t.Fatalf("the later list was taken while the earlier one was uploading: %v", err)
+	}
+	if err := os.WriteFile(part, []byte(body), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	earlier := filepath.Join(dir, "STAFF_412_20241129.csv")
+	if err := os.Rename(part, earlier); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, earlier)
+	waitGone(t, later)
+	if reps := st.reports(t); len(reps) != 0 {
+		t.Fatalf("reports: %s %v", reps[0].Status, deref(reps[0].Reason))
+	}
+	var order []string
+	for _, rec := range st.rawRecords(t) {
+		if rec.Kind == internalv1.RawKindFileStart {
+			order = append(order, rec.File.Name)
+		}
+	}
+	if strings.Join(order, " ") != "STAFF_412_20241129.csv STAFF_412_20241130.csv" {
 		t.Fatalf("read in order %v", order)
 	}
 }

@@ -186,6 +186,14 @@ func (c *candidate) describeName(name string) {
 // dot and an in-progress suffix, or (rsync's .<name>.<random>) without its
 // last extension. ok is false when that is no ESR name.
 func finalName(name string) (string, bool) {
+	return finalNameIf(name, func(n string) bool {
+		_, err := format.ParseFileName(n)
+		return err == nil
+	})
+}
+
+// finalNameIf is finalName for the names is accepts.
+func finalNameIf(name string, is func(string) bool) (string, bool) {
 	base := strings.TrimPrefix(name, ".")
 	lower := strings.ToLower(base)
 	for _, s := range inProgressSuffixes {
@@ -194,15 +202,28 @@ func finalName(name string) (string, bool) {
 			break
 		}
 	}
-	if _, err := format.ParseFileName(base); err == nil {
+	if is(base) {
 		return base, true
 	}
-	if i := strings.LastIndexByte(base, '.'); i > 0 && strings.HasPrefix(name, ".") {
-		if _, err := format.ParseFileName(base[:i]); err == nil {
-			return base[:i], true
-		}
+	if i := strings.LastIndexByte(base, '.'); i > 0 && strings.HasPrefix(name, ".") && is(base[:i]) {
+		return base[:i], true
 	}
 	return "", false
+}
+
+// describeCSV fills in what c's name says when it is one of the tenant's
+// CSV lists: its feed and run date.
+func (s *Service) describeCSV(folder string, c *candidate, name string) bool {
+	t, ok := s.cfg.Tenants.Get(folder)
+	if !ok || c.esr {
+		return false
+	}
+	m, ok, err := t.MatchCSV(name)
+	if !ok || err != nil {
+		return false
+	}
+	c.run, c.feed = m.RunDate.Format(time.DateOnly), "csv/"+m.List.Name
+	return true
 }
 
 // feedOrder is the order a tenant's files are read in: by sequence number,
@@ -255,10 +276,15 @@ func (s *Service) listTenant(folder string) ([]candidate, error) {
 			}
 			if kind == "" || kind == ignoredDotName {
 				final, ok := finalName(e.Name())
+				if !ok {
+					// (An upload of one of the tenant's CSV lists.)
+					final, ok = finalNameIf(e.Name(), func(n string) bool { return s.describeCSV(folder, &candidate{}, n) })
+				}
 				fi, err := e.Info()
 				if ok && err == nil {
 					c := candidate{path: filepath.Join(dir, e.Name()), name: e.Name(), info: fi, part: true, final: final}
 					c.describeName(final)
+					s.describeCSV(folder, &c, final)
 					s.watcher.sawPart(filepath.Join(dir, final), s.scans)
 					out = append(out, c)
 				}
@@ -271,11 +297,7 @@ func (s *Service) listTenant(folder string) ([]candidate, error) {
 		}
 		c := candidate{path: filepath.Join(dir, e.Name()), name: e.Name(), info: fi}
 		c.describeName(e.Name())
-		if t, ok := s.cfg.Tenants.Get(folder); ok && !c.esr {
-			if m, ok, err := t.MatchCSV(e.Name()); ok && err == nil {
-				c.run, c.feed = m.RunDate.Format(time.DateOnly), "csv/"+m.List.Name
-			}
-		}
+		s.describeCSV(folder, &c, e.Name())
 		out = append(out, c)
 	}
 	slices.SortFunc(out, feedOrder)
