@@ -1,6 +1,7 @@
 package normalise
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -53,7 +54,8 @@ func mapCSV(raw internalv1.RawRecord, l *tenant.CSVList, m tenant.Mapping) Outco
 	row := format.Row{Line: int(raw.Line), Type: raw.RecordType, Fields: raw.Fields}
 	v, err := l.Feed().Decode(row)
 	if err != nil {
-		if fe, ok := err.(*format.Error); ok {
+		var fe *format.Error
+		if errors.As(err, &fe) {
 			return quarantined(violation(fe.Rule, fe.Field))
 		}
 		return quarantined(violation(format.RuleRecordType, ""))
