@@ -71,7 +71,7 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 
 	if region != "" {
 		if cfg.Format != gen.FormatGOv2 {
-			return fmt.Errorf("--format %s: --region writes GO v2 files only", cfg.Format)
+			return fmt.Errorf("--format %s: a region is written as %s only", cfg.Format, gen.FormatGOv2)
 		}
 		trusts, err := parseRegion(region)
 		if err != nil {

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
+	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
 
 // The stack hands ArchiveRetention (esrflow up's --archive.retention) to
@@ -51,5 +55,37 @@ func TestStackArchiveRetention(t *testing.T) {
 	}
 	if _, err := os.Stat(recent); err != nil {
 		t.Errorf("the recent original: %v, want it kept", err)
+	}
+}
+
+// The stack hands IncompleteAfter (esrflow up's --incomplete-after) to
+// ingest: a full file whose trailer never comes is read and rejected once
+// it has not changed for that long, not after ingest's default hour.
+func TestStackIncompleteAfter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a stack")
+	}
+	tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 20, Days: 0, Seed: 3})
+	name := tr.res.Files[0].Name
+	data := tr.sink.Bytes(name)
+	cut := bytes.LastIndex(bytes.TrimRight(data, "\r\n"), []byte("\n"))
+	if cut < 0 {
+		t.Fatal("generated file has one line")
+	}
+	tenants, err := tenant.Parse("RXX=412")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e2eStackConfig(t, t.TempDir(), tenants)
+	cfg.IncompleteAfter = 300 * time.Millisecond
+	st := startStackConfig(t, cfg)
+	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropFile(t, st.DropDir(), "RXX", name, data[:cut+1]) // no TRL line
+	reps := waitReports(t, rd, 1, 30*time.Second)
+	if r := reps[0]; r.Status != internalv1.FileStatusRejected || r.Reason == nil || !strings.Contains(*r.Reason, "trailer") {
+		t.Fatalf("report %s %v, want REJECTED for the missing trailer", r.Status, r.Reason)
 	}
 }

@@ -40,6 +40,8 @@ type upConfig struct {
 	sftpAddr     string
 	sftpCreds    string
 	retention    ingest.Retention
+	settle       time.Duration
+	incomplete   time.Duration
 }
 
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,6 +61,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.sftpAddr, "sftp.addr", "127.0.0.1:2222", "listen address of the built-in SFTP server (port 0 picks a free one; empty: off)")
 	fs.StringVar(&cfg.sftpCreds, "sftp.credentials", "", "YAML file of SFTP accounts, re-read when it changes (default: DIR/sftp-accounts.yaml; docs/ingest.md, SFTP)")
 	fs.Var(&cfg.retention, "archive.retention", "delete archived originals (DIR/archive/<TENANT>/<sha256>) this long after archiving: days (30d) or a duration (720h); 0 keeps them forever")
+	fs.DurationVar(&cfg.settle, "settle", ingest.DefaultSettle, "a dropped file is complete once its size and mtime have not changed for this long (raise it for a slow network share)")
+	fs.DurationVar(&cfg.incomplete, "incomplete-after", ingest.DefaultIncompleteAfter, "an ESR file without its trailer is waited for until it has not changed for this long, then read and rejected (missing-trailer)")
 	fs.StringVar(&cfg.logLevel, "log.level", "warn", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -92,6 +96,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MetricsAddr: cfg.metricsAddr, Partitions: cfg.partitions, Tenants: tenants, Log: log,
 		APIClients: []api.Client{operator}, Now: clock.now(), DisableClock: clock.off,
 		SFTPAddr: cfg.sftpAddr, SFTPCredentials: cfg.sftpCreds, ArchiveRetention: time.Duration(cfg.retention),
+		Settle: cfg.settle, IncompleteAfter: cfg.incomplete,
 	})
 	if err != nil {
 		return err

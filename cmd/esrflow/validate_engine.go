@@ -162,6 +162,9 @@ type row struct {
 	line       int64
 	recordType string
 	mapped     normalise.Kind
+	// derived: not a row but a reference entity normalise derived from
+	// the GO v1 ASG row on line (rules.Derived): judged, counted nowhere.
+	derived bool
 }
 
 // setFor picks the tenant whose rules judge a file: --tenant, else the
@@ -253,9 +256,23 @@ func (v *validation) file(name string, size int64, open func() (io.ReadCloser, e
 	rows := make([]row, 0, size/170+16)
 	judge.Grow(int(size / 340))
 	up := rules.Upstream{RuleCounts: map[string]int64{}}
+	var v1 *normalise.V1File // GO v1 rows are linked in file order, as normalise's Process links them
+	if d.Info.Dialect == normalise.DialectGOv1 {
+		v1 = &normalise.V1File{}
+	}
 	for b := range mapRows(rd, t, d) {
 		for i := range b.raws {
 			raw, out := &b.raws[i], &b.outs[i]
+			if v1 != nil {
+				linked, fresh := v1.Next(raw.RecordType, *out)
+				for _, dv := range fresh {
+					rows = append(rows, row{line: raw.Line, recordType: raw.RecordType, mapped: normalise.KindEntity, derived: true})
+					judge.Add(internalv1.EntityRecord{Kind: internalv1.EntityRecordKindEntity, Vpd: raw.Vpd, File: d.Info,
+						Lineage: internalv1.Lineage{Tenant: t.Code, FileName: name, FileSha256: sha, Line: raw.Line},
+						Raw:     &internalv1.RawRow{RecordType: raw.RecordType, Fields: raw.Fields}, Entity: dv.Entity})
+				}
+				*out = linked
+			}
 			rows = append(rows, row{line: raw.Line, recordType: raw.RecordType, mapped: out.Kind})
 			up.RowsRead++
 			switch out.Kind {
@@ -302,6 +319,9 @@ func (v *validation) file(name string, size int64, open func() (io.ReadCloser, e
 		case normalise.KindEntity, normalise.KindCorrection:
 			dec := res.Decisions[di]
 			di++
+			if r.derived {
+				continue
+			}
 			if len(dec.Violations) > 0 {
 				seen := make(map[string]bool, len(dec.Violations))
 				for _, vi := range dec.Violations {

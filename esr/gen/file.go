@@ -209,7 +209,10 @@ func (s *sim) fullFile() bool {
 }
 
 func (s *sim) writeFile(out Sink) error {
-	if s.cfg.Format == FormatCSV {
+	switch s.cfg.Format {
+	case FormatGOv1:
+		return s.writeFileV1(out)
+	case FormatCSV:
 		return s.writeCSV(out)
 	}
 	full := s.fullFile()
@@ -372,6 +375,7 @@ func (s *sim) resolve(p *person) {
 			case TypePosition:
 				t.Change, t.AssignmentNumber = in.change, asgNumber(p, in.asg)
 			}
+			s.v1Truth(&t)
 		}
 		s.truth = append(s.truth, truthRec{file: s.file, t: t})
 		if in.held {

@@ -93,8 +93,11 @@ func (c Config) normalised() (Config, error) {
 		return c, fmt.Errorf("first sequence %d: the sequence must stay within 8 digits", c.FirstSeq)
 	case c.FullEvery < 0:
 		return c, fmt.Errorf("full every %d: want 0 (never) or more", c.FullEvery)
-	case c.Format != FormatGOv2 && c.Format != FormatCSV:
-		return c, fmt.Errorf("format %q: want %s or %s (%s is not written yet)", c.Format, FormatGOv2, FormatCSV, FormatGOv1)
+	case c.Format != FormatGOv2 && c.Format != FormatGOv1 && c.Format != FormatCSV:
+		return c, fmt.Errorf("format %q: want %s, %s or %s", c.Format, FormatGOv2, FormatGOv1, FormatCSV)
+	case c.Format == FormatGOv1 && c.Faults:
+		// The planted faults are GO v2 rows (PHA, ADA, deletes ...).
+		return c, fmt.Errorf("format %s: faults are written for %s only", FormatGOv1, FormatGOv2)
 	case c.Format == FormatCSV && (c.Faults || c.FullEvery > 0):
 		return c, fmt.Errorf("format %s: faults and full-every are GO options (planted faults are GO rows; every list is full)", c.Format)
 	}

@@ -3,6 +3,7 @@ package rules
 import (
 	"time"
 
+	"github.com/esrflow/esrflow/esr/format/gov1"
 	"github.com/esrflow/esrflow/esr/format/gov2"
 
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
@@ -117,7 +118,12 @@ func rawField(raw *internalv1.RawRow, name string) string {
 	}
 	spec := gov2.Spec(raw.RecordType)
 	if spec == nil {
-		return ""
+		if spec = gov1.Spec(raw.RecordType); spec == nil {
+			return ""
+		}
+		if name == "system_assignment_status" {
+			name = "assignment_status" // v1 carries the user status text only
+		}
 	}
 	for i, c := range spec.Columns {
 		if c.Name == name {

@@ -26,6 +26,9 @@ func init() {
 		}
 	}
 	checks["ESR-R021"] = func(c *checkCtx) {
+		if c.file.Dialect == DialectGOv1 {
+			return // GO v1 has no leaving-reason column: a v1 leaver never has one
+		}
 		e := c.entity.(internalv1.Person)
 		c.failIf(noDatePtr(e.ActualTerminationDate) != (strings.TrimSpace(e.LeavingReason) == ""), "leaving_reason")
 	}

@@ -191,6 +191,9 @@ func (f *File) Finish(up Upstream) Result {
 	res.Decisions = make([]Decision, len(f.items))
 	for i, it := range f.items {
 		res.Decisions[i] = Decision{Record: it.rec, Violations: it.vs, Quarantined: it.error}
+		if Derived(it.rec) {
+			continue // not a row: counted nowhere (see Derived)
+		}
 		seen := map[string]bool{}
 		for _, v := range it.vs {
 			if seen[v.Rule] {

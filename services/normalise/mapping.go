@@ -13,9 +13,10 @@ import (
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
 
-// Dialects normalise reads. Ingest writes DialectGOv2 ("go-v2") in
-// RawRecord.file.dialect; the parser package's own name ("gov2") is accepted
-// too so the two spellings cannot drift apart silently.
+// Dialects normalise reads. Ingest writes DialectGOv2 ("go-v2") and
+// DialectGOv1 ("go-v1", gov1.go) in RawRecord.file.dialect; the parser
+// package's own names ("gov2", "gov1") are accepted too so the spellings
+// cannot drift apart silently.
 const (
 	DialectGOv2 = "go-v2"
 )
@@ -78,6 +79,19 @@ type Outcome struct {
 	// Violations are set for KindQuarantined: one per problem, in the order
 	// found, under catalogue codes (ESR-R002, ESR-V001 ...) with the field names.
 	Violations []internalv1.Violation
+	// LinkV1 marks a GO v1 assignment mapped without its person: Process
+	// links it to the PER row before it in the file (see gov1.go).
+	LinkV1 bool
+	// Derived are the reference entities a GO v1 ASG row names by text
+	// (organisation, location), emitted the first time a file names them.
+	Derived []Derived
+}
+
+// Derived is a reference entity derived from a row of another kind.
+type Derived struct {
+	Kind   internalv1.EntityKind
+	ID     int64
+	Entity any
 }
 
 // ignoredTypes are the GO v2 record types whose segments the canonical model
@@ -104,6 +118,9 @@ func MapRow(raw internalv1.RawRecord, m tenant.Mapping) Outcome {
 			vs = append(vs, violation(p.Rule, p.Field))
 		}
 		return quarantined(vs...)
+	}
+	if isGOv1(raw.File.Dialect) {
+		return mapGOv1(raw, m)
 	}
 	if !isGOv2(raw.File.Dialect) {
 		return quarantined(violation(RuleDialect, ""))

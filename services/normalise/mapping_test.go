@@ -317,7 +317,20 @@ func TestMapDialects(t *testing.T) {
 	if out := normalise.MapRow(raw, tenant.Mapping{}); out.Kind != normalise.KindEntity {
 		t.Errorf("dialect gov2: %v, want entity", out.Kind)
 	}
-	for _, d := range []string{"go-v1", "csv", ""} {
+	// GO v1 rows map under both spellings; a v2 row in a v1 file is an
+	// unknown record type there.
+	for _, d := range []string{"go-v1", "gov1"} {
+		v1 := v1Raw(v1PER, 2, v1File)
+		v1.File.Dialect = d
+		if out := normalise.MapRow(v1, tenant.Mapping{}); out.Kind != normalise.KindEntity {
+			t.Errorf("dialect %s: %v, want entity", d, out.Kind)
+		}
+		raw.File.Dialect = d
+		if out := normalise.MapRow(raw, tenant.Mapping{}); out.Kind != normalise.KindQuarantined || out.Violations[0].Rule != "ESR-R001" {
+			t.Errorf("PRA in a %s file: %v %+v, want ESR-R001", d, out.Kind, out.Violations)
+		}
+	}
+	for _, d := range []string{"csv", ""} {
 		raw.File.Dialect = d
 		out := normalise.MapRow(raw, tenant.Mapping{})
 		want := []internalv1.Violation{{Rule: "ESR-R006", Message: "file dialect is not one normalise maps", Severity: internalv1.SeverityError}}

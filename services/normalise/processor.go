@@ -64,6 +64,10 @@ type fileState struct {
 	// ruleCounts are the file's rows quarantined here per rule code (a row
 	// counts once under each distinct rule), for FILE_END's rule_counts.
 	ruleCounts map[string]int64
+	// v1 links a GO v1 file's rows: its person is saved with the counts,
+	// each derived reference as a changelog key of its own (refStateKey),
+	// so a restart mid-file links alike and never derives one twice.
+	v1 V1File
 }
 
 // savedFile is a fileState's changelog value. The counts stay inline, so a
@@ -71,6 +75,7 @@ type fileState struct {
 type savedFile struct {
 	internalv1.StageCounts
 	RuleCounts map[string]int64 `json:"rule_counts,omitempty"`
+	V1         *V1Person        `json:"v1,omitempty"`
 }
 
 // ProcessorDeps are the processor's collaborators. Metrics and Log may be nil
@@ -178,29 +183,45 @@ func (p *Processor) prepare(ctx context.Context, in *kgo.Record) (*preparedRow, 
 		t, _ = p.tenants.Get(raw.Tenant)
 	}
 	pr.out = MapRowFor(raw, t)
-	lin := recordLineage(raw)
-	rawRow := &internalv1.RawRow{RecordType: raw.RecordType, Fields: nonNil(raw.Fields)}
+	if pr.out.LinkV1 {
+		return pr, nil // encoded by Process, once linked to its person
+	}
 	var err error
-	switch pr.out.Kind {
-	case KindEntity, KindCorrection:
-		kind := internalv1.EntityRecordKindEntity
-		if pr.out.Kind == KindCorrection {
-			kind = internalv1.EntityRecordKindCorrection
-		}
-		rec := internalv1.EntityRecord{Kind: kind, Lineage: lin, Vpd: raw.Vpd, File: raw.File, Raw: rawRow, Entity: pr.out.Entity,
-			ReplayID: raw.ReplayID}
-		if pr.value, err = p.entity.Encode(nil, rec); err != nil {
-			return nil, fmt.Errorf("normalise: encoding entity record: %w", err)
-		}
-	case KindQuarantined:
-		q := internalv1.QuarantineRecord{Stage: internalv1.StageNormalise, Lineage: lin, Vpd: raw.Vpd,
-			Raw: *rawRow, Violations: pr.out.Violations, QuarantinedAt: p.now().UTC().Truncate(time.Millisecond),
-			ReplayID: raw.ReplayID}
-		if pr.value, err = p.quarantine.Encode(nil, q); err != nil {
-			return nil, fmt.Errorf("normalise: encoding quarantine record: %w", err)
-		}
+	if pr.value, err = p.encodeOutcome(raw, pr.out); err != nil {
+		return nil, err
 	}
 	return pr, nil
+}
+
+// encodeOutcome encodes a row's esr.normalised.v1 or esr.quarantine.v1
+// record (nil for an ignored row).
+func (p *Processor) encodeOutcome(raw internalv1.RawRecord, out Outcome) ([]byte, error) {
+	lin := recordLineage(raw)
+	rawRow := &internalv1.RawRow{RecordType: raw.RecordType, Fields: nonNil(raw.Fields)}
+	switch out.Kind {
+	case KindEntity, KindCorrection:
+		kind := internalv1.EntityRecordKindEntity
+		if out.Kind == KindCorrection {
+			kind = internalv1.EntityRecordKindCorrection
+		}
+		rec := internalv1.EntityRecord{Kind: kind, Lineage: lin, Vpd: raw.Vpd, File: raw.File, Raw: rawRow, Entity: out.Entity,
+			ReplayID: raw.ReplayID}
+		b, err := p.entity.Encode(nil, rec)
+		if err != nil {
+			return nil, fmt.Errorf("normalise: encoding entity record: %w", err)
+		}
+		return b, nil
+	case KindQuarantined:
+		q := internalv1.QuarantineRecord{Stage: internalv1.StageNormalise, Lineage: lin, Vpd: raw.Vpd,
+			Raw: *rawRow, Violations: out.Violations, QuarantinedAt: p.now().UTC().Truncate(time.Millisecond),
+			ReplayID: raw.ReplayID}
+		b, err := p.quarantine.Encode(nil, q)
+		if err != nil {
+			return nil, fmt.Errorf("normalise: encoding quarantine record: %w", err)
+		}
+		return b, nil
+	}
+	return nil, nil
 }
 
 // Process maps one esr.raw.v1 record, using what Prepare made of it when
@@ -254,6 +275,12 @@ func (p *Processor) record(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, pr
 		p.files[sk] = fs
 		p.log.Warn("record without an open file", logx.Tenant(raw.Tenant), logx.File(raw.File.Name), logx.Line(int(raw.Line)))
 	}
+	if isGOv1(raw.File.Dialect) {
+		var err error
+		if out, err = p.linkV1(tx, key, hdrs, sk, fs, pr); err != nil {
+			return err
+		}
+	}
 	switch out.Kind {
 	case KindEntity, KindCorrection:
 		if out.Kind == KindCorrection {
@@ -304,6 +331,11 @@ func (p *Processor) fileEnd(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, r
 	if err := p.emitEntity(tx, key, hdrs, end); err != nil {
 		return err
 	}
+	if fs := p.files[sk]; fs != nil {
+		for ref := range fs.v1.Refs {
+			tx.SetState([]byte(refStateKey(sk, ref)), nil)
+		}
+	}
 	delete(p.files, sk)
 	tx.SetState([]byte(sk), nil)
 	p.metrics.file(raw.Tenant, "end")
@@ -352,7 +384,7 @@ func (p *Processor) emitQuarantine(tx *stage.Tx, key []byte, hdrs []kgo.RecordHe
 }
 
 func (p *Processor) saveState(tx *stage.Tx, sk string, fs *fileState) error {
-	b, err := json.Marshal(savedFile{StageCounts: fs.counts, RuleCounts: fs.ruleCounts})
+	b, err := json.Marshal(savedFile{StageCounts: fs.counts, RuleCounts: fs.ruleCounts, V1: fs.v1.Person})
 	if err != nil {
 		return err
 	}
@@ -363,6 +395,9 @@ func (p *Processor) saveState(tx *stage.Tx, sk string, fs *fileState) error {
 // Restore applies one changelog record.
 func (p *Processor) Restore(partition int32, key, value []byte) error {
 	sk := string(key)
+	if rest, ok := strings.CutPrefix(sk, refPrefix); ok {
+		return p.restoreRef(partition, rest, value)
+	}
 	if !strings.HasPrefix(sk, statePrefix) {
 		return fmt.Errorf("normalise: unknown changelog key %q", sk)
 	}
@@ -374,7 +409,10 @@ func (p *Processor) Restore(partition int32, key, value []byte) error {
 	if err := json.Unmarshal(value, &saved); err != nil {
 		return fmt.Errorf("normalise: changelog value of %q: %w", sk, err)
 	}
-	fs := &fileState{partition: partition, counts: saved.StageCounts, ruleCounts: saved.RuleCounts}
+	fs := &fileState{partition: partition, counts: saved.StageCounts, ruleCounts: saved.RuleCounts, v1: V1File{Person: saved.V1}}
+	if old := p.files[sk]; old != nil {
+		fs.v1.Refs = old.v1.Refs // restored before the file's latest counts
+	}
 	p.files[sk] = fs
 	return nil
 }

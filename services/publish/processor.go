@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
+	"github.com/esrflow/esrflow/esr/rules"
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
 	"github.com/esrflow/esrflow/platform/logx"
@@ -488,14 +489,20 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 		g.Rows = append(g.Rows, groupRow{ID: id, Line: line})
 		w.saveGroup()
 	case internalv1.Organisation:
-		if err := w.closeGroup(); err != nil {
-			return err
+		// One derived from a GO v1 ASG row (rules.Derived) comes from a row
+		// of the open person group, so it leaves the group open.
+		if !rules.Derived(*rec) {
+			if err := w.closeGroup(); err != nil {
+				return err
+			}
 		}
 		t.orgs[e.OrganisationID] = e.Name
 		w.tx.SetState(stateKey(t.code, keyOrganisation, strconv.FormatInt(e.OrganisationID, 10)), []byte(e.Name))
 	case internalv1.Location:
-		if err := w.closeGroup(); err != nil {
-			return err
+		if !rules.Derived(*rec) {
+			if err := w.closeGroup(); err != nil {
+				return err
+			}
 		}
 		t.locs[e.LocationID] = e.Description
 		w.tx.SetState(stateKey(t.code, keyLocation, strconv.FormatInt(e.LocationID, 10)), []byte(e.Description))

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	"github.com/esrflow/esrflow/esr/rules"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
 
@@ -11,7 +12,8 @@ import (
 // flagged with a warning, for its report: FILE_END's counts have no place
 // for them, and only the validated records carry them.
 func (w *work) noteWarnings(rec *internalv1.EntityRecord) {
-	if o := w.t.hdr.Open; o != nil && rec.Kind == internalv1.EntityRecordKindEntity && len(rec.Warnings) > 0 {
+	// A reference entity derived from a GO v1 row is not a row of its own.
+	if o := w.t.hdr.Open; o != nil && rec.Kind == internalv1.EntityRecordKindEntity && len(rec.Warnings) > 0 && !rules.Derived(*rec) {
 		o.Warned++
 		w.saveHeader() // collapsed to one write per transaction by the stage
 	}

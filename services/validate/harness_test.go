@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/esrflow/esrflow/esr/format"
+	"github.com/esrflow/esrflow/esr/format/gov1"
 	"github.com/esrflow/esrflow/esr/format/gov2"
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
@@ -211,21 +212,30 @@ func generate(t testing.TB, cfg gen.Config) generated {
 	}
 	g := generated{res: res, sink: sink, truth: truth}
 	for _, fi := range res.Files {
-		g.files = append(g.files, rawFile(t, cfg.Tenant, cfg.VPD, fi, sink.Bytes(fi.Name)))
+		g.files = append(g.files, rawFile(t, cfg.Tenant, cfg.VPD, cfg.Format, fi, sink.Bytes(fi.Name)))
 	}
 	return g
 }
 
 // rawFile mirrors ingest: FILE_START, one RawRecord per parsed row (columns
 // after the record type, problems from row.Problems), FILE_END with counts.
-func rawFile(t testing.TB, tenant, vpd string, fi gen.FileInfo, data []byte) []internalv1.RawRecord {
+func rawFile(t testing.TB, tenant, vpd, dialect string, fi gen.FileInfo, data []byte) []internalv1.RawRecord {
 	t.Helper()
 	run, err := time.Parse(time.DateOnly, fi.RunDate)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rd, err := gov2.NewReader(fi.Name, bytes.NewReader(data), gov2.Options{ExpectedVPDs: []string{vpd},
-		Now: func() time.Time { return run.Add(3 * time.Hour) }})
+	var rd interface {
+		Next() (format.Row, error)
+		Summary() format.Summary
+	}
+	now := func() time.Time { return run.Add(3 * time.Hour) }
+	if dialect == gen.FormatGOv1 {
+		rd, err = gov1.NewReader(fi.Name, bytes.NewReader(data), gov1.Options{ExpectedVPDs: []string{vpd}, Now: now})
+	} else {
+		dialect = gen.FormatGOv2
+		rd, err = gov2.NewReader(fi.Name, bytes.NewReader(data), gov2.Options{ExpectedVPDs: []string{vpd}, Now: now})
+	}
 	if err != nil {
 		t.Fatalf("%s: %v", fi.Name, err)
 	}
@@ -233,7 +243,7 @@ func rawFile(t testing.TB, tenant, vpd string, fi gen.FileInfo, data []byte) []i
 	if fi.Type == "GOF" {
 		kind = internalv1.FileKindFull
 	}
-	info := internalv1.FileInfo{Name: fi.Name, Sha256: fi.SHA256, Dialect: "go-v2", Kind: kind, Sequence: int64(fi.Seq),
+	info := internalv1.FileInfo{Name: fi.Name, Sha256: fi.SHA256, Dialect: dialect, Kind: kind, Sequence: int64(fi.Seq),
 		RunDate: run, Size: int64(len(data))}
 	recs := []internalv1.RawRecord{{Kind: internalv1.RawKindFileStart, Tenant: tenant, Vpd: vpd, File: info,
 		Fields: []string{}, Problems: []internalv1.Problem{}}}

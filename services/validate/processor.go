@@ -456,6 +456,10 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 	var accepted, corrections, quarantined, entities, upstreamCorr int64
 	for _, d := range res.Decisions {
 		switch {
+		case rules.Derived(d.Record):
+			// A reference entity normalise derived from a GO v1 ASG row is
+			// not a row: no file count has it (rules.Derived).
+			continue
 		case d.Record.Kind == internalv1.EntityRecordKindCorrection:
 			upstreamCorr++
 			if !res.Rejected {

@@ -152,3 +152,31 @@ func sorted(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestTruthGOv1 runs the same kind of trust written as GO v1 through
+// normalise and validate: nothing is quarantined, every file's counts
+// reconcile at both stages although normalise derives organisation and
+// location entities from the ASG rows (they are not rows), and validate
+// accepts those entities.
+func TestTruthGOv1(t *testing.T) {
+	cfg := truthCfg
+	cfg.Staff, cfg.Format, cfg.FullEvery = 600, gen.FormatGOv1, 4
+	g := generate(t, cfg)
+	h := newHarness(t)
+	out := h.run(flatten(g.files))
+	for _, r := range out.quarantined {
+		q := h.decodeQuarantine(r)
+		t.Errorf("quarantined %s:%d %s: %+v", q.Lineage.FileName, q.Lineage.Line, q.Raw.RecordType, q.Violations)
+	}
+	derived := map[string]int{}
+	for _, r := range out.validated {
+		if e := h.decodeEntity(r); rules.Derived(e) {
+			derived[rules.KindOf(e.Entity)]++
+		}
+	}
+	if derived[rules.KindOrganisation] == 0 || derived[rules.KindLocation] == 0 {
+		t.Errorf("validated derived entities %v, want organisations and locations", derived)
+	}
+	t.Logf("%d raw rows -> %d normalised, %d validated (derived %v)", len(flatten(g.files)), len(out.normalised), len(out.validated), derived)
+	checkCounts(t, h, g, out)
+}

@@ -43,6 +43,7 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 			Drop: cfg.DropDir(), Archive: filepath.Join(cfg.DataDir, "archive"), Tenants: cfg.Tenants,
 			Retention: ingest.Retention(cfg.ArchiveRetention),
 			Brokers:   seeds, RegistryURL: s.regURL, InstanceID: instance, Settle: cfg.Settle, Interval: cfg.Poll,
+			IncompleteAfter: cfg.IncompleteAfter,
 		}, ingest.Deps{Log: cfg.Log.With(logx.Service("ingest")), Metrics: s.Registry})
 		if err != nil {
 			return b, err

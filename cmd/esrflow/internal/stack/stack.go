@@ -51,6 +51,9 @@ type Config struct {
 	Tenants *tenant.Set
 	// Settle and Poll tune how quickly ingest picks up a dropped file.
 	Settle, Poll time.Duration
+	// IncompleteAfter is how long an ESR file without its trailer is waited
+	// for (ingest's --incomplete-after); 0 = ingest's default.
+	IncompleteAfter time.Duration
 	// SyncWrites makes the embedded broker fsync (durable against power
 	// loss, slower).
 	SyncWrites bool
