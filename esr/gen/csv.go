@@ -5,9 +5,10 @@ import (
 	"errors"
 	"strconv"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/esrflow/esrflow/esr/format/csvfeed"
 	"github.com/esrflow/esrflow/esr/tenant"
-	"go.yaml.in/yaml/v3"
 )
 
 // This file writes the CSV staff-list form of a trust (Config.Format
