@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -96,6 +97,10 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %d files (%d rows) and %s to %s\n", len(res.Files), res.Rows, gen.TruthFile, out)
+	if cfg.Format == gen.FormatCSV {
+		fmt.Fprintf(stdout, "CSV staff lists: %s maps them (esrflow up --tenants.file %s)\n", gen.CSVTenantsFile,
+			filepath.Join(out, gen.CSVTenantsFile))
+	}
 	printStats(stdout, res.Stats, cfg.Faults)
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 
 // The offline validator: a file goes through the pipeline's own code —
 // ingest's reader and file checks (ingest.Describe, Delivered.Open,
-// ingest.RawRow), normalise's mapping (normalise.MapRow) and the rule engine
+// ingest.RawRow), normalise's mapping (normalise.MapRowFor) and the rule engine
 // (esr/rules) — with no Kafka in between. What it says of a file is what
 // the pipeline would do with it, short of the checks that need the
 // pipeline's history (duplicate content, sequence, run date going
@@ -187,6 +187,21 @@ func (v *validation) setFor(vpd string) (tenant.Tenant, *rules.Set) {
 	return t, v.sets.For(t.Code)
 }
 
+// csvTenant is the configured tenant one of whose CSV lists a name
+// matches (first by code), else t and set unchanged.
+func (v *validation) csvTenant(name string, t tenant.Tenant, set *rules.Set) (tenant.Tenant, *rules.Set) {
+	if v.tenants == nil {
+		return t, set
+	}
+	for _, c := range v.tenants.Codes() {
+		ct, _ := v.tenants.Get(c)
+		if _, ok, _ := ct.MatchCSV(name); ok {
+			return ct, v.sets.For(c)
+		}
+	}
+	return t, set
+}
+
 // file judges one file. in is its content; size its length in bytes.
 func (v *validation) file(name string, size int64, open func() (io.ReadCloser, error)) (*fileReport, error) {
 	sha, err := hashOf(open)
@@ -195,6 +210,10 @@ func (v *validation) file(name string, size int64, open func() (io.ReadCloser, e
 	}
 	d := ingest.Describe(name, sha, size)
 	t, set := v.setFor(d.VPD)
+	if d.NameErr != nil && v.forced == "" {
+		t, set = v.csvTenant(name, t, set)
+	}
+	d.MatchTenant(t) // a CSV staff list of the tenant reads through its mapping
 	rep := &fileReport{File: name, Tenant: t.Code, SHA256: sha, RuleSetVersion: set.Version(),
 		Violations: []ruleReport{}, RecordTypes: []typeCounts{}, TopRules: []topRule{}, lineIndex: map[string]int{}, maxLines: v.maxLines}
 	b := set.Budget()
@@ -549,7 +568,7 @@ func mapRows(rd ingest.RowsReader, t tenant.Tenant, d ingest.Delivered) <-chan b
 		for b := range read {
 			b.outs = make([]normalise.Outcome, len(b.raws))
 			for i := range b.raws {
-				b.outs[i] = normalise.MapRow(b.raws[i], t.Mapping)
+				b.outs[i] = normalise.MapRowFor(b.raws[i], t)
 			}
 			mapped <- b
 		}

@@ -209,8 +209,11 @@ func (s *sim) fullFile() bool {
 }
 
 func (s *sim) writeFile(out Sink) error {
-	if s.cfg.Format == FormatGOv1 {
+	switch s.cfg.Format {
+	case FormatGOv1:
 		return s.writeFileV1(out)
+	case FormatCSV:
+		return s.writeCSV(out)
 	}
 	full := s.fullFile()
 	name := s.fileName(full)

@@ -93,11 +93,13 @@ func (c Config) normalised() (Config, error) {
 		return c, fmt.Errorf("first sequence %d: the sequence must stay within 8 digits", c.FirstSeq)
 	case c.FullEvery < 0:
 		return c, fmt.Errorf("full every %d: want 0 (never) or more", c.FullEvery)
-	case c.Format != FormatGOv2 && c.Format != FormatGOv1:
-		return c, fmt.Errorf("format %q: want %s or %s (%s is not written yet)", c.Format, FormatGOv2, FormatGOv1, FormatCSV)
+	case c.Format != FormatGOv2 && c.Format != FormatGOv1 && c.Format != FormatCSV:
+		return c, fmt.Errorf("format %q: want %s, %s or %s", c.Format, FormatGOv2, FormatGOv1, FormatCSV)
 	case c.Format == FormatGOv1 && c.Faults:
 		// The planted faults are GO v2 rows (PHA, ADA, deletes ...).
 		return c, fmt.Errorf("format %s: faults are written for %s only", FormatGOv1, FormatGOv2)
+	case c.Format == FormatCSV && (c.Faults || c.FullEvery > 0):
+		return c, fmt.Errorf("format %s: faults and full-every are GO options (planted faults are GO rows; every list is full)", c.Format)
 	}
 	if y := c.Start.Year(); y < 1990 || y > 2900 {
 		return c, fmt.Errorf("start %s: want a year between 1990 and 2900", c.Start.Format(time.DateOnly))
@@ -254,7 +256,8 @@ type Result struct {
 }
 
 // Generate simulates the trust described by cfg and writes the full file,
-// the change files and truth.jsonl to out.
+// the change files and truth.jsonl to out (FormatCSV: a staff list a day,
+// truth.jsonl and CSVTenantsFile).
 func Generate(cfg Config, out Sink) (Result, error) {
 	cfg, err := cfg.normalised()
 	if err != nil {
@@ -277,6 +280,11 @@ func Generate(cfg Config, out Sink) (Result, error) {
 	}
 	if err := writeTruth(out, s.finishTruth()); err != nil {
 		return s.res, err
+	}
+	if cfg.Format == FormatCSV {
+		if err := writeCSVTenants(out, cfg); err != nil {
+			return s.res, err
+		}
 	}
 	return s.res, nil
 }

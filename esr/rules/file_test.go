@@ -384,3 +384,37 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestCSVListReferences: a CSV staff list's assignments name the trust's
+// own position, organisation and location ids, which no file defines; the
+// reference-data checks skip them, and the person check still applies.
+func TestCSVListReferences(t *testing.T) {
+	earlier := known{persons: map[int64]string{1001: "12345678"}}
+	for _, tc := range []struct {
+		dialect string
+		want    []want
+	}{
+		{"csv:staff-list", []want{E("ESR-X001", "person_id")}},
+		{"go-v2", []want{E("ESR-X001", "person_id"), E("ESR-X002", "position_id"), E("ESR-X003", "organisation_id"), W("ESR-X004", "location_id")}},
+	} {
+		info := internalv1.FileInfo{Name: "STAFF_20240311.csv", Dialect: tc.dialect}
+		f := Baseline().NewFile(info, earlier)
+		ok := withA(func(a *internalv1.Assignment) { a.PositionID, a.OrganisationID, a.LocationID = 5999, 3999, 4999 })
+		stranger := ok
+		stranger.PersonID, stranger.AssignmentID = 1999, 2999
+		for _, a := range []internalv1.Assignment{ok, stranger} {
+			rec := entity(a, nil)
+			rec.File = info
+			f.Add(rec)
+		}
+		res := f.Finish(Upstream{RowsRead: 2})
+		if tc.dialect == "csv:staff-list" {
+			if g := got(res.Decisions[0].Violations); len(g) != 0 {
+				t.Errorf("%s: clean row got %v", tc.dialect, g)
+			}
+		}
+		if g := got(res.Decisions[1].Violations); !slices.Equal(g, tc.want) {
+			t.Errorf("%s: violations = %v, want %v", tc.dialect, g, tc.want)
+		}
+	}
+}

@@ -150,8 +150,8 @@ const (
 type Feeds struct {
 	// GO is the ESR GO interface (go-v1 and go-v2 files).
 	GO Feed `yaml:"go,omitempty" json:"go,omitempty"`
-	// CSV is a staff-list CSV feed.
-	CSV Feed `yaml:"csv,omitempty" json:"csv,omitempty"`
+	// CSV is the tenant's header-row CSV staff lists (csv.go).
+	CSV CSVFeed `yaml:"csv,omitempty" json:"csv,omitempty"`
 }
 
 // Feed is one feed's settings.
@@ -212,6 +212,9 @@ func New(tenants ...Tenant) (*Set, error) {
 				return nil, fmt.Errorf("tenant %s: feeds: missing %q must be ignore, correct or leave", t.Code, m)
 			}
 		}
+		if err := t.compileCSV(); err != nil {
+			return nil, fmt.Errorf("tenant %s: feeds: csv: %w", t.Code, err)
+		}
 		if g := t.LeaverGuard; g != nil && (g.MaxLeavers < 0 || g.MaxPercent < 0 || g.MaxPercent > 100 || g.MinLeavers < 0) {
 			return nil, fmt.Errorf("tenant %s: leaver_guard: thresholds must be >= 0 (max_percent <= 100)", t.Code)
 		}
@@ -262,6 +265,17 @@ type file struct {
 //	    leaver_guard: {max_leavers: 100, max_percent: 5, min_leavers: 10}
 //	    feeds:
 //	      go: {missing: ignore}
+//	      csv:
+//	        missing: leave
+//	        lists:
+//	          - name: staff-list
+//	            file_name_pattern: 'RXX_STAFF_(?P<date>\d{8})\.csv'
+//	            columns:
+//	              - {header: Employee Number, field: employee_number, required: true}
+//	              - {header: Assignment Number, field: assignment_number, required: true}
+//	              - {header: Assignment Status, field: assignment_status, required: true}
+//	            values:
+//	              assignment_status: {Active Assignment: ACTIVE_ASSIGN}
 //	    validation:
 //	      error_budget: {max_errors: 500, max_percent: 10, min_errors: 10}
 //	      rules:

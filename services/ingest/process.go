@@ -80,6 +80,7 @@ type delivery struct {
 	// held is set when the file is read from the archive where it was
 	// held; its outcome ends the hold in the same transaction.
 	held *holdEntry
+	csv  *Delivered // a CSV staff list of the tenant (MatchTenant)
 }
 
 // reasonText renders a rejection reason the way the parser renders its
@@ -107,6 +108,9 @@ func (s *Service) handle(ctx context.Context, c *conn, folder string, f candidat
 			"tenant not configured: no tenant has the folder's name "+format.Quote(folder)))
 	}
 	d.tenant = t.Code
+	if dd.MatchTenant(t); dd.CSV != nil {
+		d.vpd, d.info, d.csv = dd.VPD, dd.Info, &dd
+	}
 	if prev, dup := s.ledger.accepted(t.Code, sha); dup {
 		if prev.Name == f.name && !s.archived(t.Code, sha) {
 			// Committed, then stopped before archiving: finish the job.
@@ -254,6 +258,9 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 // open starts the dialect's reader and fills in what the header says.
 func (s *Service) open(d *delivery, t tenant.Tenant, in io.Reader) (RowsReader, error) {
 	dd := Delivered{Info: d.info, VPD: d.vpd, Name: d.fn, NameErr: d.fnErr}
+	if d.csv != nil {
+		dd = *d.csv
+	}
 	rd, err := dd.Open(in, t, s.cfg.Parse, s.cfg.Now)
 	if err != nil {
 		return nil, err

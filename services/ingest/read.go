@@ -31,6 +31,10 @@ type Delivered struct {
 	// PreviousRun is the header's previous run date (GO v2 only; nil for
 	// dialects without one): the run the feed's last file must have been.
 	PreviousRun *time.Time
+	// CSV is set (by MatchTenant) when the name is one of the tenant's
+	// CSV staff lists; csvErr when its run date does not parse.
+	CSV    *tenant.CSVMatch
+	csvErr error
 }
 
 // RowsReader is what ingest needs from a dialect reader.
@@ -63,6 +67,9 @@ func Describe(name, sha string, size int64) Delivered {
 // the VPD and run date from the header. now is the clock for the run-date
 // checks.
 func (d *Delivered) Open(in io.Reader, t tenant.Tenant, p ParseOptions, now func() time.Time) (RowsReader, error) {
+	if d.CSV != nil {
+		return d.openCSV(in, t, p, now)
+	}
 	dialect := format.DialectGOv2
 	if d.NameErr == nil {
 		dialect = d.Name.Dialect

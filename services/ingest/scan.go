@@ -166,6 +166,9 @@ type candidate struct {
 	// IncompleteAfter (an upload abandoned long ago).
 	part  bool
 	final string
+	// run orders a tenant's CSV staff lists (no sequence) by the run
+	// date their names give, ISO; "" for every other name.
+	run string
 }
 
 // describeName fills in what c's name says of its feed and order.
@@ -183,6 +186,14 @@ func (c *candidate) describeName(name string) {
 // dot and an in-progress suffix, or (rsync's .<name>.<random>) without its
 // last extension. ok is false when that is no ESR name.
 func finalName(name string) (string, bool) {
+	return finalNameIf(name, func(n string) bool {
+		_, err := format.ParseFileName(n)
+		return err == nil
+	})
+}
+
+// finalNameIf is finalName for the names is accepts.
+func finalNameIf(name string, is func(string) bool) (string, bool) {
 	base := strings.TrimPrefix(name, ".")
 	lower := strings.ToLower(base)
 	for _, s := range inProgressSuffixes {
@@ -191,27 +202,45 @@ func finalName(name string) (string, bool) {
 			break
 		}
 	}
-	if _, err := format.ParseFileName(base); err == nil {
+	if is(base) {
 		return base, true
 	}
-	if i := strings.LastIndexByte(base, '.'); i > 0 && strings.HasPrefix(name, ".") {
-		if _, err := format.ParseFileName(base[:i]); err == nil {
-			return base[:i], true
-		}
+	if i := strings.LastIndexByte(base, '.'); i > 0 && strings.HasPrefix(name, ".") && is(base[:i]) {
+		return base[:i], true
 	}
 	return "", false
+}
+
+// describeCSV fills in what c's name says when it is one of the tenant's
+// CSV lists: its feed and run date.
+func (s *Service) describeCSV(folder string, c *candidate, name string) bool {
+	t, ok := s.cfg.Tenants.Get(folder)
+	if !ok || c.esr {
+		return false
+	}
+	m, ok, err := t.MatchCSV(name)
+	if !ok || err != nil {
+		return false
+	}
+	c.run, c.feed = m.RunDate.Format(time.DateOnly), "csv/"+m.List.Name
+	return true
 }
 
 // feedOrder is the order a tenant's files are read in: by sequence number,
 // a full file before a change file of the same sequence, then by name (an
 // upload's final name), a delivered file before an upload in progress of
 // the same name (a leftover part does not hold back its own file).
+// A tenant's CSV staff lists (no sequence) come next, by run date.
 // Names that are not ESR names sort first (sequence 0) and are rejected
 // straight away.
 func feedOrder(a, b candidate) int {
-	return cmp.Or(cmp.Compare(a.seq, b.seq), -compareBool(a.full, b.full),
+	return cmp.Or(cmp.Compare(a.seq, b.seq), -compareBool(a.full, b.full), strings.Compare(a.run, b.run),
 		strings.Compare(a.orderName(), b.orderName()), compareBool(a.part, b.part), strings.Compare(a.name, b.name))
 }
+
+// inFeed says whether the file is read in its feed's order: an ESR file,
+// or one of the tenant's CSV lists (run date order).
+func (c candidate) inFeed() bool { return c.esr || c.run != "" }
 
 func (c candidate) orderName() string {
 	if c.part {
@@ -247,10 +276,15 @@ func (s *Service) listTenant(folder string) ([]candidate, error) {
 			}
 			if kind == "" || kind == ignoredDotName {
 				final, ok := finalName(e.Name())
+				if !ok {
+					// (An upload of one of the tenant's CSV lists.)
+					final, ok = finalNameIf(e.Name(), func(n string) bool { return s.describeCSV(folder, &candidate{}, n) })
+				}
 				fi, err := e.Info()
 				if ok && err == nil {
 					c := candidate{path: filepath.Join(dir, e.Name()), name: e.Name(), info: fi, part: true, final: final}
 					c.describeName(final)
+					s.describeCSV(folder, &c, final)
 					s.watcher.sawPart(filepath.Join(dir, final), s.scans)
 					out = append(out, c)
 				}
@@ -263,6 +297,7 @@ func (s *Service) listTenant(folder string) ([]candidate, error) {
 		}
 		c := candidate{path: filepath.Join(dir, e.Name()), name: e.Name(), info: fi}
 		c.describeName(e.Name())
+		s.describeCSV(folder, &c, e.Name())
 		out = append(out, c)
 	}
 	slices.SortFunc(out, feedOrder)
@@ -365,7 +400,7 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 		if err != nil {
 			s.log.Warn("file not checked; will retry", logx.Tenant(folder), logx.File(f.name), zap.Error(err))
 		}
-		if earlier, ok := waiting[f.feed]; ok && f.esr {
+		if earlier, ok := waiting[f.feed]; ok && f.inFeed() {
 			left++
 			if r != notComplete && !s.watcher.markWaitLogged(f.path) {
 				s.log.Info("file waits for an earlier file of its feed still being delivered",
@@ -375,7 +410,7 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 		}
 		if r == notComplete {
 			left++
-			if f.esr {
+			if f.inFeed() {
 				waiting[f.feed] = f.name
 			}
 			continue
@@ -402,7 +437,7 @@ func (s *Service) scanTenant(ctx context.Context, c *conn, folder string) error 
 			// the next pass.
 			s.log.Warn("file not ingested; will retry", logx.Tenant(folder), logx.File(f.name), zap.Error(err))
 			left++
-			if f.esr {
+			if f.inFeed() {
 				waiting[f.feed] = f.name
 			}
 		}

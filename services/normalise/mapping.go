@@ -214,8 +214,8 @@ func violation(slug, field string) internalv1.Violation {
 	if _, ok := rules.Lookup(code); ok {
 		return rules.Violation(code, field)
 	}
-	// A slug with no catalogue entry (a reader failure, csvfeed's
-	// "required") keeps its name and a message of its own.
+	// A slug with no catalogue entry (a reader failure) keeps its name
+	// and a message of its own.
 	text, ok := uncatalogued[slug]
 	if !ok {
 		text = "parse rule " + slug + " failed"
@@ -230,9 +230,8 @@ func violation(slug, field string) internalv1.Violation {
 // they are not expected on a row normalise maps, but a message should still
 // say what went wrong.
 var uncatalogued = map[string]string{
-	format.RuleRequired: "required value is empty",
-	format.RuleRead:     "the file could not be read",
-	format.RuleConfig:   "the reader's configuration is unusable",
+	format.RuleRead:   "the file could not be read",
+	format.RuleConfig: "the reader's configuration is unusable",
 }
 
 func datePtr(t time.Time) *time.Time {

@@ -242,7 +242,8 @@ func TestMapProblemCodes(t *testing.T) {
 		{"column-count", internalv1.Violation{Rule: "ESR-R002", Field: "f", Message: "f: wrong number of columns", Severity: internalv1.SeverityError}},
 		{"ESR-R002", internalv1.Violation{Rule: "ESR-R002", Field: "f", Message: "f: wrong number of columns", Severity: internalv1.SeverityError}},
 		{"encoding", internalv1.Violation{Rule: "ESR-F019", Field: "f", Message: "f: text is not valid in the file's encoding", Severity: internalv1.SeverityError}},
-		{"required", internalv1.Violation{Rule: "required", Field: "f", Message: "f: required value is empty", Severity: internalv1.SeverityError}},
+		{"required", internalv1.Violation{Rule: "ESR-R041", Field: "f", Message: "f: required value is empty", Severity: internalv1.SeverityError}},
+		{"read", internalv1.Violation{Rule: "read", Field: "f", Message: "f: the file could not be read", Severity: internalv1.SeverityError}},
 		{"no-such-rule", internalv1.Violation{Rule: "no-such-rule", Field: "f", Message: "f: parse rule no-such-rule failed", Severity: internalv1.SeverityError}},
 	} {
 		raw := rawOf(linePHA, 12)

@@ -178,13 +178,11 @@ func (p *Processor) prepare(ctx context.Context, in *kgo.Record) (*preparedRow, 
 		return pr, nil
 	}
 	raw := pr.raw
-	var m tenant.Mapping
+	var t tenant.Tenant
 	if p.tenants != nil {
-		if t, ok := p.tenants.Get(raw.Tenant); ok {
-			m = t.Mapping
-		}
+		t, _ = p.tenants.Get(raw.Tenant)
 	}
-	pr.out = MapRow(raw, m)
+	pr.out = MapRowFor(raw, t)
 	if pr.out.LinkV1 {
 		return pr, nil // encoded by Process, once linked to its person
 	}

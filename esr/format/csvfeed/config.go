@@ -160,3 +160,7 @@ func (f *Feed) Fields() []string {
 }
 
 func normHeader(h string) string { return strings.ToLower(strings.TrimSpace(h)) }
+
+// Pattern is the compiled file name pattern (anchored), nil when the feed
+// has none.
+func (f *Feed) Pattern() *regexp.Regexp { return f.pattern }
