@@ -271,3 +271,61 @@ func TestChangeFilesWaitForAFullFileStillUploading(t *testing.T) {
 	published, _ := tr.expectedEvents()
 	compareEvents(t, events, published)
 }
+
+// A CSV-list trust uploads its staff lists over HTTP: the api takes the
+// names its tenant's lists match (it has the tenants' settings, as ingest
+// does), refuses a name no list matches with 400, and the events equal the
+// truth.
+func TestUploadCSVListsOverHTTPMatchesTruth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run")
+	}
+	tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 150, Days: 3, Seed: 9, Format: gen.FormatCSV})
+	tenants, err := tenant.New(tenant.Tenant{Code: "RXX", VPDs: []string{"412"},
+		Feeds: tenant.Feeds{CSV: tenant.CSVFeed{Lists: []tenant.CSVList{gen.CSVList()}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "e2e-csv-uploader-key"
+	cfg := e2eStackConfig(t, t.TempDir(), tenants)
+	cfg.APIClients = []api.Client{{Name: "e2e-csv-uploader", KeySHA256: api.HashKey(key), Tenants: []string{"RXX"},
+		Scopes: []string{api.ScopeFilesWrite, api.ScopeReadFiles}}}
+	st := startStackConfig(t, cfg)
+	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := tr.res.Files[0]
+	req, err := http.NewRequest(http.MethodPost, st.APIURL()+"/v1/tenants/RXX/files?name=staff-list.csv", bytes.NewReader(tr.sink.Bytes(first.Name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "CSV staff lists") {
+		t.Fatalf("a name no list matches: %d %s, want 400 naming the CSV lists", resp.StatusCode, body)
+	}
+	for _, f := range tr.res.Files {
+		a := upload(t, st.APIURL(), key, f.Name, tr.sink.Bytes(f.Name))
+		v := waitReportAt(t, st.APIURL(), key, a.Report, func(v fileReportView) bool { return v.File.Name == f.Name })
+		if v.Status != "ACCEPTED" {
+			t.Fatalf("%s: %s", f.Name, v.Status)
+		}
+	}
+	waitReports(t, rd, len(tr.res.Files), time.Minute)
+	events, err := rd.Events(context.Background(), "RXX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	published, _ := tr.expectedEvents()
+	if len(published) == 0 {
+		t.Fatal("the truth has no events")
+	}
+	compareEvents(t, events, published)
+	t.Logf("%d CSV lists uploaded over HTTP, %d events equal to the truth", len(tr.res.Files), len(events))
+}

@@ -41,6 +41,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
+	esrtenant "github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
 	"github.com/esrflow/esrflow/platform/lifecycle"
@@ -95,6 +96,13 @@ type Config struct {
 	// (501). UploadMaxBytes caps one file; zero means DefaultUploadMaxBytes.
 	UploadDrop     string
 	UploadMaxBytes int64
+	// Tenants are the tenants' feed settings: with them, HTTP upload also
+	// takes a name one of the tenant's CSV staff lists matches
+	// (feeds.csv.lists), as ingest would read it. nil (no --tenants.file)
+	// takes ESR names only.
+	Tenants *esrtenant.Set
+
+	tenantsFile string // --tenants.file, loaded by New into Tenants
 }
 
 // RegisterFlags adds the api's flags.
@@ -112,6 +120,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StallTimeout, "kafka.stall-timeout", 2*time.Minute, "how long one batch may keep failing before /readyz reports the consumer stuck")
 	fs.StringVar(&c.UploadDrop, "upload.drop", "", "drop folder (one sub-folder per tenant) that HTTP uploads write into; empty: upload disabled")
 	fs.Int64Var(&c.UploadMaxBytes, "upload.max-bytes", DefaultUploadMaxBytes, "largest file accepted by HTTP upload, in bytes")
+	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file: HTTP upload then also takes the names of each tenant's CSV staff lists (feeds.csv.lists); unset: ESR names only")
 	// The file is read when the flag (or ESRFLOW_API_AUTH_CLIENTS) is
 	// parsed, so a bad clients file stops the service before it starts.
 	fs.Func("auth.clients", "YAML file of API clients (name, key_sha256, tenants, scopes); unset: reads open, operate refused", func(path string) error {
@@ -162,6 +171,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	if cfg.DBURL == "" {
 		cfg.DBURL = DefaultDBURL
+	}
+	if cfg.Tenants == nil && cfg.tenantsFile != "" {
+		set, err := esrtenant.Load(cfg.tenantsFile)
+		if err != nil {
+			return nil, fmt.Errorf("tenants.file: %w", err)
+		}
+		cfg.Tenants = set
 	}
 	if cfg.Group == "" {
 		cfg.Group = Group

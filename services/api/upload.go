@@ -57,7 +57,7 @@ func (s *Service) postFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.URL.Query().Get("name")
-	if why := badUploadName(name); why != "" {
+	if why := badUploadName(name, s.csvList(t)); why != "" {
 		writeError(w, http.StatusBadRequest, "name: "+why)
 		return
 	}
@@ -173,17 +173,38 @@ func (s *Service) receive(dir, name string, body io.Reader) (_ Upload, err error
 	return Upload{File: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
 }
 
+// csvList returns a function telling whether a name is one of tenant t's
+// CSV staff lists (nil without tenant settings).
+func (s *Service) csvList(t string) func(string) bool {
+	if s.cfg.Tenants == nil {
+		return nil
+	}
+	tn, ok := s.cfg.Tenants.Get(t)
+	if !ok {
+		return nil
+	}
+	return func(name string) bool {
+		_, ok, err := tn.MatchCSV(name)
+		return ok && err == nil
+	}
+}
+
 // badUploadName says why name cannot be uploaded, or "" when it can: a bare
-// file name in the ESR grammar ingest applies.
-func badUploadName(name string) string {
+// file name in the ESR grammar ingest applies, or one the tenant's CSV
+// lists match (isCSV, when the api has the tenants' settings).
+func badUploadName(name string, isCSV func(string) bool) string {
 	switch {
 	case name == "":
 		return "the file name is required (?name=GO_…DAT)"
 	case strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") || strings.ContainsRune(name, 0):
 		return "a bare file name is required, with no folder"
 	}
-	if _, err := format.ParseFileName(name); err != nil {
-		return err.Error()
+	_, err := format.ParseFileName(name)
+	switch {
+	case err == nil, isCSV != nil && isCSV(name):
+		return ""
+	case isCSV != nil:
+		return err.Error() + "; nor does it match one of the tenant's CSV staff lists"
 	}
-	return ""
+	return err.Error()
 }

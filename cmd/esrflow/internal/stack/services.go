@@ -101,7 +101,7 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 			Clients:      cfg.APIClients,
 			// HTTP uploads land in the folder ingest watches, as any
 			// other delivery does.
-			UploadDrop: cfg.DropDir(),
+			UploadDrop: cfg.DropDir(), Tenants: cfg.Tenants,
 		}, api.Deps{Log: cfg.Log.With(logx.Service("api")), Metrics: s.Registry})
 		if err != nil {
 			return b, err
