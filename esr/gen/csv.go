@@ -118,20 +118,11 @@ func ukDate(d date) string {
 
 // writeCSV writes today's staff list and resolves the people's truth.
 func (s *sim) writeCSV(out Sink) error {
-	name := CSVListName(s.vpd, s.run.compact())
-	path := name
-	if s.reg != nil {
-		path = s.cfg.Tenant + "/" + name
-	}
-	wc, err := out.Create(path)
+	fw, fileRec, err := s.createFile(out, CSVListName(s.vpd, s.run.compact()))
 	if err != nil {
 		return err
 	}
-	s.name, s.path = name, path
-	fw := newFileWriter(wc, s.buf)
 	cw := csv.NewWriter(fw.bw)
-	fileRec := len(s.truth)
-	s.truth = append(s.truth, truthRec{file: s.file})
 	// The GO header's creation time draws on the PRNG: draw it here too,
 	// so the CSV form simulates exactly the GO history.
 	_ = s.intn(3600)
@@ -205,10 +196,10 @@ func (s *sim) writeCSV(out Sink) error {
 	if s.file > 0 {
 		s.res.Stats.FullFiles++
 	}
-	fi := FileInfo{Name: name, Path: path, RunDate: s.run.iso(), Type: FileTypeCSV, Lines: line, Rows: rows, SHA256: sum}
+	fi := FileInfo{Name: s.name, Path: s.path, RunDate: s.run.iso(), Type: FileTypeCSV, Lines: line, Rows: rows, SHA256: sum}
 	s.res.Files = append(s.res.Files, fi)
 	s.res.Rows += int64(rows)
-	s.truth[fileRec].t = TruthLine{Kind: KindFile, File: name, Tenant: s.cfg.Tenant, RunDate: fi.RunDate, FileType: FileTypeCSV,
+	s.truth[fileRec].t = TruthLine{Kind: KindFile, File: s.name, Tenant: s.cfg.Tenant, RunDate: fi.RunDate, FileType: FileTypeCSV,
 		Lines: line, Rows: rows, SHA256: sum}
 	return nil
 }

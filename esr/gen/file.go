@@ -208,6 +208,23 @@ func (s *sim) fullFile() bool {
 	return s.file == 0 || (s.cfg.FullEvery > 0 && s.file%s.cfg.FullEvery == 0)
 }
 
+// createFile starts the day's file under name (in a region, in its
+// trust's folder) and its truth record, whose index it returns.
+func (s *sim) createFile(out Sink, name string) (w *fileWriter, fileRec int, err error) {
+	path := name
+	if s.reg != nil {
+		path = s.cfg.Tenant + "/" + name
+	}
+	wc, err := out.Create(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	s.name, s.path = name, path
+	fileRec = len(s.truth)
+	s.truth = append(s.truth, truthRec{file: s.file})
+	return newFileWriter(wc, s.buf), fileRec, nil
+}
+
 func (s *sim) writeFile(out Sink) error {
 	switch s.cfg.Format {
 	case FormatGOv1:
@@ -216,24 +233,15 @@ func (s *sim) writeFile(out Sink) error {
 		return s.writeCSV(out)
 	}
 	full := s.fullFile()
-	name := s.fileName(full)
-	path := name
-	if s.reg != nil {
-		path = s.cfg.Tenant + "/" + name
-	}
-	wc, err := out.Create(path)
+	w, fileRec, err := s.createFile(out, s.fileName(full))
 	if err != nil {
 		return err
 	}
-	s.name, s.path = name, path
-	w := newFileWriter(wc, s.buf)
-	fileRec := len(s.truth)
-	s.truth = append(s.truth, truthRec{file: s.file})
 
 	// HDR: the previous run is the run date of the file before (for the full
 	// file, the day before); the creation time is early on the run date.
 	w.rec("HDR")
-	w.s(name)
+	w.s(s.name)
 	w.ts(stamp{day: s.run, sec: int32(2*3600 + s.intn(3600))})
 	w.s(s.vpd)
 	w.ts(stamp{day: s.run - 1})
@@ -312,10 +320,10 @@ func (s *sim) writeFile(out Sink) error {
 	if full {
 		ft = "GOF"
 	}
-	fi := FileInfo{Name: name, Path: path, Seq: s.seq, RunDate: s.run.iso(), Type: ft, Lines: w.lines, Rows: w.lines - 2, SHA256: sum}
+	fi := FileInfo{Name: s.name, Path: s.path, Seq: s.seq, RunDate: s.run.iso(), Type: ft, Lines: w.lines, Rows: w.lines - 2, SHA256: sum}
 	s.res.Files = append(s.res.Files, fi)
 	s.res.Rows += int64(fi.Rows)
-	s.truth[fileRec].t = TruthLine{Kind: KindFile, File: name, Tenant: s.cfg.Tenant, Seq: fi.Seq, RunDate: fi.RunDate, FileType: ft,
+	s.truth[fileRec].t = TruthLine{Kind: KindFile, File: s.name, Tenant: s.cfg.Tenant, Seq: fi.Seq, RunDate: fi.RunDate, FileType: ft,
 		Lines: fi.Lines, Rows: fi.Rows, SHA256: sum}
 	s.seq++
 	return nil

@@ -66,26 +66,17 @@ func (w *fileWriter) commas(n int) {
 // the touched people in a change file.
 func (s *sim) writeFileV1(out Sink) error {
 	full := s.fullFile()
-	name := s.fileNameV1(full)
-	path := name
-	if s.reg != nil {
-		path = s.cfg.Tenant + "/" + name
-	}
-	wc, err := out.Create(path)
+	w, fileRec, err := s.createFile(out, s.fileNameV1(full))
 	if err != nil {
 		return err
 	}
-	s.name, s.path = name, path
-	w := newFileWriter(wc, s.buf)
-	fileRec := len(s.truth)
-	s.truth = append(s.truth, truthRec{file: s.file})
 
 	// The v2 header draws its creation time from the simulation's PRNG; v1
 	// has no such column but draws the same, so both formats simulate the
 	// same trust.
 	_ = s.intn(3600)
 	w.rec("HDR")
-	w.u(name)
+	w.u(s.name)
 	w.end()
 	if full {
 		for _, p := range s.people {
@@ -102,7 +93,7 @@ func (s *sim) writeFileV1(out Sink) error {
 	}
 	rows := w.lines - 1
 	w.rec("FTR")
-	w.u(name)
+	w.u(s.name)
 	w.ui(rows)
 	w.end()
 	sum, err := w.close()
@@ -114,10 +105,10 @@ func (s *sim) writeFileV1(out Sink) error {
 	if full {
 		ft = "GOF"
 	}
-	fi := FileInfo{Name: name, Path: path, Seq: s.seq, RunDate: s.run.iso(), Type: ft, Lines: w.lines, Rows: rows, SHA256: sum}
+	fi := FileInfo{Name: s.name, Path: s.path, Seq: s.seq, RunDate: s.run.iso(), Type: ft, Lines: w.lines, Rows: rows, SHA256: sum}
 	s.res.Files = append(s.res.Files, fi)
 	s.res.Rows += int64(fi.Rows)
-	s.truth[fileRec].t = TruthLine{Kind: KindFile, File: name, Tenant: s.cfg.Tenant, Seq: fi.Seq, RunDate: fi.RunDate, FileType: ft,
+	s.truth[fileRec].t = TruthLine{Kind: KindFile, File: s.name, Tenant: s.cfg.Tenant, Seq: fi.Seq, RunDate: fi.RunDate, FileType: ft,
 		Lines: fi.Lines, Rows: fi.Rows, SHA256: sum}
 	s.seq++
 	return nil
