@@ -55,18 +55,29 @@ func (c *conn) close() {
 // TransactionalID is the transactional id of an instance.
 func TransactionalID(instance string) string { return "esrflow-ingest-" + instance }
 
-// connect ensures the ledger topic, restores the ledger, registers the
-// schemas and opens the transactional producer.
-func (s *Service) connect(ctx context.Context) (*conn, error) {
-	base := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...)}, s.cfg.ClientOpts...)
-	admCl, err := kgo.NewClient(append([]kgo.Opt{
+// restoreClient reads a compacted state topic (ledger, holds) from the
+// start, committed records only.
+func (s *Service) restoreClient() (*kgo.Client, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.ClientID("esrflow-ingest-restore"),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(100 * time.Millisecond),
-	}, base...)...)
+		kgo.SeedBrokers(s.cfg.Brokers...),
+	}, s.cfg.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+// connect ensures the ledger topic, restores the ledger, registers the
+// schemas and opens the transactional producer.
+func (s *Service) connect(ctx context.Context) (*conn, error) {
+	base := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...)}, s.cfg.ClientOpts...)
+	admCl, err := s.restoreClient()
+	if err != nil {
+		return nil, err
 	}
 	defer admCl.Close()
 	if err := ensureLedgerTopic(ctx, kadm.NewClient(admCl)); err != nil {
@@ -88,14 +99,9 @@ func (s *Service) connect(ctx context.Context) (*conn, error) {
 	}
 	// The holds are restored with a client of their own: the ledger's has
 	// its partitions assigned.
-	holdCl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.ClientID("esrflow-ingest-restore"),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxWait(100 * time.Millisecond),
-	}, base...)...)
+	holdCl, err := s.restoreClient()
 	if err != nil {
-		return nil, fmt.Errorf("ingest: kafka client: %w", err)
+		return nil, err
 	}
 	nh, err := restoreTopic(ctx, holdCl, TopicHolds, s.holds.restore)
 	holdCl.Close()
