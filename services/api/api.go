@@ -48,6 +48,7 @@ import (
 	"github.com/esrflow/esrflow/platform/service"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/feed"
 )
 
 // Group is the api's consumer group.
@@ -154,6 +155,9 @@ type Service struct {
 	auth   *auth
 	unauth *addrLimiter // requests without a valid key
 	health *consumerHealth
+	// feed wakes long-polling feed readers and the webhook dispatcher when
+	// a batch with new events commits.
+	feed *feed.Notifier
 
 	// commands produces operator decisions. It registers their schema on
 	// first use, so a registry outage at start does not stop the reads.
@@ -277,6 +281,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		cfg: cfg, log: deps.Log, db: db, store: &store{db: db, d: d}, kafka: cl,
 		serde: serde, api: internalv1.NewAPI(), m: m, reader: reader, auth: a, commands: commands, health: health,
 		unauth: newAddrLimiter(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
+		feed:   feed.NewNotifier(),
 	}, nil
 }
 

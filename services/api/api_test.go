@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -395,6 +396,27 @@ func testAPI(t *testing.T, dbURL string) {
 	assertGet(t, srv, "/v1/tenants/RXX/people/99999999/events", 404, `{"error":"person not found"}`)
 	assertGet(t, srv, "/v1/tenants/R-X/people/1", 400, `{"error":"tenant must be an ODS code (letters and digits)"}`)
 
+	// Each event's place in the tenant's feed, which follows the order the
+	// topics were materialised in (the order between topics may vary).
+	seqOf := map[string]int64{}
+	{
+		_, body := get(t, srv, "/v1/tenants/RXX/events")
+		var l struct {
+			Events []struct {
+				EventID string `json:"event_id"`
+				Seq     int64  `json:"seq"`
+			} `json:"events"`
+		}
+		if err := json.Unmarshal([]byte(body), &l); err != nil {
+			t.Fatal(err)
+		}
+		for i, ev := range l.Events {
+			if ev.Seq != int64(i+1) {
+				t.Errorf("feed item %d (%s) has seq %d, want %d", i, ev.EventID, ev.Seq, i+1)
+			}
+			seqOf[ev.EventID] = ev.Seq
+		}
+	}
 	// The v1 leaver reads through the latest schema: v2's field is null.
 	stID, l1ID := e.writers[schemas.EventTopic("RXX", schemas.EventStarterCreated)+"@1"].ID, e.writers[schemas.EventTopic("RXX", schemas.EventLeaverConfirmed)+"@1"].ID
 	assertGet(t, srv, "/v1/tenants/RXX/people/20110032/events", 200, fmt.Sprintf(`{"events":[{
@@ -404,7 +426,7 @@ func testAPI(t *testing.T, dbURL string) {
 			"effective_date":"2024-03-29","recorded_at":"2024-03-11T02:17:03.25Z",
 			"source":{"file_name":"GO_412_EXP_GOC_20240311_00000347.DAT","file_sha256":"%s","line":6},
 			"leaving_date":"2024-03-29","leaving_reason":"Voluntary Resignation - Relocation","last_working_day":"2024-03-28",
-			"days_late":-18,"transfer_to_tenant":null,"final_assignment_end_date":null}}]}`, l1Off[0], l1ID, sha1))
+			"days_late":-18,"transfer_to_tenant":null,"final_assignment_end_date":null},"seq":%d}]}`, l1Off[0], l1ID, sha1, seqOf["ev-leaver-1"]))
 	_, v2body := get(t, srv, "/v1/tenants/RXX/people/20220055/events")
 	if !strings.Contains(v2body, `"final_assignment_end_date":"2024-03-31"`) {
 		t.Errorf("v2 leaver lost final_assignment_end_date: %s", v2body)
@@ -433,9 +455,20 @@ func testAPI(t *testing.T, dbURL string) {
 		}
 		return ids, l.NextCursor
 	}
+	// The feed: every event once, in seq order, each topic's events in
+	// their Kafka order.
 	ids, next := listIDs("/v1/tenants/rxx/events")
-	if got, want := strings.Join(ids, ","), "ev-leaver-1,ev-leaver-2,ev-starter-1,ev-pos-1,ev-pos-2"; got != want || next != "" {
-		t.Errorf("events = %s (next %q), want %s", got, next, want)
+	feedOrder := strings.Join(ids, ",")
+	if sorted := slices.Sorted(slices.Values(ids)); strings.Join(sorted, ",") != "ev-leaver-1,ev-leaver-2,ev-pos-1,ev-pos-2,ev-starter-1" || next != "" {
+		t.Errorf("events = %s (next %q), want each of ev-leaver-1,ev-leaver-2,ev-pos-1,ev-pos-2,ev-starter-1 once", feedOrder, next)
+	}
+	if seqOf["ev-leaver-1"] > seqOf["ev-leaver-2"] || seqOf["ev-pos-1"] > seqOf["ev-pos-2"] {
+		t.Errorf("feed %s breaks a topic's Kafka order", feedOrder)
+	}
+	for i, id := range ids {
+		if seqOf[id] != int64(i+1) {
+			t.Errorf("feed %s: %s at %d has seq %d", feedOrder, id, i, seqOf[id])
+		}
 	}
 	ids, _ = listIDs("/v1/tenants/RXX/events?type=position-updated")
 	if got := strings.Join(ids, ","); got != "ev-pos-1,ev-pos-2" {
@@ -459,7 +492,7 @@ func testAPI(t *testing.T, dbURL string) {
 		}
 		path = "/v1/tenants/RXX/events?limit=2&cursor=" + next
 	}
-	if got := strings.Join(paged, ","); got != "ev-leaver-1,ev-leaver-2,ev-starter-1,ev-pos-1,ev-pos-2" {
+	if got := strings.Join(paged, ","); got != feedOrder {
 		t.Errorf("paged events = %s", got)
 	}
 	assertGet(t, srv, "/v1/tenants/RXX/events?type=leaver", 400, `{"error":"type must be starter-created, leaver-confirmed, position-updated or leaver-reversed"}`)

@@ -188,8 +188,13 @@ func (s *Service) writeBatch(ctx context.Context, recs []*kgo.Record) error {
 	if err != nil {
 		return err
 	}
+	notified := map[string]bool{}
 	for _, e := range fresh {
 		s.m.stored.WithLabelValues(e.Tenant, e.Type).Inc()
+		if !notified[e.Tenant] {
+			notified[e.Tenant] = true
+			s.feed.Notify(e.Tenant)
+		}
 	}
 	s.m.duplicates.Add(float64(len(b.Events) - len(fresh)))
 	s.m.reports.Add(float64(len(b.Reports)))

@@ -12,7 +12,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
 
@@ -138,6 +137,9 @@ type eventList struct {
 	Events []Event `json:"events"`
 	// NextCursor continues the listing (?cursor=); empty at the end.
 	NextCursor string `json:"next_cursor,omitempty"`
+	// Cursor is the feed position after this page (?after=): always set
+	// on the tenant feed, the request's own when the page is empty.
+	Cursor string `json:"cursor,omitempty"`
 }
 
 func (s *Service) getPersonEvents(w http.ResponseWriter, r *http.Request) {
@@ -159,48 +161,6 @@ func (s *Service) getPersonEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, eventList{Events: evs})
-}
-
-func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
-	t, n, ok := tenantAndLimit(w, r)
-	if !ok {
-		return
-	}
-	q := eventQuery{Tenant: t, Limit: n}
-	query := r.URL.Query()
-	if typ := query.Get("type"); typ != "" {
-		if typ != schemas.StarterCreated && typ != schemas.LeaverConfirmed && typ != schemas.PositionUpdated && typ != schemas.LeaverReversed {
-			writeError(w, http.StatusBadRequest, "type must be starter-created, leaver-confirmed, position-updated or leaver-reversed")
-			return
-		}
-		q.Type = typ
-	}
-	if since := query.Get("since"); since != "" {
-		at, err := parseSince(since)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "since must be an RFC 3339 timestamp or a YYYY-MM-DD date")
-			return
-		}
-		q.Since = at
-	}
-	if c := query.Get("cursor"); c != "" {
-		var err error
-		if q.AfterAt, q.AfterID, err = parseCursor(c); err != nil || !cleanText(q.AfterID) {
-			writeError(w, http.StatusBadRequest, "bad cursor")
-			return
-		}
-	}
-	evs, err := s.store.events(r.Context(), q)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	out := eventList{Events: evs}
-	if len(evs) == n {
-		last := evs[len(evs)-1]
-		out.NextCursor = makeCursor(last.recordedAt, last.EventID)
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 func parseSince(v string) (time.Time, error) {

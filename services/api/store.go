@@ -108,6 +108,10 @@ type Event struct {
 	RecordedAt    string          `json:"recorded_at"`
 	Kafka         KafkaPosition   `json:"kafka"`
 	Data          json.RawMessage `json:"data"`
+	// Seq is the event's place in its tenant's feed (docs/api.md, Event
+	// feed): every event of the tenant has a distinct one, and a reader
+	// that has seen seq N has seen every event numbered below it.
+	Seq int64 `json:"seq"`
 
 	recordedAt int64
 }
@@ -177,10 +181,59 @@ func (s *store) apply(ctx context.Context, b batch) ([]event, error) {
 			return nil, err
 		}
 	}
+	// Last, so the tenant's counter row stays locked for as short a time
+	// as the transaction allows.
+	if err := s.assignFeedSeq(ctx, tx, fresh); err != nil {
+		return nil, err
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	return fresh, nil
+}
+
+// assignFeedSeq gives each new event its place in its tenant's feed: the
+// next numbers from the tenant's feed_counters row, in batch order (which
+// is Kafka offset order within each partition).
+//
+// Why a counter row and not a database sequence or a timestamp: a reader
+// that has seen seq N must be able to trust that every event numbered
+// below N is already visible. Sequence values and clocks are taken before
+// commit, so two transactions can commit out of order and a reader could
+// pass a number whose event is not yet visible, then never see it. The
+// counter row is updated in the transaction that stores the events: on
+// PostgreSQL its row lock makes a second writer for the same tenant wait
+// until the first commits (or rolls back, releasing its numbers unused),
+// so numbers become visible in order; SQLite has one writer at a time. A
+// rollback leaves no gap either: its increments roll back with it.
+func (s *store) assignFeedSeq(ctx context.Context, tx *sql.Tx, fresh []event) error {
+	counts := map[string]int64{}
+	var tenants []string
+	for _, e := range fresh {
+		if counts[e.Tenant] == 0 {
+			tenants = append(tenants, e.Tenant)
+		}
+		counts[e.Tenant]++
+	}
+	// One order of tenants for every writer, so two batches spanning the
+	// same tenants lock their rows in the same order and cannot deadlock.
+	slices.Sort(tenants)
+	next := map[string]int64{}
+	for _, t := range tenants {
+		var last int64
+		if err := tx.QueryRowContext(ctx, s.d.rebind(`INSERT INTO feed_counters (tenant, seq) VALUES (?, ?)
+			ON CONFLICT (tenant) DO UPDATE SET seq = feed_counters.seq + excluded.seq RETURNING seq`), t, counts[t]).Scan(&last); err != nil {
+			return fmt.Errorf("feed counter: %w", err)
+		}
+		next[t] = last - counts[t] + 1
+	}
+	for _, e := range fresh {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE events SET feed_seq = ? WHERE event_id = ?`), next[e.Tenant], e.ID); err != nil {
+			return fmt.Errorf("feed seq: %w", err)
+		}
+		next[e.Tenant]++
+	}
+	return nil
 }
 
 const personColumns = `tenant, person_id, vpd, employee_number, employment_status, status_at, start_date, scheduled, rehire,
@@ -462,7 +515,7 @@ func (s *store) person(ctx context.Context, tenant, personID string) (*Person, e
 		s.d.rebind(`SELECT `+personColumns+` FROM people WHERE tenant = ? AND person_id = ?`), tenant, personID))
 }
 
-const eventColumns = `event_id, type, tenant, person_id, effective_date, recorded_at, topic, kafka_partition, kafka_offset, schema_id, payload`
+const eventColumns = `event_id, type, tenant, person_id, effective_date, recorded_at, topic, kafka_partition, kafka_offset, schema_id, payload, feed_seq`
 
 func (s *store) queryEvents(ctx context.Context, q string, args ...any) ([]Event, error) {
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
@@ -475,7 +528,7 @@ func (s *store) queryEvents(ctx context.Context, q string, args ...any) ([]Event
 		var e Event
 		var payload string
 		if err := rows.Scan(&e.EventID, &e.Type, &e.Tenant, &e.PersonID, &e.EffectiveDate, &e.recordedAt,
-			&e.Kafka.Topic, &e.Kafka.Partition, &e.Kafka.Offset, &e.Kafka.SchemaID, &payload); err != nil {
+			&e.Kafka.Topic, &e.Kafka.Partition, &e.Kafka.Offset, &e.Kafka.SchemaID, &payload, &e.Seq); err != nil {
 			return nil, err
 		}
 		e.RecordedAt, e.Data = millisRFC3339(e.recordedAt), json.RawMessage(payload)
@@ -493,34 +546,38 @@ func (s *store) personEvents(ctx context.Context, tenant, personID string, limit
 // eventQuery selects a tenant's events.
 type eventQuery struct {
 	Tenant string
-	Type   string    // empty: every type
+	Types  []string  // empty: every type
 	Since  time.Time // zero: from the first
-	// After continues a listing after (recorded_at, event_id).
-	AfterAt int64
-	AfterID string
-	Limit   int
+	After  int64     // continue after this feed seq (0: from the start)
+	Limit  int
 }
 
-// events returns a tenant's events in (recorded_at, event_id) order.
+// events returns a tenant's events in feed order (feed_seq).
 func (s *store) events(ctx context.Context, q eventQuery) ([]Event, error) {
-	where := []string{"tenant = ?"}
-	args := []any{q.Tenant}
-	if q.Type != "" {
-		where, args = append(where, "type = ?"), append(args, q.Type)
+	where := []string{"tenant = ?", "feed_seq > ?"}
+	args := []any{q.Tenant, q.After}
+	if len(q.Types) > 0 {
+		where = append(where, "type IN (?"+strings.Repeat(", ?", len(q.Types)-1)+")")
+		for _, t := range q.Types {
+			args = append(args, t)
+		}
 	}
 	if !q.Since.IsZero() {
 		where, args = append(where, "recorded_at >= ?"), append(args, q.Since.UnixMilli())
 	}
-	if !cleanText(q.AfterID) {
-		return nil, errors.New("cursor is not valid text")
-	}
-	if q.AfterID != "" {
-		where = append(where, "(recorded_at > ? OR (recorded_at = ? AND event_id > ?))")
-		args = append(args, q.AfterAt, q.AfterAt, q.AfterID)
-	}
 	args = append(args, q.Limit)
 	return s.queryEvents(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY recorded_at, event_id LIMIT ?`, args...)
+		` ORDER BY feed_seq LIMIT ?`, args...)
+}
+
+// feedHead returns the highest feed seq of a tenant (0: no events yet).
+func (s *store) feedHead(ctx context.Context, tenant string) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT seq FROM feed_counters WHERE tenant = ?`), tenant).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, err
 }
 
 // allReports is every file report of the api, duplicates included; kind

@@ -1,0 +1,138 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/services/api/feed"
+)
+
+// MaxFeedWait caps ?wait= on the event feed.
+const MaxFeedWait = 60 * time.Second
+
+// feedPoll is how often a long-polling reader also reads the database, for
+// events committed by another api instance sharing it (the in-process
+// notifier only sees this instance's commits).
+const feedPoll = time.Second
+
+var eventTypes = []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.LeaverReversed}
+
+// getEvents serves a tenant's event feed (docs/api.md, Event feed): events
+// in feed_seq order after ?after= (or its older name ?cursor=), filtered by
+// ?type= and ?since=, long-polling up to ?wait= when there is nothing new.
+func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
+	t, n, ok := tenantAndLimit(w, r)
+	if !ok {
+		return
+	}
+	q := eventQuery{Tenant: t, Limit: n}
+	query := r.URL.Query()
+	for _, v := range query["type"] {
+		for typ := range strings.SplitSeq(v, ",") {
+			if !slices.Contains(eventTypes, typ) {
+				writeError(w, http.StatusBadRequest, "type must be starter-created, leaver-confirmed, position-updated or leaver-reversed")
+				return
+			}
+			q.Types = append(q.Types, typ)
+		}
+	}
+	if since := query.Get("since"); since != "" {
+		at, err := parseSince(since)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "since must be an RFC 3339 timestamp or a YYYY-MM-DD date")
+			return
+		}
+		q.Since = at
+	}
+	after := query.Get("after")
+	if c := query.Get("cursor"); c != "" {
+		if after != "" && after != c {
+			writeError(w, http.StatusBadRequest, "give after or cursor, not both")
+			return
+		}
+		after = c
+	}
+	if after != "" {
+		seq, err := feed.ParseCursor(after)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad cursor")
+			return
+		}
+		q.After = seq
+	}
+	var wait time.Duration
+	if v := query.Get("wait"); v != "" {
+		d, err := parseWait(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "wait must be a duration from 0s to 60s (e.g. 30s) or a number of seconds")
+			return
+		}
+		wait = d
+	}
+	evs, err := s.waitEvents(r.Context(), q, wait)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return // the client went away while waiting
+		}
+		s.internal(w, r, err)
+		return
+	}
+	out := eventList{Events: evs, Cursor: feed.Cursor(q.After)}
+	if len(evs) > 0 {
+		out.Cursor = feed.Cursor(evs[len(evs)-1].Seq)
+	}
+	if len(evs) == n {
+		out.NextCursor = out.Cursor
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// parseWait reads ?wait=: a Go duration ("30s") or whole seconds ("30").
+func parseWait(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		secs, err2 := strconv.Atoi(v)
+		if err2 != nil {
+			return 0, err
+		}
+		d = time.Duration(secs) * time.Second
+	}
+	if d < 0 || d > MaxFeedWait {
+		return 0, strconv.ErrRange
+	}
+	return d, nil
+}
+
+// waitEvents reads a page of the feed; when it is empty it waits up to wait
+// for the tenant's next commit (woken by the notifier, or by feedPoll for
+// commits of other instances) and reads again.
+func (s *Service) waitEvents(ctx context.Context, q eventQuery, wait time.Duration) ([]Event, error) {
+	var deadline <-chan time.Time
+	if wait > 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		deadline = timer.C
+	}
+	poll := time.NewTicker(feedPoll)
+	defer poll.Stop()
+	for {
+		changed := s.feed.Changed(q.Tenant) // before reading, so no commit slips between
+		evs, err := s.store.events(ctx, q)
+		if err != nil || len(evs) > 0 || wait == 0 {
+			return evs, err
+		}
+		select {
+		case <-changed:
+		case <-poll.C:
+		case <-deadline:
+			return evs, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
