@@ -103,6 +103,12 @@ type Config struct {
 	// takes ESR names only.
 	Tenants *esrtenant.Set
 
+	// FeedPoll is how often a long-polling feed reader (and the webhook
+	// dispatcher) also reads the database for events committed by another
+	// api instance sharing it; this instance's own commits wake them at
+	// once. Zero means 1s.
+	FeedPoll time.Duration
+
 	tenantsFile string // --tenants.file, loaded by New into Tenants
 }
 
@@ -121,6 +127,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StallTimeout, "kafka.stall-timeout", 2*time.Minute, "how long one batch may keep failing before /readyz reports the consumer stuck")
 	fs.StringVar(&c.UploadDrop, "upload.drop", "", "drop folder (one sub-folder per tenant) that HTTP uploads write into; empty: upload disabled")
 	fs.Int64Var(&c.UploadMaxBytes, "upload.max-bytes", DefaultUploadMaxBytes, "largest file accepted by HTTP upload, in bytes")
+	fs.DurationVar(&c.FeedPoll, "feed.poll", time.Second, "how often feed long-polls and webhook deliveries look for events committed by other api instances sharing the database")
 	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file: HTTP upload then also takes the names of each tenant's CSV staff lists (feeds.csv.lists); unset: ESR names only")
 	// The file is read when the flag (or ESRFLOW_API_AUTH_CLIENTS) is
 	// parsed, so a bad clients file stops the service before it starts.
@@ -200,6 +207,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	if cfg.UnauthenticatedBurst <= 0 {
 		cfg.UnauthenticatedBurst = DefaultUnauthenticatedBurst
+	}
+	if cfg.FeedPoll <= 0 {
+		cfg.FeedPoll = time.Second
 	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = 2 * time.Minute

@@ -15,11 +15,6 @@ import (
 // MaxFeedWait caps ?wait= on the event feed.
 const MaxFeedWait = 60 * time.Second
 
-// feedPoll is how often a long-polling reader also reads the database, for
-// events committed by another api instance sharing it (the in-process
-// notifier only sees this instance's commits).
-const feedPoll = time.Second
-
 var eventTypes = []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.LeaverReversed}
 
 // getEvents serves a tenant's event feed (docs/api.md, Event feed): events
@@ -109,8 +104,8 @@ func parseWait(v string) (time.Duration, error) {
 }
 
 // waitEvents reads a page of the feed; when it is empty it waits up to wait
-// for the tenant's next commit (woken by the notifier, or by feedPoll for
-// commits of other instances) and reads again.
+// for the tenant's next commit (woken by the notifier, or by polling for
+// commits of other instances, Config.FeedPoll) and reads again.
 func (s *Service) waitEvents(ctx context.Context, q eventQuery, wait time.Duration) ([]Event, error) {
 	var deadline <-chan time.Time
 	if wait > 0 {
@@ -118,7 +113,7 @@ func (s *Service) waitEvents(ctx context.Context, q eventQuery, wait time.Durati
 		defer timer.Stop()
 		deadline = timer.C
 	}
-	poll := time.NewTicker(feedPoll)
+	poll := time.NewTicker(s.cfg.FeedPoll)
 	defer poll.Stop()
 	for {
 		changed := s.feed.Changed(q.Tenant) // before reading, so no commit slips between
