@@ -49,6 +49,7 @@ import (
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 	"github.com/esrflow/esrflow/services/api/feed"
+	"github.com/esrflow/esrflow/services/api/webhook"
 )
 
 // Group is the api's consumer group.
@@ -108,6 +109,9 @@ type Config struct {
 	// api instance sharing it; this instance's own commits wake them at
 	// once. Zero means 1s.
 	FeedPoll time.Duration
+	// Webhooks tunes webhook delivery (docs/api.md, Webhooks); its Poll is
+	// FeedPoll.
+	Webhooks webhook.Config
 
 	tenantsFile string // --tenants.file, loaded by New into Tenants
 }
@@ -128,6 +132,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.UploadDrop, "upload.drop", "", "drop folder (one sub-folder per tenant) that HTTP uploads write into; empty: upload disabled")
 	fs.Int64Var(&c.UploadMaxBytes, "upload.max-bytes", DefaultUploadMaxBytes, "largest file accepted by HTTP upload, in bytes")
 	fs.DurationVar(&c.FeedPoll, "feed.poll", time.Second, "how often feed long-polls and webhook deliveries look for events committed by other api instances sharing the database")
+	fs.IntVar(&c.Webhooks.MaxAttempts, "webhook.max-attempts", 8, "delivery attempts per event before it goes to the subscription's dead letters")
+	fs.DurationVar(&c.Webhooks.BaseBackoff, "webhook.backoff", time.Second, "wait after a webhook's first failed attempt; doubled after each further one, with jitter")
+	fs.DurationVar(&c.Webhooks.MaxBackoff, "webhook.max-backoff", 5*time.Minute, "longest wait between two attempts of one webhook delivery")
+	fs.DurationVar(&c.Webhooks.Timeout, "webhook.timeout", 10*time.Second, "how long one webhook attempt may take (connect, send, answer)")
+	fs.BoolVar(&c.Webhooks.AllowPrivate, "webhook.allow-private", false, "let webhook URLs reach loopback, private and link-local addresses (off: refused, against SSRF)")
 	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file: HTTP upload then also takes the names of each tenant's CSV staff lists (feeds.csv.lists); unset: ESR names only")
 	// The file is read when the flag (or ESRFLOW_API_AUTH_CLIENTS) is
 	// parsed, so a bad clients file stops the service before it starts.
@@ -165,6 +174,10 @@ type Service struct {
 	// feed wakes long-polling feed readers and the webhook dispatcher when
 	// a batch with new events commits.
 	feed *feed.Notifier
+	// webhooks delivers the feed to subscribers; whStore keeps their
+	// subscriptions, delivery log and dead letters.
+	webhooks *webhook.Dispatcher
+	whStore  *webhook.Store
 
 	// commands produces operator decisions. It registers their schema on
 	// first use, so a registry outage at start does not stop the reads.
@@ -287,12 +300,17 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if a.open() {
 		deps.Log.Warn("no API clients configured: reads are open to anyone who can reach the port, operate endpoints are refused")
 	}
-	return &Service{
+	s := &Service{
 		cfg: cfg, log: deps.Log, db: db, store: &store{db: db, d: d}, kafka: cl,
 		serde: serde, api: internalv1.NewAPI(), m: m, reader: reader, auth: a, commands: commands, health: health,
-		unauth: newAddrLimiter(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
-		feed:   feed.NewNotifier(),
-	}, nil
+		unauth:  newAddrLimiter(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
+		feed:    feed.NewNotifier(),
+		whStore: webhook.NewStore(db, d.rebind),
+	}
+	whCfg := cfg.Webhooks
+	whCfg.Poll = cfg.FeedPoll
+	s.webhooks = webhook.NewDispatcher(whCfg, s.whStore, webhookSource{s}, deps.Log)
+	return s, nil
 }
 
 // Close releases the Kafka client and the database. Call it after Run returns.

@@ -88,10 +88,26 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// Run consumes until ctx ends. Each poll is decoded, written in one database
-// transaction, and only then committed to Kafka. A database or registry
-// failure retries the same batch with backoff; it never skips it.
+// Run consumes until ctx ends, and meanwhile delivers webhooks (they
+// follow what the consumer commits).
 func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.webhooks.Run(ctx) // ends with ctx; its failures are logged and retried inside
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	return s.consume(ctx)
+}
+
+// consume reads Kafka until ctx ends. Each poll is decoded, written in one
+// database transaction, and only then committed to Kafka. A database or
+// registry failure retries the same batch with backoff; it never skips it.
+func (s *Service) consume(ctx context.Context) error {
 	s.log.Info("api consuming", zap.String("group", s.cfg.Group), zap.String("topics", EventTopicsRegex))
 	for {
 		fetches := s.kafka.PollRecords(ctx, s.cfg.MaxPollRecords)

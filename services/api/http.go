@@ -51,6 +51,13 @@ func (s *Service) Handler() http.Handler {
 	route("POST /v1/tenants/{tenant}/quarantine/replay", s.postReplay, ScopeOperate)
 	route("GET /v1/tenants/{tenant}/replays", s.getReplays, ScopeQuarantineRead, ScopeOperate)
 	route("GET /v1/tenants/{tenant}/replays/{replay_id}", s.getReplay, ScopeQuarantineRead, ScopeOperate)
+	route("POST /v1/tenants/{tenant}/webhooks", s.postWebhook, ScopeOperate)
+	route("GET /v1/tenants/{tenant}/webhooks", s.getWebhooks, ScopeOperate)
+	route("GET /v1/tenants/{tenant}/webhooks/{id}", s.getWebhook, ScopeOperate)
+	route("DELETE /v1/tenants/{tenant}/webhooks/{id}", s.deleteWebhook, ScopeOperate)
+	route("GET /v1/tenants/{tenant}/webhooks/{id}/deliveries", s.getWebhookDeliveries, ScopeOperate)
+	route("GET /v1/tenants/{tenant}/webhooks/{id}/dead-letters", s.getWebhookDeadLetters, ScopeOperate)
+	route("POST /v1/tenants/{tenant}/webhooks/{id}/dead-letters/replay", s.postWebhookReplay, ScopeOperate)
 	// Unknown endpoints still need a valid key when clients are configured,
 	// so probing paths reveals nothing to a caller without one.
 	route("/v1/", func(w http.ResponseWriter, _ *http.Request) {

@@ -1,0 +1,276 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/esrflow/esrflow/services/api/feed"
+	"github.com/esrflow/esrflow/services/api/webhook"
+)
+
+// webhookSource lets the dispatcher read the feed: the same items, with the
+// same JSON body, GET /v1/tenants/{t}/events serves.
+type webhookSource struct{ s *Service }
+
+func (w webhookSource) Events(ctx context.Context, tenant string, after int64, types []string, limit int) ([]webhook.Event, error) {
+	evs, err := w.s.store.events(ctx, eventQuery{Tenant: tenant, After: after, Types: types, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]webhook.Event, len(evs))
+	for i, e := range evs {
+		if out[i], err = asWebhookEvent(e); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (w webhookSource) Event(ctx context.Context, tenant, id string) (webhook.Event, error) {
+	evs, err := w.s.store.queryEvents(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant = ? AND event_id = ?`, tenant, id)
+	if err != nil {
+		return webhook.Event{}, err
+	}
+	if len(evs) == 0 {
+		return webhook.Event{}, errNotFound
+	}
+	return asWebhookEvent(evs[0])
+}
+
+func (w webhookSource) Changed(tenant string) <-chan struct{} { return w.s.feed.Changed(tenant) }
+
+func asWebhookEvent(e Event) (webhook.Event, error) {
+	body, err := json.Marshal(e)
+	return webhook.Event{Seq: e.Seq, ID: e.EventID, PersonID: e.PersonID, Type: e.Type, Body: body}, err
+}
+
+// webhookClient names the subscriptions' owner: the client's name. Webhook
+// endpoints need the operate scope, which is never open, so there is one.
+func webhookClient(w http.ResponseWriter, r *http.Request) (string, bool) {
+	c := clientOf(r)
+	if c == nil {
+		writeError(w, http.StatusUnauthorized, errOperateNeedsKey)
+		return "", false
+	}
+	// A webhook delivers the event feed: its owner must be allowed to read it.
+	if !c.hasAny([]string{ScopeReadEvents}) {
+		writeError(w, http.StatusForbidden, "webhooks deliver the event feed: the API key needs read:events as well as operate")
+		return "", false
+	}
+	return c.name, true
+}
+
+type webhookRequest struct {
+	URL   string   `json:"url"`
+	Types []string `json:"types"`
+	// After is a feed cursor to start after; empty: only events committed
+	// from now on.
+	After string `json:"after"`
+}
+
+func (s *Service) postWebhook(w http.ResponseWriter, r *http.Request) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return
+	}
+	client, ok := webhookClient(w, r)
+	if !ok {
+		return
+	}
+	var req webhookRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "body must be JSON: {\"url\": ..., \"types\": [...], \"after\": cursor}")
+		return
+	}
+	if err := s.webhooks.CheckURL(req.URL); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	types := []string{}
+	for _, typ := range req.Types {
+		if !slices.Contains(eventTypes, typ) {
+			writeError(w, http.StatusBadRequest, "types must be starter-created, leaver-confirmed, position-updated or leaver-reversed")
+			return
+		}
+		if !slices.Contains(types, typ) {
+			types = append(types, typ)
+		}
+	}
+	var after int64
+	if req.After != "" {
+		seq, err := feed.ParseCursor(req.After)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad cursor")
+			return
+		}
+		after = seq
+	} else {
+		head, err := s.store.feedHead(r.Context(), t)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		after = head
+	}
+	sub := webhook.Subscription{ID: "wh_" + strings.ReplaceAll(uuid.NewString(), "-", ""), Tenant: t, Client: client,
+		URL: req.URL, Types: types, Secret: webhook.NewSecret(), AfterSeq: after, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	if err := s.whStore.Create(r.Context(), sub); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.webhooks.Kick()
+	writeJSON(w, http.StatusCreated, sub) // the only answer that shows the secret
+}
+
+type webhookList struct {
+	Webhooks []webhook.Subscription `json:"webhooks"`
+}
+
+func (s *Service) getWebhooks(w http.ResponseWriter, r *http.Request) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return
+	}
+	client, ok := webhookClient(w, r)
+	if !ok {
+		return
+	}
+	subs, err := s.whStore.List(r.Context(), t, client)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	for i := range subs {
+		subs[i].Secret = ""
+	}
+	writeJSON(w, http.StatusOK, webhookList{Webhooks: subs})
+}
+
+// subscription finds the path's subscription among the client's own,
+// answering 404 for another client's or tenant's.
+func (s *Service) subscription(w http.ResponseWriter, r *http.Request) (*webhook.Subscription, bool) {
+	t, ok := tenant(w, r)
+	if !ok {
+		return nil, false
+	}
+	client, ok := webhookClient(w, r)
+	if !ok {
+		return nil, false
+	}
+	sub, err := s.whStore.Get(r.Context(), t, client, r.PathValue("id"))
+	switch {
+	case errors.Is(err, webhook.ErrNotFound):
+		writeError(w, http.StatusNotFound, "webhook not found")
+		return nil, false
+	case err != nil:
+		s.internal(w, r, err)
+		return nil, false
+	}
+	sub.Secret = ""
+	return sub, true
+}
+
+func (s *Service) getWebhook(w http.ResponseWriter, r *http.Request) {
+	if sub, ok := s.subscription(w, r); ok {
+		writeJSON(w, http.StatusOK, sub)
+	}
+}
+
+func (s *Service) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	sub, ok := s.subscription(w, r)
+	if !ok {
+		return
+	}
+	if err := s.whStore.Delete(r.Context(), sub.Tenant, sub.Client, sub.ID, time.Now()); err != nil && !errors.Is(err, webhook.ErrNotFound) {
+		s.internal(w, r, err)
+		return
+	}
+	s.webhooks.Kick()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type deliveryList struct {
+	Deliveries []webhook.Delivery `json:"deliveries"`
+}
+
+func (s *Service) getWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+	sub, ok := s.subscription(w, r)
+	if !ok {
+		return
+	}
+	n, ok := limit(w, r)
+	if !ok {
+		return
+	}
+	list, err := s.whStore.Deliveries(r.Context(), sub.ID, r.URL.Query().Get("event_id"), n)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, deliveryList{Deliveries: list})
+}
+
+type webhookDeadLetterList struct {
+	DeadLetters []webhook.DeadLetter `json:"dead_letters"`
+}
+
+func (s *Service) getWebhookDeadLetters(w http.ResponseWriter, r *http.Request) {
+	sub, ok := s.subscription(w, r)
+	if !ok {
+		return
+	}
+	n, ok := limit(w, r)
+	if !ok {
+		return
+	}
+	status := r.URL.Query().Get("status")
+	switch status {
+	case "", webhook.StatusDead, webhook.StatusReplaying, webhook.StatusDelivered:
+	default:
+		writeError(w, http.StatusBadRequest, "status must be dead, replaying or delivered")
+		return
+	}
+	list, err := s.whStore.DeadLetters(r.Context(), sub.ID, status, n)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, webhookDeadLetterList{DeadLetters: list})
+}
+
+type webhookReplayRequest struct {
+	EventIDs []string `json:"event_ids"`
+}
+
+func (s *Service) postWebhookReplay(w http.ResponseWriter, r *http.Request) {
+	sub, ok := s.subscription(w, r)
+	if !ok {
+		return
+	}
+	var req webhookReplayRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err == nil && len(strings.TrimSpace(string(body))) > 0 {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil || len(req.EventIDs) > maxLimit || slices.ContainsFunc(req.EventIDs, func(id string) bool { return !cleanText(id) || id == "" }) {
+		writeError(w, http.StatusBadRequest, "body must be empty (replay every dead letter) or {\"event_ids\": [...]} (at most 1000)")
+		return
+	}
+	n, err := s.whStore.Replay(r.Context(), sub.ID, req.EventIDs, time.Now())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.webhooks.Kick()
+	writeJSON(w, http.StatusAccepted, map[string]int{"replaying": n})
+}
