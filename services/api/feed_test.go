@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -220,4 +221,120 @@ func TestFeedLongPollWokenByCommit(t *testing.T) {
 	}
 	assertGet(t, srv, "/v1/tenants/RXX/events?wait=61s", 400, `{"error":"wait must be a duration from 0s to 60s (e.g. 30s) or a number of seconds"}`)
 	assertGet(t, srv, "/v1/tenants/RXX/events?after=bm90LWEtY3Vyc29y", 400, `{"error":"bad cursor"}`)
+}
+
+// Several writers committing one tenant's events at once (several api
+// instances on one PostgreSQL): a reader following the feed sees each
+// page continue exactly where the last ended, so it can never pass an
+// event that commits later with a lower seq.
+func TestFeedSeqContiguousUnderConcurrentWriters(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dbURL string) {
+		s := openTestStore(t, dbURL)
+		const writers, batches, per = 4, 25, 3
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for w := range writers {
+			wg.Go(func() {
+				for b := range batches {
+					var bt batch
+					for i := range per {
+						st := starter()
+						st.EventID, st.PersonID = fmt.Sprintf("ev-%d-%d-%d", w, b, i), fmt.Sprintf("P%d%d", w, i)
+						bt.Events = append(bt.Events, asEvent(st))
+					}
+					if _, err := s.apply(ctx, bt); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		writing := make(chan struct{})
+		go func() { wg.Wait(); close(writing) }()
+		var after int64
+		total := int64(writers * batches * per)
+		deadline := time.Now().Add(time.Minute)
+		for after < total && time.Now().Before(deadline) {
+			done := false
+			select {
+			case <-writing:
+				done = true // the writers ended: read what is left, then stop
+			default:
+			}
+			evs, err := s.events(ctx, eventQuery{Tenant: "RXX", After: after, Limit: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done && len(evs) == 0 {
+				break
+			}
+			for _, e := range evs {
+				if e.Seq != after+1 {
+					t.Fatalf("read seq %d after %d: the feed skipped", e.Seq, after)
+				}
+				after = e.Seq
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if after != total {
+			t.Errorf("read up to seq %d, want %d", after, total)
+		}
+	})
+}
+
+// Events stored before the feed existed are numbered in their old listing
+// order (recorded_at, event_id) by migration 7, and new ones follow.
+func TestMigrationNumbersExistingEvents(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dbURL string) {
+		db, d, err := openDB(dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		ctx := context.Background()
+		all := migrations
+		migrations = all[:6]
+		err = migrate(ctx, db, d)
+		migrations = all
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, ev := range []struct {
+			id, tenant string
+			at         int64
+		}{{"ev-b", "RXX", 200}, {"ev-a", "RXX", 200}, {"ev-c", "RXX", 100}, {"ev-y", "RYY", 50}} {
+			if _, err := db.ExecContext(ctx, d.rebind(`INSERT INTO events (event_id, tenant, type, person_id, effective_date, recorded_at,
+				topic, kafka_partition, kafka_offset, schema_id, payload, stored_at) VALUES (?, ?, 'starter-created', 'P1', '2024-03-11', ?, 't', 0, ?, 1, '{}', 0)`),
+				ev.id, ev.tenant, ev.at, i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := migrate(ctx, db, d); err != nil {
+			t.Fatal(err)
+		}
+		s := &store{db: db, d: d}
+		st := starter()
+		st.EventID = "ev-new"
+		if _, err := s.apply(ctx, batch{Events: []event{asEvent(st)}}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, tenant := range []string{"RXX", "RYY"} {
+			evs, err := s.events(ctx, eventQuery{Tenant: tenant, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range evs {
+				got = append(got, fmt.Sprintf("%s:%s=%d", tenant, e.EventID, e.Seq))
+			}
+		}
+		if want := "RXX:ev-c=1 RXX:ev-a=2 RXX:ev-b=3 RXX:ev-new=4 RYY:ev-y=1"; strings.Join(got, " ") != want {
+			t.Errorf("feed = %s, want %s", strings.Join(got, " "), want)
+		}
+	})
 }
