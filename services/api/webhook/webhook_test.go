@@ -1,0 +1,92 @@
+package webhook
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// The specification's own example (standardwebhooks.com, "Verifying
+// webhooks"): our signature must be the one it lists.
+func TestSignMatchesSpecExample(t *testing.T) {
+	got, err := Sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0),
+		[]byte(`{"test": 2432232314}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
+		t.Errorf("Sign = %s, want %s", got, want)
+	}
+	if _, err := Sign("whsec_!!notbase64", "id", time.Now(), nil); err == nil {
+		t.Error("a secret that is not base64 was accepted")
+	}
+}
+
+func TestNewSecretIsWhsecBase64(t *testing.T) {
+	a, b := NewSecret(), NewSecret()
+	k, err := secretKey(a)
+	if !strings.HasPrefix(a, SecretPrefix) || err != nil || len(k) != 32 || a == b {
+		t.Errorf("NewSecret = %q, %q (%v)", a, b, err)
+	}
+}
+
+// Backoff doubles from base, stops at max, and jitters within the upper
+// half of each step.
+func TestBackoffExponentialCappedJittered(t *testing.T) {
+	base, max := 100*time.Millisecond, 1*time.Second
+	for n, step := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond,
+		4: 800 * time.Millisecond, 5: time.Second, 30: time.Second} {
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			d := Backoff(n, base, max)
+			if d < step/2 || d > step {
+				t.Fatalf("Backoff(%d) = %s, want within [%s, %s]", n, d, step/2, step)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 2 {
+			t.Errorf("Backoff(%d) has no jitter", n)
+		}
+	}
+}
+
+// Without AllowPrivate, URLs naming internal addresses are refused at
+// creation, and a dial that lands on one is refused too (a public name can
+// resolve to an internal address).
+func TestPrivateAddressesRefused(t *testing.T) {
+	d := NewDispatcher(Config{}, nil, nil, zap.NewNop())
+	for _, u := range []string{"http://127.0.0.1:8080/x", "http://10.1.2.3/", "http://[::1]/", "http://169.254.169.254/latest",
+		"http://localhost/", "http://192.168.0.1/", "http://100.64.0.1/"} {
+		if err := d.CheckURL(u); err == nil {
+			t.Errorf("CheckURL(%s) accepted", u)
+		}
+	}
+	for _, u := range []string{"https://hooks.example.com/esr", "http://93.184.215.14:8080/x"} {
+		if err := d.CheckURL(u); err != nil {
+			t.Errorf("CheckURL(%s) = %v", u, err)
+		}
+	}
+	for _, u := range []string{"ftp://example.com/", "/relative", "https://user:pw@example.com/"} {
+		if err := d.CheckURL(u); err == nil {
+			t.Errorf("CheckURL(%s) accepted", u)
+		}
+	}
+	var hit atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hit.Store(true) }))
+	defer srv.Close()
+	sub := &Subscription{ID: "wh_1", URL: srv.URL, Secret: NewSecret()}
+	_, _, err := d.attempt(context.Background(), sub, Event{ID: "ev-1", Body: []byte(`{}`)})
+	if err == nil || !strings.Contains(err.Error(), "not a public address") || hit.Load() {
+		t.Errorf("dial to 127.0.0.1 = %v (receiver hit: %v)", err, hit.Load())
+	}
+	allowed := NewDispatcher(Config{AllowPrivate: true}, nil, nil, zap.NewNop())
+	if code, _, err := allowed.attempt(context.Background(), sub, Event{ID: "ev-1", Body: []byte(`{}`)}); err != nil || code != 200 || !hit.Load() {
+		t.Errorf("with AllowPrivate: %d %v", code, err)
+	}
+}
