@@ -258,6 +258,33 @@ func testWebhooks(t *testing.T, dbURL string) {
 		t.Errorf("ev-p3-1 deliveries = %s", got)
 	}
 
+	// The log pages: one attempt per page gives the same rows.
+	var paged []string
+	path := base + "/deliveries?limit=1&event_id=ev-p3-1"
+	for range 10 {
+		code, body := do(t, srv, "GET", path, key, "")
+		var l struct {
+			Deliveries []struct {
+				Attempt int  `json:"attempt"`
+				Replay  bool `json:"replay"`
+			} `json:"deliveries"`
+			NextCursor string `json:"next_cursor"`
+		}
+		if err := json.Unmarshal([]byte(body), &l); code != 200 || err != nil {
+			t.Fatalf("GET %s = %d %s", path, code, body)
+		}
+		for _, d := range l.Deliveries {
+			paged = append(paged, fmt.Sprintf("%d/%v", d.Attempt, d.Replay))
+		}
+		if l.NextCursor == "" {
+			break
+		}
+		path = base + "/deliveries?limit=1&event_id=ev-p3-1&cursor=" + l.NextCursor
+	}
+	if got := strings.Join(paged, " "); got != "1/false 2/false 3/false 1/true" {
+		t.Errorf("paged deliveries = %s", got)
+	}
+
 	// Each body is the event's feed item.
 	_, feedBody := do(t, srv, "GET", "/v1/tenants/RXX/events?type=starter-created", key, "")
 	var feedItems struct {

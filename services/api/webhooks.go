@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -201,6 +202,8 @@ func (s *Service) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 
 type deliveryList struct {
 	Deliveries []webhook.Delivery `json:"deliveries"`
+	// NextCursor continues the log (?cursor=); empty at the end.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 func (s *Service) getWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
@@ -212,12 +215,33 @@ func (s *Service) getWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	list, err := s.whStore.Deliveries(r.Context(), sub.ID, r.URL.Query().Get("event_id"), n)
+	var after *webhook.DeliveryCursor
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		at, rest, err := parseCursor(c)
+		attempt, id, ok := strings.Cut(rest, ":")
+		n, aerr := strconv.Atoi(attempt)
+		if err != nil || !ok || aerr != nil || !cleanText(id) {
+			writeError(w, http.StatusBadRequest, "bad cursor")
+			return
+		}
+		after = &webhook.DeliveryCursor{At: at, EventID: id, Attempt: n}
+	}
+	eventID := r.URL.Query().Get("event_id")
+	if !cleanText(eventID) {
+		writeJSON(w, http.StatusOK, deliveryList{Deliveries: []webhook.Delivery{}})
+		return
+	}
+	list, pos, err := s.whStore.Deliveries(r.Context(), sub.ID, eventID, after, n)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, deliveryList{Deliveries: list})
+	out := deliveryList{Deliveries: list}
+	if len(list) == n {
+		last := pos[len(pos)-1]
+		out.NextCursor = makeCursor(last.At, strconv.Itoa(last.Attempt)+":"+last.EventID)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 type webhookDeadLetterList struct {

@@ -148,8 +148,8 @@ func (st *Store) live(ctx context.Context, id string) (bool, error) {
 	return n > 0, err
 }
 
-// Delete ends a subscription; its log and dead letters stay readable to
-// nobody through the api, but stay in the database for audit.
+// Delete ends a subscription. Its rows stay in the database (for audit)
+// but the api no longer serves them.
 func (st *Store) Delete(ctx context.Context, tenant, client, id string, at time.Time) error {
 	res, err := st.db.ExecContext(ctx, st.rebind(`UPDATE webhook_subscriptions SET deleted_at = ?
 		WHERE id = ? AND tenant = ? AND client = ? AND deleted_at IS NULL`), at.UnixMilli(), id, tenant, client)
@@ -206,32 +206,44 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// Deliveries returns a subscription's delivery log, oldest first, after
-// the (at, event id, attempt) position given by after (nil: from the start);
-// eventID, when set, keeps one event's attempts.
-func (st *Store) Deliveries(ctx context.Context, subID, eventID string, limit int) ([]Delivery, error) {
+// DeliveryCursor is a position in a delivery log: after the attempt
+// logged at At (µs) for EventID, number Attempt.
+type DeliveryCursor struct {
+	At      int64
+	EventID string
+	Attempt int
+}
+
+// Deliveries returns up to limit rows of a subscription's delivery log,
+// oldest first, after the position after (nil: from the start); eventID,
+// when set, keeps one event's attempts.
+func (st *Store) Deliveries(ctx context.Context, subID, eventID string, after *DeliveryCursor, limit int) ([]Delivery, []DeliveryCursor, error) {
 	where, args := []string{"subscription_id = ?"}, []any{subID}
 	if eventID != "" {
 		where, args = append(where, "event_id = ?"), append(args, eventID)
 	}
+	if after != nil {
+		where = append(where, "(at > ? OR (at = ? AND (event_id > ? OR (event_id = ? AND attempt > ?))))")
+		args = append(args, after.At, after.At, after.EventID, after.EventID, after.Attempt)
+	}
 	rows, err := st.db.QueryContext(ctx, st.rebind(`SELECT event_id, feed_seq, attempt, at, status_code, latency_us, error, replay
 		FROM webhook_deliveries WHERE `+strings.Join(where, " AND ")+` ORDER BY at, event_id, attempt LIMIT ?`), append(args, limit)...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
-	out := []Delivery{}
+	out, pos := []Delivery{}, []DeliveryCursor{}
 	for rows.Next() {
 		var d Delivery
 		var at, latency int64
 		var replay int
 		if err := rows.Scan(&d.EventID, &d.Seq, &d.Attempt, &at, &d.StatusCode, &latency, &d.Error, &replay); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		d.At, d.LatencyMS, d.Replay = time.UnixMicro(at).UTC(), float64(latency)/1000, replay != 0
-		out = append(out, d)
+		out, pos = append(out, d), append(pos, DeliveryCursor{At: at, EventID: d.EventID, Attempt: d.Attempt})
 	}
-	return out, rows.Err()
+	return out, pos, rows.Err()
 }
 
 // DeadLetters returns a subscription's dead letters in feed order; status,
