@@ -105,9 +105,10 @@ type Config struct {
 	Tenants *esrtenant.Set
 
 	// FeedPoll is how often a long-polling feed reader (and the webhook
-	// dispatcher) also reads the database for events committed by another
-	// api instance sharing it; this instance's own commits wake them at
-	// once. Zero means 1s.
+	// dispatcher) reads the database again without being woken. Commits
+	// wake them at once (this instance's in process, other instances' on
+	// PostgreSQL through LISTEN/NOTIFY); polling covers a lost listening
+	// connection. Zero means 1s.
 	FeedPoll time.Duration
 	// Webhooks tunes webhook delivery (docs/api.md, Webhooks); its Poll is
 	// FeedPoll.
@@ -131,7 +132,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StallTimeout, "kafka.stall-timeout", 2*time.Minute, "how long one batch may keep failing before /readyz reports the consumer stuck")
 	fs.StringVar(&c.UploadDrop, "upload.drop", "", "drop folder (one sub-folder per tenant) that HTTP uploads write into; empty: upload disabled")
 	fs.Int64Var(&c.UploadMaxBytes, "upload.max-bytes", DefaultUploadMaxBytes, "largest file accepted by HTTP upload, in bytes")
-	fs.DurationVar(&c.FeedPoll, "feed.poll", time.Second, "how often feed long-polls and webhook deliveries look for events committed by other api instances sharing the database")
+	fs.DurationVar(&c.FeedPoll, "feed.poll", time.Second, "how often feed long-polls and webhook deliveries look again for new events without being woken (a fallback: commits wake them at once)")
 	fs.IntVar(&c.Webhooks.MaxAttempts, "webhook.max-attempts", 8, "delivery attempts per event before it goes to the subscription's dead letters")
 	fs.DurationVar(&c.Webhooks.BaseBackoff, "webhook.backoff", time.Second, "wait after a webhook's first failed attempt; doubled after each further one, with jitter")
 	fs.DurationVar(&c.Webhooks.MaxBackoff, "webhook.max-backoff", 5*time.Minute, "longest wait between two attempts of one webhook delivery")

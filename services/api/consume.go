@@ -89,17 +89,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 // Run consumes until ctx ends, and meanwhile delivers webhooks (they
-// follow what the consumer commits).
+// follow what the consumer commits) and, on PostgreSQL, listens for other
+// instances' commits.
 func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	listening := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = s.webhooks.Run(ctx) // ends with ctx; its failures are logged and retried inside
 	}()
+	go func() {
+		defer close(listening)
+		s.listenFeed(ctx)
+	}()
 	defer func() {
 		cancel()
 		<-done
+		<-listening
 	}()
 	return s.consume(ctx)
 }

@@ -2,11 +2,17 @@ package api
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/services/api/feed"
@@ -130,4 +136,58 @@ func (s *Service) waitEvents(ctx context.Context, q eventQuery, wait time.Durati
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// feedChannel is the PostgreSQL NOTIFY channel on which a commit of new
+// events names its tenant.
+const feedChannel = "esrflow_feed"
+
+// listenFeed, on PostgreSQL, wakes this instance's feed readers and webhook
+// deliveries when another api instance sharing the database commits events
+// (LISTEN esrflow_feed; store.assignFeedSeq notifies). It reconnects after
+// a failure; meanwhile --feed.poll still finds the events. On SQLite there is
+// one instance per file, so it does nothing.
+func (s *Service) listenFeed(ctx context.Context) {
+	if s.store.d != postgres {
+		return
+	}
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("feed: LISTEN failed; relying on --feed.poll until it reconnects", zap.Error(err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(s.cfg.FeedPoll):
+		}
+	}
+}
+
+// listenOnce holds one connection in LISTEN until ctx ends or it fails. The
+// connection is then discarded (driver.ErrBadConn), never returned to the
+// pool still listening.
+func (s *Service) listenOnce(ctx context.Context) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("feed: not a pgx connection (%T)", dc)
+		}
+		pc := c.Conn()
+		if _, err := pc.Exec(ctx, "LISTEN "+feedChannel); err != nil {
+			return errors.Join(err, driver.ErrBadConn)
+		}
+		for {
+			n, err := pc.WaitForNotification(ctx)
+			if err != nil {
+				return errors.Join(err, driver.ErrBadConn)
+			}
+			s.feed.Notify(n.Payload)
+		}
+	})
 }

@@ -186,7 +186,7 @@ func testFeedNoGap(t *testing.T, dbURL string) {
 // answer before the minute's wait ends).
 func TestFeedLongPollWokenByCommit(t *testing.T) {
 	e := newEnv(t)
-	_, srv, _ := e.run(Config{DBURL: "sqlite:" + t.TempDir() + "/api.db", FeedPoll: time.Hour})
+	s, srv, _ := e.run(Config{DBURL: "sqlite:" + t.TempDir() + "/api.db", FeedPoll: time.Hour})
 	e.produce(true, e.event("RXX", schemas.EventStarterCreated, 1, "20990417", starter()))
 	body := waitFor(t, srv, "/v1/tenants/RXX/events", 200, `"ev-starter-1"`)
 	var first feedPage
@@ -207,6 +207,7 @@ func TestFeedLongPollWokenByCommit(t *testing.T) {
 		done <- result{resp.StatusCode, string(b)}
 	}()
 	// Another tenant's event does not answer the poll; RXX's next one does.
+	eventually(t, "the long poll to park", func() bool { return s.feed.Waiting("RXX") })
 	other := starter()
 	other.EventID, other.Tenant = "ev-ryy", "RYY"
 	e.produce(true, e.event("RYY", schemas.EventStarterCreated, 1, other.PersonID, other))
@@ -337,4 +338,54 @@ func TestMigrationNumbersExistingEvents(t *testing.T) {
 			t.Errorf("feed = %s, want %s", strings.Join(got, " "), want)
 		}
 	})
+}
+
+// Two api instances share a PostgreSQL database: a long poll on the
+// instance that does not consume is woken by the other's commit through
+// LISTEN/NOTIFY (polling is off, so nothing else answers within the wait).
+func TestFeedLongPollWokenByAnotherInstance(t *testing.T) {
+	dbURL := freshPostgresSchema(t)
+	e := newEnv(t)
+	_, writer, _ := e.run(Config{DBURL: dbURL, FeedPoll: time.Hour})
+	// The reader instance serves HTTP and listens, but consumes nothing.
+	reader, err := New(Config{DBURL: dbURL, FeedPoll: time.Hour, RegistryURL: e.registry,
+		Kafka: kafkax.Config{Brokers: e.broker.Seeds(), ClientID: "api-test-reader"}}, Deps{Log: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan struct{})
+	go func() { defer close(listening); reader.listenFeed(ctx) }()
+	srv := httptest.NewServer(reader.Handler())
+	t.Cleanup(func() { srv.Close(); cancel(); <-listening; reader.Close() })
+
+	e.produce(true, e.event("RXX", schemas.EventStarterCreated, 1, "20990417", starter()))
+	waitFor(t, writer, "/v1/tenants/RXX/events", 200, `"ev-starter-1"`)
+	body := waitFor(t, srv, "/v1/tenants/RXX/events", 200, `"ev-starter-1"`)
+	var first feedPage
+	if err := json.Unmarshal([]byte(body), &first); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		code int
+		body string
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, b, err := send(t, "GET", srv.URL+"/v1/tenants/RXX/events?wait=60s&after="+url.QueryEscape(first.Cursor), "", "")
+		if err != nil {
+			done <- result{0, err.Error()}
+			return
+		}
+		done <- result{resp.StatusCode, string(b)}
+	}()
+	eventually(t, "the long poll to park", func() bool { return reader.feed.Waiting("RXX") })
+	next := starter()
+	next.EventID, next.PersonID = "ev-starter-2", "20990418"
+	e.produce(true, e.event("RXX", schemas.EventStarterCreated, 1, next.PersonID, next))
+	r := <-done
+	var p feedPage
+	if err := json.Unmarshal([]byte(r.body), &p); err != nil || r.code != 200 || len(p.Events) != 1 || p.Events[0].EventID != "ev-starter-2" {
+		t.Fatalf("long poll on the other instance = %d %s; want ev-starter-2", r.code, r.body)
+	}
 }

@@ -226,6 +226,13 @@ func (s *store) assignFeedSeq(ctx context.Context, tx *sql.Tx, fresh []event) er
 			return fmt.Errorf("feed counter: %w", err)
 		}
 		next[t] = last - counts[t] + 1
+		if s.d == postgres {
+			// Sent at commit (and dropped on rollback) to every api
+			// instance listening: their long polls and webhooks wake.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_notify('`+feedChannel+`', $1)`, t); err != nil {
+				return fmt.Errorf("feed notify: %w", err)
+			}
+		}
 	}
 	for _, e := range fresh {
 		if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE events SET feed_seq = ? WHERE event_id = ?`), next[e.Tenant], e.ID); err != nil {

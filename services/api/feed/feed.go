@@ -78,3 +78,12 @@ func (n *Notifier) Notify(tenant string) {
 		delete(n.waiters, tenant)
 	}
 }
+
+// Waiting reports whether anyone took a channel for tenant that has not
+// been closed yet (tests use it to know a long poll is parked).
+func (n *Notifier) Waiting(tenant string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.waiters[tenant]
+	return ok
+}

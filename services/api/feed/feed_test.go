@@ -23,7 +23,13 @@ func TestCursorRoundTrip(t *testing.T) {
 func TestNotifierWakesOnlyItsTenant(t *testing.T) {
 	n := NewNotifier()
 	a, b := n.Changed("RXX"), n.Changed("RYY")
+	if !n.Waiting("RXX") || n.Waiting("RZZ") {
+		t.Fatal("Waiting does not reflect the channels handed out")
+	}
 	n.Notify("RXX")
+	if n.Waiting("RXX") {
+		t.Fatal("still waiting after Notify")
+	}
 	select {
 	case <-a:
 	default:
