@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -409,4 +410,42 @@ func testLineage(t *testing.T, dbURL string) {
 func jsonInt(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// People stored before the state migration get their assignments indexed
+// by it: the lists see them without a re-read of the topics.
+func TestStateMigrationBackfills(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dbURL string) {
+		db, d, err := openDB(dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		ctx := context.Background()
+		all := migrations
+		migrations = all[:migrationState-1]
+		err = migrate(ctx, db, d)
+		migrations = all
+		if err != nil {
+			t.Fatal(err)
+		}
+		list := `[{"assignment_number":"31000001","position_number":"5100001","position_title":"Staff Nurse","organisation":"412 Renal Ward",
+			"grade":"","staff_group":"","job_role":"","occupation_code":"","location":"Ward 2","at":1}]`
+		if _, err := db.Exec(d.rebind(`INSERT INTO people (tenant, person_id, vpd, employee_number, employment_status, status_at, scheduled, rehire,
+			assignments, last_event_id, updated_at) VALUES ('RXX', '20000001', '412', '31000001', 'EMPLOYED', 1, 0, 0, ?, 'ev-1', 1710123423250)`), list); err != nil {
+			t.Fatal(err)
+		}
+		if err := migrate(ctx, db, d); err != nil {
+			t.Fatal(err)
+		}
+		s := &store{db: db, d: d}
+		pos, err := s.positions(ctx, "RXX", "", "", 10)
+		if err != nil || len(pos) != 1 || pos[0].PositionNumber != "5100001" || pos[0].Location != "Ward 2" || pos[0].Assignments != 1 {
+			t.Errorf("positions after the migration = %+v (%v)", pos, err)
+		}
+		ppl, err := s.people(ctx, peopleQuery{Tenant: "RXX", Organisation: "412 Renal Ward", ChangedSince: time.UnixMilli(1710123423250), Limit: 10})
+		if err != nil || len(ppl) != 1 {
+			t.Errorf("people in the organisation, changed since their last event = %d (%v), want 1", len(ppl), err)
+		}
+	})
 }
