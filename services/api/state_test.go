@@ -281,6 +281,27 @@ func TestProblemDetails(t *testing.T) {
 			t.Errorf("GET %s = %d %s, want %d %s", c.path, code, body, c.status, c.want)
 		}
 	}
+	// Every endpoint this adds: another tenant's key and a key without the
+	// scope are refused with no data; the tenant's own key gets its data.
+	for _, ep := range []struct{ path, scope string }{
+		{"/people", ScopeReadPeople}, {"/people?employee_number=49990002", ScopeReadPeople},
+		{"/people/49990001/assignments", ScopeReadPeople}, {"/positions", ScopeReadPeople}, {"/positions/5102277", ScopeReadPeople},
+		{"/organisations", ScopeReadPeople}, {"/organisations/412%20Cardiology%20Outpatients", ScopeReadPeople},
+		{"/locations", ScopeReadPeople}, {"/locations/x", ScopeReadPeople},
+		{"/events/ev-starter-ryy/lineage", ScopeReadEvents}, {"/files/" + sha2 + "/events", ScopeReadEvents},
+		{"/files/" + sha2 + "/quarantine", ScopeQuarantineRead},
+	} {
+		path := "/v1/tenants/RYY" + ep.path
+		if code, body := do(t, f.srv, "GET", path, reader, ""); code != 403 || body != `{"error":"this API key is not allowed tenant RYY"}` {
+			t.Errorf("RXX key on %s: %d %s", path, code, body)
+		}
+		if code, body := do(t, f.srv, "GET", path, f.keys["any-batches"], ""); code != 403 || body != `{"error":"this API key lacks the `+ep.scope+` scope"}` {
+			t.Errorf("key without %s on %s: %d %s", ep.scope, path, code, body)
+		}
+		if code, body := do(t, f.srv, "GET", path, f.keys["ryy-all"], ""); (code != 200 && code != 404) || strings.Contains(body, "20990417") {
+			t.Errorf("RYY key on %s: %d %s", path, code, body)
+		}
+	}
 	// The right key sees its own tenant's state, never another's.
 	ids, _ := listKeysKey(t, f.srv.URL, "/v1/tenants/RYY/people", f.keys["ryy-all"])
 	if !slices.Equal(ids, []string{"49990001"}) {
