@@ -106,7 +106,10 @@ func (s *store) people(ctx context.Context, q peopleQuery) ([]*Person, error) {
 	}
 	for _, f := range []struct{ col, v string }{{"organisation", q.Organisation}, {"staff_group", q.StaffGroup}} {
 		if f.v != "" {
-			add(`EXISTS (SELECT 1 FROM person_assignments a WHERE a.tenant = people.tenant AND a.person_id = people.person_id AND a.`+f.col+` = ?)`, f.v)
+			// IN, not EXISTS: the planner can then start from the
+			// assignments index of that value instead of every person.
+			where = append(where, `person_id IN (SELECT person_id FROM person_assignments WHERE tenant = ? AND `+f.col+` = ?)`)
+			args = append(args, q.Tenant, f.v)
 		}
 	}
 	if q.After != "" {
@@ -152,12 +155,16 @@ func (s *store) positions(ctx context.Context, tenant, after, exactly string, li
 	if exactly != "" {
 		cond, key = "position_number = ?", exactly
 	}
+	// The page's numbers first (an index range), then the newest row and
+	// count of just those, so a page costs the same wherever it starts.
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT position_number, position_title, organisation, grade, staff_group,
 		job_role, occupation_code, location, n FROM (
 			SELECT a.*, ROW_NUMBER() OVER (PARTITION BY position_number ORDER BY set_at DESC, person_id, assignment_number) AS rn,
 				COUNT(*) OVER (PARTITION BY position_number) AS n
-			FROM person_assignments a WHERE tenant = ? AND position_number <> '' AND `+cond+`) AS latest
-		WHERE rn = 1 ORDER BY position_number LIMIT ?`), tenant, key, limit)
+			FROM person_assignments a WHERE tenant = ? AND position_number IN (
+				SELECT DISTINCT position_number FROM person_assignments WHERE tenant = ? AND position_number <> '' AND `+cond+`
+				ORDER BY position_number LIMIT ?)) AS latest
+		WHERE rn = 1 ORDER BY position_number`), tenant, tenant, key, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -189,8 +196,11 @@ func (s *store) places(ctx context.Context, tenant, column, after, exactly strin
 	if exactly != "" {
 		cond, key = column+" = ?", exactly
 	}
+	// The page's names first (an index range), then counts of just those.
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT `+column+`, COUNT(DISTINCT person_id), COUNT(*) FROM person_assignments
-		WHERE tenant = ? AND `+column+` <> '' AND `+cond+` GROUP BY `+column+` ORDER BY `+column+` LIMIT ?`), tenant, key, limit)
+		WHERE tenant = ? AND `+column+` IN (SELECT DISTINCT `+column+` FROM person_assignments
+			WHERE tenant = ? AND `+column+` <> '' AND `+cond+` ORDER BY `+column+` LIMIT ?)
+		GROUP BY `+column+` ORDER BY `+column), tenant, tenant, key, limit)
 	if err != nil {
 		return nil, err
 	}
