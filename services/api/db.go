@@ -374,8 +374,7 @@ var migrations = []string{
 	CREATE INDEX people_by_change ON people (tenant, changed_at)`,
 }
 
-// migrationState is the version of the state migration above (9 once the
-// branches of issue 12 are merged).
+// migrationState is the version of the current-state migration above.
 const migrationState = 7
 
 // migrateHooks run in the migration's transaction right after the
