@@ -179,7 +179,7 @@ func (s *store) fileEvents(ctx context.Context, tenant, sha string, afterLine in
 		var payload string
 		var line int64
 		if err := rows.Scan(&e.EventID, &e.Type, &e.Tenant, &e.PersonID, &e.EffectiveDate, &e.recordedAt,
-			&e.Kafka.Topic, &e.Kafka.Partition, &e.Kafka.Offset, &e.Kafka.SchemaID, &payload, &line); err != nil {
+			&e.Kafka.Topic, &e.Kafka.Partition, &e.Kafka.Offset, &e.Kafka.SchemaID, &payload, &e.Seq, &line); err != nil {
 			return nil, nil, err
 		}
 		e.RecordedAt, e.Data = millisRFC3339(e.recordedAt), json.RawMessage(payload)
