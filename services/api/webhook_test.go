@@ -197,6 +197,19 @@ func testWebhooks(t *testing.T, dbURL string) {
 		t.Errorf("dead letters = %s", body)
 	}
 
+	// The list pages: one per page, in feed order.
+	if code, body := do(t, srv, "GET", deadPath+"?limit=1", key, ""); code != 200 || !strings.Contains(body, `"ev-p3-1"`) || !strings.Contains(body, `"next_cursor"`) {
+		t.Errorf("dead letters page 1 = %d %s", code, body)
+	} else {
+		var p struct {
+			NextCursor string `json:"next_cursor"`
+		}
+		_ = json.Unmarshal([]byte(body), &p)
+		if code, body := do(t, srv, "GET", deadPath+"?limit=1&cursor="+p.NextCursor, key, ""); code != 200 || !strings.Contains(body, `"ev-p3-2"`) || strings.Contains(body, `"ev-p3-1"`) {
+			t.Errorf("dead letters page 2 = %d %s", code, body)
+		}
+	}
+
 	// The delivery log: every attempt, with its status or error.
 	type logRow struct {
 		EventID, Error      string

@@ -246,6 +246,8 @@ func (s *Service) getWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 
 type webhookDeadLetterList struct {
 	DeadLetters []webhook.DeadLetter `json:"dead_letters"`
+	// NextCursor continues the list (?cursor=); empty at the end.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 func (s *Service) getWebhookDeadLetters(w http.ResponseWriter, r *http.Request) {
@@ -264,12 +266,25 @@ func (s *Service) getWebhookDeadLetters(w http.ResponseWriter, r *http.Request) 
 		writeError(w, http.StatusBadRequest, "status must be dead, replaying or delivered")
 		return
 	}
-	list, err := s.whStore.DeadLetters(r.Context(), sub.ID, status, n)
+	var after int64
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		seq, err := feed.ParseCursor(c)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad cursor")
+			return
+		}
+		after = seq
+	}
+	list, err := s.whStore.DeadLetters(r.Context(), sub.ID, status, after, n)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, webhookDeadLetterList{DeadLetters: list})
+	out := webhookDeadLetterList{DeadLetters: list}
+	if len(list) == n {
+		out.NextCursor = feed.Cursor(list[len(list)-1].Seq)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 type webhookReplayRequest struct {

@@ -260,7 +260,7 @@ func (d *Dispatcher) loop(ctx context.Context, s Subscription, kick <-chan struc
 // round delivers pending replays and then one page of the feed; busy says
 // there may be more to do at once.
 func (d *Dispatcher) round(ctx context.Context, s *Subscription) (bool, error) {
-	replays, err := d.store.DeadLetters(ctx, s.ID, StatusReplaying, page)
+	replays, err := d.store.DeadLetters(ctx, s.ID, StatusReplaying, 0, page)
 	if err != nil {
 		return false, err
 	}

@@ -246,10 +246,10 @@ func (st *Store) Deliveries(ctx context.Context, subID, eventID string, after *D
 	return out, pos, rows.Err()
 }
 
-// DeadLetters returns a subscription's dead letters in feed order; status,
-// when set, keeps those in it.
-func (st *Store) DeadLetters(ctx context.Context, subID, status string, limit int) ([]DeadLetter, error) {
-	where, args := []string{"subscription_id = ?"}, []any{subID}
+// DeadLetters returns a subscription's dead letters in feed order, after
+// feed seq afterSeq; status, when set, keeps those in it.
+func (st *Store) DeadLetters(ctx context.Context, subID, status string, afterSeq int64, limit int) ([]DeadLetter, error) {
+	where, args := []string{"subscription_id = ?", "feed_seq > ?"}, []any{subID, afterSeq}
 	if status != "" {
 		where, args = append(where, "status = ?"), append(args, status)
 	}
