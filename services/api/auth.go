@@ -16,28 +16,67 @@ import (
 )
 
 // Scopes an API client may hold. Each endpoint needs one of them (see
-// docs/api.md); operate and files:write are the ones that change anything.
+// docs/api.md); operate, files:write and admin are the ones that change
+// anything. The names are resource:verb; the older verb:resource names are
+// still accepted (ScopeAliases).
 const (
-	ScopeReadPeople  = "read:people"
-	ScopeReadEvents  = "read:events"
-	ScopeReadFiles   = "read:files"
-	ScopeReadBatches = "read:batches"
+	ScopeReadPeople  = "people:read"
+	ScopeReadEvents  = "events:read"
+	ScopeReadFiles   = "files:read"
+	ScopeReadBatches = "batches:read"
 	// ScopeQuarantineRead lists quarantined records and replays, with
 	// personal values redacted.
 	ScopeQuarantineRead = "quarantine:read"
-	// ScopePersonalRead adds the personal values of quarantined rows (raw
-	// personal columns, the canonical entity) to what the client's other
-	// scopes show. It grants no endpoint by itself.
-	ScopePersonalRead = "personal:read"
+	// ScopePeopleSensitive adds the personal values every other scope
+	// leaves out (docs/api.md, Field minimisation): date of birth, NI number,
+	// home address, personal contact details, special-category data, and a
+	// quarantined row's personal columns and canonical entity. It grants no
+	// endpoint by itself.
+	ScopePeopleSensitive = "people:sensitive"
+	// ScopePersonalRead is the former name of people:sensitive.
+	ScopePersonalRead = ScopePeopleSensitive
 	ScopeOperate      = "operate"
 	// ScopeFilesWrite uploads files into a tenant's drop folder (POST
 	// /v1/tenants/{tenant}/files), and nothing else: what a trust's own
 	// upload job needs, without operate's decisions.
 	ScopeFilesWrite = "files:write"
+	// ScopeAdmin implies every other scope, and alone manages API keys
+	// (/v1/keys). A platform team's key, not a vendor's.
+	ScopeAdmin = "admin"
 )
 
 // Scopes lists every scope, in the order docs/api.md gives them.
-var Scopes = []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeQuarantineRead, ScopePersonalRead, ScopeOperate, ScopeFilesWrite}
+var Scopes = []string{ScopeReadPeople, ScopePeopleSensitive, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeQuarantineRead, ScopeOperate, ScopeFilesWrite, ScopeAdmin}
+
+// ScopeAliases maps the scope names clients files used before the
+// resource:verb names to the scope each now means. They stay accepted
+// wherever a scope is given (clients file, esrflow keys create).
+var ScopeAliases = map[string]string{
+	"read:people":   ScopeReadPeople,
+	"read:events":   ScopeReadEvents,
+	"read:files":    ScopeReadFiles,
+	"read:batches":  ScopeReadBatches,
+	"personal:read": ScopePeopleSensitive,
+}
+
+// CanonicalScope returns the scope a name means (an alias resolved), and
+// whether the name is known at all.
+func CanonicalScope(name string) (string, bool) {
+	if a, ok := ScopeAliases[name]; ok {
+		return a, true
+	}
+	return name, slices.Contains(Scopes, name)
+}
+
+// scopeNames lists the accepted names for an error message.
+func scopeNames() string {
+	names := slices.Clone(Scopes)
+	for a := range ScopeAliases {
+		names = append(names, a)
+	}
+	slices.Sort(names[len(Scopes):])
+	return strings.Join(names, ", ")
+}
 
 // AllTenants in a client's tenants grants every tenant.
 const AllTenants = "*"
@@ -108,7 +147,12 @@ type authClient struct {
 	scopes     map[string]bool
 }
 
+// hasAny reports whether the client holds one of scopes; admin holds them
+// all.
 func (c *authClient) hasAny(scopes []string) bool {
+	if c.scopes[ScopeAdmin] {
+		return true
+	}
 	for _, s := range scopes {
 		if c.scopes[s] {
 			return true
@@ -116,6 +160,10 @@ func (c *authClient) hasAny(scopes []string) bool {
 	}
 	return false
 }
+
+// sensitive reports whether the client may see personal values
+// (people:sensitive, or admin).
+func (c *authClient) sensitive() bool { return c.hasAny([]string{ScopePeopleSensitive}) }
 
 func (c *authClient) allows(tenant string) bool { return c.allTenants || c.tenants[tenant] }
 
@@ -163,10 +211,11 @@ func newAuth(cs []Client) (*auth, error) {
 			return nil, fmt.Errorf("client %q: scopes is empty", c.Name)
 		}
 		for _, s := range c.Scopes {
-			if !slices.Contains(Scopes, s) {
-				return nil, fmt.Errorf("client %q: unknown scope %q (want one of %s)", c.Name, s, strings.Join(Scopes, ", "))
+			cs, ok := CanonicalScope(s)
+			if !ok {
+				return nil, fmt.Errorf("client %q: unknown scope %q (want one of %s)", c.Name, s, scopeNames())
 			}
-			ac.scopes[s] = true
+			ac.scopes[cs] = true
 		}
 		a.clients = append(a.clients, ac)
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/minimise"
 )
 
 // Listing limits.
@@ -64,13 +66,30 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
+// writeJSON answers v as JSON. Through guard's recorder it is also where
+// field minimisation happens, once for every endpoint: a client without
+// people:sensitive gets the answer without the members minimise.Fields
+// names.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	rec, _ := w.(*statusRecorder)
+	if rec == nil || !rec.minimise {
+		w.WriteHeader(status)
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false) // JSON for programs, not HTML: keep < > & as they are
+		_ = enc.Encode(v)
+		return
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // JSON for programs, not HTML: keep < > & as they are
-	_ = enc.Encode(v)
+	_, _ = w.Write(minimise.JSON(b.Bytes()))
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
