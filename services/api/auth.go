@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -145,6 +147,7 @@ type authClient struct {
 	allTenants bool
 	tenants    map[string]bool // upper-case ODS codes
 	scopes     map[string]bool
+	expiresMS  int64 // a database key's expiry (epoch ms); 0: never
 }
 
 // hasAny reports whether the client holds one of scopes; admin holds them
@@ -167,10 +170,12 @@ func (c *authClient) sensitive() bool { return c.hasAny([]string{ScopePeopleSens
 
 func (c *authClient) allows(tenant string) bool { return c.allTenants || c.tenants[tenant] }
 
-// auth checks requests against the configured clients. With none it is the
-// embedded single-machine mode: reads are open, operate is refused.
+// auth checks requests against the clients file's clients and the keys in
+// the database (keys.go). With neither it is the embedded single-machine
+// mode: reads are open, operate is refused.
 type auth struct {
 	clients []authClient
+	keys    *keyCache // nil: no database keys (LoadClients' check)
 }
 
 func newAuth(cs []Client) (*auth, error) {
@@ -222,12 +227,28 @@ func newAuth(cs []Client) (*auth, error) {
 	return a, nil
 }
 
-// open reports the embedded mode: no clients configured.
-func (a *auth) open() bool { return len(a.clients) == 0 }
+// open reports the embedded mode: no clients file and no active key in the
+// database. When the keys cannot be read it answers false: a database
+// outage must not open the port.
+func (a *auth) open() bool {
+	if len(a.clients) > 0 {
+		return false
+	}
+	if a.keys == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	snap, err := a.keys.get(ctx)
+	return err == nil && len(snap.keys) == 0
+}
 
 var (
-	errNoKey  = errors.New("an API key is required: send Authorization: Bearer <key>")
-	errBadKey = errors.New("invalid API key")
+	errNoKey      = errors.New("an API key is required: send Authorization: Bearer <key>")
+	errBadKey     = errors.New("invalid API key")
+	errExpiredKey = errors.New("this API key has expired")
+	// errKeysUnavailable: the database's keys could not be read (503).
+	errKeysUnavailable = errors.New("API keys cannot be checked now (the api's database does not answer): retry")
 )
 
 // identify returns the client whose key the request bears. Every client's
@@ -250,8 +271,24 @@ func (a *auth) identify(r *http.Request) (*authClient, error) {
 			found = &a.clients[i]
 		}
 	}
-	if found == nil {
-		return nil, errBadKey
+	if found != nil || a.keys == nil {
+		if found == nil {
+			return nil, errBadKey
+		}
+		return found, nil
 	}
-	return found, nil
+	// Then the database's keys. A map lookup by hash is not constant-time,
+	// but the hash of a 256-bit random key gives a caller nothing to search.
+	snap, err := a.keys.get(r.Context())
+	if err != nil {
+		return nil, errKeysUnavailable
+	}
+	c := snap.keys[sum]
+	switch {
+	case c == nil:
+		return nil, errBadKey
+	case c.expiresMS != 0 && time.Now().UnixMilli() >= c.expiresMS:
+		return nil, errExpiredKey
+	}
+	return c, nil
 }

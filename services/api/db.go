@@ -341,6 +341,25 @@ var migrations = []string{
 		SELECT tenant, sha256, status, reported_at, file_name, -1, -1, report FROM file_reports;
 	ALTER TABLE audit_log ADD COLUMN file_sha256 TEXT;
 	CREATE INDEX audit_log_by_file ON audit_log (tenant, file_sha256, status)`,
+	// 8 (issue 12 access; the lead renumbers at merge): API keys managed
+	// through the api (POST/GET/DELETE /v1/keys), besides
+	// the clients file. Only the key's SHA-256 is kept. A revoked key stays,
+	// with who revoked it and when, as the audit of its life; a name is
+	// unique among the keys not revoked.
+	`CREATE TABLE api_keys (
+		id         TEXT PRIMARY KEY,
+		name       TEXT NOT NULL,
+		key_sha256 TEXT NOT NULL UNIQUE,
+		tenants    TEXT NOT NULL,
+		scopes     TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		created_by TEXT NOT NULL,
+		expires_at BIGINT,
+		revoked_at BIGINT,
+		revoked_by TEXT
+	);
+	CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
+	CREATE INDEX api_keys_by_time ON api_keys (created_at, id)`,
 }
 
 // migrate brings the schema up to date. On PostgreSQL an advisory lock

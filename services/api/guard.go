@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -139,6 +140,11 @@ func (s *Service) authorize(w http.ResponseWriter, r *http.Request, tenant strin
 		return nil, true, false
 	}
 	c, err := s.auth.identify(r)
+	if errors.Is(err, errKeysUnavailable) {
+		s.log.Warn("reading the api keys failed") // the cause is not logged: it is the database's, logged there
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return nil, false, false
+	}
 	if err != nil {
 		return nil, false, s.unauthorized(w, r, err.Error())
 	}

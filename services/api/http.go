@@ -54,6 +54,9 @@ func (s *Service) Handler() http.Handler {
 	route("POST /v1/tenants/{tenant}/quarantine/replay", s.postReplay, ScopeOperate)
 	route("GET /v1/tenants/{tenant}/replays", s.getReplays, ScopeQuarantineRead, ScopeOperate)
 	route("GET /v1/tenants/{tenant}/replays/{replay_id}", s.getReplay, ScopeQuarantineRead, ScopeOperate)
+	route("POST /v1/keys", s.postKey, ScopeAdmin)
+	route("GET /v1/keys", s.getKeys, ScopeAdmin)
+	route("DELETE /v1/keys/{id}", s.deleteKey, ScopeAdmin)
 	// Unknown endpoints still need a valid key when clients are configured,
 	// so probing paths reveals nothing to a caller without one.
 	route("/v1/", func(w http.ResponseWriter, _ *http.Request) {
