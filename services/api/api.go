@@ -16,7 +16,7 @@
 //
 // It consumes esr.quarantine.v1 into the quarantine table (quarantine.go),
 // served per tenant with personal values redacted unless the client holds
-// personal:read, and lets an operator replay quarantined rows: the request
+// people:sensitive, and lets an operator replay quarantined rows: the request
 // goes to esr.ops.replays.v1 (ingest sends the rows through normalise and
 // validate again), and each row's outcome is tracked from the quarantine
 // records and the file report that carry the replay's id (replay.go).
