@@ -277,3 +277,21 @@ func TestKeyCacheInvalidate(t *testing.T) {
 		t.Errorf("loads = %d, want 2 (one, then one after invalidate)", loads)
 	}
 }
+
+// Without clients (the open mode) keys cannot be managed: nobody could be
+// named as their creator, and an open port must not mint keys.
+func TestKeysRefusedInOpenMode(t *testing.T) {
+	f := newAuthFixture(t, false)
+	const want = `{"error":"an API key with the admin scope is required: this api has no API clients configured (--auth.clients)"}`
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/v1/keys", ""}, {"POST", "/v1/keys", `{"tenants":["*"],"scopes":["admin"]}`}, {"DELETE", "/v1/keys/k1", ""},
+	} {
+		if code, body := do(t, f.srv, c.method, c.path, "", c.body); code != 401 || body != want {
+			t.Errorf("%s %s = %d %s", c.method, c.path, code, body)
+		}
+	}
+	var n int
+	if err := f.s.db.QueryRow(`SELECT COUNT(*) FROM api_keys`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("api_keys rows = %d (%v)", n, err)
+	}
+}
