@@ -139,3 +139,78 @@ func TestKeysUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// upAPI runs `esrflow up` on dir and returns its api URL and a stop.
+func upAPI(t *testing.T, dir string) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runUp(ctx, []string{"--data", dir, "--kafka.port", "0", "--registry.addr", "127.0.0.1:0", "--api.addr", "127.0.0.1:0",
+			"--sftp.addr", "", "--metrics.addr", "", "--partitions", "1", "--log.level", "error"}, &out, &out)
+	}()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := apiURL.FindStringSubmatch(out.String()); m != nil {
+			return m[1], func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("up: %v", err)
+				}
+			}
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("up exited: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("up did not announce its api:\n%s", out.String())
+		}
+	}
+}
+
+// On `esrflow up` the operator key (read from the data folder) holds admin:
+// a key created with it works at once, survives a restart of the stack (it
+// is in the api's database), and is refused once revoked.
+func TestKeysOnUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run")
+	}
+	dir := t.TempDir()
+	url, stop := upAPI(t, dir)
+	code, stdout, stderr := runKeysCmd("create", "--tenant", "RXX", "--scope", "files:read", "--name", "trust-upload-job", "--api", url, "--data", dir)
+	if code != 0 {
+		t.Fatalf("create: exit %d %s", code, stderr)
+	}
+	key := strings.TrimSpace(stdout)
+	if got := status(t, url, key, "/v1/tenants/RXX/files"); got != 200 {
+		t.Errorf("new key files = %d", got)
+	}
+	if got := status(t, url, key, "/v1/tenants/RXX/people/1"); got != 403 {
+		t.Errorf("new key people = %d, want 403", got)
+	}
+	stop()
+
+	url, stop = upAPI(t, dir)
+	defer stop()
+	if got := status(t, url, key, "/v1/tenants/RXX/files"); got != 200 {
+		t.Errorf("after restart files = %d", got)
+	}
+	code, stdout, stderr = runKeysCmd("list", "--format", "json", "--api", url, "--data", dir)
+	var l struct {
+		Keys []api.APIKey `json:"keys"`
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &l) != nil || len(l.Keys) != 1 || l.Keys[0].CreatedBy != "local-operator" {
+		t.Fatalf("list: exit %d %s %s", code, stdout, stderr)
+	}
+	if code, _, stderr := runKeysCmd("revoke", l.Keys[0].ID, "--api", url, "--data", dir); code != 0 {
+		t.Fatalf("revoke: %s", stderr)
+	}
+	if got := status(t, url, key, "/v1/tenants/RXX/files"); got != 401 {
+		t.Errorf("revoked key = %d, want 401", got)
+	}
+}

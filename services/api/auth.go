@@ -115,7 +115,7 @@ type clientsFile struct {
 //	  - name: rostering-vendor
 //	    key_sha256: 3f1c…(64 hex digits)
 //	    tenants: [RXX, RYY]     # or ["*"] for every tenant
-//	    scopes: [read:people, read:events]
+//	    scopes: [people:read, events:read]   # or the former names (ScopeAliases)
 //
 // Unknown fields, unknown scopes, malformed hashes and duplicate names or keys
 // are errors, and so is a file with no clients: a typo must not silently turn
