@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -293,5 +296,39 @@ func TestKeysRefusedInOpenMode(t *testing.T) {
 	var n int
 	if err := f.s.db.QueryRow(`SELECT COUNT(*) FROM api_keys`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("api_keys rows = %d (%v)", n, err)
+	}
+}
+
+// When the database's keys cannot be read, a key not in the clients file
+// is answered 503 (not 401: it may be valid), the clients file still works,
+// and an api without clients does not fall open. (A loader that fails
+// stands in for the database: closing the real one would stop the service
+// under test.)
+func TestKeysUnreadableFailClosed(t *testing.T) {
+	fileKey := newKey(t)
+	a, err := newAuth([]Client{{Name: "platform", KeySHA256: HashKey(fileKey), Tenants: []string{"*"}, Scopes: []string{ScopeAdmin}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := &keyCache{ttl: time.Hour, load: func(context.Context) (map[[sha256.Size]byte]*authClient, error) {
+		return nil, errors.New("database down")
+	}}
+	a.keys = down
+	req := func(key string) *http.Request {
+		r := httptest.NewRequest("GET", "/v1/tenants/RXX/events", nil)
+		r.Header.Set("Authorization", "Bearer "+key)
+		return r
+	}
+	if _, err := a.identify(req(KeyPrefix + "unknown")); !errors.Is(err, errKeysUnavailable) {
+		t.Errorf("database key while unreadable: %v, want errKeysUnavailable", err)
+	}
+	if c, err := a.identify(req(fileKey)); err != nil || c.name != "platform" {
+		t.Errorf("clients-file key while unreadable: %v %v", c, err)
+	}
+	if (&auth{keys: down}).open() {
+		t.Error("no clients and unreadable keys: open mode, want closed")
+	}
+	if !(&auth{keys: &keyCache{ttl: time.Hour, load: func(context.Context) (map[[sha256.Size]byte]*authClient, error) { return nil, nil }}}).open() {
+		t.Error("no clients and no keys: want the open mode")
 	}
 }
