@@ -341,11 +341,42 @@ var migrations = []string{
 		SELECT tenant, sha256, status, reported_at, file_name, -1, -1, report FROM file_reports;
 	ALTER TABLE audit_log ADD COLUMN file_sha256 TEXT;
 	CREATE INDEX audit_log_by_file ON audit_log (tenant, file_sha256, status)`,
-	// 8 (issue 12 access; the lead renumbers at merge): API keys managed
-	// through the api (POST/GET/DELETE /v1/keys), besides
-	// the clients file. Only the key's SHA-256 is kept. A revoked key stays,
-	// with who revoked it and when, as the audit of its life; a name is
-	// unique among the keys not revoked.
+	// 9 (state; issue 12 reserves 9 for it, the lead renumbers at merge):
+	// current-state lists. person_assignments repeats people.assignments one
+	// row per assignment so people can be filtered by organisation or staff
+	// group and positions, organisations and locations listed;
+	// people.changed_at is the api's clock when the row last changed
+	// (?changed_since=), backfilled from updated_at. migrateHooks fills
+	// person_assignments from the people already stored.
+	`CREATE TABLE person_assignments (
+		tenant            TEXT NOT NULL,
+		person_id         TEXT NOT NULL,
+		assignment_number TEXT NOT NULL,
+		position_number   TEXT NOT NULL,
+		position_title    TEXT NOT NULL,
+		organisation      TEXT NOT NULL,
+		grade             TEXT NOT NULL,
+		staff_group       TEXT NOT NULL,
+		job_role          TEXT NOT NULL,
+		occupation_code   TEXT NOT NULL,
+		location          TEXT NOT NULL,
+		set_at            BIGINT NOT NULL,
+		PRIMARY KEY (tenant, person_id, assignment_number)
+	);
+	CREATE INDEX person_assignments_by_position ON person_assignments (tenant, position_number, set_at);
+	CREATE INDEX person_assignments_by_organisation ON person_assignments (tenant, organisation, person_id);
+	CREATE INDEX person_assignments_by_staff_group ON person_assignments (tenant, staff_group, person_id);
+	CREATE INDEX person_assignments_by_location ON person_assignments (tenant, location, person_id);
+	ALTER TABLE people ADD COLUMN changed_at BIGINT NOT NULL DEFAULT 0;
+	UPDATE people SET changed_at = updated_at;
+	CREATE INDEX people_by_employee_number ON people (tenant, employee_number, person_id);
+	CREATE INDEX people_by_status ON people (tenant, employment_status, person_id);
+	CREATE INDEX people_by_change ON people (tenant, changed_at)`,
+	// 8 (issue 12 access; version 8, after state's above): API keys managed
+	// through the api (POST/GET/DELETE /v1/keys), besides the clients file.
+	// Only the key's SHA-256 is kept. A revoked key stays, with who revoked
+	// it and when, as the audit of its life; a name is unique among the keys
+	// not revoked.
 	`CREATE TABLE api_keys (
 		id         TEXT PRIMARY KEY,
 		name       TEXT NOT NULL,
@@ -360,6 +391,16 @@ var migrations = []string{
 	);
 	CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
 	CREATE INDEX api_keys_by_time ON api_keys (created_at, id)`,
+}
+
+// migrationState is the version of the current-state migration above.
+const migrationState = 7
+
+// migrateHooks run in the migration's transaction right after the
+// statements of their version: data moves SQL alone cannot do on both
+// engines (the JSON functions differ).
+var migrateHooks = map[int]func(ctx context.Context, tx *sql.Tx, d dialect) error{
+	migrationState: backfillAssignments,
 }
 
 // migrate brings the schema up to date. On PostgreSQL an advisory lock
@@ -392,6 +433,11 @@ func migrate(ctx context.Context, db *sql.DB, d dialect) error {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", v, err)
+			}
+		}
+		if hook := migrateHooks[v]; hook != nil {
+			if err := hook(ctx, tx, d); err != nil {
 				return fmt.Errorf("migrate to version %d: %w", v, err)
 			}
 		}

@@ -133,6 +133,18 @@ func testFieldMinimisation(t *testing.T, dbURL string) {
 			onlyBasic: []string{"quarantine[].raw.fields[].redacted"}, values: true},
 		{path: "/v1/tenants/RXX/quarantine/" + ql.Items[0].ID, onlySensitive: []string{"canonical", "canonical.last_name", "canonical.person_id"},
 			onlyBasic: []string{"raw.fields[].redacted"}, values: true},
+		// Current state and lineage: the same writer minimises them.
+		{path: "/v1/tenants/RXX/people"},
+		{path: "/v1/tenants/RXX/people?employee_number=31004581"},
+		{path: "/v1/tenants/RXX/people/20990417/assignments"},
+		{path: "/v1/tenants/RXX/positions"},
+		{path: "/v1/tenants/RXX/positions/5102277"},
+		{path: "/v1/tenants/RXX/organisations"},
+		{path: "/v1/tenants/RXX/locations"},
+		{path: "/v1/tenants/RXX/events/ev-starter-1/lineage"},
+		{path: "/v1/tenants/RXX/files/" + sha1 + "/events"},
+		{path: "/v1/tenants/RXX/files/" + sha1 + "/quarantine", onlySensitive: []string{"quarantine[].canonical", "quarantine[].canonical.last_name", "quarantine[].canonical.person_id"},
+			onlyBasic: []string{"quarantine[].raw.fields[].redacted"}, values: true},
 	} {
 		code, b := do(t, srv, "GET", c.path, basic, "")
 		if code != 200 {
@@ -200,6 +212,24 @@ func TestFieldMinimisationAppliesToEveryHandler(t *testing.T) {
 		if code, body := do(t, srv, "GET", "/x", key, ""); code != 200 || body != want {
 			t.Errorf("GET = %d %s, want %s", code, body, want)
 		}
+	}
+	// An entity answer (writeEntity, with an ETag) is minimised before its
+	// tag is taken: the two views have different tags.
+	entity := httptest.NewServer(s.guard(func(w http.ResponseWriter, r *http.Request) { writeEntity(w, r, payload) }, ScopeReadPeople))
+	defer entity.Close()
+	tags := map[string]bool{}
+	for key, want := range map[string]string{basic: minimal, sensitive: full} {
+		resp, b, err := send(t, "GET", entity.URL+"/x", key, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(b)); resp.StatusCode != 200 || got != want {
+			t.Errorf("entity GET = %d %s, want %s", resp.StatusCode, got, want)
+		}
+		tags[resp.Header.Get("ETag")] = true
+	}
+	if len(tags) != 2 {
+		t.Errorf("ETags %v: want one per view", tags)
 	}
 	// The open mode (no clients): nobody holds people:sensitive.
 	open, _ := e.startWith(Config{DBURL: "sqlite:" + t.TempDir() + "/open.db", Group: "g-min3"}, testLogger(t))
