@@ -56,17 +56,24 @@ func asWebhookEvent(e Event) (webhook.Event, error) {
 // webhookClient names the subscriptions' owner: the client's name. Webhook
 // endpoints need the operate scope, which is never open, so there is one.
 func webhookClient(w http.ResponseWriter, r *http.Request) (string, bool) {
+	name, _, ok := webhookOwner(w, r)
+	return name, ok
+}
+
+// webhookOwner is webhookClient, and whether the client may see the
+// personal fields minimisation leaves out.
+func webhookOwner(w http.ResponseWriter, r *http.Request) (string, bool, bool) {
 	c := clientOf(r)
 	if c == nil {
 		writeError(w, http.StatusUnauthorized, errOperateNeedsKey)
-		return "", false
+		return "", false, false
 	}
 	// A webhook delivers the event feed: its owner must be allowed to read it.
 	if !c.hasAny([]string{ScopeReadEvents}) {
-		writeError(w, http.StatusForbidden, "webhooks deliver the event feed: the API key needs read:events as well as operate")
-		return "", false
+		writeError(w, http.StatusForbidden, "webhooks deliver the event feed: the API key needs events:read as well as operate")
+		return "", false, false
 	}
-	return c.name, true
+	return c.name, c.sensitive(), true
 }
 
 type webhookRequest struct {
@@ -82,7 +89,7 @@ func (s *Service) postWebhook(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	client, ok := webhookClient(w, r)
+	client, sensitive, ok := webhookOwner(w, r)
 	if !ok {
 		return
 	}
@@ -124,7 +131,7 @@ func (s *Service) postWebhook(w http.ResponseWriter, r *http.Request) {
 		after = head
 	}
 	sub := webhook.Subscription{ID: "wh_" + strings.ReplaceAll(uuid.NewString(), "-", ""), Tenant: t, Client: client,
-		URL: req.URL, Types: types, Secret: webhook.NewSecret(), AfterSeq: after, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+		URL: req.URL, Types: types, Secret: webhook.NewSecret(), AfterSeq: after, Sensitive: sensitive, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
 	if err := s.whStore.Create(r.Context(), sub); err != nil {
 		s.internal(w, r, err)
 		return

@@ -58,6 +58,10 @@ type Config struct {
 	// and other non-public addresses. Off, such a URL is refused at
 	// creation and a name that resolves to one is refused when dialled.
 	AllowPrivate bool
+	// Minimise, when set, rewrites a body for a subscription without
+	// Sensitive (the api's field minimisation), so a webhook never carries
+	// more than its owner could read from the feed.
+	Minimise func([]byte) []byte
 }
 
 func (c Config) withDefaults() Config {
@@ -355,11 +359,15 @@ func (d *Dispatcher) deliver(ctx context.Context, s *Subscription, ev Event, rep
 // an answer) and how long it took. Errors name the failure, never the body.
 func (d *Dispatcher) attempt(ctx context.Context, s *Subscription, ev Event) (int, time.Duration, error) {
 	now := time.Now()
-	sig, err := Sign(s.Secret, ev.ID, now, ev.Body)
+	body := ev.Body
+	if !s.Sensitive && d.cfg.Minimise != nil {
+		body = d.cfg.Minimise(body)
+	}
+	sig, err := Sign(s.Secret, ev.ID, now, body)
 	if err != nil {
 		return 0, 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(ev.Body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, err
 	}

@@ -24,7 +24,10 @@ type Subscription struct {
 	// Secret signs the deliveries; shown once, in the answer to create.
 	Secret string `json:"secret,omitempty"`
 	// AfterSeq is the feed position delivered (or dead-lettered) up to.
-	AfterSeq  int64     `json:"after_seq"`
+	AfterSeq int64 `json:"after_seq"`
+	// Sensitive: the client held people:sensitive when it subscribed, so
+	// bodies keep the personal fields field minimisation leaves out.
+	Sensitive bool      `json:"sensitive"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -76,13 +79,14 @@ func NewStore(db *sql.DB, rebind func(string) string) *Store {
 	return &Store{db: db, rebind: rebind}
 }
 
-const subColumns = `id, tenant, client, url, types, secret, after_seq, created_at`
+const subColumns = `id, tenant, client, url, types, secret, after_seq, sensitive, created_at`
 
 func scanSub(row interface{ Scan(...any) error }) (*Subscription, error) {
 	var s Subscription
 	var types string
 	var created int64
-	err := row.Scan(&s.ID, &s.Tenant, &s.Client, &s.URL, &types, &s.Secret, &s.AfterSeq, &created)
+	var sensitive int
+	err := row.Scan(&s.ID, &s.Tenant, &s.Client, &s.URL, &types, &s.Secret, &s.AfterSeq, &sensitive, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -92,7 +96,7 @@ func scanSub(row interface{ Scan(...any) error }) (*Subscription, error) {
 	if err := json.Unmarshal([]byte(types), &s.Types); err != nil {
 		return nil, fmt.Errorf("subscription %s types: %w", s.ID, err)
 	}
-	s.CreatedAt = time.UnixMilli(created).UTC()
+	s.CreatedAt, s.Sensitive = time.UnixMilli(created).UTC(), sensitive != 0
 	return &s, nil
 }
 
@@ -102,8 +106,8 @@ func (st *Store) Create(ctx context.Context, s Subscription) error {
 	if err != nil {
 		return err
 	}
-	_, err = st.db.ExecContext(ctx, st.rebind(`INSERT INTO webhook_subscriptions (`+subColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		s.ID, s.Tenant, s.Client, s.URL, string(types), s.Secret, s.AfterSeq, s.CreatedAt.UnixMilli())
+	_, err = st.db.ExecContext(ctx, st.rebind(`INSERT INTO webhook_subscriptions (`+subColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		s.ID, s.Tenant, s.Client, s.URL, string(types), s.Secret, s.AfterSeq, boolInt(s.Sensitive), s.CreatedAt.UnixMilli())
 	return err
 }
 

@@ -2,8 +2,10 @@ package webhook
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -88,5 +90,41 @@ func TestPrivateAddressesRefused(t *testing.T) {
 	allowed := NewDispatcher(Config{AllowPrivate: true}, nil, nil, zap.NewNop())
 	if code, _, err := allowed.attempt(context.Background(), sub, Event{ID: "ev-1", Body: []byte(`{}`)}); err != nil || code != 200 || !hit.Load() {
 		t.Errorf("with AllowPrivate: %d %v", code, err)
+	}
+}
+
+// A subscription whose owner may not see personal fields gets minimised
+// bodies, signed as sent; one whose owner may gets them whole.
+func TestBodiesMinimisedUnlessSensitive(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(string(b) + "|" + r.Header.Get("webhook-signature") + "|" + r.Header.Get("webhook-timestamp"))
+	}))
+	defer srv.Close()
+	strip := func(b []byte) []byte {
+		return []byte(strings.ReplaceAll(string(b), `,"date_of_birth":"1980-01-01"`, ""))
+	}
+	d := NewDispatcher(Config{AllowPrivate: true, Minimise: strip}, nil, nil, zap.NewNop())
+	ev := Event{ID: "ev-1", Body: []byte(`{"event_id":"ev-1","date_of_birth":"1980-01-01"}`)}
+	for _, tc := range []struct {
+		sensitive bool
+		want      string
+	}{{false, `{"event_id":"ev-1"}`}, {true, `{"event_id":"ev-1","date_of_birth":"1980-01-01"}`}} {
+		sub := &Subscription{ID: "wh_1", URL: srv.URL, Secret: NewSecret(), Sensitive: tc.sensitive}
+		if code, _, err := d.attempt(context.Background(), sub, ev); err != nil || code != 200 {
+			t.Fatalf("attempt = %d %v", code, err)
+		}
+		parts := strings.Split(got.Load().(string), "|")
+		body, sig := parts[0], parts[1]
+		if body != tc.want {
+			t.Errorf("sensitive=%v: body %s, want %s", tc.sensitive, body, tc.want)
+		}
+		// The signature is over the bytes sent (checked against Sign, whose
+		// correctness TestSignMatchesSpecExample pins).
+		ts, _ := strconv.ParseInt(parts[2], 10, 64)
+		if want, _ := Sign(sub.Secret, ev.ID, time.Unix(ts, 0), []byte(body)); want != sig {
+			t.Errorf("sensitive=%v: signature not over the body sent", tc.sensitive)
+		}
 	}
 }
