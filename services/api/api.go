@@ -48,6 +48,7 @@ import (
 	"github.com/esrflow/esrflow/platform/service"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/accesslog"
 )
 
 // Group is the api's consumer group.
@@ -101,6 +102,9 @@ type Config struct {
 	// (feeds.csv.lists), as ingest would read it. nil (no --tenants.file)
 	// takes ESR names only.
 	Tenants *esrtenant.Set
+	// AccessLog sizes the asynchronous access log writer (queue, batch,
+	// flush interval); zero values take its defaults.
+	AccessLog accesslog.Config
 
 	tenantsFile string // --tenants.file, loaded by New into Tenants
 }
@@ -154,6 +158,8 @@ type Service struct {
 	auth   *auth
 	unauth *addrLimiter // requests without a valid key
 	health *consumerHealth
+	// access writes the access log in batches, off the request path.
+	access *accesslog.Writer
 
 	// commands produces operator decisions. It registers their schema on
 	// first use, so a registry outage at start does not stop the reads.
@@ -269,19 +275,29 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	st := &store{db: db, d: d}
+	access, err := accesslog.New(cfg.AccessLog, st.logAccess, deps.Log, deps.Metrics)
+	if err != nil {
+		commands.close()
+		cl.Close()
+		_ = db.Close()
+		return nil, err
+	}
 	deps.Log.Info("api database ready", zap.String("db", d.String()), zap.Int("api_clients", len(cfg.Clients)))
 	if a.open() {
 		deps.Log.Warn("no API clients configured: reads are open to anyone who can reach the port, operate endpoints are refused")
 	}
 	return &Service{
-		cfg: cfg, log: deps.Log, db: db, store: &store{db: db, d: d}, kafka: cl,
+		cfg: cfg, log: deps.Log, db: db, store: st, kafka: cl, access: access,
 		serde: serde, api: internalv1.NewAPI(), m: m, reader: reader, auth: a, commands: commands, health: health,
 		unauth: newAddrLimiter(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
 	}, nil
 }
 
-// Close releases the Kafka client and the database. Call it after Run returns.
+// Close writes the queued access log, then releases the Kafka client and the
+// database. Call it after Run returns and the HTTP server has stopped.
 func (s *Service) Close() {
+	s.access.Close()
 	s.commands.close()
 	s.kafka.Close()
 	_ = s.db.Close()
@@ -316,9 +332,10 @@ func Spec() service.Spec {
 			}
 			env.Ready.Add("api", s.Ready)
 			return service.Built{
-				Parts:   []lifecycle.Part{lifecycle.Named("api", lifecycle.Func(s.Run))},
-				Handler: s.Handler(),
-				Close:   s.Close,
+				Parts:        []lifecycle.Part{lifecycle.Named("api", lifecycle.Func(s.Run))},
+				Handler:      s.Handler(),
+				WrapListener: s.WrapListener,
+				Close:        s.Close,
 			}, nil
 		},
 	}

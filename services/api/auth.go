@@ -37,7 +37,7 @@ const (
 )
 
 // Scopes lists every scope, in the order docs/api.md gives them.
-var Scopes = []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeQuarantineRead, ScopePersonalRead, ScopeOperate, ScopeFilesWrite}
+var Scopes = []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeQuarantineRead, ScopePersonalRead, ScopeOperate, ScopeFilesWrite, ScopeAdmin}
 
 // AllTenants in a client's tenants grants every tenant.
 const AllTenants = "*"

@@ -6,10 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/google/uuid"
-	"go.uber.org/zap"
+	"github.com/esrflow/esrflow/services/api/accesslog"
 )
 
 // errOperateNeedsKey is the answer to an operate request when no clients are
@@ -18,6 +16,9 @@ const errOperateNeedsKey = "an API key with the operate scope is required: this 
 
 // errUploadNeedsKey is the same answer for an upload.
 const errUploadNeedsKey = "an API key with the files:write or operate scope is required: this api has no API clients configured (--auth.clients)"
+
+// errAdminNeedsKey is the same answer for the access log.
+const errAdminNeedsKey = "an API key with the admin scope is required: this api has no API clients configured (--auth.clients)"
 
 type clientKey struct{}
 
@@ -29,11 +30,11 @@ func clientOf(r *http.Request) *authClient {
 }
 
 // writes reports whether every scope that grants an endpoint is one that
-// changes things (operate, files:write): such an endpoint is never open
-// without a key, even in the embedded mode.
+// changes things (operate, files:write) or administers (admin): such an
+// endpoint is never open without a key, even in the embedded mode.
 func writes(scopes []string) bool {
 	for _, s := range scopes {
-		if s != ScopeOperate && s != ScopeFilesWrite {
+		if s != ScopeOperate && s != ScopeFilesWrite && s != ScopeAdmin {
 			return false
 		}
 	}
@@ -62,52 +63,36 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 
 // guard wraps a handler: it authenticates the request, checks that the
 // client holds one of scopes (none: any authenticated client) and may see
-// the path's tenant, runs h, and writes the request to the access log.
-//
-// The access log row is written before the response completes, so a client
-// that has read its response can already find its request in the log.
+// the path's tenant, and runs h. It names the client and tenant in the
+// request's access log entry, which logRequests (around the whole mux)
+// writes.
 func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 	operate := writes(scopes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := uuid.NewString()
-		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w}
 		tenant := strings.ToUpper(r.PathValue("tenant"))
 		if !tenantRE.MatchString(tenant) {
 			tenant = ""
 		}
-		name := Anonymous
-		c, ok, limited := s.authorize(rec, r, tenant, operate, scopes)
+		e := entryOf(r)
+		if e == nil {
+			e = &accesslog.Entry{} // guard used without logRequests (never in Handler)
+		}
+		e.Tenant = tenant
+		c, ok, _ := s.authorize(rec, r, tenant, operate, scopes)
+		if c != nil {
+			e.Client = c.name
+		}
 		if ok {
 			if c != nil {
-				name = c.name
 				r = r.WithContext(context.WithValue(r.Context(), clientKey{}, c))
 			}
 			h(rec, r)
-		} else if c != nil {
-			name = c.name
 		}
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		took := time.Since(start)
-		route := r.Pattern
-		s.m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
-		if limited {
-			return // a flood without a key leaves no rows: it is counted above
-		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-		defer cancel()
-		if err := s.store.logAccess(ctx, accessEntry{
-			RequestID: id, At: start, Client: name, Method: capText(r.Method, maxLoggedMethod), Path: capText(r.URL.Path, MaxLoggedPath),
-			Tenant: tenant, Status: rec.status, Duration: took,
-		}); err != nil {
-			// The request itself succeeded or failed on its own; losing its
-			// log row is reported, not turned into an error for the caller.
-			s.m.accessLogErrors.Inc()
-			s.log.Warn("writing the access log failed", zap.String("route", route), zap.Error(err))
-		}
+		s.m.requests.WithLabelValues(r.Pattern, strconv.Itoa(rec.status)).Inc()
 	})
 }
 
@@ -121,6 +106,8 @@ func (s *Service) authorize(w http.ResponseWriter, r *http.Request, tenant strin
 			msg := errOperateNeedsKey
 			if slices.Contains(scopes, ScopeFilesWrite) {
 				msg = errUploadNeedsKey
+			} else if slices.Contains(scopes, ScopeAdmin) {
+				msg = errAdminNeedsKey
 			}
 			return nil, false, s.unauthorized(w, r, msg)
 		}

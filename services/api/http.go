@@ -26,8 +26,10 @@ var tenantRE = regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`)
 
 // Handler serves the JSON API (docs/api.md). It is the handler the binary
 // mounts beside /metrics, /healthz and /readyz, and what `esrflow up` mounts
-// in-process. Every route goes through guard: authentication, scope and
-// tenant checks, and the access log.
+// in-process. Every route goes through guard (authentication, scope and
+// tenant checks), and every request, routed or not, is in the access log
+// (logRequests). Serve it on a listener wrapped by WrapListener so the
+// requests net/http answers itself are logged too.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	route := func(pattern string, h http.HandlerFunc, scopes ...string) {
@@ -52,12 +54,13 @@ func (s *Service) Handler() http.Handler {
 	route("POST /v1/tenants/{tenant}/quarantine/replay", s.postReplay, ScopeOperate)
 	route("GET /v1/tenants/{tenant}/replays", s.getReplays, ScopeQuarantineRead, ScopeOperate)
 	route("GET /v1/tenants/{tenant}/replays/{replay_id}", s.getReplay, ScopeQuarantineRead, ScopeOperate)
+	route("GET /v1/access-log", s.getAccessLog, ScopeAdmin)
 	// Unknown endpoints still need a valid key when clients are configured,
 	// so probing paths reveals nothing to a caller without one.
 	route("/v1/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
-	return mux
+	return s.logRequests(mux)
 }
 
 type apiError struct {
