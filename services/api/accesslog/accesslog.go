@@ -163,6 +163,11 @@ func (w *Writer) Log(e Entry) {
 // Flush returns once every entry queued before the call has been written
 // (or counted as failed).
 func (w *Writer) Flush(ctx context.Context) error {
+	select {
+	case <-w.stopped:
+		return ErrClosed
+	default:
+	}
 	done := make(chan struct{})
 	select {
 	case w.queue <- item{done: done}:
