@@ -137,8 +137,8 @@ func (s *store) accessLog(ctx context.Context, q accessQuery) ([]AccessLogEntry,
 		add("(at < ? OR (at = ? AND request_id < ?))", q.AfterAt, q.AfterAt, q.AfterID)
 	}
 	args = append(args, q.Limit)
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT request_id, at, client, method, path, tenant, status, duration_us
-		FROM access_log WHERE `+strings.Join(where, " AND ")+` ORDER BY at DESC, request_id DESC LIMIT ?`), args...)
+	rows, err := s.queryRead(ctx, `SELECT request_id, at, client, method, path, tenant, status, duration_us
+		FROM access_log WHERE `+strings.Join(where, " AND ")+` ORDER BY at DESC, request_id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -275,12 +275,19 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	st := &store{db: db, d: d}
-	access, err := accesslog.New(cfg.AccessLog, st.logAccess, deps.Log, deps.Metrics)
+	read, err := openReader(cfg.DBURL, d, db)
 	if err != nil {
 		commands.close()
 		cl.Close()
 		_ = db.Close()
+		return nil, err
+	}
+	st := &store{db: db, d: d, read: read}
+	access, err := accesslog.New(cfg.AccessLog, st.logAccess, deps.Log, deps.Metrics)
+	if err != nil {
+		commands.close()
+		cl.Close()
+		st.close()
 		return nil, err
 	}
 	deps.Log.Info("api database ready", zap.String("db", d.String()), zap.Int("api_clients", len(cfg.Clients)))
@@ -300,7 +307,7 @@ func (s *Service) Close() {
 	s.access.Close()
 	s.commands.close()
 	s.kafka.Close()
-	_ = s.db.Close()
+	s.store.close()
 }
 
 // Ready reports whether the database and Kafka answer and the consumer is
