@@ -23,7 +23,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -43,8 +42,6 @@ import (
 
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
 	"github.com/esrflow/esrflow/platform/obs"
-	"github.com/esrflow/esrflow/schemas"
-	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
 )
 
 func envInt(name string, def int) int {
@@ -154,35 +151,6 @@ func seed(t *testing.T, st *store, people int, base time.Time) []time.Time {
 	}
 	flush()
 	return at
-}
-
-func personID(i int) string { return strconv.Itoa(20_000_000 + i) }
-
-func benchStarter(i int, rec time.Time) event {
-	x := &eventsv1.StarterCreated{
-		EventID: fmt.Sprintf("ev-st-%d", i), Tenant: "RXX", Vpd: "412", PersonID: personID(i),
-		EmployeeNumber: strconv.Itoa(30_000_000 + i), EffectiveDate: rec.Truncate(24 * time.Hour), RecordedAt: rec,
-		AssignmentNumber: strconv.Itoa(30_000_000 + i), PositionNumber: "5102277", PositionTitle: "Staff Nurse",
-		Organisation: "412 Cardiology Outpatients", StartDate: rec.Truncate(24 * time.Hour),
-		Source: eventsv1.Source{FileName: "GO_412_EXP_GOC_20240311_00000347.DAT", FileSha256: sha1, Line: int64(i + 2)},
-	}
-	payload, _ := json.Marshal(x)
-	return event{ID: x.EventID, Tenant: x.Tenant, Type: schemas.StarterCreated, PersonID: x.PersonID, RecordedAt: rec,
-		EffectiveDate: x.EffectiveDate, Topic: "esr.rxx.starter-created.v1", Offset: int64(i), SchemaID: 1,
-		Payload: payload, Source: x.Source, Starter: x}
-}
-
-func benchPosition(i int, rec time.Time, tag string) event {
-	x := &eventsv1.PositionUpdated{
-		EventID: fmt.Sprintf("ev-pos-%s-%d", tag, i), Tenant: "RXX", Vpd: "412", PersonID: personID(i),
-		EmployeeNumber: strconv.Itoa(30_000_000 + i), EffectiveDate: rec.Truncate(24 * time.Hour), RecordedAt: rec,
-		AssignmentNumber: strconv.Itoa(30_000_000 + i), Change: eventsv1.PositionChangeAttributesChanged,
-		Before: snapshot("Staff Nurse", "XR05"), After: snapshot("Senior Staff Nurse", "XR06"),
-	}
-	payload, _ := json.Marshal(x)
-	return event{ID: x.EventID, Tenant: x.Tenant, Type: schemas.PositionUpdated, PersonID: x.PersonID, RecordedAt: rec,
-		EffectiveDate: x.EffectiveDate, Topic: "esr.rxx.position-updated.v1", Offset: int64(i), SchemaID: 1,
-		Payload: payload, Position: x}
 }
 
 func TestBenchAPI(t *testing.T) {
