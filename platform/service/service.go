@@ -63,6 +63,9 @@ type Env struct {
 type Built struct {
 	Parts   []lifecycle.Part
 	Handler http.Handler
+	// Middleware, when set, wraps the port's whole handler (the probes
+	// and Handler): what must see every request, such as an access log.
+	Middleware func(http.Handler) http.Handler
 	// WrapListener, when set, wraps the listener Handler is served on (the
 	// api logs the answers net/http writes itself, which no handler sees).
 	WrapListener func(net.Listener) net.Listener
@@ -146,7 +149,11 @@ func Run(ctx context.Context, spec Spec, args []string) error {
 	if built.WrapListener != nil {
 		wrap = append(wrap, built.WrapListener)
 	}
-	srv, err := obs.Listen(common.HTTPAddr, obs.Handler(apiReg, ready, built.Handler), wrap...)
+	handler := obs.Handler(apiReg, ready, built.Handler)
+	if built.Middleware != nil {
+		handler = built.Middleware(handler)
+	}
+	srv, err := obs.Listen(common.HTTPAddr, handler, wrap...)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", common.HTTPAddr, err)
 	}

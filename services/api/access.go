@@ -18,22 +18,28 @@ import (
 const ScopeAdmin = "admin"
 
 // reqLogKey holds the request's *accesslog.Entry, which guard fills in
-// (client, tenant) and logRequests writes once the response is done.
+// (client, tenant) and LogRequests writes once the response is done.
 type reqLogKey struct{}
 
-// logRequests is the outermost layer of the api's handler: every request
-// that reaches it, whatever answers it (a route, guard's 401/403/429, the
-// mux's redirect or 404), is one access log row, queued once the handler
-// has returned. The row is written asynchronously (accesslog): a client
-// that has just read its response may not find it for up to the flush
-// interval.
-func (s *Service) logRequests(next http.Handler) http.Handler {
+// LogRequests wraps h so that every request through it is one access log
+// row, whatever answers it (a route, guard's 401/403/429, a mux's redirect
+// or 404), queued once the handler has returned. Handler applies it; the
+// binary applies it again around the whole port (the probes' mux, which
+// redirects unclean paths itself), and the inner layer then steps aside:
+// a request is logged once, by the outermost. The row is written
+// asynchronously (accesslog): a client that has just read its response may
+// not find it for up to the flush interval.
+func (s *Service) LogRequests(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if entryOf(r) != nil {
+			h.ServeHTTP(w, r) // an outer layer logs it
+			return
+		}
 		start := time.Now()
 		e := &accesslog.Entry{RequestID: uuid.NewString(), At: start, Client: Anonymous}
 		w.Header().Set("X-Request-Id", e.RequestID)
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), reqLogKey{}, e)))
+		h.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), reqLogKey{}, e)))
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
@@ -43,7 +49,7 @@ func (s *Service) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// entryOf returns the access log entry of a request logRequests wraps.
+// entryOf returns the access log entry of a request LogRequests wraps.
 func entryOf(r *http.Request) *accesslog.Entry {
 	e, _ := r.Context().Value(reqLogKey{}).(*accesslog.Entry)
 	return e

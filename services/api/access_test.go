@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
+	"github.com/esrflow/esrflow/platform/service"
 	"github.com/esrflow/esrflow/services/api/accesslog"
 )
 
@@ -125,6 +127,10 @@ func TestAccessLogEveryRequest(t *testing.T) {
 		expect(code, 307, "anonymous GET /v1")
 		code, _ = raw("/not-the-api", "")
 		expect(code, 404, "anonymous GET /not-the-api")
+		code, _ = raw("/v1//tenants/RXX/people/1", reader) // the probes' mux cleans the path: a redirect
+		expect(code, 307, "anonymous GET /v1//tenants/RXX/people/1")
+		code, _ = raw("/healthz", "")
+		expect(code, 200, "anonymous GET /healthz")
 		code = rawExchange(t, srv, "GET /v1/tenants/RXX/people/3 HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 2<<20)+"\r\n\r\n")
 		expect(code, 431, "anonymous")
 		code = rawExchange(t, srv, "NOT HTTP AT ALL\r\n\r\n")
@@ -313,4 +319,76 @@ func TestAccessLogFlushedOnClose(t *testing.T) {
 			t.Errorf("after Close the access log holds %d rows (%v), want %d", n, err, requests)
 		}
 	})
+}
+
+// The api binary (service.Run) logs its whole port: the probes, the probes'
+// mux's own redirects and net/http's 431, and a graceful stop writes every
+// queued row before the database closes.
+func TestBinaryLogsEveryRequest(t *testing.T) {
+	e := newEnv(t)
+	dbPath := filepath.Join(t.TempDir(), "api.db")
+	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, Spec(), []string{
+			"-kafka.brokers", strings.Join(e.broker.Seeds(), ","), "-registry.url", e.registry,
+			"-db.url", "sqlite:" + dbPath, "-http.addr", apiAddr, "-metrics.addr", metricsAddr, "-log.level", "error",
+		})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if code, _ := httpGet(t, "http://"+apiAddr+"/healthz", ""); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the api did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get("http://" + apiAddr + "/v1//tenants/RXX/people/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	c, err := net.Dial("tcp", apiAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 2<<20) + "\r\n\r\n"))
+	}()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	big, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big.Body.Close()
+	c.Close()
+	if resp.StatusCode/100 != 3 || big.StatusCode != 431 {
+		t.Fatalf("answers: %d, %d; want a redirect and 431", resp.StatusCode, big.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil && err != context.Canceled {
+		t.Fatalf("service.Run: %v", err)
+	}
+	db, _, err := openDB("sqlite:" + dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, c := range []struct {
+		path   string
+		status int
+	}{{"/v1//tenants/RXX/people/1", resp.StatusCode}, {"", 431}} {
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM access_log WHERE path = ? AND status = ?`, c.path, c.status).Scan(&n); err != nil || n != 1 {
+			t.Errorf("rows for %q %d: %d (%v), want 1", c.path, c.status, n, err)
+		}
+	}
+	var probes int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM access_log WHERE path = '/healthz' AND status = 200`).Scan(&probes); err != nil || probes < 1 {
+		t.Errorf("probe rows: %d (%v), want at least 1", probes, err)
+	}
 }

@@ -339,8 +339,10 @@ func Spec() service.Spec {
 			}
 			env.Ready.Add("api", s.Ready)
 			return service.Built{
-				Parts:        []lifecycle.Part{lifecycle.Named("api", lifecycle.Func(s.Run))},
-				Handler:      s.Handler(),
+				Parts:   []lifecycle.Part{lifecycle.Named("api", lifecycle.Func(s.Run))},
+				Handler: s.Handler(),
+				// The whole port, probes' mux included, is logged.
+				Middleware:   s.LogRequests,
 				WrapListener: s.WrapListener,
 				Close:        s.Close,
 			}, nil

@@ -25,6 +25,7 @@ import (
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/embedded"
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
+	"github.com/esrflow/esrflow/platform/obs"
 	"github.com/esrflow/esrflow/platform/testkit"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
@@ -213,9 +214,9 @@ func (e *env) startWith(cfg Config, log *zap.Logger) (*Service, *httptest.Server
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	// Served as the binary serves it: on a listener that logs what
-	// net/http answers itself.
-	srv := httptest.NewUnstartedServer(s.Handler())
+	// Served as the binary serves it: the probes beside the api, every
+	// request logged, on a listener that logs what net/http answers itself.
+	srv := httptest.NewUnstartedServer(s.LogRequests(obs.Handler(nil, &obs.Readiness{}, s.Handler())))
 	srv.Listener = s.WrapListener(srv.Listener)
 	srv.Start()
 	e.t.Cleanup(func() {

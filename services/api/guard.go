@@ -64,7 +64,7 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 // guard wraps a handler: it authenticates the request, checks that the
 // client holds one of scopes (none: any authenticated client) and may see
 // the path's tenant, and runs h. It names the client and tenant in the
-// request's access log entry, which logRequests (around the whole mux)
+// request's access log entry, which LogRequests (around the whole mux)
 // writes.
 func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 	operate := writes(scopes)
@@ -76,7 +76,7 @@ func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 		}
 		e := entryOf(r)
 		if e == nil {
-			e = &accesslog.Entry{} // guard used without logRequests (never in Handler)
+			e = &accesslog.Entry{} // guard used without LogRequests (never in Handler)
 		}
 		e.Tenant = tenant
 		c, ok, _ := s.authorize(rec, r, tenant, operate, scopes)

@@ -28,7 +28,7 @@ var tenantRE = regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`)
 // mounts beside /metrics, /healthz and /readyz, and what `esrflow up` mounts
 // in-process. Every route goes through guard (authentication, scope and
 // tenant checks), and every request, routed or not, is in the access log
-// (logRequests). Serve it on a listener wrapped by WrapListener so the
+// (LogRequests). Serve it on a listener wrapped by WrapListener so the
 // requests net/http answers itself are logged too.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -60,7 +60,7 @@ func (s *Service) Handler() http.Handler {
 	route("/v1/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
-	return s.logRequests(mux)
+	return s.LogRequests(mux)
 }
 
 type apiError struct {
