@@ -14,6 +14,14 @@ import (
 	"github.com/esrflow/esrflow/services/api/accesslog"
 )
 
+func init() {
+	// Every request takes a UUID (its access log row's id): read the
+	// random bytes 16 at a time from a pool refilled in blocks, not with a
+	// getrandom call each. The pool is crypto/rand all the same; enabling
+	// it must happen before any UUID is made, hence init.
+	uuid.EnableRandPool()
+}
+
 // ScopeAdmin reads the access log (GET /v1/access-log).
 const ScopeAdmin = "admin"
 

@@ -155,7 +155,7 @@ func seed(t *testing.T, st *store, people int, base time.Time) []time.Time {
 
 func TestBenchAPI(t *testing.T) {
 	people := envInt("BENCH_API_PEOPLE", 20_000)
-	clients := envInt("BENCH_API_CLIENTS", 16)
+	clients := envInt("BENCH_API_CLIENTS", 8)
 	d := envDuration("BENCH_API_DURATION", 5*time.Second)
 	dbURL := os.Getenv("BENCH_API_DB")
 	if dbURL == "" {
