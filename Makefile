@@ -79,9 +79,12 @@ bench: build ## Go benchmarks (parsers, generator), then the whole stack end to 
 BENCH_API_PEOPLE ?= 20000
 BENCH_API_CLIENTS ?= 8
 BENCH_API_DURATION ?= 10s
+BENCH_API_OUT ?= $(CURDIR)/bin/bench-api.md
 bench-api: ## the api on 127.0.0.1 under load: GET person and the events feed vs a static handler (req/s, p50, p99)
+	@mkdir -p $(dir $(BENCH_API_OUT))
 	BENCH_API_PEOPLE=$(BENCH_API_PEOPLE) BENCH_API_CLIENTS=$(BENCH_API_CLIENTS) BENCH_API_DURATION=$(BENCH_API_DURATION) \
-	  $(GO) test -tags bench -run '^TestBenchAPI$$' -count=1 -timeout 15m ./services/api
+	  BENCH_API_OUT=$(BENCH_API_OUT) $(GO) test -tags bench -run '^TestBenchAPI$$' -count=1 -timeout 15m ./services/api
+	@cat $(BENCH_API_OUT)
 
 run: build ## run the whole platform on embedded defaults with a demo trust (no Docker, nothing to install)
 	./bin/esrflow up --data .esrflow --demo
