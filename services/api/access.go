@@ -47,13 +47,26 @@ func (s *Service) LogRequests(h http.Handler) http.Handler {
 		e := &accesslog.Entry{RequestID: uuid.NewString(), At: start, Client: Anonymous}
 		w.Header().Set("X-Request-Id", e.RequestID)
 		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			// Deferred, so a handler that panics (net/http answers nothing
+			// and drops the connection) is logged too, as a 500 unless it
+			// had answered already.
+			p := recover()
+			switch {
+			case rec.status != 0:
+			case p != nil:
+				rec.status = http.StatusInternalServerError
+			default:
+				rec.status = http.StatusOK
+			}
+			e.Status, e.Duration = rec.status, time.Since(start)
+			e.Method, e.Path = capText(r.Method, maxLoggedMethod), capText(r.URL.Path, MaxLoggedPath)
+			s.access.Log(*e)
+			if p != nil {
+				panic(p)
+			}
+		}()
 		h.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), reqLogKey{}, e)))
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		e.Status, e.Duration = rec.status, time.Since(start)
-		e.Method, e.Path = capText(r.Method, maxLoggedMethod), capText(r.URL.Path, MaxLoggedPath)
-		s.access.Log(*e)
 	})
 }
 

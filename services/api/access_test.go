@@ -392,3 +392,24 @@ func TestBinaryLogsEveryRequest(t *testing.T) {
 		t.Errorf("probe rows: %d (%v), want at least 1", probes, err)
 	}
 }
+
+// A handler that panics is still logged, as a 500.
+func TestAccessLogHandlerPanic(t *testing.T) {
+	st := openServiceStore(t, "sqlite:"+filepath.Join(t.TempDir(), "api.db"))
+	w, err := accesslog.New(accesslog.Config{}, st.logAccess, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{store: st, access: w}
+	srv := httptest.NewServer(s.LogRequests(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })))
+	if resp, err := http.Get(srv.URL + "/v1/boom"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a panicking handler answered %d", resp.StatusCode)
+	}
+	srv.Close()
+	w.Close()
+	var n int
+	if err := st.db.QueryRow(`SELECT COUNT(*) FROM access_log WHERE path = '/v1/boom' AND status = 500`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("rows for the panicking request: %d (%v), want 1", n, err)
+	}
+}
