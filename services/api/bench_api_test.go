@@ -158,8 +158,11 @@ func TestBenchAPI(t *testing.T) {
 	clients := envInt("BENCH_API_CLIENTS", 8)
 	d := envDuration("BENCH_API_DURATION", 5*time.Second)
 	dbURL := os.Getenv("BENCH_API_DB")
-	if dbURL == "" {
+	switch dbURL {
+	case "":
 		dbURL = "sqlite:" + filepath.Join(t.TempDir(), "api.db")
+	case "postgres": // a fresh schema on the tests' PostgreSQL (ESRFLOW_TEST_POSTGRES_URL)
+		dbURL = freshPostgresSchema(t)
 	}
 	e := newEnv(t) // the service needs a broker and registry to start; the reads use neither
 	key := newKey(t)
