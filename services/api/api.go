@@ -48,6 +48,7 @@ import (
 	"github.com/esrflow/esrflow/platform/service"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/accesslog"
 )
 
 // Group is the api's consumer group.
@@ -106,6 +107,9 @@ type Config struct {
 	// (feeds.csv.lists), as ingest would read it. nil (no --tenants.file)
 	// takes ESR names only.
 	Tenants *esrtenant.Set
+	// AccessLog sizes the asynchronous access log writer (queue, batch,
+	// flush interval); zero values take its defaults.
+	AccessLog accesslog.Config
 
 	tenantsFile string // --tenants.file, loaded by New into Tenants
 }
@@ -159,6 +163,8 @@ type Service struct {
 	auth   *auth
 	unauth *addrLimiter // requests without a valid key
 	health *consumerHealth
+	// access writes the access log in batches, off the request path.
+	access *accesslog.Writer
 
 	// commands produces operator decisions. It registers their schema on
 	// first use, so a registry outage at start does not stop the reads.
@@ -274,7 +280,21 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	st := &store{db: db, d: d}
+	read, err := openReader(cfg.DBURL, d, db)
+	if err != nil {
+		commands.close()
+		cl.Close()
+		_ = db.Close()
+		return nil, err
+	}
+	st := &store{db: db, d: d, read: read}
+	access, err := accesslog.New(cfg.AccessLog, st.logAccess, deps.Log, deps.Metrics)
+	if err != nil {
+		commands.close()
+		cl.Close()
+		st.close()
+		return nil, err
+	}
 	if cfg.KeysRefresh <= 0 {
 		cfg.KeysRefresh = DefaultKeysRefresh
 	}
@@ -284,17 +304,19 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		deps.Log.Warn("no API clients configured: reads are open to anyone who can reach the port, operate endpoints are refused")
 	}
 	return &Service{
-		cfg: cfg, log: deps.Log, db: db, store: st, kafka: cl,
+		cfg: cfg, log: deps.Log, db: db, store: st, kafka: cl, access: access,
 		serde: serde, api: internalv1.NewAPI(), m: m, reader: reader, auth: a, commands: commands, health: health,
 		unauth: newAddrLimiter(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
 	}, nil
 }
 
-// Close releases the Kafka client and the database. Call it after Run returns.
+// Close writes the queued access log, then releases the Kafka client and the
+// database. Call it after Run returns and the HTTP server has stopped.
 func (s *Service) Close() {
+	s.access.Close()
 	s.commands.close()
 	s.kafka.Close()
-	_ = s.db.Close()
+	s.store.close()
 }
 
 // Ready reports whether the database and Kafka answer and the consumer is
@@ -328,7 +350,10 @@ func Spec() service.Spec {
 			return service.Built{
 				Parts:   []lifecycle.Part{lifecycle.Named("api", lifecycle.Func(s.Run))},
 				Handler: s.Handler(),
-				Close:   s.Close,
+				// The whole port, probes' mux included, is logged.
+				Middleware:   s.LogRequests,
+				WrapListener: s.WrapListener,
+				Close:        s.Close,
 			}, nil
 		},
 	}
