@@ -11,7 +11,7 @@ BENCH_STAFF ?= 20000
 BENCH_DAYS ?= 25
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build test test-deps test-short vet check-standalone check-generated fuzz bench run demo-check tidy clean
+.PHONY: help build test test-deps test-short vet check-standalone check-generated fuzz bench bench-api run demo-check tidy clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -75,6 +75,21 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 bench: build ## Go benchmarks (parsers, generator), then the whole stack end to end vs a bare produce/consume
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) work
 	./bin/esrflow bench --staff $(BENCH_STAFF) --days $(BENCH_DAYS)
+
+# The api under load (services/api/bench_api_test.go, build tag bench, so
+# never part of `make test`): BENCH_API_PEOPLE people, BENCH_API_CLIENTS
+# concurrent clients, BENCH_API_DURATION per scenario; BENCH_API_DB=postgres
+# runs it on a fresh schema of the tests' PostgreSQL (or give a URL of an
+# empty database); the table also goes to BENCH_API_OUT.
+BENCH_API_PEOPLE ?= 20000
+BENCH_API_CLIENTS ?= 8
+BENCH_API_DURATION ?= 10s
+BENCH_API_OUT ?= $(CURDIR)/bin/bench-api.md
+bench-api: ## the api on 127.0.0.1 under load: GET person and the events feed vs a static handler (req/s, p50, p99)
+	@mkdir -p $(dir $(BENCH_API_OUT))
+	BENCH_API_DB=$(BENCH_API_DB) BENCH_API_PEOPLE=$(BENCH_API_PEOPLE) BENCH_API_CLIENTS=$(BENCH_API_CLIENTS) BENCH_API_DURATION=$(BENCH_API_DURATION) \
+	  BENCH_API_OUT=$(BENCH_API_OUT) $(GO) test -tags bench -run '^TestBenchAPI$$' -count=1 -timeout 15m ./services/api
+	@cat $(BENCH_API_OUT)
 
 run: build ## run the whole platform on embedded defaults with a demo trust (no Docker, nothing to install)
 	./bin/esrflow up --data .esrflow --demo

@@ -87,11 +87,15 @@ type Server struct {
 }
 
 // Listen binds addr (":0" picks a free port) so the caller knows the address
-// before serving starts.
-func Listen(addr string, h http.Handler) (*Server, error) {
+// before serving starts. Each wrap, in order, wraps the listener (e.g. to
+// watch the connections).
+func Listen(addr string, h http.Handler, wrap ...func(net.Listener) net.Listener) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range wrap {
+		ln = w(ln)
 	}
 	return &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -62,7 +63,13 @@ type Env struct {
 type Built struct {
 	Parts   []lifecycle.Part
 	Handler http.Handler
-	Close   func() // releases what the build acquired; may be nil
+	// Middleware, when set, wraps the port's whole handler (the probes
+	// and Handler): what must see every request, such as an access log.
+	Middleware func(http.Handler) http.Handler
+	// WrapListener, when set, wraps the listener Handler is served on (the
+	// api logs the answers net/http writes itself, which no handler sees).
+	WrapListener func(net.Listener) net.Listener
+	Close        func() // releases what the build acquired; may be nil
 }
 
 // Spec describes a service binary.
@@ -138,7 +145,15 @@ func Run(ctx context.Context, spec Spec, args []string) error {
 	if common.MetricsAddr != "" {
 		apiReg = nil // the API port serves the probes and the API only
 	}
-	srv, err := obs.Listen(common.HTTPAddr, obs.Handler(apiReg, ready, built.Handler))
+	var wrap []func(net.Listener) net.Listener
+	if built.WrapListener != nil {
+		wrap = append(wrap, built.WrapListener)
+	}
+	handler := obs.Handler(apiReg, ready, built.Handler)
+	if built.Middleware != nil {
+		handler = built.Middleware(handler)
+	}
+	srv, err := obs.Listen(common.HTTPAddr, handler, wrap...)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", common.HTTPAddr, err)
 	}

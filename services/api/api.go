@@ -48,6 +48,7 @@ import (
 	"github.com/esrflow/esrflow/platform/service"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/accesslog"
 	"github.com/esrflow/esrflow/services/api/feed"
 	"github.com/esrflow/esrflow/services/api/minimise"
 	"github.com/esrflow/esrflow/services/api/webhook"
@@ -109,6 +110,9 @@ type Config struct {
 	// (feeds.csv.lists), as ingest would read it. nil (no --tenants.file)
 	// takes ESR names only.
 	Tenants *esrtenant.Set
+	// AccessLog sizes the asynchronous access log writer (queue, batch,
+	// flush interval); zero values take its defaults.
+	AccessLog accesslog.Config
 
 	// FeedPoll is how often a long-polling feed reader (and the webhook
 	// dispatcher) reads the database again without being woken. Commits
@@ -178,6 +182,8 @@ type Service struct {
 	auth   *auth
 	unauth *addrLimiter // requests without a valid key
 	health *consumerHealth
+	// access writes the access log in batches, off the request path.
+	access *accesslog.Writer
 	// feed wakes long-polling feed readers and the webhook dispatcher when
 	// a batch with new events commits.
 	feed *feed.Notifier
@@ -303,7 +309,21 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	st := &store{db: db, d: d}
+	read, err := openReader(cfg.DBURL, d, db)
+	if err != nil {
+		commands.close()
+		cl.Close()
+		_ = db.Close()
+		return nil, err
+	}
+	st := &store{db: db, d: d, read: read}
+	access, err := accesslog.New(cfg.AccessLog, st.logAccess, deps.Log, deps.Metrics)
+	if err != nil {
+		commands.close()
+		cl.Close()
+		st.close()
+		return nil, err
+	}
 	if cfg.KeysRefresh <= 0 {
 		cfg.KeysRefresh = DefaultKeysRefresh
 	}
@@ -313,7 +333,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		deps.Log.Warn("no API clients configured: reads are open to anyone who can reach the port, operate endpoints are refused")
 	}
 	s := &Service{
-		cfg: cfg, log: deps.Log, db: db, store: st, kafka: cl,
+		cfg: cfg, log: deps.Log, db: db, store: st, kafka: cl, access: access,
 		serde: serde, api: internalv1.NewAPI(), m: m, reader: reader, auth: a, commands: commands, health: health,
 		unauth:  newAddrLimiter(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
 		feed:    feed.NewNotifier(),
@@ -325,11 +345,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Close releases the Kafka client and the database. Call it after Run returns.
+// Close writes the queued access log, then releases the Kafka client and the
+// database. Call it after Run returns and the HTTP server has stopped.
 func (s *Service) Close() {
+	s.access.Close()
 	s.commands.close()
 	s.kafka.Close()
-	_ = s.db.Close()
+	s.store.close()
 }
 
 // Ready reports whether the database and Kafka answer and the consumer is
@@ -363,7 +385,10 @@ func Spec() service.Spec {
 			return service.Built{
 				Parts:   []lifecycle.Part{lifecycle.Named("api", lifecycle.Func(s.Run))},
 				Handler: s.Handler(),
-				Close:   s.Close,
+				// The whole port, probes' mux included, is logged.
+				Middleware:   s.LogRequests,
+				WrapListener: s.WrapListener,
+				Close:        s.Close,
 			}, nil
 		},
 	}

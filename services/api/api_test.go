@@ -26,6 +26,7 @@ import (
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/embedded"
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
+	"github.com/esrflow/esrflow/platform/obs"
 	"github.com/esrflow/esrflow/platform/testkit"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
@@ -214,7 +215,11 @@ func (e *env) startWith(cfg Config, log *zap.Logger) (*Service, *httptest.Server
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	srv := httptest.NewServer(s.Handler())
+	// Served as the binary serves it: the probes beside the api, every
+	// request logged, on a listener that logs what net/http answers itself.
+	srv := httptest.NewUnstartedServer(s.LogRequests(obs.Handler(nil, &obs.Readiness{}, s.Handler())))
+	srv.Listener = s.WrapListener(srv.Listener)
+	srv.Start()
 	e.t.Cleanup(func() {
 		srv.Close()
 		cancel()
@@ -224,6 +229,17 @@ func (e *env) startWith(cfg Config, log *zap.Logger) (*Service, *httptest.Server
 		s.Close()
 	})
 	return s, srv
+}
+
+// flushAccessLog waits until every request answered so far is in the
+// access log (it is written asynchronously, in batches).
+func flushAccessLog(t *testing.T, s *Service) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.FlushAccessLog(ctx); err != nil {
+		t.Fatalf("flushing the access log: %v", err)
+	}
 }
 
 func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }

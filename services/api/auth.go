@@ -43,7 +43,8 @@ const (
 	// upload job needs, without operate's decisions.
 	ScopeFilesWrite = "files:write"
 	// ScopeAdmin implies every other scope, and alone manages API keys
-	// (/v1/keys). A platform team's key, not a vendor's.
+	// (/v1/keys) and reads the access log (/v1/access-log). A platform
+	// team's key, not a vendor's.
 	ScopeAdmin = "admin"
 )
 

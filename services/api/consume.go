@@ -31,16 +31,15 @@ type metrics struct {
 	retries    prometheus.Counter
 	batches    prometheus.Histogram
 
-	heldBatches     prometheus.Counter
-	commands        *prometheus.CounterVec
-	requests        *prometheus.CounterVec
-	accessLogErrors prometheus.Counter
-	deadLetters     *prometheus.CounterVec
-	quarantined     *prometheus.CounterVec
-	replays         *prometheus.CounterVec
-	uploads         *prometheus.CounterVec
-	uploadBytes     *prometheus.CounterVec
-	intake          *prometheus.CounterVec
+	heldBatches prometheus.Counter
+	commands    *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+	deadLetters *prometheus.CounterVec
+	quarantined *prometheus.CounterVec
+	replays     *prometheus.CounterVec
+	uploads     *prometheus.CounterVec
+	uploadBytes *prometheus.CounterVec
+	intake      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -63,8 +62,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Operator decisions on held batches, by action and result (requested, kafka_unavailable)."}, []string{"action", "result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_requests_total",
 			Help: "HTTP requests to /v1, by route pattern and status code."}, []string{"route", "code"}),
-		accessLogErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "esrflow_api_access_log_errors_total",
-			Help: "Requests whose access log row could not be written."}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_dead_letters_total",
 			Help: "Records written to the dead_letters table instead of being applied, by topic and stage (decode, invalid, store)."}, []string{"topic", "stage"}),
 		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_api_quarantine_records_total",
@@ -79,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Operator releases and discards of held files, by action and result (requested, retried, kafka_unavailable)."}, []string{"action", "result"}),
 	}
 	for _, c := range []prometheus.Collector{m.stored, m.duplicates, m.reports, m.skipped, m.retries, m.batches,
-		m.heldBatches, m.commands, m.requests, m.accessLogErrors, m.deadLetters, m.quarantined, m.replays,
+		m.heldBatches, m.commands, m.requests, m.deadLetters, m.quarantined, m.replays,
 		m.uploads, m.uploadBytes, m.intake} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering api metrics: %w", err)

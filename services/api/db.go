@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
@@ -50,16 +53,66 @@ func openDB(url string) (*sql.DB, dialect, error) {
 		}
 		if path == ":memory:" {
 			db.SetMaxOpenConns(1) // each connection would be its own empty database
+			return db, sqlite, nil
 		}
+		// The writers (materialiser, access log, decisions) take SQLite's
+		// one write lock in turn, so a few connections are enough; they are
+		// all kept idle, because opening one (and running its pragmas)
+		// costs more than most queries. The HTTP reads have their own pool
+		// (openReader), so a burst of reads never holds every connection
+		// the materialiser needs.
+		db.SetMaxOpenConns(sqliteWriterConns)
+		db.SetMaxIdleConns(sqliteWriterConns)
 		return db, sqlite, nil
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		db, err := sql.Open("pgx", url)
 		if err != nil {
 			return nil, 0, fmt.Errorf("opening postgres: %w", err)
 		}
+		// One pool for reads and writes: PostgreSQL serves them side by
+		// side. Go keeps 2 idle connections by default, so under load most
+		// requests would open one (TLS and authentication included): keep
+		// as many idle as may be open.
+		db.SetMaxOpenConns(postgresConns)
+		db.SetMaxIdleConns(postgresConns)
+		db.SetConnMaxIdleTime(5 * time.Minute)
 		return db, postgres, nil
 	}
 	return nil, 0, fmt.Errorf("db.url %q: want sqlite:<path> or postgres://...", redactURL(url))
+}
+
+// Connection pool sizes (docs/api.md, Performance).
+const (
+	// sqliteWriterConns is the SQLite writers' pool.
+	sqliteWriterConns = 4
+	// postgresConns is the PostgreSQL pool, reads and writes; several api
+	// instances share the server's max_connections (100 by default).
+	postgresConns = 32
+)
+
+// sqliteReaderConns is the SQLite readers' pool: reads are CPU-bound in
+// this process, so a few per core keep every core busy while one waits on
+// the disk.
+func sqliteReaderConns() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
+
+// openReader returns the pool the HTTP reads use. On a SQLite file it is a
+// second pool of read-only connections (query_only): in WAL mode they read
+// a snapshot beside the writer and never take its lock, and having their
+// own connections they never wait for the materialiser's, nor it for
+// theirs. Elsewhere it is writer itself. Open it after migrate: it expects
+// the schema (and WAL mode) in place.
+func openReader(url string, d dialect, writer *sql.DB) (*sql.DB, error) {
+	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+	if d != sqlite || path == ":memory:" {
+		return writer, nil
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite %s for reading: %w", path, err)
+	}
+	db.SetMaxOpenConns(sqliteReaderConns())
+	db.SetMaxIdleConns(sqliteReaderConns())
+	return db, nil
 }
 
 // redactURL hides a password in a URL for error messages.
@@ -76,6 +129,56 @@ func redactURL(url string) string {
 		return scheme + "://" + user + ":xxxxx@" + host
 	}
 	return url
+}
+
+// stmtCacheSize bounds the prepared statements a store keeps: the hot
+// queries are a handful of texts; any past this are run unprepared.
+const stmtCacheSize = 64
+
+// stmtCache keeps the read pool's prepared statements by query text, so a
+// hot query (a person, a page of events) is parsed and planned once per
+// connection rather than on every request. (pgx also caches statements per
+// connection; SQLite's driver does not.)
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// get returns the statement for q prepared on db, or nil when the cache is
+// full.
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st, ok := c.m[q]
+	full := len(c.m) >= stmtCacheSize
+	c.mu.Unlock()
+	if ok || full {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[q]; ok { // prepared meanwhile by another request
+		_ = st.Close()
+		return prev, nil
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+// close releases the statements.
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		_ = st.Close()
+	}
+	c.m = nil
 }
 
 // rebind turns the ? placeholders the queries are written with into $1, $2
@@ -341,7 +444,7 @@ var migrations = []string{
 		SELECT tenant, sha256, status, reported_at, file_name, -1, -1, report FROM file_reports;
 	ALTER TABLE audit_log ADD COLUMN file_sha256 TEXT;
 	CREATE INDEX audit_log_by_file ON audit_log (tenant, file_sha256, status)`,
-	// 9 (state; issue 12 reserves 9 for it, the lead renumbers at merge):
+	// 7 (issue 12 state):
 	// current-state lists. person_assignments repeats people.assignments one
 	// row per assignment so people can be filtered by organisation or staff
 	// group and positions, organisations and locations listed;
@@ -372,7 +475,7 @@ var migrations = []string{
 	CREATE INDEX people_by_employee_number ON people (tenant, employee_number, person_id);
 	CREATE INDEX people_by_status ON people (tenant, employment_status, person_id);
 	CREATE INDEX people_by_change ON people (tenant, changed_at)`,
-	// 8 (issue 12 access; version 8, after state's above): API keys managed
+	// 8 (issue 12 access): API keys managed
 	// through the api (POST/GET/DELETE /v1/keys), besides the clients file.
 	// Only the key's SHA-256 is kept. A revoked key stays, with who revoked
 	// it and when, as the audit of its life; a name is unique among the keys
@@ -391,7 +494,12 @@ var migrations = []string{
 	);
 	CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
 	CREATE INDEX api_keys_by_time ON api_keys (created_at, id)`,
-	// 9 (feed; issue 12 gave it 7; after state's 7 and access's 8 here): the
+	// 9 (issue 12 speed): indexes for GET
+	// /v1/access-log's filters, newest first within each.
+	`CREATE INDEX access_log_by_tenant ON access_log (tenant, at, request_id);
+	CREATE INDEX access_log_by_status ON access_log (status, at, request_id);
+	CREATE INDEX access_log_by_path ON access_log (path, at, request_id)`,
+	// 10 (feed; issue 12 gave it 7; after state's 7, access's 8, speed's 9): the
 	// event feed (docs/api.md, Event feed) and webhooks. Each event
 	// gets feed_seq, its place in its tenant's total order, assigned from
 	// feed_counters when its transaction commits (store.assignFeedSeq);

@@ -7,10 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/google/uuid"
-	"go.uber.org/zap"
+	"github.com/esrflow/esrflow/services/api/accesslog"
 )
 
 // errOperateNeedsKey is the answer to an operate request when no clients are
@@ -29,7 +27,7 @@ func clientOf(r *http.Request) *authClient {
 	return c
 }
 
-// errAdminNeedsKey is the same answer for key management.
+// errAdminNeedsKey is the same answer for key management and the access log.
 const errAdminNeedsKey = "an API key with the admin scope is required: this api has no API clients configured (--auth.clients)"
 
 // writes reports whether every scope that grants an endpoint is one that
@@ -60,6 +58,10 @@ func (w *statusRecorder) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection's writer
+// (Flush, deadlines) through the recorder.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
@@ -69,26 +71,28 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 
 // guard wraps a handler: it authenticates the request, checks that the
 // client holds one of scopes (none: any authenticated client) and may see
-// the path's tenant, runs h, and writes the request to the access log.
-//
-// The access log row is written before the response completes, so a client
-// that has read its response can already find its request in the log.
+// the path's tenant, and runs h. It names the client and tenant in the
+// request's access log entry, which LogRequests (around the whole mux)
+// writes.
 func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 	operate := writes(scopes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := uuid.NewString()
-		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w, minimise: true}
 		tenant := strings.ToUpper(r.PathValue("tenant"))
 		if !tenantRE.MatchString(tenant) {
 			tenant = ""
 		}
-		name := Anonymous
-		c, ok, limited := s.authorize(rec, r, tenant, operate, scopes)
+		e := entryOf(r)
+		if e == nil {
+			e = &accesslog.Entry{} // guard used without LogRequests (never in Handler)
+		}
+		e.Tenant = tenant
+		c, ok, _ := s.authorize(rec, r, tenant, operate, scopes)
+		if c != nil {
+			e.Client = c.name
+		}
 		if ok {
 			if c != nil {
-				name = c.name
 				r = r.WithContext(context.WithValue(r.Context(), clientKey{}, c))
 				// Without people:sensitive every JSON answer leaves out the
 				// fields minimise.Fields names; anonymous (open mode)
@@ -96,29 +100,11 @@ func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 				rec.minimise = !c.sensitive()
 			}
 			h(rec, r)
-		} else if c != nil {
-			name = c.name
 		}
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		took := time.Since(start)
-		route := r.Pattern
-		s.m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
-		if limited {
-			return // a flood without a key leaves no rows: it is counted above
-		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-		defer cancel()
-		if err := s.store.logAccess(ctx, accessEntry{
-			RequestID: id, At: start, Client: name, Method: capText(r.Method, maxLoggedMethod), Path: capText(r.URL.Path, MaxLoggedPath),
-			Tenant: tenant, Status: rec.status, Duration: took,
-		}); err != nil {
-			// The request itself succeeded or failed on its own; losing its
-			// log row is reported, not turned into an error for the caller.
-			s.m.accessLogErrors.Inc()
-			s.log.Warn("writing the access log failed", zap.String("route", route), zap.Error(err))
-		}
+		s.m.requests.WithLabelValues(r.Pattern, strconv.Itoa(rec.status)).Inc()
 	})
 }
 

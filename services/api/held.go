@@ -332,23 +332,3 @@ func (s *store) audit(ctx context.Context, q auditQuery) ([]AuditEntry, error) {
 	}
 	return out, rows.Err()
 }
-
-// accessEntry is one access log row. It names the client, never its key.
-type accessEntry struct {
-	RequestID string
-	At        time.Time
-	Client    string
-	Method    string
-	Path      string
-	Tenant    string
-	Status    int
-	Duration  time.Duration
-}
-
-func (s *store) logAccess(ctx context.Context, e accessEntry) error {
-	_, err := s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO access_log
-		(request_id, at, client, method, path, tenant, status, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		e.RequestID, e.At.UnixMilli(), e.Client, e.Method, e.Path, sql.NullString{String: e.Tenant, Valid: e.Tenant != ""},
-		e.Status, e.Duration.Microseconds())
-	return err
-}

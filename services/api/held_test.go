@@ -637,6 +637,7 @@ func TestAccessMatrix(t *testing.T) {
 
 	// Every request is in the access log, with who, what and the outcome.
 	var n int
+	flushAccessLog(t, f.s)
 	if err := f.s.db.QueryRow(`SELECT COUNT(*) FROM access_log`).Scan(&n); err != nil || n != requests {
 		t.Errorf("access_log rows = %d (%v), want %d", n, err, requests)
 	}
@@ -728,6 +729,7 @@ func TestOpenMode(t *testing.T) {
 	if recs, _ := f.e.commands(); len(recs) != 0 {
 		t.Errorf("open mode wrote %d commands", len(recs))
 	}
+	flushAccessLog(t, f.s)
 	var anon, total int
 	if err := f.s.db.QueryRow(`SELECT SUM(CASE WHEN client = 'anonymous' THEN 1 ELSE 0 END), COUNT(*) FROM access_log`).Scan(&anon, &total); err != nil {
 		t.Fatal(err)

@@ -28,8 +28,10 @@ var tenantRE = regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`)
 
 // Handler serves the JSON API (docs/api.md). It is the handler the binary
 // mounts beside /metrics, /healthz and /readyz, and what `esrflow up` mounts
-// in-process. Every route goes through guard: authentication, scope and
-// tenant checks, and the access log.
+// in-process. Every route goes through guard (authentication, scope and
+// tenant checks), and every request, routed or not, is in the access log
+// (LogRequests). Serve it on a listener wrapped by WrapListener so the
+// requests net/http answers itself are logged too.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	route := func(pattern string, h http.HandlerFunc, scopes ...string) {
@@ -76,12 +78,13 @@ func (s *Service) Handler() http.Handler {
 	route("POST /v1/keys", s.postKey, ScopeAdmin)
 	route("GET /v1/keys", s.getKeys, ScopeAdmin)
 	route("DELETE /v1/keys/{id}", s.deleteKey, ScopeAdmin)
+	route("GET /v1/access-log", s.getAccessLog, ScopeAdmin)
 	// Unknown endpoints still need a valid key when clients are configured,
 	// so probing paths reveals nothing to a caller without one.
 	route("/v1/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
-	return mux
+	return s.LogRequests(mux)
 }
 
 // problem is an error body: an RFC 9457 problem details object. Type is

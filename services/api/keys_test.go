@@ -46,7 +46,7 @@ func testKeys(t *testing.T, dbURL string) {
 		{Name: "legacy", KeySHA256: HashKey(legacy), Tenants: []string{"RXX"}, Scopes: []string{"read:events", "read:files", "read:batches", "personal:read"}},
 	}
 	e.produce(true, e.event("RXX", schemas.StarterCreated, 1, "20990417", starter()))
-	_, srv := e.startWith(Config{DBURL: dbURL, Group: "g-keys", Clients: clients}, testLogger(t))
+	svc, srv := e.startWith(Config{DBURL: dbURL, Group: "g-keys", Clients: clients}, testLogger(t))
 	waitForKey(t, srv.URL, platform, "/v1/tenants/RXX/people/20990417", 200)
 
 	// Aliases: the legacy client reads events, files and batches, and not
@@ -90,6 +90,7 @@ func testKeys(t *testing.T, dbURL string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	flushAccessLog(t, svc) // the access log is written asynchronously, in batches
 	db, d, err := openDB(dbURL)
 	if err != nil {
 		t.Fatal(err)

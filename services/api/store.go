@@ -128,6 +128,52 @@ type KafkaPosition struct {
 type store struct {
 	db *sql.DB
 	d  dialect
+	// read is the pool the hot HTTP reads use (openReader); nil: db.
+	read  *sql.DB
+	stmts stmtCache
+}
+
+// close releases the statements and both pools.
+func (s *store) close() {
+	s.stmts.close()
+	if s.read != nil && s.read != s.db {
+		_ = s.read.Close()
+	}
+	_ = s.db.Close()
+}
+
+// reader is the read pool.
+func (s *store) reader() *sql.DB {
+	if s.read != nil {
+		return s.read
+	}
+	return s.db
+}
+
+// queryRead runs a read on the read pool through a cached prepared
+// statement (q is written with ? placeholders).
+func (s *store) queryRead(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	q = s.d.rebind(q)
+	st, err := s.stmts.get(ctx, s.reader(), q)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return s.reader().QueryContext(ctx, q, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// queryRowRead is queryRead for one row.
+func (s *store) queryRowRead(ctx context.Context, q string, args ...any) *sql.Row {
+	q = s.d.rebind(q)
+	st, err := s.stmts.get(ctx, s.reader(), q)
+	if err != nil || st == nil {
+		// An error preparing is the query's error: QueryRowContext meets
+		// it again and Scan reports it.
+		return s.reader().QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 func date(t time.Time) string { return t.UTC().Format(time.DateOnly) }
@@ -522,14 +568,13 @@ func (s *store) person(ctx context.Context, tenant, personID string) (*Person, e
 	if !cleanText(personID) {
 		return nil, errNotFound // no stored key holds a NUL (and PostgreSQL cannot compare one)
 	}
-	return scanPerson(s.db.QueryRowContext(ctx,
-		s.d.rebind(`SELECT `+personColumns+` FROM people WHERE tenant = ? AND person_id = ?`), tenant, personID))
+	return scanPerson(s.queryRowRead(ctx, `SELECT `+personColumns+` FROM people WHERE tenant = ? AND person_id = ?`, tenant, personID))
 }
 
 const eventColumns = `event_id, type, tenant, person_id, effective_date, recorded_at, topic, kafka_partition, kafka_offset, schema_id, payload, feed_seq`
 
 func (s *store) queryEvents(ctx context.Context, q string, args ...any) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
+	rows, err := s.queryRead(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

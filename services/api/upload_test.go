@@ -145,6 +145,7 @@ func TestUploadAGOv2FileThenItsReport(t *testing.T) {
 	}
 
 	// Each upload is in the access log, under its client, like any request.
+	flushAccessLog(t, u.svc)
 	var n int
 	if err := u.svc.db.QueryRow(`SELECT COUNT(*) FROM access_log WHERE method = 'POST' AND path = '/v1/tenants/rxx/files' AND status = 202 AND tenant = 'RXX'
 		AND client IN ('uploader', 'ops')`).Scan(&n); err != nil || n != 2 {

@@ -109,7 +109,7 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 		s.API = svc
 		add("api", svc.Run, svc.Ready)
 		b.closers = append(b.closers, svc.Close)
-		srv, err := obs.Listen(cfg.APIAddr, svc.Handler())
+		srv, err := obs.Listen(cfg.APIAddr, svc.Handler(), svc.WrapListener)
 		if err != nil {
 			return b, err
 		}
