@@ -52,6 +52,9 @@ func (s *Service) Handler() http.Handler {
 	route("POST /v1/tenants/{tenant}/quarantine/replay", s.postReplay, ScopeOperate)
 	route("GET /v1/tenants/{tenant}/replays", s.getReplays, ScopeQuarantineRead, ScopeOperate)
 	route("GET /v1/tenants/{tenant}/replays/{replay_id}", s.getReplay, ScopeQuarantineRead, ScopeOperate)
+	// The published contracts (docs/api-reference.md): no key, no tenant data.
+	mux.HandleFunc("GET /openapi.json", serveDocument(openAPIJSON))
+	mux.HandleFunc("GET /asyncapi.json", serveDocument(asyncAPIJSON))
 	// Unknown endpoints still need a valid key when clients are configured,
 	// so probing paths reveals nothing to a caller without one.
 	route("/v1/", func(w http.ResponseWriter, _ *http.Request) {
