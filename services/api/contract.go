@@ -95,6 +95,15 @@ func inlineAvro(doc any) error {
 	return nil
 }
 
+// loadContracts converts both documents (once; later calls are free).
+func loadContracts() error {
+	if _, err := openAPIJSON(); err != nil {
+		return err
+	}
+	_, err := asyncAPIJSON()
+	return err
+}
+
 // lookup follows keys through nested objects; nil when one is missing.
 func lookup(v any, keys ...string) any {
 	for _, k := range keys {

@@ -306,7 +306,10 @@ func newContractFixture(t *testing.T, dbURL string) *contractFixture {
 	if err := os.Mkdir(filepath.Join(drop, "RXX"), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	_, f.srv = e.startWith(Config{DBURL: dbURL, Clients: clients, UploadDrop: drop}, testLogger(t))
+	// A small upload limit and a small burst for callers without a key, so
+	// 413 and 429 can be answered too.
+	_, f.srv = e.startWith(Config{DBURL: dbURL, Clients: clients, UploadDrop: drop, UploadMaxBytes: 1024,
+		UnauthenticatedRate: 0.001, UnauthenticatedBurst: 2}, testLogger(t))
 	f.ids = map[string]string{
 		"tenant": "RXX", "person_id": st.PersonID, "file": sha1, "sha256": shaHeld1, "batch_id": batchA.BatchID,
 		"id": QuarantineID("RXX", sha1, qLine), "replay_id": "",
@@ -463,6 +466,7 @@ func testOpenAPIConformance(t *testing.T, dbURL string) {
 	f.call(t, "POST", p+"/files?name="+upName, all, "application/octet-stream", "HDR\n", 409)
 	f.call(t, "POST", p+"/files?name=../x", all, "application/octet-stream", "HDR\n", 400)
 	f.call(t, "POST", "/v1/tenants/RYY/files?name="+upName, ryy, "application/octet-stream", "HDR\n", 404)
+	f.call(t, "POST", p+"/files?name=GO_412_EXP_GOC_20240318_00000353.DAT", all, "application/octet-stream", strings.Repeat("x", 2048), 413)
 	f.call(t, "POST", p+"/files/"+shaHeld1+"/release", all, "", reason, 202)
 	f.call(t, "POST", p+"/files/"+shaHeld1+"/release", all, "", reason, 200) // a retry
 	f.call(t, "POST", p+"/files/"+shaHeld1+"/discard", all, "", reason, 409) // one pending already
@@ -511,6 +515,11 @@ func testOpenAPIConformance(t *testing.T, dbURL string) {
 	f.call(t, "GET", p+"/replays/"+rp.ReplayID, all, "", "", 200)
 	f.call(t, "GET", p+"/replays/rp-00000000000000000000", all, "", "", 404)
 	f.call(t, "GET", p+"/replays?limit=-1", all, "", "", 400)
+
+	// Callers without a key: 401 (WWW-Authenticate) until the burst is
+	// spent, then 429 (Retry-After, no X-Request-Id).
+	f.call(t, "GET", p+"/events", "", "", "", 401)
+	f.call(t, "GET", p+"/events", "", "", "", 429)
 
 	// The contracts themselves: no key needed.
 	f.call(t, "GET", "/openapi.json", "", "", "", 200)
