@@ -24,8 +24,9 @@ var openAPIYAML []byte
 // OpenAPIYAML returns the OpenAPI document as written.
 func OpenAPIYAML() []byte { return append([]byte(nil), openAPIYAML...) }
 
-// The documents are converted to JSON once, on first use, and served from
-// memory: they are part of the binary and never change while it runs.
+// The documents are converted to JSON once (New calls loadContracts) and
+// served from memory: they are part of the binary and never change while it
+// runs.
 var (
 	openAPIJSON = sync.OnceValues(func() ([]byte, error) {
 		var doc any
