@@ -183,8 +183,37 @@ func TestContractsHoldOnARealStack(t *testing.T) {
 		c.get("/v1/tenants/RXX/files/" + f.File.Sha256)
 		c.get("/v1/tenants/RXX/files/" + url.PathEscape(f.File.Name))
 	}
-	for _, p := range []string{"held-batches", "audit", "dead-letters", "quarantine", "replays"} {
+	for _, f := range files.Files {
+		c.get("/v1/tenants/RXX/files/" + f.File.Sha256 + "/events")
+		c.get("/v1/tenants/RXX/files/" + f.File.Sha256 + "/quarantine")
+	}
+	for _, p := range []string{"held-batches", "audit", "dead-letters", "quarantine", "replays", "people?limit=1000",
+		"positions?limit=1000", "organisations", "locations"} {
 		c.get("/v1/tenants/RXX/" + p)
+	}
+	// Every event's lineage, and one of each entity the lists name.
+	for _, e := range events {
+		c.get("/v1/tenants/RXX/events/" + url.PathEscape(e.ID) + "/lineage")
+	}
+	var lists struct {
+		Positions []struct {
+			Number string `json:"position_number"`
+		} `json:"positions"`
+		Organisations []struct{ Name string } `json:"organisations"`
+		Locations     []struct{ Name string } `json:"locations"`
+	}
+	for _, p := range []string{"positions", "organisations", "locations"} {
+		if err := json.Unmarshal(c.get("/v1/tenants/RXX/"+p+"?limit=1"), &lists); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(lists.Positions) == 0 || len(lists.Organisations) == 0 {
+		t.Fatalf("no positions or organisations listed: %+v", lists)
+	}
+	c.get("/v1/tenants/RXX/positions/" + url.PathEscape(lists.Positions[0].Number))
+	c.get("/v1/tenants/RXX/organisations/" + url.PathEscape(lists.Organisations[0].Name))
+	if len(lists.Locations) > 0 {
+		c.get("/v1/tenants/RXX/locations/" + url.PathEscape(lists.Locations[0].Name))
 	}
 
 	// Every published record against the served AsyncAPI document.

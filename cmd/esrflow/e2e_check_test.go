@@ -81,4 +81,125 @@ func checkAPI(t *testing.T, st *stack.Stack, published []gen.TruthLine, reportFi
 	if code := getJSON(t, st.APIURL()+"/v1/tenants/RXX/people/99999999", nil); code != http.StatusNotFound {
 		t.Errorf("unknown person: HTTP %d, want 404", code)
 	}
+	checkLineage(t, st, published)
+}
+
+// checkLineage follows the first published event of each type back to its
+// ESR row through the api's lineage (the file and line the truth names,
+// the file's ACCEPTED report and rule set, the schema subject and the
+// publish time), finds it among the events of its file, and finds its
+// person by employee number.
+func checkLineage(t *testing.T, st *stack.Stack, published []gen.TruthLine) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, l := range published {
+		if seen[l.Type] || l.Tenant != "" && l.Tenant != "RXX" {
+			continue
+		}
+		seen[l.Type] = true
+		var evs struct {
+			Events []struct {
+				EventID    string `json:"event_id"`
+				Type       string `json:"type"`
+				RecordedAt string `json:"recorded_at"`
+				Data       struct {
+					Source struct {
+						FileName   string `json:"file_name"`
+						FileSHA256 string `json:"file_sha256"`
+						Line       int    `json:"line"`
+					} `json:"source"`
+				} `json:"data"`
+			} `json:"events"`
+		}
+		if code := getJSON(t, st.APIURL()+"/v1/tenants/RXX/people/"+l.PersonID+"/events", &evs); code != http.StatusOK {
+			t.Fatalf("events of %s: HTTP %d", l.PersonID, code)
+		}
+		var id, sha, recorded string
+		for _, e := range evs.Events {
+			if e.Type == l.Type && e.Data.Source.FileName == l.File && e.Data.Source.Line == l.Line {
+				id, sha, recorded = e.EventID, e.Data.Source.FileSHA256, e.RecordedAt
+			}
+		}
+		if id == "" {
+			t.Errorf("no %s event of %s from %s:%d in the api", l.Type, l.PersonID, l.File, l.Line)
+			continue
+		}
+		var lin struct {
+			Source struct {
+				FileName   string `json:"file_name"`
+				FileSHA256 string `json:"file_sha256"`
+				Line       int    `json:"line"`
+			} `json:"source"`
+			File *struct {
+				Name           string `json:"name"`
+				Status         string `json:"status"`
+				RuleSetVersion string `json:"rule_set_version"`
+			} `json:"file"`
+			Schema struct {
+				Subject string `json:"subject"`
+			} `json:"schema"`
+			Stages []struct {
+				Stage string  `json:"stage"`
+				At    *string `json:"at"`
+			} `json:"stages"`
+		}
+		if code := getJSON(t, st.APIURL()+"/v1/tenants/RXX/events/"+id+"/lineage", &lin); code != http.StatusOK {
+			t.Fatalf("lineage of %s: HTTP %d", id, code)
+		}
+		if lin.Source.FileName != l.File || lin.Source.Line != l.Line || lin.Source.FileSHA256 != sha {
+			t.Errorf("lineage of %s: source %+v, want %s:%d", id, lin.Source, l.File, l.Line)
+		}
+		if lin.File == nil || lin.File.Name != l.File || lin.File.Status != "ACCEPTED" || lin.File.RuleSetVersion == "" {
+			t.Errorf("lineage of %s: file %+v, want %s ACCEPTED with its rule set", id, lin.File, l.File)
+		}
+		if want := "esr.rxx." + l.Type + ".v1-value"; lin.Schema.Subject != want {
+			t.Errorf("lineage of %s: subject %q, want %q", id, lin.Schema.Subject, want)
+		}
+		if len(lin.Stages) != 5 || lin.Stages[3].Stage != "publish" || lin.Stages[3].At == nil || *lin.Stages[3].At != recorded {
+			t.Errorf("lineage of %s: stages %+v, want publish at %s", id, lin.Stages, recorded)
+		}
+		var fileEvs struct {
+			Events []struct {
+				EventID string `json:"event_id"`
+			} `json:"events"`
+		}
+		found := false
+		for cursor := ""; ; {
+			var page struct {
+				Events []struct {
+					EventID string `json:"event_id"`
+				} `json:"events"`
+				NextCursor string `json:"next_cursor"`
+			}
+			if code := getJSON(t, st.APIURL()+"/v1/tenants/RXX/files/"+sha+"/events?limit=1000&cursor="+cursor, &page); code != http.StatusOK {
+				t.Fatalf("events of file %s: HTTP %d", l.File, code)
+			}
+			fileEvs.Events = append(fileEvs.Events, page.Events...)
+			if cursor = page.NextCursor; cursor == "" {
+				break
+			}
+		}
+		for _, e := range fileEvs.Events {
+			found = found || e.EventID == id
+		}
+		if !found {
+			t.Errorf("event %s is not among the %d events of its file %s", id, len(fileEvs.Events), l.File)
+		}
+		var people struct {
+			People []struct {
+				PersonID string `json:"person_id"`
+			} `json:"people"`
+		}
+		code := getJSON(t, st.APIURL()+"/v1/tenants/RXX/people?employee_number="+l.EmployeeNumber, &people)
+		match := false // (a rehire may share the number with an earlier person id)
+		for _, p := range people.People {
+			match = match || p.PersonID == l.PersonID
+		}
+		if code != http.StatusOK || !match {
+			t.Errorf("people with employee number %s: HTTP %d %+v, want %s", l.EmployeeNumber, code, people.People, l.PersonID)
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("lineage checked for %v, want every event type", seen)
+	}
 }

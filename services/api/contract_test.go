@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -269,6 +270,13 @@ func newContractFixture(t *testing.T, dbURL string) *contractFixture {
 	lv.RecordedAt = recorded2
 	pu := positionUpdated()
 	rv := reversal()
+	// A second RXX person keeps a current assignment, with a location, so
+	// positions, organisations and locations have something to list.
+	st2 := starter()
+	st2.EventID, st2.PersonID, st2.EmployeeNumber, st2.AssignmentNumber = "ev-starter-2", "20990418", "31004582", "31004582"
+	pu2 := positionUpdated()
+	pu2.EventID, pu2.PersonID, pu2.EmployeeNumber, pu2.AssignmentNumber = "ev-position-2", st2.PersonID, st2.EmployeeNumber, st2.AssignmentNumber
+	pu2.RecordedAt = recorded2.Add(2 * time.Hour)
 	other := starter()
 	other.EventID, other.Tenant, other.PersonID, other.EmployeeNumber = "ev-starter-ryy", "RYY", ryyPerson, "49990002"
 	other.Source.FileSha256 = sha2
@@ -296,6 +304,8 @@ func newContractFixture(t *testing.T, dbURL string) *contractFixture {
 		e.event("RXX", schemas.EventLeaverConfirmed, 2, st.PersonID, lv),
 		e.event("RXX", schemas.EventPositionUpdated, 1, st.PersonID, pu),
 		e.event("RXX", schemas.EventLeaverReversed, 1, st.PersonID, rv),
+		e.event("RXX", schemas.EventStarterCreated, 1, st2.PersonID, st2),
+		e.event("RXX", schemas.EventPositionUpdated, 1, st2.PersonID, pu2),
 		e.event("RYY", schemas.EventStarterCreated, 1, other.PersonID, other),
 		e.reportV4(accepted), e.reportV4(held1), e.reportV4(held2), e.reportV4(ryyReport),
 		e.heldBatch(batchA), e.heldBatch(batchB), e.heldBatch(batchRYY),
@@ -312,10 +322,12 @@ func newContractFixture(t *testing.T, dbURL string) *contractFixture {
 		UnauthenticatedRate: 0.001, UnauthenticatedBurst: 2}, testLogger(t))
 	f.ids = map[string]string{
 		"tenant": "RXX", "person_id": st.PersonID, "file": sha1, "sha256": shaHeld1, "batch_id": batchA.BatchID,
-		"id": QuarantineID("RXX", sha1, qLine), "replay_id": "",
+		"id": QuarantineID("RXX", sha1, qLine), "replay_id": "", "event_id": st.EventID, "number": pu2.After.PositionNumber,
+		"name": pu2.After.Organisation,
 	}
 	key := f.keys["rxx-all"]
 	waitKey(t, f.srv, key, "/v1/tenants/RXX/events?limit=10", 200, `"ev-reversed-1"`)
+	waitKey(t, f.srv, key, "/v1/tenants/RXX/locations", 200, `"Ward 7 Admin"`)
 	waitKey(t, f.srv, key, "/v1/tenants/RXX/files?status=HELD", 200, shaHeld2)
 	waitKey(t, f.srv, key, "/v1/tenants/RXX/held-batches", 200, batchB.BatchID)
 	waitKey(t, f.srv, key, "/v1/tenants/RXX/quarantine", 200, QuarantineID("RXX", sha1, qLine+1))
@@ -459,6 +471,29 @@ func testOpenAPIConformance(t *testing.T, dbURL string) {
 	f.call(t, "GET", p+"/events?type=leaver-confirmed&since=2024-03-01", all, "", "", 200)
 	f.call(t, "GET", p+"/events?type=leaver", all, "", "", 400)
 	f.call(t, "GET", p+"/events?limit=0", all, "", "", 400)
+
+	// Current state and lineage.
+	f.call(t, "GET", p+"/people", all, "", "", 200)
+	f.call(t, "GET", p+"/people?status=employed&organisation="+url.QueryEscape("412 Cardiology Outpatients")+"&limit=1", all, "", "", 200)
+	f.call(t, "GET", p+"/people?employee_number=31004582&changed_since=2024-01-01", all, "", "", 200)
+	f.call(t, "GET", p+"/people?status=gone", all, "", "", 400)
+	f.call(t, "GET", p+"/people/20990418/assignments", all, "", "", 200)
+	f.call(t, "GET", p+"/people/nobody/assignments", all, "", "", 404)
+	f.call(t, "GET", p+"/positions", all, "", "", 200)
+	f.call(t, "GET", p+"/positions/5102277", all, "", "", 200)
+	f.call(t, "GET", p+"/positions/0000000", all, "", "", 404)
+	f.call(t, "GET", p+"/organisations?limit=1", all, "", "", 200)
+	f.call(t, "GET", p+"/organisations/"+url.PathEscape("412 Cardiology Outpatients"), all, "", "", 200)
+	f.call(t, "GET", p+"/organisations/nowhere", all, "", "", 404)
+	f.call(t, "GET", p+"/locations", all, "", "", 200)
+	f.call(t, "GET", p+"/locations/"+url.PathEscape("Ward 7 Admin"), all, "", "", 200)
+	f.call(t, "GET", p+"/locations/nowhere", all, "", "", 404)
+	f.call(t, "GET", p+"/events/ev-starter-1/lineage", all, "", "", 200)
+	f.call(t, "GET", p+"/events/ev-nothing/lineage", all, "", "", 404)
+	f.call(t, "GET", p+"/files/"+sha1+"/events?limit=2", all, "", "", 200)
+	f.call(t, "GET", p+"/files/not-a-sha/events", all, "", "", 400)
+	f.call(t, "GET", p+"/files/"+sha1+"/quarantine", noPersonal, "", "", 200)
+	f.call(t, "GET", p+"/files/"+sha1+"/quarantine?status=closed", all, "", "", 400)
 
 	// Files.
 	f.call(t, "GET", p+"/files", all, "", "", 200)

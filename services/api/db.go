@@ -341,6 +341,47 @@ var migrations = []string{
 		SELECT tenant, sha256, status, reported_at, file_name, -1, -1, report FROM file_reports;
 	ALTER TABLE audit_log ADD COLUMN file_sha256 TEXT;
 	CREATE INDEX audit_log_by_file ON audit_log (tenant, file_sha256, status)`,
+	// 9 (state; issue 12 reserves 9 for it, the lead renumbers at merge):
+	// current-state lists. person_assignments repeats people.assignments one
+	// row per assignment so people can be filtered by organisation or staff
+	// group and positions, organisations and locations listed;
+	// people.changed_at is the api's clock when the row last changed
+	// (?changed_since=), backfilled from updated_at. migrateHooks fills
+	// person_assignments from the people already stored.
+	`CREATE TABLE person_assignments (
+		tenant            TEXT NOT NULL,
+		person_id         TEXT NOT NULL,
+		assignment_number TEXT NOT NULL,
+		position_number   TEXT NOT NULL,
+		position_title    TEXT NOT NULL,
+		organisation      TEXT NOT NULL,
+		grade             TEXT NOT NULL,
+		staff_group       TEXT NOT NULL,
+		job_role          TEXT NOT NULL,
+		occupation_code   TEXT NOT NULL,
+		location          TEXT NOT NULL,
+		set_at            BIGINT NOT NULL,
+		PRIMARY KEY (tenant, person_id, assignment_number)
+	);
+	CREATE INDEX person_assignments_by_position ON person_assignments (tenant, position_number, set_at);
+	CREATE INDEX person_assignments_by_organisation ON person_assignments (tenant, organisation, person_id);
+	CREATE INDEX person_assignments_by_staff_group ON person_assignments (tenant, staff_group, person_id);
+	CREATE INDEX person_assignments_by_location ON person_assignments (tenant, location, person_id);
+	ALTER TABLE people ADD COLUMN changed_at BIGINT NOT NULL DEFAULT 0;
+	UPDATE people SET changed_at = updated_at;
+	CREATE INDEX people_by_employee_number ON people (tenant, employee_number, person_id);
+	CREATE INDEX people_by_status ON people (tenant, employment_status, person_id);
+	CREATE INDEX people_by_change ON people (tenant, changed_at)`,
+}
+
+// migrationState is the version of the current-state migration above.
+const migrationState = 7
+
+// migrateHooks run in the migration's transaction right after the
+// statements of their version: data moves SQL alone cannot do on both
+// engines (the JSON functions differ).
+var migrateHooks = map[int]func(ctx context.Context, tx *sql.Tx, d dialect) error{
+	migrationState: backfillAssignments,
 }
 
 // migrate brings the schema up to date. On PostgreSQL an advisory lock
@@ -373,6 +414,11 @@ func migrate(ctx context.Context, db *sql.DB, d dialect) error {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", v, err)
+			}
+		}
+		if hook := migrateHooks[v]; hook != nil {
+			if err := hook(ctx, tx, d); err != nil {
 				return fmt.Errorf("migrate to version %d: %w", v, err)
 			}
 		}

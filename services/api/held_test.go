@@ -101,6 +101,9 @@ func do(t *testing.T, srv *httptest.Server, method, path, key, body string) (int
 	if err != nil {
 		t.Fatal(err)
 	}
+	if resp.StatusCode >= 400 {
+		return resp.StatusCode, checkProblem(t, method+" "+path, resp, b)
+	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("%s %s: Content-Type %q", method, path, ct)
 	}
@@ -109,6 +112,35 @@ func do(t *testing.T, srv *httptest.Server, method, path, key, body string) (int
 		t.Fatalf("%s %s: not JSON: %q", method, path, b)
 	}
 	return resp.StatusCode, buf.String()
+}
+
+// checkProblem requires an error response to be RFC 9457 problem details
+// (its media type; type, title and status matching the response; detail,
+// and the "error" extension member saying the same; instance naming the
+// request id) and returns it as {"error":...}: the body tests compare.
+func checkProblem(t *testing.T, what string, resp *http.Response, b []byte) string {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("%s: error Content-Type %q, want application/problem+json", what, ct)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatalf("%s: not JSON: %q", what, b)
+	}
+	if p["type"] != "about:blank" || p["title"] != http.StatusText(resp.StatusCode) || p["status"] != float64(resp.StatusCode) {
+		t.Errorf("%s: problem %s does not match status %d", what, b, resp.StatusCode)
+	}
+	if d, ok := p["detail"].(string); !ok || d == "" || p["error"] != d {
+		t.Errorf("%s: problem %s: detail and error must be the same text", what, b)
+	}
+	if id := resp.Header.Get("X-Request-Id"); p["instance"] != "urn:uuid:"+id {
+		t.Errorf("%s: problem instance %v, want urn:uuid:%s", what, p["instance"], id)
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false) // as the api writes it
+	_ = enc.Encode(map[string]any{"error": p["error"]})
+	return strings.TrimSpace(out.String())
 }
 
 // waitKey polls path with key until it answers status with a body

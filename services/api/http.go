@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -36,6 +38,18 @@ func (s *Service) Handler() http.Handler {
 	route("GET /v1/tenants/{tenant}/people/{person_id}", s.getPerson, ScopeReadPeople)
 	route("GET /v1/tenants/{tenant}/people/{person_id}/events", s.getPersonEvents, ScopeReadPeople)
 	route("GET /v1/tenants/{tenant}/events", s.getEvents, ScopeReadEvents)
+	// Current state and lineage (state.go, lineage.go).
+	route("GET /v1/tenants/{tenant}/people", s.getPeople, ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/people/{person_id}/assignments", s.getPersonAssignments, ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/positions", s.getPositions, ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/positions/{number}", s.getPosition, ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/organisations", s.getPlaces("organisation", "organisations"), ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/organisations/{name}", s.getPlace("organisation", "organisation"), ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/locations", s.getPlaces("location", "locations"), ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/locations/{name}", s.getPlace("location", "location"), ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/events/{event_id}/lineage", s.getLineage, ScopeReadEvents)
+	route("GET /v1/tenants/{tenant}/files/{sha256}/events", s.getFileEvents, ScopeReadEvents)
+	route("GET /v1/tenants/{tenant}/files/{sha256}/quarantine", s.getFileQuarantine, ScopeQuarantineRead)
 	route("GET /v1/tenants/{tenant}/files", s.getFiles, ScopeReadFiles)
 	route("GET /v1/tenants/{tenant}/files/{file}", s.getFile, ScopeReadFiles)
 	route("POST /v1/tenants/{tenant}/files", s.postFile, ScopeFilesWrite, ScopeOperate)
@@ -63,9 +77,22 @@ func (s *Service) Handler() http.Handler {
 	return mux
 }
 
-type apiError struct {
-	Error string `json:"error"`
+// problem is an error body: an RFC 9457 problem details object. Type is
+// always about:blank, so Title is the status's reason phrase; Detail says
+// what was wrong with this request. Error repeats Detail under the name
+// every error body had before problem details, as an extension member, so
+// clients (and the CLI) that read "error" keep working.
+type problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	Instance string `json:"instance,omitempty"`
+	Error    string `json:"error"`
 }
+
+// problemContentType is the media type of every error body.
+const problemContentType = "application/problem+json"
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -76,8 +103,63 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// writeError answers status with a problem details body: the one place
+// every error response of the api is written. Its instance is the request's
+// id (guard sets X-Request-Id first), so a caller quoting it can be found in
+// the access log.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, apiError{Error: msg})
+	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: msg, Error: msg}
+	if id := w.Header().Get("X-Request-Id"); id != "" {
+		p.Instance = "urn:uuid:" + id
+	}
+	w.Header().Set("Content-Type", problemContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(p)
+}
+
+// writeEntity answers 200 with one entity (a person, a position ...) and a
+// strong ETag: a hash of the exact bytes sent, so it changes whenever the
+// representation does (also when a client's scopes shape it differently).
+// A GET whose If-None-Match names that tag gets 304 and no body. Such
+// responses may be kept by the client (private) but must be revalidated
+// (no-cache), which is what makes the tag useful.
+func writeEntity(w http.ResponseWriter, r *http.Request, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
+	h := w.Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "private, no-cache")
+	if etagMatches(r.Header.Values("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// etagMatches applies If-None-Match (RFC 9110 13.1.2): "*", or a list of
+// tags compared weakly (a W/ prefix is ignored).
+func etagMatches(headers []string, etag string) bool {
+	for _, h := range headers {
+		for _, t := range strings.Split(h, ",") {
+			t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+			if t == "*" || t == etag {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // internal answers 500 and logs the cause (never request values: they may be
@@ -133,7 +215,7 @@ func (s *Service) getPerson(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.internal(w, r, err)
 	default:
-		writeJSON(w, http.StatusOK, p)
+		writeEntity(w, r, p)
 	}
 }
 

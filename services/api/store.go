@@ -341,7 +341,11 @@ func (s *store) applyPerson(ctx context.Context, tx *sql.Tx, e event) error {
 	if _, err := tx.ExecContext(ctx, s.d.rebind(q), args...); err != nil {
 		return fmt.Errorf("writing person: %w", err)
 	}
-	return nil
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE people SET changed_at = ? WHERE tenant = ? AND person_id = ?`),
+		time.Now().UnixMilli(), p.Tenant, p.PersonID); err != nil {
+		return fmt.Errorf("writing person: %w", err)
+	}
+	return writeAssignments(ctx, tx, s.d, p.Tenant, p.PersonID, p.assignments)
 }
 
 // storedAssignment is an assignment as kept in people.assignments, with the
