@@ -208,6 +208,9 @@ func TestDocFlagTablesMatchTheCode(t *testing.T) {
 	checkFlagTable(t, "docs/ingest.md", "SFTP", specFlags(ingest.Spec()))
 	checkFlagTable(t, "docs/ingest.md", "Retention", specFlags(ingest.Spec()))
 	checkFlagTable(t, "docs/operations.md", "Listing file reports: `esrflow files`", commandFlags(t, runFiles))
+	checkFlagTable(t, "docs/operations.md", "Managing API keys: `esrflow keys`", commandFlags(t, func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		return runKeys(ctx, append([]string{"create"}, args...), stdout, stderr)
+	}))
 	checkFlagTable(t, "docs/operations.md", "Releasing or discarding a held file", commandFlags(t, func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runFileDecision(ctx, "release", args, stdout, stderr)
 	}))

@@ -16,7 +16,7 @@
 //
 // It consumes esr.quarantine.v1 into the quarantine table (quarantine.go),
 // served per tenant with personal values redacted unless the client holds
-// personal:read, and lets an operator replay quarantined rows: the request
+// people:sensitive, and lets an operator replay quarantined rows: the request
 // goes to esr.ops.replays.v1 (ingest sends the rows through normalise and
 // validate again), and each row's outcome is tracked from the quarantine
 // records and the file report that carry the replay's id (replay.go).
@@ -78,6 +78,11 @@ type Config struct {
 	// single-machine mode, where reads are open and operate endpoints are
 	// refused (401). See LoadClients for the file format.
 	Clients []Client
+	// KeysRefresh is how long an instance trusts its cached copy of the
+	// database's API keys (docs/api.md, Keys); zero means
+	// DefaultKeysRefresh. The instance that creates or revokes a key
+	// re-reads them at once.
+	KeysRefresh time.Duration
 	// CommandTimeout bounds how long a release or reject waits for Kafka to
 	// accept its command before answering 503; zero means 10s.
 	CommandTimeout time.Duration
@@ -274,12 +279,17 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	st := &store{db: db, d: d}
+	if cfg.KeysRefresh <= 0 {
+		cfg.KeysRefresh = DefaultKeysRefresh
+	}
+	a.keys = &keyCache{load: st.loadKeys, ttl: cfg.KeysRefresh}
 	deps.Log.Info("api database ready", zap.String("db", d.String()), zap.Int("api_clients", len(cfg.Clients)))
 	if a.open() {
 		deps.Log.Warn("no API clients configured: reads are open to anyone who can reach the port, operate endpoints are refused")
 	}
 	return &Service{
-		cfg: cfg, log: deps.Log, db: db, store: &store{db: db, d: d}, kafka: cl,
+		cfg: cfg, log: deps.Log, db: db, store: st, kafka: cl,
 		serde: serde, api: internalv1.NewAPI(), m: m, reader: reader, auth: a, commands: commands, health: health,
 		unauth: newAddrLimiter(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
 	}, nil

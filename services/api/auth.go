@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -11,33 +12,73 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
 // Scopes an API client may hold. Each endpoint needs one of them (see
-// docs/api.md); operate and files:write are the ones that change anything.
+// docs/api.md); operate, files:write and admin are the ones that change
+// anything. The names are resource:verb; the older verb:resource names are
+// still accepted (ScopeAliases).
 const (
-	ScopeReadPeople  = "read:people"
-	ScopeReadEvents  = "read:events"
-	ScopeReadFiles   = "read:files"
-	ScopeReadBatches = "read:batches"
+	ScopeReadPeople  = "people:read"
+	ScopeReadEvents  = "events:read"
+	ScopeReadFiles   = "files:read"
+	ScopeReadBatches = "batches:read"
 	// ScopeQuarantineRead lists quarantined records and replays, with
 	// personal values redacted.
 	ScopeQuarantineRead = "quarantine:read"
-	// ScopePersonalRead adds the personal values of quarantined rows (raw
-	// personal columns, the canonical entity) to what the client's other
-	// scopes show. It grants no endpoint by itself.
-	ScopePersonalRead = "personal:read"
+	// ScopePeopleSensitive adds the personal values every other scope
+	// leaves out (docs/api.md, Field minimisation): date of birth, NI number,
+	// home address, personal contact details, special-category data, and a
+	// quarantined row's personal columns and canonical entity. It grants no
+	// endpoint by itself.
+	ScopePeopleSensitive = "people:sensitive"
+	// ScopePersonalRead is the former name of people:sensitive.
+	ScopePersonalRead = ScopePeopleSensitive
 	ScopeOperate      = "operate"
 	// ScopeFilesWrite uploads files into a tenant's drop folder (POST
 	// /v1/tenants/{tenant}/files), and nothing else: what a trust's own
 	// upload job needs, without operate's decisions.
 	ScopeFilesWrite = "files:write"
+	// ScopeAdmin implies every other scope, and alone manages API keys
+	// (/v1/keys). A platform team's key, not a vendor's.
+	ScopeAdmin = "admin"
 )
 
 // Scopes lists every scope, in the order docs/api.md gives them.
-var Scopes = []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeQuarantineRead, ScopePersonalRead, ScopeOperate, ScopeFilesWrite}
+var Scopes = []string{ScopeReadPeople, ScopePeopleSensitive, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeQuarantineRead, ScopeOperate, ScopeFilesWrite, ScopeAdmin}
+
+// ScopeAliases maps the scope names clients files used before the
+// resource:verb names to the scope each now means. They stay accepted
+// wherever a scope is given (clients file, esrflow keys create).
+var ScopeAliases = map[string]string{
+	"read:people":   ScopeReadPeople,
+	"read:events":   ScopeReadEvents,
+	"read:files":    ScopeReadFiles,
+	"read:batches":  ScopeReadBatches,
+	"personal:read": ScopePeopleSensitive,
+}
+
+// CanonicalScope returns the scope a name means (an alias resolved), and
+// whether the name is known at all.
+func CanonicalScope(name string) (string, bool) {
+	if a, ok := ScopeAliases[name]; ok {
+		return a, true
+	}
+	return name, slices.Contains(Scopes, name)
+}
+
+// scopeNames lists the accepted names for an error message.
+func scopeNames() string {
+	names := slices.Clone(Scopes)
+	for a := range ScopeAliases {
+		names = append(names, a)
+	}
+	slices.Sort(names[len(Scopes):])
+	return strings.Join(names, ", ")
+}
 
 // AllTenants in a client's tenants grants every tenant.
 const AllTenants = "*"
@@ -74,7 +115,7 @@ type clientsFile struct {
 //	  - name: rostering-vendor
 //	    key_sha256: 3f1c…(64 hex digits)
 //	    tenants: [RXX, RYY]     # or ["*"] for every tenant
-//	    scopes: [read:people, read:events]
+//	    scopes: [people:read, events:read]   # or the former names (ScopeAliases)
 //
 // Unknown fields, unknown scopes, malformed hashes and duplicate names or keys
 // are errors, and so is a file with no clients: a typo must not silently turn
@@ -106,9 +147,15 @@ type authClient struct {
 	allTenants bool
 	tenants    map[string]bool // upper-case ODS codes
 	scopes     map[string]bool
+	expiresMS  int64 // a database key's expiry (epoch ms); 0: never
 }
 
+// hasAny reports whether the client holds one of scopes; admin holds them
+// all.
 func (c *authClient) hasAny(scopes []string) bool {
+	if c.scopes[ScopeAdmin] {
+		return true
+	}
 	for _, s := range scopes {
 		if c.scopes[s] {
 			return true
@@ -117,12 +164,18 @@ func (c *authClient) hasAny(scopes []string) bool {
 	return false
 }
 
+// sensitive reports whether the client may see personal values
+// (people:sensitive, or admin).
+func (c *authClient) sensitive() bool { return c.hasAny([]string{ScopePeopleSensitive}) }
+
 func (c *authClient) allows(tenant string) bool { return c.allTenants || c.tenants[tenant] }
 
-// auth checks requests against the configured clients. With none it is the
-// embedded single-machine mode: reads are open, operate is refused.
+// auth checks requests against the clients file's clients and the keys in
+// the database (keys.go). With neither it is the embedded single-machine
+// mode: reads are open, operate is refused.
 type auth struct {
 	clients []authClient
+	keys    *keyCache // nil: no database keys (LoadClients' check)
 }
 
 func newAuth(cs []Client) (*auth, error) {
@@ -163,22 +216,39 @@ func newAuth(cs []Client) (*auth, error) {
 			return nil, fmt.Errorf("client %q: scopes is empty", c.Name)
 		}
 		for _, s := range c.Scopes {
-			if !slices.Contains(Scopes, s) {
-				return nil, fmt.Errorf("client %q: unknown scope %q (want one of %s)", c.Name, s, strings.Join(Scopes, ", "))
+			cs, ok := CanonicalScope(s)
+			if !ok {
+				return nil, fmt.Errorf("client %q: unknown scope %q (want one of %s)", c.Name, s, scopeNames())
 			}
-			ac.scopes[s] = true
+			ac.scopes[cs] = true
 		}
 		a.clients = append(a.clients, ac)
 	}
 	return a, nil
 }
 
-// open reports the embedded mode: no clients configured.
-func (a *auth) open() bool { return len(a.clients) == 0 }
+// open reports the embedded mode: no clients file and no active key in the
+// database. When the keys cannot be read it answers false: a database
+// outage must not open the port.
+func (a *auth) open() bool {
+	if len(a.clients) > 0 {
+		return false
+	}
+	if a.keys == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	snap, err := a.keys.get(ctx)
+	return err == nil && len(snap.keys) == 0
+}
 
 var (
-	errNoKey  = errors.New("an API key is required: send Authorization: Bearer <key>")
-	errBadKey = errors.New("invalid API key")
+	errNoKey      = errors.New("an API key is required: send Authorization: Bearer <key>")
+	errBadKey     = errors.New("invalid API key")
+	errExpiredKey = errors.New("this API key has expired")
+	// errKeysUnavailable: the database's keys could not be read (503).
+	errKeysUnavailable = errors.New("API keys cannot be checked now (the api's database does not answer): retry")
 )
 
 // identify returns the client whose key the request bears. Every client's
@@ -201,8 +271,24 @@ func (a *auth) identify(r *http.Request) (*authClient, error) {
 			found = &a.clients[i]
 		}
 	}
-	if found == nil {
-		return nil, errBadKey
+	if found != nil || a.keys == nil {
+		if found == nil {
+			return nil, errBadKey
+		}
+		return found, nil
 	}
-	return found, nil
+	// Then the database's keys. A map lookup by hash is not constant-time,
+	// but the hash of a 256-bit random key gives a caller nothing to search.
+	snap, err := a.keys.get(r.Context())
+	if err != nil {
+		return nil, errKeysUnavailable
+	}
+	c := snap.keys[sum]
+	switch {
+	case c == nil:
+		return nil, errBadKey
+	case c.expiresMS != 0 && time.Now().UnixMilli() >= c.expiresMS:
+		return nil, errExpiredKey
+	}
+	return c, nil
 }

@@ -121,6 +121,7 @@ func sourceRoutes(t *testing.T) map[string][]string {
 		t.Fatal(err)
 	}
 	consts := map[string]string{}
+	aliases := map[string]string{} // const A = B
 	var files []*ast.File
 	for _, p := range pkgs {
 		for _, f := range p.Files {
@@ -131,12 +132,19 @@ func sourceRoutes(t *testing.T) map[string][]string {
 						if i < len(vs.Values) {
 							if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
 								consts[name.Name], _ = strconv.Unquote(lit.Value)
+							} else if id, ok := vs.Values[i].(*ast.Ident); ok {
+								aliases[name.Name] = id.Name
 							}
 						}
 					}
 				}
 				return true
 			})
+		}
+	}
+	for a, target := range aliases {
+		if v, ok := consts[target]; ok {
+			consts[a] = v
 		}
 	}
 	routes := map[string][]string{}
@@ -251,14 +259,15 @@ func newContractFixture(t *testing.T, dbURL string) *contractFixture {
 		fields  []string
 	}{without: personalScope}) {
 		if f.keys[withoutKey(c.without)] == "" {
-			add(withoutKey(c.without), []string{"RXX"}, slices.DeleteFunc(slices.Clone(Scopes), func(s string) bool { return s == c.without }))
+			add(withoutKey(c.without), []string{"RXX"}, slices.DeleteFunc(slices.Clone(Scopes), func(s string) bool { return s == c.without || s == ScopeAdmin }))
 		}
 	}
 	for _, o := range operations(doc) {
 		if len(o.scopes()) == 0 || f.keys[lackingKey(o)] != "" {
 			continue
 		}
-		rest := slices.DeleteFunc(slices.Clone(Scopes), func(s string) bool { return slices.Contains(o.scopes(), s) })
+		// admin holds every scope, so a key lacking one never has it.
+		rest := slices.DeleteFunc(slices.Clone(Scopes), func(s string) bool { return s == ScopeAdmin || slices.Contains(o.scopes(), s) })
 		add(lackingKey(o), []string{"*"}, rest)
 	}
 
@@ -561,6 +570,19 @@ func testOpenAPIConformance(t *testing.T, dbURL string) {
 	// spent, then 429 (Retry-After, no X-Request-Id).
 	f.call(t, "GET", p+"/events", "", "", "", 401)
 	f.call(t, "GET", p+"/events", "", "", "", 429)
+
+	// API keys (admin).
+	var created struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(f.call(t, "POST", "/v1/keys", all, "", `{"name":"vendor-a","tenants":["RXX"],"scopes":["people:read"]}`, 201), &created)
+	f.call(t, "POST", "/v1/keys", all, "", `{"tenants":[],"scopes":["people:read"]}`, 400)
+	f.call(t, "POST", "/v1/keys", all, "", `{"tenants":["RYY"],"scopes":["people:read"]}`, 403)
+	f.call(t, "GET", "/v1/keys", all, "", "", 200)
+	f.call(t, "DELETE", "/v1/keys/"+created.ID, all, "", "", 200)
+	f.call(t, "DELETE", "/v1/keys/"+created.ID, all, "", "", 409)
+	f.call(t, "DELETE", "/v1/keys/k-nothing", all, "", "", 404)
+	f.call(t, "GET", "/v1/keys", noPersonal, "", "", 403) // no admin
 
 	// The contracts themselves: no key needed.
 	f.call(t, "GET", "/openapi.json", "", "", "", 200)

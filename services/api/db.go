@@ -372,6 +372,25 @@ var migrations = []string{
 	CREATE INDEX people_by_employee_number ON people (tenant, employee_number, person_id);
 	CREATE INDEX people_by_status ON people (tenant, employment_status, person_id);
 	CREATE INDEX people_by_change ON people (tenant, changed_at)`,
+	// 8 (issue 12 access; version 8, after state's above): API keys managed
+	// through the api (POST/GET/DELETE /v1/keys), besides the clients file.
+	// Only the key's SHA-256 is kept. A revoked key stays, with who revoked
+	// it and when, as the audit of its life; a name is unique among the keys
+	// not revoked.
+	`CREATE TABLE api_keys (
+		id         TEXT PRIMARY KEY,
+		name       TEXT NOT NULL,
+		key_sha256 TEXT NOT NULL UNIQUE,
+		tenants    TEXT NOT NULL,
+		scopes     TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		created_by TEXT NOT NULL,
+		expires_at BIGINT,
+		revoked_at BIGINT,
+		revoked_by TEXT
+	);
+	CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
+	CREATE INDEX api_keys_by_time ON api_keys (created_at, id)`,
 }
 
 // migrationState is the version of the current-state migration above.

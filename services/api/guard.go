@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -28,12 +29,15 @@ func clientOf(r *http.Request) *authClient {
 	return c
 }
 
+// errAdminNeedsKey is the same answer for key management.
+const errAdminNeedsKey = "an API key with the admin scope is required: this api has no API clients configured (--auth.clients)"
+
 // writes reports whether every scope that grants an endpoint is one that
-// changes things (operate, files:write): such an endpoint is never open
-// without a key, even in the embedded mode.
+// changes things (operate, files:write, admin): such an endpoint is never
+// open without a key, even in the embedded mode.
 func writes(scopes []string) bool {
 	for _, s := range scopes {
-		if s != ScopeOperate && s != ScopeFilesWrite {
+		if s != ScopeOperate && s != ScopeFilesWrite && s != ScopeAdmin {
 			return false
 		}
 	}
@@ -41,9 +45,12 @@ func writes(scopes []string) bool {
 }
 
 // statusRecorder remembers the status a handler answered with.
+// It also carries whether the JSON written through it is minimised
+// (writeJSON): the one place field minimisation is decided.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status   int
+	minimise bool
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -72,7 +79,7 @@ func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 		start := time.Now()
 		id := uuid.NewString()
 		w.Header().Set("X-Request-Id", id)
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, minimise: true}
 		tenant := strings.ToUpper(r.PathValue("tenant"))
 		if !tenantRE.MatchString(tenant) {
 			tenant = ""
@@ -83,6 +90,10 @@ func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 			if c != nil {
 				name = c.name
 				r = r.WithContext(context.WithValue(r.Context(), clientKey{}, c))
+				// Without people:sensitive every JSON answer leaves out the
+				// fields minimise.Fields names; anonymous (open mode)
+				// callers never hold it.
+				rec.minimise = !c.sensitive()
 			}
 			h(rec, r)
 		} else if c != nil {
@@ -121,12 +132,19 @@ func (s *Service) authorize(w http.ResponseWriter, r *http.Request, tenant strin
 			msg := errOperateNeedsKey
 			if slices.Contains(scopes, ScopeFilesWrite) {
 				msg = errUploadNeedsKey
+			} else if slices.Contains(scopes, ScopeAdmin) {
+				msg = errAdminNeedsKey
 			}
 			return nil, false, s.unauthorized(w, r, msg)
 		}
 		return nil, true, false
 	}
 	c, err := s.auth.identify(r)
+	if errors.Is(err, errKeysUnavailable) {
+		s.log.Warn("reading the api keys failed") // the cause is not logged: it is the database's, logged there
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return nil, false, false
+	}
 	if err != nil {
 		return nil, false, s.unauthorized(w, r, err.Error())
 	}

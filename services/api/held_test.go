@@ -427,6 +427,7 @@ func newAuthFixture(t *testing.T, withClients bool) *authFixture {
 			{Name: "ryy-all", Tenants: []string{"RYY"}, Scopes: append([]string{ScopeOperate}, all...)},
 			{Name: "any-people", Tenants: []string{"*"}, Scopes: []string{ScopeReadPeople}},
 			{Name: "any-batches", Tenants: []string{"*"}, Scopes: []string{ScopeReadBatches}},
+			{Name: "rxx-admin", Tenants: []string{"RXX"}, Scopes: []string{ScopeAdmin}},
 		} {
 			f.keys[c.Name] = newKey(t)
 			c.KeySHA256 = HashKey(f.keys[c.Name])
@@ -560,6 +561,8 @@ func TestAccessMatrix(t *testing.T) {
 			"ryy-all":      {f.keys["ryy-all"], rep(forbRXX, eps)},
 			"any-people":   {f.keys["any-people"], []string{ok, ok, events, files, files, batches, batches, operate, operate, audit, audit, qread, qread, operate, replays, replays, operate, operate}},
 			"any-batches":  {f.keys["any-batches"], []string{people, people, events, files, files, ok, ok, operate, operate, ok, ok, qread, qread, operate, replays, replays, operate, operate}},
+			// admin implies every scope, on its own tenants only.
+			"rxx-admin": {f.keys["rxx-admin"], []string{ok, ok, ok, ok, ok, ok, ok, decided, decided, ok, ok, ok, qnf, decided, ok, rnf, decided, decided}},
 		}},
 		// The tenant in the path is case-insensitive; so is the check.
 		{lower, map[string]row{
@@ -571,6 +574,7 @@ func TestAccessMatrix(t *testing.T) {
 			"rxx-reader":   {f.keys["rxx-reader"], rep(forbRYY, eps)},
 			"rxx-operator": {f.keys["rxx-operator"], rep(forbRYY, eps)},
 			"ryy-all":      {f.keys["ryy-all"], []string{ok, ok, ok, ok, ok, ok, ok, decided, decided, ok, ok, ok, qnf, decided, ok, rnf, decided, decided}},
+			"rxx-admin":    {f.keys["rxx-admin"], rep(forbRYY, eps)},
 		}},
 	}
 	var requests int
@@ -657,6 +661,7 @@ func TestAccessMatrix(t *testing.T) {
 		"anonymous POST /release RXX 401 ×2", // no key and a bad key
 		"any-batches POST /release RXX 403 ×1",
 		"any-people POST /release RXX 403 ×1",
+		"rxx-admin POST /release RXX 400 ×1",
 		"rxx-operator POST /release RXX 400 ×1",
 		"rxx-reader POST /release RXX 403 ×1",
 		"ryy-all GET /v1/nothing  404 ×1",

@@ -16,6 +16,7 @@ import (
 
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/minimise"
 )
 
 // Listing limits.
@@ -66,6 +67,9 @@ func (s *Service) Handler() http.Handler {
 	route("POST /v1/tenants/{tenant}/quarantine/replay", s.postReplay, ScopeOperate)
 	route("GET /v1/tenants/{tenant}/replays", s.getReplays, ScopeQuarantineRead, ScopeOperate)
 	route("GET /v1/tenants/{tenant}/replays/{replay_id}", s.getReplay, ScopeQuarantineRead, ScopeOperate)
+	route("POST /v1/keys", s.postKey, ScopeAdmin)
+	route("GET /v1/keys", s.getKeys, ScopeAdmin)
+	route("DELETE /v1/keys/{id}", s.deleteKey, ScopeAdmin)
 	// The published contracts (docs/api-reference.md): no key, no tenant data.
 	mux.HandleFunc("GET /openapi.json", serveDocument(openAPIJSON))
 	mux.HandleFunc("GET /asyncapi.json", serveDocument(asyncAPIJSON))
@@ -94,13 +98,33 @@ type problem struct {
 // problemContentType is the media type of every error body.
 const problemContentType = "application/problem+json"
 
+// encodeAnswer encodes v as the answer's JSON. Through guard's recorder it
+// is also where field minimisation happens, once for every endpoint
+// (writeJSON, writeEntity): a client without people:sensitive gets the
+// answer without the members minimise.Fields names.
+func encodeAnswer(w http.ResponseWriter, v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // JSON for programs, not HTML: keep < > & as they are
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	if rec, _ := w.(*statusRecorder); rec != nil && rec.minimise {
+		return minimise.JSON(b.Bytes()), nil
+	}
+	return b.Bytes(), nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := encodeAnswer(w, v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // JSON for programs, not HTML: keep < > & as they are
-	_ = enc.Encode(v)
+	_, _ = w.Write(b)
 }
 
 // writeError answers status with a problem details body: the one place
@@ -127,14 +151,12 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // responses may be kept by the client (private) but must be revalidated
 // (no-cache), which is what makes the tag useful.
 func writeEntity(w http.ResponseWriter, r *http.Request, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	body, err := encodeAnswer(w, v) // minimised first: the tag is of what is sent
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	sum := sha256.Sum256(buf.Bytes())
+	sum := sha256.Sum256(body)
 	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
 	h := w.Header()
 	h.Set("ETag", etag)
@@ -145,7 +167,7 @@ func writeEntity(w http.ResponseWriter, r *http.Request, v any) {
 	}
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }
 
 // etagMatches applies If-None-Match (RFC 9110 13.1.2): "*", or a list of

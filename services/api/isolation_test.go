@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/esrflow/esrflow/services/api/minimise"
 )
 
 // personalScope is the scope without which the properties the document
@@ -17,7 +19,7 @@ import (
 // minimisation per scope plugs in here: mark a property x-personal in
 // openapi.yaml (or give minimisationChecks a row with another scope) and
 // the matrix checks every operation whose response schema reaches it.
-var personalScope = ScopePersonalRead
+var personalScope = ScopePeopleSensitive
 
 // minimisationChecks are further per-scope field rules: a key holding the
 // operation's scopes but not `without` must not see `fields` in the
@@ -25,7 +27,9 @@ var personalScope = ScopePersonalRead
 var minimisationChecks = []struct {
 	without string
 	fields  []string
-}{}
+}{
+	{without: ScopePeopleSensitive, fields: minimise.Fields},
+}
 
 // testIsolationMatrix is generated from the document: for every operation
 // under /v1/tenants/{tenant}, (1) a key for RYY asking for RXX's resource is

@@ -260,7 +260,7 @@ type QuarantineLineage struct {
 }
 
 // RawField is one column of a quarantined row. Value is null, and Redacted
-// true, for a personal column shown to a caller without personal:read.
+// true, for a personal column shown to a caller without people:sensitive.
 type RawField struct {
 	Name     string  `json:"name"`
 	Value    *string `json:"value"`
@@ -291,7 +291,7 @@ type QuarantineItem struct {
 	QuarantinedAt  string                 `json:"quarantined_at"`
 	Raw            RawView                `json:"raw"`
 	// Canonical is the canonical entity (internal field names), only for
-	// callers with personal:read.
+	// callers with people:sensitive.
 	Canonical json.RawMessage `json:"canonical,omitempty"`
 
 	seq       int64
@@ -454,7 +454,7 @@ func (s *store) quarantineItem(ctx context.Context, tenant, id string) (*Quarant
 // Without clients (the open mode) nobody is: the port is unauthenticated.
 func personalAllowed(r *http.Request) bool {
 	c := clientOf(r)
-	return c != nil && c.scopes[ScopePersonalRead]
+	return c != nil && c.sensitive()
 }
 
 type quarantineList struct {

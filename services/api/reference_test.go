@@ -90,7 +90,7 @@ func referenceMarkdown(doc *openapi3.T) string {
 		"it also fails when the router (`http.go`) has a route or scope the document lacks, or the other way round. " +
 		"`isolation_test.go` is generated from the document: for every operation under a tenant, a key for another tenant " +
 		"and a key lacking the operation's scopes are refused with nothing but the error, and properties marked " +
-		"`x-personal` are absent for a key without `personal:read`. `cmd/esrflow/contract_e2e_test.go` feeds a generated trust " +
+		"`x-personal` are absent for a key without `people:sensitive` (and `minimise.Fields` too). `cmd/esrflow/contract_e2e_test.go` feeds a generated trust " +
 		"through a whole stack over HTTP and validates every answer about it against the `/openapi.json` that stack serves.\n")
 	return b.String()
 }

@@ -271,7 +271,7 @@ func TestProblemDetails(t *testing.T) {
 		{"/v1/tenants/RXX/people", newKey(t), 401, `{"error":"invalid API key"}`},
 		{"/v1/tenants/RYY/people", reader, 403, `{"error":"this API key is not allowed tenant RYY"}`},
 		{"/v1/tenants/RYY/events/ev-starter-ryy/lineage", reader, 403, `{"error":"this API key is not allowed tenant RYY"}`},
-		{"/v1/tenants/RXX/events/ev-starter-1/lineage", people, 403, `{"error":"this API key lacks the read:events scope"}`},
+		{"/v1/tenants/RXX/events/ev-starter-1/lineage", people, 403, `{"error":"this API key lacks the events:read scope"}`},
 		{"/v1/tenants/RXX/files/" + sha1 + "/quarantine", people, 403, `{"error":"this API key lacks the quarantine:read scope"}`},
 		{"/v1/tenants/RXX/people/nobody", reader, 404, `{"error":"person not found"}`},
 		{"/v1/tenants/RXX/events/ev-starter-ryy/lineage", reader, 404, `{"error":"event not found"}`},
