@@ -209,6 +209,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.DBURL == "" {
 		cfg.DBURL = DefaultDBURL
 	}
+	// The served contracts are converted to JSON here, at start, so a
+	// broken document stops the service instead of failing a request.
+	if err := loadContracts(); err != nil {
+		return nil, err
+	}
 	if cfg.Tenants == nil && cfg.tenantsFile != "" {
 		set, err := esrtenant.Load(cfg.tenantsFile)
 		if err != nil {

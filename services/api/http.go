@@ -79,6 +79,9 @@ func (s *Service) Handler() http.Handler {
 	route("GET /v1/keys", s.getKeys, ScopeAdmin)
 	route("DELETE /v1/keys/{id}", s.deleteKey, ScopeAdmin)
 	route("GET /v1/access-log", s.getAccessLog, ScopeAdmin)
+	// The published contracts (docs/api-reference.md): no key, no tenant data.
+	mux.HandleFunc("GET /openapi.json", serveDocument(openAPIJSON))
+	mux.HandleFunc("GET /asyncapi.json", serveDocument(asyncAPIJSON))
 	// Unknown endpoints still need a valid key when clients are configured,
 	// so probing paths reveals nothing to a caller without one.
 	route("/v1/", func(w http.ResponseWriter, _ *http.Request) {
