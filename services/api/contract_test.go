@@ -566,6 +566,29 @@ func testOpenAPIConformance(t *testing.T, dbURL string) {
 	f.call(t, "GET", p+"/replays/rp-00000000000000000000", all, "", "", 404)
 	f.call(t, "GET", p+"/replays?limit=-1", all, "", "", 400)
 
+	// Webhooks (the subscriber's own: docs/api.md, Webhooks). A public
+	// URL that nothing answers: no event follows the subscription, so
+	// nothing is sent.
+	var sub struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(f.call(t, "POST", p+"/webhooks", all, "", `{"url":"https://hooks.example.com/esr","types":["leaver-confirmed"]}`, 201), &sub)
+	f.ids["webhook_id"] = sub.ID
+	f.call(t, "POST", p+"/webhooks", all, "", `{"url":"http://127.0.0.1/esr"}`, 400) // private, not allowed here
+	f.call(t, "GET", p+"/webhooks", all, "", "", 200)
+	f.call(t, "GET", p+"/webhooks/"+sub.ID, all, "", "", 200)
+	f.call(t, "GET", p+"/webhooks/wh_nothing", all, "", "", 404)
+	f.call(t, "GET", p+"/webhooks/"+sub.ID+"/deliveries?limit=5", all, "", "", 200)
+	f.call(t, "GET", p+"/webhooks/"+sub.ID+"/dead-letters?status=dead", all, "", "", 200)
+	f.call(t, "GET", p+"/webhooks/"+sub.ID+"/dead-letters?status=bogus", all, "", "", 400)
+	f.call(t, "POST", p+"/webhooks/"+sub.ID+"/dead-letters/replay", all, "", "", 202)
+	var gone struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(f.call(t, "POST", p+"/webhooks", all, "", `{"url":"https://hooks.example.com/other"}`, 201), &gone)
+	f.call(t, "DELETE", p+"/webhooks/"+gone.ID, all, "", "", 204)
+	f.call(t, "DELETE", p+"/webhooks/"+gone.ID, all, "", "", 404)
+
 	// Callers without a key: 401 (WWW-Authenticate) until the burst is
 	// spent, then 429 (Retry-After, no X-Request-Id).
 	f.call(t, "GET", p+"/events", "", "", "", 401)

@@ -104,6 +104,12 @@ func testIsolationMatrix(t *testing.T, f *contractFixture) {
 		if len(personal) > 0 && !containsAnyKey(full, personal) && o.op.OperationID == "getQuarantineItem" {
 			t.Errorf("%s with %s lacks every x-personal property %v: the minimisation check below would prove nothing", o.op.OperationID, personalScope, personal)
 		}
+		if strings.Contains(o.path, "/webhooks") {
+			// A subscription is its client's own: any other key, even
+			// with every scope, gets 404 (webhook_test.go), so the
+			// per-scope answers below do not apply.
+			continue
+		}
 		minimal := f.call(t, o.method, path, f.keys[withoutKey(personalScope)], "", "", 200)
 		if k := firstKey(minimal, personal); k != "" {
 			t.Errorf("%s without %s shows %q (x-personal)", o.op.OperationID, personalScope, k)

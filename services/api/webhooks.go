@@ -175,7 +175,7 @@ func (s *Service) subscription(w http.ResponseWriter, r *http.Request) (*webhook
 	if !ok {
 		return nil, false
 	}
-	sub, err := s.whStore.Get(r.Context(), t, client, r.PathValue("id"))
+	sub, err := s.whStore.Get(r.Context(), t, client, r.PathValue("webhook_id"))
 	switch {
 	case errors.Is(err, webhook.ErrNotFound):
 		writeError(w, http.StatusNotFound, "webhook not found")
