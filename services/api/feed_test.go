@@ -289,7 +289,7 @@ func TestFeedSeqContiguousUnderConcurrentWriters(t *testing.T) {
 }
 
 // Events stored before the feed existed are numbered in their old listing
-// order (recorded_at, event_id) by migration 7, and new ones follow.
+// order (recorded_at, event_id) by the feed's migration, and new ones follow.
 func TestMigrationNumbersExistingEvents(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dbURL string) {
 		db, d, err := openDB(dbURL)

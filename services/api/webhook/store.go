@@ -67,7 +67,7 @@ type DeadLetter struct {
 }
 
 // Store keeps subscriptions, the delivery log and dead letters in the api's
-// database (tables of the api's migration 7).
+// database (tables of the api's feed migration, db.go).
 type Store struct {
 	db     *sql.DB
 	rebind func(string) string
