@@ -499,7 +499,7 @@ var migrations = []string{
 	`CREATE INDEX access_log_by_tenant ON access_log (tenant, at, request_id);
 	CREATE INDEX access_log_by_status ON access_log (status, at, request_id);
 	CREATE INDEX access_log_by_path ON access_log (path, at, request_id)`,
-	// 10 (feed; issue 12 gave it 7; after state's 7, access's 8, speed's 9): the
+	// 10 (issue 12 feed): the
 	// event feed (docs/api.md, Event feed) and webhooks. Each event
 	// gets feed_seq, its place in its tenant's total order, assigned from
 	// feed_counters when its transaction commits (store.assignFeedSeq);
