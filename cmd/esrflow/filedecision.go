@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,25 +34,14 @@ func runFileDecision(ctx context.Context, action string, args []string, stdout, 
 		fs.PrintDefaults()
 	}
 	apiURL := fs.String("api", "http://127.0.0.1:8080", "the api's base `URL`")
-	key := fs.String("key", "", "api `KEY` with the operate scope (visible to other users in the process list: prefer --key-file)")
-	keyFile := fs.String("key-file", "", "`FILE` holding the api key (default: DIR/"+operatorKeyFile+", the key `esrflow up` writes)")
-	dataDir := fs.String("data", ".esrflow", "data folder `DIR` of esrflow up: the operator key is read there when neither --key nor --key-file is given")
+	keyFlags := registerAPIKeyFlags(fs, "operate")
 	tenantCode := fs.String("tenant", "", "the tenant's ODS code `RXX` (required)")
 	reason := fs.String("reason", "", "why, for the audit log (required, at most 500 characters)")
 	format := fs.String("format", "text", "output format: text (a sentence) or json (the api's answer)")
 	// The SHA-256 may come before or after the flags.
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return &exitError{code: 2}
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional, args = append(positional, fs.Arg(0)), fs.Args()[1:]
+	positional, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	switch {
 	case len(positional) != 1:
@@ -66,10 +54,10 @@ func runFileDecision(ctx context.Context, action string, args []string, stdout, 
 		return usageErr("--reason is required: it goes to the audit log")
 	case *format != "text" && *format != "json":
 		return usageErr("--format %q: want text or json", *format)
-	case *key != "" && *keyFile != "":
+	case keyFlags.both():
 		return usageErr("--key and --key-file: give one")
 	}
-	bearer, err := apiKey(*key, *keyFile, *dataDir)
+	bearer, err := keyFlags.bearer()
 	if err != nil {
 		return err
 	}

@@ -84,9 +84,7 @@ func runFiles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.PrintDefaults()
 	}
 	apiURL := fs.String("api", "http://127.0.0.1:8080", "the api's base `URL`")
-	key := fs.String("key", "", "api `KEY` with the read:files scope (visible to other users in the process list: prefer --key-file)")
-	keyFile := fs.String("key-file", "", "`FILE` holding the api key (default: DIR/"+operatorKeyFile+", the key `esrflow up` writes)")
-	dataDir := fs.String("data", ".esrflow", "data folder `DIR` of esrflow up: the operator key is read there when neither --key nor --key-file is given")
+	keyFlags := registerAPIKeyFlags(fs, "read:files")
 	tenantCode := fs.String("tenant", "", "the tenant's ODS code `RXX` (required)")
 	status := fs.String("status", "", "only files of this status: accepted, rejected, duplicate, held, released or discarded (default: all); held prints what each held file awaits")
 	limit := fs.Int("limit", 100, "at most `N` reports, newest first (1 to 100000)")
@@ -108,10 +106,10 @@ func runFiles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageErr("--format %q: want text or json", *format)
 	case *limit < 1 || *limit > filesMaxLimit:
 		return usageErr("--limit %d: want 1 to %d", *limit, filesMaxLimit)
-	case *key != "" && *keyFile != "":
+	case keyFlags.both():
 		return usageErr("--key and --key-file: give one")
 	}
-	bearer, err := apiKey(*key, *keyFile, *dataDir)
+	bearer, err := keyFlags.bearer()
 	if err != nil {
 		return err
 	}
@@ -148,14 +146,32 @@ func runFiles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return writeFilesTable(stdout, rows)
 }
 
-// apiKey is --key, else the contents of --key-file, else of the operator
-// key `esrflow up` keeps in its data folder.
-func apiKey(key, keyFile, dataDir string) (string, error) {
-	if key != "" {
-		return key, nil
+// apiKeyFlags are the --key, --key-file and --data flags of the commands
+// that call the api.
+type apiKeyFlags struct{ key, keyFile, dataDir *string }
+
+// registerAPIKeyFlags adds them to fs; scope names the scope the key needs,
+// for the help text.
+func registerAPIKeyFlags(fs *flag.FlagSet, scope string) apiKeyFlags {
+	return apiKeyFlags{
+		key:     fs.String("key", "", "api `KEY` with the "+scope+" scope (visible to other users in the process list: prefer --key-file)"),
+		keyFile: fs.String("key-file", "", "`FILE` holding the api key (default: DIR/"+operatorKeyFile+", the key `esrflow up` writes)"),
+		dataDir: fs.String("data", ".esrflow", "data folder `DIR` of esrflow up: the operator key is read there when neither --key nor --key-file is given"),
 	}
+}
+
+// both reports whether --key and --key-file were both given (a usage error).
+func (f apiKeyFlags) both() bool { return *f.key != "" && *f.keyFile != "" }
+
+// bearer is --key, else the contents of --key-file, else of the operator
+// key `esrflow up` keeps in its data folder.
+func (f apiKeyFlags) bearer() (string, error) {
+	if *f.key != "" {
+		return *f.key, nil
+	}
+	keyFile := *f.keyFile
 	if keyFile == "" {
-		keyFile = filepath.Join(dataDir, operatorKeyFile)
+		keyFile = filepath.Join(*f.dataDir, operatorKeyFile)
 	}
 	b, err := os.ReadFile(keyFile)
 	if err != nil {
@@ -166,6 +182,25 @@ func apiKey(key, keyFile, dataDir string) (string, error) {
 		return "", fmt.Errorf("api key: %s is empty", keyFile)
 	}
 	return k, nil
+}
+
+// parseInterleaved parses args with fs, letting positional arguments (an
+// id, a SHA-256) come before, between or after the flags, and returns them.
+// A parse error is the usage exit (2); -h is flag.ErrHelp.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &exitError{code: 2}
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional, args = append(positional, fs.Arg(0)), fs.Args()[1:]
+	}
 }
 
 // fetchFileReports returns the newest n reports of GET

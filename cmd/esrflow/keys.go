@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -67,9 +66,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.PrintDefaults()
 	}
 	apiURL := fs.String("api", "http://127.0.0.1:8080", "the api's base `URL`")
-	key := fs.String("key", "", "api `KEY` with the admin scope (visible to other users in the process list: prefer --key-file)")
-	keyFile := fs.String("key-file", "", "`FILE` holding the api key (default: DIR/"+operatorKeyFile+", the key `esrflow up` writes)")
-	dataDir := fs.String("data", ".esrflow", "data folder `DIR` of esrflow up: the operator key is read there when neither --key nor --key-file is given")
+	keyFlags := registerAPIKeyFlags(fs, "admin")
 	format := fs.String("format", "text", "output format: text, or json (the api's answer)")
 	var tenants, scopes listFlag
 	fs.Var(&tenants, "tenant", "create: a tenant's ODS code `RXX` the key may read, or '*' for every tenant (repeat, or comma-separate)")
@@ -77,18 +74,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	name := fs.String("name", "", "create: the key's `NAME`, shown in the access log and as the actor of its decisions (default key-<id>)")
 	expires := fs.String("expires", "", "create: the key stops working `AFTER` this long: whole days (90d) or a duration (2160h); default never")
 	// An id may come before or after the flags.
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return &exitError{code: 2}
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional, args = append(positional, fs.Arg(0)), fs.Args()[1:]
+	positional, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	createOnly := len(tenants) > 0 || len(scopes) > 0 || *name != "" || *expires != ""
 	switch {
@@ -96,7 +84,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageErr("give create, list or revoke (esrflow keys -h)")
 	case *format != "text" && *format != "json":
 		return usageErr("--format %q: want text or json", *format)
-	case *key != "" && *keyFile != "":
+	case keyFlags.both():
 		return usageErr("--key and --key-file: give one")
 	case sub != "create" && createOnly:
 		return usageErr("--tenant, --scope, --name and --expires are for keys create")
@@ -128,7 +116,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		body = string(b)
 	}
-	bearer, err := apiKey(*key, *keyFile, *dataDir)
+	bearer, err := keyFlags.bearer()
 	if err != nil {
 		return err
 	}

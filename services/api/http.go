@@ -235,9 +235,16 @@ func tenantAndLimit(w http.ResponseWriter, r *http.Request) (string, int, bool) 
 }
 
 func (s *Service) getPerson(w http.ResponseWriter, r *http.Request) {
+	if p, ok := s.pathPerson(w, r); ok {
+		writeEntity(w, r, p)
+	}
+}
+
+// pathPerson returns the path's person, or answers 400, 404 or 500.
+func (s *Service) pathPerson(w http.ResponseWriter, r *http.Request) (*Person, bool) {
 	t, ok := tenant(w, r)
 	if !ok {
-		return
+		return nil, false
 	}
 	p, err := s.store.person(r.Context(), t, r.PathValue("person_id"))
 	switch {
@@ -246,8 +253,9 @@ func (s *Service) getPerson(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.internal(w, r, err)
 	default:
-		writeEntity(w, r, p)
+		return p, true
 	}
+	return nil, false
 }
 
 type eventList struct {

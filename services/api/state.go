@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -296,17 +295,7 @@ type assignmentList struct {
 }
 
 func (s *Service) getPersonAssignments(w http.ResponseWriter, r *http.Request) {
-	t, ok := tenant(w, r)
-	if !ok {
-		return
-	}
-	p, err := s.store.person(r.Context(), t, r.PathValue("person_id"))
-	switch {
-	case errors.Is(err, errNotFound):
-		writeError(w, http.StatusNotFound, "person not found")
-	case err != nil:
-		s.internal(w, r, err)
-	default:
+	if p, ok := s.pathPerson(w, r); ok {
 		writeEntity(w, r, assignmentList{Assignments: p.Assignments})
 	}
 }
