@@ -498,6 +498,10 @@ func testAPI(t *testing.T, dbURL string) {
 	if got := strings.Join(ids, ","); got != "ev-starter-1" {
 		t.Errorf("starters since = %s", got)
 	}
+	ids, _ = listIDs("/v1/tenants/RXX/events?since=2030-01-01")
+	if len(ids) != 0 {
+		t.Errorf("events since 2030 = %v, want none", ids)
+	}
 	var paged []string
 	path := "/v1/tenants/RXX/events?limit=2"
 	for range 5 {

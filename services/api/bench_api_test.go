@@ -12,7 +12,8 @@
 //   - static: a handler that writes a fixed body, on the same server (the
 //     baseline: what HTTP, the load generator and the machine cost);
 //   - person: GET /v1/tenants/RXX/people/{random id};
-//   - feed:   GET /v1/tenants/RXX/events?since={random}&limit=50;
+//   - feed:   GET /v1/tenants/RXX/events?after={random cursor}&limit=50, and
+//     ?since={random}&limit=50;
 //   - person while the materialiser writes: the person scenario while
 //     batches of position changes are applied, one after another, the
 //     write latency reported (reads must not block the materialiser).
@@ -42,6 +43,7 @@ import (
 
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
 	"github.com/esrflow/esrflow/platform/obs"
+	"github.com/esrflow/esrflow/services/api/feed"
 )
 
 func envInt(name string, def int) int {
@@ -208,7 +210,10 @@ func TestBenchAPI(t *testing.T) {
 		drive("GET person", cl, clients, d, key, func(r *rand.Rand) string {
 			return url + "/v1/tenants/RXX/people/" + personID(r.IntN(people))
 		}),
-		drive("GET events (feed, 50 a page)", cl, clients, d, key, func(r *rand.Rand) string {
+		drive("GET events (feed, 50 a page after a cursor)", cl, clients, d, key, func(r *rand.Rand) string {
+			return url + "/v1/tenants/RXX/events?limit=50&after=" + feed.Cursor(int64(r.IntN(len(recorded))))
+		}),
+		drive("GET events (50 a page since a time)", cl, clients, d, key, func(r *rand.Rand) string {
 			return url + "/v1/tenants/RXX/events?limit=50&since=" + recorded[r.IntN(len(recorded))].Format(time.RFC3339)
 		}),
 	}

@@ -556,6 +556,9 @@ var migrations = []string{
 		PRIMARY KEY (subscription_id, event_id)
 	);
 	CREATE INDEX webhook_dead_letters_by_status ON webhook_dead_letters (subscription_id, status, feed_seq)`,
+	// 11: the feed's ?since= finds its first event (the lowest feed_seq
+	// recorded at or after it) from the index alone.
+	`CREATE INDEX events_by_recorded_seq ON events (tenant, recorded_at, feed_seq)`,
 }
 
 // migrationState is the version of the current-state migration above.

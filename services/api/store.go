@@ -610,8 +610,25 @@ type eventQuery struct {
 
 // events returns a tenant's events in feed order (feed_seq).
 func (s *store) events(ctx context.Context, q eventQuery) ([]Event, error) {
+	after := q.After
+	if !q.Since.IsZero() {
+		// Start at the first event recorded at or after since: feed order
+		// is commit order, close to but not exactly recorded_at's, so
+		// the filter below stays, and nothing at or after since is
+		// skipped. Without this the page would scan the feed from its
+		// start to find its first match.
+		var first sql.NullInt64
+		if err := s.queryRowRead(ctx, `SELECT MIN(feed_seq) FROM events WHERE tenant = ? AND recorded_at >= ?`,
+			q.Tenant, q.Since.UnixMilli()).Scan(&first); err != nil {
+			return nil, err
+		}
+		if !first.Valid {
+			return []Event{}, nil
+		}
+		after = max(after, first.Int64-1)
+	}
 	where := []string{"tenant = ?", "feed_seq > ?"}
-	args := []any{q.Tenant, q.After}
+	args := []any{q.Tenant, after}
 	if len(q.Types) > 0 {
 		where = append(where, "type IN (?"+strings.Repeat(", ?", len(q.Types)-1)+")")
 		for _, t := range q.Types {
