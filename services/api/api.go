@@ -332,7 +332,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.KeysRefresh <= 0 {
 		cfg.KeysRefresh = DefaultKeysRefresh
 	}
-	a.keys = &keyCache{load: st.loadKeys, ttl: cfg.KeysRefresh}
+	a.keys = &keyCache{load: st.loadKeys, anyKey: st.anyKey, ttl: cfg.KeysRefresh}
 	deps.Log.Info("api database ready", zap.String("db", d.String()), zap.Int("api_clients", len(cfg.Clients)))
 	if a.open() {
 		deps.Log.Warn("no API clients configured: reads are open to anyone who can reach the port, operate endpoints are refused")

@@ -228,8 +228,9 @@ func newAuth(cs []Client) (*auth, error) {
 	return a, nil
 }
 
-// open reports the embedded mode: no clients file and no active key in the
-// database. When the keys cannot be read it answers false: a database
+// open reports the embedded mode: no clients file and no key in the
+// database, ever (an api whose last key expired or was revoked stays
+// closed). When the keys cannot be read it answers false: a database
 // outage must not open the port.
 func (a *auth) open() bool {
 	if len(a.clients) > 0 {
@@ -241,7 +242,7 @@ func (a *auth) open() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	snap, err := a.keys.get(ctx)
-	return err == nil && len(snap.keys) == 0
+	return err == nil && len(snap.keys) == 0 && !snap.ever
 }
 
 var (

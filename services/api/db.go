@@ -478,8 +478,8 @@ var migrations = []string{
 	// 8 (issue 12 access): API keys managed
 	// through the api (POST/GET/DELETE /v1/keys), besides the clients file.
 	// Only the key's SHA-256 is kept. A revoked key stays, with who revoked
-	// it and when, as the audit of its life; a name is unique among the keys
-	// not revoked.
+	// it and when, as the audit of its life; a name is never reused, also
+	// after a revocation.
 	`CREATE TABLE api_keys (
 		id         TEXT PRIMARY KEY,
 		name       TEXT NOT NULL,
@@ -492,7 +492,7 @@ var migrations = []string{
 		revoked_at BIGINT,
 		revoked_by TEXT
 	);
-	CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
+	CREATE UNIQUE INDEX api_keys_name ON api_keys (name);
 	CREATE INDEX api_keys_by_time ON api_keys (created_at, id)`,
 	// 9 (issue 12 speed): indexes for GET
 	// /v1/access-log's filters, newest first within each.

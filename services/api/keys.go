@@ -123,7 +123,9 @@ func (s *store) queryKeys(ctx context.Context, where string, args ...any) ([]*st
 
 var errKeyNameTaken = errors.New("name taken")
 
-// createKey stores a key (its hash), unless an active key has its name.
+// createKey stores a key (its hash), unless a key, even a revoked one, has
+// its name: the access log, the audit and webhook subscriptions name keys,
+// so a name never passes to another key.
 func (s *store) createKey(ctx context.Context, k *storedKey, createdMS int64) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -131,7 +133,7 @@ func (s *store) createKey(ctx context.Context, k *storedKey, createdMS int64) er
 	}
 	defer func() { _ = tx.Rollback() }()
 	var n int
-	if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM api_keys WHERE name = ? AND revoked_at IS NULL`), k.Name).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM api_keys WHERE name = ?`), k.Name).Scan(&n); err != nil {
 		return err
 	}
 	if n > 0 {
@@ -163,6 +165,10 @@ func (s *store) revokeKey(ctx context.Context, id, by string, atMS int64) (bool,
 // keySnapshot is one read of the database's active keys, by hash.
 type keySnapshot struct {
 	keys map[[sha256.Size]byte]*authClient
+	// ever: the database has held a key, active or not. An api that has
+	// had keys is never open again when the last one expires or is
+	// revoked: running on database keys alone is a decision, not a phase.
+	ever bool
 	at   time.Time
 	gen  uint64
 }
@@ -174,10 +180,13 @@ type keySnapshot struct {
 // so a revocation is never undone by a slow reload.
 type keyCache struct {
 	load func(ctx context.Context) (map[[sha256.Size]byte]*authClient, error)
-	ttl  time.Duration
-	gen  atomic.Uint64
-	cur  atomic.Pointer[keySnapshot]
-	mu   sync.Mutex // one reload at a time
+	// anyKey reports whether the database has ever held a key (nil: only
+	// the active keys count).
+	anyKey func(ctx context.Context) (bool, error)
+	ttl    time.Duration
+	gen    atomic.Uint64
+	cur    atomic.Pointer[keySnapshot]
+	mu     sync.Mutex // one reload at a time
 }
 
 func (k *keyCache) get(ctx context.Context) (*keySnapshot, error) {
@@ -194,12 +203,27 @@ func (k *keyCache) get(ctx context.Context) (*keySnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &keySnapshot{keys: m, at: time.Now(), gen: g}
+	ever := len(m) > 0
+	if !ever && k.anyKey != nil {
+		if ever, err = k.anyKey(ctx); err != nil {
+			return nil, err
+		}
+	}
+	s := &keySnapshot{keys: m, ever: ever, at: time.Now(), gen: g}
 	k.cur.Store(s)
 	return s, nil
 }
 
 func (k *keyCache) invalidate() { k.gen.Add(1) }
+
+// anyKey reports whether api_keys has a row, revoked or expired ones too.
+func (s *store) anyKey(ctx context.Context) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM api_keys LIMIT 1) k`).Scan(&n); err != nil {
+		return false, fmt.Errorf("api keys: %w", err)
+	}
+	return n > 0, nil
+}
 
 // loadKeys reads the keys neither revoked nor expired.
 func (s *store) loadKeys(ctx context.Context) (map[[sha256.Size]byte]*authClient, error) {
@@ -291,6 +315,9 @@ func (s *Service) postKey(w http.ResponseWriter, r *http.Request) {
 	case slices.ContainsFunc(s.auth.clients, func(c authClient) bool { return c.name == k.Name }):
 		writeError(w, http.StatusConflict, "name "+k.Name+" is a client of the clients file")
 		return
+	case strings.EqualFold(k.Name, Anonymous):
+		writeError(w, http.StatusConflict, "name "+Anonymous+" is reserved: the access log's name for requests without a key")
+		return
 	case len(req.Tenants) == 0:
 		writeError(w, http.StatusBadRequest, `tenants is required: ODS codes, or ["*"] for every tenant`)
 		return
@@ -339,13 +366,20 @@ func (s *Service) postKey(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		k.expiresMS = at.UnixMilli()
+	}
+	// A key never outlives the key that made it: a leaked short-lived
+	// admin key cannot leave a permanent one behind.
+	if caller.expiresMS != 0 && (k.expiresMS == 0 || k.expiresMS > caller.expiresMS) {
+		k.expiresMS = caller.expiresMS
+	}
+	if k.expiresMS != 0 {
 		k.ExpiresAt = ptr(millisRFC3339(k.expiresMS))
 	}
 	k.hash = HashKey(key)
 	k.CreatedAt = millisRFC3339(now.UnixMilli())
 	switch err := s.store.createKey(r.Context(), k, now.UnixMilli()); {
 	case errors.Is(err, errKeyNameTaken):
-		writeError(w, http.StatusConflict, "an active key is already named "+k.Name+": revoke it first, or choose another name")
+		writeError(w, http.StatusConflict, "a key is already named "+k.Name+" (names are never reused, also after a revocation): choose another name")
 		return
 	case err != nil:
 		s.internal(w, r, err)

@@ -119,7 +119,7 @@ func testKeys(t *testing.T, dbURL string) {
 		{reader, `{"tenants":["RXX"],"scopes":["people:read"]}`, 403, "this API key lacks the admin scope"},
 		{rxxAdmin, `{"tenants":["*"],"scopes":["people:read"]}`, 403, `this API key is not allowed every tenant, so cannot grant \"*\"`},
 		{rxxAdmin, `{"tenants":["RXX","RYY"],"scopes":["people:read"]}`, 403, "this API key is not allowed tenant RYY"},
-		{platform, `{"name":"rostering","tenants":["RXX"],"scopes":["people:read"]}`, 409, "an active key is already named rostering: revoke it first, or choose another name"},
+		{platform, `{"name":"rostering","tenants":["RXX"],"scopes":["people:read"]}`, 409, "a key is already named rostering (names are never reused, also after a revocation): choose another name"},
 		{platform, `{"name":"reader","tenants":["RXX"],"scopes":["people:read"]}`, 409, "name reader is a client of the clients file"},
 		{platform, `{"tenants":["RXX"],"scopes":["people:write"]}`, 400, `unknown scope \"people:write\"`},
 		{platform, `{"tenants":["RXX"],"scopes":[]}`, 400, "scopes is required"},
@@ -187,9 +187,23 @@ func testKeys(t *testing.T, dbURL string) {
 	if !strings.Contains(body, `"revoked_by":"rxx-admin"`) || !strings.Contains(body, `"created_by":"platform"`) {
 		t.Errorf("listing after revoke: %s", body)
 	}
-	// Its name is free again.
-	if code, _, body := createKey(t, srv.URL, platform, `{"name":"rostering","tenants":["RXX"],"scopes":["people:read"]}`); code != 201 {
-		t.Errorf("re-create rostering = %d %s", code, body)
+	// Its name is never free again: the access log, the audit and webhook
+	// subscriptions name keys, so a name must not pass to a new key.
+	if code, _, body := createKey(t, srv.URL, platform, `{"name":"rostering","tenants":["RXX"],"scopes":["people:read"]}`); code != 409 ||
+		!strings.Contains(body, "names are never reused") {
+		t.Errorf("re-create rostering = %d %s, want 409", code, body)
+	}
+	if code, _, body := createKey(t, srv.URL, platform, `{"name":"Anonymous","tenants":["RXX"],"scopes":["people:read"]}`); code != 409 {
+		t.Errorf("a key named Anonymous = %d %s, want 409", code, body)
+	}
+	// A key made by an expiring key expires with it, whatever it asked for.
+	code, parent, body := createKey(t, srv.URL, platform, `{"name":"short-admin","tenants":["RXX"],"scopes":["admin"],"expires_at":"2099-01-01T00:00:00Z"}`)
+	if code != 201 {
+		t.Fatalf("short-admin = %d %s", code, body)
+	}
+	code, child, body := createKey(t, srv.URL, parent.Key, `{"name":"child","tenants":["RXX"],"scopes":["files:read"]}`)
+	if code != 201 || child.ExpiresAt == nil || *child.ExpiresAt != "2099-01-01T00:00:00Z" {
+		t.Errorf("key made by a key expiring 2099-01-01 = %d %s, want the same expiry", code, body)
 	}
 
 	// An expired key is refused (expiry set in the past directly: the api
@@ -215,6 +229,16 @@ func testKeys(t *testing.T, dbURL string) {
 	var late APIKey
 	_ = json.Unmarshal([]byte(body), &late)
 	waitForKey(t, srv3.URL, late.Key, "/v1/tenants/RXX/events", 200)
+
+	// When the last database key goes, the api does not fall open: it has
+	// run on keys, and stays closed.
+	if _, err := db.Exec(st.d.rebind(`UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE revoked_at IS NULL`), time.Now().UnixMilli(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitForKey(t, srv3.URL, late.Key, "/v1/tenants/RXX/events", 401)
+	if code, body := do(t, srv3, "GET", "/v1/tenants/RXX/events", "", ""); code != 401 {
+		t.Errorf("no key, every database key revoked = %d %s, want 401 (never open again)", code, body)
+	}
 }
 
 // waitForKey polls path with key until it answers status: another
