@@ -346,6 +346,19 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	whCfg := cfg.Webhooks
 	whCfg.Poll, whCfg.Minimise = cfg.FeedPoll, minimise.JSON
+	// A subscription delivers only while its owner's key stands and may
+	// read the tenant's events; without people:sensitive now, its bodies
+	// are minimised even if it was created with it.
+	whCfg.Owner = func(ctx context.Context, client, tenant string) (bool, bool, error) {
+		if a.open() {
+			return true, false, nil
+		}
+		c, err := a.byName(ctx, client)
+		if err != nil || c == nil {
+			return false, false, err
+		}
+		return c.allows(tenant) && c.hasAny([]string{ScopeReadEvents}), c.sensitive(), nil
+	}
 	s.webhooks = webhook.NewDispatcher(whCfg, s.whStore, webhookSource{s}, deps.Log)
 	return s, nil
 }

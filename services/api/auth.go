@@ -245,6 +245,31 @@ func (a *auth) open() bool {
 	return err == nil && len(snap.keys) == 0 && !snap.ever
 }
 
+// byName returns the client named name as it stands now: a clients-file
+// client, or a database key neither revoked nor expired; nil when there is
+// none (any more).
+func (a *auth) byName(ctx context.Context, name string) (*authClient, error) {
+	for i := range a.clients {
+		if a.clients[i].name == name {
+			return &a.clients[i], nil
+		}
+	}
+	if a.keys == nil {
+		return nil, nil
+	}
+	snap, err := a.keys.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UnixMilli()
+	for _, c := range snap.keys {
+		if c.name == name && (c.expiresMS == 0 || now < c.expiresMS) {
+			return c, nil
+		}
+	}
+	return nil, nil
+}
+
 var (
 	errNoKey      = errors.New("an API key is required: send Authorization: Bearer <key>")
 	errBadKey     = errors.New("invalid API key")

@@ -419,3 +419,47 @@ func verifyWithReferenceLibrary(t *testing.T, secret string, requests []captured
 		t.Errorf("standardwebhooks verified %d of %d deliveries:\n%s", got, len(requests), out)
 	}
 }
+
+// A subscription delivers only while its owner's key stands: once the key
+// is revoked, later events are not sent (the subscription is paused, its
+// position kept), and a body for an owner without people:sensitive is
+// minimised even when the subscription was made with it.
+func TestWebhookPausedWhenItsOwnerKeyIsRevoked(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t)
+		platform := newKey(t)
+		clients := []Client{{Name: "platform", KeySHA256: HashKey(platform), Tenants: []string{AllTenants}, Scopes: []string{ScopeAdmin}}}
+		cfg := Config{DBURL: dbURL, Clients: clients, KeysRefresh: 50 * time.Millisecond, Webhooks: webhook.Config{
+			MaxAttempts: 2, BaseBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Timeout: 300 * time.Millisecond, AllowPrivate: true,
+		}}
+		rcv := newReceiver(t, func(string, int) (int, bool) { return 204, false })
+		_, srv, _ := e.run(cfg)
+		code, vendor, body := createKey(t, srv.URL, platform, `{"name":"vendor","tenants":["RXX"],"scopes":["operate","events:read"]}`)
+		if code != 201 {
+			t.Fatalf("vendor key = %d %s", code, body)
+		}
+		if code, body := do(t, srv, "POST", "/v1/tenants/RXX/webhooks", vendor.Key, `{"url":"`+rcv.srv.URL+`/hook","types":["starter-created"]}`); code != 201 {
+			t.Fatalf("subscribe = %d %s", code, body)
+		}
+		e.produce(true, e.produceStarters("ev-before:P1")...)
+		eventually(t, "ev-before delivered", func() bool {
+			delivered, _ := rcv.snapshot()
+			return slices.Contains(delivered, "ev-before")
+		})
+		if code, body := do(t, srv, "DELETE", "/v1/keys/"+vendor.ID, platform, ""); code != 200 {
+			t.Fatalf("revoke = %d %s", code, body)
+		}
+		e.produce(true, e.produceStarters("ev-after:P2", "ev-after-2:P3")...)
+		// The feed has them (the platform key reads them) ...
+		eventually(t, "the feed has ev-after-2", func() bool {
+			_, body := do(t, srv, "GET", "/v1/tenants/RXX/events", platform, "")
+			return strings.Contains(body, `"ev-after-2"`)
+		})
+		// ... and, a few dispatcher polls later, the revoked owner has
+		// been sent nothing more.
+		time.Sleep(500 * time.Millisecond)
+		if delivered, _ := rcv.snapshot(); slices.Contains(delivered, "ev-after") || slices.Contains(delivered, "ev-after-2") {
+			t.Errorf("delivered %v after the owner's key was revoked", delivered)
+		}
+	})
+}

@@ -62,6 +62,12 @@ type Config struct {
 	// Sensitive (the api's field minimisation), so a webhook never carries
 	// more than its owner could read from the feed.
 	Minimise func([]byte) []byte
+	// Owner, when set, says whether a subscription's owner may still
+	// receive the tenant's events (its key not revoked or expired, still
+	// holding the tenant and the read scope) and whether it holds the
+	// sensitive scope now. A subscription whose owner may not is paused
+	// (its position kept); its sensitivity follows the owner's scopes.
+	Owner func(ctx context.Context, client, tenant string) (ok, sensitive bool, err error)
 }
 
 func (c Config) withDefaults() Config {
@@ -182,6 +188,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	running := map[string]context.CancelFunc{}
+	sensitive := map[string]bool{} // of the running loops
 	defer func() {
 		for _, cancel := range running {
 			cancel()
@@ -197,6 +204,25 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		live := map[string]bool{}
 		for _, s := range subs {
+			if d.cfg.Owner != nil {
+				ok, sens, oerr := d.cfg.Owner(ctx, s.Client, s.Tenant)
+				if oerr != nil {
+					err = oerr // keep what runs; decide on the next round
+					if _, running := running[s.ID]; running {
+						live[s.ID] = true
+					}
+					continue
+				}
+				if !ok {
+					continue // paused: not live, its loop ends below
+				}
+				s.Sensitive = s.Sensitive && sens
+				if cancel, ok := running[s.ID]; ok && sensitive[s.ID] != s.Sensitive {
+					cancel() // the owner's scopes changed: restart with them
+					delete(running, s.ID)
+					delete(kicks, s.ID)
+				}
+			}
 			live[s.ID] = true
 			if _, ok := running[s.ID]; ok {
 				select {
@@ -207,7 +233,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 			sctx, cancel := context.WithCancel(ctx)
 			k := make(chan struct{}, 1)
-			running[s.ID], kicks[s.ID] = cancel, k
+			running[s.ID], kicks[s.ID], sensitive[s.ID] = cancel, k, s.Sensitive
 			wg.Go(func() { d.loop(sctx, s, k) })
 		}
 		if err == nil {
@@ -216,6 +242,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 					cancel()
 					delete(running, id)
 					delete(kicks, id)
+					delete(sensitive, id)
 				}
 			}
 		}
@@ -238,6 +265,19 @@ func (d *Dispatcher) loop(ctx context.Context, s Subscription, kick <-chan struc
 	backoff := d.cfg.BaseBackoff
 	for ctx.Err() == nil {
 		changed := d.src.Changed(s.Tenant) // before reading: no commit slips between
+		if d.cfg.Owner != nil {
+			// Checked before every round, not only when Run looks: a
+			// revoked or expired owner is sent nothing more.
+			ok, sens, err := d.cfg.Owner(ctx, s.Client, s.Tenant)
+			switch {
+			case err == nil && !ok:
+				log.Info("webhook: paused, its owner may no longer read the tenant's events")
+				d.Kick()
+				return
+			case err == nil && s.Sensitive && !sens:
+				s.Sensitive = false
+			}
+		}
 		busy, err := d.round(ctx, &s)
 		if err != nil && ctx.Err() == nil {
 			// The database, not the receiver: try again later.
