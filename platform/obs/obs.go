@@ -97,8 +97,13 @@ func Listen(addr string, h http.Handler, wrap ...func(net.Listener) net.Listener
 	for _, w := range wrap {
 		ln = w(ln)
 	}
-	return &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}, nil
+	return &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: IdleTimeout}}, nil
 }
+
+// IdleTimeout closes a keep-alive connection that has sent no request for
+// this long, so idle connections (which need no key) cannot pile up until
+// the process runs out of file descriptors.
+const IdleTimeout = 2 * time.Minute
 
 // Addr is the bound address, e.g. 127.0.0.1:8081.
 func (s *Server) Addr() string { return s.ln.Addr().String() }

@@ -39,7 +39,9 @@ func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusBadRequest, "type must be starter-created, leaver-confirmed, position-updated or leaver-reversed")
 				return
 			}
-			q.Types = append(q.Types, typ)
+			if !slices.Contains(q.Types, typ) { // at most the four types, however often named
+				q.Types = append(q.Types, typ)
+			}
 		}
 	}
 	if since := query.Get("since"); since != "" {

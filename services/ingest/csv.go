@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/esrflow/esrflow/esr/format"
@@ -115,10 +116,12 @@ func (c *csvRows) Next() (format.Row, error) {
 		// A broken row is quarantined once, as the assignment it was.
 		return asg, nil
 	}
+	// Keyed by which column gave it, so an employee number equal to
+	// another person's id is not taken for that person.
 	key := ""
-	for _, col := range c.keyCols {
+	for i, col := range c.keyCols {
 		if col >= 0 && row.Field(col) != "" {
-			key = row.Field(col)
+			key = strconv.Itoa(i) + ":" + row.Field(col)
 			break
 		}
 	}

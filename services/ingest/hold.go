@@ -259,20 +259,17 @@ func (s *Service) awaits(f chainFacts, last entry) *holdInfo {
 	if f.seq > last.Sequence+1 {
 		held := map[int64]bool{}
 		for _, e := range s.holds.inFeed(f.tenant, f.vpd, f.iface) {
-			if e.SHA256 != f.sha {
+			if e.SHA256 != f.sha && e.Sequence > last.Sequence && e.Sequence < f.seq {
 				held[e.Sequence] = true
 			}
 		}
-		// A jump of millions (a renumbered feed) must not list millions:
-		// the first maxAwaiting missing numbers are listed.
+		// A jump of millions (a renumbered feed) must neither list nor
+		// walk millions on every scan: the missing count is arithmetic,
+		// and only the first maxAwaiting missing numbers are built.
+		missing := f.seq - last.Sequence - 1 - int64(len(held))
 		awaiting := []int64{}
-		missing := int64(0)
-		for q := last.Sequence + 1; q < f.seq; q++ {
-			if held[q] {
-				continue
-			}
-			missing++
-			if len(awaiting) < maxAwaiting {
+		for q := last.Sequence + 1; q < f.seq && len(awaiting) < maxAwaiting; q++ {
+			if !held[q] {
 				awaiting = append(awaiting, q)
 			}
 		}

@@ -79,8 +79,8 @@ func mentions(b []byte) bool {
 
 // JSON returns b without the members Fields names, at any depth, keeping
 // every other member, its order and its exact text. Input that is not
-// valid JSON is returned as it is (the api only minimises what it encoded
-// itself). Names are matched as written: encoding/json never escapes these
+// valid JSON and names a listed member is withheld (fail closed): the api
+// only minimises what it encoded itself, so that is a bug, not data. Names are matched as written: encoding/json never escapes these
 // ASCII names, so a name spelt with \u escapes is JSON the api did not make.
 func JSON(b []byte) []byte {
 	if !mentions(b) {
@@ -88,7 +88,9 @@ func JSON(b []byte) []byte {
 	}
 	out, err := filter(bytes.TrimSpace(b))
 	if err != nil {
-		return b
+		// Fail closed: a body this filter cannot read is not passed on
+		// as it is, since it names a member that must not leave.
+		return []byte(`{"error":"this answer cannot be minimised"}` + "\n")
 	}
 	if len(b) > 0 && b[len(b)-1] == '\n' {
 		out = append(out, '\n') // json.Encoder's newline

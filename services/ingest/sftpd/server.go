@@ -104,6 +104,7 @@ type Server struct {
 	hostKey  ssh.Signer
 	accounts *accounts
 	ln       net.Listener
+	gate     *passwordGate
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -159,7 +160,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 	if err != nil {
 		return nil, fmt.Errorf("sftp: %w", err)
 	}
-	return &Server{cfg: cfg, log: log, metrics: m, hostKey: key, accounts: acc, ln: ln, conns: map[net.Conn]struct{}{}}, nil
+	return &Server{cfg: cfg, log: log, metrics: m, hostKey: key, accounts: acc, ln: ln, gate: newPasswordGate(), conns: map[net.Conn]struct{}{}}, nil
 }
 
 // Addr is the address the server listens on.
@@ -254,9 +255,18 @@ func (s *Server) serverConfig(l *login) *ssh.ServerConfig {
 	}
 	cfg := &ssh.ServerConfig{
 		PasswordCallback: func(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+			addr := addrKey(c.RemoteAddr())
+			if s.gate.blocked(addr, time.Now()) {
+				return nil, fail("rate-limited")
+			}
+			if !s.gate.acquire() {
+				return nil, fail("busy")
+			}
+			defer s.gate.release()
 			a, found := lookup(c.User())
 			if !found {
 				_ = bcrypt.CompareHashAndPassword(dummyHash(), pw)
+				s.gate.failed(addr, time.Now())
 				return nil, fail("unknown-account")
 			}
 			l.tenant, l.user = a.tenant, a.user
@@ -264,6 +274,7 @@ func (s *Server) serverConfig(l *login) *ssh.ServerConfig {
 				return nil, fail("no-password")
 			}
 			if bcrypt.CompareHashAndPassword(a.hash, pw) != nil {
+				s.gate.failed(addr, time.Now())
 				return nil, fail("bad-password")
 			}
 			return ok(a)

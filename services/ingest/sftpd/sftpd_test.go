@@ -686,3 +686,28 @@ func TestSystemSFTPClient(t *testing.T) {
 		t.Error("/outbound/x.DAT written")
 	}
 }
+
+// Password guessing is bounded per address: after sftpd.MaxPasswordFails wrong
+// passwords within the window, even the right one is refused from that
+// address without a bcrypt comparison ("rate-limited"), while a key login
+// (no bcrypt) still works.
+func TestPasswordGuessingRateLimited(t *testing.T) {
+	e := start(t)
+	for i := 0; i < sftpd.MaxPasswordFails; i++ {
+		if conn, err := e.dial("rxx-esr", ssh.Password("guess")); err == nil {
+			conn.Close()
+			t.Fatal("a wrong password logged in")
+		}
+	}
+	e.waitCounter(sftpd.MaxPasswordFails, "esrflow_sftp_logins_total", "tenant", "RXX", "outcome", "bad-password")
+	if conn, err := e.dial("rxx-esr", ssh.Password(e.password)); err == nil {
+		conn.Close()
+		t.Fatal("the right password logged in from an address that had failed too often")
+	}
+	e.waitCounter(1, "esrflow_sftp_logins_total", "tenant", "", "outcome", "rate-limited")
+	conn, err := e.dial("rxx-esr", e.keyAuth("rxx-esr"))
+	if err != nil {
+		t.Fatalf("key login after the password limit: %v", err)
+	}
+	conn.Close()
+}

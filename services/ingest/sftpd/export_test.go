@@ -1,0 +1,4 @@
+package sftpd
+
+// MaxPasswordFails is maxPasswordFails, for the external tests.
+const MaxPasswordFails = maxPasswordFails
