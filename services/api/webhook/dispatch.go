@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -145,9 +147,51 @@ func NewDispatcher(cfg Config, store *Store, src Source, log *zap.Logger) *Dispa
 // public reports whether an address is on the public internet.
 func public(a netip.Addr) bool {
 	a = a.Unmap()
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() &&
-		!netip.MustParsePrefix("100.64.0.0/10").Contains(a) // carrier-grade NAT
+	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+		return false
+	}
+	for _, p := range nonPublic {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	// IPv6 forms that carry an IPv4 address (NAT64, 6to4) reach it: judge
+	// the address they carry.
+	if a.Is6() {
+		b := a.As16()
+		switch {
+		case nat64.Contains(a):
+			return public(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+		case sixToFour.Contains(a):
+			return public(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
+		}
+	}
+	return true
 }
+
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour = netip.MustParsePrefix("2002::/16")
+	// nonPublic are IANA special-purpose ranges (RFC 6890 and its
+	// successors) that IsGlobalUnicast still admits and that are not the
+	// public Internet.
+	nonPublic = []netip.Prefix{
+		netip.MustParsePrefix("0.0.0.0/8"),       // this network
+		netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT
+		netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+		netip.MustParsePrefix("192.0.2.0/24"),    // documentation
+		netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+		netip.MustParsePrefix("198.51.100.0/24"), // documentation
+		netip.MustParsePrefix("203.0.113.0/24"),  // documentation
+		netip.MustParsePrefix("240.0.0.0/4"),     // reserved
+		netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated)
+		netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
+		netip.MustParsePrefix("100::/64"),        // discard-only
+		netip.MustParsePrefix("2001::/23"),       // IETF protocol assignments (Teredo, ORCHID ...)
+		netip.MustParsePrefix("2001:db8::/32"),   // documentation
+		netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
+	}
+)
 
 // CheckURL validates a subscription URL: http or https, a host, no user
 // info, and (unless private addresses are allowed) not a literal
@@ -163,14 +207,42 @@ func (d *Dispatcher) CheckURL(raw string) error {
 	if d.cfg.AllowPrivate {
 		return nil
 	}
-	host := u.Hostname()
-	if host == "localhost" {
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return errors.New("url must not be a private address (this api does not allow them)")
 	}
 	if a, err := netip.ParseAddr(host); err == nil && !public(a) {
 		return errors.New("url must not be a private address (this api does not allow them)")
 	}
+	// Numeric hosts net/netip does not read but resolvers do (127.1,
+	// 2130706433, 0x7f.1): an address must be written in full.
+	if numericHost(host) {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return errors.New("url host must be a name or a full IP address")
+		}
+	}
 	return nil
+}
+
+// numericHost reports a host every label of which is a number (decimal,
+// or 0x hex), the way inet_aton reads 127.1 or 2130706433.
+func numericHost(host string) bool {
+	for label := range strings.SplitSeq(host, ".") {
+		digits, hex := label, false
+		if len(label) > 2 && (label[:2] == "0x" || label[:2] == "0X") {
+			digits, hex = label[2:], true
+		}
+		if digits == "" {
+			return false
+		}
+		for _, c := range digits {
+			isHex := (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+			if !(c >= '0' && c <= '9') && !(hex && isHex) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Kick makes the dispatcher look for new subscriptions and replays now.
@@ -364,6 +436,34 @@ func (d *Dispatcher) round(ctx context.Context, s *Subscription) (bool, error) {
 	return len(evs) == page || len(replays) == page, nil
 }
 
+// errTimeout: an attempt took longer than Config.Timeout.
+var errTimeout = errors.New("timeout")
+
+// errorClass is what the delivery log and dead letters say of a failed
+// attempt: a fixed class, never the error's text, which can name internal
+// addresses and resolvers to the subscriber who reads the log.
+func errorClass(err error) string {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case errors.Is(err, errTimeout):
+		return err.Error() // "timeout after 10s": the api's own words
+	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):
+		return "timeout"
+	case strings.Contains(err.Error(), "not a public address"):
+		return "address not allowed"
+	case errors.As(err, &dnsErr):
+		return "name not resolved"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return "connection failed"
+	case strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:"):
+		return "TLS failed"
+	}
+	return "request failed"
+}
+
 // deliver attempts an event up to MaxAttempts times with backoff between
 // attempts, logging each; it stops early if the subscription is deleted.
 func (d *Dispatcher) deliver(ctx context.Context, s *Subscription, ev Event, replay bool) (ok bool, attempts int, lastErr string) {
@@ -374,7 +474,7 @@ func (d *Dispatcher) deliver(ctx context.Context, s *Subscription, ev Event, rep
 		}
 		lastErr = ""
 		if err != nil {
-			lastErr = err.Error()
+			lastErr = errorClass(err)
 		} else if code < 200 || code > 299 {
 			lastErr = "HTTP " + strconv.Itoa(code)
 		}
@@ -421,7 +521,7 @@ func (d *Dispatcher) attempt(ctx context.Context, s *Subscription, ev Event) (in
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) && ue.Timeout() {
-			return 0, took, fmt.Errorf("timeout after %s", d.cfg.Timeout)
+			return 0, took, fmt.Errorf("%w after %s", errTimeout, d.cfg.Timeout)
 		}
 		if errors.As(err, &ue) {
 			return 0, took, ue.Err // without the URL's repetition

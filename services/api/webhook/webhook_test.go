@@ -2,9 +2,13 @@ package webhook
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -64,12 +68,17 @@ func TestBackoffExponentialCappedJittered(t *testing.T) {
 func TestPrivateAddressesRefused(t *testing.T) {
 	d := NewDispatcher(Config{}, nil, nil, zap.NewNop())
 	for _, u := range []string{"http://127.0.0.1:8080/x", "http://10.1.2.3/", "http://[::1]/", "http://169.254.169.254/latest",
-		"http://localhost/", "http://192.168.0.1/", "http://100.64.0.1/"} {
+		"http://localhost/", "http://192.168.0.1/", "http://100.64.0.1/",
+		// special-purpose ranges, IPv4 carried in IPv6, and numeric spellings resolvers read as loopback
+		"http://198.18.0.1/", "http://240.0.0.1/", "http://192.0.0.8/", "http://[fec0::1]/", "http://[::7f00:1]/",
+		"http://[64:ff9b::a9fe:a9fe]/", "http://[2002:7f00:1::]/", "http://127.1/", "http://2130706433/", "http://0x7f.1/",
+		"http://LOCALHOST./", "http://foo.localhost/"} {
 		if err := d.CheckURL(u); err == nil {
 			t.Errorf("CheckURL(%s) accepted", u)
 		}
 	}
-	for _, u := range []string{"https://hooks.example.com/esr", "http://93.184.215.14:8080/x"} {
+	for _, u := range []string{"https://hooks.example.com/esr", "http://93.184.215.14:8080/x", "http://[64:ff9b::5db8:d70e]/",
+		"http://[2606:2800:220:1::]/"} {
 		if err := d.CheckURL(u); err != nil {
 			t.Errorf("CheckURL(%s) = %v", u, err)
 		}
@@ -125,6 +134,24 @@ func TestBodiesMinimisedUnlessSensitive(t *testing.T) {
 		ts, _ := strconv.ParseInt(parts[2], 10, 64)
 		if want, _ := Sign(sub.Secret, ev.ID, time.Unix(ts, 0), []byte(body)); want != sig {
 			t.Errorf("sensitive=%v: signature not over the body sent", tc.sensitive)
+		}
+	}
+}
+
+// The delivery log, which the subscriber reads, names a class of failure,
+// never the error's text: that could name internal resolvers and
+// addresses.
+func TestDeliveryErrorsAreClasses(t *testing.T) {
+	dns := &net.DNSError{Err: "no such host", Name: "hooks.internal", Server: "10.255.255.53:53"}
+	for err, want := range map[error]string{
+		dns: "name not resolved",
+		&url.Error{Op: "Post", URL: "http://x", Err: dns}:                                     "name not resolved",
+		errors.New("webhook: 10.1.2.3 is not a public address (see --webhook.allow-private)"): "address not allowed",
+		fmt.Errorf("%w after %s", errTimeout, time.Second):                                    "timeout after 1s",
+		errors.New("something with 10.9.8.7 in it"):                                           "request failed",
+	} {
+		if got := errorClass(err); got != want || strings.Contains(got, "10.") {
+			t.Errorf("errorClass(%v) = %q, want %q", err, got, want)
 		}
 	}
 }
