@@ -187,6 +187,8 @@ type Service struct {
 	// feed wakes long-polling feed readers and the webhook dispatcher when
 	// a batch with new events commits.
 	feed *feed.Notifier
+	// waiters counts the long polls waiting, per client.
+	waiters waiters
 	// webhooks delivers the feed to subscribers; whStore keeps their
 	// subscriptions, delivery log and dead letters.
 	webhooks *webhook.Dispatcher

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -77,6 +78,20 @@ func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = d
 	}
+	if wait > 0 {
+		// Each waiting request holds a connection and polls: bounded per
+		// client (the anonymous caller of the open mode is one client).
+		name := Anonymous
+		if c := clientOf(r); c != nil {
+			name = c.name
+		}
+		release, ok := s.waiters.take(name)
+		if !ok {
+			writeError(w, http.StatusTooManyRequests, "too many long polls ("+strconv.Itoa(MaxWaitersPerClient)+") are waiting for this API key: wait for one to answer, or poll without wait")
+			return
+		}
+		defer release()
+	}
 	evs, err := s.waitEvents(r.Context(), q, wait)
 	if err != nil {
 		if r.Context().Err() != nil {
@@ -93,6 +108,37 @@ func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
 		out.NextCursor = out.Cursor
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// MaxWaitersPerClient bounds one API client's long polls (?wait=) waiting
+// at once; more are answered 429.
+const MaxWaitersPerClient = 64
+
+// waiters counts each client's waiting long polls.
+type waiters struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// take counts a waiter for client, unless it has MaxWaitersPerClient
+// already; release uncounts it.
+func (w *waiters) take(client string) (release func(), ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n == nil {
+		w.n = map[string]int{}
+	}
+	if w.n[client] >= MaxWaitersPerClient {
+		return nil, false
+	}
+	w.n[client]++
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.n[client]--; w.n[client] == 0 {
+			delete(w.n, client)
+		}
+	}, true
 }
 
 // parseWait reads ?wait=: a Go duration ("30s") or whole seconds ("30").

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -388,4 +390,52 @@ func TestFeedLongPollWokenByAnotherInstance(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.body), &p); err != nil || r.code != 200 || len(p.Events) != 1 || p.Events[0].EventID != "ev-starter-2" {
 		t.Fatalf("long poll on the other instance = %d %s; want ev-starter-2", r.code, r.body)
 	}
+}
+
+// Long polls are bounded per client: MaxWaitersPerClient may wait at once,
+// the next is 429 at once (not held open), another client is not affected,
+// and a waiter that answers frees its place.
+func TestFeedLongPollsBoundedPerClient(t *testing.T) {
+	e := newEnv(t)
+	a, b := newKey(t), newKey(t)
+	clients := []Client{
+		{Name: "reader-a", KeySHA256: HashKey(a), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadEvents}},
+		{Name: "reader-b", KeySHA256: HashKey(b), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadEvents}},
+	}
+	s, srv, _ := e.run(Config{DBURL: "sqlite:" + filepath.Join(t.TempDir(), "api.db"), Clients: clients})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for range MaxWaitersPerClient {
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/v1/tenants/RXX/events?wait=30s", nil)
+			req.Header.Set("Authorization", "Bearer "+a)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	eventually(t, "every waiter counted", func() bool {
+		s.waiters.mu.Lock()
+		defer s.waiters.mu.Unlock()
+		return s.waiters.n["reader-a"] == MaxWaitersPerClient
+	})
+	if code, body := do(t, srv, "GET", "/v1/tenants/RXX/events?wait=30s", a, ""); code != http.StatusTooManyRequests {
+		t.Errorf("one long poll too many = %d %s, want 429", code, body)
+	}
+	if code, body := do(t, srv, "GET", "/v1/tenants/RXX/events?wait=0s", a, ""); code != 200 {
+		t.Errorf("a read without wait = %d %s, want 200", code, body)
+	}
+	done := make(chan int, 1)
+	go func() { code, _ := do(t, srv, "GET", "/v1/tenants/RXX/events?wait=1s", b, ""); done <- code }()
+	if code := <-done; code != 200 {
+		t.Errorf("another client's long poll = %d, want 200", code)
+	}
+	cancel() // the waiters' clients go away: their places are freed
+	wg.Wait()
+	eventually(t, "the waiters released", func() bool {
+		s.waiters.mu.Lock()
+		defer s.waiters.mu.Unlock()
+		return s.waiters.n["reader-a"] == 0
+	})
 }
