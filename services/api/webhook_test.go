@@ -463,3 +463,32 @@ func TestWebhookPausedWhenItsOwnerKeyIsRevoked(t *testing.T) {
 		}
 	})
 }
+
+// A client's subscriptions on a tenant are bounded: the one past
+// MaxWebhooksPerClient is 409, and deleting one makes room.
+func TestWebhookSubscriptionsBoundedPerClient(t *testing.T) {
+	e := newEnv(t)
+	key := newKey(t)
+	clients := []Client{{Name: "vendor", KeySHA256: HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate, ScopeReadEvents}}}
+	_, srv, _ := e.run(Config{DBURL: "sqlite:" + filepath.Join(t.TempDir(), "api.db"), Clients: clients,
+		Webhooks: webhook.Config{AllowPrivate: true}})
+	var first webhook.Subscription
+	for i := range MaxWebhooksPerClient {
+		code, body := do(t, srv, "POST", "/v1/tenants/RXX/webhooks", key, `{"url":"http://127.0.0.1:9/hook"}`)
+		if code != 201 {
+			t.Fatalf("subscription %d = %d %s", i+1, code, body)
+		}
+		if i == 0 {
+			_ = json.Unmarshal([]byte(body), &first)
+		}
+	}
+	if code, body := do(t, srv, "POST", "/v1/tenants/RXX/webhooks", key, `{"url":"http://127.0.0.1:9/hook"}`); code != 409 {
+		t.Errorf("one subscription too many = %d %s, want 409", code, body)
+	}
+	if resp, body, err := send(t, "DELETE", srv.URL+"/v1/tenants/RXX/webhooks/"+first.ID, key, ""); err != nil || resp.StatusCode/100 != 2 {
+		t.Fatalf("delete = %v %s (%v)", resp, body, err)
+	}
+	if code, body := do(t, srv, "POST", "/v1/tenants/RXX/webhooks", key, `{"url":"http://127.0.0.1:9/hook"}`); code != 201 {
+		t.Errorf("after a delete = %d %s, want 201", code, body)
+	}
+}

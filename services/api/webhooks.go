@@ -104,6 +104,16 @@ func (s *Service) postWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// Each subscription is a delivery loop and up to MaxAttempts requests
+	// an event: bounded per client and tenant. (Check then insert is not
+	// atomic; two racing requests may pass one over: a bound, not a quota.)
+	if live, err := s.whStore.List(r.Context(), t, client); err != nil {
+		s.internal(w, r, err)
+		return
+	} else if len(live) >= MaxWebhooksPerClient {
+		writeError(w, http.StatusConflict, "this API key already has "+strconv.Itoa(MaxWebhooksPerClient)+" subscriptions on tenant "+t+": delete one first")
+		return
+	}
 	types := []string{}
 	for _, typ := range req.Types {
 		if !slices.Contains(eventTypes, typ) {
@@ -139,6 +149,10 @@ func (s *Service) postWebhook(w http.ResponseWriter, r *http.Request) {
 	s.webhooks.Kick()
 	writeJSON(w, http.StatusCreated, sub) // the only answer that shows the secret
 }
+
+// MaxWebhooksPerClient bounds one API client's live subscriptions on a
+// tenant.
+const MaxWebhooksPerClient = 10
 
 type webhookList struct {
 	Webhooks []webhook.Subscription `json:"webhooks"`
