@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/services/api/accesslog"
 )
@@ -253,4 +254,38 @@ func (s *Service) getAccessLog(w http.ResponseWriter, r *http.Request) {
 		out.NextCursor = makeCursor(last.at, last.RequestID)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// sweepAccessLog deletes access log rows older than the retention, at
+// start and then hourly, until ctx ends.
+func (s *Service) sweepAccessLog(ctx context.Context) {
+	if s.cfg.AccessLogRetention <= 0 {
+		return
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		before := time.Now().Add(-s.cfg.AccessLogRetention)
+		n, err := s.store.deleteAccessBefore(ctx, before)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("access log retention: deleting old rows failed", zap.Error(err))
+		case n > 0:
+			s.log.Info("access log retention: old rows deleted", zap.Int64("rows", n), zap.Time("before", before))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// deleteAccessBefore deletes the access log rows written before t.
+func (s *store) deleteAccessBefore(ctx context.Context, t time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.d.rebind(`DELETE FROM access_log WHERE at < ?`), t.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

@@ -413,3 +413,41 @@ func TestAccessLogHandlerPanic(t *testing.T) {
 		t.Errorf("rows for the panicking request: %d (%v), want 1", n, err)
 	}
 }
+
+// --access-log.retention deletes rows older than it (at start, then
+// hourly) and keeps the recent ones; zero keeps everything.
+func TestAccessLogRetention(t *testing.T) {
+	e := newEnv(t)
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "api.db")
+	_, _, stop := e.run(Config{DBURL: dbURL}) // creates the schema
+	stop()
+	db, d, err := openDB(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for id, age := range map[string]time.Duration{"old": 48 * time.Hour, "recent": time.Hour} {
+		if _, err := db.Exec(d.rebind(`INSERT INTO access_log (request_id, at, client, method, path, tenant, status, duration_us)
+			VALUES (?, ?, 'anonymous', 'GET', '/x', NULL, 404, 1)`), id, time.Now().Add(-age).UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(id string) int {
+		var n int
+		if err := db.QueryRow(d.rebind(`SELECT COUNT(*) FROM access_log WHERE request_id = ?`), id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	_, _, stop = e.run(Config{DBURL: dbURL, AccessLogRetention: 0})
+	time.Sleep(200 * time.Millisecond)
+	stop()
+	if count("old") != 1 {
+		t.Fatal("retention 0 deleted a row")
+	}
+	e.run(Config{DBURL: dbURL, AccessLogRetention: 24 * time.Hour})
+	eventually(t, "the old row deleted", func() bool { return count("old") == 0 })
+	if count("recent") != 1 {
+		t.Error("the recent row was deleted")
+	}
+}

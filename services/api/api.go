@@ -63,6 +63,9 @@ const EventTopicsRegex = `^esr\.[a-z0-9]+\.(starter-created|leaver-confirmed|pos
 // DefaultDBURL is the database used when none is configured.
 const DefaultDBURL = "sqlite:esrflow-api.db"
 
+// DefaultAccessLogRetention is how long access log rows are kept: 90 days.
+const DefaultAccessLogRetention = 90 * 24 * time.Hour
+
 // Config configures the api service.
 type Config struct {
 	Kafka       kafkax.Config
@@ -113,6 +116,10 @@ type Config struct {
 	// AccessLog sizes the asynchronous access log writer (queue, batch,
 	// flush interval); zero values take its defaults.
 	AccessLog accesslog.Config
+	// AccessLogRetention deletes access log rows older than this, hourly;
+	// zero keeps them forever. Every request is a row (unauthenticated
+	// floods included), so the table needs a bound.
+	AccessLogRetention time.Duration
 
 	// FeedPoll is how often a long-polling feed reader (and the webhook
 	// dispatcher) reads the database again without being woken. Commits
@@ -142,6 +149,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StallTimeout, "kafka.stall-timeout", 2*time.Minute, "how long one batch may keep failing before /readyz reports the consumer stuck")
 	fs.StringVar(&c.UploadDrop, "upload.drop", "", "drop folder (one sub-folder per tenant) that HTTP uploads write into; empty: upload disabled")
 	fs.Int64Var(&c.UploadMaxBytes, "upload.max-bytes", DefaultUploadMaxBytes, "largest file accepted by HTTP upload, in bytes")
+	fs.DurationVar(&c.AccessLogRetention, "access-log.retention", DefaultAccessLogRetention, "delete access log rows older than this, hourly (0: keep them forever)")
 	fs.DurationVar(&c.FeedPoll, "feed.poll", time.Second, "how often feed long-polls and webhook deliveries look again for new events without being woken (a fallback: commits wake them at once)")
 	fs.IntVar(&c.Webhooks.MaxAttempts, "webhook.max-attempts", 8, "delivery attempts per event before it goes to the subscription's dead letters")
 	fs.DurationVar(&c.Webhooks.BaseBackoff, "webhook.backoff", time.Second, "wait after a webhook's first failed attempt; doubled after each further one, with jitter")

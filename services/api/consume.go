@@ -100,10 +100,16 @@ func (s *Service) Run(ctx context.Context) error {
 		defer close(listening)
 		s.listenFeed(ctx)
 	}()
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		s.sweepAccessLog(ctx)
+	}()
 	defer func() {
 		cancel()
 		<-done
 		<-listening
+		<-swept
 	}()
 	return s.consume(ctx)
 }

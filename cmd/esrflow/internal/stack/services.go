@@ -102,6 +102,7 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 			// HTTP uploads land in the folder ingest watches, as any
 			// other delivery does.
 			UploadDrop: cfg.DropDir(), Tenants: cfg.Tenants,
+			AccessLogRetention: api.DefaultAccessLogRetention,
 		}, api.Deps{Log: cfg.Log.With(logx.Service("api")), Metrics: s.Registry})
 		if err != nil {
 			return b, err
