@@ -2,8 +2,11 @@ package sftpd
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"github.com/esrflow/esrflow/esr/format"
 	"io"
 	"io/fs"
 	"os"
@@ -130,12 +133,12 @@ func (s *session) refuse(op, p string, err error) error {
 			return sftp.ErrSSHFxNoSuchFile
 		}
 		s.srv.log.Warn("sftp operation failed", zap.String("tenant", s.tenant), zap.String("user", s.user),
-			zap.String("op", op), zap.String("path", p), zap.Error(err))
+			zap.String("op", op), logName("path", p), zap.Error(err))
 		return sftp.ErrSSHFxFailure
 	}
 	s.srv.metrics.refusals.WithLabelValues(s.tenant, r.reason).Inc()
 	s.srv.log.Warn("sftp refused", zap.String("tenant", s.tenant), zap.String("user", s.user),
-		zap.String("op", op), zap.String("path", p), zap.String("reason", r.reason))
+		zap.String("op", op), logName("path", p), zap.String("reason", r.reason))
 	return sftp.ErrSSHFxPermissionDenied
 }
 
@@ -277,7 +280,7 @@ func (u *upload) Close() error {
 	s.srv.metrics.uploads.WithLabelValues(s.tenant).Inc()
 	s.srv.metrics.uploadBytes.WithLabelValues(s.tenant).Add(float64(size))
 	s.srv.log.Info("sftp upload", zap.String("tenant", s.tenant), zap.String("user", s.user),
-		zap.String("file", u.name), zap.Int64("bytes", size), zap.Duration("took", time.Since(u.start)))
+		logName("file", u.name), zap.Int64("bytes", size), zap.Duration("took", time.Since(u.start)))
 	return nil
 }
 
@@ -334,7 +337,7 @@ func (s *session) rename(r *sftp.Request, from target) error {
 	if !inProgress(to.name) {
 		s.srv.metrics.uploads.WithLabelValues(s.tenant).Inc()
 		s.srv.log.Info("sftp upload", zap.String("tenant", s.tenant), zap.String("user", s.user),
-			zap.String("file", to.name), zap.String("renamed_from", from.name))
+			logName("file", to.name), logName("renamed_from", from.name))
 	}
 	return nil
 }
@@ -432,3 +435,16 @@ func (d dirInfo) Mode() fs.FileMode  { return fs.ModeDir | 0o750 }
 func (d dirInfo) ModTime() time.Time { return time.Time{} }
 func (d dirInfo) IsDir() bool        { return true }
 func (d dirInfo) Sys() any           { return nil }
+
+// logName is a client-chosen path or file name as the log may hold it. A
+// client picks these names freely, so they may carry anything, personal
+// data included: an ESR file name (whose grammar holds none) is logged as
+// it is, any other only as its length and a SHA-256 prefix, enough to tell
+// names apart and to match one an operator has in hand.
+func logName(key, name string) zap.Field {
+	if _, err := format.ParseFileName(path.Base(name)); err == nil && len(name) <= 255 && strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r >= 0x7f }) < 0 {
+		return zap.String(key, name)
+	}
+	sum := sha256.Sum256([]byte(name))
+	return zap.String(key, fmt.Sprintf("(a name of %d bytes, sha256 %s…)", len(name), hex.EncodeToString(sum[:6])))
+}
