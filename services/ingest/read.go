@@ -98,8 +98,14 @@ func (d *Delivered) Open(in io.Reader, t tenant.Tenant, p ParseOptions, now func
 	}
 }
 
-// RawRow is the esr.raw RECORD ingest writes for one row of a file.
+// RawRow is the esr.raw RECORD ingest writes for one row of a file, with
+// the hash of the row's original bytes (lineage: anyone holding the archived
+// file can check it). The caller stamps IngestedAt.
 func RawRow(tenantCode, vpd string, info internalv1.FileInfo, row format.Row) internalv1.RawRecord {
-	return internalv1.RawRecord{Kind: internalv1.RawKindRecord, Tenant: tenantCode, Vpd: vpd, File: info,
+	rec := internalv1.RawRecord{Kind: internalv1.RawKindRecord, Tenant: tenantCode, Vpd: vpd, File: info,
 		Line: int64(row.Line), RecordType: row.Type, Fields: dataFields(row.Fields), Problems: problems(row.Problems)}
+	if h := row.RawHash(); h != "" {
+		rec.RawSha256 = &h
+	}
+	return rec
 }
