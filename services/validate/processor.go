@@ -520,6 +520,9 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 			r := d.Record
 			r.RuleSetVersion = version
 			r.Warnings = d.Violations // only warnings on a record that passed
+			// Lineage: when the record passed (the file's verdict time).
+			validatedAt := now
+			r.ValidatedAt = &validatedAt
 			if err := p.emit(o, r); err != nil {
 				return err
 			}

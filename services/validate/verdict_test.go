@@ -192,7 +192,18 @@ func TestTenantOverrideChangesOutcome(t *testing.T) {
 					t.Errorf("%s: rule_set_version %q, want the tenant's %q (not the baseline's)", e.Kind, e.RuleSetVersion, want.Version())
 				}
 				if e.Kind != internalv1.EntityRecordKindEntity {
+					if e.ValidatedAt != nil {
+						t.Errorf("%s: validated_at set on a control record", e.Kind)
+					}
 					continue
+				}
+				// Lineage: a passed record says when validate passed it, and
+				// keeps what normalise stamped.
+				if e.ValidatedAt == nil || !e.ValidatedAt.Equal(fixedNow) {
+					t.Errorf("validated_at %v, want %v", e.ValidatedAt, fixedNow)
+				}
+				if e.NormalisedAt == nil || e.MappingVersion == nil {
+					t.Errorf("normalise's lineage lost: normalised_at %v mapping_version %v", e.NormalisedAt, e.MappingVersion)
 				}
 				var ws []string
 				for _, w := range e.Warnings {
