@@ -556,6 +556,22 @@ var migrations = []string{
 		PRIMARY KEY (subscription_id, event_id)
 	);
 	CREATE INDEX webhook_dead_letters_by_status ON webhook_dead_letters (subscription_id, status, feed_seq)`,
+	// 11 (issue 12 lineage): what publish recorded of each event's
+	// lineage on esr.ops.lineage.v1 (docs/api.md, Lineage): the source
+	// row's hash, the mapping and rule-set versions and the time of each
+	// stage (Unix ms, null where the pipeline did not record it). Keyed
+	// by event id like events, so a re-delivered record changes nothing.
+	`CREATE TABLE event_lineage (
+		event_id         TEXT PRIMARY KEY,
+		tenant           TEXT NOT NULL,
+		raw_sha256       TEXT,
+		mapping_version  TEXT,
+		rule_set_version TEXT,
+		ingested_at      BIGINT,
+		normalised_at    BIGINT,
+		validated_at     BIGINT,
+		published_at     BIGINT NOT NULL
+	)`,
 }
 
 // migrationState is the version of the current-state migration above.
