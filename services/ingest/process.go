@@ -198,8 +198,7 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 			return err
 		}
 		rec = RawRow(t.Code, d.vpd, d.info, row)
-		readAt := s.cfg.Now().UTC()
-		rec.IngestedAt = &readAt
+		stampRaw(&rec, &row, s.cfg.Now().UTC())
 		if err := tx.produceRaw(ctx, c, &rec); err != nil {
 			return tx.abortWith(ctx, err)
 		}
