@@ -98,6 +98,7 @@ func fixture(name string) any {
 			Canonical:      ptr(`{"person_id":20990417,"assignment_id":41877121}`),
 			File:           ptr(fileInfo()),
 			ReplayID:       ptr("rp-0c1d2e3f4a5b"),
+			RawSha256:      ptr("5b0e3f1c9a7d2e4b6c8a0f1e3d5c7b9a1e2f4d6c8b0a2e4f6d8c0b2a4e6f8d0c"),
 		}
 	case schemas.FileReport:
 		return &internalv1.FileReport{
@@ -180,7 +181,8 @@ func fixture(name string) any {
 			ReplayID: "rp-0c1d2e3f4a5b", Tenant: "RXX", RequestedBy: "rxx-workforce-ops",
 			Reason: "staff group alias added for Bank Nurses", RequestedAt: recordedAt(),
 			Rows: []internalv1.ReplayRow{{Lineage: lineage(7), Vpd: "412", File: fileInfo(),
-				Raw: internalv1.RawRow{RecordType: "ASA", Fields: []string{"20990417", "41877121", "20240311"}}}},
+				Raw:       internalv1.RawRow{RecordType: "ASA", Fields: []string{"20990417", "41877121", "20240311"}},
+				RawSha256: ptr("5b0e3f1c9a7d2e4b6c8a0f1e3d5c7b9a1e2f4d6c8b0a2e4f6d8c0b2a4e6f8d0c")}},
 		}
 	case schemas.IntakeDecision:
 		return &internalv1.IntakeDecision{

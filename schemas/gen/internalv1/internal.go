@@ -557,6 +557,8 @@ type QuarantineRecord struct {
 	File *FileInfo `avro:"file" json:"file"`
 	// Set when the record was quarantined again while being replayed: the replay's id.
 	ReplayID *string `avro:"replay_id" json:"replay_id"`
+	// The raw_sha256 of the esr.raw RECORD the row came from (raw v3): the SHA-256 of its original bytes. Null when unknown. A replay request carries it back so the replayed row keeps it.
+	RawSha256 *string `avro:"raw_sha256" json:"raw_sha256"`
 }
 
 // How many rows broke one rule.
@@ -717,6 +719,8 @@ type ReplayRow struct {
 	File FileInfo `avro:"file" json:"file"`
 	// The row as first parsed.
 	Raw RawRow `avro:"raw" json:"raw"`
+	// The row's raw_sha256 as quarantined (quarantine v3); ingest puts it on the replayed RECORD so the row's lineage still names its original bytes. Null when unknown.
+	RawSha256 *string `avro:"raw_sha256" json:"raw_sha256"`
 }
 
 // Value of esr.ops.replays.v1 (key: tenant ODS code): quarantined rows an operator asked to send through normalise and validate again, after a mapping or rule change. Ingest turns each request into a replay batch on esr.raw.v1, in order with the tenant's files. Internal only.
