@@ -216,7 +216,7 @@ func (p *Processor) encodeOutcome(raw internalv1.RawRecord, out Outcome) ([]byte
 	case KindQuarantined:
 		q := internalv1.QuarantineRecord{Stage: internalv1.StageNormalise, Lineage: lin, Vpd: raw.Vpd,
 			Raw: *rawRow, Violations: out.Violations, QuarantinedAt: p.now().UTC().Truncate(time.Millisecond),
-			ReplayID: raw.ReplayID}
+			ReplayID: raw.ReplayID, RawSha256: raw.RawSha256}
 		b, err := p.quarantine.Encode(nil, q)
 		if err != nil {
 			return nil, fmt.Errorf("normalise: encoding quarantine record: %w", err)

@@ -442,4 +442,14 @@ func TestEntityRecordsCarryLineage(t *testing.T) {
 	if entities != 6 {
 		t.Fatalf("%d entity records, want 6", entities)
 	}
+	// Quarantined rows keep their hash too, for a replay to carry back.
+	if len(res.quarantined) != 2 {
+		t.Fatalf("%d quarantine records, want 2", len(res.quarantined))
+	}
+	for _, r := range res.quarantined {
+		q := e.quarantineOf(r)
+		if want := fmt.Sprintf("%064x", q.Lineage.Line); q.RawSha256 == nil || *q.RawSha256 != want {
+			t.Errorf("quarantined line %d: raw_sha256 %v, want %s", q.Lineage.Line, q.RawSha256, want)
+		}
+	}
 }

@@ -583,7 +583,7 @@ func quarantineOf(d rules.Decision, version string, now time.Time) internalv1.Qu
 	file := rec.File
 	q := internalv1.QuarantineRecord{Stage: internalv1.StageValidate, Lineage: rec.Lineage, Vpd: rec.Vpd, Raw: raw,
 		Violations: d.Violations, QuarantinedAt: now, RuleSetVersion: version, EntityKind: rules.KindOf(rec.Entity),
-		File: &file, ReplayID: rec.ReplayID}
+		File: &file, ReplayID: rec.ReplayID, RawSha256: rec.RawSha256}
 	if rec.Entity != nil {
 		// The canonical entity's internal form: personal data, shown by the
 		// api only to callers entitled to personal fields.
