@@ -561,7 +561,10 @@ var migrations = []string{
 	// row's hash, the mapping and rule-set versions and the time of each
 	// stage (Unix ms, null where the pipeline did not record it). Keyed
 	// by event id like events, so a re-delivered record changes nothing.
-	`CREATE TABLE event_lineage (
+	// A quarantined row keeps its raw_sha256 (quarantine v3) so a replay
+	// carries it back and the replayed row's events still name it.
+	`ALTER TABLE quarantine ADD COLUMN raw_sha256 TEXT;
+	CREATE TABLE event_lineage (
 		event_id         TEXT PRIMARY KEY,
 		tenant           TEXT NOT NULL,
 		raw_sha256       TEXT,
