@@ -53,6 +53,8 @@ func fixture(name string) any {
 			Problems:   []internalv1.Problem{{Rule: "R2", Column: -1, Field: "", Message: "1 extra empty trailing column"}},
 			Origin:     ptr(lineage(4)),
 			ReplayID:   ptr("rp-0c1d2e3f4a5b"),
+			RawSha256:  ptr("5b0e3f1c9a7d2e4b6c8a0f1e3d5c7b9a1e2f4d6c8b0a2e4f6d8c0b2a4e6f8d0c"),
+			IngestedAt: ptr(recordedAt()),
 		}
 	case schemas.Entity:
 		return &internalv1.EntityRecord{
@@ -78,6 +80,9 @@ func fixture(name string) any {
 			RuleSetVersion: "rs-3f9a0c1d2e4b",
 			RuleCounts:     map[string]int64{},
 			ReplayID:       ptr("rp-0c1d2e3f4a5b"),
+			RawSha256:      ptr("5b0e3f1c9a7d2e4b6c8a0f1e3d5c7b9a1e2f4d6c8b0a2e4f6d8c0b2a4e6f8d0c"),
+			MappingVersion: ptr("mp-1a2b3c4d5e6f"),
+			IngestedAt:     ptr(recordedAt()), NormalisedAt: ptr(recordedAt()), ValidatedAt: ptr(recordedAt()),
 		}
 	case schemas.Quarantine:
 		return &internalv1.QuarantineRecord{
@@ -93,6 +98,7 @@ func fixture(name string) any {
 			Canonical:      ptr(`{"person_id":20990417,"assignment_id":41877121}`),
 			File:           ptr(fileInfo()),
 			ReplayID:       ptr("rp-0c1d2e3f4a5b"),
+			RawSha256:      ptr("5b0e3f1c9a7d2e4b6c8a0f1e3d5c7b9a1e2f4d6c8b0a2e4f6d8c0b2a4e6f8d0c"),
 		}
 	case schemas.FileReport:
 		return &internalv1.FileReport{
@@ -175,13 +181,22 @@ func fixture(name string) any {
 			ReplayID: "rp-0c1d2e3f4a5b", Tenant: "RXX", RequestedBy: "rxx-workforce-ops",
 			Reason: "staff group alias added for Bank Nurses", RequestedAt: recordedAt(),
 			Rows: []internalv1.ReplayRow{{Lineage: lineage(7), Vpd: "412", File: fileInfo(),
-				Raw: internalv1.RawRow{RecordType: "ASA", Fields: []string{"20990417", "41877121", "20240311"}}}},
+				Raw:       internalv1.RawRow{RecordType: "ASA", Fields: []string{"20990417", "41877121", "20240311"}},
+				RawSha256: ptr("5b0e3f1c9a7d2e4b6c8a0f1e3d5c7b9a1e2f4d6c8b0a2e4f6d8c0b2a4e6f8d0c")}},
 		}
 	case schemas.IntakeDecision:
 		return &internalv1.IntakeDecision{
 			DecisionID: "8f0e4c2a-1b3d-4e5f-9a7b-6c5d4e3f2a1b", Tenant: "RXX", Sha256: fileInfo().Sha256,
 			Action: internalv1.IntakeActionRelease, Actor: "rxx-workforce-ops",
 			Reason: "sequence 346 will not be re-sent", RequestedAt: recordedAt(),
+		}
+	case schemas.EventLineage:
+		return &internalv1.EventLineage{
+			EventID: "0b9a8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d", Tenant: "RXX", Topic: "esr.RXX.starter-created.v1",
+			RawSha256:      ptr("5b0e3f1c9a7d2e4b6c8a0f1e3d5c7b9a1e2f4d6c8b0a2e4f6d8c0b2a4e6f8d0c"),
+			MappingVersion: ptr("mp-1a2b3c4d5e6f"), RuleSetVersion: ptr("rs-0123456789ab"),
+			IngestedAt: ptr(recordedAt()), NormalisedAt: ptr(recordedAt()), ValidatedAt: ptr(recordedAt()),
+			PublishedAt: recordedAt(),
 		}
 	}
 	return nil
@@ -214,6 +229,8 @@ func zero(name string) any {
 		return new(internalv1.ReplayRequest)
 	case schemas.IntakeDecision:
 		return new(internalv1.IntakeDecision)
+	case schemas.EventLineage:
+		return new(internalv1.EventLineage)
 	}
 	return nil
 }

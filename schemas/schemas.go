@@ -45,6 +45,7 @@ const (
 	HeldBatch       = "held-batch"
 	ReplayRequest   = "replay-request"
 	IntakeDecision  = "intake-decision"
+	EventLineage    = "event-lineage"
 )
 
 // FS returns the embedded schema tree, rooted so that paths read

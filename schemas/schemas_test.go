@@ -12,7 +12,7 @@ import (
 )
 
 func TestNamesAndVersions(t *testing.T) {
-	want := []string{"entity", "file-report", "held-batch", "intake-decision", "leaver-confirmed", "leaver-reversed", "operator-command", "position-updated", "quarantine", "raw", "replay-request", "starter-created"}
+	want := []string{"entity", "event-lineage", "file-report", "held-batch", "intake-decision", "leaver-confirmed", "leaver-reversed", "operator-command", "position-updated", "quarantine", "raw", "replay-request", "starter-created"}
 	if got := schemas.Names(); !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}

@@ -25,6 +25,10 @@ const (
 	// TopicIntake carries operators' decisions on files ingest holds
 	// (api → ingest: release out of order, or discard), keyed by tenant.
 	TopicIntake = "esr.ops.intake.v1"
+	// TopicLineage carries one record per published event: its source
+	// row's hash, mapping and rule-set versions and stage times (publish →
+	// api), keyed by tenant and written in the event's transaction.
+	TopicLineage = "esr.ops.lineage.v1"
 )
 
 // Public events: the event part of esr.<tenant>.<event>.v1.
@@ -72,6 +76,7 @@ func Bindings() []Binding {
 		{Topic: TopicHeldBatches, Schema: HeldBatch},
 		{Topic: TopicReplays, Schema: ReplayRequest},
 		{Topic: TopicIntake, Schema: IntakeDecision},
+		{Topic: TopicLineage, Schema: EventLineage},
 		{Topic: "esr.<tenant>." + EventStarterCreated + ".v1", Schema: StarterCreated, CEType: CETypeStarterCreated},
 		{Topic: "esr.<tenant>." + EventLeaverConfirmed + ".v1", Schema: LeaverConfirmed, CEType: CETypeLeaverConfirmed},
 		{Topic: "esr.<tenant>." + EventPositionUpdated + ".v1", Schema: PositionUpdated, CEType: CETypePositionUpdated},

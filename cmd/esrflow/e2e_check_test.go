@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
+	"regexp"
 	"testing"
 	"time"
 
@@ -42,7 +46,7 @@ type apiPerson struct {
 
 // checkAPI checks that the api, fed only by the published events, serves
 // each person's state as of their last event, and a file's report.
-func checkAPI(t *testing.T, st *stack.Stack, published []gen.TruthLine, reportFile string) {
+func checkAPI(t *testing.T, st *stack.Stack, published []gen.TruthLine, reportFile string, fileBytes func(name string) []byte) {
 	t.Helper()
 	last := map[string]gen.TruthLine{}
 	for _, l := range published {
@@ -81,15 +85,17 @@ func checkAPI(t *testing.T, st *stack.Stack, published []gen.TruthLine, reportFi
 	if code := getJSON(t, st.APIURL()+"/v1/tenants/RXX/people/99999999", nil); code != http.StatusNotFound {
 		t.Errorf("unknown person: HTTP %d, want 404", code)
 	}
-	checkLineage(t, st, published)
+	checkLineage(t, st, published, fileBytes)
 }
 
 // checkLineage follows the first published event of each type back to its
 // ESR row through the api's lineage (the file and line the truth names,
 // the file's ACCEPTED report and rule set, the schema subject and the
-// publish time), finds it among the events of its file, and finds its
-// person by employee number.
-func checkLineage(t *testing.T, st *stack.Stack, published []gen.TruthLine) {
+// publish time), that what the pipeline recorded is all there (the SHA-256
+// of the row's bytes in the generated file, the mapping and rule-set
+// versions, every stage's time in order, nothing left unrecorded), finds it
+// among the events of its file, and finds its person by employee number.
+func checkLineage(t *testing.T, st *stack.Stack, published []gen.TruthLine, fileBytes func(name string) []byte) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, l := range published {
@@ -129,13 +135,16 @@ func checkLineage(t *testing.T, st *stack.Stack, published []gen.TruthLine) {
 				FileName   string `json:"file_name"`
 				FileSHA256 string `json:"file_sha256"`
 				Line       int    `json:"line"`
+				RawSHA256  string `json:"raw_record_sha256"`
 			} `json:"source"`
 			File *struct {
 				Name           string `json:"name"`
 				Status         string `json:"status"`
 				RuleSetVersion string `json:"rule_set_version"`
+				MappingVersion string `json:"mapping_version"`
 			} `json:"file"`
-			Schema struct {
+			NotRecorded []string `json:"not_recorded"`
+			Schema      struct {
 				Subject string `json:"subject"`
 			} `json:"schema"`
 			Stages []struct {
@@ -157,6 +166,46 @@ func checkLineage(t *testing.T, st *stack.Stack, published []gen.TruthLine) {
 		}
 		if len(lin.Stages) != 5 || lin.Stages[3].Stage != "publish" || lin.Stages[3].At == nil || *lin.Stages[3].At != recorded {
 			t.Errorf("lineage of %s: stages %+v, want publish at %s", id, lin.Stages, recorded)
+		}
+		// What the pipeline recorded: the hash of the row's bytes as in the
+		// generated file (line l.Line, without its terminator), ...
+		lines := bytes.Split(fileBytes(l.File), []byte("\n"))
+		if l.Line < 1 || l.Line > len(lines) {
+			t.Fatalf("%s has no line %d", l.File, l.Line)
+		}
+		sum := sha256.Sum256(bytes.TrimSuffix(lines[l.Line-1], []byte("\r")))
+		if want := hex.EncodeToString(sum[:]); lin.Source.RawSHA256 != want {
+			t.Errorf("lineage of %s: raw_record_sha256 %q, want %q (SHA-256 of %s line %d)", id, lin.Source.RawSHA256, want, l.File, l.Line)
+		}
+		// ... the mapping version, ...
+		if lin.File != nil && !regexp.MustCompile(`^mp-[0-9a-f]{12}$`).MatchString(lin.File.MappingVersion) {
+			t.Errorf("lineage of %s: mapping_version %q", id, lin.File.MappingVersion)
+		}
+		// ... every stage's time, in pipeline order (publish runs on
+		// e2eClock here, the generated files' days, so its time is checked
+		// above against recorded_at and left out of the order; ingest,
+		// normalise, validate and the api run on the wall clock), ...
+		var prev time.Time
+		for i, s := range lin.Stages {
+			if s.At == nil {
+				t.Errorf("lineage of %s: stage %s has no time", id, s.Stage)
+				continue
+			}
+			at, err := time.Parse(time.RFC3339Nano, *s.At)
+			if err != nil {
+				t.Errorf("lineage of %s: stage %s at %q: %v", id, s.Stage, *s.At, err)
+			}
+			if s.Stage == "publish" {
+				continue
+			}
+			if i > 0 && at.Before(prev) {
+				t.Errorf("lineage of %s: stage %s at %s, before the previous stage's %s", id, s.Stage, *s.At, prev)
+			}
+			prev = at
+		}
+		// ... and nothing left unrecorded.
+		if len(lin.NotRecorded) != 0 {
+			t.Errorf("lineage of %s: not_recorded %v, want none", id, lin.NotRecorded)
 		}
 		var fileEvs struct {
 			Events []struct {

@@ -403,5 +403,5 @@ func TestEndToEndMatchesTruth(t *testing.T) {
 		t.Fatalf("re-delivery published %d new events", len(after)-len(events))
 	}
 
-	checkAPI(t, st, published, tr.res.Files[0].Name)
+	checkAPI(t, st, published, tr.res.Files[0].Name, tr.sink.Bytes)
 }

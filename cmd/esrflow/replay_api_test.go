@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -38,7 +41,8 @@ type replayView struct {
 		QuarantineID string `json:"quarantine_id"`
 		Outcome      string `json:"outcome"`
 		Events       []struct {
-			Type string `json:"type"`
+			EventID string `json:"event_id"`
+			Type    string `json:"type"`
 		} `json:"events"`
 	} `json:"row_outcomes"`
 }
@@ -108,6 +112,24 @@ func TestReplayAfterARuleChangeThroughTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareEvents(t, events, published)
+
+	// The replayed row kept its original bytes' hash: the event's lineage
+	// names the SHA-256 of the line as delivered in the change file.
+	var lin struct {
+		Source struct {
+			RawSHA256 *string `json:"raw_record_sha256"`
+		} `json:"source"`
+		NotRecorded []string `json:"not_recorded"`
+	}
+	evID := rp.RowOutcomes[0].Events[0].EventID
+	if code := callJSON(t, http.MethodGet, key, st.APIURL()+"/v1/tenants/RXX/events/"+evID+"/lineage", "", &lin); code != http.StatusOK {
+		t.Fatalf("lineage of the replayed starter %s: HTTP %d", evID, code)
+	}
+	line := bytes.TrimSuffix(bytes.Split(r.data, []byte("\n"))[r.line-1], []byte("\r"))
+	sum := sha256.Sum256(line)
+	if want := hex.EncodeToString(sum[:]); lin.Source.RawSHA256 == nil || *lin.Source.RawSHA256 != want || len(lin.NotRecorded) != 0 {
+		t.Errorf("lineage of the replayed starter: raw_record_sha256 %v, not_recorded %v; want %s and none", lin.Source.RawSHA256, lin.NotRecorded, want)
+	}
 
 	var after quarantineItem
 	if code := callJSON(t, http.MethodGet, key, st.APIURL()+"/v1/tenants/RXX/quarantine/"+item.ID, "", &after); code != http.StatusOK || after.Status != "resolved" {

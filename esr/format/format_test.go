@@ -172,11 +172,14 @@ func TestLineReader(t *testing.T) {
 			break
 		}
 		require.NoError(t, err)
+		// Raw is only valid until the next call: keep a copy.
+		l.Raw = append([]byte(nil), l.Raw...)
 		got = append(got, l)
 	}
 	require.Equal(t, []format.Line{
-		{No: 1, Text: "one"}, {No: 2, Text: "", Blank: true}, {No: 3, Text: "  ", Blank: true},
-		{No: 4, Text: "two\rmid"}, {No: 5, Text: "three"},
+		{No: 1, Text: "one", Raw: []byte("\xef\xbb\xbfone"), EOL: "\r\n"}, {No: 2, Text: "", Blank: true, EOL: "\r\n"},
+		{No: 3, Text: "  ", Blank: true, Raw: []byte("  "), EOL: "\n"},
+		{No: 4, Text: "two\rmid", Raw: []byte("two\rmid"), EOL: "\n"}, {No: 5, Text: "three", Raw: []byte("three")},
 	}, got)
 	require.Equal(t, format.EncodingUTF8, lr.Encoding())
 
@@ -190,7 +193,7 @@ func TestLineReader(t *testing.T) {
 	require.True(t, l.TooLong)
 	l, err = lr.Next()
 	require.NoError(t, err)
-	require.Equal(t, format.Line{No: 3, Text: "c"}, l)
+	require.Equal(t, format.Line{No: 3, Text: "c", Raw: []byte("c")}, l)
 }
 
 func TestWindows1252Table(t *testing.T) {

@@ -47,6 +47,13 @@ type Line struct {
 	Text    string // decoded text; empty when TooLong
 	TooLong bool   // the line exceeded MaxLineBytes and was skipped
 	Blank   bool   // empty or only spaces/tabs
+	// Raw is the line's bytes as they are in the file, before decoding and
+	// without its terminator (a first line's BOM included), for lineage
+	// hashes. It is only valid until the next call to Next; nil when
+	// TooLong.
+	Raw []byte
+	// EOL is the terminator the line had: "\n", "\r\n" or "" (last line).
+	EOL string
 }
 
 // LineReader splits a stream into decoded lines with memory bounded by
@@ -111,17 +118,25 @@ func (lr *LineReader) Next() (Line, error) {
 	if tooLong {
 		return Line{No: lr.no, TooLong: true}, nil
 	}
+	// Split off the terminator: \n, and one \r before it (or at the very
+	// end of a last line without \n, as before).
+	eol := ""
+	if n := len(raw); n > 0 && raw[n-1] == '\n' {
+		eol, raw = "\n", raw[:n-1]
+	}
+	if n := len(raw); n > 0 && raw[n-1] == '\r' {
+		eol, raw = "\r"+eol, raw[:n-1]
+	}
+	orig := raw
 	if lr.no == 1 {
 		raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
 	}
-	raw = bytes.TrimSuffix(raw, []byte("\n"))
-	raw = bytes.TrimSuffix(raw, []byte("\r"))
 	text, err := lr.decode(raw)
 	if err != nil {
 		lr.done = true
 		return Line{}, err
 	}
-	return Line{No: lr.no, Text: text, Blank: isBlank(raw)}, nil
+	return Line{No: lr.no, Text: text, Blank: isBlank(raw), Raw: orig, EOL: eol}, nil
 }
 
 // readRaw returns one line including its \n. A line longer than the buffer

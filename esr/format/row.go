@@ -1,5 +1,7 @@
 package format
 
+import "encoding/hex"
+
 // Row is one data record as read from a file. A row with Problems is still
 // returned, so the caller can quarantine it with its reasons; a row without
 // problems is guaranteed to decode into its typed struct.
@@ -12,6 +14,19 @@ type Row struct {
 	// With Options.ReuseRecord the slice is reused by the next call to Next.
 	Fields   []string
 	Problems []*Error
+	// RawSHA256 is the SHA-256 of the row's original bytes as they are in
+	// the file: before charset decoding, without the line terminator (a
+	// quoted CSV value spanning lines: its lines with the terminators
+	// between them). Zero when not known (a line over the length limit).
+	RawSHA256 [32]byte
+}
+
+// RawHash returns RawSHA256 as lower-case hex, or "" when it is not known.
+func (r *Row) RawHash() string {
+	if r.RawSHA256 == ([32]byte{}) {
+		return ""
+	}
+	return hex.EncodeToString(r.RawSHA256[:])
 }
 
 // OK reports whether the row has no problems.

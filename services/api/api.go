@@ -274,7 +274,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	reader := map[string]avro.Schema{}
-	for _, name := range []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.LeaverReversed, schemas.FileReport, schemas.HeldBatch, schemas.Quarantine} {
+	for _, name := range []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.LeaverReversed, schemas.FileReport, schemas.HeldBatch, schemas.Quarantine, schemas.EventLineage} {
 		s, _, err := schemas.Latest(name)
 		if err != nil {
 			return nil, err
@@ -303,7 +303,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeRegex(),
 		kgo.ConsumeTopics(EventTopicsRegex, `^`+regexp.QuoteMeta(schemas.TopicFileReports)+`$`,
-			`^`+regexp.QuoteMeta(schemas.TopicHeldBatches)+`$`, `^`+regexp.QuoteMeta(schemas.TopicQuarantine)+`$`),
+			`^`+regexp.QuoteMeta(schemas.TopicHeldBatches)+`$`, `^`+regexp.QuoteMeta(schemas.TopicQuarantine)+`$`,
+			`^`+regexp.QuoteMeta(schemas.TopicLineage)+`$`),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),

@@ -103,6 +103,7 @@ var tenantTopics = func() []embedded.TopicSpec {
 	}
 	return append(out, embedded.TopicSpec{Name: schemas.TopicFileReports, Partitions: 1},
 		embedded.TopicSpec{Name: schemas.TopicHeldBatches, Partitions: 1},
+		embedded.TopicSpec{Name: schemas.TopicLineage, Partitions: 1},
 		embedded.TopicSpec{Name: schemas.TopicCommands, Partitions: 1},
 		embedded.TopicSpec{Name: schemas.TopicQuarantine, Partitions: 1},
 		embedded.TopicSpec{Name: schemas.TopicReplays, Partitions: 1},

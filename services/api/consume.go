@@ -308,6 +308,18 @@ func (s *Service) decode(ctx context.Context, r *kgo.Record, b *batch) error {
 	if r.Topic == schemas.TopicQuarantine {
 		return s.decodeQuarantine(ctx, r, b)
 	}
+	if r.Topic == schemas.TopicLineage {
+		var l internalv1.EventLineage
+		if _, err := s.serde.Decode(ctx, r.Value, s.reader[schemas.EventLineage], &l); err != nil {
+			return err
+		}
+		if err := errors.Join(keyText("event_id", l.EventID), keyText("tenant", l.Tenant)); err != nil {
+			return invalidf("event lineage: %v", err)
+		}
+		makeSafe(&l)
+		b.Lineage = append(b.Lineage, &l)
+		return nil
+	}
 	if r.Topic == schemas.TopicHeldBatches {
 		var h internalv1.HeldBatch
 		if _, err := s.serde.Decode(ctx, r.Value, s.reader[schemas.HeldBatch], &h); err != nil {

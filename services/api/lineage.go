@@ -5,16 +5,22 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
 
 // Lineage is where an event came from and what it passed through, as far
-// as the api can know it (docs/api.md, Lineage). The api reads the public
-// events and the file reports, not the internal topics, so what those do
-// not carry is null and named in NotRecorded rather than guessed.
+// as the api can know it (docs/api.md, Lineage): the event and its file's
+// reports, and the record publish wrote for it on esr.ops.lineage.v1 (the
+// source row's hash, mapping and rule-set versions, stage times). What no
+// record carries (an event published before lineage was recorded, or one
+// with no single source row) is null and named in NotRecorded rather than
+// guessed.
 type Lineage struct {
 	EventID  string `json:"event_id"`
 	Type     string `json:"type"`
@@ -73,10 +79,68 @@ type LineageStage struct {
 	At    *string `json:"at"`
 }
 
-// notRecorded lists what lineage cannot tell: none of it is in a public
-// event or a file report.
-var notRecorded = []string{"source.raw_record_sha256", "file.mapping_version",
-	"stages.ingest.at", "stages.normalise.at", "stages.validate.at"}
+// applyLineage stores an event's lineage record; a re-delivered one
+// changes nothing.
+func (s *store) applyLineage(ctx context.Context, tx *sql.Tx, l *internalv1.EventLineage) error {
+	_, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO event_lineage (event_id, tenant, raw_sha256, mapping_version,
+		rule_set_version, ingested_at, normalised_at, validated_at, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (event_id) DO NOTHING`),
+		l.EventID, l.Tenant, lowerPtr(l.RawSha256), l.MappingVersion, l.RuleSetVersion, msPtr(l.IngestedAt), msPtr(l.NormalisedAt),
+		msPtr(l.ValidatedAt), l.PublishedAt.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("storing event lineage: %w", err)
+	}
+	return nil
+}
+
+func lowerPtr(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	v := strings.ToLower(*s)
+	return &v
+}
+
+func msPtr(t *time.Time) *int64 {
+	if t == nil {
+		return nil
+	}
+	v := t.UnixMilli()
+	return &v
+}
+
+// recorded is what event_lineage holds of an event (all null when it has
+// no row).
+type recorded struct {
+	raw, mapping, ruleSet           sql.NullString
+	ingested, normalised, validated sql.NullInt64
+}
+
+func (s *store) recordedLineage(ctx context.Context, tenant, eventID string) (recorded, error) {
+	var r recorded
+	err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT raw_sha256, mapping_version, rule_set_version, ingested_at,
+		normalised_at, validated_at FROM event_lineage WHERE tenant = ? AND event_id = ?`), tenant, eventID).Scan(
+		&r.raw, &r.mapping, &r.ruleSet, &r.ingested, &r.normalised, &r.validated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, nil
+	}
+	return r, err
+}
+
+func nullString(v sql.NullString) *string {
+	if !v.Valid {
+		return nil
+	}
+	return &v.String
+}
+
+func nullTime(v sql.NullInt64) *string {
+	if !v.Valid {
+		return nil
+	}
+	t := millisRFC3339(v.Int64)
+	return &t
+}
 
 // lineage returns an event's lineage.
 func (s *store) lineage(ctx context.Context, tenant, eventID string) (*Lineage, error) {
@@ -114,12 +178,37 @@ func (s *store) lineage(ctx context.Context, tenant, eventID string) (*Lineage, 
 	}
 	l.Source = LineageSource{FileName: ev.Source.FileName, FileSHA256: strings.ToLower(ev.Source.FileSHA256), Line: ev.Source.Line}
 	l.Schema = LineageSchema{Subject: schemas.Subject(l.Kafka.Topic), ID: l.Kafka.SchemaID}
-	recorded, stored := millisRFC3339(recordedAt), millisRFC3339(store)
-	l.Stages = []LineageStage{{Stage: "ingest"}, {Stage: "normalise"}, {Stage: "validate"},
-		{Stage: "publish", At: &recorded}, {Stage: "api", At: &stored}}
-	l.NotRecorded = notRecorded
+	rec, err := s.recordedLineage(ctx, tenant, eventID)
+	if err != nil {
+		return nil, err
+	}
+	published, stored := millisRFC3339(recordedAt), millisRFC3339(store)
+	l.Source.RawRecordSHA256 = nullString(rec.raw)
+	l.Stages = []LineageStage{{Stage: "ingest", At: nullTime(rec.ingested)}, {Stage: "normalise", At: nullTime(rec.normalised)},
+		{Stage: "validate", At: nullTime(rec.validated)}, {Stage: "publish", At: &published}, {Stage: "api", At: &stored}}
 	if l.File, err = s.lineageFile(ctx, tenant, l.Source.FileSHA256); err != nil {
 		return nil, err
+	}
+	if l.File != nil {
+		l.File.MappingVersion = nullString(rec.mapping)
+		if rec.ruleSet.Valid {
+			// The event's own rule set: a file's report names the one of its
+			// verdict, the same unless the file was replayed under another.
+			l.File.RuleSetVersion = rec.ruleSet.String
+		}
+	}
+	// What is still unknown is named, never guessed.
+	l.NotRecorded = []string{}
+	if l.Source.RawRecordSHA256 == nil {
+		l.NotRecorded = append(l.NotRecorded, "source.raw_record_sha256")
+	}
+	if l.File == nil || l.File.MappingVersion == nil {
+		l.NotRecorded = append(l.NotRecorded, "file.mapping_version")
+	}
+	for _, st := range l.Stages[:3] {
+		if st.At == nil {
+			l.NotRecorded = append(l.NotRecorded, "stages."+st.Stage+".at")
+		}
 	}
 	return &l, nil
 }

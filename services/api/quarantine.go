@@ -229,10 +229,10 @@ func (s *store) insertQuarantine(ctx context.Context, tx *sql.Tx, id, tenant, sh
 	}
 	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO quarantine (id, tenant, seq, stage, vpd, file_name, file_sha256, line,
 		record_type, entity_kind, rules, violations, errors, warnings, raw_fields, canonical, file, dialect, rule_set_version,
-		replay_id, quarantined_at, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		replay_id, quarantined_at, status, updated_at, raw_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		id, tenant, q.Seq, string(rec.Stage), rec.Vpd, rec.Lineage.FileName, sha, rec.Lineage.Line, rec.Raw.RecordType,
 		rec.EntityKind, sum.rulesText, sum.violations, sum.errors, sum.warnings, rawJSON(rec.Raw.Fields), sqlNull(rec.Canonical),
-		file, dialect, rec.RuleSetVersion, replay, rec.QuarantinedAt.UnixMilli(), status, now); err != nil {
+		file, dialect, rec.RuleSetVersion, replay, rec.QuarantinedAt.UnixMilli(), status, now, lowerPtr(rec.RawSha256)); err != nil {
 		return fmt.Errorf("storing quarantine: %w", err)
 	}
 	return s.indexRules(ctx, tx, tenant, id, sum.rules)
@@ -299,10 +299,11 @@ type QuarantineItem struct {
 	canonical sql.NullString
 	dialect   string
 	file      sql.NullString
+	rawSHA256 sql.NullString // the row's original bytes' hash (quarantine v3), for a replay
 }
 
 const quarantineColumns = `id, tenant, seq, stage, vpd, file_name, file_sha256, line, record_type, entity_kind, violations,
-	errors, warnings, rule_set_version, status, replay_id, quarantined_at, raw_fields, canonical, dialect, file`
+	errors, warnings, rule_set_version, status, replay_id, quarantined_at, raw_fields, canonical, dialect, file, raw_sha256`
 
 func scanQuarantine(row rowScanner) (*QuarantineItem, error) {
 	var (
@@ -313,7 +314,7 @@ func scanQuarantine(row rowScanner) (*QuarantineItem, error) {
 	)
 	err := row.Scan(&q.ID, &q.Tenant, &q.seq, &q.Stage, &q.VPD, &q.Lineage.FileName, &q.Lineage.FileSHA256, &q.Lineage.Line,
 		&q.RecordType, &q.EntityKind, &violations, &q.Errors, &q.Warnings, &q.RuleSetVersion, &q.Status, &replay,
-		&quarantinedAtMsec, &raw, &q.canonical, &q.dialect, &q.file)
+		&quarantinedAtMsec, &raw, &q.canonical, &q.dialect, &q.file, &q.rawSHA256)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}

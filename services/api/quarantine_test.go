@@ -206,13 +206,15 @@ func testQuarantine(t *testing.T, dbURL string) {
 	b2 := qrec("RXX", fileB, sha2, 2, internalv1.StageValidate, "POA", "position", []string{"5102277"}, violation("ESR-X005", "organisation_id", internalv1.SeverityError))
 	b4 := qrec("RXX", fileB, sha2, 4, internalv1.StageValidate, "PRA", "person", praFields(), violation("ESR-X001", "person_id", internalv1.SeverityError))
 	y3 := qrec("RYY", fileA, sha1, 3, internalv1.StageNormalise, "PRA", "person", praFields(), violation("ESR-V010", "date_of_birth", internalv1.SeverityError))
-	e.produce(true, e.quarantine(a3, 2), e.quarantine(a5, 2), e.quarantine(a7, 2), e.quarantine(b2, 2), e.quarantine(b4, 1), e.quarantine(y3, 2))
+	// A3 is quarantine v3: its row's raw hash goes back out with a replay.
+	a3.RawSha256 = ptr(strings.Repeat("a3", 32))
+	e.produce(true, e.quarantine(a3, 3), e.quarantine(a5, 2), e.quarantine(a7, 2), e.quarantine(b2, 2), e.quarantine(b4, 1), e.quarantine(y3, 2))
 	// The same row quarantined again (e.g. a producer retry after a lost
 	// acknowledgement): no second row, no second violation. Another record
 	// about B2 adds its violation to B2's.
 	b2more := *b2
 	b2more.Violations = []internalv1.Violation{violation("ESR-X006", "location_id", internalv1.SeverityError)}
-	e.produce(true, e.quarantine(a3, 2), e.quarantine(&b2more, 2))
+	e.produce(true, e.quarantine(a3, 3), e.quarantine(&b2more, 2))
 	_, srv := e.startWith(Config{DBURL: dbURL, Clients: clients}, zaptest.NewLogger(t))
 
 	idA3, idA5, idA7 := QuarantineID("RXX", sha1, 3), QuarantineID("RXX", sha1, 5), QuarantineID("RXX", sha1, 7)
@@ -403,7 +405,7 @@ func testQuarantine(t *testing.T, dbURL string) {
 	}
 	want := internalv1.ReplayRequest{ReplayID: rpID, Tenant: "RXX", RequestedBy: "ops-rxx", Reason: reason, RequestedAt: got.RequestedAt,
 		Rows: []internalv1.ReplayRow{
-			{Lineage: a3.Lineage, Vpd: "412", File: *a3.File, Raw: a3.Raw},
+			{Lineage: a3.Lineage, Vpd: "412", File: *a3.File, Raw: a3.Raw, RawSha256: a3.RawSha256},
 			{Lineage: a5.Lineage, Vpd: "412", File: *a5.File, Raw: a5.Raw},
 		}}
 	for i := range got.Rows {

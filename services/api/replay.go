@@ -247,7 +247,8 @@ func (s *store) requestReplay(ctx context.Context, rp *internalv1.ReplayRequest,
 		rp.Rows = append(rp.Rows, internalv1.ReplayRow{
 			Lineage: internalv1.Lineage{Tenant: rp.Tenant, FileName: it.Lineage.FileName, FileSha256: it.Lineage.FileSHA256, Line: it.Lineage.Line},
 			Vpd:     it.VPD, File: file,
-			Raw: internalv1.RawRow{RecordType: it.RecordType, Fields: it.fields},
+			Raw:       internalv1.RawRow{RecordType: it.RecordType, Fields: it.fields},
+			RawSha256: nullString(it.rawSHA256),
 		})
 		plan.ids, plan.prior = append(plan.ids, it.ID), append(plan.prior, it.Status)
 	}

@@ -355,6 +355,19 @@ func testLineage(t *testing.T, dbURL string) {
 		e.quarantine(q, 2), e.quarantine(qOther, 2))
 	e.produce(true, &kgo.Record{Topic: schemas.TopicFileReports, Key: []byte("RXX"), Value: e.encode(schemas.TopicFileReports, 4, held)})
 	e.produce(true, &kgo.Record{Topic: schemas.TopicFileReports, Key: []byte("RXX"), Value: e.encode(schemas.TopicFileReports, 4, &accepted)})
+	// What publish recorded of the second starter's lineage, delivered
+	// twice (the second copy, altered, must change nothing).
+	rawHash := strings.Repeat("ab", 32)
+	ingested := recorded1.Add(-3 * time.Second)
+	normalised, validated := ingested.Add(time.Second), ingested.Add(2*time.Second)
+	lin := &internalv1.EventLineage{EventID: second.EventID, Tenant: "RXX", Topic: schemas.EventTopic("RXX", schemas.EventStarterCreated),
+		RawSha256: ptr(strings.ToUpper(rawHash)), MappingVersion: ptr("mp-0123456789ab"), RuleSetVersion: ptr("rs-99887766"),
+		IngestedAt: &ingested, NormalisedAt: &normalised, ValidatedAt: &validated, PublishedAt: recorded1}
+	again := *lin
+	again.MappingVersion = ptr("mp-ffffffffffff")
+	for _, l := range []*internalv1.EventLineage{lin, &again} {
+		e.produce(true, &kgo.Record{Topic: schemas.TopicLineage, Key: []byte("RXX"), Value: e.encode(schemas.TopicLineage, 1, l)})
+	}
 	_, srv := e.start(dbURL, "")
 	waitFor(t, srv, "/v1/tenants/RXX/people/20990417", 200, `"location":"Ward 9"`)
 	waitFor(t, srv, "/v1/tenants/RXX/people/20000002", 200, `"employment_status"`)
@@ -391,6 +404,26 @@ func testLineage(t *testing.T, dbURL string) {
 		t.Errorf("lineage\n got %s\nwant %s", body, want)
 	}
 	assertGet(t, srv, "/v1/tenants/RYY/events/ev-starter-1/lineage", 404, `{"error":"event not found"}`)
+
+	// An event publish recorded the lineage of (the starter topic's second
+	// record): nothing left unrecorded.
+	body = waitFor(t, srv, "/v1/tenants/RXX/events/"+second.EventID+"/lineage", 200, `"not_recorded":[]`)
+	if err := json.Unmarshal([]byte(body), &l); err != nil {
+		t.Fatal(err)
+	}
+	want = compact(t, `{"event_id":"`+second.EventID+`","type":"starter-created","tenant":"RXX","person_id":"20000002",
+		"source":{"file_name":"GO_412_EXP_GOC_20240311_00000347.DAT","file_sha256":"`+sha1+`","line":5,"raw_record_sha256":"`+rawHash+`"},
+		"file":{"name":"GO_412_EXP_GOC_20240311_00000347.DAT","status":"ACCEPTED","dialect":"go-v2","kind":"CHANGE",
+			"rule_set_version":"rs-99887766","mapping_version":"mp-0123456789ab","reported_at":"2024-03-11T02:17:03.25Z",
+			"history":[{"status":"HELD","reported_at":"2024-03-11T01:17:03.25Z"},{"status":"ACCEPTED","reported_at":"2024-03-11T02:17:03.25Z"}]},
+		"schema":{"subject":"esr.rxx.starter-created.v1-value","schema_id":`+jsonInt(stID)+`},
+		"kafka":{"topic":"esr.rxx.starter-created.v1","partition":0,"offset":`+jsonInt(int(stOff[0])+1)+`,"schema_id":`+jsonInt(stID)+`},
+		"stages":[{"stage":"ingest","at":"2024-03-11T02:17:00.25Z"},{"stage":"normalise","at":"2024-03-11T02:17:01.25Z"},
+			{"stage":"validate","at":"2024-03-11T02:17:02.25Z"},{"stage":"publish","at":"2024-03-11T02:17:03.25Z"},{"stage":"api","at":"`+*l.Stages[4].At+`"}],
+		"not_recorded":[]}`)
+	if body != want {
+		t.Errorf("recorded lineage\n got %s\nwant %s", body, want)
+	}
 
 	// The reverse: the file's events in line order, paged, and its
 	// quarantined rows only.

@@ -59,6 +59,7 @@ type batch struct {
 	Reports     []fileReport
 	HeldBatches []*internalv1.HeldBatch
 	Quarantine  []quarantined
+	Lineage     []*internalv1.EventLineage
 }
 
 // Assignment is one current assignment of a person, with the position
@@ -224,6 +225,11 @@ func (s *store) apply(ctx context.Context, b batch) ([]event, error) {
 	}
 	for _, h := range b.HeldBatches {
 		if err := s.applyHeldBatch(ctx, tx, h); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range b.Lineage {
+		if err := s.applyLineage(ctx, tx, l); err != nil {
 			return nil, err
 		}
 	}

@@ -30,6 +30,7 @@ var parserRule = map[string]bool{
 }
 
 func TestAcceptedFileIsOneTransactionOnRaw(t *testing.T) {
+	began := time.Now().Truncate(time.Millisecond)
 	st := newStack(t)
 	svc := st.start(t, st.config(t, "a"))
 	sink, res := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 40, Days: 1, Seed: 7, Faults: true})
@@ -69,8 +70,19 @@ func TestAcceptedFileIsOneTransactionOnRaw(t *testing.T) {
 		t.Fatalf("raw has %d records, want %d", len(got), len(want))
 	}
 	seen := 0
+	ended := time.Now()
 	for i := range want {
 		g := got[i]
+		// Every record says when ingest read it (lineage); the time is the
+		// clock's, so it is checked against the test's span, then dropped.
+		if g.IngestedAt == nil || g.IngestedAt.Before(began) || g.IngestedAt.After(ended) {
+			t.Fatalf("raw record %d: ingested_at %v, want between %v and %v", i, g.IngestedAt, began, ended)
+		}
+		g.IngestedAt = nil
+		if hg, hw := str(g.RawSha256), str(want[i].RawSha256); hg != hw {
+			t.Fatalf("raw record %d (%s:%d): raw_sha256 %q, want %q", i, g.File.Name, g.Line, hg, hw)
+		}
+		g.RawSha256, want[i].RawSha256 = nil, nil
 		if tl, ok := faults[g.File.Name+":"+strconv.FormatInt(g.Line, 10)]; ok && g.Kind == internalv1.RawKindRecord {
 			if len(g.Problems) == 0 || rules.CodeOf(g.Problems[0].Rule) != tl.Rule || g.Problems[0].Field != tl.Field {
 				t.Errorf("%s:%d: problems %+v, want rule %s field %s", tl.File, tl.Line, g.Problems, tl.Rule, tl.Field)
@@ -104,6 +116,14 @@ func TestAcceptedFileIsOneTransactionOnRaw(t *testing.T) {
 	}
 }
 
+// str is *p, or "<nil>".
+func str(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return *p
+}
+
 // expectRaw is what ingest must write for an accepted generated file,
 // worked out from the file's text.
 func expectRaw(t *testing.T, fi gen.FileInfo, data []byte) []internalv1.RawRecord {
@@ -127,8 +147,12 @@ func expectRaw(t *testing.T, fi gen.FileInfo, data []byte) []internalv1.RawRecor
 		if spec := gov2.Spec(f[0]); spec != nil {
 			format.BlankSpecial(spec, f)
 		}
+		// Lineage: the hash of the line's bytes as in the file, without
+		// its terminator.
+		sum := sha256.Sum256([]byte(strings.TrimSuffix(ln, "\r")))
+		hash := hex.EncodeToString(sum[:])
 		out = append(out, internalv1.RawRecord{Kind: internalv1.RawKindRecord, Tenant: "RXX", Vpd: "412", File: info,
-			Line: int64(i + 2), RecordType: f[0], Fields: f[1:], Problems: []internalv1.Problem{}})
+			Line: int64(i + 2), RecordType: f[0], Fields: f[1:], Problems: []internalv1.Problem{}, RawSha256: &hash})
 		byType[f[0]]++
 	}
 	if len(out)-1 != fi.Rows || len(lines) != fi.Lines {

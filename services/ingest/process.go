@@ -173,8 +173,9 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 	if err != nil {
 		return err
 	}
+	startedAt := s.cfg.Now().UTC()
 	rec := internalv1.RawRecord{Kind: internalv1.RawKindFileStart, Tenant: t.Code, Vpd: d.vpd, File: d.info,
-		Fields: []string{}, Problems: []internalv1.Problem{}}
+		Fields: []string{}, Problems: []internalv1.Problem{}, IngestedAt: &startedAt}
 	if err := tx.produceRaw(ctx, c, &rec); err != nil {
 		return tx.abortWith(ctx, err)
 	}
@@ -197,6 +198,7 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 			return err
 		}
 		rec = RawRow(t.Code, d.vpd, d.info, row)
+		stampRaw(&rec, &row, s.cfg.Now().UTC())
 		if err := tx.produceRaw(ctx, c, &rec); err != nil {
 			return tx.abortWith(ctx, err)
 		}
@@ -218,8 +220,9 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 		return errors.New("file changed while it was read")
 	}
 	sum := rd.Summary()
+	endedAt := s.cfg.Now().UTC()
 	rec = internalv1.RawRecord{Kind: internalv1.RawKindFileEnd, Tenant: t.Code, Vpd: d.vpd, File: d.info,
-		Fields: []string{}, Problems: []internalv1.Problem{},
+		Fields: []string{}, Problems: []internalv1.Problem{}, IngestedAt: &endedAt,
 		Counts: &internalv1.RawCounts{Lines: int64(sum.Lines), Rows: rows, RowsByType: byType}}
 	if err := tx.produceRaw(ctx, c, &rec); err != nil {
 		return tx.abortWith(ctx, err)

@@ -98,8 +98,20 @@ func (d *Delivered) Open(in io.Reader, t tenant.Tenant, p ParseOptions, now func
 	}
 }
 
-// RawRow is the esr.raw RECORD ingest writes for one row of a file.
+// RawRow is the esr.raw RECORD ingest writes for one row of a file (without
+// its lineage: see stampRaw).
 func RawRow(tenantCode, vpd string, info internalv1.FileInfo, row format.Row) internalv1.RawRecord {
 	return internalv1.RawRecord{Kind: internalv1.RawKindRecord, Tenant: tenantCode, Vpd: vpd, File: info,
 		Line: int64(row.Line), RecordType: row.Type, Fields: dataFields(row.Fields), Problems: problems(row.Problems)}
+}
+
+// stampRaw adds a RECORD's lineage: the hash of the row's original bytes
+// (anyone holding the archived file can check it) and when ingest read it.
+// Kept apart from RawRow so the offline `esrflow validate` path, which
+// publishes nothing, does not pay for the hex and the allocations.
+func stampRaw(rec *internalv1.RawRecord, row *format.Row, at time.Time) {
+	if h := row.RawHash(); h != "" {
+		rec.RawSha256 = &h
+	}
+	rec.IngestedAt = &at
 }

@@ -94,7 +94,7 @@ func replayBatches(req *internalv1.ReplayRequest, t tenant.Tenant, l *ledger) ([
 			out = append(out, internalv1.RawRecord{Kind: internalv1.RawKindRecord, Tenant: t.Code, Vpd: r.Vpd, File: info,
 				Line: line, RecordType: r.Raw.RecordType, Fields: fields,
 				Problems: problems(replayProblems(info, int(line), r.Raw.RecordType, fields)),
-				Origin:   &origin, ReplayID: rid})
+				Origin:   &origin, ReplayID: rid, RawSha256: r.RawSha256})
 			byType[r.Raw.RecordType]++
 		}
 		fe := ctl(internalv1.RawKindFileEnd)
@@ -199,6 +199,12 @@ func (s *Service) replay(ctx context.Context, c *conn, in *kgo.Record) error {
 		} else {
 			label = t.Code
 			recs, err = replayBatches(&req, t, s.ledger)
+			// Lineage: when ingest read the replay (the rows keep their
+			// original raw_sha256 from the request).
+			at := s.cfg.Now().UTC()
+			for i := range recs {
+				recs[i].IngestedAt = &at
+			}
 		}
 	} else if errors.Is(err, avrox.ErrNotFramed) || errors.Is(err, avrox.ErrIncompatible) {
 		// Not ours to fix and never readable: skip it, loudly. The decoder's

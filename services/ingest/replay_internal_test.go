@@ -39,6 +39,9 @@ func TestReplayBatchesSplitByDialectAndVPD(t *testing.T) {
 		replayRow("413", "go-v2", 4, "XXX"),
 		replayRow("413", "go-v1", 5, "XXX"),
 	}}
+	// A row quarantined with its raw hash keeps it through the replay.
+	hash := strings.Repeat("9f", 32)
+	req.Rows[1].RawSha256 = &hash
 	recs, err := replayBatches(req, rxx(t), l)
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +51,9 @@ func TestReplayBatchesSplitByDialectAndVPD(t *testing.T) {
 		s := fmt.Sprintf("%s %s %s %s %s line=%d", r.Kind, r.File.Name, r.Vpd, r.File.Dialect, r.File.RunDate.Format(time.DateOnly), r.Line)
 		if r.Origin != nil {
 			s += fmt.Sprintf(" origin=%s:%d", r.Origin.FileName, r.Origin.Line)
+		}
+		if r.RawSha256 != nil {
+			s += " raw=" + (*r.RawSha256)[:4]
 		}
 		if r.ReplayID == nil || *r.ReplayID != "rp-3" {
 			t.Errorf("%s: replay_id %v", s, r.ReplayID)
@@ -60,7 +66,7 @@ func TestReplayBatchesSplitByDialectAndVPD(t *testing.T) {
 	want := []string{
 		"FILE_START REPLAY_rp-3 412 go-v2 2024-03-05 line=0",
 		"RECORD REPLAY_rp-3 412 go-v2 2024-03-05 line=1 origin=F_412:7",
-		"RECORD REPLAY_rp-3 412 go-v2 2024-03-05 line=2 origin=F_412:9",
+		"RECORD REPLAY_rp-3 412 go-v2 2024-03-05 line=2 origin=F_412:9 raw=9f9f",
 		"FILE_END REPLAY_rp-3 412 go-v2 2024-03-05 line=0",
 		"FILE_START REPLAY_rp-3_2 413 go-v2 2024-03-01 line=0",
 		"RECORD REPLAY_rp-3_2 413 go-v2 2024-03-01 line=1 origin=F_413:4",

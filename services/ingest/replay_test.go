@@ -159,6 +159,14 @@ func TestReplayRequestBecomesReplayBatch(t *testing.T) {
 	}
 	batch[1+badRow].Problems = []internalv1.Problem{}
 	want[1+badRow].Fields = req.Rows[badRow].Raw.Fields
+	// Every record of the batch says when ingest read the replay (its
+	// clock, so checked for presence and dropped from the comparison).
+	for i := range batch {
+		if batch[i].IngestedAt == nil || batch[i].IngestedAt.IsZero() {
+			t.Fatalf("replay record %d has no ingested_at", i)
+		}
+		batch[i].IngestedAt = nil
+	}
 	for i := range want {
 		if g, w := js(t, batch[i]), js(t, want[i]); g != w {
 			t.Fatalf("replay record %d:\n got %s\nwant %s", i, g, w)
@@ -231,6 +239,10 @@ func TestReplayRequestBecomesReplayBatch(t *testing.T) {
 		t.Errorf("batches and files on raw: %v", starts)
 	}
 	for j := range want2 {
+		if all[i+j].IngestedAt == nil {
+			t.Fatalf("replay rp-2 record %d has no ingested_at", j)
+		}
+		all[i+j].IngestedAt = nil
 		if g, w := js(t, all[i+j]), js(t, want2[j]); g != w {
 			t.Fatalf("replay rp-2 record %d:\n got %s\nwant %s", j, g, w)
 		}

@@ -347,6 +347,7 @@ func (p *Processor) linkV1(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, sk
 	for _, d := range fresh {
 		rec := internalv1.EntityRecord{Kind: internalv1.EntityRecordKindEntity, Lineage: recordLineage(raw), Vpd: raw.Vpd,
 			File: raw.File, Raw: rawRow, Entity: d.Entity, ReplayID: raw.ReplayID}
+		p.stampLineage(&rec, raw)
 		if err := p.emitEntity(tx, key, hdrs, rec); err != nil {
 			return out, err
 		}

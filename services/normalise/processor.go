@@ -47,10 +47,11 @@ type Processor struct {
 	registered atomic.Bool // read by Ready from another goroutine
 	initMu     sync.Mutex  // Prepare runs on several goroutines
 
-	tenants *tenant.Set
-	metrics *Metrics
-	log     *zap.Logger
-	now     func() time.Time
+	tenants  *tenant.Set
+	mappings mappingVersions
+	metrics  *Metrics
+	log      *zap.Logger
+	now      func() time.Time
 
 	// files holds the running counts of each open file, by state key.
 	files map[string]*fileState
@@ -206,6 +207,7 @@ func (p *Processor) encodeOutcome(raw internalv1.RawRecord, out Outcome) ([]byte
 		}
 		rec := internalv1.EntityRecord{Kind: kind, Lineage: lin, Vpd: raw.Vpd, File: raw.File, Raw: rawRow, Entity: out.Entity,
 			ReplayID: raw.ReplayID}
+		p.stampLineage(&rec, raw)
 		b, err := p.entity.Encode(nil, rec)
 		if err != nil {
 			return nil, fmt.Errorf("normalise: encoding entity record: %w", err)
@@ -214,7 +216,7 @@ func (p *Processor) encodeOutcome(raw internalv1.RawRecord, out Outcome) ([]byte
 	case KindQuarantined:
 		q := internalv1.QuarantineRecord{Stage: internalv1.StageNormalise, Lineage: lin, Vpd: raw.Vpd,
 			Raw: *rawRow, Violations: out.Violations, QuarantinedAt: p.now().UTC().Truncate(time.Millisecond),
-			ReplayID: raw.ReplayID}
+			ReplayID: raw.ReplayID, RawSha256: raw.RawSha256}
 		b, err := p.quarantine.Encode(nil, q)
 		if err != nil {
 			return nil, fmt.Errorf("normalise: encoding quarantine record: %w", err)
@@ -437,6 +439,20 @@ func stateKey(tenant, sha string) string { return statePrefix + tenant + "/" + s
 // recordLineage is a row's lineage: where ingest read it, or, for a row of
 // a replay batch, where it was first read (its origin), so the audit trail
 // and the events' source stay the original file and line.
+// stampLineage puts on an entity record what lineage needs from this stage:
+// the raw row's hash and ingest time, carried over, the mapping version and
+// when it was mapped.
+func (p *Processor) stampLineage(rec *internalv1.EntityRecord, raw internalv1.RawRecord) {
+	var t tenant.Tenant
+	if p.tenants != nil {
+		t, _ = p.tenants.Get(raw.Tenant)
+	}
+	t.Code = raw.Tenant
+	mv := p.mappings.get(t, raw.File.Dialect)
+	now := p.now().UTC().Truncate(time.Millisecond)
+	rec.RawSha256, rec.IngestedAt, rec.MappingVersion, rec.NormalisedAt = raw.RawSha256, raw.IngestedAt, &mv, &now
+}
+
 func recordLineage(raw internalv1.RawRecord) internalv1.Lineage {
 	if raw.Origin != nil {
 		return *raw.Origin

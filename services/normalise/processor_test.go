@@ -3,6 +3,7 @@ package normalise_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -393,4 +394,62 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels ..
 	}
 	t.Fatalf("no %s%v", name, labels)
 	return 0
+}
+
+// TestEntityRecordsCarryLineage: every entity record carries its raw row's
+// hash and ingest time unchanged, the tenant's mapping version and the
+// processor's clock as normalised_at; control records carry none.
+func TestEntityRecordsCarryLineage(t *testing.T) {
+	e := newEnv(t)
+	mapping := tenant.Mapping{StaffGroupAliases: map[string]string{"Nursing": "Nursing and Midwifery Registered"}}
+	set, err := tenant.New(tenant.Tenant{Code: "RXX", VPDs: []string{"412"}, Mapping: mapping})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := testFile()
+	ingested := fixedNow.Add(-time.Minute)
+	for i := range recs {
+		if recs[i].Kind == internalv1.RawKindRecord {
+			h := fmt.Sprintf("%064x", recs[i].Line)
+			recs[i].RawSha256, recs[i].IngestedAt = &h, &ingested
+		}
+	}
+	res := run(t, e.processor(set, nil), e, recs)
+	wantMV := normalise.MappingVersion(tenant.Tenant{Code: "RXX", Mapping: mapping}, fileInfo.Dialect)
+	entities := 0
+	for _, r := range res.normalised {
+		v := e.entityOf(r)
+		if v.Kind != internalv1.EntityRecordKindEntity && v.Kind != internalv1.EntityRecordKindCorrection {
+			if v.RawSha256 != nil || v.MappingVersion != nil {
+				t.Errorf("%s carries lineage: %v %v", v.Kind, v.RawSha256, v.MappingVersion)
+			}
+			continue
+		}
+		entities++
+		if want := fmt.Sprintf("%064x", v.Lineage.Line); v.RawSha256 == nil || *v.RawSha256 != want {
+			t.Errorf("line %d: raw_sha256 %v, want %s", v.Lineage.Line, v.RawSha256, want)
+		}
+		if v.MappingVersion == nil || *v.MappingVersion != wantMV {
+			t.Errorf("line %d: mapping_version %v, want %s", v.Lineage.Line, v.MappingVersion, wantMV)
+		}
+		if v.IngestedAt == nil || !v.IngestedAt.Equal(ingested) || v.NormalisedAt == nil || !v.NormalisedAt.Equal(fixedNow) {
+			t.Errorf("line %d: ingested_at %v normalised_at %v, want %v and %v", v.Lineage.Line, v.IngestedAt, v.NormalisedAt, ingested, fixedNow)
+		}
+		if v.ValidatedAt != nil {
+			t.Errorf("line %d: validated_at set by normalise", v.Lineage.Line)
+		}
+	}
+	if entities != 6 {
+		t.Fatalf("%d entity records, want 6", entities)
+	}
+	// Quarantined rows keep their hash too, for a replay to carry back.
+	if len(res.quarantined) != 2 {
+		t.Fatalf("%d quarantine records, want 2", len(res.quarantined))
+	}
+	for _, r := range res.quarantined {
+		q := e.quarantineOf(r)
+		if want := fmt.Sprintf("%064x", q.Lineage.Line); q.RawSha256 == nil || *q.RawSha256 != want {
+			t.Errorf("quarantined line %d: raw_sha256 %v, want %s", q.Lineage.Line, q.RawSha256, want)
+		}
+	}
 }

@@ -196,6 +196,30 @@ type decoded struct {
 	batch    *internalv1.HeldBatch
 }
 
+// lineages decodes the esr.ops.lineage.v1 records among recs, in order.
+func (h *harness) lineages(recs []*kgo.Record) []*internalv1.EventLineage {
+	h.t.Helper()
+	reader, _, err := schemas.Latest(schemas.EventLineage)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []*internalv1.EventLineage
+	for _, r := range recs {
+		if r.Topic != schemas.TopicLineage {
+			continue
+		}
+		if string(r.Key) == "" {
+			h.t.Fatalf("lineage record without a key")
+		}
+		var l internalv1.EventLineage
+		if _, err := h.env.serde.Decode(context.Background(), r.Value, reader, &l); err != nil {
+			h.t.Fatalf("decode %s: %v", r.Topic, err)
+		}
+		out = append(out, &l)
+	}
+	return out
+}
+
 // decode decodes produced records (events and file reports) through the
 // registry, as a consumer would.
 func (h *harness) decode(recs []*kgo.Record) []decoded {
@@ -204,6 +228,9 @@ func (h *harness) decode(recs []*kgo.Record) []decoded {
 	var out []decoded
 	for _, r := range recs {
 		if r.Topic == DefaultLinkIndex { // JSON, not an event: see linkRecords
+			continue
+		}
+		if r.Topic == schemas.TopicLineage { // one per event: see lineages
 			continue
 		}
 		b, err := schemas.SchemaForTopic(r.Topic)

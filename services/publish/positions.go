@@ -26,7 +26,8 @@ type postChange struct {
 	Number     string  `json:"pn"`
 	Title      string  `json:"pt"`
 	Occupation string  `json:"oc"`
-	Src        *source `json:"src,omitempty"` // the row's original file, in a replay batch
+	Src        *source `json:"src,omitempty"`   // the row's original file, in a replay batch
+	Stamp      *stamp  `json:"stamp,omitempty"` // the row's lineage
 }
 
 // withPost is a with the post's own attributes (number, title, occupation
@@ -39,13 +40,13 @@ func (c *postChange) withPost(a attrs) attrs {
 
 // postRow notes a position row of a change file whose post differs from
 // what one of its live holders holds. The baseline sets state only.
-func (w *work) postRow(e *internalv1.Position, line int64, src *source) {
+func (w *work) postRow(e *internalv1.Position, line int64, src *source, st *stamp) {
 	o := w.t.hdr.Open
 	if o == nil || o.Baseline {
 		return
 	}
 	c := postChange{PositionID: e.PositionID, Line: line, Effective: isoDate(e.EffectiveFrom),
-		Number: e.Number, Title: e.Title, Occupation: e.OccupationCode, Src: src}
+		Number: e.Number, Title: e.Title, Occupation: e.OccupationCode, Src: src, Stamp: st}
 	for _, h := range w.t.heldBy(e.PositionID) {
 		if a := w.t.persons[h[0]].Assignments[h[1]]; c.withPost(a.Attrs) != a.Attrs {
 			o.PostChanges = append(o.PostChanges, c)
@@ -79,7 +80,7 @@ func (w *work) postChanges() error {
 			}
 			e := event{Type: eventPosition, Tenant: t.code, VPD: o.VPD, PersonID: pid, EmployeeNumber: p.EmployeeNumber,
 				Effective: c.Effective, FileName: name, FileSha256: sha, Line: c.Line,
-				AssignmentNumber: p.Assignments[id].Number, Change: changeAttributes, Before: &sb, After: &sa}
+				AssignmentNumber: p.Assignments[id].Number, Change: changeAttributes, Before: &sb, After: &sa, Stamp: c.Stamp}
 			if err := w.emit(&e, true); err != nil {
 				return err
 			}

@@ -72,15 +72,15 @@ var (
 
 // Init creates the topics publish writes besides its changelog and the
 // tenants' event topics, if they are missing, before the stage joins its
-// group: the ops topics (commands, held batches) and the compacted link
-// index.
+// group: the ops topics (commands, held batches, event lineage) and the
+// compacted link index.
 func (p *processor) Init(ctx context.Context) error {
 	compact := "compact"
 	for _, c := range []struct {
 		topics  []string
 		configs map[string]*string
 	}{
-		{[]string{schemas.TopicCommands, schemas.TopicHeldBatches}, nil},
+		{[]string{schemas.TopicCommands, schemas.TopicHeldBatches, schemas.TopicLineage}, nil},
 		{[]string{p.cfg.LinkIndex}, map[string]*string{"cleanup.policy": &compact}},
 	} {
 		resp, err := p.adm.CreateTopics(ctx, 1, p.cfg.EventReplication, c.configs, c.topics...)
@@ -465,6 +465,7 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 		a.Match = matchDigest(t.code, e.NiNumber, e.DateOfBirth)
 		w.markSeen(a)
 		t.group = &group{PersonID: pid, PRALine: line, After: a, Src: w.source(rec)}
+		t.group.stampRow(line, stampOf(rec))
 		w.saveGroup()
 	case internalv1.Assignment:
 		pid := strconv.FormatInt(e.PersonID, 10)
@@ -487,6 +488,7 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 		id := strconv.FormatInt(e.AssignmentID, 10)
 		g.After.Assignments[id] = assignmentOf(&e)
 		g.Rows = append(g.Rows, groupRow{ID: id, Line: line})
+		g.stampRow(line, stampOf(rec))
 		w.saveGroup()
 	case internalv1.Organisation:
 		// One derived from a GO v1 ASG row (rules.Derived) comes from a row
@@ -510,7 +512,7 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 		if err := w.closeGroup(); err != nil {
 			return err
 		}
-		w.postRow(&e, line, w.source(rec))
+		w.postRow(&e, line, w.source(rec), stampOf(rec))
 	case internalv1.Correction:
 		if err := w.closeGroup(); err != nil {
 			return err
@@ -593,6 +595,7 @@ func (w *work) closeGroup() error {
 		hasHeld:      func(pid string) bool { return t.held[pid] != nil },
 	}
 	out := derive(f, B, g)
+	g.stampEvents(&out)
 	pid := g.PersonID
 	if out.clearLeft {
 		// The published leaver no longer stands, from this group on; were
@@ -677,6 +680,9 @@ func (w *work) emit(e *event, inFile bool) error {
 		return err
 	}
 	w.tx.Produce(&kgo.Record{Topic: topic, Key: []byte(e.PersonID), Value: b, Headers: headers(e, now, w.p.dataSchema(wr.ID))})
+	if err := w.produceLineage(e, topic, now); err != nil {
+		return err
+	}
 	if e.Type == eventLeaver {
 		w.markLeft(e)
 	}

@@ -102,9 +102,10 @@ func TestRedatingAfterConfirmation(t *testing.T) {
 	t.Run("to a date after the file's run date: reversed, then confirmed once on the new date", func(t *testing.T) {
 		h, clock, id := confirmedByClock(t)
 		f := newFile(tenantRXX, "2024-04-08", 2)
-		d := h.decode(h.feed(f.start(), f.person(P{ID: 20000005, NHS: "1000005", Term: "2024-05-31", Reason: "Retirement Age"}),
-			f.asg(A{Person: 20000005, ID: 40000005, LWD: "2024-05-30", End: "2024-05-31"}), f.end()))
-		if len(h.events(h.out[len(h.out)-len(d):])) != 1 || d[0].reversed == nil || d[0].reversed.Reversal != reversalRedated ||
+		out := h.feed(f.start(), f.person(P{ID: 20000005, NHS: "1000005", Term: "2024-05-31", Reason: "Retirement Age"}),
+			f.asg(A{Person: 20000005, ID: 40000005, LWD: "2024-05-30", End: "2024-05-31"}), f.end())
+		d := h.decode(out)
+		if len(h.events(out)) != 1 || d[0].reversed == nil || d[0].reversed.Reversal != reversalRedated ||
 			d[0].reversed.ReversedEventID != id || isoPtr(d[0].reversed.NewLeavingDate) != "2024-05-31" {
 			t.Fatalf("want one REDATED reversal, got %+v", d)
 		}

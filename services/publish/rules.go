@@ -172,6 +172,8 @@ type group struct {
 	// the open file (a replay batch): its events are sourced from there, so
 	// a row replayed twice derives the same event ids.
 	Src *source `json:"src,omitempty"`
+	// Stamps are the lineage stamps of the group's rows, by line.
+	Stamps map[int64]*stamp `json:"stamps,omitempty"`
 }
 
 // source is a file an event is sourced from.
@@ -238,6 +240,9 @@ type event struct {
 	Change string    `json:"change,omitempty"`
 	Before *snapshot `json:"before,omitempty"`
 	After  *snapshot `json:"after,omitempty"`
+	// Stamp is the lineage of the row the event names (esr.ops.lineage.v1);
+	// nil when it carried none. Not part of the event's id.
+	Stamp *stamp `json:"stamp,omitempty"`
 }
 
 // fileCtx is what the rules need to know about the file being processed.

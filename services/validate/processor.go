@@ -520,6 +520,9 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 			r := d.Record
 			r.RuleSetVersion = version
 			r.Warnings = d.Violations // only warnings on a record that passed
+			// Lineage: when the record passed (the file's verdict time).
+			validatedAt := now
+			r.ValidatedAt = &validatedAt
 			if err := p.emit(o, r); err != nil {
 				return err
 			}
@@ -580,7 +583,7 @@ func quarantineOf(d rules.Decision, version string, now time.Time) internalv1.Qu
 	file := rec.File
 	q := internalv1.QuarantineRecord{Stage: internalv1.StageValidate, Lineage: rec.Lineage, Vpd: rec.Vpd, Raw: raw,
 		Violations: d.Violations, QuarantinedAt: now, RuleSetVersion: version, EntityKind: rules.KindOf(rec.Entity),
-		File: &file, ReplayID: rec.ReplayID}
+		File: &file, ReplayID: rec.ReplayID, RawSha256: rec.RawSha256}
 	if rec.Entity != nil {
 		// The canonical entity's internal form: personal data, shown by the
 		// api only to callers entitled to personal fields.

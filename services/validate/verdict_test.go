@@ -192,7 +192,18 @@ func TestTenantOverrideChangesOutcome(t *testing.T) {
 					t.Errorf("%s: rule_set_version %q, want the tenant's %q (not the baseline's)", e.Kind, e.RuleSetVersion, want.Version())
 				}
 				if e.Kind != internalv1.EntityRecordKindEntity {
+					if e.ValidatedAt != nil {
+						t.Errorf("%s: validated_at set on a control record", e.Kind)
+					}
 					continue
+				}
+				// Lineage: a passed record says when validate passed it, and
+				// keeps what normalise stamped.
+				if e.ValidatedAt == nil || !e.ValidatedAt.Equal(fixedNow) {
+					t.Errorf("validated_at %v, want %v", e.ValidatedAt, fixedNow)
+				}
+				if e.NormalisedAt == nil || e.MappingVersion == nil {
+					t.Errorf("normalise's lineage lost: normalised_at %v mapping_version %v", e.NormalisedAt, e.MappingVersion)
 				}
 				var ws []string
 				for _, w := range e.Warnings {
@@ -229,11 +240,22 @@ func TestBadOverrideFailsStart(t *testing.T) {
 func TestQuarantineRecordFields(t *testing.T) {
 	h := newHarness(t)
 	h.run(baseline())
-	out := h.run(file(2, set(numberless(1), 28, "99000001")))
+	raws := file(2, set(numberless(1), 28, "99000001"))
+	hash := strings.Repeat("c3", 32)
+	for i := range raws {
+		if raws[i].Kind == internalv1.RawKindRecord {
+			raws[i].RawSha256 = &hash
+		}
+	}
+	out := h.run(raws)
 	if len(out.quarantined) != 1 {
 		t.Fatalf("%d quarantined, want 1", len(out.quarantined))
 	}
 	q := h.decodeQuarantine(out.quarantined[0])
+	// Quarantine v3: the row's raw hash, carried from raw through entity.
+	if q.RawSha256 == nil || *q.RawSha256 != hash {
+		t.Errorf("quarantine raw_sha256 %v, want %s", q.RawSha256, hash)
+	}
 	if q.Stage != internalv1.StageValidate || q.RuleSetVersion != rules.Baseline().Version() || q.EntityKind != "assignment" ||
 		q.File == nil || q.File.Sequence != 2 || q.ReplayID != nil || q.Raw.RecordType != "ASA" || q.Lineage.Line != 2 {
 		t.Errorf("quarantine record %+v", q)

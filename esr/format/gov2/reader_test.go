@@ -2,6 +2,8 @@ package gov2_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -502,4 +504,22 @@ func TestLongLineDoesNotBreakFollowingLines(t *testing.T) {
 	require.Empty(t, row.Problems)
 	_, err = r.Next()
 	require.ErrorIs(t, err, io.EOF)
+}
+
+// TestRawSHA256 checks each row carries the SHA-256 of its original bytes:
+// a Windows-1252 row is hashed as the bytes in the file, not as its UTF-8
+// text, and a CRLF terminator is not part of it.
+func TestRawSHA256(t *testing.T) {
+	welsh := setCol(rowLCA, 16, "Gweinyddiaeth Ward 7 \x96 T\xe2l \xa35")
+	content := strings.ReplaceAll(wrap(rowPHA, welsh), "\n", "\r\n")
+	r, rows, err := readAll(t, testName, content, opts())
+	require.NoError(t, err)
+	require.Equal(t, format.EncodingWindows1252, r.Summary().Encoding)
+	require.Len(t, rows, 2)
+	for i, line := range []string{rowPHA, welsh} {
+		want := sha256.Sum256([]byte(line))
+		require.Equal(t, hex.EncodeToString(want[:]), rows[i].RawHash(), "row %d", i)
+	}
+	decoded := sha256.Sum256([]byte(strings.Join(rows[1].Fields, "~")))
+	require.NotEqual(t, hex.EncodeToString(decoded[:]), rows[1].RawHash(), "hash of the decoded text")
 }

@@ -7,7 +7,9 @@
 package stream
 
 import (
+	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 	"strconv"
 	"strings"
@@ -50,7 +52,18 @@ type Reader struct {
 	data    int      // non-blank lines between header and trailer
 	trailer bool     // the trailer has been read
 	err     error    // sticky: io.EOF or *format.FileError once reading ended
+	// The original bytes of the record being read (its line, and any
+	// continuation lines with the terminators between them) go through
+	// h, so Emit can stamp Row.RawSHA256; hashed is false when they are
+	// not all known (a line over the limit).
+	h       hash.Hash
+	hashed  bool
+	lastEOL []byte
+	digest  [32]byte // h's sum, kept here so Row does not escape
 }
+
+// eols are the terminators as bytes, so hashing one does not allocate.
+var eols = map[string][]byte{"": nil, "\n": []byte("\n"), "\r": []byte("\r"), "\r\n": []byte("\r\n")}
 
 // BaseName returns the last element of a slash- or backslash-separated path.
 func BaseName(p string) string {
@@ -83,6 +96,7 @@ func (s *Reader) Init(file string, r io.Reader, env Envelope, o Options) {
 		lr:      format.NewLineReader(r, format.LineOptions{File: file, MaxLineBytes: o.MaxLineBytes, Encoding: o.Encoding}),
 		env:     env,
 		reuse:   o.ReuseRecord,
+		h:       sha256.New(),
 	}
 	if s.MaxLine <= 0 {
 		s.MaxLine = format.DefaultMaxLineBytes
@@ -192,6 +206,7 @@ func (s *Reader) Next() (ln format.Line, code string, ok bool) {
 		if ln.Blank {
 			continue
 		}
+		s.startRecord(ln)
 		s.Sum.Records++
 		if s.trailer {
 			s.err = s.Fail(ln.No, "", 0, "", format.RuleAfterTrailer, "non-blank line after the "+s.env.Trailer+" record")
@@ -229,7 +244,23 @@ func (s *Reader) Continuation() (format.Line, error) {
 		s.err = fe
 		return ln, fe
 	}
+	if err == nil {
+		if ln.TooLong {
+			s.hashed = false
+		}
+		s.h.Write(s.lastEOL)
+		s.h.Write(ln.Raw)
+		s.lastEOL = eols[ln.EOL]
+	}
 	return ln, err
+}
+
+// startRecord starts the hash of a record's original bytes at its first
+// line.
+func (s *Reader) startRecord(ln format.Line) {
+	s.h.Reset()
+	s.h.Write(ln.Raw)
+	s.hashed, s.lastEOL = !ln.TooLong, eols[ln.EOL]
 }
 
 // CheckTrailerCount checks the count v declared in column col of the
@@ -302,6 +333,10 @@ func (s *Reader) Emit(row format.Row) format.Row {
 		row.Problems = append(row.Problems, format.RowProblem(s.File, row.Line, row.Type, 0, "", format.RuleColumnCount,
 			"has "+strconv.Itoa(s.wide)+" columns, more than the limit of "+strconv.Itoa(s.MaxCols)+"; the columns after it are dropped"))
 		s.wide = 0
+	}
+	if s.hashed {
+		s.h.Sum(s.digest[:0])
+		row.RawSHA256 = s.digest
 	}
 	s.Sum.Rows++
 	s.Sum.RowsByType[row.Type]++
