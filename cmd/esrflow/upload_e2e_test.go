@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
+	"github.com/esrflow/esrflow/cmd/esrflow/internal/stack"
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/services/api"
@@ -99,14 +100,7 @@ func TestUploadOverHTTPMatchesTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "e2e-uploader-key"
-	cfg := e2eStackConfig(t, t.TempDir(), tenants)
-	cfg.APIClients = []api.Client{{Name: "e2e-uploader", KeySHA256: api.HashKey(key), Tenants: []string{"RXX"},
-		Scopes: []string{api.ScopeFilesWrite, api.ScopeReadFiles}}}
-	st := startStackConfig(t, cfg)
-	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, rd := uploaderStack(t, tenants, "e2e-uploader", key, api.ScopeFilesWrite, api.ScopeReadFiles)
 	for _, f := range tr.res.Files {
 		a := upload(t, st.APIURL(), key, f.Name, tr.sink.Bytes(f.Name))
 		v := waitReportAt(t, st.APIURL(), key, a.Report, func(v fileReportView) bool { return v.File.Name == f.Name })
@@ -199,14 +193,7 @@ func TestChangeFilesWaitForAFullFileStillUploading(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "e2e-uploader-key"
-	cfg := e2eStackConfig(t, t.TempDir(), tenants)
-	cfg.APIClients = []api.Client{{Name: "e2e-uploader", KeySHA256: api.HashKey(key), Tenants: []string{"RXX"},
-		Scopes: []string{api.ScopeFilesWrite}}}
-	st := startStackConfig(t, cfg)
-	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, rd := uploaderStack(t, tenants, "e2e-uploader", key, api.ScopeFilesWrite)
 	full, changes := tr.res.Files[0], tr.res.Files[1:]
 	release := make(chan struct{})
 	fullDone := make(chan uploadAnswer, 1)
@@ -287,14 +274,7 @@ func TestUploadCSVListsOverHTTPMatchesTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "e2e-csv-uploader-key"
-	cfg := e2eStackConfig(t, t.TempDir(), tenants)
-	cfg.APIClients = []api.Client{{Name: "e2e-csv-uploader", KeySHA256: api.HashKey(key), Tenants: []string{"RXX"},
-		Scopes: []string{api.ScopeFilesWrite, api.ScopeReadFiles}}}
-	st := startStackConfig(t, cfg)
-	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, rd := uploaderStack(t, tenants, "e2e-csv-uploader", key, api.ScopeFilesWrite, api.ScopeReadFiles)
 	first := tr.res.Files[0]
 	req, err := http.NewRequest(http.MethodPost, st.APIURL()+"/v1/tenants/RXX/files?name=staff-list.csv", bytes.NewReader(tr.sink.Bytes(first.Name)))
 	if err != nil {
@@ -328,4 +308,19 @@ func TestUploadCSVListsOverHTTPMatchesTruth(t *testing.T) {
 	}
 	compareEvents(t, events, published)
 	t.Logf("%d CSV lists uploaded over HTTP, %d events equal to the truth", len(tr.res.Files), len(events))
+}
+
+// uploaderStack starts a stack for tenants whose api lets the client name,
+// with key, upload RXX's files with the given scopes, and a reader of its
+// topics.
+func uploaderStack(t *testing.T, tenants *tenant.Set, name, key string, scopes ...string) (*stack.Stack, *observe.Reader) {
+	t.Helper()
+	cfg := e2eStackConfig(t, t.TempDir(), tenants)
+	cfg.APIClients = []api.Client{{Name: name, KeySHA256: api.HashKey(key), Tenants: []string{"RXX"}, Scopes: scopes}}
+	st := startStackConfig(t, cfg)
+	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, rd
 }

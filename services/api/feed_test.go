@@ -195,19 +195,7 @@ func TestFeedLongPollWokenByCommit(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &first); err != nil {
 		t.Fatal(err)
 	}
-	type result struct {
-		code int
-		body string
-	}
-	done := make(chan result, 1)
-	go func() {
-		resp, b, err := send(t, "GET", srv.URL+"/v1/tenants/RXX/events?wait=60s&after="+url.QueryEscape(first.Cursor), "", "")
-		if err != nil {
-			done <- result{0, err.Error()}
-			return
-		}
-		done <- result{resp.StatusCode, string(b)}
-	}()
+	done := longPoll(t, srv, first.Cursor)
 	// Another tenant's event does not answer the poll; RXX's next one does.
 	eventually(t, "the long poll to park", func() bool { return s.feed.Waiting("RXX") })
 	other := starter()
@@ -368,19 +356,7 @@ func TestFeedLongPollWokenByAnotherInstance(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &first); err != nil {
 		t.Fatal(err)
 	}
-	type result struct {
-		code int
-		body string
-	}
-	done := make(chan result, 1)
-	go func() {
-		resp, b, err := send(t, "GET", srv.URL+"/v1/tenants/RXX/events?wait=60s&after="+url.QueryEscape(first.Cursor), "", "")
-		if err != nil {
-			done <- result{0, err.Error()}
-			return
-		}
-		done <- result{resp.StatusCode, string(b)}
-	}()
+	done := longPoll(t, srv, first.Cursor)
 	eventually(t, "the long poll to park", func() bool { return reader.feed.Waiting("RXX") })
 	next := starter()
 	next.EventID, next.PersonID = "ev-starter-2", "20990418"
@@ -438,4 +414,25 @@ func TestFeedLongPollsBoundedPerClient(t *testing.T) {
 		defer s.waiters.mu.Unlock()
 		return s.waiters.n["reader-a"] == 0
 	})
+}
+
+// pollResult is the answer to a long poll.
+type pollResult struct {
+	code int
+	body string
+}
+
+// longPoll asks RXX's feed for what follows cursor, waiting up to 60s, in
+// the background; the answer arrives on the channel.
+func longPoll(t *testing.T, srv *httptest.Server, cursor string) <-chan pollResult {
+	done := make(chan pollResult, 1)
+	go func() {
+		resp, b, err := send(t, "GET", srv.URL+"/v1/tenants/RXX/events?wait=60s&after="+url.QueryEscape(cursor), "", "")
+		if err != nil {
+			done <- pollResult{0, err.Error()}
+			return
+		}
+		done <- pollResult{resp.StatusCode, string(b)}
+	}()
+	return done
 }

@@ -196,39 +196,46 @@ func decided(h *internalv1.HeldBatch, status internalv1.HeldBatchStatus, by, rea
 // commands reads every record on esr.ops.commands.v1, up to its end offset,
 // decoded.
 func (e *env) commands() ([]*kgo.Record, []internalv1.OperatorCommand) {
+	return readOpsTopic[internalv1.OperatorCommand](e, schemas.TopicCommands, schemas.OperatorCommand)
+}
+
+// readOpsTopic reads every record of a one-partition ops topic, up to its
+// end offset, each decoded through the registry as schema's latest version
+// (so each is Confluent-framed with a registered schema id).
+func readOpsTopic[T any](e *env, topic, schema string) ([]*kgo.Record, []T) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ends, err := kadm.NewClient(e.cl).ListEndOffsets(ctx, schemas.TopicCommands)
+	ends, err := kadm.NewClient(e.cl).ListEndOffsets(ctx, topic)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	end, _ := ends.Lookup(schemas.TopicCommands, 0)
+	end, _ := ends.Lookup(topic, 0)
 	if end.Offset == 0 {
 		return nil, nil
 	}
 	cl := testkit.Client(e.t, e.broker.Seeds(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
-		schemas.TopicCommands: {0: kgo.NewOffset().AtStart()}}), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	reader, _, err := schemas.Latest(schemas.OperatorCommand)
+		topic: {0: kgo.NewOffset().AtStart()}}), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	reader, _, err := schemas.Latest(schema)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	var recs []*kgo.Record
-	var cmds []internalv1.OperatorCommand
+	var out []T
 	for int64(len(recs)) < end.Offset {
 		fs := cl.PollFetches(ctx)
 		if err := fs.Err0(); err != nil {
 			e.t.Fatal(err)
 		}
 		for _, r := range fs.Records() {
-			var c internalv1.OperatorCommand
-			if _, err := e.serde.Decode(ctx, r.Value, reader, &c); err != nil {
-				e.t.Fatalf("command at offset %d: %v", r.Offset, err)
+			var v T
+			if _, err := e.serde.Decode(ctx, r.Value, reader, &v); err != nil {
+				e.t.Fatalf("%s at offset %d: %v", topic, r.Offset, err)
 			}
-			recs, cmds = append(recs, r), append(cmds, c)
+			recs, out = append(recs, r), append(out, v)
 		}
 	}
-	return recs, cmds
+	return recs, out
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -33,39 +32,7 @@ func (e *env) reportV4(r *internalv1.FileReport) *kgo.Record {
 // offset, decoded through the registry (so each is Confluent-framed with a
 // registered schema id).
 func (e *env) intakeDecisions() ([]*kgo.Record, []internalv1.IntakeDecision) {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(e.cl).ListEndOffsets(ctx, schemas.TopicIntake)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	end, _ := ends.Lookup(schemas.TopicIntake, 0)
-	if end.Offset == 0 {
-		return nil, nil
-	}
-	cl := testkit.Client(e.t, e.broker.Seeds(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
-		schemas.TopicIntake: {0: kgo.NewOffset().AtStart()}}), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	reader, _, err := schemas.Latest(schemas.IntakeDecision)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var recs []*kgo.Record
-	var out []internalv1.IntakeDecision
-	for int64(len(recs)) < end.Offset {
-		fs := cl.PollFetches(ctx)
-		if err := fs.Err0(); err != nil {
-			e.t.Fatal(err)
-		}
-		for _, r := range fs.Records() {
-			var v internalv1.IntakeDecision
-			if _, err := e.serde.Decode(ctx, r.Value, reader, &v); err != nil {
-				e.t.Fatalf("intake decision at offset %d: %v", r.Offset, err)
-			}
-			recs, out = append(recs, r), append(out, v)
-		}
-	}
-	return recs, out
+	return readOpsTopic[internalv1.IntakeDecision](e, schemas.TopicIntake, schemas.IntakeDecision)
 }
 
 const (

@@ -118,7 +118,7 @@ type recorded struct {
 
 func (s *store) recordedLineage(ctx context.Context, tenant, eventID string) (recorded, error) {
 	var r recorded
-	err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT raw_sha256, mapping_version, rule_set_version, ingested_at,
+	err := s.reader().QueryRowContext(ctx, s.d.rebind(`SELECT raw_sha256, mapping_version, rule_set_version, ingested_at,
 		normalised_at, validated_at FROM event_lineage WHERE tenant = ? AND event_id = ?`), tenant, eventID).Scan(
 		&r.raw, &r.mapping, &r.ruleSet, &r.ingested, &r.normalised, &r.validated)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -154,7 +154,7 @@ func (s *store) lineage(ctx context.Context, tenant, eventID string) (*Lineage, 
 		line              sql.NullInt64
 		payload           string
 	)
-	err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT event_id, type, tenant, person_id, recorded_at, stored_at, topic,
+	err := s.reader().QueryRowContext(ctx, s.d.rebind(`SELECT event_id, type, tenant, person_id, recorded_at, stored_at, topic,
 		kafka_partition, kafka_offset, schema_id, source_sha256, source_line, payload FROM events WHERE tenant = ? AND event_id = ?`),
 		tenant, eventID).Scan(&l.EventID, &l.Type, &l.Tenant, &l.PersonID, &recordedAt, &store, &l.Kafka.Topic,
 		&l.Kafka.Partition, &l.Kafka.Offset, &l.Kafka.SchemaID, &sha, &line, &payload)
@@ -234,7 +234,7 @@ func (s *store) lineageFile(ctx context.Context, tenant, sha string) (*LineageFi
 	}
 	f := &LineageFile{Name: rep.File.Name, Status: rep.Status, Dialect: rep.File.Dialect, Kind: rep.File.Kind,
 		RuleSetVersion: rep.RuleSetVersion, ReportedAt: rep.ReportedAt, History: []LineageReport{}}
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT status, reported_at FROM file_report_history WHERE tenant = ? AND sha256 = ?
+	rows, err := s.reader().QueryContext(ctx, s.d.rebind(`SELECT status, reported_at FROM file_report_history WHERE tenant = ? AND sha256 = ?
 		ORDER BY kafka_partition, kafka_offset, reported_at, status`), tenant, sha)
 	if err != nil {
 		return nil, err
@@ -255,7 +255,7 @@ func (s *store) lineageFile(ctx context.Context, tenant, sha string) (*LineageFi
 // fileEvents returns a page of the events a file caused, in (line,
 // event_id) order after the given position.
 func (s *store) fileEvents(ctx context.Context, tenant, sha string, afterLine int64, afterID string, limit int) ([]Event, []int64, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT `+eventColumns+`, source_line FROM events
+	rows, err := s.reader().QueryContext(ctx, s.d.rebind(`SELECT `+eventColumns+`, source_line FROM events
 		WHERE tenant = ? AND source_sha256 = ? AND (source_line > ? OR (source_line = ? AND event_id > ?))
 		ORDER BY source_line, event_id LIMIT ?`), tenant, sha, afterLine, afterLine, afterID, limit)
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap/zaptest"
 
@@ -100,39 +99,7 @@ func (e *env) reportV2(r *internalv1.FileReport) *kgo.Record {
 // replayRequests reads every record on esr.ops.replays.v1, decoded through
 // the registry.
 func (e *env) replayRequests() ([]*kgo.Record, []internalv1.ReplayRequest) {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(e.cl).ListEndOffsets(ctx, schemas.TopicReplays)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	end, _ := ends.Lookup(schemas.TopicReplays, 0)
-	if end.Offset == 0 {
-		return nil, nil
-	}
-	cl := testkit.Client(e.t, e.broker.Seeds(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
-		schemas.TopicReplays: {0: kgo.NewOffset().AtStart()}}), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	reader, _, err := schemas.Latest(schemas.ReplayRequest)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var recs []*kgo.Record
-	var out []internalv1.ReplayRequest
-	for int64(len(recs)) < end.Offset {
-		fs := cl.PollFetches(ctx)
-		if err := fs.Err0(); err != nil {
-			e.t.Fatal(err)
-		}
-		for _, r := range fs.Records() {
-			var v internalv1.ReplayRequest
-			if _, err := e.serde.Decode(ctx, r.Value, reader, &v); err != nil {
-				e.t.Fatalf("replay request at offset %d: %v", r.Offset, err)
-			}
-			recs, out = append(recs, r), append(out, v)
-		}
-	}
-	return recs, out
+	return readOpsTopic[internalv1.ReplayRequest](e, schemas.TopicReplays, schemas.ReplayRequest)
 }
 
 // listIDs fetches a listing and returns its ids and next cursor.

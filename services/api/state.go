@@ -115,7 +115,7 @@ func (s *store) people(ctx context.Context, q peopleQuery) ([]*Person, error) {
 		add("person_id > ?", q.After)
 	}
 	args = append(args, q.Limit)
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT `+personColumns+` FROM people WHERE `+strings.Join(where, " AND ")+
+	rows, err := s.reader().QueryContext(ctx, s.d.rebind(`SELECT `+personColumns+` FROM people WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY person_id LIMIT ?`), args...)
 	if err != nil {
 		return nil, err
@@ -156,7 +156,7 @@ func (s *store) positions(ctx context.Context, tenant, after, exactly string, li
 	}
 	// The page's numbers first (an index range), then the newest row and
 	// count of just those, so a page costs the same wherever it starts.
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT position_number, position_title, organisation, grade, staff_group,
+	rows, err := s.reader().QueryContext(ctx, s.d.rebind(`SELECT position_number, position_title, organisation, grade, staff_group,
 		job_role, occupation_code, location, n FROM (
 			SELECT a.*, ROW_NUMBER() OVER (PARTITION BY position_number ORDER BY set_at DESC, person_id, assignment_number) AS rn,
 				COUNT(*) OVER (PARTITION BY position_number) AS n
@@ -196,7 +196,7 @@ func (s *store) places(ctx context.Context, tenant, column, after, exactly strin
 		cond, key = column+" = ?", exactly
 	}
 	// The page's names first (an index range), then counts of just those.
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT `+column+`, COUNT(DISTINCT person_id), COUNT(*) FROM person_assignments
+	rows, err := s.reader().QueryContext(ctx, s.d.rebind(`SELECT `+column+`, COUNT(DISTINCT person_id), COUNT(*) FROM person_assignments
 		WHERE tenant = ? AND `+column+` IN (SELECT DISTINCT `+column+` FROM person_assignments
 			WHERE tenant = ? AND `+column+` <> '' AND `+cond+` ORDER BY `+column+` LIMIT ?)
 		GROUP BY `+column+` ORDER BY `+column), tenant, tenant, key, limit)

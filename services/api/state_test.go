@@ -309,6 +309,7 @@ func TestProblemDetails(t *testing.T) {
 	}
 	// A database that has gone away is a 500 problem, saying no more.
 	f.s.db.Close()
+	f.s.store.reader().Close() // the read pool too (SQLite has its own)
 	if code, body := do(t, f.srv, "GET", "/v1/tenants/RXX/people", reader, ""); code != 500 || body != `{"error":"internal error"}` {
 		t.Errorf("closed database: %d %s", code, body)
 	}
