@@ -1,0 +1,4 @@
+package avrojson
+
+// DecodeLegacy exposes the hand-written decoder to the comparison test.
+var DecodeLegacy = decodeLegacy
