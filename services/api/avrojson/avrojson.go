@@ -22,6 +22,7 @@ import (
 	"io"
 	"math/big"
 	"reflect"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -113,7 +114,7 @@ func Decode(schema avro.Schema, payload []byte) (any, error) {
 	r.Reset(payload)
 	r.Error = nil
 	var generic any
-	r.ReadVal(schema, &generic)
+	r.ReadVal(decodingSchema(schema), &generic)
 	if err := r.Error; err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("%w: %v", ErrShort, err)
@@ -127,6 +128,34 @@ func Decode(schema avro.Schema, payload []byte) (any, error) {
 		return nil, errors.New("avrojson: trailing bytes after the value")
 	}
 	return shape(schema, generic)
+}
+
+// localTimestamp matches the local-timestamp logical types in a schema's JSON.
+var localTimestamp = regexp.MustCompile(`,"logicalType":"local-timestamp-mi(llis|cros)"`)
+
+// decoded caches decodingSchema's answers by schema fingerprint.
+var decoded sync.Map // [32]byte -> avro.Schema
+
+// decodingSchema is the schema hamba decodes with: the schema itself, or a
+// copy with the local-timestamp logical types dropped when it has any. hamba
+// reads a local-timestamp through time.Local and cannot give the wall clock
+// back exactly where the process zone changes offset, so those values are
+// decoded as plain longs and shape formats them. If the copy does not parse
+// (a union with both a long and a local-timestamp branch), the schema is used
+// as it is.
+func decodingSchema(s avro.Schema) avro.Schema {
+	key := s.Fingerprint()
+	if d, ok := decoded.Load(key); ok {
+		return d.(avro.Schema)
+	}
+	d := s
+	if str := s.String(); localTimestamp.MatchString(str) {
+		if p, err := avro.ParseWithCache(localTimestamp.ReplaceAllString(str, ""), "", &avro.SchemaCache{}); err == nil {
+			d = p
+		}
+	}
+	decoded.Store(key, d)
+	return d
 }
 
 // shape turns one value decoded by hamba into this package's JSON shape.
@@ -169,6 +198,11 @@ func shape(s avro.Schema, v any) (any, error) {
 		}
 		for _, t := range s.Types() {
 			if slices.Contains(names, branchName(t)) {
+				return shape(t, v)
+			}
+		}
+		for _, t := range s.Types() { // a local-timestamp decoded as a long
+			if isLocalTimestamp(t) && slices.Contains(names, string(t.Type())) {
 				return shape(t, v)
 			}
 		}
@@ -254,6 +288,15 @@ func branchName(s avro.Schema) string {
 	return name
 }
 
+func isLocalTimestamp(s avro.Schema) bool {
+	p, ok := s.(*avro.PrimitiveSchema)
+	if !ok || p.Logical() == nil {
+		return false
+	}
+	lt := p.Logical().Type()
+	return lt == avro.LocalTimestampMillis || lt == avro.LocalTimestampMicros
+}
+
 func mismatch(s avro.Schema, v any) error {
 	return fmt.Errorf("avrojson: decoded %T for a %s", v, s.Type())
 }
@@ -271,7 +314,15 @@ func primitive(s *avro.PrimitiveSchema, v any) (any, error) {
 		if s.Type() == avro.Null {
 			return nil, nil
 		}
-	case bool, int64, float32, float64, string:
+	case int64:
+		switch logical {
+		case avro.LocalTimestampMillis:
+			return time.UnixMilli(x).UTC().Format(localLayout), nil
+		case avro.LocalTimestampMicros:
+			return time.UnixMicro(x).UTC().Format(localLayout), nil
+		}
+		return v, nil
+	case bool, float32, float64, string:
 		return v, nil
 	case int:
 		if s.Type() == avro.Int {
