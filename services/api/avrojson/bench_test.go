@@ -43,21 +43,13 @@ func BenchmarkDecode(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, d := range []struct {
-			name string
-			fn   func() (any, error)
-		}{
-			{"legacy", func() (any, error) { return avrojson.DecodeLegacy(s, p) }},
-			{"hamba", func() (any, error) { return avrojson.Decode(s, p) }},
-		} {
-			b.Run(c.name+"/"+d.name, func(b *testing.B) {
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, err := d.fn(); err != nil {
-						b.Fatal(err)
-					}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := avrojson.Decode(s, p); err != nil {
+					b.Fatal(err)
 				}
-			})
-		}
+			}
+		})
 	}
 }

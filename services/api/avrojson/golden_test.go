@@ -35,7 +35,7 @@ func TestGolden(t *testing.T) {
 			g := newGen(uint64(len(c.name)*100 + c.version))
 			for range perSchema {
 				p := g.payload(c.schema)
-				v, err := avrojson.DecodeLegacy(c.schema, p)
+				v, err := avrojson.Decode(c.schema, p)
 				if err != nil {
 					t.Fatal(err)
 				}
