@@ -82,8 +82,8 @@ func (o Object) MarshalJSON() ([]byte, error) {
 //
 // Decoding into `any` gives a union whose branches all have a Go type in
 // hamba's resolver (null, primitives, most logical types) as the bare value
-// of its branch, and any other union (one with a record, enum, array, map,
-// fixed or local-timestamp branch) as map[string]any{branch name: value}.
+// of its branch, and any other union (one with a record, enum, array, map or
+// fixed branch) as map[string]any{branch name: value}.
 // A bare int.date and a bare timestamp would both be time.Time, and a bare
 // time-millis and time-micros both time.Duration, so those two get types of
 // their own here to say which branch they came from.
@@ -110,7 +110,10 @@ var readers = sync.Pool{New: func() any { return avro.NewReader(nil, 0, avro.Wit
 // Trailing bytes are an error: the schema must account for the whole payload.
 func Decode(schema avro.Schema, payload []byte) (any, error) {
 	r := readers.Get().(*avro.Reader)
-	defer readers.Put(r)
+	defer func() {
+		r.Reset(nil) // keep no payload alive in the pool
+		readers.Put(r)
+	}()
 	r.Reset(payload)
 	r.Error = nil
 	var generic any
