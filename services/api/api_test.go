@@ -31,6 +31,7 @@ import (
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	schemamigrate "github.com/esrflow/esrflow/services/api/store/migrate"
 	"github.com/esrflow/esrflow/services/registry/registrytest"
 )
 
@@ -650,9 +651,8 @@ func TestMigrateIsIdempotent(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var v int
-		if err := db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil || v != len(migrations) {
-			t.Errorf("version = %d (%v), want %d", v, err, len(migrations))
+		if v, err := schemamigrate.Current(context.Background(), db, d.String()); err != nil || v != schemamigrate.Latest() {
+			t.Errorf("version = %d (%v), want %d", v, err, schemamigrate.Latest())
 		}
 	})
 }

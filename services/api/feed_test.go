@@ -288,11 +288,7 @@ func TestMigrationNumbersExistingEvents(t *testing.T) {
 		}
 		defer db.Close()
 		ctx := context.Background()
-		all := migrations
-		migrations = all[:6]
-		err = migrate(ctx, db, d)
-		migrations = all
-		if err != nil {
+		if err := migrateTo(ctx, db, d, 6); err != nil {
 			t.Fatal(err)
 		}
 		for i, ev := range []struct {

@@ -471,11 +471,7 @@ func TestHistoryStartsFromStoredReports(t *testing.T) {
 		}
 		defer db.Close()
 		ctx := context.Background()
-		all := migrations
-		migrations = all[:5]
-		err = migrate(ctx, db, d)
-		migrations = all
-		if err != nil {
+		if err := migrateTo(ctx, db, d, 5); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.Exec(d.rebind(`INSERT INTO file_reports (tenant, sha256, file_name, status, reported_at, report) VALUES ('RXX', ?, 'F.DAT', 'HELD', 1000, '{"status":"HELD"}')`), shaHeld1); err != nil {

@@ -477,11 +477,7 @@ func TestStateMigrationBackfills(t *testing.T) {
 		}
 		defer db.Close()
 		ctx := context.Background()
-		all := migrations
-		migrations = all[:migrationState-1]
-		err = migrate(ctx, db, d)
-		migrations = all
-		if err != nil {
+		if err := migrateTo(ctx, db, d, migrationState-1); err != nil {
 			t.Fatal(err)
 		}
 		list := `[{"assignment_number":"31000001","position_number":"5100001","position_title":"Staff Nurse","organisation":"412 Renal Ward",
