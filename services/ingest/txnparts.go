@@ -24,7 +24,10 @@ import (
 // issuing an abort" and ends the transaction with an ABORT while returning
 // nil for a TryCommit. The caller believes the transaction committed (a
 // DUPLICATE report was lost this way after an instance restarted:
-// TestRestartRestoresLedger). Before ending a transaction we therefore
+// TestRestartRestoresLedger). The same map is what kgo walks to reset
+// sequence numbers after EndTxn bumps the epoch, so a partition missed there
+// keeps its old sequence under the new epoch and its next batch fails with
+// OUT_OF_ORDER_SEQUENCE_NUMBER. Before ending a transaction we therefore
 // wait until the client's producer knows every partition we wrote to.
 type producedParts struct {
 	mu    sync.Mutex
