@@ -158,14 +158,17 @@ func waitGone(t *testing.T, path string) {
 }
 
 // readAll returns every committed record of a topic, read committed, up to
-// the high watermark (markers of ended transactions included).
+// the last stable offset (markers of ended transactions included). Not the
+// high watermark: taken while ingest writes a file, that cuts the file's
+// transaction in two, and the reader returns its first records once it
+// commits (a file start without all its rows).
 func readAll(t *testing.T, seeds []string, topic string) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cl := testkit.Client(t, seeds, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(50*time.Millisecond))
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -427,9 +427,10 @@ func (s *Service) heldAgain(ctx context.Context, c *conn, d *delivery, h holdEnt
 
 // txn is one open Kafka transaction of the ingest producer.
 type txn struct {
-	cl  *kgo.Client
-	mu  sync.Mutex
-	err error
+	cl    *kgo.Client
+	mu    sync.Mutex
+	err   error
+	parts producedParts // partitions written to, known to cl before ending
 }
 
 func (s *Service) begin(c *conn) (*txn, error) {
@@ -440,14 +441,16 @@ func (s *Service) begin(c *conn) (*txn, error) {
 }
 
 func (t *txn) produce(ctx context.Context, r *kgo.Record) {
-	t.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+	t.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
 		if err != nil {
 			t.mu.Lock()
 			if t.err == nil {
 				t.err = err
 			}
 			t.mu.Unlock()
+			return
 		}
+		t.parts.add(r)
 	})
 }
 
@@ -479,6 +482,10 @@ func (t *txn) commit(ctx context.Context) error {
 		return t.abortWith(ctx, err)
 	}
 	if err := t.failed(); err != nil {
+		return t.abortWith(ctx, err)
+	}
+	// Otherwise kgo may end the commit as an abort (producedParts).
+	if err := t.parts.awaitKnown(ctx, t.cl); err != nil {
 		return t.abortWith(ctx, err)
 	}
 	ectx, cancel := endCtx(ctx)

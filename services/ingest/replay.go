@@ -232,15 +232,18 @@ func (s *Service) replay(ctx context.Context, c *conn, in *kgo.Record) error {
 	var (
 		mu       sync.Mutex
 		firstErr error
+		parts    producedParts
 	)
-	promise := func(_ *kgo.Record, err error) {
+	promise := func(r *kgo.Record, err error) {
 		if err != nil {
 			mu.Lock()
 			if firstErr == nil {
 				firstErr = err
 			}
 			mu.Unlock()
+			return
 		}
+		parts.add(r)
 	}
 	for i := range recs {
 		v, err := c.raw.Encode(nil, &recs[i])
@@ -256,6 +259,9 @@ func (s *Service) replay(ctx context.Context, c *conn, in *kgo.Record) error {
 	end := kgo.TryCommit
 	if firstErr != nil {
 		end = kgo.TryAbort
+	} else if err := parts.awaitKnown(ctx, c.replays.Client()); err != nil {
+		// Otherwise kgo may end the commit as an abort (producedParts).
+		firstErr, end = err, kgo.TryAbort
 	}
 	ectx, cancel := endCtx(ctx)
 	defer cancel()
