@@ -20,7 +20,7 @@ import (
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
-	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/api/auth"
 )
 
 // contractClient reads a running stack's api and validates every answer
@@ -89,7 +89,7 @@ func TestContractsHoldOnARealStack(t *testing.T) {
 	}
 	const key = "e2e-contract-key"
 	cfg := e2eStackConfig(t, t.TempDir(), tenants)
-	cfg.APIClients = []api.Client{{Name: "e2e-contract", KeySHA256: api.HashKey(key), Tenants: []string{"RXX"}, Scopes: api.Scopes}}
+	cfg.APIClients = []auth.Client{{Name: "e2e-contract", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: auth.Scopes}}
 	st := startStackConfig(t, cfg)
 	for _, f := range tr.res.Files {
 		a := upload(t, st.APIURL(), key, f.Name, tr.sink.Bytes(f.Name))

@@ -20,6 +20,7 @@ import (
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/api/auth"
 	"github.com/esrflow/esrflow/services/registry/registrytest"
 )
 
@@ -38,7 +39,7 @@ type runningAPI struct {
 	w     avrox.Writer
 }
 
-func startAPI(t *testing.T, clients []api.Client) *runningAPI {
+func startAPI(t *testing.T, clients []auth.Client) *runningAPI {
 	t.Helper()
 	// esr.ops.intake.v1 is not made here: the api creates it on its first decision.
 	k := testkit.Kafka(t, embedded.TopicSpec{Name: schemas.TopicFileReports, Partitions: 1})
@@ -127,7 +128,7 @@ func heldFileReport(name, sha string, seq int64, awaiting []int64, at time.Time)
 // 1, usage errors exit 2.
 func TestFilesReleaseAndDiscard(t *testing.T) {
 	const key = "files-operator-key"
-	a := startAPI(t, []api.Client{{Name: "ics-operations", KeySHA256: api.HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{api.ScopeOperate, api.ScopeReadFiles}}})
+	a := startAPI(t, []auth.Client{{Name: "ics-operations", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeOperate, auth.ScopeReadFiles}}})
 	at := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
 	a.report(t, heldFileReport("GO_412_EXP_GOC_20240315_00000351.DAT", heldSHA, 351, []int64{348, 349, 350}, at))
 	a.report(t, heldFileReport("GO_412_EXP_GOC_20240316_00000352.DAT", heldSHA2, 352, []int64{348, 349, 350, 351}, at.Add(time.Minute)))

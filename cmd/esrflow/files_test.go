@@ -13,7 +13,7 @@ import (
 
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
-	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/api/auth"
 )
 
 // runFilesCmd runs `esrflow files` through dispatch, as a shell would.
@@ -38,7 +38,7 @@ func TestFilesListsReportsFromTheAPI(t *testing.T) {
 	}
 	const key = "files-operator-key"
 	cfg := e2eStackConfig(t, dir, tenants)
-	cfg.APIClients = []api.Client{{Name: "files-reader", KeySHA256: api.HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{api.ScopeReadFiles}}}
+	cfg.APIClients = []auth.Client{{Name: "files-reader", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadFiles}}}
 	st := startStackConfig(t, cfg)
 
 	tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 30, Days: 1, Seed: 11})

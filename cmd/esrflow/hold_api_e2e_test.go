@@ -12,7 +12,7 @@ import (
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
-	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/api/auth"
 )
 
 // An operator deals with held files through the api, across the real
@@ -37,7 +37,7 @@ func TestHeldFilesReleasedAndDiscardedThroughTheAPI(t *testing.T) {
 	}
 	const key = "hold-operator-key"
 	cfg := e2eStackConfig(t, t.TempDir(), tenants)
-	cfg.APIClients = []api.Client{{Name: "rxx-intake-ops", KeySHA256: api.HashKey(key), Tenants: []string{"RXX"}, Scopes: api.Scopes}}
+	cfg.APIClients = []auth.Client{{Name: "rxx-intake-ops", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: auth.Scopes}}
 	st := startStackConfig(t, cfg)
 	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
 	if err != nil {

@@ -14,7 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 // listFlag is a flag given once per value (--tenant RXX --tenant RYY); a
@@ -62,7 +63,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "       esrflow keys list [common flags]")
 		fmt.Fprintln(stderr, "       esrflow keys revoke ID [common flags]")
 		fmt.Fprintln(stderr, "common flags: [--format text|json] [--api URL] [--key KEY | --key-file FILE | --data DIR]")
-		fmt.Fprintln(stderr, "scopes: "+strings.Join(api.Scopes, ", "))
+		fmt.Fprintln(stderr, "scopes: "+strings.Join(auth.Scopes, ", "))
 		fs.PrintDefaults()
 	}
 	apiURL := fs.String("api", "http://127.0.0.1:8080", "the api's base `URL`")
@@ -95,7 +96,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case sub == "create" && len(tenants) == 0:
 		return usageErr("--tenant is required (an ODS code, or '*' for every tenant)")
 	case sub == "create" && len(scopes) == 0:
-		return usageErr("--scope is required (one of %s)", strings.Join(api.Scopes, ", "))
+		return usageErr("--scope is required (one of %s)", strings.Join(auth.Scopes, ", "))
 	}
 	body := ""
 	if sub == "create" {
@@ -144,7 +145,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	switch sub {
 	case "create":
-		var k api.APIKey
+		var k store.APIKey
 		if err := json.Unmarshal(answer, &k); err != nil {
 			return fmt.Errorf("api: key: %w", err)
 		}
@@ -159,7 +160,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		_, err := fmt.Fprintln(stdout, k.Key)
 		return err
 	case "revoke":
-		var k api.APIKey
+		var k store.APIKey
 		if err := json.Unmarshal(answer, &k); err != nil {
 			return fmt.Errorf("api: key: %w", err)
 		}
@@ -167,7 +168,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	var l struct {
-		Keys []api.APIKey `json:"keys"`
+		Keys []store.APIKey `json:"keys"`
 	}
 	if err := json.Unmarshal(answer, &l); err != nil {
 		return fmt.Errorf("api: keys: %w", err)

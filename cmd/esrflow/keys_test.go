@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 func runKeysCmd(args ...string) (code int, stdout, stderr string) {
@@ -48,9 +49,9 @@ func TestKeysCreateListRevoke(t *testing.T) {
 	if err := os.WriteFile(adminFile, []byte(adminKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := startAPI(t, []api.Client{
-		{Name: "platform", KeySHA256: api.HashKey(adminKey), Tenants: []string{"*"}, Scopes: []string{api.ScopeAdmin}},
-		{Name: "reader", KeySHA256: api.HashKey(readerKey), Tenants: []string{"RXX"}, Scopes: []string{"read:files"}},
+	a := startAPI(t, []auth.Client{
+		{Name: "platform", KeySHA256: auth.HashKey(adminKey), Tenants: []string{"*"}, Scopes: []string{auth.ScopeAdmin}},
+		{Name: "reader", KeySHA256: auth.HashKey(readerKey), Tenants: []string{"RXX"}, Scopes: []string{"read:files"}},
 	})
 	common := []string{"--api", a.url, "--key-file", adminFile}
 
@@ -62,7 +63,7 @@ func TestKeysCreateListRevoke(t *testing.T) {
 		t.Fatalf("create: exit %d %s", code, stderr)
 	}
 	key := strings.TrimSpace(stdout)
-	if !strings.HasPrefix(key, api.KeyPrefix) || strings.Count(stdout, "\n") != 1 ||
+	if !strings.HasPrefix(key, auth.KeyPrefix) || strings.Count(stdout, "\n") != 1 ||
 		!strings.Contains(stderr, "(rostering) for RXX with people:read, events:read, files:read; expires ") {
 		t.Fatalf("create: stdout %q stderr %q", stdout, stderr)
 	}
@@ -77,7 +78,7 @@ func TestKeysCreateListRevoke(t *testing.T) {
 		t.Fatalf("list: exit %d %s", code, stderr)
 	}
 	var l struct {
-		Keys []api.APIKey `json:"keys"`
+		Keys []store.APIKey `json:"keys"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &l); err != nil || len(l.Keys) != 1 {
 		t.Fatalf("list json %q: %v", stdout, err)
@@ -202,7 +203,7 @@ func TestKeysOnUp(t *testing.T) {
 	}
 	code, stdout, stderr = runKeysCmd("list", "--format", "json", "--api", url, "--data", dir)
 	var l struct {
-		Keys []api.APIKey `json:"keys"`
+		Keys []store.APIKey `json:"keys"`
 	}
 	if code != 0 || json.Unmarshal([]byte(stdout), &l) != nil || len(l.Keys) != 1 || l.Keys[0].CreatedBy != "local-operator" {
 		t.Fatalf("list: exit %d %s %s", code, stdout, stderr)

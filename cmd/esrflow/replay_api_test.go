@@ -16,7 +16,7 @@ import (
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/stack"
 	"github.com/esrflow/esrflow/esr/tenant"
-	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/api/auth"
 )
 
 // quarantineItem is the part of the api's quarantined record the test reads.
@@ -71,7 +71,7 @@ func TestReplayAfterARuleChangeThroughTheAPI(t *testing.T) {
 	const key = "e2e-operator-key"
 	operated := func(tenants *tenant.Set) stack.Config {
 		cfg := e2eStackConfig(t, dir, tenants)
-		cfg.APIClients = []api.Client{{Name: "e2e-operator", KeySHA256: api.HashKey(key), Tenants: []string{"RXX"}, Scopes: api.Scopes}}
+		cfg.APIClients = []auth.Client{{Name: "e2e-operator", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: auth.Scopes}}
 		return cfg
 	}
 	st := startStackConfig(t, operated(baseline))

@@ -31,7 +31,7 @@ import (
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
-	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/api/auth"
 )
 
 const (
@@ -166,8 +166,8 @@ func startScenarioEnv(t *testing.T, tenants []tenant.Tenant) *scenarioEnv {
 		Settle: 20 * time.Millisecond, Poll: 50 * time.Millisecond,
 		Log: zaptest.NewLogger(t, zaptest.Level(zapWarn)),
 		Now: func() time.Time { return time.Unix(0, env.clock.Load()) }, TickInterval: scenarioTick,
-		APIClients: []api.Client{{Name: "scenario-operator", KeySHA256: api.HashKey(env.key),
-			Tenants: []string{api.AllTenants}, Scopes: api.Scopes}},
+		APIClients: []auth.Client{{Name: "scenario-operator", KeySHA256: auth.HashKey(env.key),
+			Tenants: []string{auth.AllTenants}, Scopes: auth.Scopes}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/logx"
-	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/api/auth"
 	"github.com/esrflow/esrflow/services/ingest"
 )
 
@@ -94,7 +94,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	st, err := stack.Start(ctx, stack.Config{
 		DataDir: cfg.dataDir, KafkaPort: cfg.kafkaPort, RegistryAddr: cfg.registryAddr, APIAddr: cfg.apiAddr,
 		MetricsAddr: cfg.metricsAddr, Partitions: cfg.partitions, Tenants: tenants, Log: log,
-		APIClients: []api.Client{operator}, Now: clock.now(), DisableClock: clock.off,
+		APIClients: []auth.Client{operator}, Now: clock.now(), DisableClock: clock.off,
 		SFTPAddr: cfg.sftpAddr, SFTPCredentials: cfg.sftpCreds, ArchiveRetention: time.Duration(cfg.retention),
 		Settle: cfg.settle, IncompleteAfter: cfg.incomplete,
 	})
@@ -144,7 +144,7 @@ const operatorKeyFile = "operator.key"
 // a held batch. Its key is 32 random bytes, written hex-encoded to
 // <data>/operator.key (mode 0600) on the first run and reused after that;
 // the api is given only its hash, and the key itself is never printed.
-func operatorClient(dataDir string) (path string, c api.Client, err error) {
+func operatorClient(dataDir string) (path string, c auth.Client, err error) {
 	path = filepath.Join(dataDir, operatorKeyFile)
 	key, err := os.ReadFile(path)
 	switch {
@@ -177,7 +177,7 @@ func operatorClient(dataDir string) (path string, c api.Client, err error) {
 	if k == "" {
 		return "", c, fmt.Errorf("%s is empty: delete it and a new key is made", path)
 	}
-	return path, api.Client{Name: "local-operator", KeySHA256: api.HashKey(k), Tenants: []string{api.AllTenants}, Scopes: api.Scopes}, nil
+	return path, auth.Client{Name: "local-operator", KeySHA256: auth.HashKey(k), Tenants: []string{auth.AllTenants}, Scopes: auth.Scopes}, nil
 }
 
 func firstOr(ss []string, def string) string {

@@ -15,7 +15,7 @@ import (
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/stack"
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
-	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/api/auth"
 )
 
 // uploadAnswer is the api's answer to an upload.
@@ -100,7 +100,7 @@ func TestUploadOverHTTPMatchesTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "e2e-uploader-key"
-	st, rd := uploaderStack(t, tenants, "e2e-uploader", key, api.ScopeFilesWrite, api.ScopeReadFiles)
+	st, rd := uploaderStack(t, tenants, "e2e-uploader", key, auth.ScopeFilesWrite, auth.ScopeReadFiles)
 	for _, f := range tr.res.Files {
 		a := upload(t, st.APIURL(), key, f.Name, tr.sink.Bytes(f.Name))
 		v := waitReportAt(t, st.APIURL(), key, a.Report, func(v fileReportView) bool { return v.File.Name == f.Name })
@@ -193,7 +193,7 @@ func TestChangeFilesWaitForAFullFileStillUploading(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "e2e-uploader-key"
-	st, rd := uploaderStack(t, tenants, "e2e-uploader", key, api.ScopeFilesWrite)
+	st, rd := uploaderStack(t, tenants, "e2e-uploader", key, auth.ScopeFilesWrite)
 	full, changes := tr.res.Files[0], tr.res.Files[1:]
 	release := make(chan struct{})
 	fullDone := make(chan uploadAnswer, 1)
@@ -274,7 +274,7 @@ func TestUploadCSVListsOverHTTPMatchesTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "e2e-csv-uploader-key"
-	st, rd := uploaderStack(t, tenants, "e2e-csv-uploader", key, api.ScopeFilesWrite, api.ScopeReadFiles)
+	st, rd := uploaderStack(t, tenants, "e2e-csv-uploader", key, auth.ScopeFilesWrite, auth.ScopeReadFiles)
 	first := tr.res.Files[0]
 	req, err := http.NewRequest(http.MethodPost, st.APIURL()+"/v1/tenants/RXX/files?name=staff-list.csv", bytes.NewReader(tr.sink.Bytes(first.Name)))
 	if err != nil {
@@ -316,7 +316,7 @@ func TestUploadCSVListsOverHTTPMatchesTruth(t *testing.T) {
 func uploaderStack(t *testing.T, tenants *tenant.Set, name, key string, scopes ...string) (*stack.Stack, *observe.Reader) {
 	t.Helper()
 	cfg := e2eStackConfig(t, t.TempDir(), tenants)
-	cfg.APIClients = []api.Client{{Name: name, KeySHA256: api.HashKey(key), Tenants: []string{"RXX"}, Scopes: scopes}}
+	cfg.APIClients = []auth.Client{{Name: name, KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: scopes}}
 	st := startStackConfig(t, cfg)
 	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
 	if err != nil {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"database/sql"
 	"net"
 	"net/http"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/services/api/accesslog"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 func init() {
@@ -42,7 +43,7 @@ func (s *Service) LogRequests(h http.Handler) http.Handler {
 			return
 		}
 		start := time.Now()
-		e := &accesslog.Entry{RequestID: uuid.NewString(), At: start, Client: Anonymous}
+		e := &accesslog.Entry{RequestID: uuid.NewString(), At: start, Client: auth.Anonymous}
 		w.Header().Set("X-Request-Id", e.RequestID)
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
@@ -81,7 +82,7 @@ func entryOf(r *http.Request) *accesslog.Entry {
 // listener wrapped by this.
 func (s *Service) WrapListener(ln net.Listener) net.Listener {
 	return accesslog.WrapListener(ln, func(status int) {
-		s.access.Log(accesslog.Entry{RequestID: uuid.NewString(), At: time.Now(), Client: Anonymous, Status: status})
+		s.access.Log(accesslog.Entry{RequestID: uuid.NewString(), At: time.Now(), Client: auth.Anonymous, Status: status})
 	})
 }
 
@@ -89,100 +90,8 @@ func (s *Service) WrapListener(ln net.Listener) net.Listener {
 // the access log.
 func (s *Service) FlushAccessLog(ctx context.Context) error { return s.access.Flush(ctx) }
 
-// logAccess writes a batch of access log rows in one statement. A request
-// id already stored (a retried batch) is skipped.
-func (s *store) logAccess(ctx context.Context, batch []accesslog.Entry) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	var q strings.Builder
-	q.WriteString(`INSERT INTO access_log (request_id, at, client, method, path, tenant, status, duration_us) VALUES `)
-	args := make([]any, 0, 8*len(batch))
-	for i, e := range batch {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, e.RequestID, e.At.UnixMilli(), e.Client, e.Method, e.Path,
-			sql.NullString{String: e.Tenant, Valid: e.Tenant != ""}, e.Status, e.Duration.Microseconds())
-	}
-	q.WriteString(` ON CONFLICT (request_id) DO NOTHING`)
-	_, err := s.db.ExecContext(ctx, s.d.rebind(q.String()), args...)
-	return err
-}
-
-// AccessLogEntry is one access log row as GET /v1/access-log serves it.
-type AccessLogEntry struct {
-	RequestID  string  `json:"request_id"`
-	At         string  `json:"at"`
-	Client     string  `json:"client"`
-	Method     string  `json:"method"`
-	Path       string  `json:"path"`
-	Tenant     *string `json:"tenant"`
-	Status     int     `json:"status"`
-	DurationUS int64   `json:"duration_us"`
-
-	at int64
-}
-
-// accessQuery selects access log rows, newest first.
-type accessQuery struct {
-	Client, Tenant, Path string
-	Status               int
-	Since, Until         time.Time // zero: unbounded; Since inclusive, Until exclusive
-	// After continues a listing after the row (AfterAt, AfterID).
-	AfterAt int64
-	AfterID string
-	Limit   int
-}
-
-func (s *store) accessLog(ctx context.Context, q accessQuery) ([]AccessLogEntry, error) {
-	where := []string{"1 = 1"}
-	var args []any
-	add := func(cond string, v ...any) { where, args = append(where, cond), append(args, v...) }
-	if q.Client != "" {
-		add("client = ?", q.Client)
-	}
-	if q.Tenant != "" {
-		add("tenant = ?", q.Tenant)
-	}
-	if q.Path != "" {
-		add("path = ?", q.Path)
-	}
-	if q.Status != 0 {
-		add("status = ?", q.Status)
-	}
-	if !q.Since.IsZero() {
-		add("at >= ?", q.Since.UnixMilli())
-	}
-	if !q.Until.IsZero() {
-		add("at < ?", q.Until.UnixMilli())
-	}
-	if q.AfterID != "" {
-		add("(at < ? OR (at = ? AND request_id < ?))", q.AfterAt, q.AfterAt, q.AfterID)
-	}
-	args = append(args, q.Limit)
-	rows, err := s.queryRead(ctx, `SELECT request_id, at, client, method, path, tenant, status, duration_us
-		FROM access_log WHERE `+strings.Join(where, " AND ")+` ORDER BY at DESC, request_id DESC LIMIT ?`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []AccessLogEntry{}
-	for rows.Next() {
-		var e AccessLogEntry
-		var tenant sql.NullString
-		if err := rows.Scan(&e.RequestID, &e.at, &e.Client, &e.Method, &e.Path, &tenant, &e.Status, &e.DurationUS); err != nil {
-			return nil, err
-		}
-		e.At, e.Tenant = millisRFC3339(e.at), nullable(tenant)
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
 type accessLogList struct {
-	AccessLog []AccessLogEntry `json:"access_log"`
+	AccessLog []store.AccessLogEntry `json:"access_log"`
 	// NextCursor continues the listing (?cursor=); empty at the end.
 	NextCursor string `json:"next_cursor,omitempty"`
 }
@@ -196,22 +105,22 @@ func (s *Service) getAccessLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	query := r.URL.Query()
-	q := accessQuery{Client: query.Get("client"), Path: query.Get("path"), Limit: n}
+	q := store.AccessQuery{Client: query.Get("client"), Path: query.Get("path"), Limit: n}
 	for _, v := range []string{q.Client, q.Path} {
-		if !cleanText(v) {
+		if !store.CleanText(v) {
 			writeError(w, http.StatusBadRequest, "client and path must be text without NUL")
 			return
 		}
 	}
 	if t := query.Get("tenant"); t != "" {
-		if !tenantRE.MatchString(t) {
+		if !store.ValidTenant(t) {
 			writeError(w, http.StatusBadRequest, "tenant must be an ODS code (letters and digits)")
 			return
 		}
 		q.Tenant = strings.ToUpper(t)
 	}
 	// A key for some tenants reads only their rows: it must name one.
-	if c := clientOf(r); c != nil && !c.allTenants && (q.Tenant == "" || !c.allows(q.Tenant)) {
+	if c := clientOf(r); c != nil && !c.AllTenants() && (q.Tenant == "" || !c.Allows(q.Tenant)) {
 		writeError(w, http.StatusForbidden, `this API key may read the access log of its own tenants only: pass ?tenant= (a key for "*" reads every row)`)
 		return
 	}
@@ -238,12 +147,12 @@ func (s *Service) getAccessLog(w http.ResponseWriter, r *http.Request) {
 	}
 	if c := query.Get("cursor"); c != "" {
 		var err error
-		if q.AfterAt, q.AfterID, err = parseCursor(c); err != nil || !cleanText(q.AfterID) {
+		if q.AfterAt, q.AfterID, err = parseCursor(c); err != nil || !store.CleanText(q.AfterID) {
 			writeError(w, http.StatusBadRequest, "bad cursor")
 			return
 		}
 	}
-	list, err := s.store.accessLog(r.Context(), q)
+	list, err := s.store.AccessLog(r.Context(), q)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -251,7 +160,7 @@ func (s *Service) getAccessLog(w http.ResponseWriter, r *http.Request) {
 	out := accessLogList{AccessLog: list}
 	if len(list) == n {
 		last := list[len(list)-1]
-		out.NextCursor = makeCursor(last.at, last.RequestID)
+		out.NextCursor = makeCursor(last.AtMS, last.RequestID)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -266,7 +175,7 @@ func (s *Service) sweepAccessLog(ctx context.Context) {
 	defer t.Stop()
 	for {
 		before := time.Now().Add(-s.cfg.AccessLogRetention)
-		n, err := s.store.deleteAccessBefore(ctx, before)
+		n, err := s.store.DeleteAccessBefore(ctx, before)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.log.Warn("access log retention: deleting old rows failed", zap.Error(err))
@@ -279,13 +188,4 @@ func (s *Service) sweepAccessLog(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-// deleteAccessBefore deletes the access log rows written before t.
-func (s *store) deleteAccessBefore(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.d.rebind(`DELETE FROM access_log WHERE at < ?`), t.UnixMilli())
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }

@@ -20,6 +20,9 @@ import (
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
 	"github.com/esrflow/esrflow/platform/service"
 	"github.com/esrflow/esrflow/services/api/accesslog"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
+	"github.com/esrflow/esrflow/services/api/store/storetest"
 )
 
 // accessRow is an access log row as GET /v1/access-log lists it.
@@ -83,12 +86,12 @@ func rawExchange(t *testing.T, srv *httptest.Server, req string) int {
 // outside /v1) or by net/http itself before any handler runs (431 header
 // too large, 400 malformed).
 func TestAccessLogEveryRequest(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		admin, reader := newKey(t), newKey(t)
-		s, srv := e.startWith(Config{DBURL: dbURL, UnauthenticatedRate: 0.001, UnauthenticatedBurst: 1, Clients: []Client{
-			{Name: "admin", KeySHA256: HashKey(admin), Tenants: []string{"*"}, Scopes: []string{ScopeAdmin}},
-			{Name: "rxx", KeySHA256: HashKey(reader), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadPeople}},
+		s, srv := e.startWith(Config{DBURL: dbURL, UnauthenticatedRate: 0.001, UnauthenticatedBurst: 1, Clients: []auth.Client{
+			{Name: "admin", KeySHA256: auth.HashKey(admin), Tenants: []string{"*"}, Scopes: []string{auth.ScopeAdmin}},
+			{Name: "rxx", KeySHA256: auth.HashKey(reader), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadPeople}},
 		}}, testLogger(t))
 		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		raw := func(path, key string) (int, string) {
@@ -163,13 +166,13 @@ func TestAccessLogEveryRequest(t *testing.T) {
 // GET /v1/access-log filters by client, tenant, path, status and time, and
 // pages newest first with a cursor; it needs admin.
 func TestAccessLogQuery(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		admin, rxxAdmin, reader := newKey(t), newKey(t), newKey(t)
-		s, srv := e.startWith(Config{DBURL: dbURL, Clients: []Client{
-			{Name: "admin", KeySHA256: HashKey(admin), Tenants: []string{"*"}, Scopes: []string{ScopeAdmin}},
-			{Name: "rxx-admin", KeySHA256: HashKey(rxxAdmin), Tenants: []string{"RXX"}, Scopes: []string{ScopeAdmin}},
-			{Name: "reader", KeySHA256: HashKey(reader), Tenants: []string{"*"}, Scopes: Scopes[:4]},
+		s, srv := e.startWith(Config{DBURL: dbURL, Clients: []auth.Client{
+			{Name: "admin", KeySHA256: auth.HashKey(admin), Tenants: []string{"*"}, Scopes: []string{auth.ScopeAdmin}},
+			{Name: "rxx-admin", KeySHA256: auth.HashKey(rxxAdmin), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeAdmin}},
+			{Name: "reader", KeySHA256: auth.HashKey(reader), Tenants: []string{"*"}, Scopes: auth.Scopes[:4]},
 		}}, testLogger(t))
 		// 40 rows in January 2026, one a minute: clients a/b alternate,
 		// tenants RXX, RYY and none in turn, every fifth a 404. Some share
@@ -187,7 +190,7 @@ func TestAccessLogQuery(t *testing.T) {
 			}
 			seeded = append(seeded, e)
 		}
-		if err := s.store.logAccess(context.Background(), seeded); err != nil {
+		if err := s.store.LogAccess(context.Background(), seeded); err != nil {
 			t.Fatal(err)
 		}
 		// Every query is bounded to January: the queries' own rows (now)
@@ -284,7 +287,7 @@ func TestAccessLogNeedsKeyInOpenMode(t *testing.T) {
 // Rows still queued when the service stops are written by Close: with a
 // flush interval no test outlives, only Close can have written them.
 func TestAccessLogFlushedOnClose(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		s, err := New(Config{
 			Kafka: kafkax.Config{Brokers: e.broker.Seeds(), ClientID: "api-test"}, RegistryURL: e.registry, DBURL: dbURL,
@@ -301,7 +304,7 @@ func TestAccessLogFlushedOnClose(t *testing.T) {
 			}
 		}
 		var before int
-		if err := s.db.QueryRow(`SELECT COUNT(*) FROM access_log`).Scan(&before); err != nil {
+		if err := s.store.DB().QueryRow(`SELECT COUNT(*) FROM access_log`).Scan(&before); err != nil {
 			t.Fatal(err)
 		}
 		srv.Close()
@@ -309,11 +312,7 @@ func TestAccessLogFlushedOnClose(t *testing.T) {
 		if before != 0 {
 			t.Fatalf("%d rows written before Close: the batch should still be queued", before)
 		}
-		db, _, err := openDB(dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := storetest.Open(t, dbURL).DB()
 		var n int
 		if err := db.QueryRow(`SELECT COUNT(*) FROM access_log WHERE status = 404 AND client = 'anonymous'`).Scan(&n); err != nil || n != requests {
 			t.Errorf("after Close the access log holds %d rows (%v), want %d", n, err, requests)
@@ -373,11 +372,7 @@ func TestBinaryLogsEveryRequest(t *testing.T) {
 	if err := <-done; err != nil && err != context.Canceled {
 		t.Fatalf("service.Run: %v", err)
 	}
-	db, _, err := openDB("sqlite:" + dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, "sqlite:"+dbPath).DB()
 	for _, c := range []struct {
 		path   string
 		status int
@@ -395,8 +390,8 @@ func TestBinaryLogsEveryRequest(t *testing.T) {
 
 // A handler that panics is still logged, as a 500.
 func TestAccessLogHandlerPanic(t *testing.T) {
-	st := openServiceStore(t, "sqlite:"+filepath.Join(t.TempDir(), "api.db"))
-	w, err := accesslog.New(accesslog.Config{}, st.logAccess, nil, nil)
+	st := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "api.db"))
+	w, err := accesslog.New(accesslog.Config{}, st.LogAccess, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +404,7 @@ func TestAccessLogHandlerPanic(t *testing.T) {
 	srv.Close()
 	w.Close()
 	var n int
-	if err := st.db.QueryRow(`SELECT COUNT(*) FROM access_log WHERE path = '/v1/boom' AND status = 500`).Scan(&n); err != nil || n != 1 {
+	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM access_log WHERE path = '/v1/boom' AND status = 500`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("rows for the panicking request: %d (%v), want 1", n, err)
 	}
 }
@@ -421,20 +416,17 @@ func TestAccessLogRetention(t *testing.T) {
 	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "api.db")
 	_, _, stop := e.run(Config{DBURL: dbURL}) // creates the schema
 	stop()
-	db, d, err := openDB(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	st := storetest.Open(t, dbURL)
+	db := st.DB()
 	for id, age := range map[string]time.Duration{"old": 48 * time.Hour, "recent": time.Hour} {
-		if _, err := db.Exec(d.rebind(`INSERT INTO access_log (request_id, at, client, method, path, tenant, status, duration_us)
+		if _, err := db.Exec(st.Rebind(`INSERT INTO access_log (request_id, at, client, method, path, tenant, status, duration_us)
 			VALUES (?, ?, 'anonymous', 'GET', '/x', NULL, 404, 1)`), id, time.Now().Add(-age).UnixMilli()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	count := func(id string) int {
 		var n int
-		if err := db.QueryRow(d.rebind(`SELECT COUNT(*) FROM access_log WHERE request_id = ?`), id).Scan(&n); err != nil {
+		if err := db.QueryRow(st.Rebind(`SELECT COUNT(*) FROM access_log WHERE request_id = ?`), id).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n

@@ -1,43 +1,30 @@
-// Package api materialises the public events and the file reports into the
-// api's own database (SQLite by default, PostgreSQL in production) and serves
-// current state and the audit trail over a JSON HTTP API.
+// Package api is the api service: it materialises the public events and the
+// ops topics into its own database (SQLite by default, PostgreSQL in
+// production) and serves current state, the audit trail, file reports, held
+// batches and files, quarantine and replays, the event feed and webhooks over
+// a JSON HTTP API (docs/api.md).
 //
-// It consumes, as consumer group esrflow-api, every tenant's event topics
-// (esr.<tenant>.{starter-created,leaver-confirmed,position-updated}.v1, found
-// by regex so a new tenant needs no restart) and esr.ops.file-reports.v1,
-// read committed. Each polled batch is written in one database transaction and
-// only then are the Kafka offsets committed: delivery is at least once, and
-// the event-id primary key makes a re-delivery a no-op, so the database sees
-// every event exactly once.
+// This package holds the HTTP handlers and the wiring; the components are
+// packages of their own: store (the database and its queries), store/migrate
+// (goose migrations), materialise (the Kafka consumer that writes the store),
+// auth (scopes, clients and database keys), feed and webhook (the event feed's
+// wake-ups and webhook delivery), accesslog, minimise and avrojson.
 //
-// It also consumes esr.ops.held-batches.v1 (the leaver guard's held batches
-// and their outcomes) and lets an operator release or reject a held batch:
-// the decision is produced to esr.ops.commands.v1, which publish applies.
-//
-// It consumes esr.quarantine.v1 into the quarantine table (quarantine.go),
-// served per tenant with personal values redacted unless the client holds
-// people:sensitive, and lets an operator replay quarantined rows: the request
-// goes to esr.ops.replays.v1 (ingest sends the rows through normalise and
-// validate again), and each row's outcome is tracked from the quarantine
-// records and the file report that carry the replay's id (replay.go).
-//
-// Requests are authenticated by API key (Config.Clients), scoped by tenant
-// and scope, and written to an access log.
+// Operator decisions (a held batch released or rejected, a held file released
+// or discarded, quarantined rows replayed) are produced to esr.ops.commands.v1,
+// esr.ops.intake.v1 and esr.ops.replays.v1 after the request is recorded; the
+// stages that own them apply them once.
 package api
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"regexp"
 	"time"
 
-	"github.com/hamba/avro/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
@@ -46,19 +33,18 @@ import (
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
 	"github.com/esrflow/esrflow/platform/lifecycle"
 	"github.com/esrflow/esrflow/platform/service"
-	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 	"github.com/esrflow/esrflow/services/api/accesslog"
+	"github.com/esrflow/esrflow/services/api/auth"
 	"github.com/esrflow/esrflow/services/api/feed"
+	"github.com/esrflow/esrflow/services/api/materialise"
 	"github.com/esrflow/esrflow/services/api/minimise"
+	"github.com/esrflow/esrflow/services/api/store"
 	"github.com/esrflow/esrflow/services/api/webhook"
 )
 
 // Group is the api's consumer group.
-const Group = "esrflow-api"
-
-// EventTopicsRegex matches every tenant's public event topics.
-const EventTopicsRegex = `^esr\.[a-z0-9]+\.(starter-created|leaver-confirmed|position-updated|leaver-reversed)\.v1$`
+const Group = materialise.Group
 
 // DefaultDBURL is the database used when none is configured.
 const DefaultDBURL = "sqlite:esrflow-api.db"
@@ -83,11 +69,11 @@ type Config struct {
 	MaxPollRecords int
 	// Clients are the API clients allowed in. None: the embedded
 	// single-machine mode, where reads are open and operate endpoints are
-	// refused (401). See LoadClients for the file format.
-	Clients []Client
+	// refused (401). See auth.LoadClients for the file format.
+	Clients []auth.Client
 	// KeysRefresh is how long an instance trusts its cached copy of the
 	// database's API keys (docs/api.md, Keys); zero means
-	// DefaultKeysRefresh. The instance that creates or revokes a key
+	// auth.DefaultKeysRefresh. The instance that creates or revokes a key
 	// re-reads them at once.
 	KeysRefresh time.Duration
 	// CommandTimeout bounds how long a release or reject waits for Kafka to
@@ -160,7 +146,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	// The file is read when the flag (or ESRFLOW_API_AUTH_CLIENTS) is
 	// parsed, so a bad clients file stops the service before it starts.
 	fs.Func("auth.clients", "YAML file of API clients (name, key_sha256, tenants, scopes); unset: reads open, operate refused", func(path string) error {
-		cs, err := LoadClients(path)
+		cs, err := auth.LoadClients(path)
 		if err != nil {
 			return err
 		}
@@ -178,18 +164,14 @@ type Deps struct {
 // Service is a running api: a Kafka consumer writing the database, and the
 // HTTP handler reading it.
 type Service struct {
-	cfg    Config
-	log    *zap.Logger
-	db     *sql.DB
-	store  *store
-	kafka  *kgo.Client
-	serde  *avrox.Serde
-	api    avro.API
+	cfg   Config
+	log   *zap.Logger
+	store *store.Store
+	// mat consumes the topics into the store.
+	mat    *materialise.Materialiser
 	m      *metrics
-	reader map[string]avro.Schema // latest schema by schema name
-	auth   *auth
+	auth   *auth.Authenticator
 	unauth *addrLimiter // requests without a valid key
-	health *consumerHealth
 	// access writes the access log in batches, off the request path.
 	access *accesslog.Writer
 	// feed wakes long-polling feed readers and the webhook dispatcher when
@@ -231,15 +213,6 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		}
 		cfg.Tenants = set
 	}
-	if cfg.Group == "" {
-		cfg.Group = Group
-	}
-	if cfg.TopicRefresh <= 0 {
-		cfg.TopicRefresh = 10 * time.Second
-	}
-	if cfg.MaxPollRecords <= 0 {
-		cfg.MaxPollRecords = 1000
-	}
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = 10 * time.Second
 	}
@@ -255,7 +228,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = 2 * time.Minute
 	}
-	a, err := newAuth(cfg.Clients)
+	a, err := auth.New(cfg.Clients)
 	if err != nil {
 		return nil, fmt.Errorf("api clients: %w", err)
 	}
@@ -269,91 +242,54 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	health := newConsumerHealth()
-	if err := health.register(deps.Metrics); err != nil {
-		return nil, err
-	}
-	reader := map[string]avro.Schema{}
-	for _, name := range []string{schemas.StarterCreated, schemas.LeaverConfirmed, schemas.PositionUpdated, schemas.LeaverReversed, schemas.FileReport, schemas.HeldBatch, schemas.Quarantine, schemas.EventLineage} {
-		s, _, err := schemas.Latest(name)
-		if err != nil {
-			return nil, err
-		}
-		reader[name] = s
-	}
 	srCl, err := sr.NewClient(sr.URLs(cfg.RegistryURL))
 	if err != nil {
 		return nil, fmt.Errorf("registry client: %w", err)
 	}
-	db, d, err := openDB(cfg.DBURL)
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := migrate(ctx, db, d); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("database %s: %w", d, err)
+	st, err := store.Open(ctx, cfg.DBURL)
+	if err != nil {
+		return nil, err
 	}
 	kcfg := cfg.Kafka
 	if cfg.InstanceID != "" && kcfg.ClientID != "" {
 		kcfg.ClientID += "-" + cfg.InstanceID
 	}
-	cl, err := kcfg.NewClient(
-		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeRegex(),
-		kgo.ConsumeTopics(EventTopicsRegex, `^`+regexp.QuoteMeta(schemas.TopicFileReports)+`$`,
-			`^`+regexp.QuoteMeta(schemas.TopicHeldBatches)+`$`, `^`+regexp.QuoteMeta(schemas.TopicQuarantine)+`$`,
-			`^`+regexp.QuoteMeta(schemas.TopicLineage)+`$`),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
-		kgo.MetadataMaxAge(cfg.TopicRefresh),
-		kgo.MetadataMinAge(min(cfg.TopicRefresh, time.Second)),
-		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { health.forget(m) }),
-		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { health.forget(m) }),
-	)
+	serde := avrox.New(srCl, internalv1.NewAPI())
+	feeds := feed.NewNotifier()
+	mat, err := materialise.New(materialise.Config{Kafka: kcfg, Group: cfg.Group, TopicRefresh: cfg.TopicRefresh, MaxPollRecords: cfg.MaxPollRecords},
+		materialise.Deps{Log: deps.Log, Metrics: deps.Metrics, Store: st, Serde: serde, Notify: feeds.Notify})
 	if err != nil {
-		_ = db.Close()
+		st.Close()
 		return nil, err
 	}
-	serde := avrox.New(srCl, internalv1.NewAPI())
 	commands, err := newCommandProducer(kcfg, cfg.CommandTimeout, srCl, serde)
 	if err != nil {
-		cl.Close()
-		_ = db.Close()
+		mat.Close()
+		st.Close()
 		return nil, err
 	}
-	read, err := openReader(cfg.DBURL, d, db)
+	access, err := accesslog.New(cfg.AccessLog, st.LogAccess, deps.Log, deps.Metrics)
 	if err != nil {
 		commands.close()
-		cl.Close()
-		_ = db.Close()
-		return nil, err
-	}
-	st := &store{db: db, d: d, read: read}
-	access, err := accesslog.New(cfg.AccessLog, st.logAccess, deps.Log, deps.Metrics)
-	if err != nil {
-		commands.close()
-		cl.Close()
-		st.close()
+		mat.Close()
+		st.Close()
 		return nil, err
 	}
 	if cfg.KeysRefresh <= 0 {
-		cfg.KeysRefresh = DefaultKeysRefresh
+		cfg.KeysRefresh = auth.DefaultKeysRefresh
 	}
-	a.keys = &keyCache{load: st.loadKeys, anyKey: st.anyKey, ttl: cfg.KeysRefresh}
-	deps.Log.Info("api database ready", zap.String("db", d.String()), zap.Int("api_clients", len(cfg.Clients)))
-	if a.open() {
+	a.UseKeys(auth.NewKeyCache(st, cfg.KeysRefresh))
+	deps.Log.Info("api database ready", zap.String("db", st.Dialect().String()), zap.Int("api_clients", len(cfg.Clients)))
+	if a.Open() {
 		deps.Log.Warn("no API clients configured: reads are open to anyone who can reach the port, operate endpoints are refused")
 	}
 	s := &Service{
-		cfg: cfg, log: deps.Log, db: db, store: st, kafka: cl, access: access,
-		serde: serde, api: internalv1.NewAPI(), m: m, reader: reader, auth: a, commands: commands, health: health,
+		cfg: cfg, log: deps.Log, store: st, mat: mat, access: access, m: m, auth: a, commands: commands,
 		unauth:  newAddrLimiter(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
-		feed:    feed.NewNotifier(),
-		whStore: webhook.NewStore(db, d.rebind),
+		feed:    feeds,
+		whStore: webhook.NewStore(st.DB(), st.Rebind),
 	}
 	whCfg := cfg.Webhooks
 	whCfg.Poll, whCfg.Minimise = cfg.FeedPoll, minimise.JSON
@@ -361,14 +297,14 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	// read the tenant's events; without people:sensitive now, its bodies
 	// are minimised even if it was created with it.
 	whCfg.Owner = func(ctx context.Context, client, tenant string) (bool, bool, error) {
-		if a.open() {
+		if a.Open() {
 			return true, false, nil
 		}
-		c, err := a.byName(ctx, client)
+		c, err := a.ByName(ctx, client)
 		if err != nil || c == nil {
 			return false, false, err
 		}
-		return c.allows(tenant) && c.hasAny([]string{ScopeReadEvents}), c.sensitive(), nil
+		return c.Allows(tenant) && c.HasAny([]string{auth.ScopeReadEvents}), c.Sensitive(), nil
 	}
 	s.webhooks = webhook.NewDispatcher(whCfg, s.whStore, webhookSource{s}, deps.Log)
 	return s, nil
@@ -379,22 +315,22 @@ func New(cfg Config, deps Deps) (*Service, error) {
 func (s *Service) Close() {
 	s.access.Close()
 	s.commands.close()
-	s.kafka.Close()
-	s.store.close()
+	s.mat.Close()
+	s.store.Close()
 }
 
 // Ready reports whether the database and Kafka answer and the consumer is
 // not stuck on a batch it keeps failing to write.
 func (s *Service) Ready() error {
-	if err := s.health.check(s.cfg.StallTimeout); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.db.PingContext(ctx); err != nil {
+	if err := s.mat.Ready(ctx, s.cfg.StallTimeout); err != nil {
+		return err
+	}
+	if err := s.store.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	return kafkax.Ping(ctx, s.kafka)
+	return nil
 }
 
 // Spec describes the api binary.

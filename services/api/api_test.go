@@ -3,13 +3,9 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,69 +27,11 @@ import (
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
-	schemamigrate "github.com/esrflow/esrflow/services/api/store/migrate"
+	"github.com/esrflow/esrflow/services/api/store"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
+	"github.com/esrflow/esrflow/services/api/store/storetest"
 	"github.com/esrflow/esrflow/services/registry/registrytest"
 )
-
-// postgresURL is the local PostgreSQL the suite also runs on (trust auth,
-// database "test"); ESRFLOW_TEST_POSTGRES_URL overrides it.
-func postgresURL() string {
-	if u := os.Getenv("ESRFLOW_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// forEachDB runs fn on a fresh SQLite file and on a fresh PostgreSQL schema.
-func forEachDB(t *testing.T, fn func(t *testing.T, dbURL string)) {
-	t.Run("sqlite", func(t *testing.T) {
-		fn(t, "sqlite:"+filepath.Join(t.TempDir(), "api.db"))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		fn(t, freshPostgresSchema(t))
-	})
-}
-
-// freshPostgresSchema creates a schema for this test only and returns a URL
-// whose search_path selects it.
-func freshPostgresSchema(t *testing.T) string {
-	t.Helper()
-	base := postgresURL()
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		// CI sets ESRFLOW_REQUIRE_POSTGRES so that a database that failed
-		// to start fails the run instead of quietly skipping half of it.
-		if os.Getenv("ESRFLOW_REQUIRE_POSTGRES") != "" {
-			t.Fatalf("PostgreSQL not reachable at %s: %v", redactURL(base), err)
-		}
-		t.Skipf("PostgreSQL not reachable at %s (%v): skipping the PostgreSQL run", redactURL(base), err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "api_test_" + hex.EncodeToString(b[:])
-	if _, err := db.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		_, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
 
 var tenantTopics = func() []embedded.TopicSpec {
 	var out []embedded.TopicSpec
@@ -244,38 +182,20 @@ func flushAccessLog(t *testing.T, s *Service) {
 	}
 }
 
-func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
-
-func src(line int64) eventsv1.Source {
-	return eventsv1.Source{FileName: "GO_412_EXP_GOC_20240311_00000347.DAT", FileSha256: sha1, Line: line}
-}
+// The fixtures the store's tests share.
+var (
+	day       = storetest.Day
+	src       = storetest.Src
+	starter   = storetest.Starter
+	snapshot  = storetest.Snapshot
+	recorded1 = storetest.Recorded1
+	recorded2 = storetest.Recorded2
+)
 
 const (
-	sha1 = "9f2c4e1a7b3d5f6e8a0c2b4d6f8e0a1c3b5d7f9e1a2c4b6d8f0e2a4c6b8d0f1e"
+	sha1 = storetest.SHA1
 	sha2 = "1111111111111111111111111111111111111111111111111111111111111111"
 )
-
-var (
-	recorded1 = time.Date(2024, 3, 11, 2, 17, 3, 250_000_000, time.UTC)
-	recorded2 = time.Date(2024, 4, 1, 2, 0, 0, 0, time.UTC)
-)
-
-func starter() *eventsv1.StarterCreated {
-	return &eventsv1.StarterCreated{
-		EventID: "ev-starter-1", Tenant: "RXX", Vpd: "412", PersonID: "20990417", EmployeeNumber: "31004581",
-		EffectiveDate: day(2024, 3, 11), RecordedAt: recorded1, Source: src(5),
-		AssignmentNumber: "31004581", PositionNumber: "5102277", PositionTitle: "Staff Nurse",
-		Organisation: "412 Cardiology Outpatients", StartDate: day(2024, 3, 11),
-	}
-}
-
-func snapshot(title, grade string) *eventsv1.PositionSnapshot {
-	return &eventsv1.PositionSnapshot{
-		PositionNumber: "5102277", PositionTitle: title, Organisation: "412 Cardiology Outpatients",
-		Grade: grade, StaffGroup: "Nursing and Midwifery Registered", JobRole: "Staff Nurse",
-		OccupationCode: "N6A", Location: "Ward 7 Admin",
-	}
-}
 
 // get fetches a path without a key and returns the status and compacted
 // body.
@@ -318,7 +238,7 @@ func assertGet(t *testing.T, srv *httptest.Server, path string, status int, want
 }
 
 func TestAPI(t *testing.T) {
-	forEachDB(t, testAPI)
+	dbtest.ForEach(t, testAPI)
 }
 
 func testAPI(t *testing.T, dbURL string) {
@@ -383,7 +303,7 @@ func testAPI(t *testing.T, dbURL string) {
 		Tenant: "RXX", Vpd: "412",
 		File: internalv1.FileInfo{Name: "GO_412_EXP_GOC_20240312_00000348.DAT", Sha256: sha2, Dialect: "go-v2",
 			Kind: internalv1.FileKindChange, Sequence: 348, RunDate: day(2024, 3, 12), Size: 100},
-		Status: internalv1.FileStatusRejected, Reason: ptr("trailer count 7 does not match 8 data rows"),
+		Status: internalv1.FileStatusRejected, Reason: store.Ptr("trailer count 7 does not match 8 data rows"),
 		EventsEmitted: map[string]int64{}, ReportedAt: recorded1.Add(24 * time.Hour),
 	}
 	e.produce(true, e.report(accepted), e.report(&dup), e.report(rejected))
@@ -562,13 +482,13 @@ func testAPI(t *testing.T, dbURL string) {
 	if !strings.Contains(evs, fmt.Sprintf(`"offset":%d,"schema_id":%d`, stOff[0], stID)) {
 		t.Errorf("starter should keep its first delivery's position (offset %d): %s", stOff[0], evs)
 	}
-	if got := testutil.ToFloat64(s.m.stored.WithLabelValues("RXX", "starter-created")); got != 2 {
+	if got := testutil.ToFloat64(s.mat.Metrics().Stored.WithLabelValues("RXX", "starter-created")); got != 2 {
 		t.Errorf("esrflow_api_events_stored_total{RXX,starter-created} = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(s.m.duplicates); got != 1 {
+	if got := testutil.ToFloat64(s.mat.Metrics().Duplicates); got != 1 {
 		t.Errorf("duplicates = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(s.m.stored.WithLabelValues("RYY", "starter-created")); got != 1 {
+	if got := testutil.ToFloat64(s.mat.Metrics().Stored.WithLabelValues("RYY", "starter-created")); got != 1 {
 		t.Errorf("esrflow_api_events_stored_total{RYY,starter-created} = %v, want 1", got)
 	}
 
@@ -577,10 +497,10 @@ func testAPI(t *testing.T, dbURL string) {
 	personBefore := waitFor(t, srv, "/v1/tenants/RXX/people/20990417", 200, "")
 	s2, _ := e.start(dbURL, "esrflow-api-replay")
 	deadline := time.Now().Add(30 * time.Second)
-	for testutil.ToFloat64(s2.m.duplicates) < 8 && time.Now().Before(deadline) {
+	for testutil.ToFloat64(s2.mat.Metrics().Duplicates) < 8 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got := testutil.ToFloat64(s2.m.duplicates); got != 8 {
+	if got := testutil.ToFloat64(s2.mat.Metrics().Duplicates); got != 8 {
 		t.Errorf("replay duplicates = %v, want 8 (every committed event)", got)
 	}
 	if n, err := testutil.GatherAndCount(prometheusGatherer(s2), "esrflow_api_events_stored_total"); err != nil || n != 0 {
@@ -593,7 +513,7 @@ func testAPI(t *testing.T, dbURL string) {
 
 func prometheusGatherer(s *Service) prometheus.Gatherer {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(s.m.stored)
+	reg.MustRegister(s.mat.Metrics().Stored)
 	return reg
 }
 
@@ -623,36 +543,7 @@ func TestUndecodableRecordSkipped(t *testing.T) {
 		e.event("RXX", schemas.EventStarterCreated, 1, st.PersonID, st))
 	s, srv := e.start("sqlite:"+filepath.Join(t.TempDir(), "api.db"), "")
 	waitFor(t, srv, "/v1/tenants/RXX/people/20990417", 200, `"last_event_id":"ev-starter-1"`)
-	if got := testutil.ToFloat64(s.m.skipped.WithLabelValues(topic)); got != 1 {
+	if got := testutil.ToFloat64(s.mat.Metrics().Skipped.WithLabelValues(topic)); got != 1 {
 		t.Errorf("skipped = %v, want 1", got)
 	}
-}
-
-func TestOpenDBRejectsUnknownURL(t *testing.T) {
-	for _, u := range []string{"mysql://u:secret@h/db", "sqlite:", "api.db"} {
-		_, _, err := openDB(u)
-		if err == nil {
-			t.Errorf("openDB(%q) succeeded", u)
-		} else if strings.Contains(err.Error(), "secret") {
-			t.Errorf("openDB(%q) error leaks the password: %v", u, err)
-		}
-	}
-}
-
-func TestMigrateIsIdempotent(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
-		db, d, err := openDB(dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		for range 2 {
-			if err := migrate(context.Background(), db, d); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if v, err := schemamigrate.Current(context.Background(), db, d.String()); err != nil || v != schemamigrate.Latest() {
-			t.Errorf("version = %d (%v), want %d", v, err, schemamigrate.Latest())
-		}
-	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/registrar"
+	"github.com/esrflow/esrflow/services/api/materialise"
 )
 
 // The AsyncAPI document (schemas/asyncapi.yaml) against the code: its
@@ -36,7 +37,7 @@ func TestAsyncAPIDocument(t *testing.T) {
 			public[strings.ReplaceAll(b.Topic, "<tenant>", "{tenant}")] = b
 		}
 	}
-	consumed := regexp.MustCompile(EventTopicsRegex)
+	consumed := regexp.MustCompile(materialise.EventTopicsRegex)
 	served, err := asyncAPIJSON()
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,10 @@ import (
 
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
 	"github.com/esrflow/esrflow/platform/obs"
+	"github.com/esrflow/esrflow/services/api/auth"
 	"github.com/esrflow/esrflow/services/api/feed"
+	"github.com/esrflow/esrflow/services/api/store"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 )
 
 func envInt(name string, def int) int {
@@ -129,15 +132,15 @@ func drive(name string, cl *http.Client, clients int, d time.Duration, key strin
 func seed(t *testing.T, st *store, people int, base time.Time) []time.Time {
 	ctx := context.Background()
 	var at []time.Time
-	var b batch
+	var b store.Batch
 	flush := func() {
 		if len(b.Events) == 0 {
 			return
 		}
-		if _, err := st.apply(ctx, b); err != nil {
+		if _, err := st.Apply(ctx, b); err != nil {
 			t.Fatal(err)
 		}
-		b = batch{}
+		b = store.Batch{}
 	}
 	for i := range people {
 		rec := base.Add(time.Duration(i) * time.Second)
@@ -164,13 +167,13 @@ func TestBenchAPI(t *testing.T) {
 	case "":
 		dbURL = "sqlite:" + filepath.Join(t.TempDir(), "api.db")
 	case "postgres": // a fresh schema on the tests' PostgreSQL (ESRFLOW_TEST_POSTGRES_URL)
-		dbURL = freshPostgresSchema(t)
+		dbURL = dbtest.FreshPostgresSchema(t)
 	}
 	e := newEnv(t) // the service needs a broker and registry to start; the reads use neither
 	key := newKey(t)
 	s, err := New(Config{
 		Kafka: kafkax.Config{Brokers: e.broker.Seeds(), ClientID: "api-bench"}, RegistryURL: e.registry, DBURL: dbURL,
-		Clients: []Client{{Name: "bench", KeySHA256: HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadPeople, ScopeReadEvents}}},
+		Clients: []auth.Client{{Name: "bench", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadPeople, auth.ScopeReadEvents}}},
 	}, Deps{Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
@@ -230,13 +233,13 @@ func TestBenchAPI(t *testing.T) {
 				return
 			default:
 			}
-			var b batch
+			var b store.Batch
 			for j := range 100 {
 				i := (n*100 + j) % people
 				b.Events = append(b.Events, benchPosition(i, base.Add(time.Duration(people+n*100+j)*time.Second), "load"+strconv.Itoa(n)))
 			}
 			w0 := time.Now()
-			if _, err := s.store.apply(context.Background(), b); err != nil {
+			if _, err := s.store.Apply(context.Background(), b); err != nil {
 				t.Error(err)
 				return
 			}
@@ -256,7 +259,7 @@ func TestBenchAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logged int
-	if err := s.db.QueryRow(`SELECT COUNT(*) FROM access_log`).Scan(&logged); err != nil {
+	if err := s.store.DB().QueryRow(`SELECT COUNT(*) FROM access_log`).Scan(&logged); err != nil {
 		t.Fatal(err)
 	}
 	total := 0

@@ -24,6 +24,8 @@ import (
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 	"github.com/esrflow/esrflow/schemas/registrar"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 // MaxReasonLength is the longest reason an operator may give, in characters.
@@ -146,16 +148,16 @@ func (s *Service) decide(action internalv1.OperatorAction) http.HandlerFunc {
 		}
 		cmd := &internalv1.OperatorCommand{
 			CommandID: uuid.NewString(), Tenant: t, Action: action, BatchID: r.PathValue("batch_id"),
-			Actor: client.name, Reason: req.Reason,
+			Actor: client.Name(), Reason: req.Reason,
 			// timestamp-millis: truncate so the audit row and the record agree.
 			RequestedAt: time.Now().UTC().Truncate(time.Millisecond),
 		}
-		err := s.store.requestDecision(r.Context(), cmd)
+		err := s.store.RequestDecision(r.Context(), cmd)
 		switch {
-		case errors.Is(err, errNotFound):
+		case errors.Is(err, store.ErrNotFound):
 			writeError(w, http.StatusNotFound, "held batch not found")
 			return
-		case errors.Is(err, errNotHeld), errors.Is(err, errPending):
+		case errors.Is(err, store.ErrNotHeld), errors.Is(err, store.ErrPending):
 			writeError(w, http.StatusConflict, "batch "+cmd.BatchID+" cannot be decided: "+err.Error())
 			return
 		case err != nil:
@@ -167,7 +169,7 @@ func (s *Service) decide(action internalv1.OperatorAction) http.HandlerFunc {
 			s.log.Error("operator command not written", logx.Tenant(t), zap.String("command_id", cmd.CommandID), zap.Error(err))
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 			defer cancel()
-			if ferr := s.store.failDecision(ctx, cmd.CommandID); ferr != nil {
+			if ferr := s.store.FailDecision(ctx, cmd.CommandID); ferr != nil {
 				s.log.Error("marking the command failed", zap.String("command_id", cmd.CommandID), zap.Error(ferr))
 			}
 			writeError(w, http.StatusServiceUnavailable, "Kafka did not confirm the command (unavailable?); retry later")
@@ -176,7 +178,7 @@ func (s *Service) decide(action internalv1.OperatorAction) http.HandlerFunc {
 		s.m.commands.WithLabelValues(string(action), "requested").Inc()
 		s.log.Info("operator command requested", logx.Tenant(t), zap.String("command_id", cmd.CommandID),
 			zap.String("batch_id", cmd.BatchID), zap.String("action", string(action)), zap.String("actor", cmd.Actor))
-		writeJSON(w, http.StatusAccepted, decisionResponse{CommandID: cmd.CommandID, BatchID: cmd.BatchID, Action: string(action), Status: AuditRequested})
+		writeJSON(w, http.StatusAccepted, decisionResponse{CommandID: cmd.CommandID, BatchID: cmd.BatchID, Action: string(action), Status: store.AuditRequested})
 	}
 }
 
@@ -185,7 +187,7 @@ func (s *Service) decide(action internalv1.OperatorAction) http.HandlerFunc {
 // JSON object read into req — unknown fields refused, and nothing after it,
 // so `{"reason":"a"}{"reason":"b"}` is not read as its first half — whose
 // reason (a field of req) it trims and checks. false: the answer is written.
-func operatorBody(w http.ResponseWriter, r *http.Request, maxBytes int64, req any, reason *string, help string) (string, *authClient, bool) {
+func operatorBody(w http.ResponseWriter, r *http.Request, maxBytes int64, req any, reason *string, help string) (string, *auth.Caller, bool) {
 	t, ok := tenant(w, r)
 	if !ok {
 		return "", nil, false

@@ -9,6 +9,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -30,6 +31,9 @@ import (
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 )
 
 // loadOpenAPI parses and validates the embedded OpenAPI document.
@@ -89,7 +93,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 			t.Errorf("%s: no x-scopes", id)
 		}
 		for _, s := range o.scopes() {
-			if !slices.Contains(Scopes, s) {
+			if !slices.Contains(auth.Scopes, s) {
 				t.Errorf("%s: x-scopes names %q, not a scope the api knows", id, s)
 			}
 		}
@@ -116,16 +120,24 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 func sourceRoutes(t *testing.T) map[string][]string {
 	t.Helper()
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, ".", func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	nonTest := func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }
+	pkgs, err := parser.ParseDir(fset, ".", nonTest, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The scope constants are package auth's.
+	authPkgs, err := parser.ParseDir(fset, "auth", nonTest, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	consts := map[string]string{}
 	aliases := map[string]string{} // const A = B
 	var files []*ast.File
-	for _, p := range pkgs {
+	for _, p := range append(slices.Collect(maps.Values(pkgs)), slices.Collect(maps.Values(authPkgs))...) {
 		for _, f := range p.Files {
-			files = append(files, f)
+			if p.Name == "api" {
+				files = append(files, f)
+			}
 			ast.Inspect(f, func(n ast.Node) bool {
 				if vs, ok := n.(*ast.ValueSpec); ok {
 					for i, name := range vs.Names {
@@ -174,6 +186,11 @@ func sourceRoutes(t *testing.T) map[string][]string {
 			}
 			var scopes []string
 			for _, a := range call.Args[min(2, len(call.Args)):] {
+				if sel, ok := a.(*ast.SelectorExpr); ok {
+					if x, ok := sel.X.(*ast.Ident); ok && x.Name == "auth" {
+						a = sel.Sel
+					}
+				}
 				if id, ok := a.(*ast.Ident); ok {
 					v, ok := consts[id.Name]
 					if !ok {
@@ -247,19 +264,19 @@ func newContractFixture(t *testing.T, dbURL string) *contractFixture {
 		t.Fatal(err)
 	}
 	f := &contractFixture{e: e, doc: doc, router: router, keys: map[string]string{}, statuses: map[string]map[int]bool{}}
-	var clients []Client
+	var clients []auth.Client
 	add := func(name string, tenants, scopes []string) {
 		f.keys[name] = newKey(t)
-		clients = append(clients, Client{Name: name, KeySHA256: HashKey(f.keys[name]), Tenants: tenants, Scopes: scopes})
+		clients = append(clients, auth.Client{Name: name, KeySHA256: auth.HashKey(f.keys[name]), Tenants: tenants, Scopes: scopes})
 	}
-	add("rxx-all", []string{"RXX"}, Scopes)
-	add("ryy-all", []string{"RYY"}, Scopes)
+	add("rxx-all", []string{"RXX"}, auth.Scopes)
+	add("ryy-all", []string{"RYY"}, auth.Scopes)
 	for _, c := range append(minimisationChecks, struct {
 		without string
 		fields  []string
 	}{without: personalScope}) {
 		if f.keys[withoutKey(c.without)] == "" {
-			add(withoutKey(c.without), []string{"RXX"}, slices.DeleteFunc(slices.Clone(Scopes), func(s string) bool { return s == c.without || s == ScopeAdmin }))
+			add(withoutKey(c.without), []string{"RXX"}, slices.DeleteFunc(slices.Clone(auth.Scopes), func(s string) bool { return s == c.without || s == auth.ScopeAdmin }))
 		}
 	}
 	for _, o := range operations(doc) {
@@ -267,7 +284,7 @@ func newContractFixture(t *testing.T, dbURL string) *contractFixture {
 			continue
 		}
 		// admin holds every scope, so a key lacking one never has it.
-		rest := slices.DeleteFunc(slices.Clone(Scopes), func(s string) bool { return s == ScopeAdmin || slices.Contains(o.scopes(), s) })
+		rest := slices.DeleteFunc(slices.Clone(auth.Scopes), func(s string) bool { return s == auth.ScopeAdmin || slices.Contains(o.scopes(), s) })
 		add(lackingKey(o), []string{"*"}, rest)
 	}
 
@@ -331,7 +348,7 @@ func newContractFixture(t *testing.T, dbURL string) *contractFixture {
 		UnauthenticatedRate: 0.001, UnauthenticatedBurst: 2}, testLogger(t))
 	f.ids = map[string]string{
 		"tenant": "RXX", "person_id": st.PersonID, "file": sha1, "sha256": shaHeld1, "batch_id": batchA.BatchID,
-		"id": QuarantineID("RXX", sha1, qLine), "replay_id": "", "event_id": st.EventID, "number": pu2.After.PositionNumber,
+		"id": store.QuarantineID("RXX", sha1, qLine), "replay_id": "", "event_id": st.EventID, "number": pu2.After.PositionNumber,
 		"name": pu2.After.Organisation,
 	}
 	key := f.keys["rxx-all"]
@@ -339,7 +356,7 @@ func newContractFixture(t *testing.T, dbURL string) *contractFixture {
 	waitKey(t, f.srv, key, "/v1/tenants/RXX/locations", 200, `"Ward 7 Admin"`)
 	waitKey(t, f.srv, key, "/v1/tenants/RXX/files?status=HELD", 200, shaHeld2)
 	waitKey(t, f.srv, key, "/v1/tenants/RXX/held-batches", 200, batchB.BatchID)
-	waitKey(t, f.srv, key, "/v1/tenants/RXX/quarantine", 200, QuarantineID("RXX", sha1, qLine+1))
+	waitKey(t, f.srv, key, "/v1/tenants/RXX/quarantine", 200, store.QuarantineID("RXX", sha1, qLine+1))
 	waitKey(t, f.srv, key, "/v1/tenants/RXX/dead-letters", 200, `"decode"`)
 	ryy := f.keys["ryy-all"]
 	waitKey(t, f.srv, ryy, "/v1/tenants/RYY/quarantine", 200, `"q-`)
@@ -442,7 +459,7 @@ func (f *contractFixture) call(t *testing.T, method, path, key, contentType, bod
 }
 
 func TestOpenAPIConformance(t *testing.T) {
-	forEachDB(t, testOpenAPIConformance)
+	dbtest.ForEach(t, testOpenAPIConformance)
 }
 
 // Every operation of the document, against a real api (Kafka, registry, the

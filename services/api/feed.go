@@ -16,7 +16,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/services/api/auth"
 	"github.com/esrflow/esrflow/services/api/feed"
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 // MaxFeedWait caps ?wait= on the event feed.
@@ -32,7 +34,7 @@ func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := eventQuery{Tenant: t, Limit: n}
+	q := store.EventQuery{Tenant: t, Limit: n}
 	query := r.URL.Query()
 	for _, v := range query["type"] {
 		for typ := range strings.SplitSeq(v, ",") {
@@ -81,9 +83,9 @@ func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
 	if wait > 0 {
 		// Each waiting request holds a connection and polls: bounded per
 		// client (the anonymous caller of the open mode is one client).
-		name := Anonymous
+		name := auth.Anonymous
 		if c := clientOf(r); c != nil {
-			name = c.name
+			name = c.Name()
 		}
 		release, ok := s.waiters.take(name)
 		if !ok {
@@ -160,7 +162,7 @@ func parseWait(v string) (time.Duration, error) {
 // waitEvents reads a page of the feed; when it is empty it waits up to wait
 // for the tenant's next commit (woken by the notifier, or by polling for
 // commits of other instances, Config.FeedPoll) and reads again.
-func (s *Service) waitEvents(ctx context.Context, q eventQuery, wait time.Duration) ([]Event, error) {
+func (s *Service) waitEvents(ctx context.Context, q store.EventQuery, wait time.Duration) ([]store.Event, error) {
 	var deadline <-chan time.Time
 	if wait > 0 {
 		timer := time.NewTimer(wait)
@@ -171,7 +173,7 @@ func (s *Service) waitEvents(ctx context.Context, q eventQuery, wait time.Durati
 	defer poll.Stop()
 	for {
 		changed := s.feed.Changed(q.Tenant) // before reading, so no commit slips between
-		evs, err := s.store.events(ctx, q)
+		evs, err := s.store.Events(ctx, q)
 		if err != nil || len(evs) > 0 || wait == 0 {
 			return evs, err
 		}
@@ -186,17 +188,13 @@ func (s *Service) waitEvents(ctx context.Context, q eventQuery, wait time.Durati
 	}
 }
 
-// feedChannel is the PostgreSQL NOTIFY channel on which a commit of new
-// events names its tenant.
-const feedChannel = "esrflow_feed"
-
 // listenFeed, on PostgreSQL, wakes this instance's feed readers and webhook
 // deliveries when another api instance sharing the database commits events
 // (LISTEN esrflow_feed; store.assignFeedSeq notifies). It reconnects after
 // a failure; meanwhile --feed.poll still finds the events. On SQLite there is
 // one instance per file, so it does nothing.
 func (s *Service) listenFeed(ctx context.Context) {
-	if s.store.d != postgres {
+	if s.store.Dialect() != store.Postgres {
 		return
 	}
 	for ctx.Err() == nil {
@@ -216,7 +214,7 @@ func (s *Service) listenFeed(ctx context.Context) {
 // connection is then discarded (driver.ErrBadConn), never returned to the
 // pool still listening.
 func (s *Service) listenOnce(ctx context.Context) error {
-	conn, err := s.db.Conn(ctx)
+	conn, err := s.store.DB().Conn(ctx)
 	if err != nil {
 		return err
 	}
@@ -227,7 +225,7 @@ func (s *Service) listenOnce(ctx context.Context) error {
 			return fmt.Errorf("feed: not a pgx connection (%T)", dc)
 		}
 		pc := c.Conn()
-		if _, err := pc.Exec(ctx, "LISTEN "+feedChannel); err != nil {
+		if _, err := pc.Exec(ctx, "LISTEN "+store.FeedChannel); err != nil {
 			return errors.Join(err, driver.ErrBadConn)
 		}
 		for {

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +21,8 @@ import (
 	"github.com/esrflow/esrflow/platform/testkit"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 )
 
 // run starts an api service on dbURL and returns it with a stop function
@@ -73,7 +74,7 @@ type feedPage struct {
 // long-polled pages with every event exactly once, numbered 1..N with no
 // gap, and each topic's events in their Kafka order.
 func TestFeedNoGapAcrossTopicsAndRestarts(t *testing.T) {
-	forEachDB(t, testFeedNoGap)
+	dbtest.ForEach(t, testFeedNoGap)
 }
 
 func testFeedNoGap(t *testing.T, dbURL string) {
@@ -214,123 +215,11 @@ func TestFeedLongPollWokenByCommit(t *testing.T) {
 	assertGet(t, srv, "/v1/tenants/RXX/events?after=bm90LWEtY3Vyc29y", 400, `{"error":"bad cursor"}`)
 }
 
-// Several writers committing one tenant's events at once (several api
-// instances on one PostgreSQL): a reader following the feed sees each
-// page continue exactly where the last ended, so it can never pass an
-// event that commits later with a lower seq.
-func TestFeedSeqContiguousUnderConcurrentWriters(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
-		s := openTestStore(t, dbURL)
-		const writers, batches, per = 4, 25, 3
-		ctx := context.Background()
-		var wg sync.WaitGroup
-		errs := make(chan error, writers)
-		for w := range writers {
-			wg.Go(func() {
-				for b := range batches {
-					var bt batch
-					for i := range per {
-						st := starter()
-						st.EventID, st.PersonID = fmt.Sprintf("ev-%d-%d-%d", w, b, i), fmt.Sprintf("P%d%d", w, i)
-						bt.Events = append(bt.Events, asEvent(st))
-					}
-					if _, err := s.apply(ctx, bt); err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
-		}
-		writing := make(chan struct{})
-		go func() { wg.Wait(); close(writing) }()
-		var after int64
-		total := int64(writers * batches * per)
-		deadline := time.Now().Add(time.Minute)
-		for after < total && time.Now().Before(deadline) {
-			done := false
-			select {
-			case <-writing:
-				done = true // the writers ended: read what is left, then stop
-			default:
-			}
-			evs, err := s.events(ctx, eventQuery{Tenant: "RXX", After: after, Limit: 7})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if done && len(evs) == 0 {
-				break
-			}
-			for _, e := range evs {
-				if e.Seq != after+1 {
-					t.Fatalf("read seq %d after %d: the feed skipped", e.Seq, after)
-				}
-				after = e.Seq
-			}
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
-		if after != total {
-			t.Errorf("read up to seq %d, want %d", after, total)
-		}
-	})
-}
-
-// Events stored before the feed existed are numbered in their old listing
-// order (recorded_at, event_id) by the feed's migration, and new ones follow.
-func TestMigrationNumbersExistingEvents(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
-		db, d, err := openDB(dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		ctx := context.Background()
-		if err := migrateTo(ctx, db, d, 6); err != nil {
-			t.Fatal(err)
-		}
-		for i, ev := range []struct {
-			id, tenant string
-			at         int64
-		}{{"ev-b", "RXX", 200}, {"ev-a", "RXX", 200}, {"ev-c", "RXX", 100}, {"ev-y", "RYY", 50}} {
-			if _, err := db.ExecContext(ctx, d.rebind(`INSERT INTO events (event_id, tenant, type, person_id, effective_date, recorded_at,
-				topic, kafka_partition, kafka_offset, schema_id, payload, stored_at) VALUES (?, ?, 'starter-created', 'P1', '2024-03-11', ?, 't', 0, ?, 1, '{}', 0)`),
-				ev.id, ev.tenant, ev.at, i); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := migrate(ctx, db, d); err != nil {
-			t.Fatal(err)
-		}
-		s := &store{db: db, d: d}
-		st := starter()
-		st.EventID = "ev-new"
-		if _, err := s.apply(ctx, batch{Events: []event{asEvent(st)}}); err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, tenant := range []string{"RXX", "RYY"} {
-			evs, err := s.events(ctx, eventQuery{Tenant: tenant, Limit: 10})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range evs {
-				got = append(got, fmt.Sprintf("%s:%s=%d", tenant, e.EventID, e.Seq))
-			}
-		}
-		if want := "RXX:ev-c=1 RXX:ev-a=2 RXX:ev-b=3 RXX:ev-new=4 RYY:ev-y=1"; strings.Join(got, " ") != want {
-			t.Errorf("feed = %s, want %s", strings.Join(got, " "), want)
-		}
-	})
-}
-
 // Two api instances share a PostgreSQL database: a long poll on the
 // instance that does not consume is woken by the other's commit through
 // LISTEN/NOTIFY (polling is off, so nothing else answers within the wait).
 func TestFeedLongPollWokenByAnotherInstance(t *testing.T) {
-	dbURL := freshPostgresSchema(t)
+	dbURL := dbtest.FreshPostgresSchema(t)
 	e := newEnv(t)
 	_, writer, _ := e.run(Config{DBURL: dbURL, FeedPoll: time.Hour})
 	// The reader instance serves HTTP and listens, but consumes nothing.
@@ -370,9 +259,9 @@ func TestFeedLongPollWokenByAnotherInstance(t *testing.T) {
 func TestFeedLongPollsBoundedPerClient(t *testing.T) {
 	e := newEnv(t)
 	a, b := newKey(t), newKey(t)
-	clients := []Client{
-		{Name: "reader-a", KeySHA256: HashKey(a), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadEvents}},
-		{Name: "reader-b", KeySHA256: HashKey(b), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadEvents}},
+	clients := []auth.Client{
+		{Name: "reader-a", KeySHA256: auth.HashKey(a), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadEvents}},
+		{Name: "reader-b", KeySHA256: auth.HashKey(b), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadEvents}},
 	}
 	s, srv, _ := e.run(Config{DBURL: "sqlite:" + filepath.Join(t.TempDir(), "api.db"), Clients: clients})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -6,13 +6,15 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 )
 
 // The file-report listing pages with an opaque cursor through every report
 // exactly once, newest first with ties in a fixed order, and filters by
 // status on every database.
 func TestFilesListingPagesAndFilters(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		s, srv := e.start(dbURL, "")
 		sha := func(c string) string { return strings.Repeat(c, 64) }
@@ -37,18 +39,18 @@ func TestFilesListingPagesAndFilters(t *testing.T) {
 			{"d3", sha("4"), "C.DAT", "DUPLICATE", 4000},
 		}
 		for _, r := range reports {
-			if _, err := s.db.Exec(s.store.d.rebind(`INSERT INTO file_reports (tenant, sha256, file_name, status, reported_at, report) VALUES ('RXX', ?, ?, ?, ?, ?)`),
+			if _, err := s.store.DB().Exec(s.store.Rebind(`INSERT INTO file_reports (tenant, sha256, file_name, status, reported_at, report) VALUES ('RXX', ?, ?, ?, ?, ?)`),
 				r.sha, r.name, r.status, r.at, rep(r.id)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for _, r := range dups {
-			if _, err := s.db.Exec(s.store.d.rebind(`INSERT INTO file_duplicates (tenant, sha256, file_name, reported_at, report) VALUES ('RXX', ?, ?, ?, ?)`),
+			if _, err := s.store.DB().Exec(s.store.Rebind(`INSERT INTO file_duplicates (tenant, sha256, file_name, reported_at, report) VALUES ('RXX', ?, ?, ?, ?)`),
 				r.sha, r.name, r.at, rep(r.id)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := s.db.Exec(s.store.d.rebind(`INSERT INTO file_reports (tenant, sha256, file_name, status, reported_at, report) VALUES ('RYY', ?, 'Y.DAT', 'ACCEPTED', 9000, ?)`),
+		if _, err := s.store.DB().Exec(s.store.Rebind(`INSERT INTO file_reports (tenant, sha256, file_name, status, reported_at, report) VALUES ('RYY', ?, 'Y.DAT', 'ACCEPTED', 9000, ?)`),
 			sha("9"), rep("other-tenant")); err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/esrflow/esrflow/services/api/accesslog"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 // errOperateNeedsKey is the answer to an operate request when no clients are
@@ -22,8 +24,8 @@ type clientKey struct{}
 
 // clientOf returns the client a guarded request was authenticated as; nil in
 // the open (no clients) mode.
-func clientOf(r *http.Request) *authClient {
-	c, _ := r.Context().Value(clientKey{}).(*authClient)
+func clientOf(r *http.Request) *auth.Caller {
+	c, _ := r.Context().Value(clientKey{}).(*auth.Caller)
 	return c
 }
 
@@ -35,7 +37,7 @@ const errAdminNeedsKey = "an API key with the admin scope is required: this api 
 // open without a key, even in the embedded mode.
 func writes(scopes []string) bool {
 	for _, s := range scopes {
-		if s != ScopeOperate && s != ScopeFilesWrite && s != ScopeAdmin {
+		if s != auth.ScopeOperate && s != auth.ScopeFilesWrite && s != auth.ScopeAdmin {
 			return false
 		}
 	}
@@ -79,7 +81,7 @@ func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, minimise: true}
 		tenant := strings.ToUpper(r.PathValue("tenant"))
-		if !tenantRE.MatchString(tenant) {
+		if !store.ValidTenant(tenant) {
 			tenant = ""
 		}
 		e := entryOf(r)
@@ -89,7 +91,7 @@ func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 		e.Tenant = tenant
 		c, ok, _ := s.authorize(rec, r, tenant, operate, scopes)
 		if c != nil {
-			e.Client = c.name
+			e.Client = c.Name()
 		}
 		if ok {
 			if c != nil {
@@ -97,7 +99,7 @@ func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 				// Without people:sensitive every JSON answer leaves out the
 				// fields minimise.Fields names; anonymous (open mode)
 				// callers never hold it.
-				rec.minimise = !c.sensitive()
+				rec.minimise = !c.Sensitive()
 			}
 			h(rec, r)
 		}
@@ -112,21 +114,21 @@ func (s *Service) guard(h http.HandlerFunc, scopes ...string) http.Handler {
 // not proceed. It returns the authenticated client (nil when anonymous), also
 // on a 403 so the access log names who was refused, and whether the answer
 // was 429: too many requests without a valid key from this address.
-func (s *Service) authorize(w http.ResponseWriter, r *http.Request, tenant string, operate bool, scopes []string) (*authClient, bool, bool) {
-	if s.auth.open() {
+func (s *Service) authorize(w http.ResponseWriter, r *http.Request, tenant string, operate bool, scopes []string) (*auth.Caller, bool, bool) {
+	if s.auth.Open() {
 		if operate {
 			msg := errOperateNeedsKey
-			if slices.Contains(scopes, ScopeFilesWrite) {
+			if slices.Contains(scopes, auth.ScopeFilesWrite) {
 				msg = errUploadNeedsKey
-			} else if slices.Contains(scopes, ScopeAdmin) {
+			} else if slices.Contains(scopes, auth.ScopeAdmin) {
 				msg = errAdminNeedsKey
 			}
 			return nil, false, s.unauthorized(w, r, msg)
 		}
 		return nil, true, false
 	}
-	c, err := s.auth.identify(r)
-	if errors.Is(err, errKeysUnavailable) {
+	c, err := s.auth.Identify(r)
+	if errors.Is(err, auth.ErrKeysUnavailable) {
 		s.log.Warn("reading the api keys failed") // the cause is not logged: it is the database's, logged there
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return nil, false, false
@@ -136,11 +138,11 @@ func (s *Service) authorize(w http.ResponseWriter, r *http.Request, tenant strin
 	}
 	// The tenant comes first: a key for another tenant gets the same answer
 	// from every endpoint. A malformed tenant is left to the handler's 400.
-	if tenant != "" && !c.allows(tenant) {
+	if tenant != "" && !c.Allows(tenant) {
 		writeError(w, http.StatusForbidden, "this API key is not allowed tenant "+tenant)
 		return c, false, false
 	}
-	if len(scopes) > 0 && !c.hasAny(scopes) {
+	if len(scopes) > 0 && !c.HasAny(scopes) {
 		writeError(w, http.StatusForbidden, "this API key lacks the "+strings.Join(scopes, " or ")+" scope")
 		return c, false, false
 	}

@@ -32,6 +32,10 @@ import (
 	"github.com/esrflow/esrflow/platform/testkit"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
+	"github.com/esrflow/esrflow/services/api/store/storetest"
 	"github.com/esrflow/esrflow/services/registry/registrytest"
 )
 
@@ -241,15 +245,15 @@ func readOpsTopic[T any](e *env, topic, schema string) ([]*kgo.Record, []T) {
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func TestHeldBatches(t *testing.T) {
-	forEachDB(t, testHeldBatches)
+	dbtest.ForEach(t, testHeldBatches)
 }
 
 func testHeldBatches(t *testing.T, dbURL string) {
 	e := newEnv(t)
 	opsKey, ryyKey := newKey(t), newKey(t)
-	clients := []Client{
-		{Name: "ops-rxx", KeySHA256: HashKey(opsKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate, ScopeReadBatches}},
-		{Name: "ops-ryy", KeySHA256: HashKey(ryyKey), Tenants: []string{"RYY"}, Scopes: []string{ScopeOperate, ScopeReadBatches}},
+	clients := []auth.Client{
+		{Name: "ops-rxx", KeySHA256: auth.HashKey(opsKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeOperate, auth.ScopeReadBatches}},
+		{Name: "ops-ryy", KeySHA256: auth.HashKey(ryyKey), Tenants: []string{"RYY"}, Scopes: []string{auth.ScopeOperate, auth.ScopeReadBatches}},
 	}
 	a := heldRecord("RXX", "hb-9f2c4e1a7b3d5f6e", sha1, heldAt1, 3)
 	b := heldRecord("RXX", "hb-1111111111111111", sha2, heldAt2, 4)
@@ -425,19 +429,19 @@ func newAuthFixture(t *testing.T, withClients bool) *authFixture {
 	t.Helper()
 	e := newEnv(t)
 	f := &authFixture{e: e, dbPath: filepath.Join(t.TempDir(), "api.db"), keys: map[string]string{}}
-	all := []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeReadBatches, ScopeQuarantineRead}
-	var clients []Client
+	all := []string{auth.ScopeReadPeople, auth.ScopeReadEvents, auth.ScopeReadFiles, auth.ScopeReadBatches, auth.ScopeQuarantineRead}
+	var clients []auth.Client
 	if withClients {
-		for _, c := range []Client{
+		for _, c := range []auth.Client{
 			{Name: "rxx-reader", Tenants: []string{"RXX"}, Scopes: all},
-			{Name: "rxx-operator", Tenants: []string{"rxx"}, Scopes: []string{ScopeOperate}},
-			{Name: "ryy-all", Tenants: []string{"RYY"}, Scopes: append([]string{ScopeOperate}, all...)},
-			{Name: "any-people", Tenants: []string{"*"}, Scopes: []string{ScopeReadPeople}},
-			{Name: "any-batches", Tenants: []string{"*"}, Scopes: []string{ScopeReadBatches}},
-			{Name: "rxx-admin", Tenants: []string{"RXX"}, Scopes: []string{ScopeAdmin}},
+			{Name: "rxx-operator", Tenants: []string{"rxx"}, Scopes: []string{auth.ScopeOperate}},
+			{Name: "ryy-all", Tenants: []string{"RYY"}, Scopes: append([]string{auth.ScopeOperate}, all...)},
+			{Name: "any-people", Tenants: []string{"*"}, Scopes: []string{auth.ScopeReadPeople}},
+			{Name: "any-batches", Tenants: []string{"*"}, Scopes: []string{auth.ScopeReadBatches}},
+			{Name: "rxx-admin", Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeAdmin}},
 		} {
 			f.keys[c.Name] = newKey(t)
-			c.KeySHA256 = HashKey(f.keys[c.Name])
+			c.KeySHA256 = auth.HashKey(f.keys[c.Name])
 			clients = append(clients, c)
 		}
 	}
@@ -470,7 +474,7 @@ func newAuthFixture(t *testing.T, withClients bool) *authFixture {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var n int
-		if err := f.s.db.QueryRow(`SELECT (SELECT COUNT(*) FROM people) + (SELECT COUNT(*) FROM file_reports) + (SELECT COUNT(*) FROM held_batches)
+		if err := f.s.store.DB().QueryRow(`SELECT (SELECT COUNT(*) FROM people) + (SELECT COUNT(*) FROM file_reports) + (SELECT COUNT(*) FROM held_batches)
 			+ (SELECT COUNT(*) FROM dead_letters)`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
@@ -546,9 +550,9 @@ func TestAccessMatrix(t *testing.T) {
 	scope := func(s ...string) string {
 		return "403 " + `{"error":"this API key lacks the ` + strings.Join(s, " or ") + ` scope"}`
 	}
-	people, events, files, batches := scope(ScopeReadPeople), scope(ScopeReadEvents), scope(ScopeReadFiles), scope(ScopeReadBatches)
-	operate, audit := scope(ScopeOperate), scope(ScopeOperate, ScopeReadBatches)
-	qread, replays := scope(ScopeQuarantineRead), scope(ScopeQuarantineRead, ScopeOperate)
+	people, events, files, batches := scope(auth.ScopeReadPeople), scope(auth.ScopeReadEvents), scope(auth.ScopeReadFiles), scope(auth.ScopeReadBatches)
+	operate, audit := scope(auth.ScopeOperate), scope(auth.ScopeOperate, auth.ScopeReadBatches)
+	qread, replays := scope(auth.ScopeQuarantineRead), scope(auth.ScopeQuarantineRead, auth.ScopeOperate)
 	type row struct {
 		key  string
 		want []string // per endpoint, in endpoints() order
@@ -645,10 +649,10 @@ func TestAccessMatrix(t *testing.T) {
 	// Every request is in the access log, with who, what and the outcome.
 	var n int
 	flushAccessLog(t, f.s)
-	if err := f.s.db.QueryRow(`SELECT COUNT(*) FROM access_log`).Scan(&n); err != nil || n != requests {
+	if err := f.s.store.DB().QueryRow(`SELECT COUNT(*) FROM access_log`).Scan(&n); err != nil || n != requests {
 		t.Errorf("access_log rows = %d (%v), want %d", n, err, requests)
 	}
-	rows, err := f.s.db.Query(`SELECT client, method, path, COALESCE(tenant, ''), status, COUNT(*) FROM access_log
+	rows, err := f.s.store.DB().Query(`SELECT client, method, path, COALESCE(tenant, ''), status, COUNT(*) FROM access_log
 		WHERE path IN (?, ?) GROUP BY client, method, path, tenant, status ORDER BY client, path`,
 		"/v1/tenants/RXX/held-batches/"+f.rxxBatch+"/release", "/v1/nothing")
 	if err != nil {
@@ -679,7 +683,7 @@ func TestAccessMatrix(t *testing.T) {
 		t.Errorf("access log:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	var badAt int
-	if err := f.s.db.QueryRow(`SELECT COUNT(*) FROM access_log WHERE at <= 0 OR duration_us < 0 OR request_id = ''`).Scan(&badAt); err != nil || badAt != 0 {
+	if err := f.s.store.DB().QueryRow(`SELECT COUNT(*) FROM access_log WHERE at <= 0 OR duration_us < 0 OR request_id = ''`).Scan(&badAt); err != nil || badAt != 0 {
 		t.Errorf("%d access rows without time, duration or id (%v)", badAt, err)
 	}
 
@@ -690,7 +694,7 @@ func TestAccessMatrix(t *testing.T) {
 			continue
 		}
 		for name, key := range f.keys {
-			if bytes.Contains(b, []byte(key)) || bytes.Contains(b, []byte(HashKey(key))) {
+			if bytes.Contains(b, []byte(key)) || bytes.Contains(b, []byte(auth.HashKey(key))) {
 				t.Errorf("%s holds %s's key or its hash", filepath.Base(p), name)
 			}
 		}
@@ -738,7 +742,7 @@ func TestOpenMode(t *testing.T) {
 	}
 	flushAccessLog(t, f.s)
 	var anon, total int
-	if err := f.s.db.QueryRow(`SELECT SUM(CASE WHEN client = 'anonymous' THEN 1 ELSE 0 END), COUNT(*) FROM access_log`).Scan(&anon, &total); err != nil {
+	if err := f.s.store.DB().QueryRow(`SELECT SUM(CASE WHEN client = 'anonymous' THEN 1 ELSE 0 END), COUNT(*) FROM access_log`).Scan(&anon, &total); err != nil {
 		t.Fatal(err)
 	}
 	if want := len(endpoints("RXX", "", "", "")) + 1; total != want || anon != want {
@@ -761,14 +765,14 @@ func TestDecisionKafkaUnavailable(t *testing.T) {
 	s, err := New(Config{
 		Kafka: kafkax.Config{Brokers: []string{dead}, ClientID: "api-test"}, RegistryURL: registry,
 		DBURL: "sqlite:" + filepath.Join(t.TempDir(), "api.db"), CommandTimeout: time.Second,
-		Clients: []Client{{Name: "ops", KeySHA256: HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate}}},
+		Clients: []auth.Client{{Name: "ops", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeOperate}}},
 	}, Deps{Log: testLogger(t), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	h := heldRecord("RXX", "hb-9f2c4e1a7b3d5f6e", sha1, heldAt1, 3)
-	if _, err := s.store.apply(context.Background(), batch{HeldBatches: []*internalv1.HeldBatch{h}}); err != nil {
+	if _, err := s.store.Apply(context.Background(), store.Batch{HeldBatches: []*internalv1.HeldBatch{h}}); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.Handler())
@@ -790,8 +794,8 @@ func TestDecisionKafkaUnavailable(t *testing.T) {
 
 // The held-batch store keeps a decision final whatever order records arrive.
 func TestHeldBatchDecisionIsFinal(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
-		s := openTestStore(t, dbURL)
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+		s := storetest.Open(t, dbURL)
 		ctx := context.Background()
 		h := heldRecord("rxx", "hb-9f2c4e1a7b3d5f6e", sha1, heldAt1, 2)
 		rel := decided(h, internalv1.HeldBatchStatusReleased, "ops", "fine", "c-1", 2)
@@ -799,11 +803,11 @@ func TestHeldBatchDecisionIsFinal(t *testing.T) {
 		// Decision first (HELD lost from view), then HELD, then another
 		// decision: the first decision stands.
 		for _, r := range []*internalv1.HeldBatch{rel, h, rej, h} {
-			if _, err := s.apply(ctx, batch{HeldBatches: []*internalv1.HeldBatch{r}}); err != nil {
+			if _, err := s.Apply(ctx, store.Batch{HeldBatches: []*internalv1.HeldBatch{r}}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		got, err := s.heldBatch(ctx, "RXX", h.BatchID)
+		got, err := s.HeldBatchByID(ctx, "RXX", h.BatchID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -814,13 +818,13 @@ func TestHeldBatchDecisionIsFinal(t *testing.T) {
 }
 
 func TestHashKey(t *testing.T) {
-	if got := HashKey("abc"); got != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
-		t.Errorf("HashKey(abc) = %s", got)
+	if got := auth.HashKey("abc"); got != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Errorf("auth.HashKey(abc) = %s", got)
 	}
 }
 
 func TestLoadClients(t *testing.T) {
-	hash := HashKey("k1")
+	hash := auth.HashKey("k1")
 	write := func(s string) string {
 		p := filepath.Join(t.TempDir(), "clients.yaml")
 		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
@@ -828,22 +832,22 @@ func TestLoadClients(t *testing.T) {
 		}
 		return p
 	}
-	cs, err := LoadClients(write(`clients:
+	cs, err := auth.LoadClients(write(`clients:
   - name: rostering
     key_sha256: ` + hash + `
     tenants: [RXX, ryy]
     scopes: [read:people, read:events]
   - name: ops
-    key_sha256: ` + strings.ToUpper(HashKey("k2")) + `
+    key_sha256: ` + strings.ToUpper(auth.HashKey("k2")) + `
     tenants: ["*"]
     scopes: [operate, read:batches]
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Client{
+	want := []auth.Client{
 		{Name: "rostering", KeySHA256: hash, Tenants: []string{"RXX", "ryy"}, Scopes: []string{"read:people", "read:events"}},
-		{Name: "ops", KeySHA256: strings.ToUpper(HashKey("k2")), Tenants: []string{"*"}, Scopes: []string{"operate", "read:batches"}},
+		{Name: "ops", KeySHA256: strings.ToUpper(auth.HashKey("k2")), Tenants: []string{"*"}, Scopes: []string{"operate", "read:batches"}},
 	}
 	if fmt.Sprint(cs) != fmt.Sprint(want) {
 		t.Errorf("clients = %+v", cs)
@@ -856,11 +860,11 @@ func TestLoadClients(t *testing.T) {
 		"bad tenant":    {"clients:\n  - name: a\n    key_sha256: " + hash + "\n    tenants: [R-X]\n    scopes: [operate]\n", `tenant "R-X"`},
 		"no scopes":     {"clients:\n  - name: a\n    key_sha256: " + hash + "\n    tenants: [RXX]\n", "scopes is empty"},
 		"no name":       {"clients:\n  - key_sha256: " + hash + "\n    tenants: [RXX]\n    scopes: [operate]\n", "name is empty"},
-		"same name":     {"clients:\n  - {name: a, key_sha256: " + hash + ", tenants: [RXX], scopes: [operate]}\n  - {name: a, key_sha256: " + HashKey("k2") + ", tenants: [RXX], scopes: [operate]}\n", "defined twice"},
+		"same name":     {"clients:\n  - {name: a, key_sha256: " + hash + ", tenants: [RXX], scopes: [operate]}\n  - {name: a, key_sha256: " + auth.HashKey("k2") + ", tenants: [RXX], scopes: [operate]}\n", "defined twice"},
 		"same key":      {"clients:\n  - {name: a, key_sha256: " + hash + ", tenants: [RXX], scopes: [operate]}\n  - {name: b, key_sha256: " + strings.ToUpper(hash) + ", tenants: [RXX], scopes: [operate]}\n", "used by another client"},
 		"empty":         {"clients: []\n", "no clients defined"},
 	} {
-		_, err := LoadClients(write(tc.yaml))
+		_, err := auth.LoadClients(write(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%s: err = %v, want %q", name, err, tc.err)
 		}
@@ -870,7 +874,7 @@ func TestLoadClients(t *testing.T) {
 // --auth.clients and ESRFLOW_API_AUTH_CLIENTS load the file into Config.
 func TestAuthClientsFlag(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "clients.yaml")
-	if err := os.WriteFile(p, []byte("clients:\n  - {name: ops, key_sha256: "+HashKey("k")+", tenants: [RXX], scopes: [operate]}\n"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte("clients:\n  - {name: ops, key_sha256: "+auth.HashKey("k")+", tenants: [RXX], scopes: [operate]}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("ESRFLOW_API_AUTH_CLIENTS", p)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -15,16 +14,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/auth"
 	"github.com/esrflow/esrflow/services/api/minimise"
+	"github.com/esrflow/esrflow/services/api/store"
 )
-
-// Listing limits.
-const (
-	defaultLimit = 100
-	maxLimit     = 1000
-)
-
-var tenantRE = regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`)
 
 // Handler serves the JSON API (docs/api.md). It is the handler the binary
 // mounts beside /metrics, /healthz and /readyz, and what `esrflow up` mounts
@@ -37,48 +30,48 @@ func (s *Service) Handler() http.Handler {
 	route := func(pattern string, h http.HandlerFunc, scopes ...string) {
 		mux.Handle(pattern, s.guard(h, scopes...))
 	}
-	route("GET /v1/tenants/{tenant}/people/{person_id}", s.getPerson, ScopeReadPeople)
-	route("GET /v1/tenants/{tenant}/people/{person_id}/events", s.getPersonEvents, ScopeReadPeople)
-	route("GET /v1/tenants/{tenant}/events", s.getEvents, ScopeReadEvents)
+	route("GET /v1/tenants/{tenant}/people/{person_id}", s.getPerson, auth.ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/people/{person_id}/events", s.getPersonEvents, auth.ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/events", s.getEvents, auth.ScopeReadEvents)
 	// Current state and lineage (state.go, lineage.go).
-	route("GET /v1/tenants/{tenant}/people", s.getPeople, ScopeReadPeople)
-	route("GET /v1/tenants/{tenant}/people/{person_id}/assignments", s.getPersonAssignments, ScopeReadPeople)
-	route("GET /v1/tenants/{tenant}/positions", s.getPositions, ScopeReadPeople)
-	route("GET /v1/tenants/{tenant}/positions/{number}", s.getPosition, ScopeReadPeople)
-	route("GET /v1/tenants/{tenant}/organisations", s.getPlaces("organisation", "organisations"), ScopeReadPeople)
-	route("GET /v1/tenants/{tenant}/organisations/{name}", s.getPlace("organisation", "organisation"), ScopeReadPeople)
-	route("GET /v1/tenants/{tenant}/locations", s.getPlaces("location", "locations"), ScopeReadPeople)
-	route("GET /v1/tenants/{tenant}/locations/{name}", s.getPlace("location", "location"), ScopeReadPeople)
-	route("GET /v1/tenants/{tenant}/events/{event_id}/lineage", s.getLineage, ScopeReadEvents)
-	route("GET /v1/tenants/{tenant}/files/{sha256}/events", s.getFileEvents, ScopeReadEvents)
-	route("GET /v1/tenants/{tenant}/files/{sha256}/quarantine", s.getFileQuarantine, ScopeQuarantineRead)
-	route("GET /v1/tenants/{tenant}/files", s.getFiles, ScopeReadFiles)
-	route("GET /v1/tenants/{tenant}/files/{file}", s.getFile, ScopeReadFiles)
-	route("POST /v1/tenants/{tenant}/files", s.postFile, ScopeFilesWrite, ScopeOperate)
-	route("POST /v1/tenants/{tenant}/files/{sha256}/release", s.decideFile(internalv1.IntakeActionRelease), ScopeOperate)
-	route("POST /v1/tenants/{tenant}/files/{sha256}/discard", s.decideFile(internalv1.IntakeActionDiscard), ScopeOperate)
-	route("GET /v1/tenants/{tenant}/held-batches", s.getHeldBatches, ScopeReadBatches)
-	route("GET /v1/tenants/{tenant}/held-batches/{batch_id}", s.getHeldBatch, ScopeReadBatches)
-	route("POST /v1/tenants/{tenant}/held-batches/{batch_id}/release", s.decide(internalv1.OperatorActionRelease), ScopeOperate)
-	route("POST /v1/tenants/{tenant}/held-batches/{batch_id}/reject", s.decide(internalv1.OperatorActionReject), ScopeOperate)
-	route("GET /v1/tenants/{tenant}/audit", s.getAudit, ScopeOperate, ScopeReadBatches)
-	route("GET /v1/tenants/{tenant}/dead-letters", s.getDeadLetters, ScopeOperate, ScopeReadBatches)
-	route("GET /v1/tenants/{tenant}/quarantine", s.getQuarantine, ScopeQuarantineRead)
-	route("GET /v1/tenants/{tenant}/quarantine/{id}", s.getQuarantineItem, ScopeQuarantineRead)
-	route("POST /v1/tenants/{tenant}/quarantine/replay", s.postReplay, ScopeOperate)
-	route("GET /v1/tenants/{tenant}/replays", s.getReplays, ScopeQuarantineRead, ScopeOperate)
-	route("GET /v1/tenants/{tenant}/replays/{replay_id}", s.getReplay, ScopeQuarantineRead, ScopeOperate)
-	route("POST /v1/tenants/{tenant}/webhooks", s.postWebhook, ScopeOperate)
-	route("GET /v1/tenants/{tenant}/webhooks", s.getWebhooks, ScopeOperate)
-	route("GET /v1/tenants/{tenant}/webhooks/{webhook_id}", s.getWebhook, ScopeOperate)
-	route("DELETE /v1/tenants/{tenant}/webhooks/{webhook_id}", s.deleteWebhook, ScopeOperate)
-	route("GET /v1/tenants/{tenant}/webhooks/{webhook_id}/deliveries", s.getWebhookDeliveries, ScopeOperate)
-	route("GET /v1/tenants/{tenant}/webhooks/{webhook_id}/dead-letters", s.getWebhookDeadLetters, ScopeOperate)
-	route("POST /v1/tenants/{tenant}/webhooks/{webhook_id}/dead-letters/replay", s.postWebhookReplay, ScopeOperate)
-	route("POST /v1/keys", s.postKey, ScopeAdmin)
-	route("GET /v1/keys", s.getKeys, ScopeAdmin)
-	route("DELETE /v1/keys/{id}", s.deleteKey, ScopeAdmin)
-	route("GET /v1/access-log", s.getAccessLog, ScopeAdmin)
+	route("GET /v1/tenants/{tenant}/people", s.getPeople, auth.ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/people/{person_id}/assignments", s.getPersonAssignments, auth.ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/positions", s.getPositions, auth.ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/positions/{number}", s.getPosition, auth.ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/organisations", s.getPlaces("organisation", "organisations"), auth.ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/organisations/{name}", s.getPlace("organisation", "organisation"), auth.ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/locations", s.getPlaces("location", "locations"), auth.ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/locations/{name}", s.getPlace("location", "location"), auth.ScopeReadPeople)
+	route("GET /v1/tenants/{tenant}/events/{event_id}/lineage", s.getLineage, auth.ScopeReadEvents)
+	route("GET /v1/tenants/{tenant}/files/{sha256}/events", s.getFileEvents, auth.ScopeReadEvents)
+	route("GET /v1/tenants/{tenant}/files/{sha256}/quarantine", s.getFileQuarantine, auth.ScopeQuarantineRead)
+	route("GET /v1/tenants/{tenant}/files", s.getFiles, auth.ScopeReadFiles)
+	route("GET /v1/tenants/{tenant}/files/{file}", s.getFile, auth.ScopeReadFiles)
+	route("POST /v1/tenants/{tenant}/files", s.postFile, auth.ScopeFilesWrite, auth.ScopeOperate)
+	route("POST /v1/tenants/{tenant}/files/{sha256}/release", s.decideFile(internalv1.IntakeActionRelease), auth.ScopeOperate)
+	route("POST /v1/tenants/{tenant}/files/{sha256}/discard", s.decideFile(internalv1.IntakeActionDiscard), auth.ScopeOperate)
+	route("GET /v1/tenants/{tenant}/held-batches", s.getHeldBatches, auth.ScopeReadBatches)
+	route("GET /v1/tenants/{tenant}/held-batches/{batch_id}", s.getHeldBatch, auth.ScopeReadBatches)
+	route("POST /v1/tenants/{tenant}/held-batches/{batch_id}/release", s.decide(internalv1.OperatorActionRelease), auth.ScopeOperate)
+	route("POST /v1/tenants/{tenant}/held-batches/{batch_id}/reject", s.decide(internalv1.OperatorActionReject), auth.ScopeOperate)
+	route("GET /v1/tenants/{tenant}/audit", s.getAudit, auth.ScopeOperate, auth.ScopeReadBatches)
+	route("GET /v1/tenants/{tenant}/dead-letters", s.getDeadLetters, auth.ScopeOperate, auth.ScopeReadBatches)
+	route("GET /v1/tenants/{tenant}/quarantine", s.getQuarantine, auth.ScopeQuarantineRead)
+	route("GET /v1/tenants/{tenant}/quarantine/{id}", s.getQuarantineItem, auth.ScopeQuarantineRead)
+	route("POST /v1/tenants/{tenant}/quarantine/replay", s.postReplay, auth.ScopeOperate)
+	route("GET /v1/tenants/{tenant}/replays", s.getReplays, auth.ScopeQuarantineRead, auth.ScopeOperate)
+	route("GET /v1/tenants/{tenant}/replays/{replay_id}", s.getReplay, auth.ScopeQuarantineRead, auth.ScopeOperate)
+	route("POST /v1/tenants/{tenant}/webhooks", s.postWebhook, auth.ScopeOperate)
+	route("GET /v1/tenants/{tenant}/webhooks", s.getWebhooks, auth.ScopeOperate)
+	route("GET /v1/tenants/{tenant}/webhooks/{webhook_id}", s.getWebhook, auth.ScopeOperate)
+	route("DELETE /v1/tenants/{tenant}/webhooks/{webhook_id}", s.deleteWebhook, auth.ScopeOperate)
+	route("GET /v1/tenants/{tenant}/webhooks/{webhook_id}/deliveries", s.getWebhookDeliveries, auth.ScopeOperate)
+	route("GET /v1/tenants/{tenant}/webhooks/{webhook_id}/dead-letters", s.getWebhookDeadLetters, auth.ScopeOperate)
+	route("POST /v1/tenants/{tenant}/webhooks/{webhook_id}/dead-letters/replay", s.postWebhookReplay, auth.ScopeOperate)
+	route("POST /v1/keys", s.postKey, auth.ScopeAdmin)
+	route("GET /v1/keys", s.getKeys, auth.ScopeAdmin)
+	route("DELETE /v1/keys/{id}", s.deleteKey, auth.ScopeAdmin)
+	route("GET /v1/access-log", s.getAccessLog, auth.ScopeAdmin)
 	// The published contracts (docs/api-reference.md): no key, no tenant data.
 	mux.HandleFunc("GET /openapi.json", serveDocument(openAPIJSON))
 	mux.HandleFunc("GET /asyncapi.json", serveDocument(asyncAPIJSON))
@@ -203,7 +196,7 @@ func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
 // tenant returns the path's tenant as an upper-case ODS code.
 func tenant(w http.ResponseWriter, r *http.Request) (string, bool) {
 	t := r.PathValue("tenant")
-	if !tenantRE.MatchString(t) {
+	if !store.ValidTenant(t) {
 		writeError(w, http.StatusBadRequest, "tenant must be an ODS code (letters and digits)")
 		return "", false
 	}
@@ -213,11 +206,11 @@ func tenant(w http.ResponseWriter, r *http.Request) (string, bool) {
 func limit(w http.ResponseWriter, r *http.Request) (int, bool) {
 	v := r.URL.Query().Get("limit")
 	if v == "" {
-		return defaultLimit, true
+		return store.DefaultLimit, true
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > maxLimit {
-		writeError(w, http.StatusBadRequest, "limit must be 1 to "+strconv.Itoa(maxLimit))
+	if err != nil || n < 1 || n > store.MaxLimit {
+		writeError(w, http.StatusBadRequest, "limit must be 1 to "+strconv.Itoa(store.MaxLimit))
 		return 0, false
 	}
 	return n, true
@@ -241,14 +234,14 @@ func (s *Service) getPerson(w http.ResponseWriter, r *http.Request) {
 }
 
 // pathPerson returns the path's person, or answers 400, 404 or 500.
-func (s *Service) pathPerson(w http.ResponseWriter, r *http.Request) (*Person, bool) {
+func (s *Service) pathPerson(w http.ResponseWriter, r *http.Request) (*store.Person, bool) {
 	t, ok := tenant(w, r)
 	if !ok {
 		return nil, false
 	}
-	p, err := s.store.person(r.Context(), t, r.PathValue("person_id"))
+	p, err := s.store.PersonByID(r.Context(), t, r.PathValue("person_id"))
 	switch {
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "person not found")
 	case err != nil:
 		s.internal(w, r, err)
@@ -259,7 +252,7 @@ func (s *Service) pathPerson(w http.ResponseWriter, r *http.Request) (*Person, b
 }
 
 type eventList struct {
-	Events []Event `json:"events"`
+	Events []store.Event `json:"events"`
 	// NextCursor continues the listing (?cursor=); empty at the end.
 	NextCursor string `json:"next_cursor,omitempty"`
 	// Cursor is the feed position after this page (?after=): always set
@@ -273,14 +266,14 @@ func (s *Service) getPersonEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("person_id")
-	if _, err := s.store.person(r.Context(), t, id); errors.Is(err, errNotFound) {
+	if _, err := s.store.PersonByID(r.Context(), t, id); errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "person not found")
 		return
 	} else if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	evs, err := s.store.personEvents(r.Context(), t, id, maxLimit)
+	evs, err := s.store.PersonEvents(r.Context(), t, id, store.MaxLimit)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -323,7 +316,7 @@ func (s *Service) getFiles(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := fileQuery{Tenant: t, Limit: n}
+	q := store.FileQuery{Tenant: t, Limit: n}
 	query := r.URL.Query()
 	if st := query.Get("status"); st != "" {
 		switch st = strings.ToUpper(st); internalv1.FileStatus(st) {
@@ -343,18 +336,18 @@ func (s *Service) getFiles(w http.ResponseWriter, r *http.Request) {
 		}
 		q.After = true
 	}
-	rows, err := s.store.files(r.Context(), q)
+	rows, err := s.store.Files(r.Context(), q)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
 	out := fileList{Files: make([]json.RawMessage, len(rows))}
 	for i, f := range rows {
-		out.Files[i] = f.report
+		out.Files[i] = f.Report
 	}
 	if len(rows) == n {
 		last := rows[len(rows)-1]
-		out.NextCursor = makeCursor(last.reportedAt, strconv.Itoa(last.kind)+":"+last.sha256+":"+last.fileName)
+		out.NextCursor = makeCursor(last.ReportedAt, strconv.Itoa(last.Kind)+":"+last.SHA256+":"+last.FileName)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -363,7 +356,7 @@ func (s *Service) getFiles(w http.ResponseWriter, r *http.Request) {
 // reported_at, sha256, file_name and kind.
 func parseFileCursor(c string) (at int64, sha, name string, kind int, ok bool) {
 	at, id, err := parseCursor(c)
-	if err != nil || !cleanText(id) {
+	if err != nil || !store.CleanText(id) {
 		return 0, "", "", 0, false
 	}
 	k, rest, ok1 := strings.Cut(id, ":")
@@ -379,9 +372,9 @@ func (s *Service) getFile(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, err := s.store.file(r.Context(), t, r.PathValue("file"))
+	rep, err := s.store.FileReportJSON(r.Context(), t, r.PathValue("file"))
 	switch {
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "file not found")
 	case err != nil:
 		s.internal(w, r, err)
@@ -391,7 +384,7 @@ func (s *Service) getFile(w http.ResponseWriter, r *http.Request) {
 }
 
 type heldBatchList struct {
-	HeldBatches []HeldBatch `json:"held_batches"`
+	HeldBatches []store.HeldBatch `json:"held_batches"`
 }
 
 func (s *Service) getHeldBatches(w http.ResponseWriter, r *http.Request) {
@@ -406,7 +399,7 @@ func (s *Service) getHeldBatches(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "status must be HELD, RELEASED or REJECTED")
 		return
 	}
-	list, err := s.store.heldBatches(r.Context(), t, status, n)
+	list, err := s.store.HeldBatches(r.Context(), t, status, n)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -419,9 +412,9 @@ func (s *Service) getHeldBatch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	b, err := s.store.heldBatch(r.Context(), t, r.PathValue("batch_id"))
+	b, err := s.store.HeldBatchByID(r.Context(), t, r.PathValue("batch_id"))
 	switch {
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "held batch not found")
 	case err != nil:
 		s.internal(w, r, err)
@@ -431,7 +424,7 @@ func (s *Service) getHeldBatch(w http.ResponseWriter, r *http.Request) {
 }
 
 type auditList struct {
-	Audit []AuditEntry `json:"audit"`
+	Audit []store.AuditEntry `json:"audit"`
 }
 
 func (s *Service) getAudit(w http.ResponseWriter, r *http.Request) {
@@ -440,7 +433,7 @@ func (s *Service) getAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	list, err := s.store.audit(r.Context(), auditQuery{Tenant: t, BatchID: q.Get("batch_id"), FileSHA256: q.Get("file_sha256"), Limit: n})
+	list, err := s.store.Audit(r.Context(), store.AuditQuery{Tenant: t, BatchID: q.Get("batch_id"), FileSHA256: q.Get("file_sha256"), Limit: n})
 	if err != nil {
 		s.internal(w, r, err)
 		return

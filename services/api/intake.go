@@ -2,9 +2,7 @@ package api
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -15,122 +13,8 @@ import (
 	"github.com/esrflow/esrflow/platform/logx"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/store"
 )
-
-// Audit actions of an operator's decision on a file ingest holds.
-const (
-	ActionFileRelease = "FILE_RELEASE"
-	ActionFileDiscard = "FILE_DISCARD"
-)
-
-// AuditSuperseded is the audit status of a release or discard the file
-// outran: it left HELD another way (the missing file arrived and it was
-// read in order, a later full file superseded it, another decision) before
-// ingest carried the decision out, so ingest had nothing to do.
-const AuditSuperseded = "SUPERSEDED"
-
-// auditAction names an intake action in the audit log, where batch
-// decisions already use RELEASE.
-func auditAction(a internalv1.IntakeAction) string {
-	if a == internalv1.IntakeActionDiscard {
-		return ActionFileDiscard
-	}
-	return ActionFileRelease
-}
-
-// errFileNotHeld refuses a decision on a file that is not HELD (409).
-var errFileNotHeld = errors.New("file is not HELD")
-
-// pendingFileDecision is a decision on the file already on its way to
-// ingest (409), unless the request repeats it.
-type pendingFileDecision struct {
-	id, action, actor string
-}
-
-func (p *pendingFileDecision) Error() string {
-	return fmt.Sprintf("%v: decision %s (%s by %s)", errPending, p.id, p.action, p.actor)
-}
-
-func (p *pendingFileDecision) Unwrap() error { return errPending }
-
-// requestFileDecision records an operator's release or discard of a held
-// file as a REQUESTED audit row, provided the tenant has a report for the
-// file (errNotFound) and no decision on it is pending. A pending one that
-// this request repeats (same client, action and reason: a retried POST) is
-// returned instead, and nothing is recorded; another is refused
-// (*pendingFileDecision). A file not HELD is refused (errFileNotHeld). The
-// file's row is locked, so two concurrent requests cannot both pass.
-func (s *store) requestFileDecision(ctx context.Context, d *internalv1.IntakeDecision) (*internalv1.IntakeDecision, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	var status string
-	err = tx.QueryRowContext(ctx, s.d.rebind(`SELECT status FROM file_reports WHERE tenant = ? AND sha256 = ?`+s.d.forUpdate()),
-		d.Tenant, d.Sha256).Scan(&status)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, errNotFound
-	case err != nil:
-		return nil, err
-	}
-	var (
-		p           pendingFileDecision
-		reason      string
-		requestedAt int64
-	)
-	err = tx.QueryRowContext(ctx, s.d.rebind(`SELECT command_id, action, actor, reason, requested_at FROM audit_log
-		WHERE tenant = ? AND file_sha256 = ? AND status = ? ORDER BY requested_at DESC LIMIT 1`),
-		d.Tenant, d.Sha256, AuditRequested).Scan(&p.id, &p.action, &p.actor, &reason, &requestedAt)
-	switch {
-	case err == nil:
-		if p.action == auditAction(d.Action) && p.actor == d.Actor && reason == d.Reason {
-			first := *d
-			first.DecisionID, first.RequestedAt = p.id, time.UnixMilli(requestedAt).UTC()
-			return &first, nil
-		}
-		return nil, &p
-	case !errors.Is(err, sql.ErrNoRows):
-		return nil, err
-	}
-	if status != string(internalv1.FileStatusHeld) {
-		return nil, fmt.Errorf("%w: it is %s", errFileNotHeld, status)
-	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO audit_log
-		(command_id, tenant, batch_id, action, actor, reason, requested_at, status, file_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		d.DecisionID, d.Tenant, "", auditAction(d.Action), d.Actor, d.Reason, d.RequestedAt.UnixMilli(), AuditRequested, d.Sha256); err != nil {
-		return nil, fmt.Errorf("writing audit row: %w", err)
-	}
-	return nil, tx.Commit()
-}
-
-// applyIntakeOutcome completes the audit rows a file report settles: a
-// RELEASED or DISCARDED report carrying a decision completes that
-// decision's row (also one marked FAILED whose write landed after all);
-// any other report but HELD means the file has left HELD, so a decision
-// still REQUESTED for it can no longer be carried out (SUPERSEDED).
-func (s *store) applyIntakeOutcome(ctx context.Context, tx *sql.Tx, tenant string, r *internalv1.FileReport) error {
-	at := r.ReportedAt.UnixMilli()
-	sha := strings.ToLower(r.File.Sha256)
-	decided := ""
-	if d := r.Decision; d != nil && (r.Status == internalv1.FileStatusReleased || r.Status == internalv1.FileStatusDiscarded) {
-		decided = d.DecisionID
-		if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE audit_log SET status = ?, decided_at = ? WHERE command_id = ? AND tenant = ? AND file_sha256 = ?`),
-			string(r.Status), at, d.DecisionID, tenant, sha); err != nil {
-			return fmt.Errorf("recording the decision's outcome: %w", err)
-		}
-	}
-	if r.Status == internalv1.FileStatusHeld {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE audit_log SET status = ?, decided_at = ?
-		WHERE tenant = ? AND file_sha256 = ? AND status = ? AND command_id <> ?`),
-		AuditSuperseded, at, tenant, sha, AuditRequested, decided); err != nil {
-		return fmt.Errorf("superseding decisions: %w", err)
-	}
-	return nil
-}
 
 // fileDecisionResponse answers a release or discard (202; 200 for a retry
 // of a pending one).
@@ -160,27 +44,27 @@ func (s *Service) decideFile(action internalv1.IntakeAction) http.HandlerFunc {
 			return
 		}
 		sha := r.PathValue("sha256")
-		if !isSHA256(sha) {
+		if !store.IsSHA256(sha) {
 			writeError(w, http.StatusBadRequest, "the file must be named by its SHA-256 (64 hex digits)")
 			return
 		}
 		d := &internalv1.IntakeDecision{
 			DecisionID: uuid.NewString(), Tenant: t, Sha256: strings.ToLower(sha), Action: action,
-			Actor: client.name, Reason: req.Reason,
+			Actor: client.Name(), Reason: req.Reason,
 			// timestamp-millis: truncate so the audit row and the record agree.
 			RequestedAt: time.Now().UTC().Truncate(time.Millisecond),
 		}
 		resp := func(d *internalv1.IntakeDecision) fileDecisionResponse {
-			return fileDecisionResponse{DecisionID: d.DecisionID, SHA256: d.Sha256, Action: string(d.Action), Status: AuditRequested,
+			return fileDecisionResponse{DecisionID: d.DecisionID, SHA256: d.Sha256, Action: string(d.Action), Status: store.AuditRequested,
 				Report: "/v1/tenants/" + t + "/files/" + d.Sha256}
 		}
-		first, err := s.store.requestFileDecision(r.Context(), d)
+		first, err := s.store.RequestFileDecision(r.Context(), d)
 		done := map[internalv1.IntakeAction]string{internalv1.IntakeActionRelease: "released", internalv1.IntakeActionDiscard: "discarded"}[action]
 		switch {
-		case errors.Is(err, errNotFound):
+		case errors.Is(err, store.ErrNotFound):
 			writeError(w, http.StatusNotFound, "file not found")
 			return
-		case errors.Is(err, errFileNotHeld), errors.Is(err, errPending):
+		case errors.Is(err, store.ErrFileNotHeld), errors.Is(err, store.ErrPending):
 			writeError(w, http.StatusConflict, "file "+d.Sha256+" cannot be "+done+": "+err.Error())
 			return
 		case err != nil:
@@ -197,7 +81,7 @@ func (s *Service) decideFile(action internalv1.IntakeAction) http.HandlerFunc {
 			s.log.Error("intake decision not written", logx.Tenant(t), zap.String("decision_id", d.DecisionID), zap.Error(err))
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 			defer cancel()
-			if ferr := s.store.failDecision(ctx, d.DecisionID); ferr != nil {
+			if ferr := s.store.FailDecision(ctx, d.DecisionID); ferr != nil {
 				s.log.Error("marking the decision failed", zap.String("decision_id", d.DecisionID), zap.Error(ferr))
 			}
 			writeError(w, http.StatusServiceUnavailable, "Kafka did not confirm the decision (unavailable?); retry later")

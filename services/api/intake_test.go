@@ -21,6 +21,9 @@ import (
 	"github.com/esrflow/esrflow/platform/testkit"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 	"github.com/esrflow/esrflow/services/registry/registrytest"
 )
 
@@ -66,7 +69,7 @@ func readOutcomeReport(held *internalv1.FileReport, at time.Time) *internalv1.Fi
 }
 
 func TestHeldFiles(t *testing.T) {
-	forEachDB(t, testHeldFiles)
+	dbtest.ForEach(t, testHeldFiles)
 }
 
 // A HELD report is listed with its hold; an operator releases or discards
@@ -76,21 +79,21 @@ func TestHeldFiles(t *testing.T) {
 func testHeldFiles(t *testing.T, dbURL string) {
 	e := newEnv(t)
 	opsKey, ryyKey, readerKey := newKey(t), newKey(t), newKey(t)
-	clients := []Client{
-		{Name: "ops-rxx", KeySHA256: HashKey(opsKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate, ScopeReadFiles}},
-		{Name: "ops-ryy", KeySHA256: HashKey(ryyKey), Tenants: []string{"RYY"}, Scopes: []string{ScopeOperate, ScopeReadFiles}},
-		{Name: "files-reader", KeySHA256: HashKey(readerKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadFiles}},
+	clients := []auth.Client{
+		{Name: "ops-rxx", KeySHA256: auth.HashKey(opsKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeOperate, auth.ScopeReadFiles}},
+		{Name: "ops-ryy", KeySHA256: auth.HashKey(ryyKey), Tenants: []string{"RYY"}, Scopes: []string{auth.ScopeOperate, auth.ScopeReadFiles}},
+		{Name: "files-reader", KeySHA256: auth.HashKey(readerKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadFiles}},
 	}
 	// Ingest's clock (wall) runs ahead of publish's (pinned to 2024 here).
 	t0 := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
 	lastFile := "GO_412_EXP_GOC_20240311_00000347.DAT"
 	refresh := "REFRESH_RXX_412_EXP_00000348-00000348.json"
 	held1 := heldReport("RXX", "GO_412_EXP_GOC_20240313_00000349.DAT", shaHeld1, 349, t0, internalv1.FileHold{
-		Feed: "412/EXP", LastSequence: 347, LastFile: &lastFile, LastRunDate: ptr(day(2024, 3, 11)),
+		Feed: "412/EXP", LastSequence: 347, LastFile: &lastFile, LastRunDate: store.Ptr(day(2024, 3, 11)),
 		AwaitingSequences: []int64{348}, RefreshRequest: &refresh})
 	held2 := heldReport("RXX", "GO_412_EXP_GOC_20240315_00000350.DAT", shaHeld2, 350, t0.Add(time.Minute), internalv1.FileHold{
-		Feed: "412/EXP", LastSequence: 347, LastFile: &lastFile, LastRunDate: ptr(day(2024, 3, 11)),
-		AwaitingSequences: []int64{}, AwaitingPreviousRunDate: ptr(day(2024, 3, 14))})
+		Feed: "412/EXP", LastSequence: 347, LastFile: &lastFile, LastRunDate: store.Ptr(day(2024, 3, 11)),
+		AwaitingSequences: []int64{}, AwaitingPreviousRunDate: store.Ptr(day(2024, 3, 14))})
 	heldRYY := heldReport("RYY", "GO_413_EXP_GOC_20240313_00000009.DAT", shaRYY, 9, t0, internalv1.FileHold{
 		Feed: "413/EXP", AwaitingSequences: []int64{8}})
 	accepted := readOutcomeReport(heldReport("RXX", lastFile, sha1, 347, recorded1, internalv1.FileHold{}), recorded1)
@@ -365,14 +368,14 @@ func TestFileDecisionKafkaUnavailable(t *testing.T) {
 	s, err := New(Config{
 		Kafka: kafkax.Config{Brokers: []string{dead}, ClientID: "api-test"}, RegistryURL: registry,
 		DBURL: "sqlite:" + filepath.Join(t.TempDir(), "api.db"), CommandTimeout: time.Second,
-		Clients: []Client{{Name: "ops", KeySHA256: HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate}}},
+		Clients: []auth.Client{{Name: "ops", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeOperate}}},
 	}, Deps{Log: testLogger(t), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	held := heldReport("RXX", "GO_412_EXP_GOC_20240313_00000349.DAT", shaHeld1, 349, recorded1, internalv1.FileHold{Feed: "412/EXP", AwaitingSequences: []int64{348}})
-	if _, err := s.store.apply(context.Background(), batch{Reports: []fileReport{{Report: held, Payload: json.RawMessage(`{}`)}}}); err != nil {
+	if _, err := s.store.Apply(context.Background(), store.Batch{Reports: []store.FileReport{{Report: held, Payload: json.RawMessage(`{}`)}}}); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.Handler())
@@ -392,117 +395,14 @@ func TestFileDecisionKafkaUnavailable(t *testing.T) {
 	}
 }
 
-// A file's state is its latest report, yet the outcome of reading it
-// (stamped by publish, whose clock may be pinned behind ingest's) follows
-// its hold and release, ACCEPTED is final, and the history keeps each
-// report once, in the order read.
-func TestFileStateWhateverTheClocks(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
-		s := openTestStore(t, dbURL)
-		ctx := context.Background()
-		t1, t2, t3, t4 := recorded1, t0Ingest, t0Ingest.Add(time.Hour), t0Ingest.Add(2*time.Hour)
-		offset := int64(0)
-		rep := func(sha string, status internalv1.FileStatus, at time.Time) fileReport {
-			offset++
-			r := &internalv1.FileReport{Tenant: "rxx", File: *fileInfo("F.DAT", sha, 1), Status: status, ReportedAt: at}
-			return fileReport{Report: r, Payload: json.RawMessage(fmt.Sprintf(`{"status":%q,"at":%q}`, status, at.Format(time.RFC3339))), Offset: offset}
-		}
-		state := func(sha string) string {
-			t.Helper()
-			var status string
-			var at int64
-			if err := s.db.QueryRow(s.d.rebind(`SELECT status, reported_at FROM file_reports WHERE tenant = 'RXX' AND sha256 = ?`), sha).Scan(&status, &at); err != nil {
-				t.Fatal(err)
-			}
-			var n int
-			if err := s.db.QueryRow(s.d.rebind(`SELECT COUNT(*) FROM file_report_history WHERE tenant = 'RXX' AND sha256 = ?`), sha).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			return fmt.Sprintf("%s@%s/%d", status, time.UnixMilli(at).UTC().Format(time.RFC3339), n)
-		}
-		at := func(x time.Time) string { return x.Format(time.RFC3339) }
-		for _, c := range []struct {
-			name    string
-			reports []fileReport
-			want    string
-		}{
-			{"released then rejected on an older clock", []fileReport{
-				rep(shaHeld1, "HELD", t2), rep(shaHeld1, "RELEASED", t3), rep(shaHeld1, "REJECTED", t1)}, "REJECTED@" + at(t1) + "/3"},
-			{"accepted is final", []fileReport{
-				rep(shaHeld2, "HELD", t2), rep(shaHeld2, "ACCEPTED", t1), rep(shaHeld2, "REJECTED", t4)}, "ACCEPTED@" + at(t1) + "/3"},
-			{"rejected bytes delivered again and held", []fileReport{
-				rep(shaHeld3, "REJECTED", t1), rep(shaHeld3, "HELD", t2)}, "HELD@" + at(t2) + "/2"},
-			{"a newer hold replaces an older; an older re-read changes nothing", []fileReport{
-				rep(shaRYY, "HELD", t3), rep(shaRYY, "HELD", t2), rep(shaRYY, "HELD", t3)}, "HELD@" + at(t3) + "/2"},
-		} {
-			for _, r := range c.reports {
-				if _, err := s.apply(ctx, batch{Reports: []fileReport{r}}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if got := state(c.reports[0].Report.File.Sha256); got != c.want {
-				t.Errorf("%s: %s, want %s", c.name, got, c.want)
-			}
-		}
-		// History: newest read first, each report once.
-		out, err := s.file(ctx, "RXX", shaHeld1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var f struct{ History []struct{ Status string } }
-		if err := json.Unmarshal(out, &f); err != nil {
-			t.Fatal(err)
-		}
-		if len(f.History) != 3 || f.History[0].Status != "REJECTED" || f.History[1].Status != "RELEASED" || f.History[2].Status != "HELD" {
-			t.Errorf("history = %s", out)
-		}
-	})
-}
-
-var t0Ingest = time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
-
-// Migration 6 starts each stored file's history with its current report,
-// so a file reported before the upgrade keeps that report in its history.
-func TestHistoryStartsFromStoredReports(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
-		db, d, err := openDB(dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		ctx := context.Background()
-		if err := migrateTo(ctx, db, d, 5); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(d.rebind(`INSERT INTO file_reports (tenant, sha256, file_name, status, reported_at, report) VALUES ('RXX', ?, 'F.DAT', 'HELD', 1000, '{"status":"HELD"}')`), shaHeld1); err != nil {
-			t.Fatal(err)
-		}
-		if err := migrate(ctx, db, d); err != nil {
-			t.Fatal(err)
-		}
-		s := &store{db: db, d: d}
-		r := &internalv1.FileReport{Tenant: "RXX", File: *fileInfo("F.DAT", shaHeld1, 1), Status: internalv1.FileStatusRejected, ReportedAt: time.UnixMilli(2000)}
-		if _, err := s.apply(ctx, batch{Reports: []fileReport{{Report: r, Payload: json.RawMessage(`{"status":"REJECTED"}`), Offset: 7}}}); err != nil {
-			t.Fatal(err)
-		}
-		out, err := s.file(ctx, "RXX", shaHeld1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := `{"status":"REJECTED","history":[{"status":"REJECTED"},{"status":"HELD"}]}`; string(out) != want {
-			t.Errorf("file = %s, want %s", out, want)
-		}
-	})
-}
-
 // Operators deciding on one held file at once: exactly one decision is
 // accepted and sent, the others are refused as pending.
 func TestConcurrentFileDecisions(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		key := newKey(t)
-		_, srv := e.startWith(Config{DBURL: dbURL, Clients: []Client{{Name: "ops", KeySHA256: HashKey(key), Tenants: []string{"RXX"},
-			Scopes: []string{ScopeOperate, ScopeReadFiles}}}}, testLogger(t))
+		_, srv := e.startWith(Config{DBURL: dbURL, Clients: []auth.Client{{Name: "ops", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"},
+			Scopes: []string{auth.ScopeOperate, auth.ScopeReadFiles}}}}, testLogger(t))
 		e.produce(true, e.reportV4(heldReport("RXX", "GO_412_EXP_GOC_20240313_00000349.DAT", shaHeld1, 349, t0Ingest,
 			internalv1.FileHold{Feed: "412/EXP", AwaitingSequences: []int64{348}})))
 		waitKey(t, srv, key, "/v1/tenants/RXX/files/"+shaHeld1, 200, `"status":"HELD"`)
@@ -531,3 +431,6 @@ func TestConcurrentFileDecisions(t *testing.T) {
 		}
 	})
 }
+
+// t0Ingest is when the intake tests' files were read.
+var t0Ingest = time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)

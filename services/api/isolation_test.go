@@ -11,6 +11,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/esrflow/esrflow/services/api/auth"
 	"github.com/esrflow/esrflow/services/api/minimise"
 )
 
@@ -19,7 +20,7 @@ import (
 // minimisation per scope plugs in here: mark a property x-personal in
 // openapi.yaml (or give minimisationChecks a row with another scope) and
 // the matrix checks every operation whose response schema reaches it.
-var personalScope = ScopePeopleSensitive
+var personalScope = auth.ScopePeopleSensitive
 
 // minimisationChecks are further per-scope field rules: a key holding the
 // operation's scopes but not `without` must not see `fields` in the
@@ -28,7 +29,7 @@ var minimisationChecks = []struct {
 	without string
 	fields  []string
 }{
-	{without: ScopePeopleSensitive, fields: minimise.Fields},
+	{without: auth.ScopePeopleSensitive, fields: minimise.Fields},
 }
 
 // testIsolationMatrix is generated from the document: for every operation

@@ -1,28 +1,27 @@
 package api
 
 import (
-	"context"
-	"crypto/sha256"
 	"encoding/json"
-	"errors"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
+	"github.com/esrflow/esrflow/services/api/store/storetest"
 )
 
 // createKey posts a key request as key and returns the status and answer.
-func createKey(t *testing.T, srvURL, key, body string) (int, APIKey, string) {
+func createKey(t *testing.T, srvURL, key, body string) (int, store.APIKey, string) {
 	t.Helper()
 	resp, b, err := send(t, "POST", srvURL+"/v1/keys", key, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var k APIKey
+	var k store.APIKey
 	if resp.StatusCode == 201 {
 		if err := json.Unmarshal(b, &k); err != nil {
 			t.Fatal(err)
@@ -32,18 +31,18 @@ func createKey(t *testing.T, srvURL, key, body string) (int, APIKey, string) {
 }
 
 func TestKeys(t *testing.T) {
-	forEachDB(t, testKeys)
+	dbtest.ForEach(t, testKeys)
 }
 
 func testKeys(t *testing.T, dbURL string) {
 	e := newEnv(t)
 	platform, rxxAdmin, reader, legacy := newKey(t), newKey(t), newKey(t), newKey(t)
-	clients := []Client{
-		{Name: "platform", KeySHA256: HashKey(platform), Tenants: []string{"*"}, Scopes: []string{ScopeAdmin}},
-		{Name: "rxx-admin", KeySHA256: HashKey(rxxAdmin), Tenants: []string{"RXX"}, Scopes: []string{ScopeAdmin}},
-		{Name: "reader", KeySHA256: HashKey(reader), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadPeople, ScopeReadEvents}},
+	clients := []auth.Client{
+		{Name: "platform", KeySHA256: auth.HashKey(platform), Tenants: []string{"*"}, Scopes: []string{auth.ScopeAdmin}},
+		{Name: "rxx-admin", KeySHA256: auth.HashKey(rxxAdmin), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeAdmin}},
+		{Name: "reader", KeySHA256: auth.HashKey(reader), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadPeople, auth.ScopeReadEvents}},
 		// Today's names stay accepted: they mean the new scopes.
-		{Name: "legacy", KeySHA256: HashKey(legacy), Tenants: []string{"RXX"}, Scopes: []string{"read:events", "read:files", "read:batches", "personal:read"}},
+		{Name: "legacy", KeySHA256: auth.HashKey(legacy), Tenants: []string{"RXX"}, Scopes: []string{"read:events", "read:files", "read:batches", "personal:read"}},
 	}
 	e.produce(true, e.event("RXX", schemas.StarterCreated, 1, "20990417", starter()))
 	svc, srv := e.startWith(Config{DBURL: dbURL, Group: "g-keys", Clients: clients}, testLogger(t))
@@ -72,7 +71,7 @@ func testKeys(t *testing.T, dbURL string) {
 	if code != 201 {
 		t.Fatalf("create = %d %s", code, body)
 	}
-	if !strings.HasPrefix(k.Key, KeyPrefix) || len(k.Key) != len(KeyPrefix)+43 || k.Name != "rostering" || k.CreatedBy != "platform" ||
+	if !strings.HasPrefix(k.Key, auth.KeyPrefix) || len(k.Key) != len(auth.KeyPrefix)+43 || k.Name != "rostering" || k.CreatedBy != "platform" ||
 		strings.Join(k.Tenants, ",") != "RXX" || strings.Join(k.Scopes, ",") != "people:read,events:read" || k.ExpiresAt != nil || k.RevokedAt != nil {
 		t.Errorf("created %+v", k)
 	}
@@ -91,22 +90,18 @@ func testKeys(t *testing.T, dbURL string) {
 		t.Fatal(err)
 	}
 	flushAccessLog(t, svc) // the access log is written asynchronously, in batches
-	db, d, err := openDB(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	st := &store{db: db, d: d}
+	st := storetest.Open(t, dbURL)
+	db := st.DB()
 	var client string
-	if err := db.QueryRow(st.d.rebind(`SELECT client FROM access_log WHERE request_id = ?`), resp.Header.Get("X-Request-Id")).Scan(&client); err != nil || client != "rostering" {
+	if err := db.QueryRow(st.Rebind(`SELECT client FROM access_log WHERE request_id = ?`), resp.Header.Get("X-Request-Id")).Scan(&client); err != nil || client != "rostering" {
 		t.Errorf("access log client = %q (%v), want rostering", client, err)
 	}
 	// Only the hash is stored: no column holds the key.
 	var hash, all string
-	if err := db.QueryRow(st.d.rebind(`SELECT key_sha256, id || name || tenants || scopes || created_by FROM api_keys WHERE id = ?`), k.ID).Scan(&hash, &all); err != nil {
+	if err := db.QueryRow(st.Rebind(`SELECT key_sha256, id || name || tenants || scopes || created_by FROM api_keys WHERE id = ?`), k.ID).Scan(&hash, &all); err != nil {
 		t.Fatal(err)
 	}
-	if hash != HashKey(k.Key) || strings.Contains(all, k.Key) || strings.Contains(all, k.Key[len(KeyPrefix):]) {
+	if hash != auth.HashKey(k.Key) || strings.Contains(all, k.Key) || strings.Contains(all, k.Key[len(auth.KeyPrefix):]) {
 		t.Errorf("stored %s %s", hash, all)
 	}
 
@@ -149,7 +144,7 @@ func testKeys(t *testing.T, dbURL string) {
 	if got := listKeyIDs(t, srv.URL, rxxAdmin); got != sortedIDs(k.ID, own.ID) {
 		t.Errorf("RXX admin lists %s", got)
 	}
-	if _, body := do(t, srv, "GET", "/v1/keys", platform, ""); strings.Contains(body, `"key"`) || strings.Contains(body, KeyPrefix) {
+	if _, body := do(t, srv, "GET", "/v1/keys", platform, ""); strings.Contains(body, `"key"`) || strings.Contains(body, auth.KeyPrefix) {
 		t.Errorf("a listing shows a key: %s", body)
 	}
 	if code, body := do(t, srv, "DELETE", "/v1/keys/"+wide.ID, rxxAdmin, ""); code != 404 {
@@ -167,7 +162,7 @@ func testKeys(t *testing.T, dbURL string) {
 		t.Fatalf("before revoke = %d %s", code, body)
 	}
 	code, body = do(t, srv, "DELETE", "/v1/keys/"+k.ID, rxxAdmin, "")
-	var revoked APIKey
+	var revoked store.APIKey
 	_ = json.Unmarshal([]byte(body), &revoked)
 	if code != 200 || revoked.RevokedBy == nil || *revoked.RevokedBy != "rxx-admin" || revoked.RevokedAt == nil {
 		t.Fatalf("revoke = %d %s", code, body)
@@ -208,7 +203,7 @@ func testKeys(t *testing.T, dbURL string) {
 
 	// An expired key is refused (expiry set in the past directly: the api
 	// takes only future times).
-	if _, err := db.Exec(st.d.rebind(`UPDATE api_keys SET expires_at = ? WHERE id = ?`), time.Now().Add(-time.Minute).UnixMilli(), own.ID); err != nil {
+	if _, err := db.Exec(st.Rebind(`UPDATE api_keys SET expires_at = ? WHERE id = ?`), time.Now().Add(-time.Minute).UnixMilli(), own.ID); err != nil {
 		t.Fatal(err)
 	}
 	waitForKey(t, srv2.URL, own.Key, "/v1/tenants/RXX/files", 401)
@@ -226,13 +221,13 @@ func testKeys(t *testing.T, dbURL string) {
 	if code != 201 {
 		t.Fatal(body)
 	}
-	var late APIKey
+	var late store.APIKey
 	_ = json.Unmarshal([]byte(body), &late)
 	waitForKey(t, srv3.URL, late.Key, "/v1/tenants/RXX/events", 200)
 
 	// When the last database key goes, the api does not fall open: it has
 	// run on keys, and stays closed.
-	if _, err := db.Exec(st.d.rebind(`UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE revoked_at IS NULL`), time.Now().UnixMilli(), "test"); err != nil {
+	if _, err := db.Exec(st.Rebind(`UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE revoked_at IS NULL`), time.Now().UnixMilli(), "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitForKey(t, srv3.URL, late.Key, "/v1/tenants/RXX/events", 401)
@@ -285,27 +280,6 @@ func sortedIDs(ids ...string) string {
 	return strings.Join(ids, ",")
 }
 
-// The key cache never trusts a read that started before an invalidate.
-func TestKeyCacheInvalidate(t *testing.T) {
-	loads := 0
-	c := &keyCache{ttl: time.Hour, load: func(context.Context) (map[[sha256.Size]byte]*authClient, error) {
-		loads++
-		return nil, nil
-	}}
-	for range 3 {
-		if _, err := c.get(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.invalidate()
-	if _, err := c.get(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if loads != 2 {
-		t.Errorf("loads = %d, want 2 (one, then one after invalidate)", loads)
-	}
-}
-
 // Without clients (the open mode) keys cannot be managed: nobody could be
 // named as their creator, and an open port must not mint keys.
 func TestKeysRefusedInOpenMode(t *testing.T) {
@@ -319,41 +293,7 @@ func TestKeysRefusedInOpenMode(t *testing.T) {
 		}
 	}
 	var n int
-	if err := f.s.db.QueryRow(`SELECT COUNT(*) FROM api_keys`).Scan(&n); err != nil || n != 0 {
+	if err := f.s.store.DB().QueryRow(`SELECT COUNT(*) FROM api_keys`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("api_keys rows = %d (%v)", n, err)
-	}
-}
-
-// When the database's keys cannot be read, a key not in the clients file
-// is answered 503 (not 401: it may be valid), the clients file still works,
-// and an api without clients does not fall open. (A loader that fails
-// stands in for the database: closing the real one would stop the service
-// under test.)
-func TestKeysUnreadableFailClosed(t *testing.T) {
-	fileKey := newKey(t)
-	a, err := newAuth([]Client{{Name: "platform", KeySHA256: HashKey(fileKey), Tenants: []string{"*"}, Scopes: []string{ScopeAdmin}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := &keyCache{ttl: time.Hour, load: func(context.Context) (map[[sha256.Size]byte]*authClient, error) {
-		return nil, errors.New("database down")
-	}}
-	a.keys = down
-	req := func(key string) *http.Request {
-		r := httptest.NewRequest("GET", "/v1/tenants/RXX/events", nil)
-		r.Header.Set("Authorization", "Bearer "+key)
-		return r
-	}
-	if _, err := a.identify(req(KeyPrefix + "unknown")); !errors.Is(err, errKeysUnavailable) {
-		t.Errorf("database key while unreadable: %v, want errKeysUnavailable", err)
-	}
-	if c, err := a.identify(req(fileKey)); err != nil || c.name != "platform" {
-		t.Errorf("clients-file key while unreadable: %v %v", c, err)
-	}
-	if (&auth{keys: down}).open() {
-		t.Error("no clients and unreadable keys: open mode, want closed")
-	}
-	if !(&auth{keys: &keyCache{ttl: time.Hour, load: func(context.Context) (map[[sha256.Size]byte]*authClient, error) { return nil, nil }}}).open() {
-		t.Error("no clients and no keys: want the open mode")
 	}
 }

@@ -5,16 +5,19 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 )
 
 // A caller without a key cannot make the access log store what it likes:
 // the path kept is capped, and made storable on every database.
 func TestAccessLogPathCapped(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		key := newKey(t)
-		s, srv := e.startWith(Config{DBURL: dbURL, Clients: []Client{{Name: "rxx", KeySHA256: HashKey(key),
-			Tenants: []string{"RXX"}, Scopes: []string{ScopeReadPeople}}}}, testLogger(t))
+		s, srv := e.startWith(Config{DBURL: dbURL, Clients: []auth.Client{{Name: "rxx", KeySHA256: auth.HashKey(key),
+			Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadPeople}}}}, testLogger(t))
 		long := "/v1/tenants/RXX/people/" + strings.Repeat("a", 512<<10)
 		if code, _ := do(t, srv, "GET", long, "", ""); code != 401 {
 			t.Fatalf("GET <512 KB path> = %d, want 401", code)
@@ -23,7 +26,7 @@ func TestAccessLogPathCapped(t *testing.T) {
 			t.Fatalf("GET <path with NUL> = %d, want 404", code)
 		}
 		flushAccessLog(t, s)
-		rows, err := s.db.Query(`SELECT path FROM access_log ORDER BY at, request_id`)
+		rows, err := s.store.DB().Query(`SELECT path FROM access_log ORDER BY at, request_id`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +67,7 @@ func TestUnauthenticatedCallersRateLimited(t *testing.T) {
 	e := newEnv(t)
 	key := newKey(t)
 	s, srv := e.startWith(Config{DBURL: "sqlite::memory:", UnauthenticatedRate: 0.001, UnauthenticatedBurst: 3,
-		Clients: []Client{{Name: "rxx", KeySHA256: HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadPeople}}}},
+		Clients: []auth.Client{{Name: "rxx", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadPeople}}}},
 		testLogger(t))
 	var codes []string
 	for i := range 8 {
@@ -83,7 +86,7 @@ func TestUnauthenticatedCallersRateLimited(t *testing.T) {
 	}
 	flushAccessLog(t, s)
 	var n int
-	if err := s.db.QueryRow(`SELECT COUNT(*) FROM access_log`).Scan(&n); err != nil || n != 9 {
+	if err := s.store.DB().QueryRow(`SELECT COUNT(*) FROM access_log`).Scan(&n); err != nil || n != 9 {
 		t.Errorf("access_log rows = %d (%v), want 9 (3 refused, 5 limited, 1 keyed)", n, err)
 	}
 }
@@ -91,11 +94,11 @@ func TestUnauthenticatedCallersRateLimited(t *testing.T) {
 // A NUL byte in a request value (path or query) is a 404 or 400 on every
 // database, never a 500 from PostgreSQL refusing to compare it.
 func TestNULInRequestValues(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		key := newKey(t)
-		_, srv := e.startWith(Config{DBURL: dbURL, Clients: []Client{{Name: "all", KeySHA256: HashKey(key),
-			Tenants: []string{"*"}, Scopes: Scopes}}}, testLogger(t))
+		_, srv := e.startWith(Config{DBURL: dbURL, Clients: []auth.Client{{Name: "all", KeySHA256: auth.HashKey(key),
+			Tenants: []string{"*"}, Scopes: auth.Scopes}}}, testLogger(t))
 		cursor := base64.RawURLEncoding.EncodeToString([]byte("1:a\x00b"))
 		for _, c := range []struct {
 			method, path, body string

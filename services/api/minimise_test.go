@@ -12,7 +12,9 @@ import (
 
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/auth"
 	"github.com/esrflow/esrflow/services/api/minimise"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 )
 
 // memberPaths lists every member of a JSON document as a path
@@ -74,7 +76,7 @@ func listed(paths []string) []string {
 }
 
 func TestFieldMinimisationPerEndpoint(t *testing.T) {
-	forEachDB(t, testFieldMinimisation)
+	dbtest.ForEach(t, testFieldMinimisation)
 }
 
 // Every endpoint that carries person data, read with and without
@@ -82,12 +84,12 @@ func TestFieldMinimisationPerEndpoint(t *testing.T) {
 func testFieldMinimisation(t *testing.T, dbURL string) {
 	e := newEnv(t)
 	basic, sensitive, admin, alias := newKey(t), newKey(t), newKey(t), newKey(t)
-	reads := []string{ScopeReadPeople, ScopeReadEvents, ScopeReadFiles, ScopeQuarantineRead}
-	clients := []Client{
-		{Name: "vendor", KeySHA256: HashKey(basic), Tenants: []string{"RXX"}, Scopes: reads},
-		{Name: "hr", KeySHA256: HashKey(sensitive), Tenants: []string{"RXX"}, Scopes: append([]string{ScopePeopleSensitive}, reads...)},
-		{Name: "platform", KeySHA256: HashKey(admin), Tenants: []string{"*"}, Scopes: []string{ScopeAdmin}},
-		{Name: "old-hr", KeySHA256: HashKey(alias), Tenants: []string{"RXX"}, Scopes: []string{"read:people", "read:events", "read:files", "quarantine:read", "personal:read"}},
+	reads := []string{auth.ScopeReadPeople, auth.ScopeReadEvents, auth.ScopeReadFiles, auth.ScopeQuarantineRead}
+	clients := []auth.Client{
+		{Name: "vendor", KeySHA256: auth.HashKey(basic), Tenants: []string{"RXX"}, Scopes: reads},
+		{Name: "hr", KeySHA256: auth.HashKey(sensitive), Tenants: []string{"RXX"}, Scopes: append([]string{auth.ScopePeopleSensitive}, reads...)},
+		{Name: "platform", KeySHA256: auth.HashKey(admin), Tenants: []string{"*"}, Scopes: []string{auth.ScopeAdmin}},
+		{Name: "old-hr", KeySHA256: auth.HashKey(alias), Tenants: []string{"RXX"}, Scopes: []string{"read:people", "read:events", "read:files", "quarantine:read", "personal:read"}},
 	}
 	q := qrec("RXX", fileA, sha1, 3, internalv1.StageNormalise, "PRA", "person", praFields(), violation("ESR-V010", "date_of_birth", internalv1.SeverityError))
 	rep := &internalv1.FileReport{Tenant: "RXX", Vpd: "412", File: *fileInfo(fileA, sha1, 347), Status: internalv1.FileStatusAccepted,
@@ -193,10 +195,10 @@ func testFieldMinimisation(t *testing.T, dbURL string) {
 func TestFieldMinimisationAppliesToEveryHandler(t *testing.T) {
 	e := newEnv(t)
 	basic, sensitive, admin := newKey(t), newKey(t), newKey(t)
-	s, _ := e.startWith(Config{DBURL: "sqlite:" + t.TempDir() + "/api.db", Group: "g-min2", Clients: []Client{
-		{Name: "vendor", KeySHA256: HashKey(basic), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadPeople}},
-		{Name: "hr", KeySHA256: HashKey(sensitive), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadPeople, ScopePeopleSensitive}},
-		{Name: "platform", KeySHA256: HashKey(admin), Tenants: []string{"*"}, Scopes: []string{ScopeAdmin}},
+	s, _ := e.startWith(Config{DBURL: "sqlite:" + t.TempDir() + "/api.db", Group: "g-min2", Clients: []auth.Client{
+		{Name: "vendor", KeySHA256: auth.HashKey(basic), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadPeople}},
+		{Name: "hr", KeySHA256: auth.HashKey(sensitive), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadPeople, auth.ScopePeopleSensitive}},
+		{Name: "platform", KeySHA256: auth.HashKey(admin), Tenants: []string{"*"}, Scopes: []string{auth.ScopeAdmin}},
 	}}, testLogger(t))
 	payload := map[string]any{
 		"person_id": "20990417", "date_of_birth": "1985-02-14",
@@ -204,7 +206,7 @@ func TestFieldMinimisationAppliesToEveryHandler(t *testing.T) {
 		"items":   []any{map[string]any{"ni_number": "QQ123456C", "ethnic_origin": "X", "grade": "5"}},
 	}
 	h := func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, payload) }
-	srv := httptest.NewServer(s.guard(h, ScopeReadPeople))
+	srv := httptest.NewServer(s.guard(h, auth.ScopeReadPeople))
 	defer srv.Close()
 	full := `{"contact":{"home_postcode":"LS1 1AA","office_email":"w@nhs.example","personal_email":"p@example.org"},"date_of_birth":"1985-02-14","items":[{"ethnic_origin":"X","grade":"5","ni_number":"QQ123456C"}],"person_id":"20990417"}`
 	minimal := `{"contact":{"office_email":"w@nhs.example"},"items":[{"grade":"5"}],"person_id":"20990417"}`
@@ -215,7 +217,7 @@ func TestFieldMinimisationAppliesToEveryHandler(t *testing.T) {
 	}
 	// An entity answer (writeEntity, with an ETag) is minimised before its
 	// tag is taken: the two views have different tags.
-	entity := httptest.NewServer(s.guard(func(w http.ResponseWriter, r *http.Request) { writeEntity(w, r, payload) }, ScopeReadPeople))
+	entity := httptest.NewServer(s.guard(func(w http.ResponseWriter, r *http.Request) { writeEntity(w, r, payload) }, auth.ScopeReadPeople))
 	defer entity.Close()
 	tags := map[string]bool{}
 	for key, want := range map[string]string{basic: minimal, sensitive: full} {
@@ -233,7 +235,7 @@ func TestFieldMinimisationAppliesToEveryHandler(t *testing.T) {
 	}
 	// The open mode (no clients): nobody holds people:sensitive.
 	open, _ := e.startWith(Config{DBURL: "sqlite:" + t.TempDir() + "/open.db", Group: "g-min3"}, testLogger(t))
-	srvOpen := httptest.NewServer(open.guard(h, ScopeReadPeople))
+	srvOpen := httptest.NewServer(open.guard(h, auth.ScopeReadPeople))
 	defer srvOpen.Close()
 	if code, body := do(t, srvOpen, "GET", "/x", "", ""); code != 200 || body != minimal {
 		t.Errorf("open mode GET = %d %s, want %s", code, body, minimal)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
+	"github.com/esrflow/esrflow/services/api/store"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 )
 
 // A leaving reason with a NUL byte is valid in the file and in Avro, but
@@ -22,7 +24,7 @@ import (
 // made safe), keep the exact value in the event's data, and go on with the
 // records after it, for every tenant.
 func TestNULInLeavingReasonDoesNotStall(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		leaver := leaverEvent("ev-nul", "RXX", "20110032")
 		leaver.LeavingReason = "Voluntary Resignation\x00- Relocation"
@@ -38,7 +40,7 @@ func TestNULInLeavingReasonDoesNotStall(t *testing.T) {
 		// The event itself keeps the exact value (JSON escapes the NUL).
 		waitFor(t, srv, "/v1/tenants/RXX/people/20110032/events", 200,
 			`"leaving_reason":"Voluntary Resignation\u0000- Relocation"`)
-		if got := testutil.ToFloat64(s.m.deadLetters.WithLabelValues(schemas.EventTopic("RXX", schemas.EventLeaverConfirmed), DeadStore)); got != 0 {
+		if got := testutil.ToFloat64(s.mat.Metrics().DeadLetters.WithLabelValues(schemas.EventTopic("RXX", schemas.EventLeaverConfirmed), store.DeadStore)); got != 0 {
 			t.Errorf("dead letters = %v, want 0: the value is storable once made safe", got)
 		}
 	})
@@ -57,7 +59,7 @@ func leaverEvent(id, tenant, person string) *eventsv1.LeaverConfirmed {
 // deadLetterRows returns the dead_letters rows as "topic/partition/offset stage tenant".
 func deadLetterRows(t *testing.T, s *Service) []string {
 	t.Helper()
-	rows, err := s.db.Query(`SELECT topic, kafka_partition, kafka_offset, stage, COALESCE(tenant, ''), reason, record_value FROM dead_letters ORDER BY topic, kafka_offset`)
+	rows, err := s.store.DB().Query(`SELECT topic, kafka_partition, kafka_offset, stage, COALESCE(tenant, ''), reason, record_value FROM dead_letters ORDER BY topic, kafka_offset`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func deadLetterRows(t *testing.T, s *Service) []string {
 // NUL byte) is dead-lettered with its reason, counted, and the records
 // after it are applied.
 func TestInvalidRecordDeadLettered(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		bad := leaverEvent("ev-bad-id", "RXX", "2011\x000032")
 		good := leaverEvent("ev-good", "RXX", "20110033")
@@ -98,7 +100,7 @@ func TestInvalidRecordDeadLettered(t *testing.T) {
 		if got, want := strings.Join(deadLetterRows(t, s), ","), fmt.Sprintf("%s/0/%d invalid RXX", topic, offs[0]); got != want {
 			t.Errorf("dead letters = %s, want %s", got, want)
 		}
-		if got := testutil.ToFloat64(s.m.deadLetters.WithLabelValues(topic, DeadInvalid)); got != 1 {
+		if got := testutil.ToFloat64(s.mat.Metrics().DeadLetters.WithLabelValues(topic, store.DeadInvalid)); got != 1 {
 			t.Errorf("esrflow_api_dead_letters_total{invalid} = %v, want 1", got)
 		}
 		_, body := get(t, srv, "/v1/tenants/rxx/dead-letters")
@@ -113,7 +115,7 @@ func TestInvalidRecordDeadLettered(t *testing.T) {
 // for its index; SQLite takes it) neither stalls the batch nor the records
 // around it: on PostgreSQL it is dead-lettered with stage "store".
 func TestRecordTheStoreRefusesDeadLettered(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		b := make([]byte, 64<<10)
 		_, _ = rand.Read(b)
@@ -179,10 +181,10 @@ func TestStuckConsumerShowsInReadinessAndLag(t *testing.T) {
 	}
 	// Lag counts offsets, as Kafka's does: the two records and the
 	// transaction's commit marker.
-	if lag := s.health.totalLag(); lag != 3 {
+	if lag := s.mat.Lag(); lag != 3 {
 		t.Errorf("lag = %d, want 3", lag)
 	}
-	if s.health.stalled() <= 0 {
+	if s.mat.Stalled() <= 0 {
 		t.Error("stalled gauge is 0 while stuck")
 	}
 
@@ -191,9 +193,9 @@ func TestStuckConsumerShowsInReadinessAndLag(t *testing.T) {
 	}
 	waitFor(t, srv, "/v1/tenants/RXX/people/20110032", 200, `"last_event_id":"ev-2"`)
 	deadline = time.Now().Add(30 * time.Second)
-	for s.Ready() != nil || s.health.totalLag() > 1 { // at most the commit marker
+	for s.Ready() != nil || s.mat.Lag() > 1 { // at most the commit marker
 		if time.Now().After(deadline) {
-			t.Fatalf("after recovery: Ready = %v, lag = %d", s.Ready(), s.health.totalLag())
+			t.Fatalf("after recovery: Ready = %v, lag = %d", s.Ready(), s.mat.Lag())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

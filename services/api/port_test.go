@@ -11,6 +11,7 @@ import (
 
 	"github.com/esrflow/esrflow/platform/service"
 	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/services/api/auth"
 )
 
 func freeAddr(t *testing.T) string {
@@ -44,7 +45,7 @@ func TestMetricsNotOnTheAPIPort(t *testing.T) {
 
 	ryyKey := newKey(t)
 	clients := filepath.Join(t.TempDir(), "clients.yaml")
-	if err := os.WriteFile(clients, []byte("clients:\n  - name: ryy\n    key_sha256: "+HashKey(ryyKey)+
+	if err := os.WriteFile(clients, []byte("clients:\n  - name: ryy\n    key_sha256: "+auth.HashKey(ryyKey)+
 		"\n    tenants: [RYY]\n    scopes: [read:people, read:events, read:files, read:batches]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

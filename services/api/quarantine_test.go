@@ -26,6 +26,10 @@ import (
 	"github.com/esrflow/esrflow/platform/testkit"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
+	"github.com/esrflow/esrflow/services/api/store/storetest"
 	"github.com/esrflow/esrflow/services/registry/registrytest"
 )
 
@@ -39,10 +43,7 @@ const (
 
 var quarantinedAt = time.Date(2024, 3, 11, 2, 17, 4, 0, time.UTC)
 
-func fileInfo(name, sha string, seq int64) *internalv1.FileInfo {
-	return &internalv1.FileInfo{Name: name, Sha256: sha, Dialect: "go-v2", Kind: internalv1.FileKindChange, Sequence: seq,
-		RunDate: day(2024, 3, 11), Size: 2417}
-}
+var fileInfo = storetest.FileInfo
 
 // praFields is a gov2 PRA row (the columns after the record type).
 func praFields() []string {
@@ -110,8 +111,8 @@ func listIDs(t *testing.T, srv *httptest.Server, key, path string) ([]string, st
 		t.Fatalf("GET %s = %d %s", path, code, body)
 	}
 	var l struct {
-		Quarantine []QuarantineItem `json:"quarantine"`
-		NextCursor string           `json:"next_cursor"`
+		Quarantine []store.QuarantineItem `json:"quarantine"`
+		NextCursor string                 `json:"next_cursor"`
 	}
 	if err := json.Unmarshal([]byte(body), &l); err != nil {
 		t.Fatal(err)
@@ -123,26 +124,26 @@ func listIDs(t *testing.T, srv *httptest.Server, key, path string) ([]string, st
 	return ids, l.NextCursor
 }
 
-func getItem(t *testing.T, srv *httptest.Server, key, id string) (QuarantineItem, string) {
+func getItem(t *testing.T, srv *httptest.Server, key, id string) (store.QuarantineItem, string) {
 	t.Helper()
 	code, body := do(t, srv, "GET", "/v1/tenants/RXX/quarantine/"+id, key, "")
 	if code != 200 {
 		t.Fatalf("GET quarantine %s = %d %s", id, code, body)
 	}
-	var it QuarantineItem
+	var it store.QuarantineItem
 	if err := json.Unmarshal([]byte(body), &it); err != nil {
 		t.Fatal(err)
 	}
 	return it, body
 }
 
-func getReplayDetail(t *testing.T, srv *httptest.Server, key, id string) ReplayDetail {
+func getReplayDetail(t *testing.T, srv *httptest.Server, key, id string) store.ReplayDetail {
 	t.Helper()
 	code, body := do(t, srv, "GET", "/v1/tenants/RXX/replays/"+id, key, "")
 	if code != 200 {
 		t.Fatalf("GET replay %s = %d %s", id, code, body)
 	}
-	var d ReplayDetail
+	var d store.ReplayDetail
 	if err := json.Unmarshal([]byte(body), &d); err != nil {
 		t.Fatal(err)
 	}
@@ -150,18 +151,18 @@ func getReplayDetail(t *testing.T, srv *httptest.Server, key, id string) ReplayD
 }
 
 func TestQuarantine(t *testing.T) {
-	forEachDB(t, testQuarantine)
+	dbtest.ForEach(t, testQuarantine)
 }
 
 func testQuarantine(t *testing.T, dbURL string) {
 	e := newEnv(t)
 	readKey, personalKey, opsKey, ryyKey, eventsKey := newKey(t), newKey(t), newKey(t), newKey(t), newKey(t)
-	clients := []Client{
-		{Name: "triage", KeySHA256: HashKey(readKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeQuarantineRead}},
-		{Name: "data-quality", KeySHA256: HashKey(personalKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeQuarantineRead, ScopePersonalRead}},
-		{Name: "ops-rxx", KeySHA256: HashKey(opsKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate, ScopeQuarantineRead}},
-		{Name: "ops-ryy", KeySHA256: HashKey(ryyKey), Tenants: []string{"RYY"}, Scopes: []string{ScopeOperate, ScopeQuarantineRead, ScopePersonalRead}},
-		{Name: "vendor", KeySHA256: HashKey(eventsKey), Tenants: []string{"*"}, Scopes: []string{ScopeReadEvents, ScopePersonalRead}},
+	clients := []auth.Client{
+		{Name: "triage", KeySHA256: auth.HashKey(readKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeQuarantineRead}},
+		{Name: "data-quality", KeySHA256: auth.HashKey(personalKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeQuarantineRead, auth.ScopePersonalRead}},
+		{Name: "ops-rxx", KeySHA256: auth.HashKey(opsKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeOperate, auth.ScopeQuarantineRead}},
+		{Name: "ops-ryy", KeySHA256: auth.HashKey(ryyKey), Tenants: []string{"RYY"}, Scopes: []string{auth.ScopeOperate, auth.ScopeQuarantineRead, auth.ScopePersonalRead}},
+		{Name: "vendor", KeySHA256: auth.HashKey(eventsKey), Tenants: []string{"*"}, Scopes: []string{auth.ScopeReadEvents, auth.ScopePersonalRead}},
 	}
 	// RXX: file A lines 3 (PRA, normalise), 5 (ASA, validate: an error and
 	// a warning), 7 (PRA, ingest); file B line 2 (POA, validate) and line 4
@@ -174,7 +175,7 @@ func testQuarantine(t *testing.T, dbURL string) {
 	b4 := qrec("RXX", fileB, sha2, 4, internalv1.StageValidate, "PRA", "person", praFields(), violation("ESR-X001", "person_id", internalv1.SeverityError))
 	y3 := qrec("RYY", fileA, sha1, 3, internalv1.StageNormalise, "PRA", "person", praFields(), violation("ESR-V010", "date_of_birth", internalv1.SeverityError))
 	// A3 is quarantine v3: its row's raw hash goes back out with a replay.
-	a3.RawSha256 = ptr(strings.Repeat("a3", 32))
+	a3.RawSha256 = store.Ptr(strings.Repeat("a3", 32))
 	e.produce(true, e.quarantine(a3, 3), e.quarantine(a5, 2), e.quarantine(a7, 2), e.quarantine(b2, 2), e.quarantine(b4, 1), e.quarantine(y3, 2))
 	// The same row quarantined again (e.g. a producer retry after a lost
 	// acknowledgement): no second row, no second violation. Another record
@@ -184,8 +185,8 @@ func testQuarantine(t *testing.T, dbURL string) {
 	e.produce(true, e.quarantine(a3, 3), e.quarantine(&b2more, 2))
 	_, srv := e.startWith(Config{DBURL: dbURL, Clients: clients}, zaptest.NewLogger(t))
 
-	idA3, idA5, idA7 := QuarantineID("RXX", sha1, 3), QuarantineID("RXX", sha1, 5), QuarantineID("RXX", sha1, 7)
-	idB2, idB4, idY3 := QuarantineID("RXX", sha2, 2), QuarantineID("RXX", sha2, 4), QuarantineID("RYY", sha1, 3)
+	idA3, idA5, idA7 := store.QuarantineID("RXX", sha1, 3), store.QuarantineID("RXX", sha1, 5), store.QuarantineID("RXX", sha1, 7)
+	idB2, idB4, idY3 := store.QuarantineID("RXX", sha2, 2), store.QuarantineID("RXX", sha2, 4), store.QuarantineID("RYY", sha1, 3)
 	if idA3 == idY3 {
 		t.Fatal("two tenants' rows share an id")
 	}
@@ -246,7 +247,7 @@ func testQuarantine(t *testing.T, dbURL string) {
 	check("GET", base+"?cursor=not-a-cursor", readKey, "", 400, `bad cursor`)
 	check("GET", base+"?limit=1001", readKey, "", 400, `limit must be 1 to 1000`)
 
-	// Scopes and tenants.
+	// auth.Scopes and tenants.
 	check("GET", base, "", "", 401, `an API key is required`)
 	check("GET", base, newKey(t), "", 401, `invalid API key`)
 	check("GET", base, eventsKey, "", 403, `lacks the quarantine:read scope`)
@@ -271,7 +272,7 @@ func testQuarantine(t *testing.T, dbURL string) {
 			t.Errorf("a personal value is in the redacted record: %s", body)
 		}
 	}
-	fields := map[string]RawField{}
+	fields := map[string]store.RawField{}
 	for _, f := range it.Raw.Fields {
 		fields[f.Name] = f
 	}
@@ -287,11 +288,11 @@ func testQuarantine(t *testing.T, dbURL string) {
 	if it.Canonical != nil || strings.Contains(body, `"canonical"`) {
 		t.Errorf("canonical shown without personal:read: %s", body)
 	}
-	wantItem := QuarantineItem{ID: idA3, Tenant: "RXX", Stage: "NORMALISE", VPD: "412",
-		Lineage:    QuarantineLineage{FileName: fileA, FileSHA256: sha1, Line: 3},
+	wantItem := store.QuarantineItem{ID: idA3, Tenant: "RXX", Stage: "NORMALISE", VPD: "412",
+		Lineage:    store.QuarantineLineage{FileName: fileA, FileSHA256: sha1, Line: 3},
 		RecordType: "PRA", EntityKind: "person", Violations: a3.Violations, Errors: 1, RuleSetVersion: "rs-0a1b2c3d",
 		Status: "open", QuarantinedAt: "2024-03-11T02:17:04Z"}
-	it.Raw = RawView{}
+	it.Raw = store.RawView{}
 	if !reflect.DeepEqual(it, wantItem) {
 		t.Errorf("record = %+v\nwant %+v", it, wantItem)
 	}
@@ -398,7 +399,7 @@ func testQuarantine(t *testing.T, dbURL string) {
 	check("GET", "/v1/tenants/RXX/audit", opsKey, "", 200, auditRow("REQUESTED", "null", "null"))
 	d := getReplayDetail(t, srv, readKey, rpID)
 	if d.Status != "REQUESTED" || d.Rows != 2 || d.Outcomes["pending"] != 2 || d.RequestedBy != "ops-rxx" || len(d.Batches) != 1 ||
-		!reflect.DeepEqual(d.Batches[0], ReplayBatch{Batch: 1, FileName: "REPLAY_" + rpID, FileSHA256: batchSHA(rpID), Report: json.RawMessage("null")}) {
+		!reflect.DeepEqual(d.Batches[0], store.ReplayBatch{Batch: 1, FileName: "REPLAY_" + rpID, FileSHA256: batchSHA(rpID), Report: json.RawMessage("null")}) {
 		t.Errorf("replay before its report = %+v", d.Replay)
 	}
 
@@ -429,7 +430,7 @@ func testQuarantine(t *testing.T, dbURL string) {
 	}
 	r0, r1 := d.RowOutcomes[0], d.RowOutcomes[1]
 	if r0.QuarantineID != idA3 || r0.Outcome != "accepted" || len(r0.Events) != 1 || r0.Events[0].EventID != "ev-replayed-a3" ||
-		r0.Lineage != (QuarantineLineage{FileName: fileA, FileSHA256: sha1, Line: 3}) {
+		r0.Lineage != (store.QuarantineLineage{FileName: fileA, FileSHA256: sha1, Line: 3}) {
 		t.Errorf("A3 outcome = %+v", r0)
 	}
 	if r1.QuarantineID != idA5 || r1.Outcome != "failed_again" || len(r1.Events) != 0 || !reflect.DeepEqual(r1.Violations, a5again.Violations) {
@@ -455,7 +456,7 @@ func testQuarantine(t *testing.T, dbURL string) {
 	// Delivered again, the replay's records change nothing.
 	sentinel := qrec("RXX", fileB, sha2, 9, internalv1.StageValidate, "POA", "position", []string{"1"}, violation("ESR-X005", "organisation_id", internalv1.SeverityError))
 	e.produce(true, e.quarantine(a5again, 2), e.reportV2(rep), e.quarantine(sentinel, 2))
-	waitKey(t, srv, readKey, base+"/"+QuarantineID("RXX", sha2, 9), 200, `"status":"open"`)
+	waitKey(t, srv, readKey, base+"/"+store.QuarantineID("RXX", sha2, 9), 200, `"status":"open"`)
 	if again := getReplayDetail(t, srv, readKey, rpID); !reflect.DeepEqual(again, d) {
 		t.Errorf("re-delivery changed the replay:\n%+v\nwas\n%+v", again, d)
 	}
@@ -471,7 +472,7 @@ func testQuarantine(t *testing.T, dbURL string) {
 		t.Fatal("a new request reused the replay id")
 	}
 	rejected := *rep
-	rejected.Status, rejected.Reason, rejected.Quarantined, rejected.EventsEmitted, rejected.ReplayID = internalv1.FileStatusRejected, ptr("over the error budget"), 0, map[string]int64{}, &rp2
+	rejected.Status, rejected.Reason, rejected.Quarantined, rejected.EventsEmitted, rejected.ReplayID = internalv1.FileStatusRejected, store.Ptr("over the error budget"), 0, map[string]int64{}, &rp2
 	rejected.File.Sha256, rejected.File.Name = batchSHA(rp2), "REPLAY_"+rp2
 	e.produce(true, e.reportV2(&rejected))
 	waitKey(t, srv, readKey, "/v1/tenants/RXX/replays/"+rp2, 200, `"status":"REJECTED"`)
@@ -495,14 +496,14 @@ func testQuarantine(t *testing.T, dbURL string) {
 	// A whole second read of the topics (a new consumer group on the same
 	// database, as after lost offset commits) changes nothing.
 	_, listBefore := do(t, srv, "GET", base, personalKey, "")
-	replaysBefore := []ReplayDetail{getReplayDetail(t, srv, readKey, rpID), getReplayDetail(t, srv, readKey, rp2)}
+	replaysBefore := []store.ReplayDetail{getReplayDetail(t, srv, readKey, rpID), getReplayDetail(t, srv, readKey, rp2)}
 	s2, _ := e.startWith(Config{DBURL: dbURL, Group: "esrflow-api-again", Clients: clients}, zaptest.NewLogger(t))
 	read := func() (float64, float64) {
 		n := 0.0
 		for _, stage := range []string{"INGEST", "NORMALISE", "VALIDATE"} {
-			n += testutil.ToFloat64(s2.m.quarantined.WithLabelValues(stage))
+			n += testutil.ToFloat64(s2.mat.Metrics().Quarantined.WithLabelValues(stage))
 		}
-		return n, testutil.ToFloat64(s2.m.reports)
+		return n, testutil.ToFloat64(s2.mat.Metrics().Reports)
 	}
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if q, r := read(); q == 11 && r == 3 {
@@ -538,7 +539,7 @@ func TestReplayKafkaUnavailable(t *testing.T) {
 	s, err := New(Config{
 		Kafka: kafkax.Config{Brokers: []string{dead}, ClientID: "api-test"}, RegistryURL: registry,
 		DBURL: "sqlite:" + filepath.Join(t.TempDir(), "api.db"), CommandTimeout: time.Second,
-		Clients: []Client{{Name: "ops", KeySHA256: HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate, ScopeQuarantineRead}}},
+		Clients: []auth.Client{{Name: "ops", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeOperate, auth.ScopeQuarantineRead}}},
 	}, Deps{Log: testLogger(t), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
@@ -546,12 +547,12 @@ func TestReplayKafkaUnavailable(t *testing.T) {
 	defer s.Close()
 	a3 := qrec("RXX", fileA, sha1, 3, internalv1.StageNormalise, "PRA", "person", praFields(), violation("ESR-V010", "date_of_birth", internalv1.SeverityError))
 	a5 := qrec("RXX", fileA, sha1, 5, internalv1.StageValidate, "ASA", "assignment", asaFields(), violation("ESR-X001", "person_id", internalv1.SeverityError))
-	if _, err := s.store.apply(context.Background(), batch{Quarantine: []quarantined{{Rec: a3, Seq: 1}, {Rec: a5, Seq: 2}}}); err != nil {
+	if _, err := s.store.Apply(context.Background(), store.Batch{Quarantine: []store.Quarantined{{Rec: a3, Seq: 1}, {Rec: a5, Seq: 2}}}); err != nil {
 		t.Fatal(err)
 	}
 	// A5 has failed once already: after the failed request it is
 	// failed_again again, not open.
-	if _, err := s.db.Exec(`UPDATE quarantine SET status = 'failed_again' WHERE id = ?`, QuarantineID("RXX", sha1, 5)); err != nil {
+	if _, err := s.store.DB().Exec(`UPDATE quarantine SET status = 'failed_again' WHERE id = ?`, store.QuarantineID("RXX", sha1, 5)); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.Handler())
@@ -568,7 +569,7 @@ func TestReplayKafkaUnavailable(t *testing.T) {
 	if !strings.Contains(body, `"status":"FAILED"`) {
 		t.Errorf("replays = %s, want one FAILED", body)
 	}
-	for id, want := range map[string]string{QuarantineID("RXX", sha1, 3): "open", QuarantineID("RXX", sha1, 5): "failed_again"} {
+	for id, want := range map[string]string{store.QuarantineID("RXX", sha1, 3): "open", store.QuarantineID("RXX", sha1, 5): "failed_again"} {
 		if it, _ := getItem(t, srv, key, id); it.Status != want {
 			t.Errorf("%s after the failed replay = %s, want %s", id, it.Status, want)
 		}
@@ -582,21 +583,21 @@ func TestReplayKafkaUnavailable(t *testing.T) {
 // batches, each with its own file report: each batch settles its own rows,
 // and the replay is settled when every batch is.
 func TestReplayBatches(t *testing.T) {
-	forEachDB(t, testReplayBatches)
+	dbtest.ForEach(t, testReplayBatches)
 }
 
 func testReplayBatches(t *testing.T, dbURL string) {
 	e := newEnv(t)
 	key := newKey(t)
-	_, srv := e.startWith(Config{DBURL: dbURL, Clients: []Client{{Name: "ops", KeySHA256: HashKey(key), Tenants: []string{"RXX"},
-		Scopes: []string{ScopeOperate, ScopeQuarantineRead}}}}, zaptest.NewLogger(t))
+	_, srv := e.startWith(Config{DBURL: dbURL, Clients: []auth.Client{{Name: "ops", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"},
+		Scopes: []string{auth.ScopeOperate, auth.ScopeQuarantineRead}}}}, zaptest.NewLogger(t))
 	const fileC, sha3 = "GO_413_EXP_GOC_20240311_00000090.DAT", "3333333333333333333333333333333333333333333333333333333333333333"
 	a3 := qrec("RXX", fileA, sha1, 3, internalv1.StageNormalise, "PRA", "person", praFields(), violation("ESR-V010", "date_of_birth", internalv1.SeverityError))
 	a5 := qrec("RXX", fileA, sha1, 5, internalv1.StageValidate, "ASA", "assignment", asaFields(), violation("ESR-X001", "person_id", internalv1.SeverityError))
 	c2 := qrec("RXX", fileC, sha3, 2, internalv1.StageValidate, "ASA", "assignment", asaFields(), violation("ESR-X001", "person_id", internalv1.SeverityError))
 	c2.Vpd, c2.File = "413", fileInfo(fileC, sha3, 90)
 	e.produce(true, e.quarantine(a3, 2), e.quarantine(a5, 2), e.quarantine(c2, 2))
-	idA3, idA5, idC2 := QuarantineID("RXX", sha1, 3), QuarantineID("RXX", sha1, 5), QuarantineID("RXX", sha3, 2)
+	idA3, idA5, idC2 := store.QuarantineID("RXX", sha1, 3), store.QuarantineID("RXX", sha1, 5), store.QuarantineID("RXX", sha3, 2)
 	waitKey(t, srv, key, "/v1/tenants/RXX/quarantine/"+idC2, 200, `"status":"open"`)
 
 	code, body := do(t, srv, "POST", "/v1/tenants/RXX/quarantine/replay", key, `{"ids":["`+idC2+`","`+idA3+`","`+idA5+`"],"reason":"VPD 413 mapped"}`)
@@ -650,14 +651,14 @@ func testReplayBatches(t *testing.T, dbURL string) {
 // Concurrent replays of one record: exactly one takes it, the others are
 // refused, and one request reaches Kafka.
 func TestConcurrentReplays(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		key := newKey(t)
-		_, srv := e.startWith(Config{DBURL: dbURL, Clients: []Client{{Name: "ops", KeySHA256: HashKey(key), Tenants: []string{"RXX"},
-			Scopes: []string{ScopeOperate, ScopeQuarantineRead}}}}, zaptest.NewLogger(t))
+		_, srv := e.startWith(Config{DBURL: dbURL, Clients: []auth.Client{{Name: "ops", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"},
+			Scopes: []string{auth.ScopeOperate, auth.ScopeQuarantineRead}}}}, zaptest.NewLogger(t))
 		a3 := qrec("RXX", fileA, sha1, 3, internalv1.StageNormalise, "PRA", "person", praFields(), violation("ESR-V010", "date_of_birth", internalv1.SeverityError))
 		e.produce(true, e.quarantine(a3, 2))
-		id := QuarantineID("RXX", sha1, 3)
+		id := store.QuarantineID("RXX", sha1, 3)
 		waitKey(t, srv, key, "/v1/tenants/RXX/quarantine/"+id, 200, `"status":"open"`)
 		const n = 6
 		codes := make(chan int, n)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/esrflow/esrflow/services/api/store"
 	"golang.org/x/time/rate"
 )
 
@@ -28,9 +29,9 @@ const (
 // with the full length, and makes the result storable on every database.
 func capText(s string, n int) string {
 	if len(s) <= n {
-		return safeText(s)
+		return store.SafeText(s)
 	}
-	return safeText(strings.ToValidUTF8(s[:n], "")) + "…(" + strconv.Itoa(len(s)) + " bytes)"
+	return store.SafeText(strings.ToValidUTF8(s[:n], "")) + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // maxTrackedAddrs bounds the addresses the limiter remembers.

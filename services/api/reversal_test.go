@@ -7,12 +7,13 @@ import (
 
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 )
 
 // A leaver-reversed puts the person back to employed, in SQLite and
 // PostgreSQL, and is listed with their events.
 func TestLeaverReversedMakesThePersonEmployedAgain(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		leaver := &eventsv1.LeaverConfirmed{
 			EventID: "ev-leaver", Tenant: "RXX", Vpd: "412", PersonID: "20110032", EmployeeNumber: "30977120",

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,6 +15,9 @@ import (
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 )
 
 // stateStarter is a starter for person in org (position pos), caused by
@@ -70,7 +72,7 @@ func listKeys(t *testing.T, srv string, path, field, key string) ([]string, stri
 }
 
 func TestCurrentState(t *testing.T) {
-	forEachDB(t, testCurrentState)
+	dbtest.ForEach(t, testCurrentState)
 }
 
 func testCurrentState(t *testing.T, dbURL string) {
@@ -221,7 +223,7 @@ func getETag(t *testing.T, srv, path, ifNoneMatch string) (int, string, string) 
 }
 
 func TestETags(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		st := starter()
 		e.produce(true, e.event("RXX", schemas.EventStarterCreated, 1, st.PersonID, st))
@@ -284,12 +286,12 @@ func TestProblemDetails(t *testing.T) {
 	// Every endpoint this adds: another tenant's key and a key without the
 	// scope are refused with no data; the tenant's own key gets its data.
 	for _, ep := range []struct{ path, scope string }{
-		{"/people", ScopeReadPeople}, {"/people?employee_number=49990002", ScopeReadPeople},
-		{"/people/49990001/assignments", ScopeReadPeople}, {"/positions", ScopeReadPeople}, {"/positions/5102277", ScopeReadPeople},
-		{"/organisations", ScopeReadPeople}, {"/organisations/412%20Cardiology%20Outpatients", ScopeReadPeople},
-		{"/locations", ScopeReadPeople}, {"/locations/x", ScopeReadPeople},
-		{"/events/ev-starter-ryy/lineage", ScopeReadEvents}, {"/files/" + sha2 + "/events", ScopeReadEvents},
-		{"/files/" + sha2 + "/quarantine", ScopeQuarantineRead},
+		{"/people", auth.ScopeReadPeople}, {"/people?employee_number=49990002", auth.ScopeReadPeople},
+		{"/people/49990001/assignments", auth.ScopeReadPeople}, {"/positions", auth.ScopeReadPeople}, {"/positions/5102277", auth.ScopeReadPeople},
+		{"/organisations", auth.ScopeReadPeople}, {"/organisations/412%20Cardiology%20Outpatients", auth.ScopeReadPeople},
+		{"/locations", auth.ScopeReadPeople}, {"/locations/x", auth.ScopeReadPeople},
+		{"/events/ev-starter-ryy/lineage", auth.ScopeReadEvents}, {"/files/" + sha2 + "/events", auth.ScopeReadEvents},
+		{"/files/" + sha2 + "/quarantine", auth.ScopeQuarantineRead},
 	} {
 		path := "/v1/tenants/RYY" + ep.path
 		if code, body := do(t, f.srv, "GET", path, reader, ""); code != 403 || body != `{"error":"this API key is not allowed tenant RYY"}` {
@@ -308,8 +310,7 @@ func TestProblemDetails(t *testing.T) {
 		t.Errorf("RYY people = %v", ids)
 	}
 	// A database that has gone away is a 500 problem, saying no more.
-	f.s.db.Close()
-	f.s.store.reader().Close() // the read pool too (SQLite has its own)
+	f.s.store.Close() // both pools (SQLite has a read pool of its own)
 	if code, body := do(t, f.srv, "GET", "/v1/tenants/RXX/people", reader, ""); code != 500 || body != `{"error":"internal error"}` {
 		t.Errorf("closed database: %d %s", code, body)
 	}
@@ -333,7 +334,7 @@ func listKeysKey(t *testing.T, srv, path, key string) ([]string, string) {
 }
 
 func TestLineage(t *testing.T) {
-	forEachDB(t, testLineage)
+	dbtest.ForEach(t, testLineage)
 }
 
 func testLineage(t *testing.T, dbURL string) {
@@ -342,7 +343,7 @@ func testLineage(t *testing.T, dbURL string) {
 	moved := stateMoved("20990417", "31004581", "5102277", "412 Cardiology Outpatients", "Nursing", "Ward 9", recorded2, 9)
 	second := stateStarter("RXX", "20000002", "31000002", "5100002", "412 Renal Ward", 5) // the same line: another person's row
 	held := &internalv1.FileReport{Tenant: "RXX", Vpd: "412", File: *fileInfo("GO_412_EXP_GOC_20240311_00000347.DAT", sha1, 347),
-		Status: internalv1.FileStatusHeld, Reason: ptr("sequence gap"), EventsEmitted: map[string]int64{}, ReportedAt: recorded1.Add(-time.Hour)}
+		Status: internalv1.FileStatusHeld, Reason: store.Ptr("sequence gap"), EventsEmitted: map[string]int64{}, ReportedAt: recorded1.Add(-time.Hour)}
 	accepted := *held
 	accepted.Status, accepted.Reason, accepted.ReportedAt, accepted.RuleSetVersion = internalv1.FileStatusAccepted, nil, recorded1, "rs-0a1b2c3d"
 	q := qrec("RXX", "GO_412_EXP_GOC_20240311_00000347.DAT", sha1, 12, internalv1.StageValidate, "ASA", "assignment", asaFields(),
@@ -362,10 +363,10 @@ func testLineage(t *testing.T, dbURL string) {
 	ingested := recorded1.Add(-3 * time.Second)
 	normalised, validated := ingested.Add(time.Second), ingested.Add(2*time.Second)
 	lin := &internalv1.EventLineage{EventID: second.EventID, Tenant: "RXX", Topic: schemas.EventTopic("RXX", schemas.EventStarterCreated),
-		RawSha256: ptr(strings.ToUpper(rawHash)), MappingVersion: ptr("mp-0123456789ab"), RuleSetVersion: ptr("rs-99887766"),
+		RawSha256: store.Ptr(strings.ToUpper(rawHash)), MappingVersion: store.Ptr("mp-0123456789ab"), RuleSetVersion: store.Ptr("rs-99887766"),
 		IngestedAt: &ingested, NormalisedAt: &normalised, ValidatedAt: &validated, PublishedAt: recorded1}
 	again := *lin
-	again.MappingVersion = ptr("mp-ffffffffffff")
+	again.MappingVersion = store.Ptr("mp-ffffffffffff")
 	for _, l := range []*internalv1.EventLineage{lin, &again} {
 		e.produce(true, &kgo.Record{Topic: schemas.TopicLineage, Key: []byte("RXX"), Value: e.encode(schemas.TopicLineage, 1, l)})
 	}
@@ -379,7 +380,7 @@ func testLineage(t *testing.T, dbURL string) {
 	if code != 200 {
 		t.Fatalf("lineage = %d %s", code, body)
 	}
-	var l Lineage
+	var l store.Lineage
 	if err := json.Unmarshal([]byte(body), &l); err != nil {
 		t.Fatal(err)
 	}
@@ -465,38 +466,4 @@ func testLineage(t *testing.T, dbURL string) {
 func jsonInt(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
-}
-
-// People stored before the state migration get their assignments indexed
-// by it: the lists see them without a re-read of the topics.
-func TestStateMigrationBackfills(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
-		db, d, err := openDB(dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		ctx := context.Background()
-		if err := migrateTo(ctx, db, d, migrationState-1); err != nil {
-			t.Fatal(err)
-		}
-		list := `[{"assignment_number":"31000001","position_number":"5100001","position_title":"Staff Nurse","organisation":"412 Renal Ward",
-			"grade":"","staff_group":"","job_role":"","occupation_code":"","location":"Ward 2","at":1}]`
-		if _, err := db.Exec(d.rebind(`INSERT INTO people (tenant, person_id, vpd, employee_number, employment_status, status_at, scheduled, rehire,
-			assignments, last_event_id, updated_at) VALUES ('RXX', '20000001', '412', '31000001', 'EMPLOYED', 1, 0, 0, ?, 'ev-1', 1710123423250)`), list); err != nil {
-			t.Fatal(err)
-		}
-		if err := migrate(ctx, db, d); err != nil {
-			t.Fatal(err)
-		}
-		s := &store{db: db, d: d}
-		pos, err := s.positions(ctx, "RXX", "", "", 10)
-		if err != nil || len(pos) != 1 || pos[0].PositionNumber != "5100001" || pos[0].Location != "Ward 2" || pos[0].Assignments != 1 {
-			t.Errorf("positions after the migration = %+v (%v)", pos, err)
-		}
-		ppl, err := s.people(ctx, peopleQuery{Tenant: "RXX", Organisation: "412 Renal Ward", ChangedSince: time.UnixMilli(1710123423250), Limit: 10})
-		if err != nil || len(ppl) != 1 {
-			t.Errorf("people in the organisation, changed since their last event = %d (%v), want 1", len(ppl), err)
-		}
-	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/esrflow/esrflow/esr/format"
 	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/services/api/auth"
 )
 
 // DefaultUploadMaxBytes caps one uploaded file: a full extract of the
@@ -101,9 +102,9 @@ func (s *Service) postFile(w http.ResponseWriter, r *http.Request) {
 	s.m.uploads.WithLabelValues(t).Inc()
 	s.m.uploadBytes.WithLabelValues(t).Add(float64(up.Size))
 	c := clientOf(r)
-	client := Anonymous
+	client := auth.Anonymous
 	if c != nil {
-		client = c.name
+		client = c.Name()
 	}
 	// A file name and hash are not personal data; the content never reaches a log.
 	s.log.Info("file uploaded", logx.Tenant(t), logx.File(name), zap.String("sha256", up.SHA256),

@@ -24,6 +24,8 @@ import (
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 )
 
 // uploadEnv is an api with upload enabled into a drop folder holding the
@@ -55,10 +57,10 @@ func newUploadEnvLog(t *testing.T, maxBytes int64, log *zap.Logger) *uploadEnv {
 			t.Fatal(err)
 		}
 	}
-	clients := []Client{
-		{Name: "uploader", KeySHA256: HashKey(filesKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeFilesWrite, ScopeReadFiles}},
-		{Name: "ops", KeySHA256: HashKey(operateKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate}},
-		{Name: "reader", KeySHA256: HashKey(readerKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeReadFiles}},
+	clients := []auth.Client{
+		{Name: "uploader", KeySHA256: auth.HashKey(filesKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeFilesWrite, auth.ScopeReadFiles}},
+		{Name: "ops", KeySHA256: auth.HashKey(operateKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeOperate}},
+		{Name: "reader", KeySHA256: auth.HashKey(readerKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadFiles}},
 	}
 	svc, srv := e.startWith(Config{DBURL: "sqlite:" + filepath.Join(t.TempDir(), "api.db"), Clients: clients,
 		UploadDrop: drop, UploadMaxBytes: maxBytes}, log)
@@ -147,7 +149,7 @@ func TestUploadAGOv2FileThenItsReport(t *testing.T) {
 	// Each upload is in the access log, under its client, like any request.
 	flushAccessLog(t, u.svc)
 	var n int
-	if err := u.svc.db.QueryRow(`SELECT COUNT(*) FROM access_log WHERE method = 'POST' AND path = '/v1/tenants/rxx/files' AND status = 202 AND tenant = 'RXX'
+	if err := u.svc.store.DB().QueryRow(`SELECT COUNT(*) FROM access_log WHERE method = 'POST' AND path = '/v1/tenants/rxx/files' AND status = 202 AND tenant = 'RXX'
 		AND client IN ('uploader', 'ops')`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("access log holds %d accepted uploads (%v), want 2", n, err)
 	}
@@ -214,7 +216,7 @@ func TestUploadRefusals(t *testing.T) {
 		})
 	}
 	// A tenant the platform has no folder for gets nothing created.
-	all := []Client{{Name: "all", KeySHA256: HashKey("k-all"), Tenants: []string{"*"}, Scopes: []string{ScopeFilesWrite}}}
+	all := []auth.Client{{Name: "all", KeySHA256: auth.HashKey("k-all"), Tenants: []string{"*"}, Scopes: []string{auth.ScopeFilesWrite}}}
 	e := newEnv(t)
 	_, srv := e.startWith(Config{DBURL: "sqlite:" + filepath.Join(t.TempDir(), "api.db"), Clients: all, UploadDrop: u.drop}, testLogger(t))
 	u2 := &uploadEnv{e: e, drop: u.drop, srv: srv}
@@ -237,7 +239,7 @@ func TestUploadDisabledOrOpen(t *testing.T) {
 		t.Fatalf("open-mode POST = %d %s", code, body)
 	}
 	// No drop folder configured: the endpoint says upload is off.
-	clients := []Client{{Name: "up", KeySHA256: HashKey(filesKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeFilesWrite}}}
+	clients := []auth.Client{{Name: "up", KeySHA256: auth.HashKey(filesKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeFilesWrite}}}
 	_, off := e.startWith(Config{DBURL: "sqlite:" + filepath.Join(t.TempDir(), "b.db"), Group: "g2", Clients: clients}, testLogger(t))
 	if code, body := do(t, off, "POST", "/v1/tenants/RXX/files?name="+name, filesKey, "x"); code != http.StatusNotImplemented {
 		t.Fatalf("POST with upload disabled = %d %s, want 501", code, body)
@@ -332,7 +334,7 @@ func (e *env) reportV3(r *internalv1.FileReport) *kgo.Record {
 // report lists its duplicates, by name each delivery has its own report,
 // and the listing shows both.
 func TestDuplicateReports(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		_, srv := e.start(dbURL, "")
 		const first, again = "GO_412_EXP_GOC_20240311_00000347.DAT", "GO_412_EXP_GOC_20240311_00000348.DAT"
@@ -408,7 +410,7 @@ func TestUploadCutShortLeavesNothing(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var n int
-		if err := u.svc.db.QueryRow(`SELECT COUNT(*) FROM access_log WHERE method = 'POST'`).Scan(&n); err != nil {
+		if err := u.svc.store.DB().QueryRow(`SELECT COUNT(*) FROM access_log WHERE method = 'POST'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n == 1 {

@@ -26,6 +26,8 @@ import (
 
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
+	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 	"github.com/esrflow/esrflow/services/api/webhook"
 )
 
@@ -107,16 +109,16 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // the dead letters with the person's later events held behind it, and a
 // replay after a restart of the api delivers both, in order.
 func TestWebhooks(t *testing.T) {
-	forEachDB(t, testWebhooks)
+	dbtest.ForEach(t, testWebhooks)
 }
 
 func testWebhooks(t *testing.T, dbURL string) {
 	e := newEnv(t)
 	key, otherKey, readerKey := newKey(t), newKey(t), newKey(t)
-	clients := []Client{
-		{Name: "vendor", KeySHA256: HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate, ScopeReadEvents}},
-		{Name: "other-vendor", KeySHA256: HashKey(otherKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate, ScopeReadEvents}},
-		{Name: "ops-only", KeySHA256: HashKey(readerKey), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate}},
+	clients := []auth.Client{
+		{Name: "vendor", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeOperate, auth.ScopeReadEvents}},
+		{Name: "other-vendor", KeySHA256: auth.HashKey(otherKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeOperate, auth.ScopeReadEvents}},
+		{Name: "ops-only", KeySHA256: auth.HashKey(readerKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeOperate}},
 	}
 	cfg := Config{DBURL: dbURL, Clients: clients, Webhooks: webhook.Config{
 		MaxAttempts: 3, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
@@ -425,10 +427,10 @@ func verifyWithReferenceLibrary(t *testing.T, secret string, requests []captured
 // position kept), and a body for an owner without people:sensitive is
 // minimised even when the subscription was made with it.
 func TestWebhookPausedWhenItsOwnerKeyIsRevoked(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t)
 		platform := newKey(t)
-		clients := []Client{{Name: "platform", KeySHA256: HashKey(platform), Tenants: []string{AllTenants}, Scopes: []string{ScopeAdmin}}}
+		clients := []auth.Client{{Name: "platform", KeySHA256: auth.HashKey(platform), Tenants: []string{auth.AllTenants}, Scopes: []string{auth.ScopeAdmin}}}
 		cfg := Config{DBURL: dbURL, Clients: clients, KeysRefresh: 50 * time.Millisecond, Webhooks: webhook.Config{
 			MaxAttempts: 2, BaseBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Timeout: 300 * time.Millisecond, AllowPrivate: true,
 		}}
@@ -469,7 +471,7 @@ func TestWebhookPausedWhenItsOwnerKeyIsRevoked(t *testing.T) {
 func TestWebhookSubscriptionsBoundedPerClient(t *testing.T) {
 	e := newEnv(t)
 	key := newKey(t)
-	clients := []Client{{Name: "vendor", KeySHA256: HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{ScopeOperate, ScopeReadEvents}}}
+	clients := []auth.Client{{Name: "vendor", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeOperate, auth.ScopeReadEvents}}}
 	_, srv, _ := e.run(Config{DBURL: "sqlite:" + filepath.Join(t.TempDir(), "api.db"), Clients: clients,
 		Webhooks: webhook.Config{AllowPrivate: true}})
 	var first webhook.Subscription

@@ -13,7 +13,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/esrflow/esrflow/services/api/auth"
 	"github.com/esrflow/esrflow/services/api/feed"
+	"github.com/esrflow/esrflow/services/api/store"
 	"github.com/esrflow/esrflow/services/api/webhook"
 )
 
@@ -22,7 +24,7 @@ import (
 type webhookSource struct{ s *Service }
 
 func (w webhookSource) Events(ctx context.Context, tenant string, after int64, types []string, limit int) ([]webhook.Event, error) {
-	evs, err := w.s.store.events(ctx, eventQuery{Tenant: tenant, After: after, Types: types, Limit: limit})
+	evs, err := w.s.store.Events(ctx, store.EventQuery{Tenant: tenant, After: after, Types: types, Limit: limit})
 	if err != nil {
 		return nil, err
 	}
@@ -36,19 +38,19 @@ func (w webhookSource) Events(ctx context.Context, tenant string, after int64, t
 }
 
 func (w webhookSource) Event(ctx context.Context, tenant, id string) (webhook.Event, error) {
-	evs, err := w.s.store.queryEvents(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant = ? AND event_id = ?`, tenant, id)
+	evs, err := w.s.store.QueryEvents(ctx, `SELECT `+store.EventColumns+` FROM events WHERE tenant = ? AND event_id = ?`, tenant, id)
 	if err != nil {
 		return webhook.Event{}, err
 	}
 	if len(evs) == 0 {
-		return webhook.Event{}, errNotFound
+		return webhook.Event{}, store.ErrNotFound
 	}
 	return asWebhookEvent(evs[0])
 }
 
 func (w webhookSource) Changed(tenant string) <-chan struct{} { return w.s.feed.Changed(tenant) }
 
-func asWebhookEvent(e Event) (webhook.Event, error) {
+func asWebhookEvent(e store.Event) (webhook.Event, error) {
 	body, err := json.Marshal(e)
 	return webhook.Event{Seq: e.Seq, ID: e.EventID, PersonID: e.PersonID, Type: e.Type, Body: body}, err
 }
@@ -69,11 +71,11 @@ func webhookOwner(w http.ResponseWriter, r *http.Request) (string, bool, bool) {
 		return "", false, false
 	}
 	// A webhook delivers the event feed: its owner must be allowed to read it.
-	if !c.hasAny([]string{ScopeReadEvents}) {
+	if !c.HasAny([]string{auth.ScopeReadEvents}) {
 		writeError(w, http.StatusForbidden, "webhooks deliver the event feed: the API key needs events:read as well as operate")
 		return "", false, false
 	}
-	return c.name, c.sensitive(), true
+	return c.Name(), c.Sensitive(), true
 }
 
 type webhookRequest struct {
@@ -133,7 +135,7 @@ func (s *Service) postWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 		after = seq
 	} else {
-		head, err := s.store.feedHead(r.Context(), t)
+		head, err := s.store.FeedHead(r.Context(), t)
 		if err != nil {
 			s.internal(w, r, err)
 			return
@@ -241,14 +243,14 @@ func (s *Service) getWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		at, rest, err := parseCursor(c)
 		attempt, id, ok := strings.Cut(rest, ":")
 		n, aerr := strconv.Atoi(attempt)
-		if err != nil || !ok || aerr != nil || !cleanText(id) {
+		if err != nil || !ok || aerr != nil || !store.CleanText(id) {
 			writeError(w, http.StatusBadRequest, "bad cursor")
 			return
 		}
 		after = &webhook.DeliveryCursor{At: at, EventID: id, Attempt: n}
 	}
 	eventID := r.URL.Query().Get("event_id")
-	if !cleanText(eventID) {
+	if !store.CleanText(eventID) {
 		writeJSON(w, http.StatusOK, deliveryList{Deliveries: []webhook.Delivery{}})
 		return
 	}
@@ -322,7 +324,7 @@ func (s *Service) postWebhookReplay(w http.ResponseWriter, r *http.Request) {
 	if err == nil && len(strings.TrimSpace(string(body))) > 0 {
 		err = json.Unmarshal(body, &req)
 	}
-	if err != nil || len(req.EventIDs) > maxLimit || slices.ContainsFunc(req.EventIDs, func(id string) bool { return !cleanText(id) || id == "" }) {
+	if err != nil || len(req.EventIDs) > store.MaxLimit || slices.ContainsFunc(req.EventIDs, func(id string) bool { return !store.CleanText(id) || id == "" }) {
 		writeError(w, http.StatusBadRequest, "body must be empty (replay every dead letter) or {\"event_ids\": [...]} (at most 1000)")
 		return
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/registrar"
 	"github.com/esrflow/esrflow/services/api"
+	"github.com/esrflow/esrflow/services/api/auth"
 	"github.com/esrflow/esrflow/services/ingest/sftpd"
 	"github.com/esrflow/esrflow/services/publish"
 	"github.com/esrflow/esrflow/services/registry"
@@ -74,7 +75,7 @@ type Config struct {
 	TickInterval time.Duration
 	// APIClients may call the api's authenticated endpoints (releasing or
 	// rejecting a held batch).
-	APIClients []api.Client
+	APIClients []auth.Client
 	// SFTPAddr runs ingest's built-in SFTP server there; empty = off.
 	// Its accounts are SFTPCredentials (default DataDir/sftp-accounts.yaml,
 	// re-read when it changes), its host key DataDir/sftp-host-key, and

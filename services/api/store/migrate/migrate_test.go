@@ -2,71 +2,20 @@ package migrate
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver
 	"github.com/pressly/goose/v3/database"
 	_ "modernc.org/sqlite" // "sqlite" driver
 )
-
-// postgresURL is the local PostgreSQL the api's tests also use (trust auth,
-// database "test"); ESRFLOW_TEST_POSTGRES_URL overrides it.
-func postgresURL() string {
-	if u := os.Getenv("ESRFLOW_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// freshPostgresSchema creates a schema for this test only and returns a URL
-// whose search_path selects it, as the api's tests do.
-func freshPostgresSchema(t *testing.T) string {
-	t.Helper()
-	base := postgresURL()
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		if os.Getenv("ESRFLOW_REQUIRE_POSTGRES") != "" {
-			t.Fatalf("PostgreSQL not reachable: %v", err)
-		}
-		t.Skipf("PostgreSQL not reachable (%v): skipping the PostgreSQL run", err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "migrate_test_" + hex.EncodeToString(b[:])
-	if _, err := db.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		_, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
 
 // target is one database to migrate; open returns a new pool on it (two
 // pools stand for two api instances).
@@ -89,7 +38,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, tg target)) {
 		}})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		url := freshPostgresSchema(t)
+		url := dbtest.FreshPostgresSchema(t)
 		fn(t, target{dialect: "postgres", open: func(t *testing.T) *sql.DB {
 			db, err := sql.Open("pgx", url)
 			if err != nil {
@@ -405,7 +354,7 @@ func TestRefusesNewerDatabase(t *testing.T) {
 					return db
 				}
 			} else {
-				url := freshPostgresSchema(t)
+				url := dbtest.FreshPostgresSchema(t)
 				tg.open = func(t *testing.T) *sql.DB {
 					db, err := sql.Open("pgx", url)
 					if err != nil {
@@ -433,7 +382,7 @@ func TestRefusesNewerDatabase(t *testing.T) {
 func TestConcurrentUpPostgres(t *testing.T) {
 	for _, legacy := range []int64{0, 6} {
 		t.Run(fmt.Sprintf("legacy at %d", legacy), func(t *testing.T) {
-			url := freshPostgresSchema(t)
+			url := dbtest.FreshPostgresSchema(t)
 			open := func() *sql.DB {
 				db, err := sql.Open("pgx", url)
 				if err != nil {

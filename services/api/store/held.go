@@ -1,4 +1,4 @@
-package api
+package store
 
 import (
 	"context"
@@ -85,7 +85,7 @@ const (
 // applyHeldBatch stores a held-batch record. A decided batch (RELEASED or
 // REJECTED) is final: a re-delivered HELD record, or any later record, never
 // overwrites it. A decision also completes the audit row of its command.
-func (s *store) applyHeldBatch(ctx context.Context, tx *sql.Tx, b *internalv1.HeldBatch) error {
+func (s *Store) applyHeldBatch(ctx context.Context, tx *sql.Tx, b *internalv1.HeldBatch) error {
 	tenant := strings.ToUpper(b.Tenant)
 	var status string
 	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT status FROM held_batches WHERE tenant = ? AND batch_id = ?`+s.d.forUpdate()),
@@ -152,14 +152,14 @@ func scanHeldBatch(row rowScanner) (*HeldBatch, error) {
 		&b.ActivePopulation, &b.MaxLeavers, &b.MaxPercent, &b.Tripped, &heldAt, &decidedAt, &decidedBy, &reason, &commandID,
 		&b.Emitted, &b.held)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errNotFound
+		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	b.HeldAt = millisRFC3339(heldAt)
+	b.HeldAt = MillisRFC3339(heldAt)
 	if decidedAt.Valid {
-		b.DecidedAt = ptr(millisRFC3339(decidedAt.Int64))
+		b.DecidedAt = Ptr(MillisRFC3339(decidedAt.Int64))
 	}
 	b.DecidedBy, b.Reason, b.CommandID = nonEmpty(decidedBy), nonEmpty(reason), nonEmpty(commandID)
 	return &b, nil
@@ -172,9 +172,9 @@ func nonEmpty(s string) *string {
 	return &s
 }
 
-// heldBatches lists a tenant's batches, newest first, optionally of one
+// HeldBatches lists a tenant's batches, newest first, optionally of one
 // status.
-func (s *store) heldBatches(ctx context.Context, tenant, status string, limit int) ([]HeldBatch, error) {
+func (s *Store) HeldBatches(ctx context.Context, tenant, status string, limit int) ([]HeldBatch, error) {
 	where, args := "tenant = ?", []any{tenant}
 	if status != "" {
 		where, args = where+" AND status = ?", append(args, status)
@@ -196,10 +196,10 @@ func (s *store) heldBatches(ctx context.Context, tenant, status string, limit in
 	return out, rows.Err()
 }
 
-// heldBatch returns one batch with its held leavers.
-func (s *store) heldBatch(ctx context.Context, tenant, batchID string) (*HeldBatchDetail, error) {
-	if !cleanText(batchID) {
-		return nil, errNotFound
+// HeldBatchByID returns one batch with its held leavers.
+func (s *Store) HeldBatchByID(ctx context.Context, tenant, batchID string) (*HeldBatchDetail, error) {
+	if !CleanText(batchID) {
+		return nil, ErrNotFound
 	}
 	b, err := scanHeldBatch(s.db.QueryRowContext(ctx, s.d.rebind(`SELECT `+heldColumns+` FROM held_batches WHERE tenant = ? AND batch_id = ?`),
 		tenant, batchID))
@@ -215,17 +215,17 @@ func (s *store) heldBatch(ctx context.Context, tenant, batchID string) (*HeldBat
 
 // errNotHeld and errPending refuse a decision (409).
 var (
-	errNotHeld = errors.New("batch is not HELD")
-	errPending = errors.New("a decision is pending")
+	ErrNotHeld = errors.New("batch is not HELD")
+	ErrPending = errors.New("a decision is pending")
 )
 
-// requestDecision records an operator's decision as a REQUESTED audit row,
+// RequestDecision records an operator's decision as a REQUESTED audit row,
 // provided the batch exists (errNotFound), is still HELD (errNotHeld) and has
 // no decision already on its way to publish (errPending). The batch row is
 // locked, so two concurrent requests cannot both pass.
-func (s *store) requestDecision(ctx context.Context, cmd *internalv1.OperatorCommand) error {
-	if !cleanText(cmd.BatchID) {
-		return errNotFound
+func (s *Store) RequestDecision(ctx context.Context, cmd *internalv1.OperatorCommand) error {
+	if !CleanText(cmd.BatchID) {
+		return ErrNotFound
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -237,18 +237,18 @@ func (s *store) requestDecision(ctx context.Context, cmd *internalv1.OperatorCom
 		cmd.Tenant, cmd.BatchID).Scan(&status)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return errNotFound
+		return ErrNotFound
 	case err != nil:
 		return err
 	case status != string(internalv1.HeldBatchStatusHeld):
-		return fmt.Errorf("%w: it is %s", errNotHeld, status)
+		return fmt.Errorf("%w: it is %s", ErrNotHeld, status)
 	}
 	var pending string
 	err = tx.QueryRowContext(ctx, s.d.rebind(`SELECT command_id FROM audit_log WHERE tenant = ? AND batch_id = ? AND status = ? LIMIT 1`),
 		cmd.Tenant, cmd.BatchID, AuditRequested).Scan(&pending)
 	switch {
 	case err == nil:
-		return fmt.Errorf("%w: command %s", errPending, pending)
+		return fmt.Errorf("%w: command %s", ErrPending, pending)
 	case !errors.Is(err, sql.ErrNoRows):
 		return err
 	}
@@ -260,16 +260,16 @@ func (s *store) requestDecision(ctx context.Context, cmd *internalv1.OperatorCom
 	return tx.Commit()
 }
 
-// failDecision marks a requested command that Kafka did not accept, unless
+// FailDecision marks a requested command that Kafka did not accept, unless
 // its outcome has somehow already arrived.
-func (s *store) failDecision(ctx context.Context, commandID string) error {
+func (s *Store) FailDecision(ctx context.Context, commandID string) error {
 	_, err := s.db.ExecContext(ctx, s.d.rebind(`UPDATE audit_log SET status = ? WHERE command_id = ? AND status = ?`),
 		AuditFailed, commandID, AuditRequested)
 	return err
 }
 
 // auditQuery selects a tenant's decisions.
-type auditQuery struct {
+type AuditQuery struct {
 	Tenant     string
 	BatchID    string   // empty: any
 	FileSHA256 string   // empty: any
@@ -278,10 +278,10 @@ type auditQuery struct {
 	Limit      int
 }
 
-// audit lists a tenant's decisions, newest first, optionally for one batch
+// Audit lists a tenant's decisions, newest first, optionally for one batch
 // or one file.
-func (s *store) audit(ctx context.Context, q auditQuery) ([]AuditEntry, error) {
-	if !cleanText(q.BatchID) || !cleanText(q.FileSHA256) {
+func (s *Store) Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error) {
+	if !CleanText(q.BatchID) || !CleanText(q.FileSHA256) {
 		return []AuditEntry{}, nil
 	}
 	where, args := "tenant = ?", []any{q.Tenant}
@@ -320,12 +320,12 @@ func (s *store) audit(ctx context.Context, q auditQuery) ([]AuditEntry, error) {
 			&decidedAt, &emitted, &replayID, &fileSHA256); err != nil {
 			return nil, err
 		}
-		a.RequestedAt = millisRFC3339(requestedAt)
+		a.RequestedAt = MillisRFC3339(requestedAt)
 		if decidedAt.Valid {
-			a.DecidedAt = ptr(millisRFC3339(decidedAt.Int64))
+			a.DecidedAt = Ptr(MillisRFC3339(decidedAt.Int64))
 		}
 		if emitted.Valid {
-			a.Emitted = ptr(emitted.Int64)
+			a.Emitted = Ptr(emitted.Int64)
 		}
 		a.ReplayID, a.FileSHA256 = nullable(replayID), nullable(fileSHA256)
 		out = append(out, a)

@@ -1,4 +1,4 @@
-package api
+package store
 
 import (
 	"context"
@@ -17,18 +17,18 @@ import (
 	schemamigrate "github.com/esrflow/esrflow/services/api/store/migrate"
 )
 
-// dialect is the SQL flavour of the database behind a URL. The schema and
-// queries are written once, in the SQL both engines share; dialect only
+// Dialect is the SQL flavour of the database behind a URL. The schema and
+// queries are written once, in the SQL both engines share; Dialect only
 // rewrites placeholders and adds row locks where PostgreSQL needs them.
-type dialect int
+type Dialect int
 
 const (
-	sqlite dialect = iota
-	postgres
+	SQLite Dialect = iota
+	Postgres
 )
 
-func (d dialect) String() string {
-	if d == postgres {
+func (d Dialect) String() string {
+	if d == Postgres {
 		return "postgres"
 	}
 	return "sqlite"
@@ -38,7 +38,7 @@ func (d dialect) String() string {
 // missing; "sqlite::memory:" for a throwaway one) or "postgres://..." /
 // "postgresql://..." (any libpq-style URL pgx accepts, e.g. with sslmode and
 // search_path parameters).
-func openDB(url string) (*sql.DB, dialect, error) {
+func openDB(url string) (*sql.DB, Dialect, error) {
 	switch {
 	case strings.HasPrefix(url, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
@@ -55,7 +55,7 @@ func openDB(url string) (*sql.DB, dialect, error) {
 		}
 		if path == ":memory:" {
 			db.SetMaxOpenConns(1) // each connection would be its own empty database
-			return db, sqlite, nil
+			return db, SQLite, nil
 		}
 		// The writers (materialiser, access log, decisions) take SQLite's
 		// one write lock in turn, so a few connections are enough; they are
@@ -65,7 +65,7 @@ func openDB(url string) (*sql.DB, dialect, error) {
 		// the materialiser needs.
 		db.SetMaxOpenConns(sqliteWriterConns)
 		db.SetMaxIdleConns(sqliteWriterConns)
-		return db, sqlite, nil
+		return db, SQLite, nil
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		db, err := sql.Open("pgx", url)
 		if err != nil {
@@ -78,7 +78,7 @@ func openDB(url string) (*sql.DB, dialect, error) {
 		db.SetMaxOpenConns(postgresConns)
 		db.SetMaxIdleConns(postgresConns)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		return db, postgres, nil
+		return db, Postgres, nil
 	}
 	return nil, 0, fmt.Errorf("db.url %q: want sqlite:<path> or postgres://...", redactURL(url))
 }
@@ -103,9 +103,9 @@ func sqliteReaderConns() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
 // own connections they never wait for the materialiser's, nor it for
 // theirs. Elsewhere it is writer itself. Open it after migrate: it expects
 // the schema (and WAL mode) in place.
-func openReader(url string, d dialect, writer *sql.DB) (*sql.DB, error) {
+func openReader(url string, d Dialect, writer *sql.DB) (*sql.DB, error) {
 	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
-	if d != sqlite || path == ":memory:" {
+	if d != SQLite || path == ":memory:" {
 		return writer, nil
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
@@ -185,8 +185,8 @@ func (c *stmtCache) close() {
 
 // rebind turns the ? placeholders the queries are written with into $1, $2
 // ... for PostgreSQL.
-func (d dialect) rebind(q string) string {
-	if d != postgres {
+func (d Dialect) rebind(q string) string {
+	if d != Postgres {
 		return q
 	}
 	var b strings.Builder
@@ -205,8 +205,8 @@ func (d dialect) rebind(q string) string {
 // forUpdate is the row lock a read-modify-write needs on PostgreSQL, where
 // several api instances may write one person's row from different topics.
 // SQLite has one writer at a time, so it needs none.
-func (d dialect) forUpdate() string {
-	if d == postgres {
+func (d Dialect) forUpdate() string {
+	if d == Postgres {
 		return " FOR UPDATE"
 	}
 	return ""
@@ -220,13 +220,45 @@ const migrationState = 7
 // current-state migration's backfill runs in that version's transaction
 // right after its SQL: a data move SQL alone cannot do on both engines (the
 // JSON functions differ).
-func migrate(ctx context.Context, db *sql.DB, d dialect) error {
+func migrate(ctx context.Context, db *sql.DB, d Dialect) error {
 	return migrateTo(ctx, db, d, schemamigrate.Latest())
 }
 
 // migrateTo applies the migrations up to version, as an older release would
 // have left the database (upgrade tests).
-func migrateTo(ctx context.Context, db *sql.DB, d dialect, version int64) error {
+func migrateTo(ctx context.Context, db *sql.DB, d Dialect, version int64) error {
 	backfill := func(ctx context.Context, tx *sql.Tx) error { return backfillAssignments(ctx, tx, d) }
 	return schemamigrate.UpTo(ctx, db, d.String(), version, schemamigrate.WithHook(migrationState, backfill))
 }
+
+// Open opens the database named by url (see openDB), brings its schema up
+// to date and opens the read pool beside it.
+func Open(ctx context.Context, url string) (*Store, error) {
+	db, d, err := openDB(url)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, db, d); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("database %s: %w", d, err)
+	}
+	read, err := openReader(url, d, db)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &Store{db: db, d: d, read: read}, nil
+}
+
+// DB is the writer pool: for the components that keep their own tables in
+// the same database (webhooks) and for LISTEN on PostgreSQL.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Dialect is the database's SQL flavour.
+func (s *Store) Dialect() Dialect { return s.d }
+
+// Rebind rewrites a query written with ? placeholders for the database.
+func (s *Store) Rebind(q string) string { return s.d.rebind(q) }
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }

@@ -1,4 +1,4 @@
-package api
+package store
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -17,7 +18,7 @@ import (
 )
 
 // errNotFound is returned by lookups that match nothing.
-var errNotFound = errors.New("not found")
+var ErrNotFound = errors.New("not found")
 
 // Employment statuses of a person.
 const (
@@ -25,8 +26,8 @@ const (
 	StatusLeft     = "LEFT"
 )
 
-// event is one decoded public event on its way into the database.
-type event struct {
+// PublicEvent is one decoded public PublicEvent on its way into the database.
+type PublicEvent struct {
 	ID, Tenant, Type, PersonID string
 	EffectiveDate              time.Time
 	RecordedAt                 time.Time
@@ -45,7 +46,7 @@ type event struct {
 }
 
 // fileReport is one decoded file report on its way into the database.
-type fileReport struct {
+type FileReport struct {
 	Report  *internalv1.FileReport
 	Payload json.RawMessage
 	// Where it was read: a file's history is in this order.
@@ -53,12 +54,12 @@ type fileReport struct {
 	Offset    int64
 }
 
-// batch is what one poll delivered, written in one transaction.
-type batch struct {
-	Events      []event
-	Reports     []fileReport
+// Batch is what one poll delivered, written in one transaction.
+type Batch struct {
+	Events      []PublicEvent
+	Reports     []FileReport
 	HeldBatches []*internalv1.HeldBatch
-	Quarantine  []quarantined
+	Quarantine  []Quarantined
 	Lineage     []*internalv1.EventLineage
 }
 
@@ -125,17 +126,17 @@ type KafkaPosition struct {
 	SchemaID  int    `json:"schema_id"`
 }
 
-// store is the api's database.
-type store struct {
+// Store is the api's database.
+type Store struct {
 	db *sql.DB
-	d  dialect
+	d  Dialect
 	// read is the pool the hot HTTP reads use (openReader); nil: db.
 	read  *sql.DB
 	stmts stmtCache
 }
 
-// close releases the statements and both pools.
-func (s *store) close() {
+// Close releases the statements and both pools.
+func (s *Store) Close() {
 	s.stmts.close()
 	if s.read != nil && s.read != s.db {
 		_ = s.read.Close()
@@ -144,7 +145,7 @@ func (s *store) close() {
 }
 
 // reader is the read pool.
-func (s *store) reader() *sql.DB {
+func (s *Store) reader() *sql.DB {
 	if s.read != nil {
 		return s.read
 	}
@@ -153,7 +154,7 @@ func (s *store) reader() *sql.DB {
 
 // queryRead runs a read on the read pool through a cached prepared
 // statement (q is written with ? placeholders).
-func (s *store) queryRead(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (s *Store) queryRead(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	q = s.d.rebind(q)
 	st, err := s.stmts.get(ctx, s.reader(), q)
 	if err != nil {
@@ -166,7 +167,7 @@ func (s *store) queryRead(ctx context.Context, q string, args ...any) (*sql.Rows
 }
 
 // queryRowRead is queryRead for one row.
-func (s *store) queryRowRead(ctx context.Context, q string, args ...any) *sql.Row {
+func (s *Store) queryRowRead(ctx context.Context, q string, args ...any) *sql.Row {
 	q = s.d.rebind(q)
 	st, err := s.stmts.get(ctx, s.reader(), q)
 	if err != nil || st == nil {
@@ -179,17 +180,17 @@ func (s *store) queryRowRead(ctx context.Context, q string, args ...any) *sql.Ro
 
 func date(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
-func millisRFC3339(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano) }
+func MillisRFC3339(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano) }
 
-// apply writes a batch in one transaction and returns the events that were
+// Apply writes a batch in one transaction and returns the events that were
 // new (a re-delivered event id is skipped, and so is its state change).
-func (s *store) apply(ctx context.Context, b batch) ([]event, error) {
+func (s *Store) Apply(ctx context.Context, b Batch) ([]PublicEvent, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	var fresh []event
+	var fresh []PublicEvent
 	now := time.Now().UnixMilli()
 	for _, e := range b.Events {
 		res, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO events
@@ -258,7 +259,7 @@ func (s *store) apply(ctx context.Context, b batch) ([]event, error) {
 // until the first commits (or rolls back, releasing its numbers unused),
 // so numbers become visible in order; SQLite has one writer at a time. A
 // rollback leaves no gap either: its increments roll back with it.
-func (s *store) assignFeedSeq(ctx context.Context, tx *sql.Tx, fresh []event) error {
+func (s *Store) assignFeedSeq(ctx context.Context, tx *sql.Tx, fresh []PublicEvent) error {
 	counts := map[string]int64{}
 	var tenants []string
 	for _, e := range fresh {
@@ -278,10 +279,10 @@ func (s *store) assignFeedSeq(ctx context.Context, tx *sql.Tx, fresh []event) er
 			return fmt.Errorf("feed counter: %w", err)
 		}
 		next[t] = last - counts[t] + 1
-		if s.d == postgres {
+		if s.d == Postgres {
 			// Sent at commit (and dropped on rollback) to every api
 			// instance listening: their long polls and webhooks wake.
-			if _, err := tx.ExecContext(ctx, `SELECT pg_notify('`+feedChannel+`', $1)`, t); err != nil {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_notify('`+FeedChannel+`', $1)`, t); err != nil {
 				return fmt.Errorf("feed notify: %w", err)
 			}
 		}
@@ -311,7 +312,7 @@ func scanPerson(row rowScanner) (*Person, error) {
 	err := row.Scan(&p.Tenant, &p.PersonID, &p.VPD, &p.EmployeeNumber, &p.EmploymentStatus, &p.statusAt,
 		&startDate, &scheduled, &rehire, &leaving, &reason, &lwd, &assignments, &p.LastEventID, &p.updatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errNotFound
+		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
@@ -326,7 +327,7 @@ func scanPerson(row rowScanner) (*Person, error) {
 	for i, a := range p.assignments {
 		p.Assignments[i] = a.Assignment
 	}
-	p.UpdatedAt = millisRFC3339(p.updatedAt)
+	p.UpdatedAt = MillisRFC3339(p.updatedAt)
 	return &p, nil
 }
 
@@ -344,7 +345,7 @@ func sqlNull(s *string) sql.NullString {
 	return sql.NullString{String: *s, Valid: true}
 }
 
-func ptr[T any](v T) *T { return &v }
+func Ptr[T any](v T) *T { return &v }
 
 // applyPerson folds one new event into the person's current state.
 //
@@ -353,12 +354,12 @@ func ptr[T any](v T) *T { return &v }
 // either order. The employment status therefore follows the event with the
 // latest recorded_at, not the latest to arrive; a position change older than
 // a recorded leave does not bring assignments back.
-func (s *store) applyPerson(ctx context.Context, tx *sql.Tx, e event) error {
+func (s *Store) applyPerson(ctx context.Context, tx *sql.Tx, e PublicEvent) error {
 	p, err := scanPerson(tx.QueryRowContext(ctx,
 		s.d.rebind(`SELECT `+personColumns+` FROM people WHERE tenant = ? AND person_id = ?`+s.d.forUpdate()), e.Tenant, e.PersonID))
 	exists := err == nil
 	switch {
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, ErrNotFound):
 		p = &Person{Tenant: e.Tenant, PersonID: e.PersonID, EmploymentStatus: StatusEmployed, assignments: []storedAssignment{}}
 	case err != nil:
 		return fmt.Errorf("reading person: %w", err)
@@ -374,7 +375,7 @@ func (s *store) applyPerson(ctx context.Context, tx *sql.Tx, e event) error {
 		}
 		if statusCurrent {
 			p.EmploymentStatus, p.statusAt = StatusEmployed, at
-			p.StartDate, p.Scheduled, p.Rehire = ptr(date(ev.StartDate)), ev.Scheduled, ev.Rehire
+			p.StartDate, p.Scheduled, p.Rehire = Ptr(date(ev.StartDate)), ev.Scheduled, ev.Rehire
 			p.LeavingDate, p.LeavingReason, p.LastWorkingDay = nil, nil, nil
 			p.assignments = setAssignment(p.assignments, Assignment{
 				AssignmentNumber: ev.AssignmentNumber, PositionNumber: ev.PositionNumber,
@@ -384,7 +385,7 @@ func (s *store) applyPerson(ctx context.Context, tx *sql.Tx, e event) error {
 			// An older starter arriving after the leave (the topics are read
 			// independently): keep its facts, so the state does not depend
 			// on which topic was read first.
-			p.StartDate, p.Scheduled, p.Rehire = ptr(date(ev.StartDate)), ev.Scheduled, ev.Rehire
+			p.StartDate, p.Scheduled, p.Rehire = Ptr(date(ev.StartDate)), ev.Scheduled, ev.Rehire
 		}
 	case e.Leaver != nil:
 		ev := e.Leaver
@@ -393,10 +394,10 @@ func (s *store) applyPerson(ctx context.Context, tx *sql.Tx, e event) error {
 		}
 		if statusCurrent {
 			p.EmploymentStatus, p.statusAt = StatusLeft, at
-			p.LeavingDate, p.LeavingReason = ptr(date(ev.LeavingDate)), ptr(ev.LeavingReason)
+			p.LeavingDate, p.LeavingReason = Ptr(date(ev.LeavingDate)), Ptr(ev.LeavingReason)
 			p.LastWorkingDay = nil
 			if ev.LastWorkingDay != nil {
-				p.LastWorkingDay = ptr(date(*ev.LastWorkingDay))
+				p.LastWorkingDay = Ptr(date(*ev.LastWorkingDay))
 			}
 			p.assignments = []storedAssignment{}
 		}
@@ -515,7 +516,7 @@ func boolInt(b bool) int {
 // report for the same SHA-256), and the outcome of reading a file
 // (ACCEPTED or REJECTED) replaces a HELD, RELEASED or DISCARDED report even
 // when older, because publish may run on a pinned clock behind ingest's.
-func (s *store) applyReport(ctx context.Context, tx *sql.Tx, r fileReport) error {
+func (s *Store) applyReport(ctx context.Context, tx *sql.Tx, r FileReport) error {
 	tenant := strings.ToUpper(r.Report.Tenant)
 	if r.Report.ReplayID != nil {
 		if err := s.applyReplayReport(ctx, tx, tenant, *r.Report.ReplayID, r); err != nil {
@@ -569,17 +570,17 @@ func readOutcome(status string) bool {
 	return status == string(internalv1.FileStatusAccepted) || status == string(internalv1.FileStatusRejected)
 }
 
-// person returns a person's current state.
-func (s *store) person(ctx context.Context, tenant, personID string) (*Person, error) {
-	if !cleanText(personID) {
-		return nil, errNotFound // no stored key holds a NUL (and PostgreSQL cannot compare one)
+// PersonByID returns a PersonByID's current state.
+func (s *Store) PersonByID(ctx context.Context, tenant, personID string) (*Person, error) {
+	if !CleanText(personID) {
+		return nil, ErrNotFound // no stored key holds a NUL (and PostgreSQL cannot compare one)
 	}
 	return scanPerson(s.queryRowRead(ctx, `SELECT `+personColumns+` FROM people WHERE tenant = ? AND person_id = ?`, tenant, personID))
 }
 
-const eventColumns = `event_id, type, tenant, person_id, effective_date, recorded_at, topic, kafka_partition, kafka_offset, schema_id, payload, feed_seq`
+const EventColumns = `event_id, type, tenant, person_id, effective_date, recorded_at, topic, kafka_partition, kafka_offset, schema_id, payload, feed_seq`
 
-func (s *store) queryEvents(ctx context.Context, q string, args ...any) ([]Event, error) {
+func (s *Store) QueryEvents(ctx context.Context, q string, args ...any) ([]Event, error) {
 	rows, err := s.queryRead(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -593,20 +594,20 @@ func (s *store) queryEvents(ctx context.Context, q string, args ...any) ([]Event
 			&e.Kafka.Topic, &e.Kafka.Partition, &e.Kafka.Offset, &e.Kafka.SchemaID, &payload, &e.Seq); err != nil {
 			return nil, err
 		}
-		e.RecordedAt, e.Data = millisRFC3339(e.recordedAt), json.RawMessage(payload)
+		e.RecordedAt, e.Data = MillisRFC3339(e.recordedAt), json.RawMessage(payload)
 		out = append(out, e)
 	}
 	return out, rows.Err()
 }
 
-// personEvents returns a person's events, oldest first.
-func (s *store) personEvents(ctx context.Context, tenant, personID string, limit int) ([]Event, error) {
-	return s.queryEvents(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant = ? AND person_id = ?
+// PersonEvents returns a person's events, oldest first.
+func (s *Store) PersonEvents(ctx context.Context, tenant, personID string, limit int) ([]Event, error) {
+	return s.QueryEvents(ctx, `SELECT `+EventColumns+` FROM events WHERE tenant = ? AND person_id = ?
 		ORDER BY recorded_at, event_id LIMIT ?`, tenant, personID, limit)
 }
 
 // eventQuery selects a tenant's events.
-type eventQuery struct {
+type EventQuery struct {
 	Tenant string
 	Types  []string  // empty: every type
 	Since  time.Time // zero: from the first
@@ -614,8 +615,8 @@ type eventQuery struct {
 	Limit  int
 }
 
-// events returns a tenant's events in feed order (feed_seq).
-func (s *store) events(ctx context.Context, q eventQuery) ([]Event, error) {
+// Events returns a tenant's Events in feed order (feed_seq).
+func (s *Store) Events(ctx context.Context, q EventQuery) ([]Event, error) {
 	after := q.After
 	if !q.Since.IsZero() {
 		// Start at the first event recorded at or after since: feed order
@@ -645,12 +646,12 @@ func (s *store) events(ctx context.Context, q eventQuery) ([]Event, error) {
 		where, args = append(where, "recorded_at >= ?"), append(args, q.Since.UnixMilli())
 	}
 	args = append(args, q.Limit)
-	return s.queryEvents(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
+	return s.QueryEvents(ctx, `SELECT `+EventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY feed_seq LIMIT ?`, args...)
 }
 
-// feedHead returns the highest feed seq of a tenant (0: no events yet).
-func (s *store) feedHead(ctx context.Context, tenant string) (int64, error) {
+// FeedHead returns the highest feed seq of a tenant (0: no events yet).
+func (s *Store) FeedHead(ctx context.Context, tenant string) (int64, error) {
 	var n int64
 	err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT seq FROM feed_counters WHERE tenant = ?`), tenant).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -666,7 +667,7 @@ const allReports = `(SELECT tenant, sha256, file_name, status, 0 AS kind, report
 	UNION ALL SELECT tenant, sha256, file_name, 'DUPLICATE' AS status, 1 AS kind, reported_at, report FROM file_duplicates) AS r`
 
 // fileQuery selects a tenant's file reports.
-type fileQuery struct {
+type FileQuery struct {
 	Tenant string
 	Status string // empty: every status; else one FileStatus (a file is listed by its current report)
 	// After continues a listing after the row (AfterAt, AfterSHA,
@@ -680,24 +681,24 @@ type fileQuery struct {
 }
 
 // fileRow is a listed report with its place in the listing's order.
-type fileRow struct {
-	report     json.RawMessage
-	sha256     string
-	fileName   string
-	kind       int
-	reportedAt int64
+type FileRow struct {
+	Report     json.RawMessage
+	SHA256     string
+	FileName   string
+	Kind       int
+	ReportedAt int64
 }
 
-// files returns a tenant's file reports, newest first; reports of the same
+// Files returns a tenant's file reports, newest first; reports of the same
 // millisecond in (sha256, file_name, kind) order.
-func (s *store) files(ctx context.Context, q fileQuery) ([]fileRow, error) {
+func (s *Store) Files(ctx context.Context, q FileQuery) ([]FileRow, error) {
 	where := []string{"tenant = ?"}
 	args := []any{q.Tenant}
 	if q.Status != "" {
 		where, args = append(where, "status = ?"), append(args, q.Status)
 	}
 	if q.After {
-		if !cleanText(q.AfterSHA) || !cleanText(q.AfterName) {
+		if !CleanText(q.AfterSHA) || !CleanText(q.AfterName) {
 			return nil, errors.New("cursor is not valid text")
 		}
 		where = append(where, `(reported_at < ? OR (reported_at = ? AND (sha256 > ? OR (sha256 = ? AND
@@ -711,14 +712,14 @@ func (s *store) files(ctx context.Context, q fileQuery) ([]fileRow, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []fileRow{}
+	out := []FileRow{}
 	for rows.Next() {
-		var f fileRow
+		var f FileRow
 		var report string
-		if err := rows.Scan(&report, &f.sha256, &f.fileName, &f.kind, &f.reportedAt); err != nil {
+		if err := rows.Scan(&report, &f.SHA256, &f.FileName, &f.Kind, &f.ReportedAt); err != nil {
 			return nil, err
 		}
-		f.report = json.RawMessage(report)
+		f.Report = json.RawMessage(report)
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {
@@ -732,17 +733,17 @@ func (s *store) files(ctx context.Context, q fileQuery) ([]fileRow, error) {
 // is on its way for (REQUESTED, ingest has not reported it yet) that
 // decision, as "pending_decision": the listing of held files then says
 // which are already being dealt with.
-func (s *store) addPendingDecisions(ctx context.Context, tenant string, rows []fileRow) error {
+func (s *Store) addPendingDecisions(ctx context.Context, tenant string, rows []FileRow) error {
 	var shas []string
 	for _, f := range rows {
-		if f.kind == 0 {
-			shas = append(shas, strings.ToLower(f.sha256))
+		if f.Kind == 0 {
+			shas = append(shas, strings.ToLower(f.SHA256))
 		}
 	}
 	if len(shas) == 0 {
 		return nil
 	}
-	pending, err := s.audit(ctx, auditQuery{Tenant: tenant, Status: AuditRequested, Files: shas, Limit: len(shas) + 1})
+	pending, err := s.Audit(ctx, AuditQuery{Tenant: tenant, Status: AuditRequested, Files: shas, Limit: len(shas) + 1})
 	if err != nil {
 		return err
 	}
@@ -753,36 +754,36 @@ func (s *store) addPendingDecisions(ctx context.Context, tenant string, rows []f
 		}
 	}
 	for i, f := range rows {
-		a, ok := bySHA[strings.ToLower(f.sha256)]
-		if !ok || f.kind != 0 {
+		a, ok := bySHA[strings.ToLower(f.SHA256)]
+		if !ok || f.Kind != 0 {
 			continue
 		}
-		if rows[i].report, err = appendFields(f.report, []extraField{{"pending_decision", a}}); err != nil {
+		if rows[i].Report, err = appendFields(f.Report, []extraField{{"pending_decision", a}}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// file returns the report for a file, by SHA-256 (64 hex digits) or by name
+// FileReportJSON returns the report for a FileReportJSON, by SHA-256 (64 hex digits) or by name
 // (the newest report of that name, a duplicate's too). By SHA-256 it is the
-// file's current report (the state of the file those bytes were accepted,
+// FileReportJSON's current report (the state of the FileReportJSON those bytes were accepted,
 // rejected, held, released or discarded as), with, when there are any,
 // every later delivery of the same bytes under "duplicates", every report
-// of the file under "history" (when it has had more than one) and the
+// of the FileReportJSON under "history" (when it has had more than one) and the
 // operators' releases and discards of it under "decisions"; when only
 // duplicates are known it is the newest of them.
-func (s *store) file(ctx context.Context, tenant, key string) (json.RawMessage, error) {
-	if !cleanText(key) {
-		return nil, errNotFound
+func (s *Store) FileReportJSON(ctx context.Context, tenant, key string) (json.RawMessage, error) {
+	if !CleanText(key) {
+		return nil, ErrNotFound
 	}
-	if !isSHA256(key) {
+	if !IsSHA256(key) {
 		out, err := s.queryReports(ctx, `SELECT report FROM `+allReports+` WHERE tenant = ? AND file_name = ? ORDER BY reported_at DESC LIMIT 1`, tenant, key)
 		if err != nil {
 			return nil, err
 		}
 		if len(out) == 0 {
-			return nil, errNotFound
+			return nil, ErrNotFound
 		}
 		return out[0], nil
 	}
@@ -797,7 +798,7 @@ func (s *store) file(ctx context.Context, tenant, key string) (json.RawMessage, 
 	}
 	switch {
 	case len(out) == 0 && len(dups) == 0:
-		return nil, errNotFound
+		return nil, ErrNotFound
 	case len(out) == 0:
 		return dups[0], nil
 	}
@@ -808,7 +809,7 @@ func (s *store) file(ctx context.Context, tenant, key string) (json.RawMessage, 
 	if err != nil {
 		return nil, err
 	}
-	decisions, err := s.audit(ctx, auditQuery{Tenant: tenant, FileSHA256: key, Limit: maxLimit})
+	decisions, err := s.Audit(ctx, AuditQuery{Tenant: tenant, FileSHA256: key, Limit: MaxLimit})
 	if err != nil {
 		return nil, err
 	}
@@ -856,7 +857,7 @@ func appendFields(obj json.RawMessage, extra []extraField) (json.RawMessage, err
 	return append(joined, '}'), nil
 }
 
-func (s *store) queryReports(ctx context.Context, q string, args ...any) ([]json.RawMessage, error) {
+func (s *Store) queryReports(ctx context.Context, q string, args ...any) ([]json.RawMessage, error) {
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {
 		return nil, err
@@ -873,7 +874,7 @@ func (s *store) queryReports(ctx context.Context, q string, args ...any) ([]json
 	return out, rows.Err()
 }
 
-func isSHA256(s string) bool {
+func IsSHA256(s string) bool {
 	if len(s) != 64 {
 		return false
 	}
@@ -887,10 +888,52 @@ func isSHA256(s string) bool {
 
 // eventType maps a topic to its event name, e.g. esr.rxx.leaver-confirmed.v1
 // → leaver-confirmed.
-func eventType(topic string) (string, bool) {
+func EventType(topic string) (string, bool) {
 	b, err := schemas.SchemaForTopic(topic)
 	if err != nil || b.CEType == "" {
 		return "", false
 	}
 	return b.Schema, true
 }
+
+// feedChannel is the PostgreSQL NOTIFY channel on which a commit of new
+// events names its tenant.
+const FeedChannel = "esrflow_feed"
+
+// Listing limits.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// NewPublicEvent wraps a decoded public event (*eventsv1.StarterCreated,
+// LeaverConfirmed, PositionUpdated or LeaverReversed): its id, tenant,
+// person, dates and source come from the value. Where it was read (topic,
+// partition, offset, schema id) and its JSON payload are the caller's.
+func NewPublicEvent(v any) (PublicEvent, error) {
+	var e PublicEvent
+	switch x := v.(type) {
+	case *eventsv1.StarterCreated:
+		e = PublicEvent{Type: schemas.StarterCreated, Starter: x,
+			ID: x.EventID, Tenant: x.Tenant, PersonID: x.PersonID, EffectiveDate: x.EffectiveDate, RecordedAt: x.RecordedAt, Source: x.Source}
+	case *eventsv1.LeaverConfirmed:
+		e = PublicEvent{Type: schemas.LeaverConfirmed, Leaver: x,
+			ID: x.EventID, Tenant: x.Tenant, PersonID: x.PersonID, EffectiveDate: x.EffectiveDate, RecordedAt: x.RecordedAt, Source: x.Source}
+	case *eventsv1.PositionUpdated:
+		e = PublicEvent{Type: schemas.PositionUpdated, Position: x,
+			ID: x.EventID, Tenant: x.Tenant, PersonID: x.PersonID, EffectiveDate: x.EffectiveDate, RecordedAt: x.RecordedAt, Source: x.Source}
+	case *eventsv1.LeaverReversed:
+		e = PublicEvent{Type: schemas.LeaverReversed, Reversed: x,
+			ID: x.EventID, Tenant: x.Tenant, PersonID: x.PersonID, EffectiveDate: x.EffectiveDate, RecordedAt: x.RecordedAt, Source: x.Source}
+	default:
+		return e, fmt.Errorf("%T is not a public event", v)
+	}
+	return e, nil
+}
+
+// tenantCode is a tenant as the api stores and serves it.
+var tenantCode = regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`)
+
+// ValidTenant reports whether t can name a tenant: 1 to 16 letters and
+// digits (an ODS code, any case).
+func ValidTenant(t string) bool { return tenantCode.MatchString(t) }

@@ -1,4 +1,4 @@
-package api
+package auth
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/esrflow/esrflow/services/api/store"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -72,7 +73,7 @@ func CanonicalScope(name string) (string, bool) {
 }
 
 // scopeNames lists the accepted names for an error message.
-func scopeNames() string {
+func ScopeNames() string {
 	names := slices.Clone(Scopes)
 	for a := range ScopeAliases {
 		names = append(names, a)
@@ -135,14 +136,14 @@ func LoadClients(path string) ([]Client, error) {
 	if len(f.Clients) == 0 {
 		return nil, fmt.Errorf("%s: no clients defined", path)
 	}
-	if _, err := newAuth(f.Clients); err != nil {
+	if _, err := New(f.Clients); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f.Clients, nil
 }
 
 // authClient is a validated client, ready for lookups.
-type authClient struct {
+type Caller struct {
 	name       string
 	hash       [sha256.Size]byte
 	allTenants bool
@@ -151,9 +152,9 @@ type authClient struct {
 	expiresMS  int64 // a database key's expiry (epoch ms); 0: never
 }
 
-// hasAny reports whether the client holds one of scopes; admin holds them
+// HasAny reports whether the client holds one of scopes; admin holds them
 // all.
-func (c *authClient) hasAny(scopes []string) bool {
+func (c *Caller) HasAny(scopes []string) bool {
 	if c.scopes[ScopeAdmin] {
 		return true
 	}
@@ -165,22 +166,22 @@ func (c *authClient) hasAny(scopes []string) bool {
 	return false
 }
 
-// sensitive reports whether the client may see personal values
-// (people:sensitive, or admin).
-func (c *authClient) sensitive() bool { return c.hasAny([]string{ScopePeopleSensitive}) }
+// Sensitive reports whether the client may see personal values
+// (people:Sensitive, or admin).
+func (c *Caller) Sensitive() bool { return c.HasAny([]string{ScopePeopleSensitive}) }
 
-func (c *authClient) allows(tenant string) bool { return c.allTenants || c.tenants[tenant] }
+func (c *Caller) Allows(tenant string) bool { return c.allTenants || c.tenants[tenant] }
 
-// auth checks requests against the clients file's clients and the keys in
+// Authenticator checks requests against the clients file's clients and the keys in
 // the database (keys.go). With neither it is the embedded single-machine
 // mode: reads are open, operate is refused.
-type auth struct {
-	clients []authClient
-	keys    *keyCache // nil: no database keys (LoadClients' check)
+type Authenticator struct {
+	clients []Caller
+	keys    *KeyCache // nil: no database keys (LoadClients' check)
 }
 
-func newAuth(cs []Client) (*auth, error) {
-	a := &auth{}
+func New(cs []Client) (*Authenticator, error) {
+	a := &Authenticator{}
 	names, hashes := map[string]bool{}, map[string]bool{}
 	for i, c := range cs {
 		if strings.TrimSpace(c.Name) == "" {
@@ -190,7 +191,7 @@ func newAuth(cs []Client) (*auth, error) {
 			return nil, fmt.Errorf("client %q: defined twice", c.Name)
 		}
 		names[c.Name] = true
-		ac := authClient{name: c.Name, tenants: map[string]bool{}, scopes: map[string]bool{}}
+		ac := Caller{name: c.Name, tenants: map[string]bool{}, scopes: map[string]bool{}}
 		h, err := hex.DecodeString(c.KeySHA256)
 		if err != nil || len(h) != sha256.Size {
 			return nil, fmt.Errorf("client %q: key_sha256 must be 64 hex digits (the SHA-256 of the key, not the key)", c.Name)
@@ -207,7 +208,7 @@ func newAuth(cs []Client) (*auth, error) {
 			switch {
 			case t == AllTenants:
 				ac.allTenants = true
-			case tenantRE.MatchString(t):
+			case store.ValidTenant(t):
 				ac.tenants[strings.ToUpper(t)] = true
 			default:
 				return nil, fmt.Errorf("client %q: tenant %q is not an ODS code or \"*\"", c.Name, t)
@@ -219,7 +220,7 @@ func newAuth(cs []Client) (*auth, error) {
 		for _, s := range c.Scopes {
 			cs, ok := CanonicalScope(s)
 			if !ok {
-				return nil, fmt.Errorf("client %q: unknown scope %q (want one of %s)", c.Name, s, scopeNames())
+				return nil, fmt.Errorf("client %q: unknown scope %q (want one of %s)", c.Name, s, ScopeNames())
 			}
 			ac.scopes[cs] = true
 		}
@@ -228,11 +229,11 @@ func newAuth(cs []Client) (*auth, error) {
 	return a, nil
 }
 
-// open reports the embedded mode: no clients file and no key in the
+// Open reports the embedded mode: no clients file and no key in the
 // database, ever (an api whose last key expired or was revoked stays
 // closed). When the keys cannot be read it answers false: a database
-// outage must not open the port.
-func (a *auth) open() bool {
+// outage must not Open the port.
+func (a *Authenticator) Open() bool {
 	if len(a.clients) > 0 {
 		return false
 	}
@@ -245,10 +246,10 @@ func (a *auth) open() bool {
 	return err == nil && len(snap.keys) == 0 && !snap.ever
 }
 
-// byName returns the client named name as it stands now: a clients-file
+// ByName returns the client named name as it stands now: a clients-file
 // client, or a database key neither revoked nor expired; nil when there is
 // none (any more).
-func (a *auth) byName(ctx context.Context, name string) (*authClient, error) {
+func (a *Authenticator) ByName(ctx context.Context, name string) (*Caller, error) {
 	for i := range a.clients {
 		if a.clients[i].name == name {
 			return &a.clients[i], nil
@@ -271,28 +272,28 @@ func (a *auth) byName(ctx context.Context, name string) (*authClient, error) {
 }
 
 var (
-	errNoKey      = errors.New("an API key is required: send Authorization: Bearer <key>")
-	errBadKey     = errors.New("invalid API key")
-	errExpiredKey = errors.New("this API key has expired")
+	ErrNoKey      = errors.New("an API key is required: send Authorization: Bearer <key>")
+	ErrBadKey     = errors.New("invalid API key")
+	ErrExpiredKey = errors.New("this API key has expired")
 	// errKeysUnavailable: the database's keys could not be read (503).
-	errKeysUnavailable = errors.New("API keys cannot be checked now (the api's database does not answer): retry")
+	ErrKeysUnavailable = errors.New("API keys cannot be checked now (the api's database does not answer): retry")
 )
 
-// identify returns the client whose key the request bears. Every client's
+// Identify returns the client whose key the request bears. Every client's
 // hash is compared, in constant time, whether or not an earlier one matched,
 // so the time taken says nothing about which hashes exist.
-func (a *auth) identify(r *http.Request) (*authClient, error) {
+func (a *Authenticator) Identify(r *http.Request) (*Caller, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return nil, errNoKey
+		return nil, ErrNoKey
 	}
 	scheme, key, ok := strings.Cut(h, " ")
 	key = strings.TrimSpace(key)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
-		return nil, errNoKey
+		return nil, ErrNoKey
 	}
 	sum := sha256.Sum256([]byte(key))
-	var found *authClient
+	var found *Caller
 	for i := range a.clients {
 		if subtle.ConstantTimeCompare(sum[:], a.clients[i].hash[:]) == 1 {
 			found = &a.clients[i]
@@ -300,7 +301,7 @@ func (a *auth) identify(r *http.Request) (*authClient, error) {
 	}
 	if found != nil || a.keys == nil {
 		if found == nil {
-			return nil, errBadKey
+			return nil, ErrBadKey
 		}
 		return found, nil
 	}
@@ -308,14 +309,49 @@ func (a *auth) identify(r *http.Request) (*authClient, error) {
 	// but the hash of a 256-bit random key gives a caller nothing to search.
 	snap, err := a.keys.get(r.Context())
 	if err != nil {
-		return nil, errKeysUnavailable
+		return nil, ErrKeysUnavailable
 	}
 	c := snap.keys[sum]
 	switch {
 	case c == nil:
-		return nil, errBadKey
+		return nil, ErrBadKey
 	case c.expiresMS != 0 && time.Now().UnixMilli() >= c.expiresMS:
-		return nil, errExpiredKey
+		return nil, ErrExpiredKey
 	}
 	return c, nil
 }
+
+// UseKeys makes the database's keys (through k) valid beside the clients
+// file's clients.
+func (a *Authenticator) UseKeys(k *KeyCache) { a.keys = k }
+
+// KeysChanged drops the cached keys after this instance created or revoked
+// one, so the change holds here at once.
+func (a *Authenticator) KeysChanged() {
+	if a.keys != nil {
+		a.keys.Invalidate()
+	}
+}
+
+// FileClient reports whether the clients file names a client name.
+func (a *Authenticator) FileClient(name string) bool {
+	for _, c := range a.clients {
+		if c.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Name is the client's name: the clients file's, or the key's.
+func (c *Caller) Name() string { return c.name }
+
+// AllTenants reports whether the client may read every tenant ("*").
+func (c *Caller) AllTenants() bool { return c.allTenants }
+
+// HasTenant reports whether the client was given tenant by name (not
+// through "*").
+func (c *Caller) HasTenant(tenant string) bool { return c.tenants[tenant] }
+
+// ExpiresMS is a database key's expiry (epoch ms); 0: never.
+func (c *Caller) ExpiresMS() int64 { return c.expiresMS }

@@ -1,4 +1,4 @@
-package api
+package store_test
 
 import (
 	"context"
@@ -7,53 +7,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
+	"github.com/esrflow/esrflow/services/api/store"
+	"github.com/esrflow/esrflow/services/api/store/dbtest"
+	"github.com/esrflow/esrflow/services/api/store/storetest"
 )
-
-func openTestStore(t *testing.T, dbURL string) *store {
-	t.Helper()
-	db, d, err := openDB(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := migrate(context.Background(), db, d); err != nil {
-		t.Fatal(err)
-	}
-	return &store{db: db, d: d}
-}
-
-func asEvent(v any) event {
-	switch x := v.(type) {
-	case *eventsv1.StarterCreated:
-		return event{ID: x.EventID, Tenant: x.Tenant, Type: schemas.StarterCreated, PersonID: x.PersonID, RecordedAt: x.RecordedAt, EffectiveDate: x.EffectiveDate, Payload: json.RawMessage(`{}`), Starter: x}
-	case *eventsv1.LeaverConfirmed:
-		return event{ID: x.EventID, Tenant: x.Tenant, Type: schemas.LeaverConfirmed, PersonID: x.PersonID, RecordedAt: x.RecordedAt, EffectiveDate: x.EffectiveDate, Payload: json.RawMessage(`{}`), Leaver: x}
-	case *eventsv1.PositionUpdated:
-		return event{ID: x.EventID, Tenant: x.Tenant, Type: schemas.PositionUpdated, PersonID: x.PersonID, RecordedAt: x.RecordedAt, EffectiveDate: x.EffectiveDate, Payload: json.RawMessage(`{}`), Position: x}
-	}
-	panic("unknown event")
-}
 
 // The three event topics are read independently, so one person's events may
 // arrive in any order across topics: the state must not depend on it.
 func TestStateIndependentOfCrossTopicOrder(t *testing.T) {
-	st := starter()
+	st := storetest.Starter()
 	st.Scheduled, st.Rehire = true, true
 	pos := &eventsv1.PositionUpdated{
 		EventID: "ev-pos-1", Tenant: "RXX", Vpd: "412", PersonID: st.PersonID, EmployeeNumber: st.EmployeeNumber,
-		EffectiveDate: day(2024, 4, 1), RecordedAt: recorded2, AssignmentNumber: st.AssignmentNumber,
-		Change: eventsv1.PositionChangeAttributesChanged, Before: snapshot("Staff Nurse", "XR05"), After: snapshot("Senior Staff Nurse", "XR06"),
+		EffectiveDate: storetest.Day(2024, 4, 1), RecordedAt: storetest.Recorded2, AssignmentNumber: st.AssignmentNumber,
+		Change: eventsv1.PositionChangeAttributesChanged, Before: storetest.Snapshot("Staff Nurse", "XR05"), After: storetest.Snapshot("Senior Staff Nurse", "XR06"),
 	}
 	ended := &eventsv1.PositionUpdated{
 		EventID: "ev-pos-0", Tenant: "RXX", Vpd: "412", PersonID: st.PersonID, EmployeeNumber: st.EmployeeNumber,
-		EffectiveDate: day(2024, 3, 20), RecordedAt: recorded1.Add(time.Hour), AssignmentNumber: st.AssignmentNumber,
-		Change: eventsv1.PositionChangeAssignmentEnded, Before: snapshot("Staff Nurse", "XR05"),
+		EffectiveDate: storetest.Day(2024, 3, 20), RecordedAt: storetest.Recorded1.Add(time.Hour), AssignmentNumber: st.AssignmentNumber,
+		Change: eventsv1.PositionChangeAssignmentEnded, Before: storetest.Snapshot("Staff Nurse", "XR05"),
 	}
 	leaver := &eventsv1.LeaverConfirmed{
 		EventID: "ev-leaver", Tenant: "RXX", Vpd: "412", PersonID: st.PersonID, EmployeeNumber: st.EmployeeNumber,
-		EffectiveDate: day(2024, 5, 1), RecordedAt: recorded2.Add(time.Hour), LeavingDate: day(2024, 5, 1), LeavingReason: "Retirement Age",
+		EffectiveDate: storetest.Day(2024, 5, 1), RecordedAt: storetest.Recorded2.Add(time.Hour), LeavingDate: storetest.Day(2024, 5, 1), LeavingReason: "Retirement Age",
 	}
 	tests := []struct {
 		name   string
@@ -67,19 +44,19 @@ func TestStateIndependentOfCrossTopicOrder(t *testing.T) {
 		{"leaver after everything", [][]any{{st, pos, leaver}, {leaver, pos, st}, {pos, leaver, st}},
 			`{"employment_status":"LEFT","start_date":"2024-03-11","title":"","grade":"","scheduled":true,"rehire":true,"assignments":0,"last":"ev-leaver"}`},
 	}
-	forEachDB(t, func(t *testing.T, dbURL string) {
-		s := openTestStore(t, dbURL)
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+		s := storetest.Open(t, dbURL)
 		for ti, tt := range tests {
 			for i, order := range tt.orders {
 				tenant := fmt.Sprintf("T%d%d", ti, i) // a fresh tenant per case and order, one database
 				for _, v := range order {
-					e := asEvent(v)
+					e := storetest.Event(v)
 					e.Tenant, e.ID = tenant, tenant+e.ID
-					if _, err := s.apply(context.Background(), batch{Events: []event{e}}); err != nil {
+					if _, err := s.Apply(context.Background(), store.Batch{Events: []store.PublicEvent{e}}); err != nil {
 						t.Fatal(err)
 					}
 				}
-				p, err := s.person(context.Background(), tenant, st.PersonID)
+				p, err := s.PersonByID(context.Background(), tenant, st.PersonID)
 				if err != nil {
 					t.Fatal(err)
 				}
