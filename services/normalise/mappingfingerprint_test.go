@@ -108,45 +108,126 @@ func mapCorpus(t *testing.T, dialect string, tn tenant.Tenant) (out, corpus stri
 	if res.Stats.Rehires == 0 || res.Stats.Leavers == 0 {
 		t.Errorf("%s corpus: %d rehires, %d leavers; the fingerprint wants both", dialect, res.Stats.Rehires, res.Stats.Leavers)
 	}
-	oh, ch := sha256.New(), sha256.New()
-	writeCanon(t, ch, tn.Mapping)
-	for _, fi := range res.Files {
+	m := &corpusMapper{t: t, tn: tn, vpd: cfg.VPD, v1: dialect == gen.FormatGOv1, out: sha256.New(), corpus: sha256.New()}
+	writeCanon(t, m.corpus, tn.Mapping)
+	var samples []format.Row
+	var sampleInfo internalv1.FileInfo
+	for i, fi := range res.Files {
 		info := fingerprintFileInfo(t, fi, dialect, tn)
 		rows := readRows(t, fi, sink.Bytes(fi.Path), dialect, tn)
 		var v1 normalise.V1File
 		for _, row := range rows {
-			raw := internalv1.RawRecord{Kind: internalv1.RawKindRecord, Tenant: tn.Code, Vpd: cfg.VPD, File: info,
-				Line: int64(row.Line), RecordType: row.Type, Fields: slices.Clone(row.Fields[1:]), Problems: problemsOf(row.Problems)}
-			writeCanon(t, ch, raw)
-			o := normalise.MapRowFor(raw, tn)
-			var fresh []normalise.Derived
-			if dialect == gen.FormatGOv1 {
-				linked := o.LinkV1
-				o, fresh = v1.Next(raw.RecordType, o)
-				if linked && o.Kind == normalise.KindQuarantined {
-					cov.linkFailures++
-				}
-			}
-			for _, d := range fresh {
-				cov.derived++
-				writeCanon(t, oh, canonRow{File: fi.Name, Line: row.Line, Type: row.Type, Outcome: "derived",
-					EntityKind: string(d.Kind), Entity: canonValue(t, d.Entity)})
-			}
-			cov.count(o)
-			c := canonRow{File: fi.Name, Line: row.Line, Type: row.Type, Outcome: o.Kind.String(), EntityKind: string(o.EntityKind),
-				LinkV1: o.LinkV1}
-			if o.Entity != nil {
-				c.Entity = canonValue(t, o.Entity)
-			}
-			for _, v := range o.Violations {
-				// Rule and field only: messages and severities are the
-				// rules catalogue's, not the mapping's.
-				c.Violations = append(c.Violations, [2]string{v.Rule, v.Field})
-			}
-			writeCanon(t, oh, c)
+			m.row(info, row, &v1)
+		}
+		if i == 0 {
+			samples, sampleInfo = firstOfEachType(rows), info
 		}
 	}
-	return hex.EncodeToString(oh.Sum(nil)), hex.EncodeToString(ch.Sum(nil)), cov
+	// Edge rows the generator does not write: each sample row (the first of
+	// each record type in the first file) with one value at a time emptied,
+	// padded with blanks or in another case (variants). A GO v1 variant is
+	// linked to the unchanged PER sample.
+	var per *format.Row
+	for i := range samples {
+		if samples[i].Type == gov1.TypePerson {
+			per = &samples[i]
+		}
+	}
+	line := 0
+	for _, s := range samples {
+		for _, v := range variants(s) {
+			line++
+			v.Line = line
+			var v1 normalise.V1File
+			if m.v1 && per != nil {
+				v1.Next(per.Type, normalise.MapRowFor(m.raw(sampleInfo, *per), tn))
+			}
+			m.row(sampleInfo, v, &v1)
+		}
+	}
+	return hex.EncodeToString(m.out.Sum(nil)), hex.EncodeToString(m.corpus.Sum(nil)), m.cov
+}
+
+// corpusMapper maps rows as the processor does (MapRowFor, then, for GO
+// v1, V1File.Next in file order) and hashes the rows fed and the canonical
+// outcomes.
+type corpusMapper struct {
+	t           *testing.T
+	tn          tenant.Tenant
+	vpd         string
+	v1          bool
+	out, corpus hash.Hash
+	cov         coverage
+}
+
+// raw is the RawRecord ingest writes for a row (ingest.RawRow).
+func (m *corpusMapper) raw(info internalv1.FileInfo, row format.Row) internalv1.RawRecord {
+	return internalv1.RawRecord{Kind: internalv1.RawKindRecord, Tenant: m.tn.Code, Vpd: m.vpd, File: info,
+		Line: int64(row.Line), RecordType: row.Type, Fields: slices.Clone(row.Fields[1:]), Problems: problemsOf(row.Problems)}
+}
+
+func (m *corpusMapper) row(info internalv1.FileInfo, row format.Row, v1 *normalise.V1File) {
+	t := m.t
+	raw := m.raw(info, row)
+	writeCanon(t, m.corpus, raw)
+	o := normalise.MapRowFor(raw, m.tn)
+	var fresh []normalise.Derived
+	if m.v1 {
+		linked := o.LinkV1
+		o, fresh = v1.Next(raw.RecordType, o)
+		if linked && o.Kind == normalise.KindQuarantined {
+			m.cov.linkFailures++
+		}
+	}
+	for _, d := range fresh {
+		m.cov.derived++
+		writeCanon(t, m.out, canonRow{File: info.Name, Line: row.Line, Type: row.Type, Outcome: "derived",
+			EntityKind: string(d.Kind), Entity: canonValue(t, d.Entity)})
+	}
+	m.cov.count(o)
+	c := canonRow{File: info.Name, Line: row.Line, Type: row.Type, Outcome: o.Kind.String(), EntityKind: string(o.EntityKind),
+		LinkV1: o.LinkV1}
+	if o.Entity != nil {
+		c.Entity = canonValue(t, o.Entity)
+	}
+	for _, v := range o.Violations {
+		// Rule and field only: messages and severities are the rules
+		// catalogue's, not the mapping's.
+		c.Violations = append(c.Violations, [2]string{v.Rule, v.Field})
+	}
+	writeCanon(t, m.out, c)
+}
+
+func firstOfEachType(rows []format.Row) []format.Row {
+	var out []format.Row
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if !seen[r.Type] && len(r.Problems) == 0 {
+			seen[r.Type] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// variants of a row (record type kept in Fields[0]): each column in turn
+// emptied, padded with blanks, in lower case and in upper case (the ones
+// that differ from the row).
+func variants(r format.Row) []format.Row {
+	var out []format.Row
+	for i := 1; i < len(r.Fields); i++ {
+		f := r.Fields[i]
+		for _, x := range []string{"", " " + f + " ", strings.ToLower(f), strings.ToUpper(f)} {
+			if x == f || (f == "" && strings.TrimSpace(x) == "") {
+				continue
+			}
+			v := r
+			v.Fields = slices.Clone(r.Fields)
+			v.Fields[i] = x
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (c *coverage) count(o normalise.Outcome) {
