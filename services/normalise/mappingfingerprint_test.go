@@ -41,7 +41,8 @@ import (
 // is told apart from a change of the mapping.
 //
 // UPDATE_GOLDEN=1 rewrites the file, except in the one case the test is
-// for: the corpus and the version are unchanged but the mapping is not.
+// for: the version, the corpus and the canonical form (fingerprintForm) are
+// unchanged but the mapped outcomes are not.
 
 const fingerprintGolden = "testdata/mapping-fingerprint.json"
 
@@ -54,7 +55,14 @@ type fingerprintFile struct {
 	// tenant settings: when it changes, the inputs did, not (only) the
 	// mapping.
 	Corpus map[string]string `json:"corpus"`
+	// CanonicalForm is fingerprintForm when the file was written.
+	CanonicalForm int `json:"canonical_form"`
 }
+
+// fingerprintForm numbers the way this test canonicalises and hashes the
+// outcomes (canonRow, canonValue): bump it in a change of those, so the
+// changed fingerprints are not taken for a change of the mapping.
+const fingerprintForm = 1
 
 // The corpus: small enough to map in well under a second, long enough for
 // leavers, rehires, deletes and (GO v2) planted faults.
@@ -269,10 +277,11 @@ type canonRow struct {
 	Violations [][2]string `json:"violations,omitempty"`
 }
 
-// canonValue is v as generic JSON with its zero values (null, "", 0,
-// false, {}, []) dropped: maps marshal with sorted keys, and a field added
-// to a schema that the mapping leaves empty does not change the
-// fingerprint, while any value the mapping sets, changes or clears does.
+// canonValue is v as generic JSON (maps marshal with sorted keys) with its
+// nulls dropped: a nullable field added to a schema that the mapping leaves
+// unset does not change the fingerprint, while any value the mapping sets,
+// changes or clears does, zero and empty values included (an empty column
+// mapped to null rather than 0 is a mapping rule).
 func canonValue(t *testing.T, v any) any {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -285,42 +294,22 @@ func canonValue(t *testing.T, v any) any {
 	if err := d.Decode(&g); err != nil {
 		t.Fatal(err)
 	}
-	return dropZero(g)
+	return dropNull(g)
 }
 
-func dropZero(v any) any {
+func dropNull(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
-			if e = dropZero(e); e == nil {
+			if e == nil {
 				delete(x, k)
 			} else {
-				x[k] = e
+				x[k] = dropNull(e)
 			}
 		}
-		if len(x) == 0 {
-			return nil
-		}
-		return x
 	case []any:
-		if len(x) == 0 {
-			return nil
-		}
 		for i := range x {
-			x[i] = dropZero(x[i])
-		}
-		return x
-	case string:
-		if x == "" {
-			return nil
-		}
-	case bool:
-		if !x {
-			return nil
-		}
-	case json.Number:
-		if f, err := x.Float64(); err == nil && f == 0 {
-			return nil
+			x[i] = dropNull(x[i])
 		}
 	}
 	return v
@@ -449,7 +438,7 @@ var fingerprintDialects = []string{gen.FormatGOv2, gen.FormatGOv1, gen.FormatCSV
 func TestMappingFingerprint(t *testing.T) {
 	tn := fingerprintTenant(t)
 	got := fingerprintFile{MappingCodeVersion: normalise.MappingCodeVersion,
-		Fingerprints: map[string]string{}, Corpus: map[string]string{}}
+		Fingerprints: map[string]string{}, Corpus: map[string]string{}, CanonicalForm: fingerprintForm}
 	for _, d := range fingerprintDialects {
 		out, corpus, cov := mapCorpus(t, d, tn)
 		got.Fingerprints[d], got.Corpus[d] = out, corpus
@@ -489,7 +478,8 @@ func TestMappingFingerprint(t *testing.T) {
 
 // forgottenBump: same version, same corpus, other outcomes.
 func forgottenBump(want, got fingerprintFile) bool {
-	return want.MappingCodeVersion == got.MappingCodeVersion && reflect.DeepEqual(want.Corpus, got.Corpus) &&
+	return want.MappingCodeVersion == got.MappingCodeVersion && want.CanonicalForm == got.CanonicalForm &&
+		reflect.DeepEqual(want.Corpus, got.Corpus) &&
 		!reflect.DeepEqual(want.Fingerprints, got.Fingerprints)
 }
 
@@ -501,6 +491,9 @@ func fingerprintVerdict(want, got fingerprintFile) string {
 		return fmt.Sprintf("mappingCodeVersion is %q but %s records %q: regenerate it with %s "+
 			"so the golden records which mapping behaviour %q names", got.MappingCodeVersion, fingerprintGolden,
 			want.MappingCodeVersion, regen, got.MappingCodeVersion)
+	case want.CanonicalForm != got.CanonicalForm:
+		return fmt.Sprintf("the test's canonical form is %d but %s was written with %d: regenerate it with %s",
+			got.CanonicalForm, fingerprintGolden, want.CanonicalForm, regen)
 	case !reflect.DeepEqual(want.Corpus, got.Corpus):
 		return fmt.Sprintf("the fingerprint corpus changed (%s): esr/gen, a reader or the test's tenant now feeds the mapping "+
 			"other rows, so the fingerprints cannot be compared; regenerate with %s. If this change also maps the same "+
