@@ -461,22 +461,17 @@ func TestMappingFingerprint(t *testing.T) {
 		}
 	}
 	msg := fingerprintVerdict(want, got)
-	if updateFingerprint() {
-		if msg != "" && !forgottenBump(want, got) {
-			writeFingerprint(t, got)
-			t.Logf("%s rewritten for %s", fingerprintGolden, got.MappingCodeVersion)
-			return
-		}
-		if msg == "" {
-			return
-		}
-	}
-	if msg != "" {
+	switch {
+	case msg == "":
+	case updateFingerprint() && !forgottenBump(want, got):
+		writeFingerprint(t, got)
+		t.Logf("%s rewritten for %s", fingerprintGolden, got.MappingCodeVersion)
+	default:
 		t.Fatal(msg)
 	}
 }
 
-// forgottenBump: same version, same corpus, other outcomes.
+// forgottenBump: same version, corpus and canonical form, other outcomes.
 func forgottenBump(want, got fingerprintFile) bool {
 	return want.MappingCodeVersion == got.MappingCodeVersion && want.CanonicalForm == got.CanonicalForm &&
 		reflect.DeepEqual(want.Corpus, got.Corpus) &&
