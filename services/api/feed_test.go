@@ -222,8 +222,10 @@ func TestFeedLongPollWokenByAnotherInstance(t *testing.T) {
 	dbURL := dbtest.FreshPostgresSchema(t)
 	e := newEnv(t)
 	_, writer, _ := e.run(Config{DBURL: dbURL, FeedPoll: time.Hour})
-	// The reader instance serves HTTP and listens, but consumes nothing.
-	reader, err := New(Config{DBURL: dbURL, FeedPoll: time.Hour, RegistryURL: e.registry,
+	// The reader instance serves HTTP and listens, but consumes nothing: it
+	// is not Run, and its consumer group is its own so that it takes no
+	// partition from the writer's.
+	reader, err := New(Config{DBURL: dbURL, FeedPoll: time.Hour, RegistryURL: e.registry, Group: "feed-reader-idle",
 		Kafka: kafkax.Config{Brokers: e.broker.Seeds(), ClientID: "api-test-reader"}}, Deps{Log: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
