@@ -2,7 +2,7 @@
 
 // The api under load (`make bench-api`): a trust of BENCH_API_PEOPLE people
 // (default 20,000) loaded into a fresh database through the materialiser's
-// own store code (store.apply, the transaction a polled Kafka batch is
+// own store code (store.Store.Apply, the transaction a polled Kafka batch is
 // written in; the decoding from Kafka is left out, it is not what the reads
 // cost), the api started on 127.0.0.1 as the binary serves it (a keyed
 // client, the access log on), and a Go load generator driving it with
@@ -47,6 +47,7 @@ import (
 	"github.com/esrflow/esrflow/services/api/feed"
 	"github.com/esrflow/esrflow/services/api/store"
 	"github.com/esrflow/esrflow/services/api/store/dbtest"
+	"github.com/esrflow/esrflow/services/api/store/storetest"
 )
 
 func envInt(name string, def int) int {
@@ -129,7 +130,7 @@ func drive(name string, cl *http.Client, clients int, d time.Duration, key strin
 
 // seed applies people starters (and one position change for every tenth)
 // in batches of 1,000, the way the materialiser writes a polled batch.
-func seed(t *testing.T, st *store, people int, base time.Time) []time.Time {
+func seed(t *testing.T, st *store.Store, people int, base time.Time) []time.Time {
 	ctx := context.Background()
 	var at []time.Time
 	var b store.Batch
@@ -144,11 +145,11 @@ func seed(t *testing.T, st *store, people int, base time.Time) []time.Time {
 	}
 	for i := range people {
 		rec := base.Add(time.Duration(i) * time.Second)
-		ev := benchStarter(i, rec)
+		ev := storetest.BenchEvent(i, rec, "")
 		b.Events = append(b.Events, ev)
 		at = append(at, rec)
 		if i%10 == 0 {
-			b.Events = append(b.Events, benchPosition(i, rec.Add(time.Millisecond), "seed"))
+			b.Events = append(b.Events, storetest.BenchEvent(i, rec.Add(time.Millisecond), "seed"))
 		}
 		if len(b.Events) >= 1000 {
 			flush()
@@ -206,12 +207,12 @@ func TestBenchAPI(t *testing.T) {
 
 	// Warm up (connections, page cache, statement cache).
 	drive("warm-up", cl, clients, d/5, key, func(r *rand.Rand) string {
-		return url + "/v1/tenants/RXX/people/" + personID(r.IntN(people))
+		return url + "/v1/tenants/RXX/people/" + storetest.PersonID(r.IntN(people))
 	})
 	results := []result{
 		drive("static handler (baseline)", cl, clients, d, "", func(*rand.Rand) string { return url + "/bench/static" }),
 		drive("GET person", cl, clients, d, key, func(r *rand.Rand) string {
-			return url + "/v1/tenants/RXX/people/" + personID(r.IntN(people))
+			return url + "/v1/tenants/RXX/people/" + storetest.PersonID(r.IntN(people))
 		}),
 		drive("GET events (feed, 50 a page after a cursor)", cl, clients, d, key, func(r *rand.Rand) string {
 			return url + "/v1/tenants/RXX/events?limit=50&after=" + feed.Cursor(int64(r.IntN(len(recorded))))
@@ -236,7 +237,7 @@ func TestBenchAPI(t *testing.T) {
 			var b store.Batch
 			for j := range 100 {
 				i := (n*100 + j) % people
-				b.Events = append(b.Events, benchPosition(i, base.Add(time.Duration(people+n*100+j)*time.Second), "load"+strconv.Itoa(n)))
+				b.Events = append(b.Events, storetest.BenchEvent(i, base.Add(time.Duration(people+n*100+j)*time.Second), "load"+strconv.Itoa(n)))
 			}
 			w0 := time.Now()
 			if _, err := s.store.Apply(context.Background(), b); err != nil {
@@ -247,7 +248,7 @@ func TestBenchAPI(t *testing.T) {
 		}
 	}()
 	results = append(results, drive("GET person, materialiser writing", cl, clients, d, key, func(r *rand.Rand) string {
-		return url + "/v1/tenants/RXX/people/" + personID(r.IntN(people))
+		return url + "/v1/tenants/RXX/people/" + storetest.PersonID(r.IntN(people))
 	}))
 	close(writeStop)
 	<-writeDone
