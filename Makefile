@@ -58,8 +58,9 @@ test-deps: ## install what the interop tests need (npm packages; Debian's librdk
 test-short: ## the tests without the race detector, for a quick loop
 	$(GO) test -count=1 work
 
-vet: ## go vet every module
+vet: ## go vet every module (and the bench-tagged load tests, which no test run compiles)
 	$(GO) vet work
+	$(GO) vet -tags bench ./services/api
 
 check-standalone: ## build and vet each module on its own (GOWORK=off): no hidden workspace-only dependency
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); done
