@@ -17,7 +17,6 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
-	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/services/api/auth"
@@ -88,9 +87,7 @@ func TestContractsHoldOnARealStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "e2e-contract-key"
-	cfg := e2eStackConfig(t, t.TempDir(), tenants)
-	cfg.APIClients = []auth.Client{{Name: "e2e-contract", KeySHA256: auth.HashKey(key), Tenants: []string{"RXX"}, Scopes: auth.Scopes}}
-	st := startStackConfig(t, cfg)
+	st, rd := uploaderStack(t, tenants, "e2e-contract", key, auth.Scopes...)
 	for _, f := range tr.res.Files {
 		a := upload(t, st.APIURL(), key, f.Name, tr.sink.Bytes(f.Name))
 		waitReportAt(t, st.APIURL(), key, a.Report, func(v fileReportView) bool { return v.File.Name == f.Name && v.Status != "HELD" })
@@ -122,10 +119,6 @@ func TestContractsHoldOnARealStack(t *testing.T) {
 	}
 	c := &contractClient{t: t, base: st.APIURL(), key: key, router: router}
 
-	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
 	events, err := rd.Events(context.Background(), "RXX")
 	if err != nil {
 		t.Fatal(err)
