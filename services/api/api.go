@@ -17,10 +17,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -36,6 +38,7 @@ import (
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 	"github.com/esrflow/esrflow/services/api/accesslog"
 	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/console"
 	"github.com/esrflow/esrflow/services/api/feed"
 	"github.com/esrflow/esrflow/services/api/materialise"
 	"github.com/esrflow/esrflow/services/api/minimise"
@@ -117,7 +120,25 @@ type Config struct {
 	// FeedPoll.
 	Webhooks webhook.Config
 
+	// Console configures the operations console at /console
+	// (docs/console.md).
+	Console ConsoleConfig
+
 	tenantsFile string // --tenants.file, loaded by New into Tenants
+}
+
+// ConsoleConfig configures the operations console the api serves.
+type ConsoleConfig struct {
+	// Disabled leaves /console out (404).
+	Disabled bool
+	// Secret seals the console's session cookies; every instance behind
+	// one address needs the same. Empty: a random secret per process.
+	Secret []byte
+	// SecureCookies marks the session cookie Secure on plain HTTP too,
+	// for a console behind a proxy that terminates TLS.
+	SecureCookies bool
+	// SessionTTL is how long a sign-in lasts; zero means 8h.
+	SessionTTL time.Duration
 }
 
 // RegisterFlags adds the api's flags.
@@ -143,6 +164,23 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Webhooks.Timeout, "webhook.timeout", 10*time.Second, "how long one webhook attempt may take (connect, send, answer)")
 	fs.BoolVar(&c.Webhooks.AllowPrivate, "webhook.allow-private", false, "let webhook URLs reach loopback, private and link-local addresses (off: refused, against SSRF)")
 	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file: HTTP upload then also takes the names of each tenant's CSV staff lists (feeds.csv.lists); unset: ESR names only")
+	fs.BoolFunc("console.disable", "do not serve the operations console at /console", func(string) error {
+		c.Console.Disabled = true
+		return nil
+	})
+	fs.Func("console.secret-file", "file whose contents seal the console's session cookies (the same file on every instance); unset: a random secret, sessions end at restart", func(path string) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimSpace(b)) < 16 {
+			return fmt.Errorf("console.secret-file %s: want at least 16 bytes of secret", path)
+		}
+		c.Console.Secret = bytes.TrimSpace(b)
+		return nil
+	})
+	fs.BoolVar(&c.Console.SecureCookies, "console.secure-cookies", false, "mark the console's session cookie Secure on plain HTTP too (behind a proxy that terminates TLS); over TLS it always is")
+	fs.DurationVar(&c.Console.SessionTTL, "console.session-ttl", console.DefaultSessionTTL, "how long a console sign-in lasts (never longer than its key)")
 	// The file is read when the flag (or ESRFLOW_API_AUTH_CLIENTS) is
 	// parsed, so a bad clients file stops the service before it starts.
 	fs.Func("auth.clients", "YAML file of API clients (name, key_sha256, tenants, scopes); unset: reads open, operate refused", func(path string) error {
@@ -183,6 +221,11 @@ type Service struct {
 	// subscriptions, delivery log and dead letters.
 	webhooks *webhook.Dispatcher
 	whStore  *webhook.Store
+
+	// routes are the /v1 endpoints and the contracts; console, when
+	// enabled, the operations console that calls them in process.
+	routes  http.Handler
+	console *console.Console
 
 	// commands produces operator decisions. It registers their schema on
 	// first use, so a registry outage at start does not stop the reads.
@@ -307,6 +350,18 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return c.Allows(tenant) && c.HasAny([]string{auth.ScopeReadEvents}), c.Sensitive(), nil
 	}
 	s.webhooks = webhook.NewDispatcher(whCfg, s.whStore, webhookSource{s}, deps.Log)
+	s.routes = s.newRoutes()
+	if !cfg.Console.Disabled {
+		// The console calls the routes in process, inside the page
+		// request: the page is one access log row, under the signed-in
+		// key's name, and its calls are checked like any caller's.
+		s.console, err = console.New(console.Config{API: s.routes, Secret: cfg.Console.Secret,
+			SecureCookies: cfg.Console.SecureCookies, SessionTTL: cfg.Console.SessionTTL, Log: deps.Log.Named("console")})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 

@@ -26,6 +26,21 @@ import (
 // (LogRequests). Serve it on a listener wrapped by WrapListener so the
 // requests net/http answers itself are logged too.
 func (s *Service) Handler() http.Handler {
+	if s.console == nil {
+		return s.LogRequests(s.routes)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", s.routes)
+	ch := s.console.Handler()
+	mux.Handle("/console", ch)
+	mux.Handle("/console/", ch)
+	return s.LogRequests(mux)
+}
+
+// newRoutes is the api's router: every /v1 endpoint and the contracts,
+// without the access log (Handler adds it around the routes and the
+// console both, so a console page and the calls it makes are one row).
+func (s *Service) newRoutes() http.Handler {
 	mux := http.NewServeMux()
 	route := func(pattern string, h http.HandlerFunc, scopes ...string) {
 		mux.Handle(pattern, s.guard(h, scopes...))
@@ -80,7 +95,7 @@ func (s *Service) Handler() http.Handler {
 	route("/v1/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
-	return s.LogRequests(mux)
+	return mux
 }
 
 // problem is an error body: an RFC 9457 problem details object. Type is
