@@ -57,7 +57,7 @@ func TestTenantSummary(t *testing.T) {
 		}
 		quarantined := &internalv1.QuarantineRecord{Stage: internalv1.StageValidate, Vpd: "999",
 			Lineage: internalv1.Lineage{Tenant: "RQQ", FileName: "Q.DAT", FileSha256: shaE, Line: 3},
-			Raw: internalv1.RawRow{RecordType: "ASA", Fields: []string{"x"}}, QuarantinedAt: today, File: storetest.FileInfo("Q.DAT", shaE, 1)}
+			Raw:     internalv1.RawRow{RecordType: "ASA", Fields: []string{"x"}}, QuarantinedAt: today, File: storetest.FileInfo("Q.DAT", shaE, 1)}
 		ev := storetest.Event(storetest.Starter()) // RXX
 		ev.Tenant = "REE"
 		ryyStarter := storetest.Event(storetest.Starter())
