@@ -2,6 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -253,5 +256,22 @@ func TestWhoami(t *testing.T) {
 		if code, body := do(t, srv, "GET", "/v1/whoami", key, ""); code != 401 {
 			t.Errorf("whoami with key %q: %d %s, want 401", key, code, body)
 		}
+	}
+}
+
+// The default freshness is the EsrflowTenantSilent alert's window, so the
+// console's stale flag and the alert agree.
+func TestFreshnessIsTheSilentAlertsWindow(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`alert: EsrflowTenantSilent\s+expr: [^\n]*> (\d+) \* 3600\n`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("alerts.yml: no EsrflowTenantSilent rule of the form `> N * 3600`")
+	}
+	hours, _ := strconv.Atoi(string(m[1]))
+	if got := time.Duration(hours) * time.Hour; got != DefaultFreshness {
+		t.Errorf("EsrflowTenantSilent fires after %s, DefaultFreshness is %s: change both together", got, DefaultFreshness)
 	}
 }
