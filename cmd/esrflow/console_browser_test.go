@@ -72,6 +72,8 @@ type tab struct {
 	base string
 	// seen is the text of every page the tab showed, for isolation checks.
 	seen []string
+	// status is the HTTP status of the page last loaded.
+	status int
 }
 
 func newTab(t *testing.T, browser context.Context, base string) *tab {
@@ -109,8 +111,22 @@ type css = chromedp.CSS
 // open navigates to a console path and returns the page's main text.
 func (b *tab) open(path string) string {
 	b.t.Helper()
-	b.run("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitVisible(css("main h1")))
+	b.navigate("open "+path, chromedp.Navigate(b.base+path))
 	return b.main()
+}
+
+// navigate runs steps that lead to another page (a link, a form) and
+// waits until it has loaded; it records the page's HTTP status.
+func (b *tab) navigate(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, steps...)
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	b.status = int(resp.Status)
+	b.run(what, chromedp.WaitVisible(css("main h1")))
 }
 
 // main returns the text of the page's <main>, and records the whole page's.
@@ -129,16 +145,15 @@ func (b *tab) submit(form string, fields map[string]string) string {
 	for sel, v := range fields {
 		acts = append(acts, chromedp.SendKeys(css(form+" "+sel), v))
 	}
-	acts = append(acts, chromedp.Click(css(form+` button[type=submit]`)),
-		chromedp.Sleep(100*time.Millisecond), chromedp.WaitVisible(css("main h1")))
-	b.run("submit "+form, acts...)
+	b.run("fill "+form, acts...)
+	b.navigate("submit "+form, chromedp.Click(css(form+` button[type=submit]`)))
 	return b.main()
 }
 
 // click follows the link sel and returns the page it leads to.
 func (b *tab) click(sel string) string {
 	b.t.Helper()
-	b.run("click "+sel, chromedp.Click(css(sel)), chromedp.Sleep(100*time.Millisecond), chromedp.WaitVisible(css("main h1")))
+	b.navigate("click "+sel, chromedp.Click(css(sel)))
 	return b.main()
 }
 

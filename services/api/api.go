@@ -152,6 +152,7 @@ type ConsoleConfig struct {
 	// SessionTTL is how long a sign-in lasts; zero means 8h.
 	SessionTTL time.Duration
 }
+
 // DefaultFreshness is 26 hours: ESR sends every tenant a file daily, plus
 // slack for a late run (the EsrflowTenantSilent alert's window).
 const DefaultFreshness = 26 * time.Hour
