@@ -440,3 +440,34 @@ func TestConsoleAccessLog(t *testing.T) {
 		t.Errorf("access log of RYY for RXX's admin: %d %q", code, texts(doc, ".error"))
 	}
 }
+
+// TestConsoleLineageWithoutEventsRead: a key that may read people but not
+// events keeps the lineage page's search form, with the api's reason for
+// listing no events, and an event's page is the api's 403.
+func TestConsoleLineageWithoutEventsRead(t *testing.T) {
+	e := newEnv(t)
+	const peopleKey = "console-rxx-people-key"
+	clients := append(slices.Clone(consoleClients),
+		auth.Client{Name: "rxx-people", KeySHA256: auth.HashKey(peopleKey), Tenants: []string{"RXX"}, Scopes: []string{auth.ScopeReadPeople}})
+	_, srv := e.startWith(Config{DBURL: "sqlite:" + t.TempDir() + "/api.db", Group: "console-people", Clients: clients}, zaptest.NewLogger(t))
+	st := starter()
+	e.produce(true, e.event("RXX", schemas.EventStarterCreated, 1, st.PersonID, st))
+	waitKey(t, srv, consoleOpsKey, "/v1/tenants/RXX/people/20990417", 200, `"employment_status":"EMPLOYED"`)
+
+	b := newBrowser(t, srv)
+	if code, doc := b.signIn(peopleKey); code != http.StatusOK {
+		t.Fatalf("sign-in: %d %q", code, texts(doc, "main"))
+	}
+	code, doc := b.get("/console/t/RXX/lineage")
+	if code != http.StatusOK || doc.Find("input#person").Length() != 1 || doc.Find("table").Length() != 0 ||
+		!strings.Contains(doc.Find("#events-h").Parent().Text(), "this API key lacks the events:read scope") {
+		t.Errorf("lineage page without events:read: %d %q", code, texts(doc, "main"))
+	}
+	if code, doc := b.get("/console/t/RXX/lineage?person=20990417"); code != http.StatusOK || facts(doc)["Person id"] != "20990417" {
+		t.Errorf("person search without events:read: %d %q", code, texts(doc, "main"))
+	}
+	if code, doc := b.get("/console/t/RXX/events/ev-starter-1"); code != http.StatusForbidden ||
+		!slices.Equal(texts(doc, ".error"), []string{"403 this API key lacks the events:read scope"}) || strings.Contains(doc.Text(), "GO_412") {
+		t.Errorf("event page without events:read: %d %q", code, texts(doc, ".error"))
+	}
+}
