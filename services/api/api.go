@@ -123,6 +123,14 @@ type Config struct {
 	// Console configures the operations console at /console
 	// (docs/console.md).
 	Console ConsoleConfig
+	// Freshness is how long a tenant may go without an accepted file
+	// before GET /v1/tenants marks it stale: the window of the
+	// EsrflowTenantSilent alert (deploy/prometheus/alerts.yml), so the
+	// console and the alert agree. Zero means DefaultFreshness.
+	Freshness time.Duration
+	// Now is the api's clock for the overview's "today" and a last file's
+	// age; nil means time.Now. Tests pin it.
+	Now func() time.Time
 
 	tenantsFile string // --tenants.file, loaded by New into Tenants
 }
@@ -140,6 +148,9 @@ type ConsoleConfig struct {
 	// SessionTTL is how long a sign-in lasts; zero means 8h.
 	SessionTTL time.Duration
 }
+// DefaultFreshness is 26 hours: ESR sends every tenant a file daily, plus
+// slack for a late run (the EsrflowTenantSilent alert's window).
+const DefaultFreshness = 26 * time.Hour
 
 // RegisterFlags adds the api's flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
@@ -163,6 +174,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Webhooks.MaxBackoff, "webhook.max-backoff", 5*time.Minute, "longest wait between two attempts of one webhook delivery")
 	fs.DurationVar(&c.Webhooks.Timeout, "webhook.timeout", 10*time.Second, "how long one webhook attempt may take (connect, send, answer)")
 	fs.BoolVar(&c.Webhooks.AllowPrivate, "webhook.allow-private", false, "let webhook URLs reach loopback, private and link-local addresses (off: refused, against SSRF)")
+	fs.DurationVar(&c.Freshness, "console.freshness", DefaultFreshness, "how long a tenant may go without an accepted file before GET /v1/tenants marks it stale (keep it the EsrflowTenantSilent alert's window)")
 	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file: HTTP upload then also takes the names of each tenant's CSV staff lists (feeds.csv.lists); unset: ESR names only")
 	fs.BoolFunc("console.disable", "do not serve the operations console at /console", func(string) error {
 		c.Console.Disabled = true
@@ -270,6 +282,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = 2 * time.Minute
+	}
+	if cfg.Freshness <= 0 {
+		cfg.Freshness = DefaultFreshness
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	a, err := auth.New(cfg.Clients)
 	if err != nil {

@@ -103,6 +103,7 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 			// other delivery does.
 			UploadDrop: cfg.DropDir(), Tenants: cfg.Tenants,
 			AccessLogRetention: api.DefaultAccessLogRetention,
+			Console:            api.ConsoleConfig{Secret: cfg.ConsoleSecret},
 		}, api.Deps{Log: cfg.Log.With(logx.Service("api")), Metrics: s.Registry})
 		if err != nil {
 			return b, err
