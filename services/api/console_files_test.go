@@ -212,7 +212,7 @@ func TestConsoleFiles(t *testing.T) {
 
 		// A held file: what it awaits, and the decision forms for operate.
 		_, doc = ops.get("/console/t/RXX/files/" + shaHeld1)
-		if got, want := cells(doc, "#hold dt, #hold dd"), []string{"Feed", "412/EXP", "Awaiting sequences", "349", "Awaiting previous run date", "—",
+		if got, want := texts(doc, "#hold dt, #hold dd"), []string{"Feed", "412/EXP", "Awaiting sequences", "349", "Awaiting previous run date", "—",
 			"Last accepted file", richName + " (sequence 348, run date 2024-03-12)", "Refresh request", "none"}; !slices.Equal(got, want) {
 			t.Errorf("hold = %q, want %q", got, want)
 		}
