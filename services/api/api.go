@@ -97,6 +97,10 @@ type Config struct {
 	// (501). UploadMaxBytes caps one file; zero means DefaultUploadMaxBytes.
 	UploadDrop     string
 	UploadMaxBytes int64
+	// Archive is ingest's archive folder (<archive>/<TENANT>/<sha256>),
+	// read-only: GET …/files/{sha256}/lines reads a file's lines from it.
+	// Empty: that endpoint answers 501.
+	Archive string
 	// Tenants are the tenants' feed settings: with them, HTTP upload also
 	// takes a name one of the tenant's CSV staff lists matches
 	// (feeds.csv.lists), as ingest would read it. nil (no --tenants.file)
@@ -166,6 +170,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.UnauthenticatedBurst, "auth.unauthenticated-burst", DefaultUnauthenticatedBurst, "burst of requests, per remote address, answered 401 before the rate applies")
 	fs.DurationVar(&c.StallTimeout, "kafka.stall-timeout", 2*time.Minute, "how long one batch may keep failing before /readyz reports the consumer stuck")
 	fs.StringVar(&c.UploadDrop, "upload.drop", "", "drop folder (one sub-folder per tenant) that HTTP uploads write into; empty: upload disabled")
+	fs.StringVar(&c.Archive, "archive", "", "ingest's archive folder (<archive>/<TENANT>/<sha256>), read-only: serves a file's raw lines; empty: 501")
 	fs.Int64Var(&c.UploadMaxBytes, "upload.max-bytes", DefaultUploadMaxBytes, "largest file accepted by HTTP upload, in bytes")
 	fs.DurationVar(&c.AccessLogRetention, "access-log.retention", DefaultAccessLogRetention, "delete access log rows older than this, hourly (0: keep them forever)")
 	fs.DurationVar(&c.FeedPoll, "feed.poll", time.Second, "how often feed long-polls and webhook deliveries look again for new events without being woken (a fallback: commits wake them at once)")

@@ -349,9 +349,14 @@ func newContractFixture(t *testing.T, dbURL string) *contractFixture {
 	if err := os.Mkdir(filepath.Join(drop, "RXX"), 0o750); err != nil {
 		t.Fatal(err)
 	}
+	// The archived originals of RXX's held file (the ids' {sha256}) and of
+	// RYY's file, for GET …/files/{sha256}/lines.
+	archiveDir := t.TempDir()
+	writeArchived(t, archiveDir, "RXX", shaHeld1, goV2File("\n", praLine()))
+	writeArchived(t, archiveDir, "RYY", sha2, goV2File("\n", praLine()))
 	// A small upload limit and a small burst for callers without a key, so
 	// 413 and 429 can be answered too.
-	_, f.srv = e.startWith(Config{DBURL: dbURL, Clients: clients, UploadDrop: drop, UploadMaxBytes: 1024,
+	_, f.srv = e.startWith(Config{DBURL: dbURL, Clients: clients, UploadDrop: drop, UploadMaxBytes: 1024, Archive: archiveDir,
 		UnauthenticatedRate: 0.001, UnauthenticatedBurst: 2}, testLogger(t))
 	f.ids = map[string]string{
 		"tenant": "RXX", "person_id": st.PersonID, "file": sha1, "sha256": shaHeld1, "batch_id": batchA.BatchID,
@@ -527,6 +532,11 @@ func testOpenAPIConformance(t *testing.T, dbURL string) {
 	f.call(t, "GET", p+"/files/not-a-sha/events", all, "", "", 400)
 	f.call(t, "GET", p+"/files/"+sha1+"/quarantine", noPersonal, "", "", 200)
 	f.call(t, "GET", p+"/files/"+sha1+"/quarantine?status=closed", all, "", "", 400)
+	f.call(t, "GET", p+"/files/"+shaHeld1+"/lines?line=2", all, "", "", 200)
+	f.call(t, "GET", p+"/files/"+shaHeld1+"/lines?line=2&context=0", noPersonal, "", "", 200)
+	f.call(t, "GET", p+"/files/"+shaHeld1+"/lines?line=0", all, "", "", 400)
+	f.call(t, "GET", p+"/files/"+shaHeld1+"/lines?line=99", all, "", "", 404)
+	f.call(t, "GET", p+"/files/"+shaNobody+"/lines?line=1", all, "", "", 404)
 
 	// Files.
 	f.call(t, "GET", p+"/files", all, "", "", 200)

@@ -60,6 +60,7 @@ func (s *Service) newRoutes() http.Handler {
 	route("GET /v1/tenants/{tenant}/events/{event_id}/lineage", s.getLineage, auth.ScopeReadEvents)
 	route("GET /v1/tenants/{tenant}/files/{sha256}/events", s.getFileEvents, auth.ScopeReadEvents)
 	route("GET /v1/tenants/{tenant}/files/{sha256}/quarantine", s.getFileQuarantine, auth.ScopeQuarantineRead)
+	route("GET /v1/tenants/{tenant}/files/{sha256}/lines", s.getFileLines, auth.ScopeQuarantineRead)
 	route("GET /v1/tenants/{tenant}/files", s.getFiles, auth.ScopeReadFiles)
 	route("GET /v1/tenants/{tenant}/files/{file}", s.getFile, auth.ScopeReadFiles)
 	route("POST /v1/tenants/{tenant}/files", s.postFile, auth.ScopeFilesWrite, auth.ScopeOperate)
