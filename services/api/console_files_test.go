@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
@@ -250,6 +252,13 @@ func TestConsoleFiles(t *testing.T) {
 			t.Errorf("events page 2 = %q", got)
 		}
 
+		// Without an archive the raw lines are the api's 501, on the page.
+		code, doc = ops.get("/console/t/RXX/files/" + shaRich + "/lines?line=3")
+		if code != http.StatusNotImplemented || !strings.Contains(doc.Find(".error").Text(), "no archive folder is configured") ||
+			doc.Find(`a[href="/console/t/RXX/files/`+shaRich+`"]`).Length() != 1 {
+			t.Errorf("lines without an archive: %d %q, want the api's 501 and a way back to the file", code, texts(doc, ".error"))
+		}
+
 		// The RXX reader: RXX's files, nothing of RYY, no decision forms.
 		reader := newBrowser(t, srv)
 		reader.signIn(consoleReaderKey)
@@ -258,7 +267,7 @@ func TestConsoleFiles(t *testing.T) {
 			t.Error("the reader is offered a decision, or does not see the hold")
 		}
 		for _, path := range []string{"/console/t/RYY/files", "/console/t/RYY/files/" + sha2, "/console/t/ryy/files/" + shaRYY,
-			"/console/t/RYY/files/" + sha2 + "/events"} {
+			"/console/t/RYY/files/" + sha2 + "/events", "/console/t/RYY/files/" + sha2 + "/lines?line=1"} {
 			code, doc := reader.get(path)
 			if code != http.StatusForbidden || !strings.Contains(doc.Text(), "not allowed tenant RYY") {
 				t.Errorf("reader GET %s: %d %q, want the api's 403", path, code, texts(doc, ".error"))
@@ -352,6 +361,83 @@ func TestConsoleFileRelease(t *testing.T) {
 		}
 		if _, decs := e.intakeDecisions(); len(decs) != 1 {
 			t.Errorf("%d intake decisions after the refused discard, want 1", len(decs))
+		}
+	})
+}
+
+// TestConsoleFileLines: the raw lines around a line from ingest's archive,
+// the asked line marked, personal columns redacted for a key without
+// people:sensitive and shown to one with it, each line's SHA-256; a file no
+// longer archived is the api's 404 on the page, another tenant's its 403.
+func TestConsoleFileLines(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t)
+		asa := "ASA~" + strings.Join(asaFields(), "~")
+		file := goV2File("\n", praLine(), asa, "", praLine())
+		sha, gone := hashOf(file), hashOf([]byte("gone"))
+		root := t.TempDir()
+		writeArchived(t, root, "RXX", sha, file)
+		accepted := func(name, sha string) *kgo.Record {
+			return e.reportV4(readOutcomeReport(heldReport("RXX", name, sha, 347, recorded1, internalv1.FileHold{}), recorded1))
+		}
+		e.produce(true, accepted(linesFile, sha), accepted(richName, gone))
+		_, srv := e.startWith(Config{DBURL: dbURL, Group: "console-lines", Clients: consoleClients, Archive: root}, zaptest.NewLogger(t))
+		waitKey(t, srv, consoleOpsKey, "/v1/tenants/RXX/files/"+gone, http.StatusOK, gone)
+		path := "/console/t/RXX/files/" + sha + "/lines?line=3&context=1"
+
+		reader := newBrowser(t, srv)
+		reader.signIn(consoleReaderKey)
+		code, doc := reader.get(path)
+		if code != http.StatusOK || doc.Find("h1").Text() != "Lines of "+linesFile {
+			t.Fatalf("lines: %d %q", code, texts(doc, "h1, .error"))
+		}
+		if got := texts(doc, "#lines tbody th[scope=row]"); !slices.Equal(got, []string{"2", "3 (this line)", "4"}) {
+			t.Errorf("lines shown = %q, want 2 to 4", got)
+		}
+		hit := doc.Find("#lines tbody tr.hit")
+		if cur, _ := hit.Attr("aria-current"); hit.Length() != 1 || cur != "true" || hit.Find("th").Text() != "3 (this line)" {
+			t.Errorf("the marked line: %d rows, aria-current %q, %q", hit.Length(), cur, hit.Find("th").Text())
+		}
+		raw := strings.Split(string(file), "\n")
+		if got := texts(doc, "#lines tbody td.mono"); !slices.Equal(got, []string{hashOf([]byte(raw[1])), hashOf([]byte(raw[2])), hashOf([]byte(raw[3]))}) {
+			t.Errorf("line hashes = %q", got)
+		}
+		if got := texts(doc, "#lines tbody tr:nth-child(1) li"); len(got) < 6 || got[0] != "person_id=20990417" || got[5] != "last_name=redacted" {
+			t.Errorf("PRA line's columns = %q", got)
+		}
+		if doc.Find("#lines tbody tr:nth-child(1) li .redacted").Length() == 0 {
+			t.Error("no column of the PRA line is shown redacted")
+		}
+		for _, v := range []string{lastName, niNumber, birthDate, email} {
+			if strings.Contains(doc.Text(), v) {
+				t.Errorf("the reader (no people:sensitive) sees the personal value %q", v)
+			}
+		}
+		// ops holds people:sensitive: the api leaves the values in.
+		ops := newBrowser(t, srv)
+		ops.signIn(consoleOpsKey)
+		if _, doc := ops.get(path); !strings.Contains(doc.Find("#lines").Text(), "last_name="+lastName) {
+			t.Errorf("ops does not see the last name: %q", texts(doc, "#lines tbody tr:nth-child(1) li"))
+		}
+
+		// Reported but no longer archived: the api's 404 on the page.
+		code, doc = reader.get("/console/t/RXX/files/" + gone + "/lines?line=1")
+		if code != http.StatusNotFound || !strings.Contains(doc.Find(".error").Text(), "no longer kept") ||
+			doc.Find(`a[href="/console/t/RXX/files/`+gone+`"]`).Length() != 1 {
+			t.Errorf("a file no longer archived: %d %q", code, texts(doc, ".error"))
+		}
+		// No line asked: the api's 400.
+		if code, doc := reader.get("/console/t/RXX/files/" + sha + "/lines"); code != http.StatusBadRequest || !strings.Contains(doc.Find(".error").Text(), "line must be") {
+			t.Errorf("no line: %d %q", code, texts(doc, ".error"))
+		}
+		// Another tenant's file: 403 for RYY's path, 404 for RXX's file under RYY's key.
+		if code, doc := reader.get("/console/t/RYY/files/" + sha + "/lines?line=1"); code != http.StatusForbidden || strings.Contains(doc.Text(), "PRA") {
+			t.Errorf("reader, RYY's lines: %d %q", code, texts(doc, ".error"))
+		}
+		ryy := newBrowser(t, srv)
+		ryy.signIn(consoleRYYKey)
+		if code, doc := ryy.get("/console/t/RYY/files/" + sha + "/lines?line=1"); code != http.StatusNotFound || strings.Contains(doc.Text(), "PRA") {
+			t.Errorf("RYY key, RXX's file under RYY: %d %q", code, texts(doc, ".error"))
 		}
 	})
 }
