@@ -80,6 +80,11 @@ func newTab(t *testing.T, browser context.Context, base string) *tab {
 	// Each tab is its own browser context: its own cookies.
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
+	// Open the tab on ctx itself: a tab first opened under a child
+	// context (run's deadline) would close when that context ends.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("opening a tab: %v", err)
+	}
 	return &tab{t: t, ctx: ctx, base: base}
 }
 

@@ -71,6 +71,20 @@ func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		q.After = seq
 	}
+	switch query.Get("order") {
+	case "", "feed":
+	case "newest":
+		// The latest events (a console's "what happened lately"): a
+		// listing, not a position to follow, so no cursor goes with it.
+		if after != "" || query.Get("wait") != "" {
+			writeError(w, http.StatusBadRequest, "order=newest takes no after, cursor or wait: it lists the latest events; follow the feed in its own order")
+			return
+		}
+		q.Newest = true
+	default:
+		writeError(w, http.StatusBadRequest, "order must be feed or newest")
+		return
+	}
 	var wait time.Duration
 	if v := query.Get("wait"); v != "" {
 		d, err := parseWait(v)
@@ -103,6 +117,15 @@ func (s *Service) getEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := eventList{Events: evs, Cursor: feed.Cursor(q.After)}
+	if q.Newest {
+		// The position after the newest event listed: following the
+		// feed from there misses nothing later.
+		if len(evs) > 0 {
+			out.Cursor = feed.Cursor(evs[0].Seq)
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
 	if len(evs) > 0 {
 		out.Cursor = feed.Cursor(evs[len(evs)-1].Seq)
 	}

@@ -34,16 +34,8 @@ var eventTypes = []eventType{
 	{"position-updated", "position changes"}, {"leaver-reversed", "reversed leavers"},
 }
 
-const (
-	// latestEvents is how many events the search page shows.
-	latestEvents = 50
-	// feedStep is the page size the search page reads the feed in, and
-	// feedSteps how many pages it reads at most: the feed is oldest first
-	// with no way to start from its end, so the latest events are found
-	// by following it to the end, up to feedSteps × feedStep events.
-	feedStep  = "1000"
-	feedSteps = 50
-)
+// latestEvents is how many events the search page shows.
+const latestEvents = "50"
 
 type lineageSearchPage struct {
 	Types []eventType
@@ -54,9 +46,6 @@ type lineageSearchPage struct {
 	Day, Week string
 	// Events are the latest events matching, newest first.
 	Events []feedEvent
-	// Unfinished is set when the walk stopped before the feed's end:
-	// Events are then not the latest, and the page says so.
-	Unfinished bool
 	// Refused is the api's answer when the key may not read the feed
 	// (no events:read): the search form still works for people.
 	Refused *apiError
@@ -80,8 +69,11 @@ func (c *Console) lineageSearch(w http.ResponseWriter, r *http.Request, v *view)
 	now := c.now().In(london)
 	data := lineageSearchPage{Types: eventTypes, Type: q.Get("type"), Since: q.Get("since"),
 		Day: now.AddDate(0, 0, -1).Format("2006-01-02"), Week: now.AddDate(0, 0, -7).Format("2006-01-02")}
-	latest, finished, err := c.latestEvents(r, v, data.Type, data.Since)
-	if err != nil {
+	var latest struct {
+		Events []feedEvent `json:"events"`
+	}
+	api := url.Values{"order": {"newest"}, "limit": {latestEvents}, "type": {data.Type}, "since": {data.Since}}
+	if err := v.client.get(r.Context(), withQuery(p("/v1/tenants/", v.Tenant, "/events"), api), &latest); err != nil {
 		// A refused feed (no events:read) still leaves the person search;
 		// anything else (another tenant, a bad filter) is the api's answer.
 		if statusOf(err) != http.StatusForbidden || !grantsTenant(v.User, v.Tenant) {
@@ -90,36 +82,9 @@ func (c *Console) lineageSearch(w http.ResponseWriter, r *http.Request, v *view)
 		}
 		data.Refused = err.(*apiError)
 	}
-	slices.Reverse(latest)
-	data.Events, data.Unfinished = latest, !finished
+	data.Events = latest.Events
 	v.Data = data
 	c.render(w, http.StatusOK, "lineage", v)
-}
-
-// latestEvents follows the tenant's feed (filtered by typ and since) to its
-// end and returns its last latestEvents events, oldest first; finished is
-// false when it stopped after feedSteps pages without reaching the end.
-func (c *Console) latestEvents(r *http.Request, v *view, typ, since string) (latest []feedEvent, finished bool, err error) {
-	after := ""
-	for range feedSteps {
-		var page struct {
-			Events     []feedEvent `json:"events"`
-			NextCursor string      `json:"next_cursor"`
-		}
-		api := url.Values{"limit": {feedStep}, "type": {typ}, "since": {since}, "after": {after}}
-		if err := v.client.get(r.Context(), withQuery(p("/v1/tenants/", v.Tenant, "/events"), api), &page); err != nil {
-			return nil, false, err
-		}
-		latest = append(latest, page.Events...)
-		if n := len(latest); n > latestEvents {
-			latest = slices.Clone(latest[n-latestEvents:])
-		}
-		if page.NextCursor == "" {
-			return latest, true, nil
-		}
-		after = page.NextCursor
-	}
-	return latest, false, nil
 }
 
 // grantsTenant says whether the signed-in key names tenant: a 403 for such

@@ -613,6 +613,9 @@ type EventQuery struct {
 	Since  time.Time // zero: from the first
 	After  int64     // continue after this feed seq (0: from the start)
 	Limit  int
+	// Newest returns the last Limit matching events, newest first,
+	// instead of the first after After.
+	Newest bool
 }
 
 // Events returns a tenant's Events in feed order (feed_seq).
@@ -646,8 +649,12 @@ func (s *Store) Events(ctx context.Context, q EventQuery) ([]Event, error) {
 		where, args = append(where, "recorded_at >= ?"), append(args, q.Since.UnixMilli())
 	}
 	args = append(args, q.Limit)
+	order := "feed_seq"
+	if q.Newest {
+		order = "feed_seq DESC"
+	}
 	return s.QueryEvents(ctx, `SELECT `+EventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY feed_seq LIMIT ?`, args...)
+		` ORDER BY `+order+` LIMIT ?`, args...)
 }
 
 // FeedHead returns the highest feed seq of a tenant (0: no events yet).
