@@ -24,8 +24,9 @@ type quarantineItem struct {
 	ID      string `json:"id"`
 	Status  string `json:"status"`
 	Lineage struct {
-		FileName string `json:"file_name"`
-		Line     int64  `json:"line"`
+		FileName   string `json:"file_name"`
+		FileSHA256 string `json:"file_sha256"`
+		Line       int64  `json:"line"`
 	} `json:"lineage"`
 	Violations []struct {
 		Rule     string `json:"rule"`
@@ -78,6 +79,36 @@ func TestReplayAfterARuleChangeThroughTheAPI(t *testing.T) {
 	rd, published := r.deliver(t, st)
 	ctx := context.Background()
 	item := waitQuarantined(t, st.APIURL(), key, r.change.Name, int64(r.line))
+	line := bytes.TrimSuffix(bytes.Split(r.data, []byte("\n"))[r.line-1], []byte("\r"))
+	sum := sha256.Sum256(line)
+	lineHash := hex.EncodeToString(sum[:])
+
+	// The row in its file, as the console shows it: the line ingest
+	// archived, with one on either side, its hash the lineage's.
+	var window struct {
+		Lines []struct {
+			Line       int    `json:"line"`
+			RecordType string `json:"record_type"`
+			Fields     []struct {
+				Name  string  `json:"name"`
+				Value *string `json:"value"`
+			} `json:"fields"`
+			RawSHA256 string `json:"raw_sha256"`
+		} `json:"lines"`
+	}
+	linesURL := fmt.Sprintf("%s/v1/tenants/RXX/files/%s/lines?line=%d&context=1", st.APIURL(), item.Lineage.FileSHA256, r.line)
+	if code := callJSON(t, http.MethodGet, key, linesURL, "", &window); code != http.StatusOK || len(window.Lines) != 3 {
+		t.Fatalf("GET %s: HTTP %d, %d lines; want 200 with 3", linesURL, code, len(window.Lines))
+	}
+	if l := window.Lines[1]; l.Line != r.line || l.RecordType != "ASA" || l.RawSHA256 != lineHash ||
+		!slices.ContainsFunc(l.Fields, func(f struct {
+			Name  string  `json:"name"`
+			Value *string `json:"value"`
+		}) bool {
+			return f.Name == "fte" && f.Value != nil && *f.Value == "1.8"
+		}) {
+		t.Errorf("the quarantined row's line = %+v; want line %d, ASA, fte 1.8, raw_sha256 %s", l, r.line, lineHash)
+	}
 
 	// The rule change: RXX allows an FTE up to 2.0.
 	relaxed, err := tenant.New(tenant.Tenant{Code: "RXX", VPDs: []string{"412"}, Validation: tenant.Validation{
@@ -125,9 +156,7 @@ func TestReplayAfterARuleChangeThroughTheAPI(t *testing.T) {
 	if code := callJSON(t, http.MethodGet, key, st.APIURL()+"/v1/tenants/RXX/events/"+evID+"/lineage", "", &lin); code != http.StatusOK {
 		t.Fatalf("lineage of the replayed starter %s: HTTP %d", evID, code)
 	}
-	line := bytes.TrimSuffix(bytes.Split(r.data, []byte("\n"))[r.line-1], []byte("\r"))
-	sum := sha256.Sum256(line)
-	if want := hex.EncodeToString(sum[:]); lin.Source.RawSHA256 == nil || *lin.Source.RawSHA256 != want || len(lin.NotRecorded) != 0 {
+	if want := lineHash; lin.Source.RawSHA256 == nil || *lin.Source.RawSHA256 != want || len(lin.NotRecorded) != 0 {
 		t.Errorf("lineage of the replayed starter: raw_record_sha256 %v, not_recorded %v; want %s and none", lin.Source.RawSHA256, lin.NotRecorded, want)
 	}
 

@@ -91,10 +91,14 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	consoleSecret, err := secretFile(filepath.Join(cfg.dataDir, consoleSecretFile))
+	if err != nil {
+		return err
+	}
 	st, err := stack.Start(ctx, stack.Config{
 		DataDir: cfg.dataDir, KafkaPort: cfg.kafkaPort, RegistryAddr: cfg.registryAddr, APIAddr: cfg.apiAddr,
 		MetricsAddr: cfg.metricsAddr, Partitions: cfg.partitions, Tenants: tenants, Log: log,
-		APIClients: []auth.Client{operator}, Now: clock.now(), DisableClock: clock.off,
+		APIClients: []auth.Client{operator}, ConsoleSecret: []byte(consoleSecret), Now: clock.now(), DisableClock: clock.off,
 		SFTPAddr: cfg.sftpAddr, SFTPCredentials: cfg.sftpCreds, ArchiveRetention: time.Duration(cfg.retention),
 		Settle: cfg.settle, IncompleteAfter: cfg.incomplete,
 	})
@@ -103,6 +107,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "esrflow is up\n  kafka bootstrap: %s\n  schema registry: %s\n  api:             %s\n", st.Seeds()[0], st.RegistryURL(), st.APIURL())
 	fmt.Fprintf(stdout, "  api key:         %s (Authorization: Bearer <its contents>)\n", keyFile)
+	fmt.Fprintf(stdout, "  console:         %s/console/ (sign in with the api key's contents)\n", st.APIURL())
 	if st.MetricsURL() != "" {
 		fmt.Fprintf(stdout, "  metrics:         %s/metrics\n", st.MetricsURL())
 	}
@@ -146,38 +151,52 @@ const operatorKeyFile = "operator.key"
 // the api is given only its hash, and the key itself is never printed.
 func operatorClient(dataDir string) (path string, c auth.Client, err error) {
 	path = filepath.Join(dataDir, operatorKeyFile)
+	k, err := secretFile(path)
+	if err != nil {
+		return "", c, err
+	}
+	return path, auth.Client{Name: "local-operator", KeySHA256: auth.HashKey(k), Tenants: []string{auth.AllTenants}, Scopes: auth.Scopes}, nil
+}
+
+// consoleSecretFile seals the console's session cookies, so a sign-in
+// survives a restart of `up` on the same data folder.
+const consoleSecretFile = "console.secret"
+
+// secretFile returns the secret kept in path: 32 random bytes, hex-encoded,
+// written (mode 0600) on the first run and reused after that.
+func secretFile(path string) (string, error) {
 	key, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		raw := make([]byte, 32)
 		if _, err := rand.Read(raw); err != nil {
-			return "", c, err
+			return "", err
 		}
 		key = []byte(hex.EncodeToString(raw))
-		if err := os.MkdirAll(dataDir, 0o750); err != nil {
-			return "", c, err
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return "", err
 		}
 		// O_EXCL: two `up`s starting on one folder never overwrite each
-		// other's key.
+		// other's secret.
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
-			return "", c, err
+			return "", err
 		}
 		_, err = f.Write(append(key, '\n'))
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			return "", c, err
+			return "", err
 		}
 	case err != nil:
-		return "", c, err
+		return "", err
 	}
 	k := strings.TrimSpace(string(key))
 	if k == "" {
-		return "", c, fmt.Errorf("%s is empty: delete it and a new key is made", path)
+		return "", fmt.Errorf("%s is empty: delete it and a new one is made", path)
 	}
-	return path, auth.Client{Name: "local-operator", KeySHA256: auth.HashKey(k), Tenants: []string{auth.AllTenants}, Scopes: auth.Scopes}, nil
+	return k, nil
 }
 
 func firstOr(ss []string, def string) string {

@@ -97,6 +97,10 @@ type Config struct {
 	// (501). UploadMaxBytes caps one file; zero means DefaultUploadMaxBytes.
 	UploadDrop     string
 	UploadMaxBytes int64
+	// Archive is ingest's archive folder (<archive>/<TENANT>/<sha256>),
+	// read-only: GET …/files/{sha256}/lines reads a file's lines from it.
+	// Empty: that endpoint answers 501.
+	Archive string
 	// Tenants are the tenants' feed settings: with them, HTTP upload also
 	// takes a name one of the tenant's CSV staff lists matches
 	// (feeds.csv.lists), as ingest would read it. nil (no --tenants.file)
@@ -123,6 +127,14 @@ type Config struct {
 	// Console configures the operations console at /console
 	// (docs/console.md).
 	Console ConsoleConfig
+	// Freshness is how long a tenant may go without an accepted file
+	// before GET /v1/tenants marks it stale: the window of the
+	// EsrflowTenantSilent alert (deploy/prometheus/alerts.yml), so the
+	// console and the alert agree. Zero means DefaultFreshness.
+	Freshness time.Duration
+	// Now is the api's clock for the overview's "today" and a last file's
+	// age; nil means time.Now. Tests pin it.
+	Now func() time.Time
 
 	tenantsFile string // --tenants.file, loaded by New into Tenants
 }
@@ -141,6 +153,10 @@ type ConsoleConfig struct {
 	SessionTTL time.Duration
 }
 
+// DefaultFreshness is 26 hours: ESR sends every tenant a file daily, plus
+// slack for a late run (the EsrflowTenantSilent alert's window).
+const DefaultFreshness = 26 * time.Hour
+
 // RegisterFlags adds the api's flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Kafka.RegisterFlags(fs, "esrflow-api")
@@ -155,6 +171,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.UnauthenticatedBurst, "auth.unauthenticated-burst", DefaultUnauthenticatedBurst, "burst of requests, per remote address, answered 401 before the rate applies")
 	fs.DurationVar(&c.StallTimeout, "kafka.stall-timeout", 2*time.Minute, "how long one batch may keep failing before /readyz reports the consumer stuck")
 	fs.StringVar(&c.UploadDrop, "upload.drop", "", "drop folder (one sub-folder per tenant) that HTTP uploads write into; empty: upload disabled")
+	fs.StringVar(&c.Archive, "archive", "", "ingest's archive folder (<archive>/<TENANT>/<sha256>), read-only: serves a file's raw lines; empty: 501")
 	fs.Int64Var(&c.UploadMaxBytes, "upload.max-bytes", DefaultUploadMaxBytes, "largest file accepted by HTTP upload, in bytes")
 	fs.DurationVar(&c.AccessLogRetention, "access-log.retention", DefaultAccessLogRetention, "delete access log rows older than this, hourly (0: keep them forever)")
 	fs.DurationVar(&c.FeedPoll, "feed.poll", time.Second, "how often feed long-polls and webhook deliveries look again for new events without being woken (a fallback: commits wake them at once)")
@@ -163,6 +180,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Webhooks.MaxBackoff, "webhook.max-backoff", 5*time.Minute, "longest wait between two attempts of one webhook delivery")
 	fs.DurationVar(&c.Webhooks.Timeout, "webhook.timeout", 10*time.Second, "how long one webhook attempt may take (connect, send, answer)")
 	fs.BoolVar(&c.Webhooks.AllowPrivate, "webhook.allow-private", false, "let webhook URLs reach loopback, private and link-local addresses (off: refused, against SSRF)")
+	fs.DurationVar(&c.Freshness, "console.freshness", DefaultFreshness, "how long a tenant may go without an accepted file before GET /v1/tenants marks it stale (keep it the EsrflowTenantSilent alert's window)")
 	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file: HTTP upload then also takes the names of each tenant's CSV staff lists (feeds.csv.lists); unset: ESR names only")
 	fs.BoolFunc("console.disable", "do not serve the operations console at /console", func(string) error {
 		c.Console.Disabled = true
@@ -270,6 +288,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = 2 * time.Minute
+	}
+	if cfg.Freshness <= 0 {
+		cfg.Freshness = DefaultFreshness
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	a, err := auth.New(cfg.Clients)
 	if err != nil {

@@ -133,7 +133,7 @@ func consoleEnv(t *testing.T, dbURL string) (*env, *Service, *httptest.Server) {
 		e.heldBatch(heldRecord("RXX", "hb-9f2c4e1a7b3d5f6e", sha1, heldAt1, 3)),
 		e.heldBatch(heldRecord("RYY", "hb-2222222222222222", sha2, heldAt1, 3)),
 	)
-	waitFor(t, srv, "/v1/tenants/RYY/held-batches/hb-2222222222222222", http.StatusOK, "hb-2222222222222222")
+	waitKey(t, srv, consoleOpsKey, "/v1/tenants/RYY/held-batches/hb-2222222222222222", http.StatusOK, "hb-2222222222222222")
 	return e, s, srv
 }
 

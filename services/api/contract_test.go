@@ -66,6 +66,13 @@ func (o operation) scopes() []string {
 	return out
 }
 
+// anyKey reports an operation whose x-scopes is present and empty: any
+// valid key (GET /v1/whoami), as a route with no scopes in http.go.
+func (o operation) anyKey() bool {
+	raw, ok := o.op.Extensions["x-scopes"].([]any)
+	return ok && len(raw) == 0
+}
+
 func operations(doc *openapi3.T) []operation {
 	var out []operation
 	for _, path := range doc.Paths.InMatchingOrder() {
@@ -89,8 +96,8 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 			t.Errorf("%s %s: operationId %q missing or repeated", o.method, o.path, id)
 		}
 		seen[id] = true
-		if strings.HasPrefix(o.path, "/v1/") && len(o.scopes()) == 0 {
-			t.Errorf("%s: no x-scopes", id)
+		if strings.HasPrefix(o.path, "/v1/") && len(o.scopes()) == 0 && !o.anyKey() {
+			t.Errorf("%s: no x-scopes (an empty list means any valid key)", id)
 		}
 		for _, s := range o.scopes() {
 			if !slices.Contains(auth.Scopes, s) {
@@ -342,9 +349,14 @@ func newContractFixture(t *testing.T, dbURL string) *contractFixture {
 	if err := os.Mkdir(filepath.Join(drop, "RXX"), 0o750); err != nil {
 		t.Fatal(err)
 	}
+	// The archived originals of RXX's held file (the ids' {sha256}) and of
+	// RYY's file, for GET …/files/{sha256}/lines.
+	archiveDir := t.TempDir()
+	writeArchived(t, archiveDir, "RXX", shaHeld1, goV2File("\n", praLine()))
+	writeArchived(t, archiveDir, "RYY", sha2, goV2File("\n", praLine()))
 	// A small upload limit and a small burst for callers without a key, so
 	// 413 and 429 can be answered too.
-	_, f.srv = e.startWith(Config{DBURL: dbURL, Clients: clients, UploadDrop: drop, UploadMaxBytes: 1024,
+	_, f.srv = e.startWith(Config{DBURL: dbURL, Clients: clients, UploadDrop: drop, UploadMaxBytes: 1024, Archive: archiveDir,
 		UnauthenticatedRate: 0.001, UnauthenticatedBurst: 2}, testLogger(t))
 	f.ids = map[string]string{
 		"tenant": "RXX", "person_id": st.PersonID, "file": sha1, "sha256": shaHeld1, "batch_id": batchA.BatchID,
@@ -520,6 +532,11 @@ func testOpenAPIConformance(t *testing.T, dbURL string) {
 	f.call(t, "GET", p+"/files/not-a-sha/events", all, "", "", 400)
 	f.call(t, "GET", p+"/files/"+sha1+"/quarantine", noPersonal, "", "", 200)
 	f.call(t, "GET", p+"/files/"+sha1+"/quarantine?status=closed", all, "", "", 400)
+	f.call(t, "GET", p+"/files/"+shaHeld1+"/lines?line=2", all, "", "", 200)
+	f.call(t, "GET", p+"/files/"+shaHeld1+"/lines?line=2&context=0", noPersonal, "", "", 200)
+	f.call(t, "GET", p+"/files/"+shaHeld1+"/lines?line=0", all, "", "", 400)
+	f.call(t, "GET", p+"/files/"+shaHeld1+"/lines?line=99", all, "", "", 404)
+	f.call(t, "GET", p+"/files/"+shaNobody+"/lines?line=1", all, "", "", 404)
 
 	// Files.
 	f.call(t, "GET", p+"/files", all, "", "", 200)
@@ -626,6 +643,15 @@ func testOpenAPIConformance(t *testing.T, dbURL string) {
 	f.call(t, "GET", "/v1/access-log?tenant=RXX&limit=5", all, "", "", 200)
 	f.call(t, "GET", "/v1/access-log", all, "", "", 403) // a key for RXX must name its tenant
 	f.call(t, "GET", "/v1/access-log?tenant=RXX&status=99", all, "", "", 400)
+
+	// Who the caller is, and the region overview (a key for RXX sees RXX
+	// only; a key for every tenant lacking files:read is refused).
+	f.call(t, "GET", "/v1/whoami", all, "", "", 200)
+	f.call(t, "GET", "/v1/whoami", noPersonal, "", "", 200)
+	if body := f.call(t, "GET", "/v1/tenants", all, "", "", 200); !bytes.Contains(body, []byte(`"tenant":"RXX"`)) || bytes.Contains(body, []byte(`"RYY"`)) {
+		t.Errorf("GET /v1/tenants as rxx-all: %s, want RXX alone", body)
+	}
+	f.call(t, "GET", "/v1/tenants", f.keys["lacks "+auth.ScopeReadFiles], "", "", 403)
 
 	// The contracts themselves: no key needed.
 	f.call(t, "GET", "/openapi.json", "", "", "", 200)

@@ -733,6 +733,12 @@ func TestOpenMode(t *testing.T) {
 			t.Errorf("%s %s = %d %s, want %d", ep.method, ep.path, code, body, want)
 		}
 	}
+	// The endpoints outside a tenant that read: open too.
+	for _, path := range []string{"/v1/whoami", "/v1/tenants"} {
+		if code, body := do(t, f.srv, "GET", path, "", ""); code != 200 {
+			t.Errorf("GET %s = %d %s, want 200", path, code, body)
+		}
+	}
 	// A key is meaningless without clients: operate is still refused.
 	if code, _ := do(t, f.srv, "POST", "/v1/tenants/RXX/held-batches/"+f.rxxBatch+"/release", newKey(t), `{"reason":"x"}`); code != 401 {
 		t.Errorf("release with a key and no clients = %d, want 401", code)
@@ -745,7 +751,7 @@ func TestOpenMode(t *testing.T) {
 	if err := f.s.store.DB().QueryRow(`SELECT SUM(CASE WHEN client = 'anonymous' THEN 1 ELSE 0 END), COUNT(*) FROM access_log`).Scan(&anon, &total); err != nil {
 		t.Fatal(err)
 	}
-	if want := len(endpoints("RXX", "", "", "")) + 1; total != want || anon != want {
+	if want := len(endpoints("RXX", "", "", "")) + 3; total != want || anon != want {
 		t.Errorf("access log: %d rows, %d anonymous; want %d, %d", total, anon, want, want)
 	}
 }

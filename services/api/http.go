@@ -60,6 +60,7 @@ func (s *Service) newRoutes() http.Handler {
 	route("GET /v1/tenants/{tenant}/events/{event_id}/lineage", s.getLineage, auth.ScopeReadEvents)
 	route("GET /v1/tenants/{tenant}/files/{sha256}/events", s.getFileEvents, auth.ScopeReadEvents)
 	route("GET /v1/tenants/{tenant}/files/{sha256}/quarantine", s.getFileQuarantine, auth.ScopeQuarantineRead)
+	route("GET /v1/tenants/{tenant}/files/{sha256}/lines", s.getFileLines, auth.ScopeQuarantineRead)
 	route("GET /v1/tenants/{tenant}/files", s.getFiles, auth.ScopeReadFiles)
 	route("GET /v1/tenants/{tenant}/files/{file}", s.getFile, auth.ScopeReadFiles)
 	route("POST /v1/tenants/{tenant}/files", s.postFile, auth.ScopeFilesWrite, auth.ScopeOperate)
@@ -83,6 +84,9 @@ func (s *Service) newRoutes() http.Handler {
 	route("GET /v1/tenants/{tenant}/webhooks/{webhook_id}/deliveries", s.getWebhookDeliveries, auth.ScopeOperate)
 	route("GET /v1/tenants/{tenant}/webhooks/{webhook_id}/dead-letters", s.getWebhookDeadLetters, auth.ScopeOperate)
 	route("POST /v1/tenants/{tenant}/webhooks/{webhook_id}/dead-letters/replay", s.postWebhookReplay, auth.ScopeOperate)
+	// Who the caller is, and the region overview (overview.go).
+	route("GET /v1/whoami", s.getWhoami)
+	route("GET /v1/tenants", s.getTenants, auth.ScopeReadFiles)
 	route("POST /v1/keys", s.postKey, auth.ScopeAdmin)
 	route("GET /v1/keys", s.getKeys, auth.ScopeAdmin)
 	route("DELETE /v1/keys/{id}", s.deleteKey, auth.ScopeAdmin)

@@ -68,6 +68,8 @@ func testIsolationMatrix(t *testing.T, f *contractFixture) {
 		case "uploadFile":
 			path += "?name=GO_412_EXP_GOC_20240317_00000352.DAT"
 			body, ct = "HDR\n", "application/octet-stream"
+		case "getFileLines":
+			path += "?line=2"
 		case "replayQuarantine":
 			body = `{"ids":["` + f.ids["id"] + `"],"reason":"probe"}`
 		}

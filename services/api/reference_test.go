@@ -41,7 +41,9 @@ func referenceMarkdown(doc *openapi3.T) string {
 	b.WriteString("| endpoint | operation | scopes | |\n|---|---|---|---|\n")
 	for _, o := range ops {
 		scopes := "none (public)"
-		if s := o.scopes(); len(s) > 0 {
+		if o.anyKey() {
+			scopes = "any valid key"
+		} else if s := o.scopes(); len(s) > 0 {
 			scopes = "`" + strings.Join(s, "` or `") + "`"
 		}
 		fmt.Fprintf(&b, "| `%s %s` | [`%s`](#%s) | %s | %s |\n", o.method, o.path, o.op.OperationID,

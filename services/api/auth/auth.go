@@ -355,3 +355,39 @@ func (c *Caller) HasTenant(tenant string) bool { return c.tenants[tenant] }
 
 // ExpiresMS is a database key's expiry (epoch ms); 0: never.
 func (c *Caller) ExpiresMS() int64 { return c.expiresMS }
+
+// Tenants lists the tenants the client was given by name, sorted; with
+// AllTenants it may read every other tenant too.
+func (c *Caller) Tenants() []string {
+	out := make([]string, 0, len(c.tenants))
+	for t := range c.tenants {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Scopes lists the scopes the client was granted, by their canonical
+// names, in Scopes' order: admin is listed as itself, not expanded
+// (EffectiveScopes expands it).
+func (c *Caller) Scopes() []string {
+	var out []string
+	for _, s := range Scopes {
+		if c.scopes[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// EffectiveScopes lists every scope the client acts with, in Scopes'
+// order: those granted and, with admin, every other one.
+func (c *Caller) EffectiveScopes() []string {
+	var out []string
+	for _, s := range Scopes {
+		if c.HasAny([]string{s}) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -304,31 +304,82 @@ func columnSpec(dialect, recordType string) *format.RecordSpec {
 	return nil
 }
 
+// The GO v1 envelope, which gov1 checks in its reader rather than from a
+// table: HDR,<file name> and FTR,<file name>,<record count>. Neither
+// holds personal data.
+var (
+	gov1Header = format.RecordSpec{Type: gov1.TypeHeader, Entity: "header", Columns: []format.FieldSpec{
+		{Name: "record_type"}, {Name: "file_name"},
+	}}
+	gov1Footer = format.RecordSpec{Type: gov1.TypeFooter, Entity: "trailer", Columns: []format.FieldSpec{
+		{Name: "record_type"}, {Name: "file_name"}, {Name: "record_count", Kind: format.KindInteger},
+	}}
+)
+
+// lineSpec is columnSpec with the file's envelope too (a GO header and
+// trailer), for a file's lines as they are in the archive.
+func lineSpec(dialect, recordType string) *format.RecordSpec {
+	switch dialect {
+	case "gov2":
+		dialect = "go-v2"
+	case "gov1":
+		dialect = "go-v1"
+	}
+	switch {
+	case dialect == "go-v2" && recordType == gov2.TypeHeader:
+		return &gov2.HeaderSpec
+	case dialect == "go-v2" && recordType == gov2.TypeTrailer:
+		return &gov2.TrailerSpec
+	case dialect == "go-v1" && recordType == gov1.TypeHeader:
+		return &gov1Header
+	case dialect == "go-v1" && recordType == gov1.TypeFooter:
+		return &gov1Footer
+	}
+	return columnSpec(dialect, recordType)
+}
+
+// RawFields names and masks a row's columns after its record type for a
+// caller: personal columns (format.FieldSpec.Sensitive) are redacted
+// unless personal is set. A column the layout does not know (an unknown
+// dialect or record type, an extra column) is treated as personal and
+// named column_<n>. Data the pipeline never keeps is redacted whatever the
+// caller holds: special-category columns (blanked at parse time) and the
+// personal columns of vehicle rows (dropped at parse time); a quarantined
+// row has them empty already, an archived line does not.
+func RawFields(dialect, recordType string, fields []string, personal bool) []RawField {
+	spec := lineSpec(dialect, recordType)
+	out := make([]RawField, len(fields))
+	for i, v := range fields {
+		name, sensitive, withheld := fmt.Sprintf("column_%d", i+1), true, false
+		if spec != nil && i+1 < len(spec.Columns) {
+			c := &spec.Columns[i+1]
+			name, sensitive = c.Name, c.Sensitive
+			withheld = c.Special || (c.Sensitive && spec == gov2.Spec(gov2.TypeVehicle))
+		}
+		f := RawField{Name: name}
+		switch {
+		case v == "":
+			f.Value = Ptr("") // an empty column reveals nothing
+		case withheld:
+			f.Redacted = true
+		case personal || !sensitive:
+			f.Value = Ptr(v)
+		default:
+			f.Redacted = true
+		}
+		out[i] = f
+	}
+	return out
+}
+
 // View fills Raw and Canonical for a caller, redacting personal values
 // unless personal is set. Which columns are personal comes from the
 // dialect's layout (format.FieldSpec.Sensitive: names, NI number, date of
 // birth, e-mail, home addresses, phone numbers ...); a column the layout
 // does not know (an unknown dialect or record type, an extra column) is
-// treated as personal.
+// treated as personal. See RawFields.
 func (q *QuarantineItem) View(personal bool) {
-	spec := columnSpec(q.dialect, q.RecordType)
-	q.Raw = RawView{RecordType: q.RecordType, Fields: make([]RawField, len(q.fields))}
-	for i, v := range q.fields {
-		name, sensitive := fmt.Sprintf("column_%d", i+1), true
-		if spec != nil && i+1 < len(spec.Columns) {
-			name, sensitive = spec.Columns[i+1].Name, spec.Columns[i+1].Sensitive
-		}
-		f := RawField{Name: name}
-		switch {
-		case personal || !sensitive:
-			f.Value = Ptr(v)
-		case v == "":
-			f.Value = Ptr("") // an empty column reveals nothing
-		default:
-			f.Redacted = true
-		}
-		q.Raw.Fields[i] = f
-	}
+	q.Raw = RawView{RecordType: q.RecordType, Fields: RawFields(q.dialect, q.RecordType, q.fields, personal)}
 	q.Canonical = nil
 	if personal && q.canonical.Valid {
 		if json.Valid([]byte(q.canonical.String)) {

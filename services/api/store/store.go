@@ -826,6 +826,43 @@ func (s *Store) FileReportJSON(ctx context.Context, tenant, key string) (json.Ra
 	return appendFields(out[0], extra)
 }
 
+// FileRef names a file the api has a report for.
+type FileRef struct {
+	Name    string `json:"name"`
+	SHA256  string `json:"sha256"`
+	Dialect string `json:"dialect"`
+}
+
+// FileByHash returns the name and dialect of a tenant's file by its
+// SHA-256, from its own report or, when only duplicate deliveries of those
+// bytes are known, the newest of them; ErrNotFound when the tenant has no
+// report for it.
+func (s *Store) FileByHash(ctx context.Context, tenant, sha string) (FileRef, error) {
+	if !IsSHA256(sha) {
+		return FileRef{}, ErrNotFound
+	}
+	sha = strings.ToLower(sha)
+	out, err := s.queryReports(ctx, `SELECT report FROM file_reports WHERE tenant = ? AND sha256 = ?`, tenant, sha)
+	if err == nil && len(out) == 0 {
+		out, err = s.queryReports(ctx, `SELECT report FROM file_duplicates WHERE tenant = ? AND sha256 = ?
+			ORDER BY reported_at DESC, file_name LIMIT 1`, tenant, sha)
+	}
+	if err != nil {
+		return FileRef{}, err
+	}
+	if len(out) == 0 {
+		return FileRef{}, ErrNotFound
+	}
+	var rep struct {
+		File FileRef `json:"file"`
+	}
+	if err := json.Unmarshal(out[0], &rep); err != nil {
+		return FileRef{}, fmt.Errorf("file report: %w", err)
+	}
+	rep.File.SHA256 = sha
+	return rep.File, nil
+}
+
 // extraField is a key added to a stored report.
 type extraField struct {
 	key   string

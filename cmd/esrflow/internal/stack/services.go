@@ -102,7 +102,11 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 			// HTTP uploads land in the folder ingest watches, as any
 			// other delivery does.
 			UploadDrop: cfg.DropDir(), Tenants: cfg.Tenants,
+			// The folder ingest archives every original into (above):
+			// the api reads a file's lines from it, never writes.
+			Archive:            filepath.Join(cfg.DataDir, "archive"),
 			AccessLogRetention: api.DefaultAccessLogRetention,
+			Console:            api.ConsoleConfig{Secret: cfg.ConsoleSecret},
 		}, api.Deps{Log: cfg.Log.With(logx.Service("api")), Metrics: s.Registry})
 		if err != nil {
 			return b, err

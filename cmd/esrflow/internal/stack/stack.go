@@ -76,6 +76,9 @@ type Config struct {
 	// APIClients may call the api's authenticated endpoints (releasing or
 	// rejecting a held batch).
 	APIClients []auth.Client
+	// ConsoleSecret seals the api console's session cookies; empty: a
+	// random secret per start.
+	ConsoleSecret []byte
 	// SFTPAddr runs ingest's built-in SFTP server there; empty = off.
 	// Its accounts are SFTPCredentials (default DataDir/sftp-accounts.yaml,
 	// re-read when it changes), its host key DataDir/sftp-host-key, and

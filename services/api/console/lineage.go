@@ -1,0 +1,185 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// The lineage screen: find an event or a person of a tenant, browse the
+// tenant's event feed, and follow one event back to the file, line and raw
+// record it came from and the stages it passed.
+func init() {
+	addRoute("GET /console/t/{tenant}/lineage", func(c *Console) pageHandler { return c.lineageSearch })
+	addRoute("GET /console/t/{tenant}/events/{event_id}", func(c *Console) pageHandler { return c.eventLineage })
+}
+
+// feedEvent is an event as the tenant feed (GET …/events) lists it; only
+// what the table shows is decoded.
+type feedEvent struct {
+	EventID       string `json:"event_id"`
+	Type          string `json:"type"`
+	PersonID      string `json:"person_id"`
+	EffectiveDate string `json:"effective_date"`
+	RecordedAt    string `json:"recorded_at"`
+}
+
+// eventType is a type the feed can be filtered by (GET …/events?type=),
+// with the words the filter shows for it.
+type eventType struct{ Value, Label string }
+
+var eventTypes = []eventType{
+	{"starter-created", "starters"}, {"leaver-confirmed", "leavers"},
+	{"position-updated", "position changes"}, {"leaver-reversed", "reversed leavers"},
+}
+
+const (
+	// latestEvents is how many events the search page shows.
+	latestEvents = 50
+	// feedStep is the page size the search page reads the feed in, and
+	// feedSteps how many pages it reads at most: the feed is oldest first
+	// with no way to start from its end, so the latest events are found
+	// by following it to the end, up to feedSteps × feedStep events.
+	feedStep  = "1000"
+	feedSteps = 50
+)
+
+type lineageSearchPage struct {
+	Types []eventType
+	// Type and Since are the listing's filters, as given.
+	Type, Since string
+	// Day and Week are the dates a day and a week ago (London): quick
+	// filters that make the walk to the feed's end short.
+	Day, Week string
+	// Events are the latest events matching, newest first.
+	Events []feedEvent
+	// Unfinished is set when the walk stopped before the feed's end:
+	// Events are then not the latest, and the page says so.
+	Unfinished bool
+	// Refused is the api's answer when the key may not read the feed
+	// (no events:read): the search form still works for people.
+	Refused *apiError
+}
+
+// lineageSearch is the search form (an event id or a person id, each taking
+// the user to its page) above the tenant's latest events.
+func (c *Console) lineageSearch(w http.ResponseWriter, r *http.Request, v *view) {
+	q := r.URL.Query()
+	// The form is a GET, so an id typed in lands on its page's own address,
+	// which can be bookmarked and shared like any other.
+	if id := strings.TrimSpace(q.Get("event")); id != "" {
+		http.Redirect(w, r, p("/console/t/", v.Tenant, "/events/", id), http.StatusSeeOther)
+		return
+	}
+	if id := strings.TrimSpace(q.Get("person")); id != "" {
+		http.Redirect(w, r, p("/console/t/", v.Tenant, "/people/", id), http.StatusSeeOther)
+		return
+	}
+	v.Title = "Lineage"
+	now := c.now().In(london)
+	data := lineageSearchPage{Types: eventTypes, Type: q.Get("type"), Since: q.Get("since"),
+		Day: now.AddDate(0, 0, -1).Format("2006-01-02"), Week: now.AddDate(0, 0, -7).Format("2006-01-02")}
+	latest, finished, err := c.latestEvents(r, v, data.Type, data.Since)
+	if err != nil {
+		// A refused feed (no events:read) still leaves the person search;
+		// anything else (another tenant, a bad filter) is the api's answer.
+		if statusOf(err) != http.StatusForbidden || !grantsTenant(v.User, v.Tenant) {
+			c.fail(w, r, v, err)
+			return
+		}
+		data.Refused = err.(*apiError)
+	}
+	slices.Reverse(latest)
+	data.Events, data.Unfinished = latest, !finished
+	v.Data = data
+	c.render(w, http.StatusOK, "lineage", v)
+}
+
+// latestEvents follows the tenant's feed (filtered by typ and since) to its
+// end and returns its last latestEvents events, oldest first; finished is
+// false when it stopped after feedSteps pages without reaching the end.
+func (c *Console) latestEvents(r *http.Request, v *view, typ, since string) (latest []feedEvent, finished bool, err error) {
+	after := ""
+	for range feedSteps {
+		var page struct {
+			Events     []feedEvent `json:"events"`
+			NextCursor string      `json:"next_cursor"`
+		}
+		api := url.Values{"limit": {feedStep}, "type": {typ}, "since": {since}, "after": {after}}
+		if err := v.client.get(r.Context(), withQuery(p("/v1/tenants/", v.Tenant, "/events"), api), &page); err != nil {
+			return nil, false, err
+		}
+		latest = append(latest, page.Events...)
+		if n := len(latest); n > latestEvents {
+			latest = slices.Clone(latest[n-latestEvents:])
+		}
+		if page.NextCursor == "" {
+			return latest, true, nil
+		}
+		after = page.NextCursor
+	}
+	return latest, false, nil
+}
+
+// grantsTenant says whether the signed-in key names tenant: a 403 for such
+// a tenant is a missing scope, not another tenant's page.
+func grantsTenant(w *whoami, tenant string) bool {
+	return w.AllTenants() || slices.ContainsFunc(w.Tenants, func(t string) bool { return strings.EqualFold(t, tenant) })
+}
+
+// eventLineageDoc is GET …/events/{event_id}/lineage (docs/api.md).
+type eventLineageDoc struct {
+	EventID  string `json:"event_id"`
+	Type     string `json:"type"`
+	Tenant   string `json:"tenant"`
+	PersonID string `json:"person_id"`
+	Source   struct {
+		FileName        string  `json:"file_name"`
+		FileSHA256      string  `json:"file_sha256"`
+		Line            int64   `json:"line"`
+		RawRecordSHA256 *string `json:"raw_record_sha256"`
+	} `json:"source"`
+	File *struct {
+		Name           string  `json:"name"`
+		Status         string  `json:"status"`
+		Dialect        string  `json:"dialect"`
+		Kind           string  `json:"kind"`
+		RuleSetVersion string  `json:"rule_set_version"`
+		MappingVersion *string `json:"mapping_version"`
+		ReportedAt     string  `json:"reported_at"`
+		History        []struct {
+			Status     string `json:"status"`
+			ReportedAt string `json:"reported_at"`
+		} `json:"history"`
+	} `json:"file"`
+	Schema struct {
+		Subject string `json:"subject"`
+		ID      int    `json:"schema_id"`
+	} `json:"schema"`
+	Kafka struct {
+		Topic     string `json:"topic"`
+		Partition int32  `json:"partition"`
+		Offset    int64  `json:"offset"`
+	} `json:"kafka"`
+	Stages []struct {
+		Stage string  `json:"stage"`
+		At    *string `json:"at"`
+	} `json:"stages"`
+	NotRecorded []string `json:"not_recorded"`
+}
+
+// eventLineage is one event's lineage: the record it came from (file,
+// line, the raw record's hash), the file's reports, the schema and Kafka
+// position it was written at, and the stages it passed, in order. What
+// no record carries is said so, as the api lists it, never guessed.
+func (c *Console) eventLineage(w http.ResponseWriter, r *http.Request, v *view) {
+	v.Title = "Event lineage"
+	var doc eventLineageDoc
+	if err := v.client.get(r.Context(), p("/v1/tenants/", v.Tenant, "/events/", r.PathValue("event_id"), "/lineage"), &doc); err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	v.Data = doc
+	c.render(w, http.StatusOK, "event", v)
+}
