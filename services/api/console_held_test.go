@@ -46,15 +46,15 @@ func testConsoleHeldBatches(t *testing.T, dbURL string) {
 	}
 	heldRow := []string{held, fileName, "2024-03-12", "HELD", "3", "count 3 > 2", "12 Mar 2024 02:30:00 GMT", "—"}
 	doneRow := []string{done, fileName, "2024-03-12", "RELEASED", "4", "count 4 > 2", "11 Mar 2024 02:30:00 GMT", "hr-lead"}
-	if got := rows(doc, "table.held-batches tbody tr"); !reflect.DeepEqual(got, [][]string{heldRow, doneRow}) {
+	if got := rows(doc, "table.held-batches"); !reflect.DeepEqual(got, [][]string{heldRow, doneRow}) {
 		t.Errorf("batches =\n%q\nwant\n%q", got, [][]string{heldRow, doneRow})
 	}
-	if got := attrs(doc, "table.held-batches tbody tr:first-child a", "href"); !slices.Equal(got, []string{"/console/t/RXX/held-batches/" + held, "/console/t/RXX/files/" + sha1}) {
+	if got := hrefs(doc, "table.held-batches tbody tr:first-child a"); !slices.Equal(got, []string{"/console/t/RXX/held-batches/" + held, "/console/t/RXX/files/" + sha1}) {
 		t.Errorf("links = %q", got)
 	}
 	for status, want := range map[string][][]string{"HELD": {heldRow}, "RELEASED": {doneRow}, "REJECTED": {{"No REJECTED batch."}}} {
 		_, doc := ops.get("/console/t/RXX/held-batches?status=" + status)
-		if got := rows(doc, "table.held-batches tbody tr"); !reflect.DeepEqual(got, want) {
+		if got := rows(doc, "table.held-batches"); !reflect.DeepEqual(got, want) {
 			t.Errorf("status %s: %q, want %q", status, got, want)
 		}
 		if got := texts(doc, "#f-status option[selected]"); !slices.Equal(got, []string{status}) {
@@ -68,7 +68,7 @@ func testConsoleHeldBatches(t *testing.T, dbURL string) {
 	if code != http.StatusOK {
 		t.Fatalf("batch: %d %q", code, texts(doc, "main"))
 	}
-	facts := func(doc *goquery.Document, sel string) map[string]string {
+	factsIn := func(doc *goquery.Document, sel string) map[string]string {
 		m := map[string]string{}
 		doc.Find(sel + " dt").Each(func(_ int, s *goquery.Selection) {
 			m[s.Text()] = strings.Join(strings.Fields(s.Next().Text()), " ")
@@ -77,11 +77,11 @@ func testConsoleHeldBatches(t *testing.T, dbURL string) {
 	}
 	wantThreshold := map[string]string{"Tripped": "count 3 > 2", "Leavers": "3 (the guard allows 2)", "Active population": "40",
 		"Maximum share": "5 %", "File": fileName + ", run date 2024-03-12", "Held at": "12 Mar 2024 02:30:00 GMT"}
-	if got := facts(doc, "dl.threshold"); !reflect.DeepEqual(got, wantThreshold) {
+	if got := factsIn(doc, "dl.threshold"); !reflect.DeepEqual(got, wantThreshold) {
 		t.Errorf("threshold = %v\nwant %v", got, wantThreshold)
 	}
 	wantDecision := map[string]string{"Status": "HELD", "Decided by": "—", "Decided at": "—", "Reason": "—", "Emitted": "0 leavers"}
-	if got := facts(doc, "dl.decision"); !reflect.DeepEqual(got, wantDecision) {
+	if got := factsIn(doc, "dl.decision"); !reflect.DeepEqual(got, wantDecision) {
 		t.Errorf("decision = %v", got)
 	}
 	wantPeople := [][]string{
@@ -89,13 +89,13 @@ func testConsoleHeldBatches(t *testing.T, dbURL string) {
 		{"20000001", "30000001", "2024-03-11", "6", "ev-held-" + held + "-1"},
 		{"20000002", "30000002", "2024-03-12", "7", "ev-held-" + held + "-2"},
 	}
-	if got := rows(doc, "table.people tbody tr"); !reflect.DeepEqual(got, wantPeople) {
+	if got := rows(doc, "table.people"); !reflect.DeepEqual(got, wantPeople) {
 		t.Errorf("people =\n%q\nwant\n%q", got, wantPeople)
 	}
-	if got := attrs(doc, "table.people tbody tr:first-child a", "href"); !slices.Equal(got, []string{"/console/t/RXX/people/20000000", "/console/t/RXX/files/" + sha1 + "/lines?line=5"}) {
+	if got := hrefs(doc, "table.people tbody tr:first-child a"); !slices.Equal(got, []string{"/console/t/RXX/people/20000000", "/console/t/RXX/files/" + sha1 + "/lines?line=5"}) {
 		t.Errorf("person links = %q", got)
 	}
-	if got := rows(doc, "table.audit tbody tr"); !reflect.DeepEqual(got, [][]string{{"No decision requested yet."}}) {
+	if got := rows(doc, "table.audit"); !reflect.DeepEqual(got, [][]string{{"No decision requested yet."}}) {
 		t.Errorf("audit before = %q", got)
 	}
 	if got := attrs(doc, "form[method=post]:has(textarea[name=reason][required][maxlength='500'])", "action"); !slices.Equal(got, []string{batch + "/release", batch + "/reject"}) {
@@ -103,14 +103,14 @@ func testConsoleHeldBatches(t *testing.T, dbURL string) {
 	}
 	// A decided batch is offered no decision.
 	if _, doc := ops.get("/console/t/RXX/held-batches/" + done); doc.Find("textarea[name=reason]").Length() != 0 ||
-		facts(doc, "dl.decision")["Decided by"] != "hr-lead" || facts(doc, "dl.decision")["Reason"] != "Confirmed with HR" {
-		t.Errorf("decided batch: %v, forms %d", facts(doc, "dl.decision"), doc.Find("textarea[name=reason]").Length())
+		factsIn(doc, "dl.decision")["Decided by"] != "hr-lead" || factsIn(doc, "dl.decision")["Reason"] != "Confirmed with HR" {
+		t.Errorf("decided batch: %v, forms %d", factsIn(doc, "dl.decision"), doc.Find("textarea[name=reason]").Length())
 	}
 
 	// The reader sees the batch (and its audit) but is offered no decision,
 	// and the api refuses one posted anyway.
 	code, doc = reader.get(batch)
-	if code != http.StatusOK || doc.Find("textarea[name=reason]").Length() != 0 || len(rows(doc, "table.people tbody tr")) != 3 {
+	if code != http.StatusOK || doc.Find("textarea[name=reason]").Length() != 0 || len(rows(doc, "table.people")) != 3 {
 		t.Errorf("reader's batch page: %d, %d reason fields", code, doc.Find("textarea[name=reason]").Length())
 	}
 	code, doc = reader.post(batch+"/release", url.Values{"reason": {"reader tries"}})
@@ -139,7 +139,7 @@ func testConsoleHeldBatches(t *testing.T, dbURL string) {
 	if !strings.HasPrefix(doc.Find(".notice").Text(), "Release requested") {
 		t.Errorf("notice = %q", doc.Find(".notice").Text())
 	}
-	audit := rows(doc, "table.audit tbody tr")
+	audit := rows(doc, "table.audit")
 	if len(audit) != 1 || !slices.Equal(audit[0][1:], []string{"RELEASE", "ops", reason, "REQUESTED", "—", "—"}) {
 		t.Errorf("audit on the page = %q", audit)
 	}
@@ -152,8 +152,16 @@ func testConsoleHeldBatches(t *testing.T, dbURL string) {
 		cmds[0].Actor != "ops" || cmds[0].Reason != reason || cmds[0].Tenant != "RXX" {
 		t.Errorf("commands = %+v", cmds)
 	}
-	// A second decision while the first is on its way: the api's 409.
-	if code, doc := ops.post(batch+"/reject", url.Values{"reason": {"changed my mind"}}); code != http.StatusConflict {
+	// A second decision while the first is on its way is not offered, and
+	// posted anyway is the api's 409.
+	if got := texts(doc, "#decision-h ~ p.notice"); len(got) != 1 || !strings.HasPrefix(got[0], "A decision is on its way: RELEASE requested by ops at ") {
+		t.Errorf("pending decision = %q", got)
+	}
+	if n := doc.Find("textarea[name=reason]").Length(); n != 0 {
+		t.Errorf("%d decision forms offered while one is on its way", n)
+	}
+	if code, doc := ops.post(batch+"/reject", url.Values{"reason": {"changed my mind"}}); code != http.StatusConflict ||
+		!strings.Contains(doc.Find(".error").Text(), "409") {
 		t.Errorf("second decision: %d %q", code, texts(doc, ".error"))
 	}
 

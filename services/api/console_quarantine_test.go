@@ -19,20 +19,6 @@ import (
 	"github.com/esrflow/esrflow/services/api/store/dbtest"
 )
 
-// rows returns the trimmed text of each cell (th and td) of every row sel
-// matches.
-func rows(doc *goquery.Document, sel string) [][]string {
-	var out [][]string
-	doc.Find(sel).Each(func(_ int, tr *goquery.Selection) {
-		var cells []string
-		tr.Find("th, td").Each(func(_ int, c *goquery.Selection) {
-			cells = append(cells, strings.Join(strings.Fields(c.Text()), " "))
-		})
-		out = append(out, cells)
-	})
-	return out
-}
-
 // attrs returns attribute attr of every node sel matches.
 func attrs(doc *goquery.Document, sel, attr string) []string {
 	var out []string
@@ -109,23 +95,23 @@ func testConsoleQuarantine(t *testing.T, dbURL string) {
 		{"cannot", "7", fileX, "PRA", "ESR-R002", "open", "INGEST", at, idA7},
 		{"Replay line 9 of " + fileX, "9", fileX, "PRA", "ESR-X001", "open", "VALIDATE", at, idA9},
 	}
-	if got := rows(doc, "table.records tbody tr"); !reflect.DeepEqual(got, wantRows) {
+	if got := rows(doc, "table.records"); !reflect.DeepEqual(got, wantRows) {
 		t.Errorf("records =\n%q\nwant\n%q", got, wantRows)
 	}
 	if got := attrs(doc, `table.records input[type=checkbox][name=id]`, "value"); !slices.Equal(got, []string{idA3, idA5, idA9}) {
 		t.Errorf("checkboxes = %q, want the replayable records", got)
 	}
-	if got := attrs(doc, `table.records tbody td:nth-child(3) a`, "href"); !slices.Equal(got, slices.Repeat([]string{"/console/t/RXX/files/" + sha1}, 4)) {
+	if got := hrefs(doc, `table.records tbody td:nth-child(3) a`); !slices.Equal(got, slices.Repeat([]string{"/console/t/RXX/files/" + sha1}, 4)) {
 		t.Errorf("file links = %q", got)
 	}
-	if got := attrs(doc, `table.records tbody td:last-child a`, "href")[0]; got != "/console/t/RXX/quarantine/"+idA3 {
+	if got := hrefs(doc, `table.records tbody td:last-child a`)[0]; got != "/console/t/RXX/quarantine/"+idA3 {
 		t.Errorf("record link = %q", got)
 	}
 	wantRules := [][]string{{"ESR-X001", "2"}, {"ESR-R002", "1"}, {"ESR-V010", "1"}, {"ESR-V020", "1"}}
-	if got := rows(doc, "table.by-rule tbody tr"); !reflect.DeepEqual(got, wantRules) {
+	if got := rows(doc, "table.by-rule"); !reflect.DeepEqual(got, wantRules) {
 		t.Errorf("by rule = %q, want %q", got, wantRules)
 	}
-	if got := attrs(doc, "table.by-rule tbody a", "href")[0]; got != "/console/t/RXX/quarantine?rule=ESR-X001" {
+	if got := hrefs(doc, "table.by-rule tbody a")[0]; got != "/console/t/RXX/quarantine?rule=ESR-X001" {
 		t.Errorf("rule link = %q", got)
 	}
 	if doc.Find(`textarea[name=reason][required][maxlength="500"]`).Length() != 1 {
@@ -147,10 +133,10 @@ func testConsoleQuarantine(t *testing.T, dbURL string) {
 	if got := texts(doc, "table.records tbody td:last-child"); !slices.Equal(got, []string{idA5, idA9}) {
 		t.Errorf("filtered records = %q", got)
 	}
-	if got := rows(doc, "table.by-rule tbody tr"); !reflect.DeepEqual(got, [][]string{{"ESR-X001", "2"}, {"ESR-V020", "1"}}) {
+	if got := rows(doc, "table.by-rule"); !reflect.DeepEqual(got, [][]string{{"ESR-X001", "2"}, {"ESR-V020", "1"}}) {
 		t.Errorf("filtered by rule = %q", got)
 	}
-	if got := attrs(doc, "table.by-rule tbody a", "href")[1]; got != "/console/t/RXX/quarantine?rule=ESR-V020&stage=VALIDATE" {
+	if got := hrefs(doc, "table.by-rule tbody a")[1]; got != "/console/t/RXX/quarantine?rule=ESR-V020&stage=VALIDATE" {
 		t.Errorf("rule link keeps the other filters: %q", got)
 	}
 	if got := texts(doc, `#f-stage option[selected]`); !slices.Equal(got, []string{"VALIDATE"}) {
@@ -191,15 +177,15 @@ func testConsoleQuarantine(t *testing.T, dbURL string) {
 		{"ESR-X001", "person_id", "ERROR", "person_id: ESR-X001 broken (value not shown)"},
 		{"ESR-V020", "fte", "WARNING", "fte: ESR-V020 broken (value not shown)"},
 	}
-	if got := rows(doc, "table.violations tbody tr"); !reflect.DeepEqual(got, wantV) {
+	if got := rows(doc, "table.violations"); !reflect.DeepEqual(got, wantV) {
 		t.Errorf("violations = %q", got)
 	}
-	if got := attrs(doc, "dl.record a", "href"); !slices.Equal(got, []string{"/console/t/RXX/files/" + sha1, "/console/t/RXX/files/" + sha1 + "/lines?line=5"}) {
+	if got := hrefs(doc, "dl.record a"); !slices.Equal(got, []string{"/console/t/RXX/files/" + sha1, "/console/t/RXX/files/" + sha1 + "/lines?line=5"}) {
 		t.Errorf("lineage links = %q", got)
 	}
 	_, doc = ops.get("/console/t/RXX/quarantine/" + idA3)
 	raw := map[string]string{}
-	for _, r := range rows(doc, "table.raw tbody tr") {
+	for _, r := range rows(doc, "table.raw") {
 		raw[r[0]] = r[1]
 	}
 	if raw["person_id"] != "20990417" || raw["last_name"] != lastName || raw["ni_number"] != niNumber {
@@ -288,14 +274,14 @@ func testConsoleQuarantine(t *testing.T, dbURL string) {
 	if !strings.Contains(doc.Find(".notice").Text(), "Replay requested") {
 		t.Errorf("notice = %q", doc.Find(".notice").Text())
 	}
-	facts := func(doc *goquery.Document, sel string) map[string]string {
+	factsIn := func(doc *goquery.Document, sel string) map[string]string {
 		m := map[string]string{}
 		doc.Find(sel + " dt").Each(func(_ int, s *goquery.Selection) {
 			m[s.Text()] = strings.Join(strings.Fields(s.Next().Text()), " ")
 		})
 		return m
 	}
-	f := facts(doc, "dl.replay")
+	f := factsIn(doc, "dl.replay")
 	if f["Status"] != "REQUESTED" || f["Requested by"] != "ops" || f["Reason"] != reason || f["Rows"] != "2" ||
 		f["Outcomes"] != "2 pending, 0 accepted, 0 failed_again, 0 rejected" || f["Completed at"] != "—" {
 		t.Errorf("replay facts = %v", f)
@@ -304,10 +290,10 @@ func testConsoleQuarantine(t *testing.T, dbURL string) {
 		{idA3, fileX, "3", "1", "pending", "—", "—"},
 		{idA5, fileX, "5", "1", "pending", "—", "—"},
 	}
-	if got := rows(doc, "table.rows tbody tr"); !reflect.DeepEqual(got, wantPending) {
+	if got := rows(doc, "table.rows"); !reflect.DeepEqual(got, wantPending) {
 		t.Errorf("replay rows =\n%q\nwant\n%q", got, wantPending)
 	}
-	if got := rows(doc, "table.batches tbody tr"); !reflect.DeepEqual(got, [][]string{{"1", "REPLAY_" + rpID, "not yet arrived", "no"}}) {
+	if got := rows(doc, "table.batches"); !reflect.DeepEqual(got, [][]string{{"1", "REPLAY_" + rpID, "not yet arrived", "no"}}) {
 		t.Errorf("batches = %q", got)
 	}
 	if d := getReplayDetail(t, srv, consoleOpsKey, rpID); d.RequestedBy != "ops" || d.Reason != reason || d.Status != "REQUESTED" || d.Rows != 2 {
@@ -331,7 +317,7 @@ func testConsoleQuarantine(t *testing.T, dbURL string) {
 		t.Errorf("statuses while replaying = %q", got)
 	}
 	_, doc = ops.get("/console/t/RXX/quarantine/" + idA3)
-	if got := attrs(doc, `dl.record a[href*="/replays/"]`, "href"); !slices.Equal(got, []string{"/console/t/RXX/replays/" + rpID}) {
+	if got := hrefs(doc, `dl.record a[href*="/replays/"]`); !slices.Equal(got, []string{"/console/t/RXX/replays/" + rpID}) {
 		t.Errorf("record's replay link = %q", got)
 	}
 
@@ -361,25 +347,25 @@ func testConsoleQuarantine(t *testing.T, dbURL string) {
 	waitKey(t, srv, consoleOpsKey, "/v1/tenants/RXX/replays/"+rpID, http.StatusOK, `"status":"COMPLETED"`)
 	waitKey(t, srv, consoleOpsKey, "/v1/tenants/RXX/replays/"+rpID, http.StatusOK, `"event_id":"ev-replayed-a3"`)
 	_, doc = reader.get("/console/t/RXX/replays/" + rpID)
-	if f := facts(doc, "dl.replay"); f["Status"] != "COMPLETED" || f["Outcomes"] != "0 pending, 1 accepted, 1 failed_again, 0 rejected" || f["Completed at"] == "—" {
+	if f := factsIn(doc, "dl.replay"); f["Status"] != "COMPLETED" || f["Outcomes"] != "0 pending, 1 accepted, 1 failed_again, 0 rejected" || f["Completed at"] == "—" {
 		t.Errorf("completed replay facts = %v", f)
 	}
 	wantDone := [][]string{
 		{idA3, fileX, "3", "1", "accepted", "—", "ev-replayed-a3 starter-created"},
 		{idA5, fileX, "5", "1", "failed_again", "ESR-X002 (position_id)", "—"},
 	}
-	if got := rows(doc, "table.rows tbody tr"); !reflect.DeepEqual(got, wantDone) {
+	if got := rows(doc, "table.rows"); !reflect.DeepEqual(got, wantDone) {
 		t.Errorf("outcomes =\n%q\nwant\n%q", got, wantDone)
 	}
-	if got := attrs(doc, "table.rows tbody td a.mono", "href"); !slices.Equal(got, []string{"/console/t/RXX/events/ev-replayed-a3"}) {
+	if got := hrefs(doc, "table.rows tbody td a.mono"); !slices.Equal(got, []string{"/console/t/RXX/events/ev-replayed-a3"}) {
 		t.Errorf("event links = %q", got)
 	}
-	if got := rows(doc, "table.batches tbody tr"); !reflect.DeepEqual(got, [][]string{{"1", "REPLAY_" + rpID, "ACCEPTED", "yes"}}) {
+	if got := rows(doc, "table.batches"); !reflect.DeepEqual(got, [][]string{{"1", "REPLAY_" + rpID, "ACCEPTED", "yes"}}) {
 		t.Errorf("settled batches = %q", got)
 	}
 	// The replays, newest first.
 	_, doc = reader.get("/console/t/RXX/replays")
-	got := rows(doc, "table.replays tbody tr")
+	got := rows(doc, "table.replays")
 	if len(got) != 2 || got[1][0] != rpID || !slices.Equal(got[1][1:4], []string{"COMPLETED", "2", "0 pending, 1 accepted, 1 failed_again, 0 rejected"}) ||
 		got[1][4] != "ops" || got[1][6] != reason || got[0][1] != "REQUESTED" || got[0][6] != "rule ESR-X001 relaxed" {
 		t.Errorf("replays = %q", got)

@@ -85,6 +85,9 @@ type heldBatchPage struct {
 	// AuditRefused is the api's answer when the key may not read the
 	// audit: the rest of the page stands without it.
 	AuditRefused *apiError
+	// Pending is a decision requested and not yet carried out by publish:
+	// no second one is offered (the api would refuse it, 409).
+	Pending *auditEntry
 }
 
 func (c *Console) heldBatchDetail(w http.ResponseWriter, r *http.Request, v *view) {
@@ -108,6 +111,12 @@ func (c *Console) heldBatchDetail(w http.ResponseWriter, r *http.Request, v *vie
 		data.AuditRefused = err.(*apiError)
 	}
 	data.Audit = audit.Audit
+	for i, a := range audit.Audit {
+		if a.Status == "REQUESTED" {
+			data.Pending = &audit.Audit[i]
+			break
+		}
+	}
 	v.Data = data
 	c.render(w, http.StatusOK, "held-batch", v)
 }
