@@ -43,16 +43,6 @@ func rows(doc *goquery.Document, sel string) [][]string {
 	return out
 }
 
-// hrefs returns the href of every link sel matches.
-func hrefs(doc *goquery.Document, sel string) []string {
-	var out []string
-	doc.Find(sel).Each(func(_ int, a *goquery.Selection) {
-		h, _ := a.Attr("href")
-		out = append(out, h)
-	})
-	return out
-}
-
 // londonTime is how the console shows an RFC 3339 time.
 func londonTime(t *testing.T, rfc3339 string) string {
 	t.Helper()
