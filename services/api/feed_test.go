@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
 	"github.com/esrflow/esrflow/services/api/auth"
+	"github.com/esrflow/esrflow/services/api/feed"
 	"github.com/esrflow/esrflow/services/api/store/dbtest"
 )
 
@@ -66,7 +68,8 @@ type feedPage struct {
 			Offset    int64  `json:"offset"`
 		} `json:"kafka"`
 	} `json:"events"`
-	Cursor string `json:"cursor"`
+	Cursor     string `json:"cursor"`
+	NextCursor string `json:"next_cursor"`
 }
 
 // The feed is a total order per tenant: events materialised from three
@@ -181,6 +184,45 @@ func testFeedNoGap(t *testing.T, dbURL string) {
 	}
 	if len(seen) != total {
 		t.Errorf("read %d distinct events, want %d", len(seen), total)
+	}
+	checkNewest(t, srv, seen)
+}
+
+// checkNewest reads ?order=newest after the feed was read whole (seen: event
+// id → seq): the last four leavers by feed order, newest first, and the
+// cursor after the newest; a position is refused with it.
+func checkNewest(t *testing.T, srv *httptest.Server, seen map[string]int64) {
+	t.Helper()
+	var leavers []int64
+	for id, seq := range seen {
+		if strings.HasPrefix(id, "ev-lv-") {
+			leavers = append(leavers, seq)
+		}
+	}
+	slices.Sort(leavers)
+	slices.Reverse(leavers)
+	code, body := get(t, srv, "/v1/tenants/RXX/events?order=newest&limit=4&type=leaver-confirmed")
+	var p feedPage
+	if err := json.Unmarshal([]byte(body), &p); code != 200 || err != nil {
+		t.Fatalf("order=newest = %d %s", code, body)
+	}
+	var got []int64
+	for _, ev := range p.Events {
+		if ev.Type != "leaver-confirmed" {
+			t.Errorf("order=newest&type=leaver-confirmed listed a %s", ev.Type)
+		}
+		got = append(got, ev.Seq)
+	}
+	if !slices.Equal(got, leavers[:4]) {
+		t.Errorf("order=newest seqs %v, want the last four leavers newest first %v", got, leavers[:4])
+	}
+	if want := feed.Cursor(leavers[0]); p.Cursor != want || p.NextCursor != "" {
+		t.Errorf("order=newest cursor %q next %q, want %q and none", p.Cursor, p.NextCursor, want)
+	}
+	for _, q := range []string{"order=newest&after=" + url.QueryEscape(p.Cursor), "order=newest&wait=1s", "order=oldest"} {
+		if code, body := get(t, srv, "/v1/tenants/RXX/events?"+q); code != http.StatusBadRequest {
+			t.Errorf("events?%s = %d %s, want 400", q, code, body)
+		}
 	}
 }
 

@@ -179,6 +179,16 @@ type view struct {
 	sess   session
 }
 
+// NavTenant is the tenant the navigation offers: the page's, only if the
+// key may see it, so a refused page of another tenant does not present
+// that tenant's menu.
+func (v *view) NavTenant() string {
+	if v.User == nil || v.Tenant == "" || !grantsTenant(v.User, v.Tenant) {
+		return ""
+	}
+	return v.Tenant
+}
+
 // pageHandler serves one signed-in page.
 type pageHandler func(http.ResponseWriter, *http.Request, *view)
 
