@@ -38,8 +38,15 @@ type replayable struct {
 // the record type first).
 func breakStarter(t *testing.T, mutate func(cols []string)) replayable {
 	t.Helper()
+	return breakStarterFrom(t, time.Time{}, mutate)
+}
+
+// breakStarterFrom is breakStarter with the full file's run date (zero:
+// gen.DefaultStart).
+func breakStarterFrom(t *testing.T, start time.Time, mutate func(cols []string)) replayable {
+	t.Helper()
 	for seed := uint64(1); seed < 20; seed++ {
-		tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 60, Days: 1, Seed: seed})
+		tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 60, Days: 1, Seed: seed, Start: start})
 		change := tr.res.Files[1]
 		lines := strings.Split(string(tr.sink.Bytes(change.Name)), "\n")
 		for _, l := range tr.truth {
