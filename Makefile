@@ -40,11 +40,15 @@ INTEROP_DEBS := python3-confluent-kafka python3-avro
 # The api's webhook test checks signatures with the Standard Webhooks
 # reference library (npm standardwebhooks), from the committed lock file.
 WEBHOOK_VERIFIER := services/api/webhook/testdata/verifier
+# The console's browser test checks each page with axe-core (npm), injected
+# into headless Chromium, from the committed lock file.
+CONSOLE_AXE := cmd/esrflow/testdata/axe
 test-deps: ## install what the interop tests need (npm packages; Debian's librdkafka + Avro for Python)
 	@if command -v npm >/dev/null 2>&1; then \
 	  [ -d $(INTEROP_NODE)/node_modules/@kafkajs ] || (cd $(INTEROP_NODE) && npm ci --no-audit --no-fund --silent); \
 	  [ -d $(INTEROP_KAFKAJS)/node_modules/kafkajs ] || (cd $(INTEROP_KAFKAJS) && npm ci --no-audit --no-fund --silent); \
 	  [ -d $(WEBHOOK_VERIFIER)/node_modules/standardwebhooks ] || (cd $(WEBHOOK_VERIFIER) && npm ci --no-audit --no-fund --silent); \
+	  [ -d $(CONSOLE_AXE)/node_modules/axe-core ] || (cd $(CONSOLE_AXE) && npm ci --no-audit --no-fund --silent); \
 	else echo "npm not found: the Node interop tests will skip (the kafkajs one fails in CI)"; fi
 	@if ! /usr/bin/python3 -c 'import confluent_kafka, avro.io' >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \

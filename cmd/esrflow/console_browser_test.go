@@ -181,22 +181,64 @@ func (b *tab) until(path, want string) string {
 	}
 }
 
+// signIn signs in with the keyboard alone: the key typed into the
+// focused field, Enter to submit.
 func (b *tab) signIn(key string) string {
 	b.t.Helper()
 	b.open("/console/")
-	return b.submit(`form[action="/console/sign-in"]`, map[string]string{`input[name=key]`: key})
+	if f := read(b, "focus", chromedp.Evaluate[string](`document.activeElement.id`)); f != "key" {
+		b.t.Errorf("the sign-in page focuses %q, want the key field", f)
+	}
+	b.navigate("sign in", chromedp.KeyEvent(key+"\r"))
+	return b.main()
 }
 
-// screenshot writes the page to docs/console/<name>.png when
-// UPDATE_SCREENSHOTS=1 (how the committed screenshots are made).
-func (b *tab) screenshot(name string) {
+// capture checks the page with axe-core (no serious or critical WCAG 2.1
+// A/AA violation: labels, contrast, landmarks, names) and, when
+// UPDATE_SCREENSHOTS=1, writes it to docs/console/<name>.png (how the
+// committed screenshots are made).
+func (b *tab) capture(name string) {
 	b.t.Helper()
+	b.accessible(name)
 	if os.Getenv("UPDATE_SCREENSHOTS") != "1" {
 		return
 	}
 	png := read(b, "screenshot "+name, chromedp.FullScreenshot(100))
 	if err := os.WriteFile(filepath.Join("..", "..", "docs", "console", name+".png"), png, 0o644); err != nil {
 		b.t.Fatal(err)
+	}
+}
+
+// axePath is axe-core as `make test-deps` installs it (npm ci).
+var axePath = filepath.Join("testdata", "axe", "node_modules", "axe-core", "axe.min.js")
+
+// axeViolation is the part of an axe-core result the test reports.
+type axeViolation struct {
+	ID     string   `json:"id"`
+	Impact string   `json:"impact"`
+	Help   string   `json:"help"`
+	Nodes  []string `json:"nodes"`
+}
+
+// accessible runs axe-core in the page (injected through the DevTools
+// protocol, which the console's Content-Security-Policy does not govern)
+// and fails on any serious or critical violation.
+func (b *tab) accessible(name string) {
+	b.t.Helper()
+	src, err := os.ReadFile(axePath)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			b.t.Fatalf("CI: %v: `make test-deps` installs axe-core", err)
+		}
+		b.t.Logf("skipping the accessibility check of %s: %v (`make test-deps` installs axe-core)", name, err)
+		return
+	}
+	read(b, "inject axe-core", chromedp.Evaluate[bool](string(src)+";true"))
+	const run = `axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
+		.then(r => r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+		.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))})))`
+	for _, v := range read(b, "axe-core on "+name, chromedp.Evaluate[[]axeViolation](run, chromedp.EvalAwaitPromise)) {
+		b.t.Errorf("%s: %s (%s): %s at %q", name, v.ID, v.Impact, v.Help, v.Nodes)
 	}
 }
 
@@ -260,10 +302,15 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	ops := newTab(t, browser, st.APIURL())
 	ops.open("/console/")
-	ops.screenshot("sign-in")
+	ops.capture("sign-in")
 	text := ops.signIn(consoleOps)
 	if !strings.Contains(text, "Region overview") {
 		t.Fatalf("after sign-in:\n%s", text)
+	}
+	// The first Tab reaches the skip link, which leads past the menu.
+	ops.run("tab", chromedp.KeyEvent("\t"))
+	if f := read(ops, "focus", chromedp.Evaluate[string](`document.activeElement.textContent`)); f != "Skip to content" {
+		t.Errorf("the first Tab focuses %q, want the skip link", f)
 	}
 	// The overview: both trusts, R07 with its held batch.
 	text = ops.until("/console/overview", "1 held")
@@ -272,16 +319,16 @@ func TestConsoleInABrowser(t *testing.T) {
 	if !slices.Equal(rows, []string{"R07", "RXX"}) {
 		t.Errorf("overview tenants = %q, want R07 and RXX", rows)
 	}
-	ops.screenshot("overview")
+	ops.capture("overview")
 
 	// RXX's change file: its quarantined row, and the raw lines around it.
 	ops.open("/console/t/RXX/files")
-	ops.screenshot("files")
+	ops.capture("files")
 	text = ops.click(fmt.Sprintf(`a[href="/console/t/RXX/files/%s"]`, changeSHA))
 	if !strings.Contains(text, r.change.Name) || !strings.Contains(text, "ESR-V019") {
 		t.Errorf("file page of %s does not show its quarantined row (ESR-V019):\n%s", r.change.Name, text)
 	}
-	ops.screenshot("file")
+	ops.capture("file")
 	linesPath := fmt.Sprintf("/console/t/RXX/files/%s/lines?line=%d", changeSHA, r.line)
 	text = ops.open(linesPath)
 	hit := read(ops, "the quarantined line", chromedp.Text(css(`tr.hit`)))
@@ -303,12 +350,12 @@ func TestConsoleInABrowser(t *testing.T) {
 	if persons == 0 || !strings.Contains(text, "last_name=redacted") {
 		t.Errorf("raw lines: %d person rows around line %d, and no last_name=redacted: the masking check proves nothing", persons, r.line)
 	}
-	ops.screenshot("lines")
+	ops.capture("lines")
 
 	// Quarantine triage: select the row, replay it with a reason, see its
 	// outcome (the rule is unchanged, so it fails again, with its rule).
 	ops.open("/console/t/RXX/quarantine?rule=ESR-V019")
-	ops.screenshot("quarantine")
+	ops.capture("quarantine")
 	ops.run("select the row", chromedp.Click(css(`form[action="/console/t/RXX/quarantine/replay"] input[name=id]`)))
 	text = ops.submit(`form[action="/console/t/RXX/quarantine/replay"]`, map[string]string{`textarea[name=reason]`: "Checking the FTE rule"})
 	if !strings.Contains(text, "Replay requested") {
@@ -320,7 +367,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	if !strings.Contains(text, "ESR-V019") || !strings.Contains(text, "Checking the FTE rule") {
 		t.Errorf("replay outcome page:\n%s", text)
 	}
-	ops.screenshot("replay")
+	ops.capture("replay")
 
 	// The held batch: release with a reason, see the leavers published.
 	text = ops.open("/console/t/R07/held-batches/" + batch)
@@ -329,7 +376,7 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Errorf("held batch page does not list person %s:\n%s", p, text)
 		}
 	}
-	ops.screenshot("held-batch")
+	ops.capture("held-batch")
 	text = ops.submit(`form[action="/console/t/R07/held-batches/`+batch+`/release"]`, map[string]string{`textarea[name=reason]`: "Confirmed with HR: ward closure"})
 	if !strings.Contains(text, "Release requested") {
 		t.Fatalf("after release:\n%s", text)
@@ -377,7 +424,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	if !strings.Contains(text, r.change.Name) || !strings.Contains(text, starter.PersonID) {
 		t.Errorf("lineage of %s:\n%s", starter.ID, text)
 	}
-	ops.screenshot("lineage")
+	ops.capture("lineage")
 	text = ops.click(fmt.Sprintf(`a[href="/console/t/RXX/files/%s/lines?line=%d"]`, changeSHA, starter.Line))
 	hit = read(ops, "the event's line", chromedp.Text(css(`tr.hit`)))
 	line := strings.TrimSuffix(strings.Split(string(r.data), "\n")[starter.Line-1], "\r")
@@ -386,19 +433,19 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Errorf("the event's line %d: highlighted %q; the page should show the line's SHA-256 %x", starter.Line, hit, sum)
 	}
 	ops.open("/console/t/RXX/people/" + starter.PersonID)
-	ops.screenshot("person")
+	ops.capture("person")
 	ops.open("/console/t/R07/audit")
-	ops.screenshot("audit")
+	ops.capture("audit")
 	admin := newTab(t, browser, st.APIURL())
 	admin.signIn(consoleAdmin)
 	text = admin.open("/console/access-log?client=region-ops")
 	if !strings.Contains(text, "/console/t/R07/held-batches/"+batch+"/release") {
 		t.Errorf("the access log does not show region-ops's release through the console:\n%s", text)
 	}
-	admin.screenshot("access-log")
+	admin.capture("access-log")
 	ops.run("narrow", chromedp.EmulateViewport(390, 844))
 	ops.open("/console/overview")
-	ops.screenshot("overview-narrow")
+	ops.capture("overview-narrow")
 
 	consoleIsolation(t, browser, st, r.change.Name, batch, truncated.name)
 	consoleScopes(t, browser, st)
