@@ -3,24 +3,14 @@ package console
 import (
 	"net/http"
 	"net/url"
+
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 // The access log screen (admin): every request to the api and the console,
 // newest first, filtered and paged as GET /v1/access-log does.
 func init() {
 	addRoute("GET /console/access-log", func(c *Console) pageHandler { return c.accessLog })
-}
-
-// accessLogRow is one row of GET /v1/access-log.
-type accessLogRow struct {
-	RequestID  string  `json:"request_id"`
-	At         string  `json:"at"`
-	Client     string  `json:"client"`
-	Method     string  `json:"method"`
-	Path       string  `json:"path"`
-	Tenant     *string `json:"tenant"`
-	Status     int     `json:"status"`
-	DurationUS int64   `json:"duration_us"`
 }
 
 type accessLogPage struct {
@@ -31,7 +21,7 @@ type accessLogPage struct {
 	// Tenants is the key's tenants when it is not for every tenant: the
 	// api then wants one of them named, so the form offers only those.
 	Tenants []string
-	Rows    []accessLogRow
+	Rows    []store.AccessLogEntry
 	Next    string
 	// Listed is false when the api refused the listing (the page shows
 	// its reason above the form).
@@ -53,8 +43,8 @@ func (c *Console) accessLog(w http.ResponseWriter, r *http.Request, v *view) {
 		data.Tenants = v.User.Tenants
 	}
 	var list struct {
-		AccessLog  []accessLogRow `json:"access_log"`
-		NextCursor string         `json:"next_cursor"`
+		AccessLog  []store.AccessLogEntry `json:"access_log"`
+		NextCursor string                 `json:"next_cursor"`
 	}
 	api := url.Values{"client": {data.Client}, "tenant": {data.Tenant}, "status": {data.Status}, "since": {data.Since}, "limit": {data.Limit}, "cursor": {data.Cursor}}
 	err := v.client.get(r.Context(), withQuery("/v1/access-log", api), &list)

@@ -3,6 +3,8 @@ package console
 import (
 	"net/http"
 	"net/url"
+
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 // The audit screen: a tenant's decisions (held batches released or
@@ -12,26 +14,11 @@ func init() {
 	addRoute("GET /console/t/{tenant}/audit", func(c *Console) pageHandler { return c.auditLog })
 }
 
-// auditItem is one row of GET …/audit.
-type auditItem struct {
-	CommandID   string  `json:"command_id"`
-	BatchID     string  `json:"batch_id"`
-	Action      string  `json:"action"`
-	Actor       string  `json:"actor"`
-	Reason      string  `json:"reason"`
-	RequestedAt string  `json:"requested_at"`
-	Status      string  `json:"status"`
-	DecidedAt   *string `json:"decided_at"`
-	Emitted     *int64  `json:"emitted"`
-	ReplayID    *string `json:"replay_id"`
-	FileSHA256  *string `json:"file_sha256"`
-}
-
 type auditPage struct {
 	// BatchID, FileSHA256 and Limit are the filters, as given.
 	BatchID, FileSHA256, Limit string
 	Limits                     []string
-	Rows                       []auditItem
+	Rows                       []store.AuditEntry
 }
 
 // pageSizes are the page sizes the audit and access log pages offer; the
@@ -47,7 +34,7 @@ func (c *Console) auditLog(w http.ResponseWriter, r *http.Request, v *view) {
 		data.Limit = "100"
 	}
 	var list struct {
-		Audit []auditItem `json:"audit"`
+		Audit []store.AuditEntry `json:"audit"`
 	}
 	api := url.Values{"batch_id": {data.BatchID}, "file_sha256": {data.FileSHA256}, "limit": {data.Limit}}
 	if err := v.client.get(r.Context(), withQuery(p("/v1/tenants/", v.Tenant, "/audit"), api), &list); err != nil {

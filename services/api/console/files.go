@@ -4,8 +4,9 @@ import (
 	"cmp"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
+
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 // The files screen: a tenant's file reports, each file's report with its
@@ -77,22 +78,11 @@ type fileReport struct {
 	} `json:"decision"`
 	// PendingDecision is set in the listing on a file whose release or
 	// discard ingest has not carried out yet.
-	PendingDecision *fileDecisionRow `json:"pending_decision"`
+	PendingDecision *store.AuditEntry `json:"pending_decision"`
 	// Duplicates, History and Decisions come with the report by SHA-256.
-	Duplicates []fileReport      `json:"duplicates"`
-	History    []fileReport      `json:"history"`
-	Decisions  []fileDecisionRow `json:"decisions"`
-}
-
-// fileDecisionRow is an audit entry of a held file's release or discard.
-type fileDecisionRow struct {
-	CommandID   string  `json:"command_id"`
-	Action      string  `json:"action"`
-	Actor       string  `json:"actor"`
-	Reason      string  `json:"reason"`
-	RequestedAt string  `json:"requested_at"`
-	Status      string  `json:"status"`
-	DecidedAt   *string `json:"decided_at"`
+	Duplicates []fileReport       `json:"duplicates"`
+	History    []fileReport       `json:"history"`
+	Decisions  []store.AuditEntry `json:"decisions"`
 }
 
 // EventsTotal is the number of events the file caused, of every type.
@@ -129,7 +119,7 @@ func (f *fileReport) Reconciles() bool {
 
 // Pending is the release or discard on its way (REQUESTED, ingest has not
 // reported it), if any: a second one would be refused.
-func (f *fileReport) Pending() *fileDecisionRow {
+func (f *fileReport) Pending() *store.AuditEntry {
 	if f.PendingDecision != nil {
 		return f.PendingDecision
 	}
@@ -172,38 +162,11 @@ func (c *Console) filesList(w http.ResponseWriter, r *http.Request, v *view) {
 	c.render(w, http.StatusOK, "files", v)
 }
 
-// fileQuarantined is a quarantined row as GET …/files/{sha256}/quarantine
-// lists it; the page shows its place and rules, not its values.
-type fileQuarantined struct {
-	ID         string `json:"id"`
-	Stage      string `json:"stage"`
-	RecordType string `json:"record_type"`
-	Lineage    struct {
-		Line int64 `json:"line"`
-	} `json:"lineage"`
-	Violations []struct {
-		Rule     string `json:"rule"`
-		Severity string `json:"severity"`
-	} `json:"violations"`
-	Status string `json:"status"`
-}
-
-// Rules are the row's rule codes, each once, in the order broken.
-func (q *fileQuarantined) Rules() []string {
-	var out []string
-	for _, v := range q.Violations {
-		if !slices.Contains(out, v.Rule) {
-			out = append(out, v.Rule)
-		}
-	}
-	return out
-}
-
 type filePage struct {
 	Report *fileReport
 	// Quarantined is the first page of the file's quarantined rows;
 	// MoreQuarantined says the quarantine screen has the rest.
-	Quarantined     []fileQuarantined
+	Quarantined     []*quarantineItem
 	MoreQuarantined bool
 	// QuarantineRefused is the api's answer when the key may not read the
 	// quarantine (no quarantine:read): the report is shown without it.
@@ -224,7 +187,7 @@ func (c *Console) fileDetail(w http.ResponseWriter, r *http.Request, v *view) {
 	data := filePage{Report: &rep}
 	// The report may have been found by name: its rows are the SHA-256's.
 	var q struct {
-		Quarantine []fileQuarantined `json:"quarantine"`
+		Quarantine []*quarantineItem `json:"quarantine"`
 		NextCursor string            `json:"next_cursor"`
 	}
 	err := v.client.get(r.Context(), p("/v1/tenants/", v.Tenant, "/files/", rep.File.SHA256, "/quarantine"), &q)
@@ -258,25 +221,11 @@ func (c *Console) fileDecision(action, done string) pageHandler {
 	}
 }
 
-// fileEvent is an event as GET …/files/{sha256}/events lists it.
-type fileEvent struct {
-	EventID       string `json:"event_id"`
-	Type          string `json:"type"`
-	PersonID      string `json:"person_id"`
-	EffectiveDate string `json:"effective_date"`
-	RecordedAt    string `json:"recorded_at"`
-	Data          struct {
-		Source struct {
-			Line int64 `json:"line"`
-		} `json:"source"`
-	} `json:"data"`
-}
-
 type fileEventsPage struct {
 	SHA256 string
 	// Name is the file's name, when the key may read its report.
 	Name   string
-	Events []fileEvent
+	Events []store.Event
 	Limit  string
 	Next   string
 }
@@ -287,8 +236,8 @@ func (c *Console) fileEventsPage(w http.ResponseWriter, r *http.Request, v *view
 	q := r.URL.Query()
 	data := fileEventsPage{SHA256: sha, Limit: q.Get("limit")}
 	var list struct {
-		Events     []fileEvent `json:"events"`
-		NextCursor string      `json:"next_cursor"`
+		Events     []store.Event `json:"events"`
+		NextCursor string        `json:"next_cursor"`
 	}
 	api := url.Values{"limit": {data.Limit}, "cursor": {q.Get("cursor")}}
 	if err := v.client.get(r.Context(), withQuery(p("/v1/tenants/", v.Tenant, "/files/", sha, "/events"), api), &list); err != nil {

@@ -3,6 +3,8 @@ package console
 import (
 	"net/http"
 	"net/url"
+
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 // Held leaver batches: the batches publish's leaver guard held, the
@@ -17,58 +19,17 @@ func init() {
 	addRoute("POST /console/t/{tenant}/held-batches/{id}/reject", func(c *Console) pageHandler { return c.decideBatch("reject", "rejected") })
 }
 
-// heldBatch is GET /v1/tenants/{t}/held-batches/{id} (the listing has the
-// same fields without held).
-type heldBatch struct {
-	BatchID          string  `json:"batch_id"`
-	VPD              string  `json:"vpd"`
-	FileName         string  `json:"file_name"`
-	FileSHA256       string  `json:"file_sha256"`
-	RunDate          string  `json:"run_date"`
-	Status           string  `json:"status"`
-	Leavers          int64   `json:"leavers"`
-	ActivePopulation int64   `json:"active_population"`
-	MaxLeavers       int64   `json:"max_leavers"`
-	MaxPercent       float64 `json:"max_percent"`
-	Tripped          string  `json:"tripped"`
-	HeldAt           string  `json:"held_at"`
-	DecidedAt        *string `json:"decided_at"`
-	DecidedBy        *string `json:"decided_by"`
-	Reason           *string `json:"reason"`
-	CommandID        *string `json:"command_id"`
-	Emitted          int64   `json:"emitted"`
-	Held             []struct {
-		PersonID       string `json:"person_id"`
-		EmployeeNumber string `json:"employee_number"`
-		LeavingDate    string `json:"leaving_date"`
-		EventID        string `json:"event_id"`
-		Line           int64  `json:"line"`
-	} `json:"held"`
-}
-
-// auditEntry is one row of GET /v1/tenants/{t}/audit.
-type auditEntry struct {
-	CommandID   string  `json:"command_id"`
-	Action      string  `json:"action"`
-	Actor       string  `json:"actor"`
-	Reason      string  `json:"reason"`
-	RequestedAt string  `json:"requested_at"`
-	Status      string  `json:"status"`
-	DecidedAt   *string `json:"decided_at"`
-	Emitted     *int64  `json:"emitted"`
-}
-
 type heldBatchListPage struct {
 	Status   string
 	Statuses []string
-	Batches  []*heldBatch
+	Batches  []*store.HeldBatchDetail
 }
 
 func (c *Console) heldBatchList(w http.ResponseWriter, r *http.Request, v *view) {
 	v.Title = "Held leaver batches"
 	status := r.URL.Query().Get("status")
 	var out struct {
-		Batches []*heldBatch `json:"held_batches"`
+		Batches []*store.HeldBatchDetail `json:"held_batches"`
 	}
 	q := url.Values{"status": {status}, "limit": {r.URL.Query().Get("limit")}}
 	if err := v.client.get(r.Context(), withQuery(p("/v1/tenants/", v.Tenant, "/held-batches"), q), &out); err != nil {
@@ -80,19 +41,19 @@ func (c *Console) heldBatchList(w http.ResponseWriter, r *http.Request, v *view)
 }
 
 type heldBatchPage struct {
-	Batch *heldBatch
-	Audit []auditEntry
+	Batch *store.HeldBatchDetail
+	Audit []store.AuditEntry
 	// AuditRefused is the api's answer when the key may not read the
 	// audit: the rest of the page stands without it.
 	AuditRefused *apiError
 	// Pending is a decision requested and not yet carried out by publish:
 	// no second one is offered (the api would refuse it, 409).
-	Pending *auditEntry
+	Pending *store.AuditEntry
 }
 
 func (c *Console) heldBatchDetail(w http.ResponseWriter, r *http.Request, v *view) {
 	v.Title = "Held leaver batch"
-	var b heldBatch
+	var b store.HeldBatchDetail
 	if err := v.client.get(r.Context(), p("/v1/tenants/", v.Tenant, "/held-batches/", r.PathValue("id")), &b); err != nil {
 		c.fail(w, r, v, err)
 		return
@@ -100,7 +61,7 @@ func (c *Console) heldBatchDetail(w http.ResponseWriter, r *http.Request, v *vie
 	v.Title = "Held leaver batch " + b.BatchID
 	data := heldBatchPage{Batch: &b}
 	var audit struct {
-		Audit []auditEntry `json:"audit"`
+		Audit []store.AuditEntry `json:"audit"`
 	}
 	q := url.Values{"batch_id": {b.BatchID}}
 	if err := v.client.get(r.Context(), withQuery(p("/v1/tenants/", v.Tenant, "/audit"), q), &audit); err != nil {

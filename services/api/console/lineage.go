@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 // The lineage screen: find an event or a person of a tenant, browse the
@@ -13,16 +15,6 @@ import (
 func init() {
 	addRoute("GET /console/t/{tenant}/lineage", func(c *Console) pageHandler { return c.lineageSearch })
 	addRoute("GET /console/t/{tenant}/events/{event_id}", func(c *Console) pageHandler { return c.eventLineage })
-}
-
-// feedEvent is an event as the tenant feed (GET …/events) lists it; only
-// what the table shows is decoded.
-type feedEvent struct {
-	EventID       string `json:"event_id"`
-	Type          string `json:"type"`
-	PersonID      string `json:"person_id"`
-	EffectiveDate string `json:"effective_date"`
-	RecordedAt    string `json:"recorded_at"`
 }
 
 // eventType is a type the feed can be filtered by (GET …/events?type=),
@@ -45,7 +37,7 @@ type lineageSearchPage struct {
 	// filters that make the walk to the feed's end short.
 	Day, Week string
 	// Events are the latest events matching, newest first.
-	Events []feedEvent
+	Events []store.Event
 	// Refused is the api's answer when the key may not read the feed
 	// (no events:read): the search form still works for people.
 	Refused *apiError
@@ -70,7 +62,7 @@ func (c *Console) lineageSearch(w http.ResponseWriter, r *http.Request, v *view)
 	data := lineageSearchPage{Types: eventTypes, Type: q.Get("type"), Since: q.Get("since"),
 		Day: now.AddDate(0, 0, -1).Format("2006-01-02"), Week: now.AddDate(0, 0, -7).Format("2006-01-02")}
 	var latest struct {
-		Events []feedEvent `json:"events"`
+		Events []store.Event `json:"events"`
 	}
 	api := url.Values{"order": {"newest"}, "limit": {latestEvents}, "type": {data.Type}, "since": {data.Since}}
 	if err := v.client.get(r.Context(), withQuery(p("/v1/tenants/", v.Tenant, "/events"), api), &latest); err != nil {
@@ -93,54 +85,13 @@ func grantsTenant(w *whoami, tenant string) bool {
 	return w.AllTenants() || slices.ContainsFunc(w.Tenants, func(t string) bool { return strings.EqualFold(t, tenant) })
 }
 
-// eventLineageDoc is GET …/events/{event_id}/lineage (docs/api.md).
-type eventLineageDoc struct {
-	EventID  string `json:"event_id"`
-	Type     string `json:"type"`
-	Tenant   string `json:"tenant"`
-	PersonID string `json:"person_id"`
-	Source   struct {
-		FileName        string  `json:"file_name"`
-		FileSHA256      string  `json:"file_sha256"`
-		Line            int64   `json:"line"`
-		RawRecordSHA256 *string `json:"raw_record_sha256"`
-	} `json:"source"`
-	File *struct {
-		Name           string  `json:"name"`
-		Status         string  `json:"status"`
-		Dialect        string  `json:"dialect"`
-		Kind           string  `json:"kind"`
-		RuleSetVersion string  `json:"rule_set_version"`
-		MappingVersion *string `json:"mapping_version"`
-		ReportedAt     string  `json:"reported_at"`
-		History        []struct {
-			Status     string `json:"status"`
-			ReportedAt string `json:"reported_at"`
-		} `json:"history"`
-	} `json:"file"`
-	Schema struct {
-		Subject string `json:"subject"`
-		ID      int    `json:"schema_id"`
-	} `json:"schema"`
-	Kafka struct {
-		Topic     string `json:"topic"`
-		Partition int32  `json:"partition"`
-		Offset    int64  `json:"offset"`
-	} `json:"kafka"`
-	Stages []struct {
-		Stage string  `json:"stage"`
-		At    *string `json:"at"`
-	} `json:"stages"`
-	NotRecorded []string `json:"not_recorded"`
-}
-
 // eventLineage is one event's lineage: the record it came from (file,
 // line, the raw record's hash), the file's reports, the schema and Kafka
 // position it was written at, and the stages it passed, in order. What
 // no record carries is said so, as the api lists it, never guessed.
 func (c *Console) eventLineage(w http.ResponseWriter, r *http.Request, v *view) {
 	v.Title = "Event lineage"
-	var doc eventLineageDoc
+	var doc store.Lineage
 	if err := v.client.get(r.Context(), p("/v1/tenants/", v.Tenant, "/events/", r.PathValue("event_id"), "/lineage"), &doc); err != nil {
 		c.fail(w, r, v, err)
 		return

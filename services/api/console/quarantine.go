@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 // Quarantine triage: the tenant's quarantined records by rule and file, one
@@ -26,44 +28,9 @@ func init() {
 // filtered replay sends the same ones.
 var quarantineFilters = []string{"rule", "file", "status", "stage", "record_type", "entity_kind"}
 
-// quarantineItem is one record of GET /v1/tenants/{t}/quarantine[/{id}].
-type quarantineItem struct {
-	ID             string                      `json:"id"`
-	Stage          string                      `json:"stage"`
-	VPD            string                      `json:"vpd"`
-	Lineage        lineage                     `json:"lineage"`
-	RecordType     string                      `json:"record_type"`
-	EntityKind     string                      `json:"entity_kind"`
-	Violations     []violation                 `json:"violations"`
-	Errors         int                         `json:"errors"`
-	Warnings       int                         `json:"warnings"`
-	RuleSetVersion string                      `json:"rule_set_version"`
-	Status         string                      `json:"status"`
-	ReplayID       *string                     `json:"replay_id"`
-	QuarantinedAt  string                      `json:"quarantined_at"`
-	Raw            struct{ Fields []rawField } `json:"raw"`
-	// Canonical is present only for a key with people:sensitive.
-	Canonical json.RawMessage `json:"canonical"`
-}
-
-type lineage struct {
-	FileName   string `json:"file_name"`
-	FileSHA256 string `json:"file_sha256"`
-	Line       int64  `json:"line"`
-}
-
-type violation struct {
-	Rule     string `json:"rule"`
-	Field    string `json:"field"`
-	Message  string `json:"message"`
-	Severity string `json:"severity"`
-}
-
-type rawField struct {
-	Name     string  `json:"name"`
-	Value    *string `json:"value"`
-	Redacted bool    `json:"redacted"`
-}
+// quarantineItem is one record of GET /v1/tenants/{t}/quarantine[/{id}]
+// (and …/files/{sha256}/quarantine), with what the pages ask of it.
+type quarantineItem struct{ store.QuarantineItem }
 
 // Replayable mirrors the api's rule (docs/api.md, Replays) so the page
 // offers a checkbox only where a replay can succeed; the api checks again.

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -88,6 +89,8 @@ var funcs = template.FuncMap{
 		}
 		return template.URL("?" + q.Encode())
 	},
+	"source":       eventSource,
+	"reportStatus": reportStatus,
 	"deref64": func(n *int64) int64 {
 		if n == nil {
 			return 0
@@ -151,4 +154,29 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// eventSource is an event's own source (file and line), from its data.
+func eventSource(data json.RawMessage) (src struct {
+	FileName   string `json:"file_name"`
+	FileSHA256 string `json:"file_sha256"`
+	Line       int64  `json:"line"`
+}) {
+	var ev struct {
+		Source json.RawMessage `json:"source"`
+	}
+	if json.Unmarshal(data, &ev) == nil {
+		_ = json.Unmarshal(ev.Source, &src)
+	}
+	return src
+}
+
+// reportStatus is a file report's status, "" for none (a replay batch's
+// report is null until it arrives).
+func reportStatus(report json.RawMessage) string {
+	var rep struct {
+		Status string `json:"status"`
+	}
+	_ = json.Unmarshal(report, &rep)
+	return rep.Status
 }

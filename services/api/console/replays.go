@@ -1,9 +1,10 @@
 package console
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
+
+	"github.com/esrflow/esrflow/services/api/store"
 )
 
 // Replays: the tenant's replays of quarantined records, and each one's
@@ -16,19 +17,8 @@ func init() {
 }
 
 // replay is GET /v1/tenants/{t}/replays/{id} (the listing has the same
-// fields without row_outcomes).
-type replay struct {
-	ReplayID    string         `json:"replay_id"`
-	RequestedBy string         `json:"requested_by"`
-	Reason      string         `json:"reason"`
-	RequestedAt string         `json:"requested_at"`
-	Status      string         `json:"status"`
-	Rows        int64          `json:"rows"`
-	Outcomes    map[string]int `json:"outcomes"`
-	CompletedAt *string        `json:"completed_at"`
-	Batches     []replayBatch  `json:"batches"`
-	RowOutcomes []replayRow    `json:"row_outcomes"`
-}
+// fields without row_outcomes), with what the pages ask of it.
+type replay struct{ store.ReplayDetail }
 
 // OutcomeCounts are the outcome counts in a fixed order, each shown even
 // when zero, so a glance down the column compares like with like.
@@ -43,35 +33,6 @@ func (r *replay) OutcomeCounts() []outcomeCount {
 type outcomeCount struct {
 	Outcome string
 	Count   int
-}
-
-type replayBatch struct {
-	Batch      int             `json:"batch"`
-	FileName   string          `json:"file_name"`
-	FileSHA256 string          `json:"file_sha256"`
-	Settled    bool            `json:"settled"`
-	Report     json.RawMessage `json:"report"`
-}
-
-// ReportStatus is the batch's file report status, "" until it arrives.
-func (b replayBatch) ReportStatus() string {
-	var rep struct {
-		Status string `json:"status"`
-	}
-	_ = json.Unmarshal(b.Report, &rep) // null until the report arrives
-	return rep.Status
-}
-
-type replayRow struct {
-	QuarantineID string      `json:"quarantine_id"`
-	Lineage      lineage     `json:"lineage"`
-	Batch        int         `json:"batch"`
-	Outcome      string      `json:"outcome"`
-	Violations   []violation `json:"violations"`
-	Events       []struct {
-		EventID string `json:"event_id"`
-		Type    string `json:"type"`
-	} `json:"events"`
 }
 
 func (c *Console) replayList(w http.ResponseWriter, r *http.Request, v *view) {
