@@ -155,3 +155,19 @@ func Quote(v string) string {
 	}
 	return strconv.Quote(v)
 }
+
+// LooksLikeRecordCode reports whether s has the shape of a record code: 1-4
+// upper-case letters or digits. A first field of another shape is not
+// named as a record type (in problems, or by the api's raw lines view):
+// it may be personal data on a line that lost its code.
+func LooksLikeRecordCode(s string) bool {
+	if len(s) == 0 || len(s) > 4 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}

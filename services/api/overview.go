@@ -21,21 +21,6 @@ var london = func() *time.Location {
 	return l
 }()
 
-// whoami is who a request's key says the caller is (docs/api.md, Who am
-// I). Never the key or its hash.
-type whoami struct {
-	Name string `json:"name"`
-	// Tenants are the key's tenants, sorted, or ["*"] for every tenant.
-	Tenants []string `json:"tenants"`
-	// Scopes are the scopes the key was granted (canonical names);
-	// EffectiveScopes what it acts with: admin's implied scopes added.
-	Scopes          []string `json:"scopes"`
-	EffectiveScopes []string `json:"effective_scopes"`
-	ExpiresAt       *string  `json:"expires_at"`
-	// Open is the open mode: no clients configured, the caller anonymous.
-	Open bool `json:"open"`
-}
-
 // openScopes are what an anonymous caller acts with in the open mode:
 // every read guard lets through without a key, which leaves out the
 // scopes that change things and people:sensitive (never held, so answers
@@ -49,11 +34,11 @@ func openScopes() []string {
 func (s *Service) getWhoami(w http.ResponseWriter, r *http.Request) {
 	c := clientOf(r)
 	if c == nil { // guard let it through without a key: the open mode
-		writeJSON(w, http.StatusOK, whoami{Name: auth.Anonymous, Tenants: []string{auth.AllTenants}, Scopes: []string{},
+		writeJSON(w, http.StatusOK, auth.Identity{Name: auth.Anonymous, Tenants: []string{auth.AllTenants}, Scopes: []string{},
 			EffectiveScopes: openScopes(), Open: true})
 		return
 	}
-	out := whoami{Name: c.Name(), Tenants: c.Tenants(), Scopes: c.Scopes(), EffectiveScopes: c.EffectiveScopes()}
+	out := auth.Identity{Name: c.Name(), Tenants: c.Tenants(), Scopes: c.Scopes(), EffectiveScopes: c.EffectiveScopes()}
 	if c.AllTenants() {
 		out.Tenants = []string{auth.AllTenants}
 	}

@@ -112,7 +112,7 @@ func SplitterFor(dialect string, delim byte) Splitter {
 func goSplitter(split func(string) []string) Splitter {
 	return func(t string) (string, []string) {
 		f := bound(split(t))
-		if len(f) > 0 && looksLikeCode(f[0]) {
+		if len(f) > 0 && format.LooksLikeRecordCode(f[0]) {
 			return f[0], f[1:]
 		}
 		return "", f
@@ -126,20 +126,6 @@ func bound(f []string) []string {
 		return f[:format.DefaultMaxColumns]
 	}
 	return f
-}
-
-// looksLikeCode is the parsers' test for a record code: 1-4 upper-case
-// letters or digits (format's stream package, which is internal).
-func looksLikeCode(s string) bool {
-	if len(s) == 0 || len(s) > 4 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // Read returns lines from..to of f (1-based physical lines, blank ones

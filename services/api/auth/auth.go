@@ -391,3 +391,19 @@ func (c *Caller) EffectiveScopes() []string {
 	}
 	return out
 }
+
+// Identity is who a request's key says the caller is: GET /v1/whoami
+// (docs/api.md, Who am I), and what the console keeps of a sign-in. Never
+// the key or its hash.
+type Identity struct {
+	Name string `json:"name"`
+	// Tenants are the key's tenants, sorted, or ["*"] for every tenant.
+	Tenants []string `json:"tenants"`
+	// Scopes are the scopes the key was granted (canonical names);
+	// EffectiveScopes what it acts with: admin's implied scopes added.
+	Scopes          []string `json:"scopes"`
+	EffectiveScopes []string `json:"effective_scopes"`
+	ExpiresAt       *string  `json:"expires_at"`
+	// Open is the open mode: no clients configured, the caller anonymous.
+	Open bool `json:"open"`
+}

@@ -5,31 +5,24 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/esrflow/esrflow/services/api/auth"
 )
 
 // whoami is GET /v1/whoami: the signed-in key as the api sees it.
-type whoami struct {
-	Name    string   `json:"name"`
-	Tenants []string `json:"tenants"`
-	Scopes  []string `json:"scopes"`
-	// EffectiveScopes are Scopes with what admin implies.
-	EffectiveScopes []string `json:"effective_scopes"`
-	ExpiresAt       *string  `json:"expires_at"`
-	// Open is the api's open mode: no clients configured, reads need no key.
-	Open bool `json:"open"`
-}
+type whoami struct{ auth.Identity }
 
 // Can says whether the key holds scope (admin implies every scope). The
 // pages use it to offer an action or not; the api checks it regardless.
 func (w *whoami) Can(scope string) bool {
-	return slices.Contains(w.EffectiveScopes, scope) || slices.Contains(w.Scopes, scope) || slices.Contains(w.Scopes, "admin")
+	return slices.Contains(w.EffectiveScopes, scope) || slices.Contains(w.Scopes, scope) || slices.Contains(w.Scopes, auth.ScopeAdmin)
 }
 
 // Admin says whether the key holds the admin scope.
-func (w *whoami) Admin() bool { return slices.Contains(w.Scopes, "admin") }
+func (w *whoami) Admin() bool { return slices.Contains(w.Scopes, auth.ScopeAdmin) }
 
 // AllTenants says whether the key may see every tenant.
-func (w *whoami) AllTenants() bool { return slices.Contains(w.Tenants, "*") }
+func (w *whoami) AllTenants() bool { return slices.Contains(w.Tenants, auth.AllTenants) }
 
 type signInPage struct {
 	Next    string

@@ -358,23 +358,11 @@ func (s *Reader) ProblemRow(line int, recordType string, fields []string, rule, 
 // text.
 func (s *Reader) Unknown(line int, code, dialect string, fields []string) format.Row {
 	typ, msg := "", "line does not start with a known "+dialect+" record type (value not shown)"
-	if looksLikeCode(code) {
+	if format.LooksLikeRecordCode(code) {
 		typ = strings.Clone(code)
 		msg = format.Quote(code) + " is not a known " + dialect + " record type"
 	}
 	return s.ProblemRow(line, typ, fields, format.RuleRecordType, msg)
-}
-
-func looksLikeCode(s string) bool {
-	if len(s) == 0 || len(s) > 4 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // MsgQuote is the message of a quote problem.
