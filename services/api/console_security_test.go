@@ -497,3 +497,164 @@ func TestConsoleSecureCookieOverTLS(t *testing.T) {
 		t.Fatalf("cookie over TLS: %+v, want Secure, HttpOnly, Strict, /console", ck)
 	}
 }
+
+// postRaw posts form to path on srv with the given extra headers through
+// c (not following redirects) and returns the status and the body's text.
+func postRaw(t *testing.T, c *http.Client, srv *httptest.Server, path string, form url.Values, hdr map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	doc, err := goquery.NewDocumentFromReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, doc.Text()
+}
+
+// TestConsoleCSRFEveryAction: every POST route of the console refuses a
+// missing token, a wrong one, and a request the browser marks as from
+// another site or whose Origin is another site, even with the right
+// token; a GET of an action's address does not act; and nothing was done.
+func TestConsoleCSRFEveryAction(t *testing.T) {
+	e, _, srv := consoleEnv(t, "sqlite:"+t.TempDir()+"/api.db")
+	const shaH = "4444444444444444444444444444444444444444444444444444444444444444"
+	qr := qrec("RXX", "GO_412_RXX.DAT", sha1, 3, internalv1.StageValidate, "PRA", "person", praFields(), violation("ESR-X001", "person_id", internalv1.SeverityError))
+	e.produce(true, e.reportV4(heldReport("RXX", "GO_412_HELD.DAT", shaH, 5, time.Now().UTC(), internalv1.FileHold{Feed: "412/EXP", AwaitingSequences: []int64{4}})),
+		e.quarantine(qr, 2))
+	qid := store.QuarantineID("RXX", sha1, 3)
+	waitKey(t, srv, consoleOpsKey, "/v1/tenants/RXX/files/"+shaH, http.StatusOK, `"status":"HELD"`)
+	waitKey(t, srv, consoleOpsKey, "/v1/tenants/RXX/quarantine/"+qid, http.StatusOK, `"status":"open"`)
+
+	ops := newBrowser(t, srv)
+	ops.signIn(consoleOpsKey)
+	other := newBrowser(t, srv)
+	other.signIn(consoleRYYKey)
+	c := noFollow(ops.c.Jar)
+	reason := "csrf test"
+	// Every POST route of the console (grep addRoute and console.go), with
+	// a form that would act if it were let through.
+	actions := map[string]url.Values{
+		"/console/t/RXX/files/" + shaH + "/release":               {"reason": {reason}},
+		"/console/t/RXX/files/" + shaH + "/discard":               {"reason": {reason}},
+		"/console/t/RXX/held-batches/hb-9f2c4e1a7b3d5f6e/release": {"reason": {reason}},
+		"/console/t/RXX/held-batches/hb-9f2c4e1a7b3d5f6e/reject":  {"reason": {reason}},
+		"/console/t/RXX/quarantine/replay":                        {"reason": {reason}, "id": {qid}, "idempotency_key": {"csrf-1"}},
+		"/console/sign-out":                                       {},
+	}
+	sameSite := map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": srv.URL}
+	for path, form := range actions {
+		for name, tc := range map[string]struct {
+			token string
+			hdr   map[string]string
+		}{
+			"no token":                 {"", sameSite},
+			"a wrong token":            {"AAAA" + ops.csrf[4:], sameSite},
+			"another session's token":  {other.csrf, sameSite},
+			"cross-site fetch":         {ops.csrf, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}},
+			"same-site, other origin":  {ops.csrf, map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "https://sub.evil.example"}},
+			"another Origin, no fetch": {ops.csrf, map[string]string{"Origin": "https://evil.example"}},
+		} {
+			f := cloneValues(form)
+			if tc.token != "" {
+				f.Set("csrf", tc.token)
+			}
+			if code, text := postRaw(t, c, srv, path, f, tc.hdr); code != http.StatusForbidden {
+				t.Errorf("POST %s with %s: %d, want 403: %.200q", path, name, code, strings.Join(strings.Fields(text), " "))
+			}
+		}
+		// A GET of the action's address is no action.
+		resp, err := c.Get(srv.URL + path + "?" + cloneValues(form).Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("GET %s: %d, want 404 or 405", path, resp.StatusCode)
+		}
+	}
+	// Signing in from another site (login CSRF) is refused too.
+	if code, _ := postRaw(t, noFollow(nil), srv, "/console/sign-in", url.Values{"key": {consoleOpsKey}},
+		map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}); code != http.StatusForbidden {
+		t.Errorf("cross-site sign-in: %d, want 403", code)
+	}
+
+	// Nothing was done, and the session is still there.
+	if code, body := do(t, srv, http.MethodGet, "/v1/tenants/RXX/audit", consoleOpsKey, ""); code != http.StatusOK || body != `{"audit":[]}` {
+		t.Errorf("audit after refused posts: %d %s, want none", code, body)
+	}
+	if ids := consoleReplays(t, srv); len(ids) != 0 {
+		t.Errorf("replays after refused posts: %q", ids)
+	}
+	if _, body := do(t, srv, http.MethodGet, "/v1/tenants/RXX/files/"+shaH, consoleOpsKey, ""); strings.Contains(body, "REQUESTED") {
+		t.Errorf("the held file has a decision after refused posts: %s", body)
+	}
+	if code, doc := ops.get("/console/overview"); code != http.StatusOK || doc.Find(`input[name=key]`).Length() != 0 {
+		t.Errorf("after refused sign-outs the overview: %d, want the session kept", code)
+	}
+	// And the same forms with the token, from the console, do act: the
+	// refusals above were not for another reason.
+	for path, form := range actions {
+		if path == "/console/sign-out" || strings.HasSuffix(path, "/discard") || strings.HasSuffix(path, "/reject") {
+			continue
+		}
+		if code, doc := ops.post(path, cloneValues(form)); code != http.StatusOK {
+			t.Errorf("POST %s with the token: %d %q", path, code, texts(doc, "main"))
+		}
+	}
+	if code, body := do(t, srv, http.MethodGet, "/v1/tenants/RXX/audit", consoleOpsKey, ""); code != http.StatusOK || strings.Count(body, `"command_id"`) < 2 {
+		t.Errorf("audit after the console's own posts: %d %s, want the decisions", code, body)
+	}
+}
+
+// TestConsoleRevokedKey: a session whose database key is revoked ends at
+// the next page: the user is sent to sign in and the cookie cleared.
+func TestConsoleRevokedKey(t *testing.T) {
+	_, _, srv := consoleEnv(t, "sqlite:"+t.TempDir()+"/api.db")
+	code, k, body := createKey(t, srv.URL, consoleOpsKey, `{"name":"console-soon-revoked","tenants":["RXX"],"scopes":["files:read","batches:read"]}`)
+	if code != http.StatusCreated {
+		t.Fatalf("creating a key: %d %s", code, body)
+	}
+	b := newBrowser(t, srv)
+	if code, doc := b.signIn(k.Key); code != http.StatusOK || doc.Find(`input[name=key]`).Length() != 0 {
+		t.Fatalf("sign-in with the new key: %d %q", code, texts(doc, "main"))
+	}
+	if code, _ := b.get("/console/t/RXX/files"); code != http.StatusOK {
+		t.Fatalf("files before revocation: %d", code)
+	}
+	if code, body := do(t, srv, http.MethodDelete, "/v1/keys/"+k.ID, consoleOpsKey, ""); code != http.StatusOK {
+		t.Fatalf("revoking: %d %s", code, body)
+	}
+	resp, err := noFollow(b.c.Jar).Get(srv.URL + "/console/t/RXX/files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/console/sign-in?") || !strings.Contains(loc, "why=expired") {
+		t.Errorf("a page after revocation: %d to %q, want sign-in (expired)", resp.StatusCode, loc)
+	}
+	if ck := sessionCookie(resp); ck == nil || ck.MaxAge >= 0 {
+		t.Errorf("a page after revocation: cookie %v, want it cleared", ck)
+	}
+	if _, doc := b.get(resp.Header.Get("Location")); !strings.Contains(doc.Text(), "revoked") {
+		t.Errorf("the sign-in page after revocation: %q, want it to say why", texts(doc, "main"))
+	}
+	if _, doc := b.get("/console/overview"); doc.Find(`input[name=key]`).Length() != 1 {
+		t.Errorf("after revocation the overview: %q, want sign-in", texts(doc, "main"))
+	}
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
