@@ -1,6 +1,11 @@
 package api
 
 import (
+	"encoding/json"
+	"fmt"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -657,4 +662,94 @@ func cloneValues(v url.Values) url.Values {
 		out[k] = append([]string(nil), vs...)
 	}
 	return out
+}
+
+// TestConsoleLimits: an oversized form, a replay of hundreds of ids, and
+// odd tenants and ids in the path each get a clean page (an HTML answer
+// under 500), never a 500 or a panic; and the console logs no value of
+// them.
+func TestConsoleLimits(t *testing.T) {
+	e := newEnv(t)
+	core, logs := observer.New(zapcore.DebugLevel)
+	log := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
+	_, srv := e.startWith(Config{DBURL: "sqlite:" + t.TempDir() + "/api.db", Group: "console-limits", Clients: consoleClients}, log)
+	ops := newBrowser(t, srv)
+	if code, _ := ops.signIn(consoleOpsKey); code != http.StatusOK {
+		t.Fatalf("sign-in: %d", code)
+	}
+	const secret = "ZQ-personal-9F3" // stands for any value the user sent
+	clean := func(what string, code int, doc *goquery.Document) {
+		t.Helper()
+		if code >= 500 || code < 200 {
+			t.Errorf("%s: %d %q, want a clean page", what, code, texts(doc, "main"))
+		}
+		if doc.Find("main").Length() != 1 {
+			t.Errorf("%s: %d, not a console page", what, code)
+		}
+	}
+
+	// Oversized forms: the console reads at most 64 KiB.
+	big := strings.Repeat(secret, 70<<10/len(secret))
+	code, doc := ops.post("/console/t/RXX/quarantine/replay", url.Values{"reason": {big}, "id": {"x"}})
+	clean("an oversized replay form", code, doc)
+	if code != http.StatusBadRequest || !strings.Contains(doc.Text(), "could not be read") {
+		t.Errorf("an oversized replay form: %d %q, want 400 could not be read", code, texts(doc, "main"))
+	}
+	code, doc = ops.send(http.MethodPost, "/console/sign-in", url.Values{"key": {big}})
+	if code != http.StatusBadRequest || !strings.Contains(doc.Text(), "could not be read") {
+		t.Errorf("an oversized sign-in form: %d %q, want 400 could not be read", code, texts(doc, "main"))
+	}
+	// Hundreds of ids: within the form's limit; the api says what is wrong.
+	for _, n := range []int{300, 501, 1500} {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("q-%s-%04d", secret, i)
+		}
+		code, doc := ops.post("/console/t/RXX/quarantine/replay", url.Values{"reason": {"many"}, "id": ids, "idempotency_key": {fmt.Sprint("many-", n)}})
+		clean(fmt.Sprintf("a replay of %d ids", n), code, doc)
+		if code == http.StatusOK {
+			t.Errorf("a replay of %d unknown ids: 200 %q", n, texts(doc, "main"))
+		}
+	}
+
+	// Odd tenants and ids in the path, on every page of a tenant.
+	odd := []string{"%00", "%0D%0ASet-Cookie:%20x=y", strings.Repeat("A", 4000), "%2F%2Fevil.example", "%2E", "%252E%252E",
+		"%C3%A9", "%FF%FE", "%5C%5Cevil", "a%2F..%2F..%2Fb", "%3Cscript%3E", secret}
+	pages := []string{"/files", "/files?status=%00", "/quarantine", "/quarantine?rule=%00&limit=-1", "/held-batches", "/lineage",
+		"/lineage?since=" + url.QueryEscape(secret), "/audit?limit=99999999999999999999", "/replays?limit=-5", "/replays/x"}
+	var paths []string
+	for _, t := range odd {
+		for _, pg := range pages {
+			paths = append(paths, "/console/t/"+t+pg)
+		}
+		for _, pg := range []string{"/files/", "/quarantine/", "/held-batches/", "/replays/", "/people/", "/events/"} {
+			paths = append(paths, "/console/t/RXX"+pg+t)
+		}
+		paths = append(paths, "/console/t/RXX/files/"+t+"/events", "/console/t/RXX/files/"+t+"/lines?line="+t,
+			"/console/t/RXX/files/"+sha1+"/lines?line="+t+"&context="+t, "/console/t/RXX/people/"+t+"/events")
+	}
+	for _, p := range paths {
+		code, doc := ops.get(p)
+		clean("GET "+p, code, doc)
+	}
+	for _, p := range []string{"/console/t/%00/files/x/release", "/console/t/RXX/held-batches/%00/reject", "/console/t/" + strings.Repeat("A", 4000) + "/quarantine/replay"} {
+		code, doc := ops.post(p, url.Values{"reason": {secret}})
+		clean("POST "+p, code, doc)
+	}
+	code, doc = ops.get("/console/overview")
+	if code != http.StatusOK || doc.Find(`input[name=key]`).Length() != 0 {
+		t.Errorf("after all that the overview: %d, want the session kept", code)
+	}
+
+	// The console logged nothing the user sent: no value, no path.
+	for _, l := range logs.All() {
+		b, _ := json.Marshal(l.ContextMap())
+		text := l.Message + " " + string(b)
+		if strings.Contains(text, secret) || strings.Contains(text, "evil") || strings.Contains(text, "<script") {
+			t.Errorf("a log entry carries what the user sent: %s", text)
+		}
+		if l.LoggerName == "console" && l.Level >= zapcore.ErrorLevel {
+			t.Errorf("the console logged an error: %s", text)
+		}
+	}
 }
