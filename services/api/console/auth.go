@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -112,10 +113,24 @@ func (c *Console) clearCookie(w http.ResponseWriter, r *http.Request) {
 func (c *Console) secure(r *http.Request) bool { return r.TLS != nil || c.cfg.SecureCookies }
 
 // safeNext keeps a post-sign-in destination only if it is a console path
-// on this host: never an open redirect.
+// on this host: never an open redirect, and never a path a browser would
+// take out of the console. So no backslash (browsers read it as a slash),
+// no control character (browsers drop tabs and newlines from a URL, and
+// Location cannot carry them), and no dot segment, escaped or not:
+// browsers resolve "%2e%2e" as "..", so "/console/%2e%2e/x" is "/x".
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/console/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, "/console/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || strings.ContainsAny(u.Path, "\\") {
+		return ""
+	}
+	for _, seg := range strings.Split(u.Path, "/") { // Path is unescaped
+		if seg == "." || seg == ".." {
+			return ""
+		}
 	}
 	return next
 }

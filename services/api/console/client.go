@@ -74,6 +74,12 @@ func (c client) do(ctx context.Context, method, path string, body, out any) erro
 	}
 	var rw responseBuffer
 	c.api.ServeHTTP(&rw, req)
+	if rw.status >= 300 && rw.status < 400 {
+		// The api answers no route with a redirect: its router does, to
+		// the cleaned path, when a value from the page's own path is "."
+		// or "..". Nothing has that id.
+		return &apiError{Status: http.StatusNotFound, Detail: "not found"}
+	}
 	if rw.status >= 400 {
 		var p struct {
 			Detail string `json:"detail"`
@@ -88,7 +94,9 @@ func (c client) do(ctx context.Context, method, path string, body, out any) erro
 		return nil
 	}
 	if err := json.Unmarshal(rw.body.Bytes(), out); err != nil {
-		return fmt.Errorf("%s %s: decoding the answer: %w", method, req.URL.Path, err)
+		// Not the path: it may hold a person id, and the error is logged
+		// (with the console's route, which says which call it was).
+		return fmt.Errorf("%s: decoding the api's answer: %w", method, err)
 	}
 	return nil
 }

@@ -49,12 +49,18 @@ func (c *Console) lineageSearch(w http.ResponseWriter, r *http.Request, v *view)
 	q := r.URL.Query()
 	// The form is a GET, so an id typed in lands on its page's own address,
 	// which can be bookmarked and shared like any other.
-	if id := strings.TrimSpace(q.Get("event")); id != "" {
-		http.Redirect(w, r, p("/console/t/", v.Tenant, "/events/", id), http.StatusSeeOther)
-		return
-	}
-	if id := strings.TrimSpace(q.Get("person")); id != "" {
-		http.Redirect(w, r, p("/console/t/", v.Tenant, "/people/", id), http.StatusSeeOther)
+	for _, s := range []struct{ param, page, what string }{{"event", "/events/", "event"}, {"person", "/people/", "person"}} {
+		id := strings.TrimSpace(q.Get(s.param))
+		switch id {
+		case "":
+			continue
+		case ".", "..":
+			// No id, and as a path segment (even escaped) the browser
+			// would resolve it to another page.
+			c.fail(w, r, v, &apiError{Status: http.StatusNotFound, Detail: "no " + s.what + " has the id " + id})
+			return
+		}
+		http.Redirect(w, r, p("/console/t/", v.Tenant, s.page, id), http.StatusSeeOther)
 		return
 	}
 	v.Title = "Lineage"
