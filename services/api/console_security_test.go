@@ -189,7 +189,7 @@ func TestConsoleTemplateLinks(t *testing.T) {
 		t.Fatalf("templates: %v %d", err, len(files))
 	}
 	stub := map[string]any{}
-	for _, f := range []string{"when", "ago", "short", "pct", "link", "query", "deref64", "deref",
+	for _, f := range []string{"when", "ago", "short", "pct", "link", "query", "deref64", "deref", "source", "reportStatus",
 		"and", "or", "not", "len", "index", "slice", "print", "printf", "println", "eq", "ne", "lt", "le", "gt", "ge", "html", "js", "urlquery", "call"} {
 		stub[f] = func(...any) string { return "" }
 	}

@@ -90,7 +90,9 @@ func (s *sealer) open(r *http.Request, now time.Time) (session, error) {
 	if err != nil {
 		return session{}, errNoSession
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(c.Value)
+	// Strict: a cookie has one encoding, so no changed character (in the
+	// unused bits of the last one) decodes to the same sealed bytes.
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(c.Value)
 	if err != nil || len(raw) < s.aead.NonceSize() {
 		return session{}, errNoSession
 	}
