@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -315,6 +317,29 @@ func TestPipelineDefaultsAreTheStagesGroups(t *testing.T) {
 		}
 		if string(m[1]) != c.group {
 			t.Errorf("%s names its group %s, DefaultPipelineGroups %s: change both together", c.file, m[1], c.group)
+		}
+	}
+}
+
+// The console's overview with the broker down: the Pipeline table says
+// each group could not be read, and the tenants are still shown.
+func TestConsoleOverviewPipelineUnread(t *testing.T) {
+	e, _, srv := consoleEnv(t, dbtest.SQLiteURL(t))
+	e.broker.Close()
+	ops := newBrowser(t, srv)
+	code, doc := ops.signIn(consoleOpsKey)
+	if code != http.StatusOK {
+		t.Fatalf("sign-in: %d %q", code, texts(doc, "main"))
+	}
+	if got := texts(doc, "#tenants tbody th[scope=row]"); !slices.Equal(got, []string{"RXX", "RYY"}) {
+		t.Errorf("overview tenants = %q, want RXX and RYY from the database", got)
+	}
+	if got := texts(doc, "#pipeline tbody th[scope=row]"); !slices.Equal(got, []string{"ingest", "normalise", "validate", "publish", "api"}) {
+		t.Errorf("pipeline stages = %q, want every configured group, unread", got)
+	}
+	for _, state := range texts(doc, "#pipeline tbody td[data-label=State]") {
+		if state != "unread: Kafka could not be reached" && state != "unread: Kafka did not answer within 2s" {
+			t.Errorf("pipeline state %q, want unread", state)
 		}
 	}
 }
