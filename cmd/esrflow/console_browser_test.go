@@ -36,7 +36,6 @@ const (
 	consoleAdmin  = "console-e2e-platform-key"
 )
 
-
 // chrome starts headless Chromium for the test (a fresh profile) and
 // returns a tab's context. Without Chromium the test skips, and fails in
 // CI, where .ci/run installs it.
