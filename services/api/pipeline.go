@@ -118,7 +118,8 @@ type pipelineStatus struct {
 	Stage string `json:"stage"`
 	// Lag sums, over the partitions the group has committed to or is
 	// assigned, the read-committed end offset less the committed offset
-	// (the whole partition when nothing is committed). nil when there is
+	// (the whole partition when nothing is committed); transaction markers
+	// count, as offsets do. nil when there is
 	// nothing to measure from (no commit, no member) or it could not be
 	// read.
 	Lag     *int64 `json:"lag"`
@@ -197,7 +198,10 @@ func (p *pipelineReader) get(ctx context.Context) []pipelineStatus {
 // read describes the groups, fetches their commits and lists the
 // partitions' read-committed ends (the last stable offsets: the stages
 // write in transactions, and a high watermark would count an open
-// transaction's records and the markers no consumer is ever given).
+// transaction's records, which no stage may read yet). A commit marker
+// takes an offset no consumer is given, so a stage that has read
+// everything may still lag by one per partition: only reading the log
+// would tell, and the overview does not.
 func (p *pipelineReader) read(ctx context.Context) []pipelineStatus {
 	out := make([]pipelineStatus, 0, len(p.groups))
 	if len(p.groups) == 0 {
