@@ -14,7 +14,6 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect
-	github.com/chromedp/chromedp v0.23.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-openapi/jsonpointer v0.22.5 // indirect
@@ -69,6 +68,7 @@ replace github.com/esrflow/esrflow/platform => ../../platform
 replace github.com/esrflow/esrflow/esr => ../../esr
 
 require (
+	github.com/chromedp/chromedp v0.23.0
 	github.com/esrflow/esrflow/schemas v0.0.0
 	github.com/esrflow/esrflow/services/api v0.0.0
 	github.com/esrflow/esrflow/services/ingest v0.0.0
