@@ -83,8 +83,9 @@ func commitAs(t *testing.T, adm *kadm.Client, group, topic string, at map[int32]
 }
 
 // The pipeline on a real broker: a topic of three partitions holding 10, 5
-// and 3 records (produced outside a transaction, so the read-committed ends
-// are exactly 10, 5 and 3). normalise is a live member that committed 4 and
+// and 3 committed records (produced outside a transaction, so the
+// read-committed ends are exactly 10, 5 and 3; partition 1 also has an open
+// transaction's records, which do not count). normalise is a live member that committed 4 and
 // 5 (lag 6 + 0 + the whole 3 of the partition it never committed = 9);
 // validate a group with no member that committed 10 and 2 (0 + 3 + 3 = 6);
 // publish a group the broker does not know (Dead, lag null); ingest's
@@ -109,6 +110,16 @@ func TestOverviewPipeline(t *testing.T) {
 		}
 	}
 	if err := plain.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// Two more records in partition 1 in a transaction left open: past the
+	// high watermark's end, not the read-committed end the lag is of.
+	open := testkit.Client(t, seeds, kgo.TransactionalID("pipeline-open"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := open.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := open.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 1, Value: []byte("x")},
+		&kgo.Record{Topic: topic, Partition: 1, Value: []byte("x")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	member := testkit.Client(t, seeds, kgo.ConsumerGroup("esrflow-normalise"), kgo.ConsumeTopics(topic),
