@@ -36,7 +36,6 @@ const (
 	consoleAdmin  = "console-e2e-platform-key"
 )
 
-
 // chrome starts headless Chromium for the test (a fresh profile) and
 // returns a tab's context. Without Chromium the test skips, and fails in
 // CI, where .ci/run installs it.
@@ -315,7 +314,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	// The overview: both trusts, R07 with its held batch.
 	text = ops.until("/console/overview", "1 held")
 	var rows []string
-	rows = read(ops, "overview rows", chromedp.Evaluate[[]string](`[...document.querySelectorAll("table tbody th[scope=row]")].map(e => e.textContent.trim())`))
+	rows = read(ops, "overview rows", chromedp.Evaluate[[]string](`[...document.querySelectorAll("#tenants tbody th[scope=row]")].map(e => e.textContent.trim())`))
 	if !slices.Equal(rows, []string{"R07", "RXX"}) {
 		t.Errorf("overview tenants = %q, want R07 and RXX", rows)
 	}
@@ -459,7 +458,7 @@ func consoleIsolation(t *testing.T, browser context.Context, st *stack.Stack, rx
 	b.signIn(consoleRXXOp)
 	var rows []string
 	b.open("/console/overview")
-	rows = read(b, "overview rows", chromedp.Evaluate[[]string](`[...document.querySelectorAll("table tbody th[scope=row]")].map(e => e.textContent.trim())`))
+	rows = read(b, "overview rows", chromedp.Evaluate[[]string](`[...document.querySelectorAll("#tenants tbody th[scope=row]")].map(e => e.textContent.trim())`))
 	if !slices.Equal(rows, []string{"RXX"}) {
 		t.Errorf("overview for the RXX key = %q, want RXX only", rows)
 	}

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
@@ -132,8 +133,14 @@ type Config struct {
 	// EsrflowTenantSilent alert (deploy/prometheus/alerts.yml), so the
 	// console and the alert agree. Zero means DefaultFreshness.
 	Freshness time.Duration
-	// Now is the api's clock for the overview's "today" and a last file's
-	// age; nil means time.Now. Tests pin it.
+	// OverviewGroups are the consumer groups whose lag GET /v1/tenants
+	// reports as the pipeline, in order (--overview.groups); nil means
+	// DefaultPipelineGroups, empty none. A group of stage "api" is always
+	// this api's own (Group).
+	OverviewGroups []PipelineGroup
+	// Now is the api's clock for the overview's "today", a last file's age
+	// and how long the pipeline's lag is cached; nil means time.Now. Tests
+	// pin it.
 	Now func() time.Time
 
 	tenantsFile string // --tenants.file, loaded by New into Tenants
@@ -181,6 +188,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Webhooks.Timeout, "webhook.timeout", 10*time.Second, "how long one webhook attempt may take (connect, send, answer)")
 	fs.BoolVar(&c.Webhooks.AllowPrivate, "webhook.allow-private", false, "let webhook URLs reach loopback, private and link-local addresses (off: refused, against SSRF)")
 	fs.DurationVar(&c.Freshness, "console.freshness", DefaultFreshness, "how long a tenant may go without an accepted file before GET /v1/tenants marks it stale (keep it the EsrflowTenantSilent alert's window)")
+	c.OverviewGroups = append([]PipelineGroup(nil), DefaultPipelineGroups...)
+	fs.Var((*pipelineGroupsFlag)(&c.OverviewGroups), "overview.groups", "consumer groups whose lag GET /v1/tenants reports, comma-separated stage=group (a trailing ? lists the group only once it has committed offsets; the api stage is always this api's own group); empty: none")
 	fs.StringVar(&c.tenantsFile, "tenants.file", "", "YAML tenants file: HTTP upload then also takes the names of each tenant's CSV staff lists (feeds.csv.lists); unset: ESR names only")
 	fs.BoolFunc("console.disable", "do not serve the operations console at /console", func(string) error {
 		c.Console.Disabled = true
@@ -248,6 +257,10 @@ type Service struct {
 	// commands produces operator decisions. It registers their schema on
 	// first use, so a registry outage at start does not stop the reads.
 	commands *commandProducer
+	// admin reads the stages' consumer groups for the overview; pipeline
+	// caches what it read.
+	admin    *kgo.Client
+	pipeline *pipelineReader
 }
 
 // New opens and migrates the database and prepares the consumer. It reads no
@@ -337,8 +350,20 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		st.Close()
 		return nil, err
 	}
+	akcfg := kcfg
+	if akcfg.ClientID != "" {
+		akcfg.ClientID += "-admin"
+	}
+	admin, err := akcfg.NewClient()
+	if err != nil {
+		commands.close()
+		mat.Close()
+		st.Close()
+		return nil, fmt.Errorf("admin client: %w", err)
+	}
 	access, err := accesslog.New(cfg.AccessLog, st.LogAccess, deps.Log, deps.Metrics)
 	if err != nil {
+		admin.Close()
 		commands.close()
 		mat.Close()
 		st.Close()
@@ -353,11 +378,20 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		deps.Log.Warn("no API clients configured: reads are open to anyone who can reach the port, operate endpoints are refused")
 	}
 	s := &Service{
-		cfg: cfg, log: deps.Log, store: st, mat: mat, access: access, m: m, auth: a, commands: commands,
+		cfg: cfg, log: deps.Log, store: st, mat: mat, access: access, m: m, auth: a, commands: commands, admin: admin,
 		unauth:  newAddrLimiter(cfg.UnauthenticatedRate, cfg.UnauthenticatedBurst),
 		feed:    feeds,
 		whStore: webhook.NewStore(st.DB(), st.Rebind),
 	}
+	groups := cfg.OverviewGroups
+	if groups == nil {
+		groups = DefaultPipelineGroups
+	}
+	apiGroup := cfg.Group
+	if apiGroup == "" {
+		apiGroup = Group
+	}
+	s.pipeline = newPipelineReader(admin, groups, apiGroup, cfg.Now, deps.Log)
 	whCfg := cfg.Webhooks
 	whCfg.Poll, whCfg.Minimise = cfg.FeedPoll, minimise.JSON
 	// A subscription delivers only while its owner's key stands and may
@@ -394,6 +428,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 func (s *Service) Close() {
 	s.access.Close()
 	s.commands.close()
+	s.admin.Close()
 	s.mat.Close()
 	s.store.Close()
 }

@@ -157,8 +157,23 @@ func TestConsoleSignInAndOverview(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("sign-in: %d %q", code, texts(doc, "main"))
 		}
-		if got := texts(doc, "table tbody th[scope=row]"); !slices.Equal(got, []string{"RXX", "RYY"}) {
+		if got := texts(doc, "#tenants tbody th[scope=row]"); !slices.Equal(got, []string{"RXX", "RYY"}) {
 			t.Errorf("overview tenants for ops = %q, want RXX and RYY", got)
+		}
+		// The pipeline: every stage's group, its column headers scoped;
+		// the stages never ran here (no group: Dead, nothing measured)
+		// but the api, whose group is this api's own, consuming.
+		if got := texts(doc, "#pipeline thead th[scope=col]"); !slices.Equal(got, []string{"Stage", "Group", "Lag", "Members", "State"}) {
+			t.Errorf("pipeline columns = %q", got)
+		}
+		if got := texts(doc, "#pipeline tbody th[scope=row]"); !slices.Equal(got, []string{"normalise", "validate", "publish", "api"}) {
+			t.Errorf("pipeline stages = %q, want normalise, validate, publish, api (ingest's replay group has no commit)", got)
+		}
+		if got := texts(doc, "#pipeline tbody tr:nth-child(2) td"); !slices.Equal(got, []string{"esrflow-validate", "none measured", "0", "Dead"}) {
+			t.Errorf("pipeline validate row = %q", got)
+		}
+		if got := texts(doc, "#pipeline tbody tr:last-child td"); len(got) != 4 || got[0] != "console-test" || got[1] == "none measured" {
+			t.Errorf("pipeline api row = %q, want the api's own group console-test with a lag", got)
 		}
 
 		reader := newBrowser(t, srv)
@@ -169,7 +184,7 @@ func TestConsoleSignInAndOverview(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("reader sign-in: %d", code)
 		}
-		if got := texts(doc, "table tbody th[scope=row]"); !slices.Equal(got, []string{"RXX"}) {
+		if got := texts(doc, "#tenants tbody th[scope=row]"); !slices.Equal(got, []string{"RXX"}) {
 			t.Errorf("overview tenants for the RXX reader = %q, want RXX only", got)
 		}
 		if strings.Contains(doc.Text(), "RYY") {

@@ -53,6 +53,9 @@ type regionOverview struct {
 	Tenants          []tenantOverview `json:"tenants"`
 	FreshnessSeconds int64            `json:"freshness_seconds"`
 	Consumer         consumerStatus   `json:"consumer"`
+	// Pipeline is every stage's consumer group, cached for a few seconds
+	// (pipelineTTL): how far behind its input each stage is.
+	Pipeline []pipelineStatus `json:"pipeline"`
 }
 
 type tenantOverview struct {
@@ -86,6 +89,11 @@ type consumerStatus struct {
 }
 
 func (s *Service) getTenants(w http.ResponseWriter, r *http.Request) {
+	// The stages' groups are read from Kafka (or the cache) while the
+	// database answers: a broker that does not answer costs its timeout
+	// once, not on top of the queries.
+	pipeline := make(chan []pipelineStatus, 1)
+	go func() { pipeline <- s.pipeline.get(r.Context()) }()
 	tenants, err := s.visibleTenants(r.Context(), clientOf(r))
 	if err != nil {
 		s.internal(w, r, err)
@@ -120,6 +128,7 @@ func (s *Service) getTenants(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	out.Consumer = consumerStatus{Lag: s.mat.Lag(), StalledSeconds: int64(s.mat.Stalled() / time.Second),
 		Ready: s.mat.Ready(ctx, s.cfg.StallTimeout) == nil}
+	out.Pipeline = <-pipeline
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -13,6 +13,14 @@ type regionOverview struct {
 		StalledSeconds float64 `json:"stalled_seconds"`
 		Ready          bool    `json:"ready"`
 	} `json:"consumer"`
+	Pipeline []struct {
+		Group   string `json:"group"`
+		Stage   string `json:"stage"`
+		Lag     *int64 `json:"lag"`
+		Members int    `json:"members"`
+		State   string `json:"state"`
+		Error   string `json:"error"`
+	} `json:"pipeline"`
 }
 
 type tenantOverview struct {
@@ -46,8 +54,8 @@ type overviewPage struct {
 
 // overview is the region overview: every tenant the key may see, with its
 // last accepted file and age (stale past the freshness window), files held
-// for a sequence, held leaver batches and today's quarantine rate, and the
-// api consumer's lag.
+// for a sequence, held leaver batches and today's quarantine rate, the api
+// consumer's lag, and each stage's consumer group.
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *view) {
 	v.Title = "Region overview"
 	var region regionOverview
