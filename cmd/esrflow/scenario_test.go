@@ -209,10 +209,14 @@ func followReports(ctx context.Context, t *testing.T, st *stack.Stack) *reportLo
 	return l
 }
 
-// nth waits for the tenant's n-th file report (1-based).
+// nth waits for the tenant's n-th file report (1-based). The shared stack
+// reads every scenario's files in turn (some 35 at once at the start), so a
+// report may queue behind many others: the wait gives up after stepTimeout
+// with no report at all arriving, not after stepTimeout in total, so a busy
+// machine is slower but a stalled pipeline still fails.
 func (l *reportLog) nth(t *testing.T, tenantCode string, n int) internalv1.FileReport {
 	t.Helper()
-	deadline := time.Now().Add(stepTimeout)
+	deadline, seen := time.Now().Add(stepTimeout), 0
 	for {
 		l.mu.Lock()
 		var mine []internalv1.FileReport
@@ -220,6 +224,9 @@ func (l *reportLog) nth(t *testing.T, tenantCode string, n int) internalv1.FileR
 			if fr.Tenant == tenantCode {
 				mine = append(mine, fr)
 			}
+		}
+		if len(l.reports) > seen { // the pipeline moved: wait on
+			seen, deadline = len(l.reports), time.Now().Add(stepTimeout)
 		}
 		err := l.err
 		l.mu.Unlock()
@@ -233,7 +240,7 @@ func (l *reportLog) nth(t *testing.T, tenantCode string, n int) internalv1.FileR
 			t.Fatalf("following file reports: %v", err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no file report #%d for %s after %s", n, tenantCode, stepTimeout)
+			t.Fatalf("no file report #%d for %s, and no report of any tenant for %s", n, tenantCode, stepTimeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
