@@ -414,7 +414,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		// request: the page is one access log row, under the signed-in
 		// key's name, and its calls are checked like any caller's.
 		s.console, err = console.New(console.Config{API: s.routes, Secret: cfg.Console.Secret,
-			SecureCookies: cfg.Console.SecureCookies, SessionTTL: cfg.Console.SessionTTL, Log: deps.Log.Named("console")})
+			SecureCookies: cfg.Console.SecureCookies, SessionTTL: cfg.Console.SessionTTL, Log: deps.Log.Named("console"), Now: cfg.Now})
 		if err != nil {
 			s.Close()
 			return nil, err

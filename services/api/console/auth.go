@@ -13,14 +13,19 @@ import (
 // whoami is GET /v1/whoami: the signed-in key as the api sees it.
 type whoami struct{ auth.Identity }
 
-// Can says whether the key holds scope (admin implies every scope). The
-// pages use it to offer an action or not; the api checks it regardless.
-func (w *whoami) Can(scope string) bool {
-	return slices.Contains(w.EffectiveScopes, scope) || slices.Contains(w.Scopes, scope) || slices.Contains(w.Scopes, auth.ScopeAdmin)
-}
+// Can says whether the key acts with scope (its effective scopes: admin's
+// implied ones included). The pages use it to offer an action or not; the
+// api checks it regardless.
+func (w *whoami) Can(scope string) bool { return slices.Contains(w.EffectiveScopes, scope) }
 
 // Admin says whether the key holds the admin scope.
 func (w *whoami) Admin() bool { return slices.Contains(w.Scopes, auth.ScopeAdmin) }
+
+// Grants says whether the key names tenant: a 403 for such a tenant is a
+// missing scope, not another tenant's page.
+func (w *whoami) Grants(tenant string) bool {
+	return w.AllTenants() || slices.ContainsFunc(w.Tenants, func(t string) bool { return strings.EqualFold(t, tenant) })
+}
 
 // AllTenants says whether the key may see every tenant.
 func (w *whoami) AllTenants() bool { return slices.Contains(w.Tenants, auth.AllTenants) }

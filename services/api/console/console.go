@@ -183,7 +183,7 @@ type view struct {
 // key may see it, so a refused page of another tenant does not present
 // that tenant's menu.
 func (v *view) NavTenant() string {
-	if v.User == nil || v.Tenant == "" || !grantsTenant(v.User, v.Tenant) {
+	if v.User == nil || v.Tenant == "" || !v.User.Grants(v.Tenant) {
 		return ""
 	}
 	return v.Tenant

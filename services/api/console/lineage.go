@@ -3,7 +3,6 @@ package console
 import (
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/esrflow/esrflow/services/api/store"
@@ -74,7 +73,7 @@ func (c *Console) lineageSearch(w http.ResponseWriter, r *http.Request, v *view)
 	if err := v.client.get(r.Context(), withQuery(p("/v1/tenants/", v.Tenant, "/events"), api), &latest); err != nil {
 		// A refused feed (no events:read) still leaves the person search;
 		// anything else (another tenant, a bad filter) is the api's answer.
-		if statusOf(err) != http.StatusForbidden || !grantsTenant(v.User, v.Tenant) {
+		if statusOf(err) != http.StatusForbidden || !v.User.Grants(v.Tenant) {
 			c.fail(w, r, v, err)
 			return
 		}
@@ -83,12 +82,6 @@ func (c *Console) lineageSearch(w http.ResponseWriter, r *http.Request, v *view)
 	data.Events = latest.Events
 	v.Data = data
 	c.render(w, http.StatusOK, "lineage", v)
-}
-
-// grantsTenant says whether the signed-in key names tenant: a 403 for such
-// a tenant is a missing scope, not another tenant's page.
-func grantsTenant(w *whoami, tenant string) bool {
-	return w.AllTenants() || slices.ContainsFunc(w.Tenants, func(t string) bool { return strings.EqualFold(t, tenant) })
 }
 
 // eventLineage is one event's lineage: the record it came from (file,
