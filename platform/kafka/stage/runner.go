@@ -352,8 +352,9 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	}
 	if r.cfg.Store != nil {
 		// The store holds committed state only: the aborted writes go with
-		// the discarded Txn, and there is nothing to restore.
-		return nil
+		// the discarded Txn. What the processor derived from them in memory
+		// is rebuilt from the store.
+		return r.rederive()
 	}
 	r.ready.Store(false) // until the state is restored again
 	return r.restoreAll(ctx, restorer)
@@ -547,6 +548,21 @@ func (r *Runner) ownedPartitions() []int32 {
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 	return ps
+}
+
+// rederive has a Stored processor drop and rebuild what it holds in memory
+// of every owned partition, after an aborted transaction.
+func (r *Runner) rederive() error {
+	if r.stored == nil {
+		return nil
+	}
+	for _, p := range r.ownedPartitions() {
+		r.stored.Released(p)
+		if err := r.stored.Restored(p); err != nil {
+			return fmt.Errorf("stage %s: partition %d restored: %w", r.cfg.Name, p, err)
+		}
+	}
+	return nil
 }
 
 // hasState: the stage keeps state, in memory or in a Store.

@@ -91,7 +91,9 @@ type TickChecker interface {
 // tenants a partition holds). Restored is called once partition p's state
 // has been restored or caught up, before any of its records is processed;
 // Released when p is revoked (its state stays in the store, as the
-// checkpoint a later assignment catches up from).
+// checkpoint a later assignment catches up from). After an aborted
+// transaction both are called for every owned partition: what the
+// processor derived in memory from the aborted records must go.
 type Stored interface {
 	Restored(p int32) error
 	Released(p int32)
