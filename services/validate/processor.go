@@ -106,9 +106,9 @@ type openFile struct {
 	startRaw  []byte
 	startHdrs []kgo.RecordHeader
 	judge     *rules.File
-	hdrs    [][]kgo.RecordHeader // each added record's headers, in order
-	known   *fileKnown
-	next    int // the next record's sequence number
+	hdrs      [][]kgo.RecordHeader // each added record's headers, in order
+	known     *fileKnown
+	next      int // the next record's sequence number
 	// reset: a full file whose omissions are corrections replaces what
 	// the tenant knows, so it is judged against itself alone and, once
 	// accepted, forgets everything before it.

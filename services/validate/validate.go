@@ -30,9 +30,9 @@ import (
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/config"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
-	"github.com/esrflow/esrflow/platform/statestore"
 	"github.com/esrflow/esrflow/platform/lifecycle"
 	"github.com/esrflow/esrflow/platform/service"
+	"github.com/esrflow/esrflow/platform/statestore"
 	"github.com/esrflow/esrflow/schemas"
 )
 
