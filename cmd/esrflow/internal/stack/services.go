@@ -82,7 +82,8 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 	}
 	if !cfg.without("publish") {
 		s.pub.cfg = publish.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance,
-			Tenants: cfg.Tenants, Now: cfg.Now, DisableClock: cfg.DisableClock, TickInterval: cfg.TickInterval}
+			Tenants: cfg.Tenants, Now: cfg.Now, DisableClock: cfg.DisableClock, TickInterval: cfg.TickInterval,
+			StateDir: stateDir(cfg.DataDir, "publish", instance)}
 		s.pub.next = make(chan struct{})
 		svc, err := s.newPublish()
 		if err != nil {
