@@ -44,11 +44,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"tenant", "status"}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esrflow_ingest_rows_total",
-			Help: "Data rows written to esr.raw.v1 from accepted files, by tenant.",
+			Help: "Data rows read from accepted files, by tenant: written to esr.raw.v1, or counted on FILE_END because their type is ignored (esrflow_ingest_rows_ignored_total).",
 		}, []string{"tenant"}),
 		rowsIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esrflow_ingest_rows_ignored_total",
-			Help: "Data rows of accepted files not written to esr.raw.v1 because the tenant's mapping ignores their record type (counted on the file's FILE_END), by tenant.",
+			Help: "Data rows of accepted files not written to esr.raw.v1 because the tenant's mapping ignores their record type (counted on the file's FILE_END), by tenant; part of esrflow_ingest_rows_total.",
 		}, []string{"tenant"}),
 		lastAccepted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "esrflow_ingest_last_accepted_timestamp_seconds",

@@ -257,7 +257,9 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 	s.ledger.add(e)
 	s.endHold(d)
 	s.metrics.files.WithLabelValues(t.Code, statusAccepted).Inc()
-	s.metrics.rows.WithLabelValues(t.Code).Add(float64(rows))
+	// rows_total stays every data row read (the quarantine-rate alerts
+	// divide by it); rows_ignored_total says how many of them were not written.
+	s.metrics.rows.WithLabelValues(t.Code).Add(float64(rows + ignored))
 	s.metrics.rowsIgnored.WithLabelValues(t.Code).Add(float64(ignored))
 	s.metrics.lastAccepted.WithLabelValues(t.Code).Set(float64(now.UnixMilli()) / 1000)
 	fields := []zap.Field{logx.Tenant(t.Code), logx.File(d.info.Name), zap.String("vpd", d.vpd),
