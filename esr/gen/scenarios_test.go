@@ -407,7 +407,9 @@ func TestRegionConfigErrors(t *testing.T) {
 		{Trusts: []Trust{ok, {"RXX", "413", 100}}},
 		{Trusts: []Trust{ok, {"RYY", "412", 100}}},
 		{Trusts: []Trust{ok}, TransfersPerDay: 1},
-		{Trusts: []Trust{ok, {"RYY", "413", regionMaxStaff + 1}}},
+		// more staff over more days than the id ranges hold
+		{Trusts: []Trust{ok, {"RYY", "413", 1_000_000}}, Days: 3000},
+		{Trusts: make([]Trust, regionMaxTrusts+1)},
 		{Trusts: []Trust{ok, {"ryy", "413", 100}}},
 		{Trusts: []Trust{ok, {"RYY", "413", 100}}, TransfersPerDay: -1},
 	} {

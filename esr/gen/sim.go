@@ -27,9 +27,10 @@ type intent struct {
 }
 
 type truthRec struct {
-	file int
-	dead bool // replaced (re-dated) or withdrawn held leaver
-	t    TruthLine
+	file  int
+	dead  bool    // replaced (re-dated) or withdrawn held leaver
+	owner *person // a held leaver: the person whose pendingIdx names it
+	t     TruthLine
 }
 
 type scheduledDelete struct {
@@ -87,7 +88,7 @@ type sim struct {
 	nextPerson, nextEmp, nextAsg, nextPhone, nextAddr, nextCost int
 	nextPos, nextPosNum, nextOrg, nextLoc                       int
 	identN                                                      int
-	niUsed                                                      map[string]bool // shared by a region's trusts
+	niUsed                                                      niSet // shared by a region's trusts
 	nhsOff, crsOff                                              int64
 
 	// work lists for the file being built
@@ -123,6 +124,10 @@ type sim struct {
 	inbox    []transferIn
 
 	truth []truthRec
+	// spool (region only) takes each file's truth once written; spoolErr
+	// keeps a failed strike-out for the end of the run.
+	spool    *truthSpool
+	spoolErr error
 	res   Result
 	buf   []byte
 	name  string
@@ -147,7 +152,7 @@ func newSim(cfg Config, slot int) *sim {
 		start:  dateOf(cfg.Start),
 		seq:    cfg.FirstSeq,
 		buf:    make([]byte, 0, 1024),
-		niUsed: map[string]bool{},
+		niUsed: niSet{},
 	}
 	s.run = s.start
 	s.res.Tenant = cfg.Tenant
@@ -167,22 +172,15 @@ func newSim(cfg Config, slot int) *sim {
 	s.nextLoc = 905000 + s.rng.IntN(9000)
 	s.nhsOff = s.rng.Int64N(9_000_000)
 	s.crsOff = s.rng.Int64N(99_999_999_999)
-	if slot >= 0 {
-		s.regionRanges(slot)
-	}
 	return s
 }
 
-// Region id ranges: slot i gets its own block of every id sequence (a small
-// random start inside it), sized for regionMaxStaff people per trust. NHS
-// Unique IDs and CRS UUIDs come from bijections of the identity counter, so
-// disjoint counter blocks with the region's shared offsets never collide.
-const (
-	regionMaxTrusts = 8
-	regionMaxStaff  = 40_000
-)
-
-func (s *sim) regionRanges(slot int) {
+// legacyRanges is the legacy region layout (see ranges.go): slot i gets its
+// own 1M block of every id sequence (a small random start inside it), sized
+// for regionLegacyStaff people per trust. NHS Unique IDs and CRS UUIDs come
+// from bijections of the identity counter, so disjoint counter blocks with
+// the region's shared offsets never collide.
+func (s *sim) legacyRanges(slot int) {
 	s.nextPerson = 20_000_000 + slot*1_000_000 + s.rng.IntN(100_000)
 	s.nextEmp = 30_000_000 + slot*1_000_000 + s.rng.IntN(100_000)
 	s.nextAsg = 41_000_000 + slot*1_000_000 + s.rng.IntN(100_000)
@@ -263,11 +261,26 @@ func pad3(v int) string {
 func (s *sim) ni() string {
 	for {
 		n := s.drawNI()
-		if !s.niUsed[n] {
-			s.niUsed[n] = true
+		if s.niUsed.add(n) {
 			return n
 		}
 	}
+}
+
+// niSet holds the NI numbers handed out, packed into 4 bytes each (a
+// national region draws some 1.7M): prefix letters, six digits, suffix.
+type niSet map[uint32]struct{}
+
+// add records n and says whether it was new.
+func (m niSet) add(n string) bool {
+	k := uint32(n[0]-'A')*26 + uint32(n[1]-'A')
+	d, _ := strconv.Atoi(n[2:8])
+	k = (k*1_000_000+uint32(d))*4 + uint32(n[8]-'A')
+	if _, ok := m[k]; ok {
+		return false
+	}
+	m[k] = struct{}{}
+	return true
 }
 
 func (s *sim) drawNI() string {
@@ -330,6 +343,7 @@ func (s *sim) newPerson(id *identity, medical bool) *person {
 		nhsStart:   noDate,
 		touched:    -1,
 		pendingIdx: -1,
+		pendingOff: -1,
 	}
 	switch {
 	case medical:
