@@ -112,8 +112,8 @@ type person struct {
 	touched     int // index of the last file that wrote this person; -1 = never
 	suspendTill int // file index on which a suspension ends; 0 = not suspended
 	locked      bool
-	aplStage    int // 0 ACTIVE_APL, 1 OFFER, 2 ACCEPTED
-	aplNext     int // file index of the next applicant step
+	aplStage    int   // 0 ACTIVE_APL, 1 OFFER, 2 ACCEPTED
+	aplNext     int   // file index of the next applicant step
 	pendingIdx  int   // index into sim.truth of the held leaver event; -1 = none (or spooled)
 	pendingOff  int64 // region: offset of the spooled held leaver event; -1 = none
 	rehired     bool

@@ -128,10 +128,10 @@ type sim struct {
 	// keeps a failed strike-out for the end of the run.
 	spool    *truthSpool
 	spoolErr error
-	res   Result
-	buf   []byte
-	name  string
-	path  string // sink name of the file being written
+	res      Result
+	buf      []byte
+	name     string
+	path     string // sink name of the file being written
 }
 
 // newSim prepares one trust. slot < 0 is a stand-alone trust; slot i >= 0
