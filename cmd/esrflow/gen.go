@@ -32,6 +32,8 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		quiet     bool
 		region    string
 		transfers int
+		national  bool
+		fraction  float64
 	)
 	fs.StringVar(&cfg.Tenant, "tenant", "RXX", "tenant ODS code (written as NACS / workplace org code)")
 	fs.StringVar(&cfg.VPD, "vpd", "412", "ESR VPD number (file names, header, VPD-prefixed names)")
@@ -45,12 +47,15 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.FirstSeq, "seq", 1, "sequence number of the full file; change files follow one by one")
 	fs.IntVar(&cfg.FullEvery, "full-every", 0, "write change file k as a full file (GOF) when k % N == 0; 0 = never")
 	fs.StringVar(&region, "region", "", "several trusts with transfers between them, TENANT=VPD:STAFF,... (then --tenant, --vpd, --staff and --seq are not used)")
-	fs.IntVar(&transfers, "transfers", 1, "with --region: transfers between trusts per day (0 = none)")
+	fs.IntVar(&transfers, "transfers", 1, "with --region: transfers between trusts per day (0 = none); with --national the default is 0")
+	fs.BoolVar(&national, "national", false, "the national region: 205 synthetic trusts (RAA.., VPD 100..) of realistic sizes, about 1.6M staff x --fraction (docs/generator.md)")
+	fs.Float64Var(&fraction, "fraction", 1, "with --national: the share of the national staff to generate, e.g. 0.01 (more than 0, at most 1)")
 	fs.StringVar(&cfg.Format, "format", gen.FormatGOv2, "file format of the trust's history: go-v2, go-v1 or csv (the truth is the same)")
 	fs.BoolVar(&quiet, "q", false, "do not print the summary")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: esrflow gen --out DIR [--tenant RXX] [--vpd 412] [--staff N] [--days D] [--seed S] [--end-date YYYY-MM-DD | --start YYYY-MM-DD] [--full-every N] [--faults]")
 		fmt.Fprintln(stderr, "       esrflow gen --out DIR --region RXX=412:2000,RYY=413:1500 [--transfers N] [--days D] [--seed S] [--end-date YYYY-MM-DD | --start YYYY-MM-DD] [--full-every N] [--faults]")
+		fmt.Fprintln(stderr, "       esrflow gen --out DIR --national [--fraction F] [--transfers N] [--days D] [--seed S] [--end-date YYYY-MM-DD | --start YYYY-MM-DD] [--full-every N] [--faults]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +74,34 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.Start, cfg.Seed = t, seed
 
+	if national {
+		if region != "" {
+			return errors.New("--national and --region: give one")
+		}
+		trusts, err := gen.National(fraction)
+		if err != nil {
+			return fmt.Errorf("--fraction: %w", err)
+		}
+		// Transfers keep every trust's simulation live at once (days run in
+		// lockstep); without them memory holds one trust at a time, which is
+		// what a national run wants unless asked otherwise.
+		explicit := false
+		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "transfers" })
+		if !explicit {
+			transfers = 0
+		}
+		rc := gen.RegionConfig{Trusts: trusts, Days: cfg.Days, Seed: seed, Start: t, Faults: cfg.Faults,
+			FullEvery: cfg.FullEvery, TransfersPerDay: transfers}
+		if cfg.Format != gen.FormatGOv2 {
+			return fmt.Errorf("--format %s: a region is written as %s only", cfg.Format, gen.FormatGOv2)
+		}
+		res, err := gen.GenerateRegion(rc, gen.DirSink(out))
+		if err != nil || quiet {
+			return err
+		}
+		printNational(stdout, trusts, res, out)
+		return nil
+	}
 	if region != "" {
 		if cfg.Format != gen.FormatGOv2 {
 			return fmt.Errorf("--format %s: a region is written as %s only", cfg.Format, gen.FormatGOv2)
@@ -103,6 +136,22 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	printStats(stdout, res.Stats, cfg.Faults)
 	return nil
+}
+
+// printNational prints one line per trust (code, VPD, staff, files, rows,
+// events) and the totals: a national run has too many trusts for the full
+// statistics of each.
+func printNational(w io.Writer, trusts []gen.Trust, res gen.RegionResult, out string) {
+	staff, files, events := 0, 0, 0
+	for i, r := range res.Trusts {
+		staff += trusts[i].Staff
+		files += len(r.Files)
+		events += r.Stats.Events
+		fmt.Fprintf(w, "%s vpd %s: staff %d, %d files (%d rows), %d events\n",
+			r.Tenant, trusts[i].VPD, trusts[i].Staff, len(r.Files), r.Rows, r.Stats.Events)
+	}
+	fmt.Fprintf(w, "wrote %d trusts, %d staff, %d files (%d rows, %d events) and %s to %s\n",
+		len(res.Trusts), staff, files, res.Rows, events, gen.TruthFile, out)
 }
 
 // genStart is the full file's run date: --start, or --days before

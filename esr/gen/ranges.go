@@ -150,5 +150,6 @@ func (s *sim) sizedRanges(l *regionLayout, slot int) {
 	s.nextOrg = start(seqOrg)
 	s.nextLoc = start(seqLoc)
 	s.identN = l[seqIdent][slot].first
+	s.niCounted = true
 	s.nextFault = l[seqFault][slot].first
 }

@@ -167,6 +167,7 @@ func GenerateRegion(rc RegionConfig, out Sink) (RegionResult, error) {
 				return result(), s.spoolErr
 			}
 			// Keep what the merge and the result need; drop the simulation.
+			s.spool.done()
 			sims[i] = &sim{cfg: s.cfg, res: s.res, spool: s.spool}
 			delete(reg.byTenant, s.cfg.Tenant)
 		}

@@ -2,6 +2,7 @@ package gen
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strconv"
 )
 
@@ -89,6 +90,7 @@ type sim struct {
 	nextPos, nextPosNum, nextOrg, nextLoc                       int
 	identN                                                      int
 	niUsed                                                      niSet // shared by a region's trusts
+	niCounted                                                   bool  // NI numbers from the identity counter (niFor)
 	nhsOff, crsOff                                              int64
 
 	// work lists for the file being built
@@ -283,6 +285,40 @@ func (m niSet) add(n string) bool {
 	return true
 }
 
+// niFor is the NI number of the n-th human of the trust. In a region with
+// the sized id layout (ranges.go) it is a bijection of the identity counter,
+// like the NHS Unique ID: unique across the region without a set that grows
+// with it. Otherwise it is drawn at random and checked against niUsed, as
+// existing seeds expect.
+func (s *sim) niFor(n int64) string {
+	if !s.niCounted {
+		return s.ni()
+	}
+	m := int64(len(niPrefixes)) * 1_000_000 * 4
+	k := (n*1_000_000_007 + s.crsOff) % m
+	b := append([]byte(niPrefixes[k/4_000_000]), '0', '0', '0', '0', '0', '0', "ABCD"[k%4])
+	d := k / 4 % 1_000_000
+	for i := 7; i >= 2; i-- {
+		b[i] = byte('0' + d%10)
+		d /= 10
+	}
+	return string(b)
+}
+
+// niPrefixes are the allocatable NI prefixes, in a fixed order.
+var niPrefixes = func() []string {
+	var ps []string
+	for i := range len(niFirst) {
+		for j := range len(niSecond) {
+			p := string([]byte{niFirst[i], niSecond[j]})
+			if !slices.Contains(niBadPrefixes, p) {
+				ps = append(ps, p)
+			}
+		}
+	}
+	return ps
+}()
+
 func (s *sim) drawNI() string {
 	for {
 		p := string([]byte{niFirst[s.intn(len(niFirst))], niSecond[s.intn(len(niSecond))]})
@@ -312,7 +348,7 @@ func (s *sim) newIdentity(age0 date) *identity {
 	id := &identity{
 		female:      s.chance(0.77), // roughly the NHS workforce split
 		dob:         age0,
-		ni:          s.ni(),
+		ni:          s.niFor(n),
 		nhsID:       int(1_000_000 + (n*7919+s.nhsOff)%9_000_000),
 		crs:         700_000_000_000 + (n*1_000_003+s.crsOff)%99_999_999_999,
 		nationality: pick(s, nationalities),

@@ -39,8 +39,12 @@ func newTruthSpool() (*truthSpool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &truthSpool{f: f, bw: bufio.NewWriterSize(f, 64<<10)}, nil
+	return &truthSpool{f: f, bw: bufio.NewWriterSize(f, 16<<10)}, nil
 }
+
+// done releases the write buffer once the trust's last file is flushed: a
+// region keeps one spool per trust until the merge.
+func (sp *truthSpool) done() { sp.bw, sp.b = nil, nil }
 
 // close removes the spool file.
 func (sp *truthSpool) close() {

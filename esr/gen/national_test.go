@@ -1,0 +1,197 @@
+package gen
+
+import (
+	"io"
+	"runtime"
+	"strconv"
+	"testing"
+)
+
+// largeRegion is more trusts than the legacy id layout holds (so the sized
+// layout is used), each small so the test stays quick.
+func largeRegion(transfers int) RegionConfig {
+	rc := RegionConfig{Days: 6, Seed: 5, Faults: true, FullEvery: 4, TransfersPerDay: transfers}
+	for i := range 210 {
+		rc.Trusts = append(rc.Trusts, Trust{
+			Tenant: "N" + strconv.Itoa(100+i), VPD: strconv.Itoa(1000 + i), Staff: 20 + i%7*10,
+		})
+	}
+	return rc
+}
+
+// TestLargeRegion: 210 trusts, in lockstep with transfers and one at a time
+// without. Each trust's files are well formed and its events point at their
+// rows; the reference rules derive the region's truth from the files alone
+// (so every held leaver struck out of a spool after its day was flushed is
+// really gone); ids are unique across trusts and keep ESR's widths; an NI
+// number belongs to one human.
+func TestLargeRegion(t *testing.T) {
+	for _, transfers := range []int{4, 0} {
+		t.Run("transfers="+strconv.Itoa(transfers), func(t *testing.T) {
+			rc := largeRegion(transfers)
+			if legacyLayout(rc.Trusts, rc.Days) {
+				t.Fatal("the region fits the legacy layout; the test wants the sized one")
+			}
+			g := generateRegion(t, rc)
+			if len(g.res.Trusts) != len(rc.Trusts) {
+				t.Fatalf("%d trusts in the result, want %d", len(g.res.Trusts), len(rc.Trusts))
+			}
+			events := 0
+			for _, tg := range g.trusts {
+				checkFiles(t, tg)
+				checkTruthRows(t, tg)
+				checkQuarantineLines(t, tg)
+				events += tg.res.Stats.Events
+			}
+			if n := countEvents(g.truth); n != events || n == 0 {
+				t.Errorf("%d events in truth.jsonl, %d in the trusts' stats", n, events)
+			}
+			checkRegion(t, g)
+			checkIdentities(t, g)
+		})
+	}
+}
+
+func countEvents(ls []TruthLine) (n int) {
+	for _, l := range ls {
+		if l.Kind == KindEvent {
+			n++
+		}
+	}
+	return n
+}
+
+// checkIdentities: person ids, employee numbers and assignment ids are 8
+// digits, NHS Unique IDs 7, and an NI number names one human (one NHS
+// Unique ID and date of birth) across the region.
+func checkIdentities(t *testing.T, g *generatedRegion) {
+	t.Helper()
+	human := map[string]string{}
+	for _, tg := range g.trusts {
+		for _, f := range tg.files {
+			for _, r := range f.rows {
+				switch r[0] {
+				case "PRA":
+					if len(r[1]) != 8 || (numeric(r[4]) && len(r[4]) != 8) || (r[15] != "" && len(r[15]) != 7) {
+						t.Errorf("%s %s: person %q employee %q NHS %q: widths", tg.cfg.Tenant, f.name, r[1], r[4], r[15])
+					}
+					if r[14] == "" || r[15] == "" || len(r[14]) != 9 {
+						continue // a fault row, or a rehire keyed without NHS Unique ID
+					}
+					who := r[15] + "/" + r[13]
+					if h, ok := human[r[14]]; ok && h != who {
+						t.Errorf("NI number %s names two humans: %s and %s", r[14], h, who)
+					}
+					human[r[14]] = who
+				case "ASA":
+					if numeric(r[2]) && len(r[2]) != 8 {
+						t.Errorf("%s: assignment id %q", tg.cfg.Tenant, r[2])
+					}
+				}
+			}
+		}
+	}
+}
+
+// peakSink discards the files and samples the live heap (after a GC) each
+// time a file is created: the points where a trust's state is largest.
+type peakSink struct{ peak uint64 }
+
+func (p *peakSink) Create(string) (io.WriteCloser, error) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	p.peak = max(p.peak, ms.HeapAlloc)
+	return nopWriteCloser{io.Discard}, nil
+}
+
+func regionPeak(t *testing.T, trusts, staff, transfers int) uint64 {
+	t.Helper()
+	rc := RegionConfig{Days: 4, Seed: 2, TransfersPerDay: transfers}
+	for i := range trusts {
+		rc.Trusts = append(rc.Trusts, Trust{Tenant: "M" + strconv.Itoa(100+i), VPD: strconv.Itoa(100 + i), Staff: staff})
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	sink := &peakSink{}
+	if _, err := GenerateRegion(rc, sink); err != nil {
+		t.Fatal(err)
+	}
+	if sink.peak < base {
+		return 0
+	}
+	return sink.peak - base
+}
+
+// TestRegionMemoryFlat: without transfers, four times the trusts (and so
+// the population) leaves the live heap's high-water mark about where it
+// was: one trust's simulation, the NI set and the spool buffers. In
+// lockstep (transfers) every trust is live, and the same measure grows with
+// the population, which shows the measure can tell the two apart.
+func TestRegionMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates some 100k staff")
+	}
+	const staff = 1000
+	small, large := regionPeak(t, 10, staff, 0), regionPeak(t, 40, staff, 0)
+	t.Logf("one trust at a time: heap high-water %d KiB for 10 trusts, %d KiB for 40 (%d staff each)", small>>10, large>>10, staff)
+	if small == 0 || large > small*3/2 {
+		t.Errorf("heap high-water grew from %d to %d bytes with 4x the population; want under 1.5x", small, large)
+	}
+	lsmall, llarge := regionPeak(t, 5, staff, 1), regionPeak(t, 20, staff, 1)
+	t.Logf("lockstep: heap high-water %d KiB for 5 trusts, %d KiB for 20 (%.0f bytes per staff)",
+		lsmall>>10, llarge>>10, float64(llarge)/float64(20*staff))
+	if llarge < lsmall*2 {
+		t.Errorf("lockstep heap high-water %d -> %d bytes for 4x the population: the measure does not see live state", lsmall, llarge)
+	}
+}
+
+// TestNational: the national list is fixed, has 205 unique trusts and
+// VPDs that the region accepts, sums to about 1.6M x fraction, and has the
+// documented shape (a few over 15k, most between 4k and 11k, some small).
+func TestNational(t *testing.T) {
+	full, err := National(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := National(1)
+	if len(full) != NationalTrusts {
+		t.Fatalf("%d trusts, want %d", len(full), NationalTrusts)
+	}
+	total, big, mid, small := 0, 0, 0, 0
+	for i, tr := range full {
+		if tr != again[i] {
+			t.Fatalf("trust %d differs between calls: %+v / %+v", i, tr, again[i])
+		}
+		total += tr.Staff
+		switch {
+		case tr.Staff >= 15_000:
+			big++
+		case tr.Staff >= 4_000 && tr.Staff <= 12_500:
+			mid++
+		case tr.Staff <= 3_000:
+			small++
+		}
+	}
+	if total < 1_590_000 || total > 1_610_000 || big < 3 || big > 12 || mid < 120 || small < 20 {
+		t.Errorf("total %d; %d trusts of 15k+, %d of 4-12.5k, %d of 3k or fewer", total, big, mid, small)
+	}
+	if _, err := (RegionConfig{Trusts: full, Days: 30, TransfersPerDay: 1}).check(); err != nil {
+		t.Errorf("the national region over 30 days is refused: %v", err)
+	}
+	tenth, _ := National(0.1)
+	sum := 0
+	for _, tr := range tenth {
+		sum += tr.Staff
+	}
+	if sum < 159_000 || sum > 161_000 {
+		t.Errorf("a tenth of the national region has %d staff", sum)
+	}
+	for _, f := range []float64{0, -1, 1.5} {
+		if _, err := National(f); err == nil {
+			t.Errorf("fraction %v: no error", f)
+		}
+	}
+}
