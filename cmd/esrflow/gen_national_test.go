@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/esrflow/esrflow/esr/gen"
+)
+
+// TestGenNational: esrflow gen --national --fraction F writes the 205
+// trusts of gen.National(F) in their folders with one truth for the region,
+// prints a line per trust and the totals, and refuses --region beside it
+// and a fraction out of range.
+func TestGenNational(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	args := []string{"--out", dir, "--national", "--fraction", "0.002", "--days", "1", "--start", "2024-04-01"}
+	if err := runGen(context.Background(), args, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	trusts, err := gen.National(0.002)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staff := 0
+	for _, tr := range trusts {
+		staff += tr.Staff
+		files, err := filepath.Glob(filepath.Join(dir, tr.Tenant, "GO_"+tr.VPD+"_EXP_GO*.DAT"))
+		if err != nil || len(files) != 2 {
+			t.Fatalf("%s: files %v (%v), want a full and a change file", tr.Tenant, files, err)
+		}
+		if !strings.Contains(out.String(), tr.Tenant+" vpd "+tr.VPD+": staff ") {
+			t.Errorf("no line for %s in the summary", tr.Tenant)
+		}
+	}
+	lines, err := os.ReadFile(filepath.Join(dir, gen.TruthFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := gen.ReadTruth(bytes.NewReader(lines))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileLines, transfers := 0, 0
+	for _, l := range truth {
+		if l.Kind == gen.KindFile {
+			fileLines++
+		}
+		if l.TransferFromTenant != "" || l.TransferToTenant != "" {
+			transfers++
+		}
+	}
+	if fileLines != 2*len(trusts) || transfers != 0 {
+		t.Errorf("truth: %d file lines for %d trusts, %d transfer lines (the national default is none)", fileLines, len(trusts), transfers)
+	}
+	want := "wrote 205 trusts, " + strconv.Itoa(staff) + " staff, 410 files"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("summary %q lacks %q", lastLine(out.String()), want)
+	}
+
+	for _, bad := range [][]string{
+		{"--national", "--region", "RXX=412:10"},
+		{"--national", "--fraction", "0"},
+		{"--national", "--fraction", "1.5"},
+	} {
+		if err := runGen(context.Background(), append([]string{"--out", t.TempDir(), "-q"}, bad...), io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
