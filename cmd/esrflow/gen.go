@@ -139,11 +139,14 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // printNational prints one line per trust (code, VPD, staff, files, rows,
-// events) and the totals: a national run has too many trusts for the full
-// statistics of each.
+// events), the totals (a national run has too many trusts for the full
+// statistics of each) and the trusts in the short form esrflow up
+// --tenants reads, so a bench can start the pipeline for them.
 func printNational(w io.Writer, trusts []gen.Trust, res gen.RegionResult, out string) {
 	staff, files, events := 0, 0, 0
+	short := make([]string, len(trusts))
 	for i, r := range res.Trusts {
+		short[i] = trusts[i].Tenant + "=" + trusts[i].VPD
 		staff += trusts[i].Staff
 		files += len(r.Files)
 		events += r.Stats.Events
@@ -152,6 +155,7 @@ func printNational(w io.Writer, trusts []gen.Trust, res gen.RegionResult, out st
 	}
 	fmt.Fprintf(w, "wrote %d trusts, %d staff, %d files (%d rows, %d events) and %s to %s\n",
 		len(res.Trusts), staff, files, res.Rows, events, gen.TruthFile, out)
+	fmt.Fprintf(w, "tenants: %s\n", strings.Join(short, ","))
 }
 
 // genStart is the full file's run date: --start, or --days before

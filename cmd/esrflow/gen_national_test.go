@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/esrflow/esrflow/esr/gen"
+	"github.com/esrflow/esrflow/esr/tenant"
 )
 
 // TestGenNational: esrflow gen --national --fraction F writes the 205
@@ -61,7 +62,19 @@ func TestGenNational(t *testing.T) {
 	}
 	want := "wrote 205 trusts, " + strconv.Itoa(staff) + " staff, 410 files"
 	if !strings.Contains(out.String(), want) {
-		t.Errorf("summary %q lacks %q", lastLine(out.String()), want)
+		t.Errorf("summary lacks %q", want)
+	}
+	// the last line is the trusts in esrflow up's --tenants form
+	short := strings.TrimPrefix(lastLine(out.String()), "tenants: ")
+	parsed, err := tenant.Parse(short)
+	if err != nil {
+		t.Fatalf("tenants line %.80q: %v", short, err)
+	}
+	if codes := parsed.Codes(); len(codes) != len(trusts) {
+		t.Errorf("tenants line: %d tenants, want %d", len(codes), len(trusts))
+	}
+	if tn, ok := parsed.Get(trusts[7].Tenant); !ok || len(tn.VPDs) != 1 || tn.VPDs[0] != trusts[7].VPD {
+		t.Errorf("tenants line: %s is %+v, want VPD %s", trusts[7].Tenant, tn, trusts[7].VPD)
 	}
 
 	for _, bad := range [][]string{
