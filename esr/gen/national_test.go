@@ -4,6 +4,7 @@ import (
 	"io"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -181,6 +182,9 @@ func TestNational(t *testing.T) {
 	if _, err := (RegionConfig{Trusts: full, Days: 30, TransfersPerDay: 1}).check(); err != nil {
 		t.Errorf("the national region over 30 days is refused: %v", err)
 	}
+	if _, err := (RegionConfig{Trusts: full, Days: 200}).check(); err == nil {
+		t.Error("the national region over 200 days does not fit the id ranges, but was accepted")
+	}
 	tenth, _ := National(0.1)
 	sum := 0
 	for _, tr := range tenth {
@@ -193,5 +197,26 @@ func TestNational(t *testing.T) {
 		if _, err := National(f); err == nil {
 			t.Errorf("fraction %v: no error", f)
 		}
+	}
+}
+
+// TestRegionOutgrowingABlockFails: were the id need figures too low, a
+// trust would run past its block into the next trust's ids; that must be an
+// error. The person-id figures (and range) are cut here to cause it.
+func TestRegionOutgrowingABlockFails(t *testing.T) {
+	saved := idSeqs[seqPerson]
+	defer func() { idSeqs[seqPerson] = saved }()
+	q := &idSeqs[seqPerson]
+	q.base, q.perStaff = 1, saved.perStaff/10
+	rc := largeRegion(0)
+	rc.Trusts = rc.Trusts[:9]
+	total := 0.0
+	for _, tr := range rc.Trusts {
+		total += q.need(tr.Staff, rc.Days)
+	}
+	q.limit = q.from + int(total*1.25) // just enough for the layout to accept the region
+	_, err := GenerateRegion(rc, DiscardSink{})
+	if err == nil || !strings.Contains(err.Error(), "outgrew its block of the person id range") {
+		t.Fatalf("got %v, want an outgrown person id block", err)
 	}
 }

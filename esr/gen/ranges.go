@@ -28,8 +28,10 @@ const (
 // idSeq describes one id sequence of the sized layout: where its range is
 // (ids stay within ESR's widths, see docs/generator.md) and how many ids a
 // trust of S staff simulated for D days consumes at most: base + perStaff*S
-// + perStaffDay*S*D + perDay*D. The per-staff figures are measured
-// consumption (ids grow with gaps of 1-7, mean 4) with headroom.
+// + perStaffDay*S*D + perDay*D. The figures are measured consumption (ids
+// grow with gaps of 1-7, mean 4) with headroom: per staff from trusts of
+// 3,000-20,000, per day from trusts of 1-3 staff over a year (where the
+// scenarios guaranteed every few days dominate), with --faults.
 type idSeq struct {
 	name                                string
 	from, limit                         int
@@ -37,20 +39,20 @@ type idSeq struct {
 }
 
 var idSeqs = [...]idSeq{
-	{"person id", 20_000_000, faultBase, 100, 5, 0.03, 10},
-	{"employee number", 30_000_000, faultBase, 100, 5, 0.03, 10},
-	{"assignment id", 41_000_000, faultBase, 100, 6.5, 0.05, 10},
-	{"phone id", 50_000_000, faultBase, 100, 6.5, 0.05, 10},
-	{"address id", 60_000_000, faultBase, 100, 5, 0.03, 10},
-	{"costing id", 70_000_000, faultBase, 100, 6.5, 0.05, 10},
-	{"position id", 8_100_000, faultBase, 100, 2.6, 0.01, 10},
-	{"position number", 4_100_000, faultBase, 100, 2.6, 0.01, 10},
-	{"organisation id", 7_100_000, 9_999_999, 300, 0.1, 0.001, 10},
-	{"location id", 900_000, 6_999_999, 200, 0.1, 0.001, 10},
+	{"person id", 20_000_000, faultBase, 100, 5, 0.03, 15},
+	{"employee number", 30_000_000, faultBase, 100, 5, 0.03, 15},
+	{"assignment id", 41_000_000, faultBase, 100, 6.5, 0.05, 25},
+	{"phone id", 50_000_000, faultBase, 100, 6.5, 0.05, 25},
+	{"address id", 60_000_000, faultBase, 100, 5, 0.03, 15},
+	{"costing id", 70_000_000, faultBase, 100, 6.5, 0.05, 25},
+	{"position id", 8_100_000, faultBase, 100, 2.6, 0.01, 5},
+	{"position number", 4_100_000, faultBase, 100, 2.6, 0.01, 5},
+	{"organisation id", 7_100_000, 9_999_999, 300, 0.1, 0.001, 3},
+	{"location id", 900_000, 6_999_999, 200, 0.1, 0.001, 3},
 	// identity counter: NHS Unique IDs (7 digits) and CRS UUIDs are
 	// bijections of it modulo 9,000,000, so the whole region shares 9M.
-	{"NHS Unique ID", 0, 9_000_000, 10, 1.05, 0.01, 2},
-	{"fault id", faultBase, faultLimit, 100, 0, 0.01, 30},
+	{"NHS Unique ID", 0, 9_000_000, 10, 1.1, 0.01, 4},
+	{"fault id", faultBase, faultLimit, 100, 0, 0.001, 60},
 }
 
 // Indexes into idSeqs.
@@ -152,4 +154,27 @@ func (s *sim) sizedRanges(l *regionLayout, slot int) {
 	s.identN = l[seqIdent][slot].first
 	s.niCounted = true
 	s.nextFault = l[seqFault][slot].first
+	for q := range idSeqs {
+		b := l[q][slot]
+		s.idEnds[q] = b.first + b.size
+	}
+}
+
+// checkRanges says whether the trust stayed inside its blocks of the sized
+// layout. The need figures have headroom, but they are estimates: a trust
+// that outgrew one would share ids with the next trust, and that must be an
+// error, never silent.
+func (s *sim) checkRanges() error {
+	if !s.niCounted {
+		return nil // a stand-alone trust or the legacy layout
+	}
+	next := [len(idSeqs)]int{s.nextPerson, s.nextEmp, s.nextAsg, s.nextPhone, s.nextAddr, s.nextCost,
+		s.nextPos, s.nextPosNum, s.nextOrg, s.nextLoc, s.identN, s.nextFault}
+	for q, n := range next {
+		if n >= s.idEnds[q] {
+			return fmt.Errorf("trust %s outgrew its block of the %s range (reached %d, block ends at %d): please report this with the flags used",
+				s.cfg.Tenant, idSeqs[q].name, n, s.idEnds[q])
+		}
+	}
+	return nil
 }

@@ -143,7 +143,10 @@ func GenerateRegion(rc RegionConfig, out Sink) (RegionResult, error) {
 		if err := s.writeFile(out); err != nil {
 			return err
 		}
-		return s.flushTruth()
+		if err := s.flushTruth(); err != nil {
+			return err
+		}
+		return s.checkRanges()
 	}
 
 	if rc.TransfersPerDay == 0 {

@@ -89,8 +89,9 @@ type sim struct {
 	nextPerson, nextEmp, nextAsg, nextPhone, nextAddr, nextCost int
 	nextPos, nextPosNum, nextOrg, nextLoc                       int
 	identN                                                      int
-	niUsed                                                      niSet // shared by a region's trusts
-	niCounted                                                   bool  // NI numbers from the identity counter (niFor)
+	niUsed                                                      niSet            // shared by a region's trusts
+	niCounted                                                   bool             // NI numbers from the identity counter (niFor)
+	idEnds                                                      [len(idSeqs)]int // sized layout: where each of the trust's blocks ends
 	nhsOff, crsOff                                              int64
 
 	// work lists for the file being built
