@@ -47,8 +47,8 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.FirstSeq, "seq", 1, "sequence number of the full file; change files follow one by one")
 	fs.IntVar(&cfg.FullEvery, "full-every", 0, "write change file k as a full file (GOF) when k % N == 0; 0 = never")
 	fs.StringVar(&region, "region", "", "several trusts with transfers between them, TENANT=VPD:STAFF,... (then --tenant, --vpd, --staff and --seq are not used)")
-	fs.IntVar(&transfers, "transfers", 1, "with --region: transfers between trusts per day (0 = none); with --national the default is 0")
-	fs.BoolVar(&national, "national", false, "the national region: 205 synthetic trusts (RAA.., VPD 100..) of realistic sizes, about 1.6M staff x --fraction (docs/generator.md)")
+	fs.IntVar(&transfers, "transfers", 1, "with --region: transfers between trusts per day (0 = none); with --national: per ICS per day")
+	fs.BoolVar(&national, "national", false, "the national region: 205 synthetic trusts (RAA.., VPD 100..) of realistic sizes in 42 ICSs, about 1.6M staff x --fraction (docs/generator.md)")
 	fs.Float64Var(&fraction, "fraction", 1, "with --national: the share of the national staff to generate, e.g. 0.01 (more than 0, at most 1)")
 	fs.StringVar(&cfg.Format, "format", gen.FormatGOv2, "file format of the trust's history: go-v2, go-v1 or csv (the truth is the same)")
 	fs.BoolVar(&quiet, "q", false, "do not print the summary")
@@ -82,14 +82,8 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("--fraction: %w", err)
 		}
-		// Transfers keep every trust's simulation live at once (days run in
-		// lockstep); without them memory holds one trust at a time, which is
-		// what a national run wants unless asked otherwise.
-		explicit := false
-		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "transfers" })
-		if !explicit {
-			transfers = 0
-		}
+		// Transfers stay within each ICS, so memory holds one ICS's
+		// simulations at a time.
 		rc := gen.RegionConfig{Trusts: trusts, Days: cfg.Days, Seed: seed, Start: t, Faults: cfg.Faults,
 			FullEvery: cfg.FullEvery, TransfersPerDay: transfers}
 		if cfg.Format != gen.FormatGOv2 {

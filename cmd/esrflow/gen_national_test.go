@@ -16,12 +16,13 @@ import (
 
 // TestGenNational: esrflow gen --national --fraction F writes the 205
 // trusts of gen.National(F) in their folders with one truth for the region,
-// prints a line per trust and the totals, and refuses --region beside it
-// and a fraction out of range.
+// with transfers only between trusts of one ICS, prints a line per trust,
+// the totals and the trusts in --tenants form, and refuses --region beside
+// it and a fraction out of range.
 func TestGenNational(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	args := []string{"--out", dir, "--national", "--fraction", "0.002", "--days", "1", "--start", "2024-04-01"}
+	args := []string{"--out", dir, "--national", "--fraction", "0.002", "--days", "2", "--start", "2024-04-01"}
 	if err := runGen(context.Background(), args, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -29,12 +30,13 @@ func TestGenNational(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	staff := 0
+	staff, ics := 0, map[string]string{}
 	for _, tr := range trusts {
 		staff += tr.Staff
+		ics[tr.Tenant] = tr.Group
 		files, err := filepath.Glob(filepath.Join(dir, tr.Tenant, "GO_"+tr.VPD+"_EXP_GO*.DAT"))
-		if err != nil || len(files) != 2 {
-			t.Fatalf("%s: files %v (%v), want a full and a change file", tr.Tenant, files, err)
+		if err != nil || len(files) != 3 {
+			t.Fatalf("%s: files %v (%v), want a full and two change files", tr.Tenant, files, err)
 		}
 		if !strings.Contains(out.String(), tr.Tenant+" vpd "+tr.VPD+": staff ") {
 			t.Errorf("no line for %s in the summary", tr.Tenant)
@@ -53,14 +55,19 @@ func TestGenNational(t *testing.T) {
 		if l.Kind == gen.KindFile {
 			fileLines++
 		}
-		if l.TransferFromTenant != "" || l.TransferToTenant != "" {
+		if l.TransferFromTenant != "" {
 			transfers++
+			if ics[l.TransferFromTenant] != ics[l.Tenant] {
+				t.Errorf("%s (%s) took a transfer from %s (%s)", l.Tenant, ics[l.Tenant], l.TransferFromTenant, ics[l.TransferFromTenant])
+			}
 		}
 	}
-	if fileLines != 2*len(trusts) || transfers != 0 {
-		t.Errorf("truth: %d file lines for %d trusts, %d transfer lines (the national default is none)", fileLines, len(trusts), transfers)
+	// one transfer per ICS planned on day 1 (none on the last day); a tiny
+	// trust may have nobody free to send
+	if fileLines != 3*len(trusts) || transfers < gen.NationalGroups/2 || transfers > gen.NationalGroups {
+		t.Errorf("truth: %d file lines for %d trusts, %d transfers in %d ICSs", fileLines, len(trusts), transfers, gen.NationalGroups)
 	}
-	want := "wrote 205 trusts, " + strconv.Itoa(staff) + " staff, 410 files"
+	want := "wrote 205 trusts, " + strconv.Itoa(staff) + " staff, 615 files"
 	if !strings.Contains(out.String(), want) {
 		t.Errorf("summary lacks %q", want)
 	}

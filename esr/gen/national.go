@@ -11,6 +11,9 @@ import (
 const (
 	NationalStaff  = 1_600_000
 	NationalTrusts = 205
+	// NationalGroups is the number of integrated care systems (ICSs) the
+	// national trusts are grouped into: England has 42.
+	NationalGroups = 42
 )
 
 // nationalTiers is the size distribution of the national region: a few very
@@ -27,8 +30,10 @@ var nationalTiers = []struct{ trusts, lo, hi int }{
 // National returns the synthetic national region: NationalTrusts
 // trusts with ODS-like codes RAA, RAB, ... (R, then two letters), VPDs 100,
 // 101, ... and staff summing to about NationalStaff x fraction (each trust
-// at least one). The list is fixed: it depends on the fraction only, never
-// on the seed, so runs with different seeds simulate the same trusts.
+// at least one), in NationalGroups groups ICS01 ... ICS42 of 4-5
+// consecutive trusts, within which staff transfer. The list is fixed: it
+// depends on the fraction only, never on the seed, so runs with different
+// seeds simulate the same trusts.
 func National(fraction float64) ([]Trust, error) {
 	if !(fraction > 0 && fraction <= 1) {
 		return nil, fmt.Errorf("national fraction %v: want more than 0 and at most 1", fraction)
@@ -52,6 +57,7 @@ func National(fraction float64) ([]Trust, error) {
 			Tenant: "R" + string(rune('A'+i/26)) + string(rune('A'+i%26)),
 			VPD:    fmt.Sprint(100 + i),
 			Staff:  max(1, int(math.Round(float64(n)*scale))),
+			Group:  fmt.Sprintf("ICS%02d", i*NationalGroups/len(raw)+1),
 		}
 	}
 	return trusts, nil

@@ -10,26 +10,29 @@ import (
 
 // largeRegion is more trusts than the legacy id layout holds (so the sized
 // layout is used), each small so the test stays quick.
-func largeRegion(transfers int) RegionConfig {
+// groupSize > 0 puts consecutive trusts in groups of that size.
+func largeRegion(transfers, groupSize int) RegionConfig {
 	rc := RegionConfig{Days: 6, Seed: 5, Faults: true, FullEvery: 4, TransfersPerDay: transfers}
 	for i := range 210 {
-		rc.Trusts = append(rc.Trusts, Trust{
-			Tenant: "N" + strconv.Itoa(100+i), VPD: strconv.Itoa(1000 + i), Staff: 20 + i%7*10,
-		})
+		tr := Trust{Tenant: "N" + strconv.Itoa(100+i), VPD: strconv.Itoa(1000 + i), Staff: 20 + i%7*10}
+		if groupSize > 0 {
+			tr.Group = "G" + strconv.Itoa(i/groupSize)
+		}
+		rc.Trusts = append(rc.Trusts, tr)
 	}
 	return rc
 }
 
-// TestLargeRegion: 210 trusts, in lockstep with transfers and one at a time
-// without. Each trust's files are well formed and its events point at their
+// TestLargeRegion: 210 trusts, all in lockstep with transfers, one at a
+// time without, and in groups of five (ICSs) with transfers within each. Each trust's files are well formed and its events point at their
 // rows; the reference rules derive the region's truth from the files alone
 // (so every held leaver struck out of a spool after its day was flushed is
 // really gone); ids are unique across trusts and keep ESR's widths; an NI
 // number belongs to one human.
 func TestLargeRegion(t *testing.T) {
-	for _, transfers := range []int{4, 0} {
-		t.Run("transfers="+strconv.Itoa(transfers), func(t *testing.T) {
-			rc := largeRegion(transfers)
+	for _, c := range []struct{ transfers, group int }{{4, 0}, {0, 0}, {1, 5}} {
+		t.Run("transfers="+strconv.Itoa(c.transfers)+",group="+strconv.Itoa(c.group), func(t *testing.T) {
+			rc := largeRegion(c.transfers, c.group)
 			if legacyLayout(rc.Trusts, rc.Days) {
 				t.Fatal("the region fits the legacy layout; the test wants the sized one")
 			}
@@ -49,7 +52,32 @@ func TestLargeRegion(t *testing.T) {
 			}
 			checkRegion(t, g)
 			checkIdentities(t, g)
+			if c.group > 0 {
+				checkTransfersWithinGroups(t, g)
+			}
 		})
+	}
+}
+
+// checkTransfersWithinGroups: every transfer starter comes from a trust of
+// its own group.
+func checkTransfersWithinGroups(t *testing.T, g *generatedRegion) {
+	t.Helper()
+	group := map[string]string{}
+	for _, tr := range g.rc.Trusts {
+		group[tr.Tenant] = tr.Group
+	}
+	n := 0
+	for _, l := range g.truth {
+		if l.TransferFromTenant != "" {
+			n++
+			if group[l.TransferFromTenant] != group[l.Tenant] {
+				t.Errorf("%s (%s) took a transfer from %s (%s)", l.Tenant, group[l.Tenant], l.TransferFromTenant, group[l.TransferFromTenant])
+			}
+		}
+	}
+	if n < len(g.rc.Trusts)/5 {
+		t.Errorf("%d transfers in %d groups over %d days", n, len(g.rc.Trusts)/5, g.rc.Days)
 	}
 }
 
@@ -106,11 +134,15 @@ func (p *peakSink) Create(string) (io.WriteCloser, error) {
 	return nopWriteCloser{io.Discard}, nil
 }
 
-func regionPeak(t *testing.T, trusts, staff, transfers int) uint64 {
+func regionPeak(t *testing.T, trusts, staff, transfers, groupSize int) uint64 {
 	t.Helper()
 	rc := RegionConfig{Days: 4, Seed: 2, TransfersPerDay: transfers}
 	for i := range trusts {
-		rc.Trusts = append(rc.Trusts, Trust{Tenant: "M" + strconv.Itoa(100+i), VPD: strconv.Itoa(100 + i), Staff: staff})
+		tr := Trust{Tenant: "M" + strconv.Itoa(100+i), VPD: strconv.Itoa(100 + i), Staff: staff}
+		if groupSize > 0 {
+			tr.Group = "G" + strconv.Itoa(i/groupSize)
+		}
+		rc.Trusts = append(rc.Trusts, tr)
 	}
 	runtime.GC()
 	var ms runtime.MemStats
@@ -126,22 +158,28 @@ func regionPeak(t *testing.T, trusts, staff, transfers int) uint64 {
 	return sink.peak - base
 }
 
-// TestRegionMemoryFlat: without transfers, four times the trusts (and so
-// the population) leaves the live heap's high-water mark about where it
-// was: one trust's simulation, the NI set and the spool buffers. In
-// lockstep (transfers) every trust is live, and the same measure grows with
-// the population, which shows the measure can tell the two apart.
+// TestRegionMemoryFlat: without transfers, or with transfers confined to
+// groups, four times the trusts (and so the population) leaves the live
+// heap's high-water mark about where it was: one trust's (one group's)
+// simulation, and a few kilobytes per trust. Ungrouped, with transfers,
+// every trust is live, and the same measure grows with the population,
+// which shows the measure can tell the cases apart.
 func TestRegionMemoryFlat(t *testing.T) {
 	if testing.Short() {
-		t.Skip("generates some 100k staff")
+		t.Skip("generates some 150k staff")
 	}
 	const staff = 1000
-	small, large := regionPeak(t, 10, staff, 0), regionPeak(t, 40, staff, 0)
-	t.Logf("one trust at a time: heap high-water %d KiB for 10 trusts, %d KiB for 40 (%d staff each)", small>>10, large>>10, staff)
-	if small == 0 || large > small*3/2 {
-		t.Errorf("heap high-water grew from %d to %d bytes with 4x the population; want under 1.5x", small, large)
+	for _, c := range []struct {
+		name             string
+		transfers, group int
+	}{{"one trust at a time", 0, 0}, {"groups of 4 with transfers", 1, 4}} {
+		small, large := regionPeak(t, 8, staff, c.transfers, c.group), regionPeak(t, 32, staff, c.transfers, c.group)
+		t.Logf("%s: heap high-water %d KiB for 8 trusts, %d KiB for 32 (%d staff each)", c.name, small>>10, large>>10, staff)
+		if small == 0 || large > small*3/2 {
+			t.Errorf("%s: heap high-water grew from %d to %d bytes with 4x the population; want under 1.5x", c.name, small, large)
+		}
 	}
-	lsmall, llarge := regionPeak(t, 5, staff, 1), regionPeak(t, 20, staff, 1)
+	lsmall, llarge := regionPeak(t, 5, staff, 1, 0), regionPeak(t, 20, staff, 1, 0)
 	t.Logf("lockstep: heap high-water %d KiB for 5 trusts, %d KiB for 20 (%.0f bytes per staff)",
 		lsmall>>10, llarge>>10, float64(llarge)/float64(20*staff))
 	if llarge < lsmall*2 {
@@ -185,6 +223,22 @@ func TestNational(t *testing.T) {
 	if _, err := (RegionConfig{Trusts: full, Days: 200}).check(); err == nil {
 		t.Error("the national region over 200 days does not fit the id ranges, but was accepted")
 	}
+	// ICSs: NationalGroups groups of 4-5 consecutive trusts
+	sizes := map[string]int{}
+	for i, tr := range full {
+		sizes[tr.Group]++
+		if i > 0 && tr.Group != full[i-1].Group && sizes[tr.Group] != 1 {
+			t.Errorf("trust %s: group %s is not consecutive", tr.Tenant, tr.Group)
+		}
+	}
+	for g, n := range sizes {
+		if n < 4 || n > 5 {
+			t.Errorf("group %s has %d trusts", g, n)
+		}
+	}
+	if len(sizes) != NationalGroups {
+		t.Errorf("%d groups, want %d", len(sizes), NationalGroups)
+	}
 	tenth, _ := National(0.1)
 	sum := 0
 	for _, tr := range tenth {
@@ -208,7 +262,7 @@ func TestRegionOutgrowingABlockFails(t *testing.T) {
 	defer func() { idSeqs[seqPerson] = saved }()
 	q := &idSeqs[seqPerson]
 	q.base, q.perStaff = 1, saved.perStaff/10
-	rc := largeRegion(0)
+	rc := largeRegion(0, 0)
 	rc.Trusts = rc.Trusts[:9]
 	total := 0.0
 	for _, tr := range rc.Trusts {

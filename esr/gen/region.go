@@ -12,6 +12,10 @@ type Trust struct {
 	Tenant string // ODS code
 	VPD    string // ESR VPD number
 	Staff  int    // approximate number of people in its first full file
+	// Group, when every trust of the region has one (an ICS), confines
+	// transfers to trusts of the same group, and lets the generator keep
+	// one group's simulations in memory at a time instead of the region's.
+	Group string
 }
 
 // RegionConfig describes several trusts simulated together, between which
@@ -59,12 +63,21 @@ func (rc RegionConfig) check() (*regionLayout, error) {
 	case rc.TransfersPerDay > 0 && len(rc.Trusts) < 2:
 		return nil, errors.New("transfers need at least two trusts")
 	}
-	tenants, vpds := map[string]bool{}, map[string]bool{}
+	tenants, vpds, groups := map[string]bool{}, map[string]bool{}, map[string]int{}
 	for _, t := range rc.Trusts {
 		if tenants[t.Tenant] || vpds[t.VPD] {
 			return nil, fmt.Errorf("trust %s/%s: tenants and VPDs must be unique in a region", t.Tenant, t.VPD)
 		}
 		tenants[t.Tenant], vpds[t.VPD] = true, true
+		if (t.Group == "") != (rc.Trusts[0].Group == "") {
+			return nil, fmt.Errorf("trust %s: give every trust of a region a group, or none", t.Tenant)
+		}
+		groups[t.Group]++
+	}
+	for g, n := range groups {
+		if g != "" && n < 2 && rc.TransfersPerDay > 0 {
+			return nil, fmt.Errorf("group %s has one trust: transfers need at least two in each group", g)
+		}
 	}
 	if legacyLayout(rc.Trusts, rc.Days) {
 		return nil, nil
@@ -149,23 +162,21 @@ func GenerateRegion(rc RegionConfig, out Sink) (RegionResult, error) {
 		return s.checkRanges()
 	}
 
-	if rc.TransfersPerDay == 0 {
-		for i := range sims {
-			s, err := start(i)
-			if err != nil {
+	// Trusts simulated together in lockstep, each unit dropped before the
+	// next starts: without transfers every trust alone; with transfers and
+	// groups each group (an ICS), planned from its own stream; with
+	// transfers and no groups the whole region, planned from the region's.
+	for _, u := range rc.units(rrng) {
+		for _, i := range u.trusts {
+			if _, err := start(i); err != nil {
 				return result(), err
 			}
-			s.populate()
-			if err := write(s); err != nil {
-				return result(), err
-			}
-			for k := 1; k <= rc.Days; k++ {
-				s.nextDay(k)
-				s.simulateDay()
-				if err := write(s); err != nil {
-					return result(), err
-				}
-			}
+		}
+		if err := runUnit(sims, u, rc, write); err != nil {
+			return result(), err
+		}
+		for _, i := range u.trusts {
+			s := sims[i]
 			if s.spoolErr != nil {
 				return result(), s.spoolErr
 			}
@@ -174,28 +185,66 @@ func GenerateRegion(rc RegionConfig, out Sink) (RegionResult, error) {
 			sims[i] = &sim{cfg: s.cfg, res: s.res, spool: s.spool}
 			delete(reg.byTenant, s.cfg.Tenant)
 		}
-		if err := mergeSpools(out, sims); err != nil {
-			return result(), err
-		}
-		return result(), nil
 	}
+	if err := mergeSpools(out, sims); err != nil {
+		return result(), err
+	}
+	return result(), nil
+}
 
-	for i := range sims {
-		if _, err := start(i); err != nil {
-			return result(), err
+// unit is trusts of a region simulated together, days in lockstep, with
+// the stream that plans their transfers.
+type unit struct {
+	trusts []int
+	plan   *rand.Rand
+}
+
+func (rc RegionConfig) units(regionRNG *rand.Rand) []unit {
+	var us []unit
+	switch {
+	case rc.TransfersPerDay == 0:
+		for i := range rc.Trusts {
+			us = append(us, unit{trusts: []int{i}})
 		}
+	case rc.Trusts[0].Group == "":
+		all := make([]int, len(rc.Trusts))
+		for i := range all {
+			all[i] = i
+		}
+		us = append(us, unit{trusts: all, plan: regionRNG})
+	default:
+		at := map[string]int{}
+		for i, t := range rc.Trusts {
+			g, ok := at[t.Group]
+			if !ok {
+				g = len(us)
+				at[t.Group] = g
+				us = append(us, unit{plan: rand.New(rand.NewPCG(rc.Seed, 0x52454749_4f4e5321^uint64(g+1)<<40))})
+			}
+			us[g].trusts = append(us[g].trusts, i)
+		}
+	}
+	return us
+}
+
+// runUnit simulates the unit's trusts from their full files to the last
+// day, every trust's file of day d before any of day d+1.
+func runUnit(all []*sim, u unit, rc RegionConfig, write func(*sim) error) error {
+	sims := make([]*sim, len(u.trusts))
+	for j, i := range u.trusts {
+		sims[j] = all[i]
 	}
 	for _, s := range sims {
 		s.populate()
 		if err := write(s); err != nil {
-			return result(), err
+			return err
 		}
 	}
 	n := len(sims)
 	for k := 1; k <= rc.Days; k++ {
-		if k < rc.Days {
+		if rc.TransfersPerDay > 0 && k < rc.Days {
 			for j := 0; j < rc.TransfersPerDay; j++ {
-				a, b := rrng.IntN(n), rrng.IntN(n-1)
+				a, b := u.plan.IntN(n), u.plan.IntN(n-1)
 				if b >= a {
 					b++
 				}
@@ -203,24 +252,16 @@ func GenerateRegion(rc RegionConfig, out Sink) (RegionResult, error) {
 			}
 		}
 		if rc.TransfersPerDay > 0 && k%3 == 1 {
-			a := rrng.IntN(n)
+			a := u.plan.IntN(n)
 			sims[a].xferPlan = append(sims[a].xferPlan, "")
 		}
 		for _, s := range sims {
 			s.nextDay(k)
 			s.simulateDay()
 			if err := write(s); err != nil {
-				return result(), err
+				return err
 			}
 		}
 	}
-	for _, s := range sims {
-		if s.spoolErr != nil {
-			return result(), s.spoolErr
-		}
-	}
-	if err := mergeSpools(out, sims); err != nil {
-		return result(), err
-	}
-	return result(), nil
+	return nil
 }

@@ -169,7 +169,7 @@ func TestLeaverGuardNeverTrips(t *testing.T) {
 }
 
 var regionMain = RegionConfig{
-	Trusts: []Trust{{"RYY", "413", 1200}, {"RXX", "412", 1500}, {"RZZ", "414", 1000}},
+	Trusts: []Trust{{Tenant: "RYY", VPD: "413", Staff: 1200}, {Tenant: "RXX", VPD: "412", Staff: 1500}, {Tenant: "RZZ", VPD: "414", Staff: 1000}},
 	Days:   9, Seed: 3, Faults: true, FullEvery: 4, TransfersPerDay: 2,
 }
 
@@ -417,17 +417,21 @@ func TestRegionDeterministic(t *testing.T) {
 }
 
 func TestRegionConfigErrors(t *testing.T) {
-	ok := Trust{"RXX", "412", 100}
+	ok := Trust{Tenant: "RXX", VPD: "412", Staff: 100}
 	for _, rc := range []RegionConfig{
 		{},
-		{Trusts: []Trust{ok, {"RXX", "413", 100}}},
-		{Trusts: []Trust{ok, {"RYY", "412", 100}}},
+		{Trusts: []Trust{ok, {Tenant: "RXX", VPD: "413", Staff: 100}}},
+		{Trusts: []Trust{ok, {Tenant: "RYY", VPD: "412", Staff: 100}}},
 		{Trusts: []Trust{ok}, TransfersPerDay: 1},
 		// more staff over more days than the id ranges hold
-		{Trusts: []Trust{ok, {"RYY", "413", 1_000_000}}, Days: 3000},
+		{Trusts: []Trust{ok, {Tenant: "RYY", VPD: "413", Staff: 1_000_000}}, Days: 3000},
 		{Trusts: make([]Trust, regionMaxTrusts+1)},
-		{Trusts: []Trust{ok, {"ryy", "413", 100}}},
-		{Trusts: []Trust{ok, {"RYY", "413", 100}}, TransfersPerDay: -1},
+		{Trusts: []Trust{ok, {Tenant: "ryy", VPD: "413", Staff: 100}}},
+		{Trusts: []Trust{ok, {Tenant: "RYY", VPD: "413", Staff: 100}}, TransfersPerDay: -1},
+		// every trust in a group or none; with transfers, two or more per group
+		{Trusts: []Trust{ok, {Tenant: "RYY", VPD: "413", Staff: 100, Group: "A"}}},
+		{Trusts: []Trust{{Tenant: "RXX", VPD: "412", Staff: 100, Group: "A"}, {Tenant: "RYY", VPD: "413", Staff: 100, Group: "B"}},
+			TransfersPerDay: 1},
 	} {
 		if _, err := GenerateRegion(rc, DiscardSink{}); err == nil {
 			t.Errorf("%+v: no error", rc)
