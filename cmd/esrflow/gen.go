@@ -46,7 +46,7 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&start, "start", "", "run date of the full file, YYYY-MM-DD (instead of --end-date)")
 	fs.IntVar(&cfg.FirstSeq, "seq", 1, "sequence number of the full file; change files follow one by one")
 	fs.IntVar(&cfg.FullEvery, "full-every", 0, "write change file k as a full file (GOF) when k % N == 0; 0 = never")
-	fs.StringVar(&region, "region", "", "several trusts with transfers between them, TENANT=VPD:STAFF,... (then --tenant, --vpd, --staff and --seq are not used)")
+	fs.StringVar(&region, "region", "", "several trusts with transfers between them, TENANT=VPD:STAFF[@GROUP],... (then --tenant, --vpd, --staff and --seq are not used); with groups, transfers stay within a group")
 	fs.IntVar(&transfers, "transfers", 1, "with --region: transfers between trusts per day (0 = none); with --national: per ICS per day")
 	fs.BoolVar(&national, "national", false, "the national region: 205 synthetic trusts (RAA.., VPD 100..) of realistic sizes in 42 ICSs, about 1.6M staff x --fraction (docs/generator.md)")
 	fs.Float64Var(&fraction, "fraction", 1, "with --national: the share of the national staff to generate, e.g. 0.01 (more than 0, at most 1)")
@@ -190,18 +190,19 @@ func printStats(w io.Writer, st gen.Stats, faults bool) {
 	}
 }
 
-// parseRegion reads TENANT=VPD:STAFF,... into the region's trusts, in the
-// order given (which fixes each trust's id ranges).
+// parseRegion reads TENANT=VPD:STAFF[@GROUP],... into the region's trusts,
+// in the order given (which fixes each trust's id ranges).
 func parseRegion(s string) ([]gen.Trust, error) {
 	var trusts []gen.Trust
 	for _, part := range strings.Split(s, ",") {
 		code, rest, ok := strings.Cut(strings.TrimSpace(part), "=")
-		vpd, staff, ok2 := strings.Cut(rest, ":")
+		vpd, rest, ok2 := strings.Cut(rest, ":")
+		staff, group, _ := strings.Cut(rest, "@")
 		n, err := strconv.Atoi(staff)
 		if !ok || !ok2 || err != nil {
-			return nil, fmt.Errorf("%q: want TENANT=VPD:STAFF", part)
+			return nil, fmt.Errorf("%q: want TENANT=VPD:STAFF or TENANT=VPD:STAFF@GROUP", part)
 		}
-		trusts = append(trusts, gen.Trust{Tenant: code, VPD: vpd, Staff: n})
+		trusts = append(trusts, gen.Trust{Tenant: code, VPD: vpd, Staff: n, Group: group})
 	}
 	return trusts, nil
 }

@@ -99,3 +99,27 @@ func lastLine(s string) string {
 	s = strings.TrimSpace(s)
 	return s[strings.LastIndexByte(s, '\n')+1:]
 }
+
+// TestParseRegionGroups: TENANT=VPD:STAFF@GROUP puts a trust in a group;
+// without @ there is none; a malformed entry is refused.
+func TestParseRegionGroups(t *testing.T) {
+	got, err := parseRegion("RXX=412:100@ICS1, RYY=413:50@ICS1,RZZ=414:70")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []gen.Trust{{Tenant: "RXX", VPD: "412", Staff: 100, Group: "ICS1"}, {Tenant: "RYY", VPD: "413", Staff: 50, Group: "ICS1"},
+		{Tenant: "RZZ", VPD: "414", Staff: 70}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("trust %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	for _, bad := range []string{"RXX=412:x@G", "RXX=412", "RXX:412=10"} {
+		if _, err := parseRegion(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
