@@ -32,6 +32,8 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		quiet     bool
 		region    string
 		transfers int
+		national  bool
+		fraction  float64
 	)
 	fs.StringVar(&cfg.Tenant, "tenant", "RXX", "tenant ODS code (written as NACS / workplace org code)")
 	fs.StringVar(&cfg.VPD, "vpd", "412", "ESR VPD number (file names, header, VPD-prefixed names)")
@@ -44,13 +46,16 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&start, "start", "", "run date of the full file, YYYY-MM-DD (instead of --end-date)")
 	fs.IntVar(&cfg.FirstSeq, "seq", 1, "sequence number of the full file; change files follow one by one")
 	fs.IntVar(&cfg.FullEvery, "full-every", 0, "write change file k as a full file (GOF) when k % N == 0; 0 = never")
-	fs.StringVar(&region, "region", "", "several trusts with transfers between them, TENANT=VPD:STAFF,... (then --tenant, --vpd, --staff and --seq are not used)")
-	fs.IntVar(&transfers, "transfers", 1, "with --region: transfers between trusts per day (0 = none)")
+	fs.StringVar(&region, "region", "", "several trusts with transfers between them, TENANT=VPD:STAFF[@GROUP],... (then --tenant, --vpd, --staff and --seq are not used); with groups, transfers stay within a group")
+	fs.IntVar(&transfers, "transfers", 1, "with --region: transfers between trusts per day (0 = none); with --national: per ICS per day")
+	fs.BoolVar(&national, "national", false, "the national region: 205 synthetic trusts (RAA.., VPD 100..) of realistic sizes in 42 ICSs, about 1.6M staff x --fraction (docs/generator.md)")
+	fs.Float64Var(&fraction, "fraction", 1, "with --national: the share of the national staff to generate, e.g. 0.01 (more than 0, at most 1)")
 	fs.StringVar(&cfg.Format, "format", gen.FormatGOv2, "file format of the trust's history: go-v2, go-v1 or csv (the truth is the same)")
 	fs.BoolVar(&quiet, "q", false, "do not print the summary")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: esrflow gen --out DIR [--tenant RXX] [--vpd 412] [--staff N] [--days D] [--seed S] [--end-date YYYY-MM-DD | --start YYYY-MM-DD] [--full-every N] [--faults]")
 		fmt.Fprintln(stderr, "       esrflow gen --out DIR --region RXX=412:2000,RYY=413:1500 [--transfers N] [--days D] [--seed S] [--end-date YYYY-MM-DD | --start YYYY-MM-DD] [--full-every N] [--faults]")
+		fmt.Fprintln(stderr, "       esrflow gen --out DIR --national [--fraction F] [--transfers N] [--days D] [--seed S] [--end-date YYYY-MM-DD | --start YYYY-MM-DD] [--full-every N] [--faults]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +74,28 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.Start, cfg.Seed = t, seed
 
+	if national {
+		if region != "" {
+			return errors.New("--national and --region: give one")
+		}
+		trusts, err := gen.National(fraction)
+		if err != nil {
+			return fmt.Errorf("--fraction: %w", err)
+		}
+		// Transfers stay within each ICS, so memory holds one ICS's
+		// simulations at a time.
+		rc := gen.RegionConfig{Trusts: trusts, Days: cfg.Days, Seed: seed, Start: t, Faults: cfg.Faults,
+			FullEvery: cfg.FullEvery, TransfersPerDay: transfers}
+		if cfg.Format != gen.FormatGOv2 {
+			return fmt.Errorf("--format %s: a region is written as %s only", cfg.Format, gen.FormatGOv2)
+		}
+		res, err := gen.GenerateRegion(rc, gen.DirSink(out))
+		if err != nil || quiet {
+			return err
+		}
+		printNational(stdout, trusts, res, out)
+		return nil
+	}
 	if region != "" {
 		if cfg.Format != gen.FormatGOv2 {
 			return fmt.Errorf("--format %s: a region is written as %s only", cfg.Format, gen.FormatGOv2)
@@ -103,6 +130,26 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	printStats(stdout, res.Stats, cfg.Faults)
 	return nil
+}
+
+// printNational prints one line per trust (code, VPD, staff, files, rows,
+// events), the totals (a national run has too many trusts for the full
+// statistics of each) and the trusts in the short form esrflow up
+// --tenants reads, so a bench can start the pipeline for them.
+func printNational(w io.Writer, trusts []gen.Trust, res gen.RegionResult, out string) {
+	staff, files, events := 0, 0, 0
+	short := make([]string, len(trusts))
+	for i, r := range res.Trusts {
+		short[i] = trusts[i].Tenant + "=" + trusts[i].VPD
+		staff += trusts[i].Staff
+		files += len(r.Files)
+		events += r.Stats.Events
+		fmt.Fprintf(w, "%s vpd %s: staff %d, %d files (%d rows), %d events\n",
+			r.Tenant, trusts[i].VPD, trusts[i].Staff, len(r.Files), r.Rows, r.Stats.Events)
+	}
+	fmt.Fprintf(w, "wrote %d trusts, %d staff, %d files (%d rows, %d events) and %s to %s\n",
+		len(res.Trusts), staff, files, res.Rows, events, gen.TruthFile, out)
+	fmt.Fprintf(w, "tenants: %s\n", strings.Join(short, ","))
 }
 
 // genStart is the full file's run date: --start, or --days before
@@ -143,18 +190,19 @@ func printStats(w io.Writer, st gen.Stats, faults bool) {
 	}
 }
 
-// parseRegion reads TENANT=VPD:STAFF,... into the region's trusts, in the
-// order given (which fixes each trust's id ranges).
+// parseRegion reads TENANT=VPD:STAFF[@GROUP],... into the region's trusts,
+// in the order given (which fixes each trust's id ranges).
 func parseRegion(s string) ([]gen.Trust, error) {
 	var trusts []gen.Trust
 	for _, part := range strings.Split(s, ",") {
 		code, rest, ok := strings.Cut(strings.TrimSpace(part), "=")
-		vpd, staff, ok2 := strings.Cut(rest, ":")
+		vpd, rest, ok2 := strings.Cut(rest, ":")
+		staff, group, _ := strings.Cut(rest, "@")
 		n, err := strconv.Atoi(staff)
 		if !ok || !ok2 || err != nil {
-			return nil, fmt.Errorf("%q: want TENANT=VPD:STAFF", part)
+			return nil, fmt.Errorf("%q: want TENANT=VPD:STAFF or TENANT=VPD:STAFF@GROUP", part)
 		}
-		trusts = append(trusts, gen.Trust{Tenant: code, VPD: vpd, Staff: n})
+		trusts = append(trusts, gen.Trust{Tenant: code, VPD: vpd, Staff: n, Group: group})
 	}
 	return trusts, nil
 }

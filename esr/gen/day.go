@@ -92,7 +92,7 @@ func (s *sim) processDue() {
 		// ESR sends no row when the date passes, and the generator does not
 		// model one: the person's rows stay as last written, so a later full
 		// file re-sends them unchanged and nothing fires twice.
-		p.life, p.leftOn, p.pendingIdx = lcLeft, p.term, -1
+		p.life, p.leftOn, p.pendingIdx, p.pendingOff = lcLeft, p.term, -1, -1
 	}
 	s.pending = keep
 
@@ -484,7 +484,7 @@ func (s *sim) withdrawOrRedate() {
 	forceR := (s.file-1)%4 == 1
 	wd, rd := 0, 0
 	for _, p := range slices.Clone(s.pending) {
-		if p.life != lcPendingLeave || p.term <= s.run || p.touched == s.file || p.pendingIdx < 0 || p.xferOut {
+		if p.life != lcPendingLeave || p.term <= s.run || p.touched == s.file || !p.heldPending() || p.xferOut {
 			continue
 		}
 		r := s.rng.Float64()
@@ -500,8 +500,7 @@ func (s *sim) withdrawOrRedate() {
 				}
 			}
 			p.life = lcEmployed
-			s.truth[p.pendingIdx].dead = true
-			p.pendingIdx = -1
+			s.killPending(p)
 			s.pending = slices.DeleteFunc(s.pending, func(x *person) bool { return x == p })
 			s.event(p, intent{kind: KindWithdrawn, eff: old})
 			s.res.Stats.WithdrawnLeavers++
@@ -518,8 +517,7 @@ func (s *sim) withdrawOrRedate() {
 					a.end, a.lwd, a.updated = L, L, upd
 				}
 			}
-			s.truth[p.pendingIdx].dead = true
-			p.pendingIdx = -1
+			s.killPending(p)
 			s.event(p, intent{kind: KindEvent, typ: TypeLeaver, eff: L, lwd: L, reason: p.reason, held: true})
 			s.res.Stats.RedatedLeavers++
 		}

@@ -385,10 +385,12 @@ func (s *sim) resolve(p *person) {
 			}
 			s.v1Truth(&t)
 		}
-		s.truth = append(s.truth, truthRec{file: s.file, t: t})
+		rec := truthRec{file: s.file, t: t}
 		if in.held {
-			p.pendingIdx = len(s.truth) - 1
+			rec.owner = p
+			p.pendingIdx, p.pendingOff = len(s.truth), -1
 		}
+		s.truth = append(s.truth, rec)
 	}
 	p.intents = p.intents[:0]
 }
@@ -575,53 +577,8 @@ func (s *sim) finishTruth() []truthRec {
 		}
 		return cmp.Compare(a.t.Line, b.t.Line)
 	})
-	st := &s.res.Stats
 	for i := range recs {
-		t := &recs[i].t
-		if t.Kind != KindEvent {
-			continue
-		}
-		st.Events++
-		switch t.Type {
-		case TypeStarter:
-			st.Starters++
-			if t.Scheduled {
-				st.ScheduledStarters++
-			}
-			if t.Rehire {
-				st.Rehires++
-			}
-			if t.TransferFromTenant != "" {
-				st.TransfersIn++
-			}
-			if recs[i].file == 0 {
-				st.BaselineStarters++
-			}
-		case TypeLeaver:
-			st.Leavers++
-			if t.Due != "" {
-				st.HeldLeavers++
-			}
-			if t.DaysLate > 0 {
-				st.LateLeavers++
-			}
-			if t.TransferToTenant != "" {
-				st.TransfersOut++
-			}
-			if recs[i].file == 0 {
-				st.BaselineLeavers++
-			}
-		case TypePosition:
-			st.PositionUpdates++
-			switch t.Change {
-			case ChangeAttributes:
-				st.AttributeChanges++
-			case ChangeAdded:
-				st.AssignmentsAdded++
-			case ChangeEnded:
-				st.AssignmentsEnded++
-			}
-		}
+		countStats(&s.res.Stats, statBits(&recs[i].t), recs[i].file)
 	}
 	return recs
 }

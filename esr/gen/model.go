@@ -112,9 +112,10 @@ type person struct {
 	touched     int // index of the last file that wrote this person; -1 = never
 	suspendTill int // file index on which a suspension ends; 0 = not suspended
 	locked      bool
-	aplStage    int // 0 ACTIVE_APL, 1 OFFER, 2 ACCEPTED
-	aplNext     int // file index of the next applicant step
-	pendingIdx  int // index into sim.truth of the held leaver event; -1 = none
+	aplStage    int   // 0 ACTIVE_APL, 1 OFFER, 2 ACCEPTED
+	aplNext     int   // file index of the next applicant step
+	pendingIdx  int   // index into sim.truth of the held leaver event; -1 = none (or spooled)
+	pendingOff  int64 // region: offset of the spooled held leaver event; -1 = none
 	rehired     bool
 	noNHS       bool // a rehire keyed without an NHS Unique ID (matched on NI number + date of birth)
 	xferOut     bool // leaving for another trust: the held leaver is never withdrawn or re-dated
@@ -198,6 +199,10 @@ type costing struct {
 	updated   stamp
 	erroneous bool
 }
+
+// heldPending says whether p's held leaver event is recorded and may still
+// be withdrawn or re-dated.
+func (p *person) heldPending() bool { return p.pendingIdx >= 0 || p.pendingOff >= 0 }
 
 // liveCount is the number of assignments keeping the person employed.
 func (p *person) liveCount() int {

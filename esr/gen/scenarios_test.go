@@ -169,7 +169,7 @@ func TestLeaverGuardNeverTrips(t *testing.T) {
 }
 
 var regionMain = RegionConfig{
-	Trusts: []Trust{{"RYY", "413", 1200}, {"RXX", "412", 1500}, {"RZZ", "414", 1000}},
+	Trusts: []Trust{{Tenant: "RYY", VPD: "413", Staff: 1200}, {Tenant: "RXX", VPD: "412", Staff: 1500}, {Tenant: "RZZ", VPD: "414", Staff: 1000}},
 	Days:   9, Seed: 3, Faults: true, FullEvery: 4, TransfersPerDay: 2,
 }
 
@@ -231,7 +231,16 @@ func TestRegion(t *testing.T) {
 			t.Errorf("%s: %d truncated full files omitting %d people, want 1", tg.cfg.Tenant, st.TruncatedFullFiles, st.OmittedPeople)
 		}
 	}
+	checkRegion(t, g)
+}
 
+// checkRegion checks what holds for every region with transfers: the
+// reference rules derive its truth exactly from the files, lines are
+// ordered by day, tenant and line, ids never collide across trusts, and
+// every transfer links a held leaver in one trust to a scheduled starter in
+// another.
+func checkRegion(t *testing.T, g *generatedRegion) {
+	t.Helper()
 	var want, got []string
 	for _, l := range g.truth {
 		if l.Kind == KindEvent || l.Kind == KindWithdrawn {
@@ -305,6 +314,13 @@ func TestRegion(t *testing.T) {
 		if len(ts) > 1 {
 			shared++
 		}
+	}
+
+	if g.rc.TransfersPerDay == 0 {
+		if shared != 0 {
+			t.Errorf("%d NHS Unique IDs in more than one trust of a region without transfers", shared)
+		}
+		return
 	}
 
 	// Transfers: each starter with transfer_from_tenant has, in that trust,
@@ -401,15 +417,21 @@ func TestRegionDeterministic(t *testing.T) {
 }
 
 func TestRegionConfigErrors(t *testing.T) {
-	ok := Trust{"RXX", "412", 100}
+	ok := Trust{Tenant: "RXX", VPD: "412", Staff: 100}
 	for _, rc := range []RegionConfig{
 		{},
-		{Trusts: []Trust{ok, {"RXX", "413", 100}}},
-		{Trusts: []Trust{ok, {"RYY", "412", 100}}},
+		{Trusts: []Trust{ok, {Tenant: "RXX", VPD: "413", Staff: 100}}},
+		{Trusts: []Trust{ok, {Tenant: "RYY", VPD: "412", Staff: 100}}},
 		{Trusts: []Trust{ok}, TransfersPerDay: 1},
-		{Trusts: []Trust{ok, {"RYY", "413", regionMaxStaff + 1}}},
-		{Trusts: []Trust{ok, {"ryy", "413", 100}}},
-		{Trusts: []Trust{ok, {"RYY", "413", 100}}, TransfersPerDay: -1},
+		// more staff over more days than the id ranges hold
+		{Trusts: []Trust{ok, {Tenant: "RYY", VPD: "413", Staff: 1_000_000}}, Days: 3000},
+		{Trusts: make([]Trust, regionMaxTrusts+1)},
+		{Trusts: []Trust{ok, {Tenant: "ryy", VPD: "413", Staff: 100}}},
+		{Trusts: []Trust{ok, {Tenant: "RYY", VPD: "413", Staff: 100}}, TransfersPerDay: -1},
+		// every trust in a group or none; with transfers, two or more per group
+		{Trusts: []Trust{ok, {Tenant: "RYY", VPD: "413", Staff: 100, Group: "A"}}},
+		{Trusts: []Trust{{Tenant: "RXX", VPD: "412", Staff: 100, Group: "A"}, {Tenant: "RYY", VPD: "413", Staff: 100, Group: "B"}},
+			TransfersPerDay: 1},
 	} {
 		if _, err := GenerateRegion(rc, DiscardSink{}); err == nil {
 			t.Errorf("%+v: no error", rc)

@@ -2,6 +2,7 @@ package gen
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strconv"
 )
 
@@ -27,9 +28,10 @@ type intent struct {
 }
 
 type truthRec struct {
-	file int
-	dead bool // replaced (re-dated) or withdrawn held leaver
-	t    TruthLine
+	file  int
+	dead  bool    // replaced (re-dated) or withdrawn held leaver
+	owner *person // a held leaver: the person whose pendingIdx names it
+	t     TruthLine
 }
 
 type scheduledDelete struct {
@@ -87,7 +89,9 @@ type sim struct {
 	nextPerson, nextEmp, nextAsg, nextPhone, nextAddr, nextCost int
 	nextPos, nextPosNum, nextOrg, nextLoc                       int
 	identN                                                      int
-	niUsed                                                      map[string]bool // shared by a region's trusts
+	niUsed                                                      niSet            // shared by a region's trusts
+	niCounted                                                   bool             // NI numbers from the identity counter (niFor)
+	idEnds                                                      [len(idSeqs)]int // sized layout: where each of the trust's blocks ends
 	nhsOff, crsOff                                              int64
 
 	// work lists for the file being built
@@ -123,10 +127,14 @@ type sim struct {
 	inbox    []transferIn
 
 	truth []truthRec
-	res   Result
-	buf   []byte
-	name  string
-	path  string // sink name of the file being written
+	// spool (region only) takes each file's truth once written; spoolErr
+	// keeps a failed strike-out for the end of the run.
+	spool    *truthSpool
+	spoolErr error
+	res      Result
+	buf      []byte
+	name     string
+	path     string // sink name of the file being written
 }
 
 // newSim prepares one trust. slot < 0 is a stand-alone trust; slot i >= 0
@@ -147,7 +155,7 @@ func newSim(cfg Config, slot int) *sim {
 		start:  dateOf(cfg.Start),
 		seq:    cfg.FirstSeq,
 		buf:    make([]byte, 0, 1024),
-		niUsed: map[string]bool{},
+		niUsed: niSet{},
 	}
 	s.run = s.start
 	s.res.Tenant = cfg.Tenant
@@ -167,22 +175,15 @@ func newSim(cfg Config, slot int) *sim {
 	s.nextLoc = 905000 + s.rng.IntN(9000)
 	s.nhsOff = s.rng.Int64N(9_000_000)
 	s.crsOff = s.rng.Int64N(99_999_999_999)
-	if slot >= 0 {
-		s.regionRanges(slot)
-	}
 	return s
 }
 
-// Region id ranges: slot i gets its own block of every id sequence (a small
-// random start inside it), sized for regionMaxStaff people per trust. NHS
-// Unique IDs and CRS UUIDs come from bijections of the identity counter, so
-// disjoint counter blocks with the region's shared offsets never collide.
-const (
-	regionMaxTrusts = 8
-	regionMaxStaff  = 40_000
-)
-
-func (s *sim) regionRanges(slot int) {
+// legacyRanges is the legacy region layout (see ranges.go): slot i gets its
+// own 1M block of every id sequence (a small random start inside it), sized
+// for regionLegacyStaff people per trust. NHS Unique IDs and CRS UUIDs come
+// from bijections of the identity counter, so disjoint counter blocks with
+// the region's shared offsets never collide.
+func (s *sim) legacyRanges(slot int) {
 	s.nextPerson = 20_000_000 + slot*1_000_000 + s.rng.IntN(100_000)
 	s.nextEmp = 30_000_000 + slot*1_000_000 + s.rng.IntN(100_000)
 	s.nextAsg = 41_000_000 + slot*1_000_000 + s.rng.IntN(100_000)
@@ -263,12 +264,61 @@ func pad3(v int) string {
 func (s *sim) ni() string {
 	for {
 		n := s.drawNI()
-		if !s.niUsed[n] {
-			s.niUsed[n] = true
+		if s.niUsed.add(n) {
 			return n
 		}
 	}
 }
+
+// niSet holds the NI numbers handed out, packed into 4 bytes each (a
+// national region draws some 1.7M): prefix letters, six digits, suffix.
+type niSet map[uint32]struct{}
+
+// add records n and says whether it was new.
+func (m niSet) add(n string) bool {
+	k := uint32(n[0]-'A')*26 + uint32(n[1]-'A')
+	d, _ := strconv.Atoi(n[2:8])
+	k = (k*1_000_000+uint32(d))*4 + uint32(n[8]-'A')
+	if _, ok := m[k]; ok {
+		return false
+	}
+	m[k] = struct{}{}
+	return true
+}
+
+// niFor is the NI number of the n-th human of the trust. In a region with
+// the sized id layout (ranges.go) it is a bijection of the identity counter,
+// like the NHS Unique ID: unique across the region without a set that grows
+// with it. Otherwise it is drawn at random and checked against niUsed, as
+// existing seeds expect.
+func (s *sim) niFor(n int64) string {
+	if !s.niCounted {
+		return s.ni()
+	}
+	m := int64(len(niPrefixes)) * 1_000_000 * 4
+	k := (n*1_000_000_007 + s.crsOff) % m
+	b := append([]byte(niPrefixes[k/4_000_000]), '0', '0', '0', '0', '0', '0', "ABCD"[k%4])
+	d := k / 4 % 1_000_000
+	for i := 7; i >= 2; i-- {
+		b[i] = byte('0' + d%10)
+		d /= 10
+	}
+	return string(b)
+}
+
+// niPrefixes are the allocatable NI prefixes, in a fixed order.
+var niPrefixes = func() []string {
+	var ps []string
+	for i := range len(niFirst) {
+		for j := range len(niSecond) {
+			p := string([]byte{niFirst[i], niSecond[j]})
+			if !slices.Contains(niBadPrefixes, p) {
+				ps = append(ps, p)
+			}
+		}
+	}
+	return ps
+}()
 
 func (s *sim) drawNI() string {
 	for {
@@ -299,7 +349,7 @@ func (s *sim) newIdentity(age0 date) *identity {
 	id := &identity{
 		female:      s.chance(0.77), // roughly the NHS workforce split
 		dob:         age0,
-		ni:          s.ni(),
+		ni:          s.niFor(n),
 		nhsID:       int(1_000_000 + (n*7919+s.nhsOff)%9_000_000),
 		crs:         700_000_000_000 + (n*1_000_003+s.crsOff)%99_999_999_999,
 		nationality: pick(s, nationalities),
@@ -330,6 +380,7 @@ func (s *sim) newPerson(id *identity, medical bool) *person {
 		nhsStart:   noDate,
 		touched:    -1,
 		pendingIdx: -1,
+		pendingOff: -1,
 	}
 	switch {
 	case medical:
