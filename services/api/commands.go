@@ -90,12 +90,13 @@ func (p *commandProducer) writerFor(ctx context.Context, topic string) (avrox.Wr
 }
 
 // ensureTopic creates an ops topic the api may be the first to write (no
-// consumer of esr.ops.intake.v1 has started yet, say), with one partition:
-// its records are keyed by tenant and few. Best effort: a topic that exists,
+// consumer of esr.ops.intake.v1 has started yet, say), with
+// schemas.DefaultOpsPartitions partitions: keyed by tenant, so its consumer
+// can run as several instances. Best effort: a topic that exists,
 // or a broker that refuses the api creating topics (ACLs), leaves the
 // produce to say whether the topic is there.
 func (p *commandProducer) ensureTopic(ctx context.Context, topic string) {
-	_, _ = kadm.NewClient(p.cl).CreateTopic(ctx, 1, -1, nil, topic)
+	_, _ = kadm.NewClient(p.cl).CreateTopic(ctx, schemas.DefaultOpsPartitions, -1, nil, topic)
 }
 
 // send writes v to topic keyed by tenant, so the consuming stage sees it in
