@@ -21,6 +21,7 @@ import (
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/schemas"
+	"github.com/esrflow/esrflow/services/normalise"
 	"github.com/esrflow/esrflow/services/publish"
 	"github.com/esrflow/esrflow/services/validate"
 )
@@ -199,9 +200,10 @@ func TestTwentyTenantsSplitEvenlyOverInstances(t *testing.T) {
 			dropFile(t, st.DropDir(), code, f.Name, generated[code].sink.Bytes(f.Path))
 		}
 	}
+	instances := func() []*stageInstance { return append(append([]*stageInstance(nil), v...), p...) }
 	for day := 0; day <= joinAfter; day++ {
 		drop(day)
-		waitReports(t, rd, (day+1)*trusts, 3*time.Minute)
+		waitReportsOrDiagnose(t, rd, adm, instances(), (day+1)*trusts)
 	}
 	// Rows per instance: the records of the input partitions each owned
 	// throughout (the assignment did not move), so a transaction redone
@@ -242,7 +244,7 @@ func TestTwentyTenantsSplitEvenlyOverInstances(t *testing.T) {
 	for day := joinAfter + 2; day <= days; day++ {
 		drop(day)
 	}
-	waitReports(t, rd, (days+1)*trusts, 3*time.Minute)
+	waitReportsOrDiagnose(t, rd, adm, instances(), (days+1)*trusts)
 
 	ids := map[string]string{}
 	total := 0
@@ -270,6 +272,33 @@ func TestTwentyTenantsSplitEvenlyOverInstances(t *testing.T) {
 		total, trusts, v[2].consumed(t), p[2].consumed(t))
 
 	checkTenantPlacement(t, rd, adm, tenants, codes)
+}
+
+// waitReportsOrDiagnose waits for n file reports like waitReports; when
+// they do not come it says where the files stopped: each group's lag and
+// each instance's readiness.
+func waitReportsOrDiagnose(t *testing.T, rd *observe.Reader, adm *kadm.Client, instances []*stageInstance, n int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		reps, err := rd.FileReports(ctx)
+		cancel()
+		if err == nil && len(reps) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			lags, lerr := adm.Lag(context.Background(), normalise.Group, validate.Group, publish.DefaultGroup, publish.DefaultGroup+"-commands")
+			for group, l := range lags {
+				t.Logf("group %s (%s): lag %d by topic %v, error %v", group, l.State, l.Lag.Total(), l.Lag.TotalByTopic(), l.Error())
+			}
+			for _, in := range instances {
+				t.Logf("%s ready: %v", in.name, in.ready())
+			}
+			t.Fatalf("%d of %d file reports after 3 minutes (last read: %v; lag: %v)", len(reps), n, err, lerr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // ownership is the group's assignment: instance id → partitions of topic.

@@ -63,8 +63,7 @@ func TestPartitionIsStableWhenTenantsAreAppended(t *testing.T) {
 
 func TestPartitionPinAndUnknownTenant(t *testing.T) {
 	ts := trusts(4)
-	pin := 5
-	ts[1].Partition = &pin
+	ts[1].Partition = PinNumber(5)
 	s, err := New(ts...)
 	if err != nil {
 		t.Fatal(err)
@@ -86,8 +85,7 @@ func TestPartitionPinAndUnknownTenant(t *testing.T) {
 	if _, ok := none.Partition("T001", 6); ok {
 		t.Error("a nil Set assigned a partition")
 	}
-	neg := -1
-	ts[2].Partition = &neg
+	ts[2].Partition = PinNumber(-1)
 	if _, err := New(ts...); err == nil || !strings.Contains(err.Error(), "partition must be >= 0") {
 		t.Errorf("negative pin: %v", err)
 	}
@@ -95,7 +93,7 @@ func TestPartitionPinAndUnknownTenant(t *testing.T) {
 
 func TestPartitionFollowsTheFileOrder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tenants.yaml")
-	yaml := "tenants:\n  - {code: RZZ, vpds: [\"101\"]}\n  - {code: RAA, vpds: [\"102\"], partition: 0}\n  - {code: RMM, vpds: [\"103\"]}\n"
+	yaml := "tenants:\n  - {code: RZZ, vpds: [\"101\"]}\n  - {code: RAA, vpds: [\"102\"], partition: 0}\n  - {code: RMM, vpds: [\"103\"]}\n  - {code: ROO, vpds: [\"104\"], partition: hash}\n"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -107,5 +105,36 @@ func TestPartitionFollowsTheFileOrder(t *testing.T) {
 		if p, _ := s.Partition(code, 3); p != want {
 			t.Errorf("%s = %d, want %d (file order, not sorted codes)", code, p, want)
 		}
+	}
+	if _, ok := s.Partition("ROO", 3); ok {
+		t.Error("partition: hash assigned a partition; want the hash placement (false)")
+	}
+	if err := os.WriteFile(path, []byte("tenants:\n  - {code: RZZ, vpds: [\"101\"], partition: first}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "partition number or") {
+		t.Errorf("partition: first accepted: %v", err)
+	}
+}
+
+func TestWithHashPlacementKeepsOldTenantsOnTheirHash(t *testing.T) {
+	ts := trusts(3)
+	ts[2].Partition = PinNumber(4)
+	s, err := New(ts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := s.WithHashPlacement("t001", "T003", "RZZ")
+	if _, ok := legacy.Partition("T001", 6); ok {
+		t.Error("T001 kept an assigned partition; want the hash placement")
+	}
+	if p, ok := legacy.Partition("T002", 6); !ok || p != 1 {
+		t.Errorf("T002 (not named) = %d, %v; want its position 1", p, ok)
+	}
+	if p, _ := legacy.Partition("T003", 6); p != 4 {
+		t.Errorf("T003's own pin = %d, want 4: an explicit pin wins", p)
+	}
+	if _, ok := s.Partition("T001", 6); !ok {
+		t.Error("WithHashPlacement changed the original Set")
 	}
 }

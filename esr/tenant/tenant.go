@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -37,9 +38,9 @@ type Tenant struct {
 	// compiles it (CEL included) when a service loads its configuration.
 	Validation Validation `yaml:"validation,omitempty" json:"validation,omitempty"`
 	// Partition pins the tenant to one partition of every tenant-keyed
-	// internal topic (see Set.Partition); nil means the default spread by
-	// position in the file.
-	Partition *int `yaml:"partition,omitempty" json:"partition,omitempty"`
+	// internal topic, or to the hash of its code (see Set.Partition); nil
+	// means the default spread by position in the file.
+	Partition *Pin `yaml:"partition,omitempty" json:"partition,omitempty"`
 }
 
 // Validation is a tenant's changes to the baseline validation rules.
@@ -222,7 +223,7 @@ func New(tenants ...Tenant) (*Set, error) {
 		if err := t.compileCSV(); err != nil {
 			return nil, fmt.Errorf("tenant %s: feeds: csv: %w", t.Code, err)
 		}
-		if t.Partition != nil && *t.Partition < 0 {
+		if t.Partition != nil && !t.Partition.Hash && t.Partition.Number < 0 {
 			return nil, fmt.Errorf("tenant %s: partition must be >= 0", t.Code)
 		}
 		if g := t.LeaverGuard; g != nil && (g.MaxLeavers < 0 || g.MaxPercent < 0 || g.MaxPercent > 100 || g.MinLeavers < 0) {
@@ -365,8 +366,10 @@ func (s *Set) Codes() []string {
 // partitions, that carries the tenant's records; false for a code that is not
 // configured (or n < 1), whose records the producers partition by key hash.
 //
-// A tenant's configured Partition wins (modulo n, so a pin survives a topic
-// with fewer partitions than planned). Otherwise it is the tenant's position
+// A tenant's configured Partition wins: a number modulo n (so a pin
+// survives a topic with fewer partitions than planned), or "hash", which
+// answers false so the producers keep the murmur2 placement a store created
+// before the assignment has the tenant's state in. Otherwise it is the tenant's position
 // in the tenants file modulo n: round robin, so the tenants of the file spread
 // over the partitions with at most one tenant between the fullest and the
 // emptiest (a hash of the code gave 20 trusts 6/4/3/3/3/1 over six), and
@@ -383,8 +386,11 @@ func (s *Set) Partition(code string, n int) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	if t.Partition != nil {
-		return *t.Partition % n, true
+	switch {
+	case t.Partition != nil && t.Partition.Hash:
+		return 0, false
+	case t.Partition != nil:
+		return t.Partition.Number % n, true
 	}
 	return s.position[code] % n, true
 }
@@ -397,4 +403,68 @@ func (m Mapping) Ignores(recordType string) bool {
 		}
 	}
 	return false
+}
+
+// Pin is a tenant's `partition:` in the tenants file: a partition number,
+// or "hash" for the murmur2 hash of the code (the placement of stores
+// created before the assignment existed).
+type Pin struct {
+	Number int
+	Hash   bool
+}
+
+// PinNumber pins to partition n; PinHash keeps the hash placement.
+func PinNumber(n int) *Pin { return &Pin{Number: n} }
+
+// PinHash keeps a tenant on the murmur2 partition of its code.
+func PinHash() *Pin { return &Pin{Hash: true} }
+
+const pinHash = "hash"
+
+// UnmarshalYAML reads a number or "hash".
+func (p *Pin) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind == yaml.ScalarNode && node.Value == pinHash {
+		*p = Pin{Hash: true}
+		return nil
+	}
+	var n int
+	if err := node.Decode(&n); err != nil {
+		return fmt.Errorf("partition: want a partition number or %q", pinHash)
+	}
+	*p = Pin{Number: n}
+	return nil
+}
+
+// MarshalYAML writes what UnmarshalYAML reads.
+func (p Pin) MarshalYAML() (any, error) {
+	if p.Hash {
+		return pinHash, nil
+	}
+	return p.Number, nil
+}
+
+// MarshalJSON writes a number or "hash".
+func (p Pin) MarshalJSON() ([]byte, error) {
+	if p.Hash {
+		return []byte(`"` + pinHash + `"`), nil
+	}
+	return []byte(strconv.Itoa(p.Number)), nil
+}
+
+// WithHashPlacement returns a copy of s in which the named tenants that
+// have no pin of their own keep the hash placement: how `esrflow up`
+// carries a store created before the assignment across the upgrade.
+func (s *Set) WithHashPlacement(codes ...string) *Set {
+	out := &Set{byCode: make(map[string]Tenant, len(s.byCode)), position: s.position}
+	for code, t := range s.byCode {
+		out.byCode[code] = t
+	}
+	for _, code := range codes {
+		code = strings.ToUpper(code)
+		if t, ok := out.byCode[code]; ok && t.Partition == nil {
+			t.Partition = PinHash()
+			out.byCode[code] = t
+		}
+	}
+	return out
 }

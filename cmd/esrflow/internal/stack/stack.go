@@ -200,6 +200,14 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	closers = append(closers, s.broker.Close)
 	seeds := s.broker.Seeds()
+	var hashed []string
+	if s.cfg.Tenants, hashed, err = tenantPlacement(ctx, cfg.DataDir, seeds, cfg.Tenants); err != nil {
+		return nil, err
+	}
+	if len(hashed) > 0 {
+		log.Info("tenants of a store created before the partition assignment keep their hash placement",
+			zap.Strings("tenants", hashed), zap.String("file", filepath.Join(cfg.DataDir, PlacementFile)))
+	}
 
 	reg, err := registry.New(registry.Config{DefaultCompatibility: "BACKWARD_TRANSITIVE"},
 		registry.Deps{Brokers: seeds, Logger: log.With(logx.Service("registry"))})
