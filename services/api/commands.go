@@ -20,6 +20,7 @@ import (
 
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
+	"github.com/esrflow/esrflow/platform/kafka/tenantpart"
 	"github.com/esrflow/esrflow/platform/logx"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
@@ -45,13 +46,16 @@ type commandProducer struct {
 	writers map[string]avrox.Writer // by topic
 }
 
-func newCommandProducer(k kafkax.Config, timeout time.Duration, srCl *sr.Client, serde *avrox.Serde) (*commandProducer, error) {
+func newCommandProducer(k kafkax.Config, timeout time.Duration, tenants tenantpart.Assignment, srCl *sr.Client, serde *avrox.Serde) (*commandProducer, error) {
 	if k.ClientID != "" {
 		k.ClientID += "-commands"
 	}
 	cl, err := k.NewClient(
 		kgo.RecordDeliveryTimeout(timeout),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// A request goes to its tenant's assigned partition, as the
+		// pipeline's own records do (without --tenants.file: by hash).
+		kgo.RecordPartitioner(tenantpart.Partitioner(tenants, schemas.TenantKeyedTopics...)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("command producer: %w", err)
