@@ -55,6 +55,11 @@ func fixture(name string) any {
 			ReplayID:   ptr("rp-0c1d2e3f4a5b"),
 			RawSha256:  ptr("5b0e3f1c9a7d2e4b6c8a0f1e3d5c7b9a1e2f4d6c8b0a2e4f6d8c0b2a4e6f8d0c"),
 			IngestedAt: ptr(recordedAt()),
+			// Counts travel on FILE_END only; set here so the golden
+			// payload carries every field of the schema (raw v4's
+			// ignored_rows and ignored_by_type).
+			Counts: &internalv1.RawCounts{Lines: 14, Rows: 9, RowsByType: map[string]int64{"ORA": 9},
+				IgnoredRows: 3, IgnoredByType: map[string]int64{"PHA": 2, "COA": 1}},
 		}
 	case schemas.Entity:
 		return &internalv1.EntityRecord{

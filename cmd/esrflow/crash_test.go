@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -41,12 +42,17 @@ func buildBinary(t *testing.T, name, pkg string) string {
 
 // serviceProcess runs a service binary against the stack, as its own
 // process with its own consumer-group membership.
-func serviceProcess(t *testing.T, bin string, args ...string) *exec.Cmd {
+func serviceProcess(t *testing.T, bin string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--http.addr", "127.0.0.1:0", "--log.level", "warn", "--instance", "crash"}, args...)...)
-	startProcess(t, cmd)
-	return cmd
+	return cmd, startProcess(t, cmd)
 }
+
+// stored are the stages whose state is in a state store: the crash test
+// gives both incarnations the same --state.dir, so the kill lands between
+// the store's last checkpoint and a later commit, and the restarted
+// process must catch up from that checkpoint.
+var stored = map[string]bool{"validate": true}
 
 // startProcess starts cmd with a minimal environment and its output in
 // the returned buffer; the process is killed when the test ends, and its
@@ -196,7 +202,10 @@ func crashAndCompare(t *testing.T, tr trust, v victim, refAPI string, want []obs
 		args = append(args, "--tenants", "RXX=412", "--drop", st.DropDir(), "--archive", filepath.Join(t.TempDir(), "archive"),
 			"--settle", "10ms", "--interval", "20ms")
 	}
-	first := serviceProcess(t, bin, args...)
+	if stored[v.name] {
+		args = append(args, "--state.dir", filepath.Join(t.TempDir(), "state"))
+	}
+	first, _ := serviceProcess(t, bin, args...)
 	probe, err := kgo.NewClient(kgo.SeedBrokers(st.Seeds()...))
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +239,8 @@ func crashAndCompare(t *testing.T, tr trust, v victim, refAPI string, want []obs
 		time.Sleep(time.Millisecond)
 	}
 
-	second := serviceProcess(t, bin, args...)
+	// The restarted process logs how it restored (info level).
+	second, secondOut := serviceProcess(t, bin, append(args, "--log.level", "info")...)
 	gotReports := waitReports(t, rd, len(tr.res.Files), 5*time.Minute)
 	got, err := rd.Events(context.Background(), "RXX")
 	if err != nil {
@@ -238,6 +248,9 @@ func crashAndCompare(t *testing.T, tr trust, v victim, refAPI string, want []obs
 	}
 	if err := second.Process.Signal(os.Interrupt); err == nil {
 		_ = second.Wait()
+	}
+	if stored[v.name] && !caughtUpFromCheckpoint(secondOut.String()) {
+		t.Errorf("the restarted %s did not catch up from its store's checkpoint:\n%s", v.name, secondOut.String())
 	}
 
 	if g, w := eventIDs(got), eventIDs(want); strings.Join(g, ",") != strings.Join(w, ",") {
@@ -252,6 +265,19 @@ func crashAndCompare(t *testing.T, tr trust, v victim, refAPI string, want []obs
 	comparePeople(t, refAPI, st.APIURL(), want)
 	return true
 }
+
+// caughtUpFromCheckpoint reports whether a stage's log says it caught at
+// least one partition up from its state store's checkpoint.
+func caughtUpFromCheckpoint(log string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "state caught up") && fromCheckpoint.MatchString(line) {
+			return true
+		}
+	}
+	return false
+}
+
+var fromCheckpoint = regexp.MustCompile(`"from_checkpoint":\s*[1-9]`)
 
 func eventIDs(evs []observe.Event) []string {
 	ids := make([]string, 0, len(evs))

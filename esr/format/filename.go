@@ -15,6 +15,20 @@ const (
 	DialectGOv1 Dialect = "gov1"
 )
 
+// DialectOf is the dialect a pipeline record's file.dialect names: ingest
+// writes "go-v2" and "go-v1", and the parser's own spellings ("gov2",
+// "gov1") are accepted too, so the two cannot drift apart silently. Any
+// other name (a CSV list's "csv:<list>") gives "".
+func DialectOf(name string) Dialect {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "go-v2", string(DialectGOv2):
+		return DialectGOv2
+	case "go-v1", string(DialectGOv1):
+		return DialectGOv1
+	}
+	return ""
+}
+
 // Kind of extract.
 type ExtractKind string
 

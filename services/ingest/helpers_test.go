@@ -294,3 +294,24 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...stri
 	t.Fatalf("metric %s%v not found", name, labels)
 	return 0
 }
+
+// ignoredOn sums the rows the FILE_ENDs among recs counted instead of
+// writing (rows of types the tenant's mapping ignores).
+func ignoredOn(recs []internalv1.RawRecord) int {
+	n := 0
+	for _, r := range recs {
+		if r.Kind == internalv1.RawKindFileEnd && r.Counts != nil {
+			n += int(r.Counts.IgnoredRows)
+		}
+	}
+	return n
+}
+
+// rawAccounted is the records on esr.raw.v1 plus the rows their FILE_ENDs
+// counted instead of writing: for whole files, every data row of each file
+// and its two marks.
+func (s *stack) rawAccounted(t *testing.T) int {
+	t.Helper()
+	recs := s.rawRecords(t)
+	return len(recs) + ignoredOn(recs)
+}

@@ -29,6 +29,7 @@ type entry struct {
 	Size       int64     `json:"size"`
 	Lines      int64     `json:"lines"`
 	Rows       int64     `json:"rows"`
+	Ignored    int64     `json:"ignored,omitempty"` // FILE_END's ignored_rows: Rows + Ignored are the file's data rows
 	AcceptedAt time.Time `json:"accepted_at"`
 }
 

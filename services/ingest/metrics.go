@@ -19,6 +19,7 @@ const (
 type metrics struct {
 	files        *prometheus.CounterVec
 	rows         *prometheus.CounterVec
+	rowsIgnored  *prometheus.CounterVec // counted on FILE_END, not written: their type is ignored
 	lastAccepted *prometheus.GaugeVec
 	gaps         *prometheus.CounterVec
 	rejections   *prometheus.CounterVec
@@ -43,7 +44,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"tenant", "status"}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esrflow_ingest_rows_total",
-			Help: "Data rows written to esr.raw.v1 from accepted files, by tenant.",
+			Help: "Data rows read from accepted files, by tenant: written to esr.raw.v1, or counted on FILE_END because their type is ignored (esrflow_ingest_rows_ignored_total).",
+		}, []string{"tenant"}),
+		rowsIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "esrflow_ingest_rows_ignored_total",
+			Help: "Data rows of accepted files not written to esr.raw.v1 because the tenant's mapping ignores their record type (counted on the file's FILE_END), by tenant; part of esrflow_ingest_rows_total.",
 		}, []string{"tenant"}),
 		lastAccepted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "esrflow_ingest_last_accepted_timestamp_seconds",
@@ -90,7 +95,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Operators' intake decisions read from esr.ops.intake.v1, by tenant (\"unknown\" when not configured), action (RELEASE, DISCARD) and outcome (applied; ignored: no such held file).",
 		}, []string{"tenant", "action", "outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.files, m.rows, m.lastAccepted, m.gaps, m.rejections, m.ignored, m.replays, m.replayRows, m.waiting, m.archiveDeleted,
+	for _, c := range []prometheus.Collector{m.files, m.rows, m.rowsIgnored, m.lastAccepted, m.gaps, m.rejections, m.ignored, m.replays, m.replayRows, m.waiting, m.archiveDeleted,
 		m.held, m.refreshRequests, m.decisions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -105,6 +110,7 @@ func (m *metrics) initTenant(t string) {
 	m.files.WithLabelValues(t, statusAccepted)
 	m.files.WithLabelValues(t, statusRejected)
 	m.rows.WithLabelValues(t)
+	m.rowsIgnored.WithLabelValues(t)
 	m.gaps.WithLabelValues(t)
 	m.replays.WithLabelValues(t, replayAccepted)
 	m.replayRows.WithLabelValues(t)

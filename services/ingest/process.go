@@ -179,8 +179,13 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 	if err := tx.produceRaw(ctx, c, &rec); err != nil {
 		return tx.abortWith(ctx, err)
 	}
-	var rows int64
-	byType := map[string]int64{}
+	// Rows of types the tenant's mapping ignores are counted, not written:
+	// normalise would only count them as ignored (tenant.Mapping.IgnoredRow
+	// is its decision too), and a full file is more than half phones,
+	// addresses and costings. FILE_END carries their count, so every later
+	// count reconciles as before; the file's hash and the archive keep them.
+	var rows, ignored int64
+	byType, ignoredByType := map[string]int64{}, map[string]int64{}
 	for {
 		row, err := rd.Next()
 		if err == io.EOF {
@@ -196,6 +201,11 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 				return s.rejectProblem(ctx, c, d, fe)
 			}
 			return err
+		}
+		if t.Mapping.IgnoredRow(d.info.Dialect, row) {
+			ignored++
+			ignoredByType[row.Type]++
+			continue
 		}
 		rec = RawRow(t.Code, d.vpd, d.info, row)
 		stampRaw(&rec, &row, s.cfg.Now().UTC())
@@ -223,14 +233,15 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 	endedAt := s.cfg.Now().UTC()
 	rec = internalv1.RawRecord{Kind: internalv1.RawKindFileEnd, Tenant: t.Code, Vpd: d.vpd, File: d.info,
 		Fields: []string{}, Problems: []internalv1.Problem{}, IngestedAt: &endedAt,
-		Counts: &internalv1.RawCounts{Lines: int64(sum.Lines), Rows: rows, RowsByType: byType}}
+		Counts: &internalv1.RawCounts{Lines: int64(sum.Lines), Rows: rows, RowsByType: byType,
+			IgnoredRows: ignored, IgnoredByType: ignoredByType}}
 	if err := tx.produceRaw(ctx, c, &rec); err != nil {
 		return tx.abortWith(ctx, err)
 	}
 	now := s.cfg.Now()
 	e := entry{Tenant: t.Code, SHA256: d.info.Sha256, Name: d.info.Name, VPD: d.vpd, Interface: d.fn.SubFile, Dialect: d.info.Dialect,
 		Kind: string(d.info.Kind), Sequence: d.info.Sequence, RunDate: d.info.RunDate.Format(time.DateOnly),
-		Size: d.info.Size, Lines: int64(sum.Lines), Rows: rows, AcceptedAt: now.UTC()}
+		Size: d.info.Size, Lines: int64(sum.Lines), Rows: rows, Ignored: ignored, AcceptedAt: now.UTC()}
 	value, err := json.Marshal(e)
 	if err != nil {
 		return tx.abortWith(ctx, err)
@@ -246,10 +257,13 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 	s.ledger.add(e)
 	s.endHold(d)
 	s.metrics.files.WithLabelValues(t.Code, statusAccepted).Inc()
-	s.metrics.rows.WithLabelValues(t.Code).Add(float64(rows))
+	// rows_total stays every data row read (the quarantine-rate alerts
+	// divide by it); rows_ignored_total says how many of them were not written.
+	s.metrics.rows.WithLabelValues(t.Code).Add(float64(rows + ignored))
+	s.metrics.rowsIgnored.WithLabelValues(t.Code).Add(float64(ignored))
 	s.metrics.lastAccepted.WithLabelValues(t.Code).Set(float64(now.UnixMilli()) / 1000)
 	fields := []zap.Field{logx.Tenant(t.Code), logx.File(d.info.Name), zap.String("vpd", d.vpd),
-		zap.String("sha256", d.info.Sha256), logx.Count("lines", int64(sum.Lines)), logx.Count("rows", rows),
+		zap.String("sha256", d.info.Sha256), logx.Count("lines", int64(sum.Lines)), logx.Count("rows", rows), logx.Count("rows_ignored", ignored),
 		logx.Count("rows_with_problems", int64(sum.RowsWithProblems))}
 	if d.held != nil {
 		fields = append(fields, zap.Int64("sequence", d.info.Sequence), zap.Bool("released", d.held.Released != nil))

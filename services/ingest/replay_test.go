@@ -43,14 +43,26 @@ func (s *stack) requestReplay(t *testing.T, req internalv1.ReplayRequest) {
 // waitRaw waits until esr.raw.v1 holds at least n committed records.
 func (s *stack) waitRaw(t *testing.T, n int) []internalv1.RawRecord {
 	t.Helper()
+	return s.waitRawCounted(t, n, func(recs []internalv1.RawRecord) int { return len(recs) })
+}
+
+// waitAccounted waits until esr.raw.v1's records and the rows its FILE_ENDs
+// counted instead of writing (rawAccounted) are at least n.
+func (s *stack) waitAccounted(t *testing.T, n int) []internalv1.RawRecord {
+	t.Helper()
+	return s.waitRawCounted(t, n, func(recs []internalv1.RawRecord) int { return len(recs) + ignoredOn(recs) })
+}
+
+func (s *stack) waitRawCounted(t *testing.T, n int, count func([]internalv1.RawRecord) int) []internalv1.RawRecord {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got := s.rawRecords(t)
-		if len(got) >= n {
+		if count(got) >= n {
 			return got
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("esr.raw.v1 has %d records, want %d", len(got), n)
+			t.Fatalf("esr.raw.v1 has %d records (%d with the rows FILE_ENDs counted), want %d", len(got), len(got)+ignoredOn(got), n)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -96,7 +108,7 @@ func wantBatch(req internalv1.ReplayRequest, runDate time.Time) []internalv1.Raw
 	n := int64(len(req.Rows))
 	return append(out, internalv1.RawRecord{Kind: internalv1.RawKindFileEnd, Tenant: req.Tenant, Vpd: vpd, File: info,
 		Fields: []string{}, Problems: []internalv1.Problem{}, ReplayID: &id,
-		Counts: &internalv1.RawCounts{Lines: n, Rows: n, RowsByType: byType}})
+		Counts: &internalv1.RawCounts{Lines: n, Rows: n, RowsByType: byType, IgnoredByType: map[string]int64{}}})
 }
 
 func TestReplayRequestBecomesReplayBatch(t *testing.T) {
@@ -195,7 +207,7 @@ func TestReplayRequestBecomesReplayBatch(t *testing.T) {
 	st.requestReplay(t, req2)
 	change := res.Files[1]
 	waitGone(t, st.drop(t, "RXX", change.Name, sink.Bytes(change.Name)))
-	all := st.waitRaw(t, len(got)+len(req2.Rows)+2+change.Rows+2)
+	all := st.waitAccounted(t, len(got)+ignoredOn(got)+len(req2.Rows)+2+change.Rows+2)
 	// The batch's run date is the last the ledger knows when it is
 	// written: the full file's, or the change file's if that came first.
 	i := slices.IndexFunc(all, func(r internalv1.RawRecord) bool { return r.File.Name == "REPLAY_rp-2" })

@@ -49,13 +49,7 @@ const DialectGOv1 = rules.DialectGOv1
 // number's stem is not that PER's employee number: ESR-R009.
 const RuleASGPerson = "asg-person"
 
-func isGOv1(dialect string) bool {
-	switch strings.ToLower(strings.TrimSpace(dialect)) {
-	case DialectGOv1, string(format.DialectGOv1):
-		return true
-	}
-	return false
-}
+func isGOv1(dialect string) bool { return format.DialectOf(dialect) == format.DialectGOv1 }
 
 // RefID is the stable surrogate key GO v1 gives an organisation or location
 // it names by text: FNV-1a (64-bit) of kind, VPD and the name with case and

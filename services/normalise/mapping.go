@@ -94,14 +94,6 @@ type Derived struct {
 	Entity any
 }
 
-// ignoredTypes are the GO v2 record types whose segments the canonical model
-// does not keep. Their delete rows (PHD, ADD, VHD, COD) are ignored too:
-// model.DeleteKind reports false for them.
-var ignoredTypes = map[string]bool{
-	gov2.TypePhone: true, gov2.TypeAddress: true, gov2.TypeVehicle: true, gov2.TypeCosting: true,
-	gov2.TypePhoneDelete: true, gov2.TypeAddressDelete: true, gov2.TypeVehicleDelete: true, gov2.TypeCostingDelete: true,
-}
-
 // MapRow maps one RECORD row of esr.raw.v1 to its canonical entity, a
 // correction, "ignored", or a quarantine outcome with every violation. It is
 // pure: the same row and mapping always give the same outcome.
@@ -132,14 +124,17 @@ func MapRow(raw internalv1.RawRecord, m tenant.Mapping) Outcome {
 	row := format.Row{Line: int(raw.Line), Type: raw.RecordType, Fields: make([]string, 0, len(raw.Fields)+1)}
 	row.Fields = append(append(row.Fields, raw.RecordType), raw.Fields...)
 
-	if ignoredTypes[spec.Type] || m.Ignores(spec.Type) {
+	// Ingest drops the rows the tenant's mapping ignores (counting them on
+	// FILE_END); those that still arrive (written before it did, replays)
+	// are counted here by the same decision, tenant.Mapping.IgnoredRow.
+	if m.IgnoresIn(raw.File.Dialect, spec.Type) {
 		// The key is checked before the row is dropped, so a keyless row is
 		// still visible in quarantine rather than silently counted.
 		if probs := format.CheckRow("", row.Line, spec, row.Fields, nil); len(probs) > 0 {
 			return fromProblems(probs)
 		}
-		if row.Field(1) == "" {
-			return quarantined(violation(RuleRequired, spec.Columns[1].Name))
+		if !m.IgnoredRow(raw.File.Dialect, row) {
+			return quarantined(violation(RuleRequired, spec.Columns[tenant.IgnoredRowKey].Name))
 		}
 		return Outcome{Kind: KindIgnored}
 	}
@@ -181,13 +176,7 @@ func MapRow(raw internalv1.RawRecord, m tenant.Mapping) Outcome {
 	return Outcome{Kind: KindIgnored}
 }
 
-func isGOv2(dialect string) bool {
-	switch strings.ToLower(strings.TrimSpace(dialect)) {
-	case DialectGOv2, string(format.DialectGOv2):
-		return true
-	}
-	return false
-}
+func isGOv2(dialect string) bool { return format.DialectOf(dialect) == format.DialectGOv2 }
 
 func entity(k internalv1.EntityKind, v any) Outcome {
 	return Outcome{Kind: KindEntity, EntityKind: k, Entity: v}

@@ -50,6 +50,14 @@ func (m *Metrics) record(tenant, kind string) {
 	}
 }
 
+// recordMany counts n rows of a kind at once: the rows ingest counted on
+// FILE_END instead of writing.
+func (m *Metrics) recordMany(tenant, kind string, n int64) {
+	if m != nil {
+		m.records.WithLabelValues(tenant, kind).Add(float64(n))
+	}
+}
+
 func (m *Metrics) quarantined(tenant, rule string) {
 	if m != nil {
 		m.quarantines.WithLabelValues(tenant, rule).Inc()

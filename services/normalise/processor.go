@@ -328,6 +328,14 @@ func (p *Processor) fileEnd(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, r
 			logx.Tenant(raw.Tenant), logx.File(raw.File.Name),
 			logx.Count("rows_ingest", raw.Counts.Rows), logx.Count("rows_read", counts.RowsRead))
 	}
+	if raw.Counts != nil && raw.Counts.IgnoredRows > 0 {
+		// Rows ingest counted instead of writing (their type is one the
+		// tenant's mapping ignores): read, and ignored, as if they had
+		// come. None of them reached this stage, so none is counted twice.
+		counts.RowsRead += raw.Counts.IgnoredRows
+		counts.Ignored += raw.Counts.IgnoredRows
+		p.metrics.recordMany(raw.Tenant, "ignored", raw.Counts.IgnoredRows)
+	}
 	end := p.control(internalv1.EntityRecordKindFileEnd, raw, &counts)
 	end.RuleCounts = ruleCounts
 	if err := p.emitEntity(tx, key, hdrs, end); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/statestore"
 	"github.com/esrflow/esrflow/platform/testkit"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/eventsv1"
@@ -100,7 +101,12 @@ func newHarnessWith(t *testing.T, env *testEnv, adjust func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newProcessor(cfg, zaptest.NewLogger(t), m, env.serde, env.sr, env.adm)
+	store, err := statestore.Open(statestore.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	p, err := newProcessor(cfg, zaptest.NewLogger(t), m, env.serde, env.sr, env.adm, newLinkIndex(store))
 	if err != nil {
 		t.Fatal(err)
 	}

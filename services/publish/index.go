@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/platform/statestore"
 )
 
 // This file shares what transfer links need across publish instances.
@@ -29,6 +32,10 @@ import (
 
 // DefaultLinkIndex is the compacted topic of the transfer-link index.
 const DefaultLinkIndex = "esr.publish.link-index.v1"
+
+// linkIndexCacheBytes bounds the link index store's block cache: lookups
+// are one per person whose NHS Unique ID may link, a small share of rows.
+const linkIndexCacheBytes = 8 << 20
 
 // linkFacts is what the index holds per NHS Unique ID and tenant.
 type linkFacts struct {
@@ -91,66 +98,78 @@ func (w *work) putPerson(pid string, p *person) {
 	}
 }
 
-// linkIndex is every instance's view of the index topic.
+// linkIndex is every instance's view of the index topic, kept in a state
+// store of its own (on disk, off the heap: nationally it names every
+// member of staff) with a checkpoint per topic partition, so a restarted
+// instance reads only what it missed.
 type linkIndex struct {
+	store  *statestore.Store
 	mu     sync.RWMutex
-	facts  map[string]map[string]linkFacts // digest -> tenant -> facts
-	caught atomic.Bool                     // read up to the end as of start
+	parts  []int32     // the topic's partitions, known once run has listed them
+	caught atomic.Bool // read up to the end as of start
 }
 
-func newLinkIndex() *linkIndex { return &linkIndex{facts: map[string]map[string]linkFacts{}} }
+func newLinkIndex(store *statestore.Store) *linkIndex { return &linkIndex{store: store} }
 
 // tenants returns the tenants the index names for an NHS Unique ID.
 func (x *linkIndex) tenants(nhs string) map[string]linkFacts {
 	x.mu.RLock()
-	defer x.mu.RUnlock()
+	parts := x.parts
+	x.mu.RUnlock()
+	prefix := nhsDigest(nhs) + "/"
 	out := map[string]linkFacts{}
-	for code, f := range x.facts[nhsDigest(nhs)] {
-		out[code] = f
+	for _, p := range parts {
+		err := x.store.Scan(p, []byte(prefix), func(k, v []byte) error {
+			var f linkFacts
+			if err := json.Unmarshal(v, &f); err != nil {
+				return err
+			}
+			out[string(k[len(prefix):])] = f
+			return nil
+		})
+		if err != nil {
+			// A read error of the local store: the link is decided without
+			// what the other tenants said, as if their change had not been
+			// read yet (the index is eventually consistent anyway).
+			return out
+		}
 	}
 	return out
 }
 
-func (x *linkIndex) apply(key, value []byte) error {
-	digest, code, ok := strings.Cut(string(key), "/")
-	if !ok {
+// valid reports whether an index record can be applied: a digest/tenant
+// key and facts (or a tombstone).
+func validLinkRecord(key, value []byte) error {
+	if _, _, ok := strings.Cut(string(key), "/"); !ok {
 		return fmt.Errorf("bad link index key %q", key)
 	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if value == nil {
-		delete(x.facts[digest], code)
-		if len(x.facts[digest]) == 0 {
-			delete(x.facts, digest)
+	if value != nil {
+		var f linkFacts
+		if err := json.Unmarshal(value, &f); err != nil {
+			return err
 		}
-		return nil
 	}
-	var f linkFacts
-	if err := json.Unmarshal(value, &f); err != nil {
-		return err
-	}
-	if x.facts[digest] == nil {
-		x.facts[digest] = map[string]linkFacts{}
-	}
-	x.facts[digest][code] = f
 	return nil
 }
 
-// run reads the index topic from its start until ctx ends, committed
-// records only. Transaction markers are kept so the end offset as of start
-// (which counts them) can be recognised as reached.
+// run catches the store up with the index topic, each partition from its
+// checkpoint (or from the start when there is none to trust), then follows
+// the topic until ctx ends, committed records only. Transaction markers are
+// kept so the end offset as of start (which counts them) can be recognised
+// as reached. Partitions added to the topic later are not read until the
+// instance restarts.
 func (x *linkIndex) run(ctx context.Context, cfg Config, log *zap.Logger) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ConsumeTopics(cfg.LinkIndex),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(), kgo.ClientID("esrflow-publish-link-index")}, cfg.ClientOpts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
+		kgo.ClientID("esrflow-publish-link-index")}, cfg.ClientOpts...)...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	var ends kadm.ListedOffsets
+	var logs map[int32]statestore.Log
 	for {
-		ends, err = kadm.NewClient(cl).ListEndOffsets(ctx, cfg.LinkIndex)
-		if err == nil && ends.Error() == nil {
+		logs, err = statestore.Logs(ctx, kadm.NewClient(cl), cfg.LinkIndex)
+		if err == nil && len(logs) > 0 {
 			break
 		}
 		select {
@@ -159,13 +178,35 @@ func (x *linkIndex) run(ctx context.Context, cfg Config, log *zap.Logger) error 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
+	loaders := map[int32]*statestore.Loader{}
+	offsets := map[int32]kgo.Offset{}
+	remaining := map[int32]int64{} // partition -> end offset as of start
+	var parts []int32
+	for p, l := range logs {
+		loader, full, why, err := x.store.Resume(p, l, time.Now())
+		if err != nil {
+			return fmt.Errorf("publish: link index: %w", err)
 		}
-	})
+		if full && why != "no checkpoint" {
+			log.Info("reading the link index partition from its start", zap.Int32("partition", p), zap.String("reason", why))
+		}
+		loaders[p], offsets[p] = loader, kgo.NewOffset().At(loader.Next())
+		if loader.Next() < l.End {
+			remaining[p] = l.End
+		}
+		parts = append(parts, p)
+	}
+	defer func() {
+		for _, l := range loaders {
+			_ = l.Close()
+		}
+	}()
+	slices.Sort(parts)
+	x.mu.Lock()
+	x.parts = parts
+	x.mu.Unlock()
 	x.caught.Store(len(remaining) == 0)
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{cfg.LinkIndex: offsets})
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -174,17 +215,35 @@ func (x *linkIndex) run(ctx context.Context, cfg Config, log *zap.Logger) error 
 		for _, fe := range fs.Errors() {
 			log.Warn("link index fetch error", zap.Error(fe.Err))
 		}
+		touched := map[int32]bool{}
+		var aerr error
 		fs.EachRecord(func(r *kgo.Record) {
 			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
 				delete(remaining, r.Partition)
 			}
-			if r.Attrs.IsControl() {
+			l := loaders[r.Partition]
+			if l == nil || aerr != nil {
 				return
 			}
-			if err := x.apply(r.Key, r.Value); err != nil {
-				log.Warn("skipping bad link index record", zap.Int64("offset", r.Offset), zap.Error(err))
+			apply := !r.Attrs.IsControl()
+			if apply {
+				if err := validLinkRecord(r.Key, r.Value); err != nil {
+					log.Warn("skipping bad link index record", zap.Int64("offset", r.Offset), zap.Error(err))
+					apply = false
+				}
 			}
+			aerr = l.Apply(r.Offset, r.Key, r.Value, apply)
+			touched[r.Partition] = true
 		})
+		if aerr != nil {
+			return fmt.Errorf("publish: link index: %w", aerr)
+		}
+		// What was read is visible to lookups once flushed: after each poll.
+		for p := range touched {
+			if err := loaders[p].Flush(); err != nil {
+				return fmt.Errorf("publish: link index: %w", err)
+			}
+		}
 		if len(remaining) == 0 {
 			x.caught.Store(true)
 		}

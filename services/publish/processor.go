@@ -55,13 +55,13 @@ type processor struct {
 	index *linkIndex
 }
 
-func newProcessor(cfg Config, log *zap.Logger, m *metrics, serde *avrox.Serde, srcl *sr.Client, adm *kadm.Client) (*processor, error) {
+func newProcessor(cfg Config, log *zap.Logger, m *metrics, serde *avrox.Serde, srcl *sr.Client, adm *kadm.Client, index *linkIndex) (*processor, error) {
 	entity, _, err := schemas.Latest(schemas.Entity)
 	if err != nil {
 		return nil, err
 	}
 	return &processor{cfg: cfg, log: log, metrics: m, serde: serde, sr: srcl, adm: adm, entity: entity,
-		tenants: map[string]*tenantState{}, writers: map[string]avrox.Writer{}, ensured: map[string]bool{}, index: newLinkIndex()}, nil
+		tenants: map[string]*tenantState{}, writers: map[string]avrox.Writer{}, ensured: map[string]bool{}, index: index}, nil
 }
 
 var (

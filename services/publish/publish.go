@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"github.com/esrflow/esrflow/platform/kafka/tenantpart"
 	"github.com/esrflow/esrflow/platform/lifecycle"
 	"github.com/esrflow/esrflow/platform/service"
+	"github.com/esrflow/esrflow/platform/statestore"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
@@ -103,6 +105,11 @@ type Config struct {
 	// LinkIndex is the compacted topic through which instances share what
 	// transfer links need (default esr.publish.link-index.v1).
 	LinkIndex string
+	// StateDir holds the instance's local state: the link index's store
+	// (StateDir/link-index) and its checkpoints, so a restart reads only
+	// the index records it missed. Empty: a temporary directory, read in
+	// full at every start. One directory per instance.
+	StateDir string
 
 	tenantFlags tenant.Flags // read when the binary is built
 }
@@ -116,6 +123,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Group, "group", DefaultGroup, "consumer group")
 	fs.StringVar(&c.Changelog, "changelog", DefaultChangelog, "compacted changelog topic holding publish's state")
 	c.tenantFlags.Register(fs, "leaver_guard thresholds, feeds' missing modes")
+	fs.StringVar(&c.StateDir, "state.dir", "", "directory of this instance's local state (the link index's store and checkpoints; empty: a temporary one, read in full at each start)")
 	fs.DurationVar(&c.TickInterval, "schedule.interval", time.Second, "how often the scheduler looks for held leavers whose Europe/London day has come")
 	fs.BoolVar(&c.DisableClock, "schedule.disable-clock", false, "confirm held leavers only at a file whose run date reaches their date (replaying history)")
 	fs.DurationVar(&c.FeedWindow, "schedule.feed-window", DefaultFeedWindow, "a tenant's feed silent this long (no file) no longer holds its due leavers back: the clock confirms them")
@@ -232,21 +240,34 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	serde := avrox.New(srcl, internalv1.NewAPI())
 	adm := kadm.NewClient(admin)
-	proc, err := newProcessor(c, log, m, serde, srcl, adm)
+	indexDir := ""
+	if c.StateDir != "" {
+		indexDir = filepath.Join(c.StateDir, "link-index")
+	}
+	indexStore, err := statestore.Open(statestore.Options{Dir: indexDir, CacheBytes: linkIndexCacheBytes, Log: log.Named("link-index")})
 	if err != nil {
 		admin.Close()
+		return nil, fmt.Errorf("publish: link index: %w", err)
+	}
+	closeAll := func() {
+		admin.Close()
+		_ = indexStore.Close()
+	}
+	proc, err := newProcessor(c, log, m, serde, srcl, adm, newLinkIndex(indexStore))
+	if err != nil {
+		closeAll()
 		return nil, err
 	}
 	runner, err := stage.New(stage.Config{Name: "publish", Group: c.Group, InstanceID: c.InstanceID, Input: c.Input,
 		Changelog: c.Changelog, Brokers: c.Brokers, ClientOpts: publicClientOpts(c.ClientOpts), MaxPollRecords: c.MaxPollRecords,
 		TickInterval: c.TickInterval, Partitioner: tenantpart.Partitioner(c.Tenants, schemas.TenantKeyedTopics...)}, proc, stage.Deps{Log: log, Metrics: deps.Metrics})
 	if err != nil {
-		admin.Close()
+		closeAll()
 		return nil, err
 	}
 	cmdSchema, _, err := schemas.Latest(schemas.OperatorCommand)
 	if err != nil {
-		admin.Close()
+		closeAll()
 		return nil, err
 	}
 	fwd := &forwarder{input: c.Input, serde: serde, sr: srcl, command: cmdSchema, log: log.Named("commands")}
@@ -254,7 +275,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Input: c.Commands, Brokers: c.Brokers, ClientOpts: c.ClientOpts,
 		Partitioner: tenantpart.Partitioner(c.Tenants, schemas.TenantKeyedTopics...)}, fwd, stage.Deps{Log: log.Named("commands"), Metrics: deps.Metrics})
 	if err != nil {
-		admin.Close()
+		closeAll()
 		return nil, err
 	}
 	return &Service{cfg: c, proc: proc, runner: runner, forward: forward, admin: admin, log: log}, nil
@@ -264,6 +285,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 // until ctx ends or processing fails.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.admin.Close()
+	defer s.proc.index.store.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	others := make(chan error, 2)

@@ -19,6 +19,7 @@ import (
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/statestore"
 	"github.com/esrflow/esrflow/platform/testkit"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
@@ -91,7 +92,11 @@ func (h *harness) newValidate() *validate.Processor { return h.newValidateWith(n
 
 // newValidateWith builds validate with tenant configuration (feeds).
 func (h *harness) newValidateWith(tenants *tenant.Set) *validate.Processor {
-	p, err := validate.NewProcessor(validate.ProcessorDeps{Registry: h.reg, Now: func() time.Time { return fixedNow }, Tenants: tenants})
+	return h.newValidateOn(tenants, newStore(h.t))
+}
+
+func (h *harness) newValidateOn(tenants *tenant.Set, store *statestore.Store) *validate.Processor {
+	p, err := validate.NewProcessor(validate.ProcessorDeps{Registry: h.reg, Now: func() time.Time { return fixedNow }, Tenants: tenants, Store: store})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -108,14 +113,57 @@ func (h *harness) encodeRaw(rec internalv1.RawRecord) *kgo.Record {
 }
 
 // step runs one record through a processor in its own transaction and
-// returns what it produced and the state changes.
+// returns what it produced and the state changes. Validate's transaction
+// reads and writes its state store and commits, as the runner's would.
 func step(t testing.TB, p stage.Processor, in *kgo.Record) *stage.Tx {
 	t.Helper()
 	tx := stage.NewTx(0)
+	var txn *statestore.Txn
+	if v, ok := p.(*validate.Processor); ok {
+		txn = validate.StoreOf(v).Begin()
+		tx = stage.NewTxIn(txn, 0)
+	}
 	if err := p.Process(context.Background(), in, tx); err != nil {
 		t.Fatalf("process %s: %v", in.Topic, err)
 	}
+	if txn != nil {
+		if err := txn.Commit(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return tx
+}
+
+// newStore is an in-memory state store for a validate processor.
+func newStore(t testing.TB) *statestore.Store {
+	t.Helper()
+	s, err := statestore.Open(statestore.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// restoredValidate is a new validate processor whose store holds state (a
+// compacted changelog), as the runner leaves it after a restore.
+func (h *harness) restoredValidate(state []*kgo.Record) *validate.Processor {
+	h.t.Helper()
+	store := newStore(h.t)
+	l := store.Load(0, statestore.Checkpoint{})
+	for i, s := range compact(state) {
+		if err := l.Apply(int64(i), s.Key, s.Value, true); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	p := h.newValidateOn(nil, store)
+	if err := p.Restored(0); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
 }
 
 func (h *harness) decodeEntity(r *kgo.Record) internalv1.EntityRecord {
@@ -291,5 +339,5 @@ func flatten(files [][]internalv1.RawRecord) []internalv1.RawRecord {
 }
 
 func newValidateErr(h *harness, tenants *tenant.Set) (*validate.Processor, error) {
-	return validate.NewProcessor(validate.ProcessorDeps{Registry: h.reg, Now: func() time.Time { return fixedNow }, Tenants: tenants})
+	return validate.NewProcessor(validate.ProcessorDeps{Registry: h.reg, Now: func() time.Time { return fixedNow }, Tenants: tenants, Store: newStore(h.t)})
 }

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
 	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/platform/statestore"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
@@ -48,10 +50,11 @@ const RuleUndecodable = "ESR-R008"
 // batch, long before the file ends), and emits the file — or its rejection —
 // in FILE_END's transaction.
 //
-// Its state, in memory and in the changelog, is per tenant: the entities
-// known from accepted rows of earlier files (persons with their employee
-// numbers, positions, organisations, locations) and the open file's
-// buffered records.
+// Its state, in the changelog and in the stage's Store (on disk, off the
+// heap), is per tenant: the entities known from accepted rows of earlier
+// files (persons with their employee numbers, positions, organisations,
+// locations) and the open file's buffered records. In memory it keeps only
+// what the open files need to be judged.
 type Processor struct {
 	serde      *avrox.Serde
 	inSchema   avro.Schema
@@ -65,6 +68,9 @@ type Processor struct {
 	log     *zap.Logger
 	now     func() time.Time
 
+	// store is the stage's state store (the runner writes to it); read here
+	// only outside a transaction (KnownCounts, Restored).
+	store   *statestore.Store
 	tenants map[string]*tenantState
 	config  *tenantcfg.Set
 	sets    *rules.Sets
@@ -79,44 +85,68 @@ type entKey struct {
 // Known kinds besides persons (whose employee number is kept too).
 var knownKinds = []string{rules.KindPosition, rules.KindOrganisation, rules.KindLocation}
 
+// tenantState is what validate holds in memory of a tenant: its open files.
 type tenantState struct {
+	code      string
 	partition int32
-	persons   map[entKey]string              // person → employee number
-	known     map[string]map[entKey]struct{} // position, organisation, location
-	files     map[string]*openFile           // by file SHA-256
+	files     map[string]*openFile // by file SHA-256
+	// tx is the transaction of the record being processed: what the
+	// tenant knows is read through it. readErr is the first failed read,
+	// returned by Process (rules.Known cannot return errors).
+	tx      *stage.Tx
+	readErr error
 }
 
 // openFile is a file between its FILE_START and FILE_END.
 type openFile struct {
 	// start is the FILE_START record; after a restore only startRaw (its
-	// changelog value) is known until the file is next touched.
+	// changelog value) is known until the file is next touched, when its
+	// buffered records are read back from the store.
 	start     *internalv1.EntityRecord
 	startRaw  []byte
 	startHdrs []kgo.RecordHeader
-	// pending are buffered records restored from the changelog, by
-	// sequence, not yet re-added to judge.
-	pending map[int][]byte
-	judge   *rules.File
-	hdrs    [][]kgo.RecordHeader // each added record's headers, in order
-	known   *fileKnown
-	next    int // the next record's sequence number
+	judge     *rules.File
+	hdrs      [][]kgo.RecordHeader // each added record's headers, in order
+	known     *fileKnown
+	next      int // the next record's sequence number
 	// reset: a full file whose omissions are corrections replaces what
 	// the tenant knows, so it is judged against itself alone and, once
 	// accepted, forgets everything before it.
 	reset bool
 }
 
-// tenantKnown adapts a tenant's state to rules.Known.
+// tenantKnown adapts a tenant's state in the store to rules.Known.
 type tenantKnown struct{ ts *tenantState }
 
 func (k tenantKnown) Person(vpd string, id int64) (string, bool) {
-	emp, ok := k.ts.persons[entKey{vpd, id}]
-	return emp, ok
+	v, ok := k.ts.get(rules.KindPerson, entKey{vpd, id})
+	if !ok {
+		return "", false
+	}
+	return employeeNumber(v), true
 }
 
 func (k tenantKnown) Has(kind, vpd string, id int64) bool {
-	_, ok := k.ts.known[kind][entKey{vpd, id}]
+	_, ok := k.ts.get(kind, entKey{vpd, id})
 	return ok
+}
+
+// get reads a known entity through the current transaction.
+func (ts *tenantState) get(kind string, k entKey) ([]byte, bool) {
+	v, ok, err := ts.tx.Get([]byte(entityKey(kind, ts.code, k)))
+	if err != nil && ts.readErr == nil {
+		ts.readErr = err
+	}
+	return v, ok
+}
+
+// employeeNumber is a known person's value: the employee number, or the
+// single byte 1 written before employee numbers were kept.
+func employeeNumber(v []byte) string {
+	if len(v) == 1 && v[0] == 1 {
+		return ""
+	}
+	return string(v)
 }
 
 func (tenantKnown) Complete() bool { return true }
@@ -131,6 +161,8 @@ type ProcessorDeps struct {
 	// Tenants gives each tenant's feeds' missing mode and validation
 	// overrides (nil: defaults and the baseline rule set).
 	Tenants *tenantcfg.Set
+	// Store is the stage's state store, the one given to the runner.
+	Store *statestore.Store
 }
 
 // NewProcessor builds the processor without touching the network. It
@@ -139,6 +171,9 @@ type ProcessorDeps struct {
 func NewProcessor(deps ProcessorDeps) (*Processor, error) {
 	if deps.Registry == nil {
 		return nil, errors.New("validate: a schema registry client is required")
+	}
+	if deps.Store == nil {
+		return nil, errors.New("validate: a state store is required")
 	}
 	sets, err := rules.CompileAll(deps.Tenants)
 	if err != nil {
@@ -150,7 +185,7 @@ func NewProcessor(deps ProcessorDeps) (*Processor, error) {
 	}
 	p := &Processor{serde: avrox.New(deps.Registry, internalv1.NewAPI()), inSchema: in,
 		metrics: deps.Metrics, log: deps.Log, now: deps.Now, tenants: map[string]*tenantState{},
-		config: deps.Tenants, sets: sets}
+		config: deps.Tenants, sets: sets, store: deps.Store}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -231,15 +266,23 @@ func (p *Processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 		key = []byte(tenant)
 	}
 	ts := p.tenant(tenant, tx.Partition())
+	ts.tx, ts.readErr = tx, nil
+	defer func() { ts.tx = nil }()
+	var err error
 	switch rec.Kind {
 	case internalv1.EntityRecordKindFileStart:
-		return p.fileStart(tx, ts, in, rec)
+		err = p.fileStart(tx, ts, in, rec)
 	case internalv1.EntityRecordKindEntity, internalv1.EntityRecordKindCorrection:
-		return p.add(ctx, tx, ts, in, rec)
+		err = p.add(ctx, tx, ts, in, rec)
 	case internalv1.EntityRecordKindFileEnd:
-		return p.fileEnd(ctx, outRec{tx: tx, key: key, hdrs: in.Headers}, ts, rec)
+		err = p.fileEnd(ctx, outRec{tx: tx, key: key, hdrs: in.Headers}, ts, rec)
+	default:
+		err = fmt.Errorf("validate: unknown entity record kind %q", rec.Kind)
 	}
-	return fmt.Errorf("validate: unknown entity record kind %q", rec.Kind)
+	if err == nil && ts.readErr != nil {
+		err = fmt.Errorf("validate: reading state: %w", ts.readErr)
+	}
+	return err
 }
 
 func (p *Processor) prepareNow(ctx context.Context, in *kgo.Record) (*prepared, error) {
@@ -272,13 +315,10 @@ type outRec struct {
 func (p *Processor) tenant(code string, partition int32) *tenantState {
 	ts := p.tenants[code]
 	if ts == nil {
-		ts = &tenantState{partition: partition, persons: map[entKey]string{},
-			known: map[string]map[entKey]struct{}{}, files: map[string]*openFile{}}
-		for _, k := range knownKinds {
-			ts.known[k] = map[entKey]struct{}{}
-		}
+		ts = &tenantState{code: code, partition: partition, files: map[string]*openFile{}}
 		p.tenants[code] = ts
 	}
+	ts.partition = partition
 	return ts
 }
 
@@ -288,7 +328,9 @@ func (p *Processor) fileStart(tx *stage.Tx, ts *tenantState, in *kgo.Record, rec
 		// The same file started again without ending (cannot happen with a
 		// transactional upstream): drop what was buffered of it.
 		p.log.Warn("file started again before it ended", logx.Tenant(tenant), logx.File(rec.File.Name))
-		p.dropBuffered(tx, tenant, sha, old)
+		if err := p.dropBuffered(tx, tenant, sha, old); err != nil {
+			return err
+		}
 	}
 	of := &openFile{start: &rec, startHdrs: in.Headers}
 	p.judge(ts, of)
@@ -397,20 +439,45 @@ func (p *Processor) open(ctx context.Context, ts *tenantState, rec internalv1.En
 		}
 	}
 	p.judge(ts, of)
-	seqs := slices.Sorted(maps.Keys(of.pending))
-	for _, seq := range seqs {
-		v, hdrs := decodeStored(of.pending[seq])
+	pending, err := buffered(ts.tx, rec.Lineage.Tenant, rec.File.Sha256)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range pending {
+		v, hdrs := decodeStored(b.value)
 		r, ok, err := p.decode(ctx, v)
 		if err != nil || !ok {
-			return nil, fmt.Errorf("validate: restoring buffered record %d of %s: %v", seq, rec.File.Name, err)
+			return nil, fmt.Errorf("validate: restoring buffered record %d of %s: %v", b.seq, rec.File.Name, err)
 		}
 		of.known.add(r)
 		of.judge.Add(r)
 		of.hdrs = append(of.hdrs, hdrs)
-		of.next = seq + 1
+		of.next = b.seq + 1
 	}
-	of.pending = nil
 	return of, nil
+}
+
+// bufferedRecord is an open file's record as the changelog holds it.
+type bufferedRecord struct {
+	seq   int
+	value []byte
+}
+
+// buffered reads an open file's buffered records back from the state, in
+// sequence order.
+func buffered(tx *stage.Tx, tenant, sha string) ([]bufferedRecord, error) {
+	prefix := bufPrefix(tenant, sha)
+	var out []bufferedRecord
+	err := tx.Scan([]byte(prefix), func(k, v []byte) error {
+		seq, err := strconv.Atoi(string(k[len(prefix):]))
+		if err != nil {
+			return fmt.Errorf("validate: changelog key %q: %w", k, err)
+		}
+		out = append(out, bufferedRecord{seq: seq, value: bytes.Clone(v)})
+		return nil
+	})
+	slices.SortFunc(out, func(a, b bufferedRecord) int { return a.seq - b.seq })
+	return out, err
 }
 
 // add buffers an ENTITY or CORRECTION record: record rules run now, the
@@ -555,9 +622,13 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 		if err := p.emit(out, end); err != nil {
 			return err
 		}
-		p.learnFile(out.tx, tenant, ts, of, res)
+		if err := p.learnFile(out.tx, tenant, ts, of, res); err != nil {
+			return err
+		}
 	}
-	p.dropBuffered(out.tx, tenant, sha, of)
+	if err := p.dropBuffered(out.tx, tenant, sha, of); err != nil {
+		return err
+	}
 	delete(ts.files, sha)
 	p.metrics.file(tenant, "end")
 	p.log.Info("file validated", logx.Tenant(tenant), logx.File(rec.File.Name), zap.Bool("rejected", res.Rejected),
@@ -622,9 +693,11 @@ func (p *Processor) reject(out outRec, rec internalv1.EntityRecord, counts inter
 
 // learnFile applies an accepted file to what the tenant knows, in file
 // order: accepted entities are known from now on, corrections forget them.
-func (p *Processor) learnFile(tx *stage.Tx, tenant string, ts *tenantState, of *openFile, res rules.Result) {
+func (p *Processor) learnFile(tx *stage.Tx, tenant string, ts *tenantState, of *openFile, res rules.Result) error {
 	if of.reset {
-		p.resetKnown(tx, tenant, ts)
+		if err := p.resetKnown(tx, tenant); err != nil {
+			return err
+		}
 	}
 	for _, d := range res.Decisions {
 		if d.Quarantined {
@@ -633,54 +706,36 @@ func (p *Processor) learnFile(tx *stage.Tx, tenant string, ts *tenantState, of *
 		switch e := d.Record.Entity.(type) {
 		case internalv1.Person:
 			k := entKey{e.Vpd, e.PersonID}
-			if emp, ok := ts.persons[k]; !ok || emp != e.EmployeeNumber {
-				ts.persons[k] = e.EmployeeNumber
+			if v, ok := ts.get(rules.KindPerson, k); !ok || employeeNumber(v) != e.EmployeeNumber {
 				tx.SetState([]byte(entityKey(rules.KindPerson, tenant, k)), []byte(e.EmployeeNumber))
 			}
 		case internalv1.Position:
-			p.learn(tx, tenant, rules.KindPosition, ts, entKey{e.Vpd, e.PositionID})
+			p.learn(tx, ts, rules.KindPosition, entKey{e.Vpd, e.PositionID})
 		case internalv1.Organisation:
-			p.learn(tx, tenant, rules.KindOrganisation, ts, entKey{e.Vpd, e.OrganisationID})
+			p.learn(tx, ts, rules.KindOrganisation, entKey{e.Vpd, e.OrganisationID})
 		case internalv1.Location:
-			p.learn(tx, tenant, rules.KindLocation, ts, entKey{e.Vpd, e.LocationID})
+			p.learn(tx, ts, rules.KindLocation, entKey{e.Vpd, e.LocationID})
 		case internalv1.Correction:
-			k := entKey{e.Vpd, e.ID}
-			switch e.EntityKind {
-			case internalv1.EntityKindPerson:
-				p.unlearnPerson(tx, tenant, ts, k)
-			case internalv1.EntityKindPosition:
-				p.unlearn(tx, tenant, rules.KindPosition, ts, k)
-			case internalv1.EntityKindOrganisation:
-				p.unlearn(tx, tenant, rules.KindOrganisation, ts, k)
-			case internalv1.EntityKindLocation:
-				p.unlearn(tx, tenant, rules.KindLocation, ts, k)
+			if kind := correctionKinds[e.EntityKind]; kind != "" {
+				p.unlearn(tx, ts, kind, entKey{e.Vpd, e.ID})
 			}
 		}
 	}
+	return ts.readErr
 }
 
-func (p *Processor) learn(tx *stage.Tx, tenant, kind string, ts *tenantState, k entKey) {
-	if _, ok := ts.known[kind][k]; ok {
+func (p *Processor) learn(tx *stage.Tx, ts *tenantState, kind string, k entKey) {
+	if _, ok := ts.get(kind, k); ok {
 		return
 	}
-	ts.known[kind][k] = struct{}{}
-	tx.SetState([]byte(entityKey(kind, tenant, k)), []byte{1})
+	tx.SetState([]byte(entityKey(kind, ts.code, k)), []byte{1})
 }
 
-func (p *Processor) unlearn(tx *stage.Tx, tenant, kind string, ts *tenantState, k entKey) {
-	if _, ok := ts.known[kind][k]; !ok {
+func (p *Processor) unlearn(tx *stage.Tx, ts *tenantState, kind string, k entKey) {
+	if _, ok := ts.get(kind, k); !ok {
 		return
 	}
-	delete(ts.known[kind], k)
-	tx.SetState([]byte(entityKey(kind, tenant, k)), nil)
-}
-
-func (p *Processor) unlearnPerson(tx *stage.Tx, tenant string, ts *tenantState, k entKey) {
-	if _, ok := ts.persons[k]; !ok {
-		return
-	}
-	delete(ts.persons, k)
-	tx.SetState([]byte(entityKey(rules.KindPerson, tenant, k)), nil)
+	tx.SetState([]byte(entityKey(kind, ts.code, k)), nil)
 }
 
 // missing is the tenant's missing mode for a dialect's full files.
@@ -694,28 +749,51 @@ func (p *Processor) missing(code, dialect string) string {
 	return t.Missing(dialect)
 }
 
-// resetKnown forgets everything a tenant knows.
-func (p *Processor) resetKnown(tx *stage.Tx, tenant string, ts *tenantState) {
-	for k := range ts.persons {
-		p.unlearnPerson(tx, tenant, ts, k)
-	}
-	for _, kind := range knownKinds {
-		for k := range ts.known[kind] {
-			p.unlearn(tx, tenant, kind, ts, k)
+// resetKnown forgets everything a tenant knows (a full file replacing
+// it: work in proportion to the file).
+func (p *Processor) resetKnown(tx *stage.Tx, tenant string) error {
+	for _, kind := range append([]string{rules.KindPerson}, knownKinds...) {
+		keys, err := keysUnder(tx, kind+"/"+tenant+"/")
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			tx.SetState(k, nil)
 		}
 	}
+	return nil
 }
 
-// dropBuffered deletes an open file's changelog entries.
-func (p *Processor) dropBuffered(tx *stage.Tx, tenant, sha string, of *openFile) {
-	n := of.next
-	for seq := range of.pending {
-		n = max(n, seq+1)
-	}
-	for seq := range n {
-		tx.SetState([]byte(bufKey(tenant, sha, seq)), nil)
+// keysUnder lists the state's keys under prefix as the transaction sees
+// them (collected first: the transaction is written to afterwards).
+func keysUnder(tx *stage.Tx, prefix string) ([][]byte, error) {
+	var keys [][]byte
+	err := tx.Scan([]byte(prefix), func(k, _ []byte) error {
+		keys = append(keys, bytes.Clone(k))
+		return nil
+	})
+	return keys, err
+}
+
+// dropBuffered deletes an open file's changelog entries: those it buffered
+// in this process, or, for a file restored and not touched since, whatever
+// the state holds.
+func (p *Processor) dropBuffered(tx *stage.Tx, tenant, sha string, of *openFile) error {
+	if of.judge != nil {
+		for seq := range of.next {
+			tx.SetState([]byte(bufKey(tenant, sha, seq)), nil)
+		}
+	} else {
+		keys, err := keysUnder(tx, bufPrefix(tenant, sha))
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			tx.SetState(k, nil)
+		}
 	}
 	tx.SetState([]byte(fileKey(tenant, sha)), nil)
+	return nil
 }
 
 func (p *Processor) undecodable(in *kgo.Record, tx *stage.Tx) error {
@@ -759,9 +837,9 @@ func (p *Processor) emitQuarantine(out outRec, q internalv1.QuarantineRecord) er
 // beside the known entities.
 func fileKey(tenant, sha string) string { return "file/" + tenant + "/" + sha }
 
-func bufKey(tenant, sha string, seq int) string {
-	return "buf/" + tenant + "/" + sha + "/" + strconv.Itoa(seq)
-}
+func bufKey(tenant, sha string, seq int) string { return bufPrefix(tenant, sha) + strconv.Itoa(seq) }
+
+func bufPrefix(tenant, sha string) string { return "buf/" + tenant + "/" + sha + "/" }
 
 func entityKey(kind, tenant string, k entKey) string {
 	return kind + "/" + tenant + "/" + k.vpd + "/" + strconv.FormatInt(k.id, 10)
@@ -797,19 +875,19 @@ func decodeStored(b []byte) ([]byte, []kgo.RecordHeader) {
 	return b, nil
 }
 
-// Restore applies one changelog record.
-func (p *Processor) Restore(partition int32, key, value []byte) error {
-	parts := strings.Split(string(key), "/")
-	if len(parts) < 3 {
-		return fmt.Errorf("validate: unknown changelog key %q", key)
-	}
-	ts := p.tenant(parts[1], partition)
-	ts.partition = partition
-	switch {
-	case parts[0] == "file" && len(parts) == 3:
-		if value == nil {
-			delete(ts.files, parts[2])
-			return nil
+var _ stage.Stored = (*Processor)(nil)
+
+// Restored rebuilds, from the store, which files of partition p's tenants
+// are open; their buffered records are read back when the file is next
+// touched. The runner calls it after catching the partition up, and again
+// after an aborted transaction (the open files' judges in memory may hold
+// records of the aborted batch).
+func (p *Processor) Restored(partition int32) error {
+	p.Released(partition)
+	return p.store.Scan(partition, []byte("file/"), func(key, value []byte) error {
+		parts := strings.Split(string(key), "/")
+		if len(parts) != 3 {
+			return fmt.Errorf("validate: unknown changelog key %q", key)
 		}
 		if value[0] == '{' {
 			if _, hdrs := decodeStored(value); hdrs == nil {
@@ -819,74 +897,13 @@ func (p *Processor) Restore(partition int32, key, value []byte) error {
 				return nil
 			}
 		}
-		of := restoredFile(ts, parts[2])
-		of.startRaw = value
+		p.tenant(parts[1], partition).files[parts[2]] = &openFile{startRaw: bytes.Clone(value)}
 		return nil
-	case parts[0] == "buf" && len(parts) == 4:
-		seq, err := strconv.Atoi(parts[3])
-		if err != nil {
-			return fmt.Errorf("validate: changelog key %q: %w", key, err)
-		}
-		if value == nil {
-			if of := ts.files[parts[2]]; of != nil {
-				delete(of.pending, seq)
-			}
-			return nil
-		}
-		restoredFile(ts, parts[2]).pending[seq] = value
-		return nil
-	case parts[0] == rules.KindPerson && len(parts) == 4:
-		k, err := restoredKey(key, parts)
-		if err != nil {
-			return err
-		}
-		if value == nil {
-			delete(ts.persons, k)
-		} else {
-			emp := string(value)
-			if len(value) == 1 && value[0] == 1 {
-				emp = "" // written before employee numbers were kept
-			}
-			ts.persons[k] = emp
-		}
-		return nil
-	case slices.Contains(knownKinds, parts[0]) && len(parts) == 4:
-		k, err := restoredKey(key, parts)
-		if err != nil {
-			return err
-		}
-		if value == nil {
-			delete(ts.known[parts[0]], k)
-		} else {
-			ts.known[parts[0]][k] = struct{}{}
-		}
-		return nil
-	}
-	return fmt.Errorf("validate: unknown changelog key %q", key)
+	})
 }
 
-func restoredFile(ts *tenantState, sha string) *openFile {
-	of := ts.files[sha]
-	if of == nil {
-		of = &openFile{}
-		ts.files[sha] = of
-	}
-	if of.pending == nil {
-		of.pending = map[int][]byte{}
-	}
-	return of
-}
-
-func restoredKey(key []byte, parts []string) (entKey, error) {
-	id, err := strconv.ParseInt(parts[3], 10, 64)
-	if err != nil {
-		return entKey{}, fmt.Errorf("validate: changelog key %q: %w", key, err)
-	}
-	return entKey{parts[2], id}, nil
-}
-
-// Forget drops the in-memory state of a partition's tenants.
-func (p *Processor) Forget(partition int32) {
+// Released drops what validate holds in memory of partition p's tenants.
+func (p *Processor) Released(partition int32) {
 	for code, ts := range p.tenants {
 		if ts.partition == partition {
 			delete(p.tenants, code)
@@ -894,24 +911,32 @@ func (p *Processor) Forget(partition int32) {
 	}
 }
 
-// KnownCounts reports how many persons and positions a tenant has in state.
+// KnownCounts reports how many persons and positions a tenant has in its
+// committed state.
 func (p *Processor) KnownCounts(tenant string) (persons, positions int) {
-	if ts := p.tenants[tenant]; ts != nil {
-		return len(ts.persons), len(ts.known[rules.KindPosition])
+	ts := p.tenants[tenant]
+	if ts == nil {
+		return 0, 0
 	}
-	return 0, 0
+	count := func(kind string) int {
+		n := 0
+		_ = p.store.Scan(ts.partition, []byte(kind+"/"+tenant+"/"), func(_, _ []byte) error { n++; return nil })
+		return n
+	}
+	return count(rules.KindPerson), count(rules.KindPosition)
 }
 
 // OpenFiles reports how many files of a tenant are open (started, not
 // ended) and how many records they hold.
 func (p *Processor) OpenFiles(tenant string) (files, records int) {
 	if ts := p.tenants[tenant]; ts != nil {
-		for _, of := range ts.files {
+		for sha, of := range ts.files {
 			files++
 			if of.judge != nil {
 				records += of.judge.Len()
+				continue
 			}
-			records += len(of.pending)
+			_ = p.store.Scan(ts.partition, []byte(bufPrefix(tenant, sha)), func(_, _ []byte) error { records++; return nil })
 		}
 	}
 	return files, records

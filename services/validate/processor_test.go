@@ -180,12 +180,7 @@ func TestRestore(t *testing.T) {
 	fullEnd := len(g.files[0]) // normalised records of the full file <= raw records
 	for _, cut := range []int{1, fullEnd / 2, len(inputs) / 2, len(inputs) - 2} {
 		first, state := runValidate(h.newValidate(), inputs[:cut])
-		p := h.newValidate()
-		for _, s := range compact(state) {
-			if err := p.Restore(s.Partition, s.Key, s.Value); err != nil {
-				t.Fatal(err)
-			}
-		}
+		p := h.restoredValidate(state)
 		rest, _ := runValidate(p, inputs[cut:])
 		got := append(first, rest...)
 		if len(got) != len(wantOut) {
@@ -197,7 +192,7 @@ func TestRestore(t *testing.T) {
 			}
 		}
 	}
-	// Forget drops every tenant of the partition.
+	// Released drops what is held in memory of the partition's tenants.
 	p := h.newValidate()
 	firstEnd := slices.IndexFunc(inputs, func(r *kgo.Record) bool {
 		return h.decodeEntity(r).Kind == internalv1.EntityRecordKindFileEnd
@@ -206,13 +201,13 @@ func TestRestore(t *testing.T) {
 	if n, _ := p.KnownCounts("RXX"); n == 0 {
 		t.Fatal("no persons known after the first file")
 	}
-	p.Forget(1)
+	p.Released(1)
 	if n, _ := p.KnownCounts("RXX"); n == 0 {
-		t.Fatal("Forget(1) dropped partition 0's tenant")
+		t.Fatal("Released(1) dropped partition 0's tenant")
 	}
-	p.Forget(0)
+	p.Released(0)
 	if n, m := p.KnownCounts("RXX"); n != 0 || m != 0 {
-		t.Fatalf("Forget(0) kept %d persons %d positions", n, m)
+		t.Fatalf("Released(0) kept %d persons %d positions", n, m)
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/esrflow/esrflow/platform/kafka/tenantpart"
 	"github.com/esrflow/esrflow/platform/lifecycle"
 	"github.com/esrflow/esrflow/platform/service"
+	"github.com/esrflow/esrflow/platform/statestore"
 	"github.com/esrflow/esrflow/schemas"
 )
 
@@ -57,6 +58,11 @@ type Config struct {
 	// full file does to the known people and positions, and its validation
 	// overrides, compiled at start (nil: defaults and the baseline rules).
 	Tenants *tenant.Set
+	// StateDir holds the instance's state store (pebble) and its
+	// checkpoint, so a restart catches up from the changelog instead of
+	// replaying it. Empty: a temporary directory, restored in full at every
+	// start. One directory per instance.
+	StateDir string
 
 	brokers     config.StringList
 	tenantFlags tenant.Flags
@@ -72,6 +78,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts (forms the transactional id)")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 0, fmt.Sprintf("records per transaction (0: the stage default, %d)", stage.DefaultMaxPollRecords))
 	c.tenantFlags.Register(fs, "feeds' missing mode and validation overrides")
+	fs.StringVar(&c.StateDir, "state.dir", "", "directory of this instance's state store and checkpoint (empty: a temporary one, restored in full at each start)")
 }
 
 // fromFlags completes a Config filled by RegisterFlags.
@@ -98,6 +105,7 @@ type Deps struct {
 // Service is a running validate stage.
 type Service struct {
 	runner *stage.Runner
+	store  *statestore.Store
 }
 
 // New builds the service; it does not connect to anything until Run.
@@ -125,8 +133,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	proc, err := NewProcessor(ProcessorDeps{Registry: cl, Metrics: m, Log: deps.Log, Now: deps.Now, Tenants: cfg.Tenants})
+	store, err := statestore.Open(statestore.Options{Dir: cfg.StateDir, Log: deps.Log})
 	if err != nil {
+		return nil, fmt.Errorf("validate: %w", err)
+	}
+	proc, err := NewProcessor(ProcessorDeps{Registry: cl, Metrics: m, Log: deps.Log, Now: deps.Now, Tenants: cfg.Tenants, Store: store})
+	if err != nil {
+		_ = store.Close()
 		return nil, err
 	}
 	runner, err := stage.New(stage.Config{
@@ -138,17 +151,26 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Brokers:        cfg.Brokers,
 		ClientOpts:     cfg.ClientOpts,
 		MaxPollRecords: cfg.MaxPollRecords,
+		Store:          store,
 		Partitioner:    tenantpart.Partitioner(cfg.Tenants, schemas.TenantKeyedTopics...),
 	}, proc, stage.Deps{Log: deps.Log, Metrics: deps.Metrics})
 	if err != nil {
+		_ = store.Close()
 		return nil, err
 	}
-	return &Service{runner: runner}, nil
+	return &Service{runner: runner, store: store}, nil
 }
 
 // Run registers the output schemas (the processor's Init, called by the
-// runner), then consumes until ctx ends or processing fails.
-func (s *Service) Run(ctx context.Context) error { return s.runner.Run(ctx) }
+// runner), then consumes until ctx ends or processing fails, and closes the
+// state store.
+func (s *Service) Run(ctx context.Context) error {
+	err := s.runner.Run(ctx)
+	if cerr := s.store.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("validate: closing the state store: %w", cerr)
+	}
+	return err
+}
 
 // Ready reports whether the schemas are registered, the stage has joined
 // its group and its state is restored.

@@ -291,12 +291,7 @@ func TestRestoreKeepsHeaders(t *testing.T) {
 	if len(first) != 0 {
 		t.Fatalf("%d outputs before FILE_END", len(first))
 	}
-	p := h.newValidate()
-	for _, s := range compact(state) {
-		if err := p.Restore(s.Partition, s.Key, s.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
+	p := h.restoredValidate(state)
 	got, _ := feed(p, in[3:])
 	if len(got) != len(want) || len(got) != 7 {
 		t.Fatalf("%d outputs after restore, want %d", len(got), len(want))

@@ -13,6 +13,8 @@ type metrics struct {
 	ticks          *prometheus.CounterVec
 	lag            *prometheus.GaugeVec
 	restoreSeconds prometheus.Observer
+	restores       *prometheus.CounterVec
+	restoreRecords prometheus.Counter
 }
 
 // newMetrics registers the stage metrics, labelled by stage so several
@@ -28,7 +30,15 @@ func newMetrics(reg prometheus.Registerer, stage string) (*metrics, error) {
 	ticks := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_stage_ticks_total", Help: "Ticks of a Ticker stage: run (a committed tick transaction) or idle (nothing was due, no transaction)."}, []string{"stage", "outcome"})
 	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esrflow_stage_lag_records", Help: "Committed records not yet processed, per input partition."}, []string{"stage", "partition"})
 	restore := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "esrflow_stage_restore_seconds", Help: "Time to restore partitions' state from the changelog.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 8)}, []string{"stage"})
+	restores := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_stage_state_restores_total", Help: "Partitions whose local state store was brought up to date on assignment, by how: checkpoint (caught up from the store's checkpoint) or full (from the changelog's start: no checkpoint, or one that could not be trusted)."}, []string{"stage", "from"})
+	restoreRecords := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_stage_state_restore_records_total", Help: "Changelog records applied to the local state store while partitions were restored or caught up."}, []string{"stage"})
 	var err error
+	if restores, err = obs.Register(reg, restores); err != nil {
+		return nil, err
+	}
+	if restoreRecords, err = obs.Register(reg, restoreRecords); err != nil {
+		return nil, err
+	}
 	if consumed, err = obs.Register(reg, consumed); err != nil {
 		return nil, err
 	}
@@ -54,5 +64,7 @@ func newMetrics(reg prometheus.Registerer, stage string) (*metrics, error) {
 		ticks:          ticks.MustCurryWith(labels),
 		lag:            lag.MustCurryWith(labels),
 		restoreSeconds: restore.With(labels),
+		restores:       restores.MustCurryWith(labels),
+		restoreRecords: restoreRecords.With(labels),
 	}, nil
 }

@@ -17,13 +17,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/platform/statestore"
 )
 
 // Runner runs a Processor over its input topic.
 type Runner struct {
 	cfg      Config
 	proc     Processor
-	stateful Stateful // nil for a stateless processor
+	stateful Stateful // nil for a stateless processor or one with a Store
+	stored   Stored   // nil unless a processor with a Store keeps a derived view
 	ticker   Ticker   // nil unless the processor ticks
 	preparer Preparer // nil unless the processor prepares records in parallel
 	log      *zap.Logger
@@ -42,6 +44,13 @@ type Runner struct {
 	// transaction aborts, until the loop has restored what it must.
 	ready    atomic.Bool
 	lastTick time.Time
+
+	// txn is the open transaction's state writes (with a Store), read and
+	// written by the records and ticks of the transaction.
+	txn *statestore.Txn
+	// changelogID is the changelog's topic id, read when partitions are
+	// restored and written into every checkpoint.
+	changelogID string
 }
 
 // New builds a stage runner. Stateful and Ticker are detected on proc.
@@ -75,12 +84,18 @@ func New(cfg Config, proc Processor, deps Deps) (*Runner, error) {
 		r.log = zap.NewNop()
 	}
 	r.log = r.log.With(zap.String("stage", cfg.Name))
-	if st, ok := proc.(Stateful); ok {
-		if cfg.Changelog == "" {
-			return nil, fmt.Errorf("stage %s: a Stateful processor needs a Changelog topic", cfg.Name)
-		}
+	st, isStateful := proc.(Stateful)
+	switch {
+	case cfg.Store != nil && isStateful:
+		return nil, fmt.Errorf("stage %s: a processor keeps its state either in memory (Stateful) or in the Store, not both", cfg.Name)
+	case cfg.Store != nil && cfg.Changelog == "":
+		return nil, fmt.Errorf("stage %s: a Store needs a Changelog topic", cfg.Name)
+	case isStateful && cfg.Changelog == "":
+		return nil, fmt.Errorf("stage %s: a Stateful processor needs a Changelog topic", cfg.Name)
+	case isStateful:
 		r.stateful = st
 	}
+	r.stored, _ = proc.(Stored)
 	r.ticker, _ = proc.(Ticker)
 	r.preparer, _ = proc.(Preparer)
 	m, err := newMetrics(deps.Metrics, cfg.Name)
@@ -128,7 +143,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			return fmt.Errorf("stage %s: %w", r.cfg.Name, err)
 		}
 	}
-	if r.stateful != nil {
+	if r.hasState() {
 		if err := r.ensureChangelog(ctx); err != nil {
 			return err
 		}
@@ -165,7 +180,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer sess.Close()
 
 	var restorer *kgo.Client
-	if r.stateful != nil {
+	if r.hasState() {
 		restorer, err = kgo.NewClient(append([]kgo.Opt{
 			kgo.SeedBrokers(r.cfg.Brokers...),
 			kgo.ClientID("esrflow-" + r.cfg.Name + "-restore"),
@@ -235,11 +250,29 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	var (
 		once     sync.Once
 		firstErr error
+		// changelogNext is, per changelog partition, the offset after the
+		// last state change this transaction produced: the checkpoint its
+		// partitions reach when it commits.
+		offMu         sync.Mutex
+		changelogNext = map[int32]int64{}
 	)
-	promise := func(_ *kgo.Record, err error) {
+	promise := func(rec *kgo.Record, err error) {
 		if err != nil {
 			once.Do(func() { firstErr = err })
+			return
 		}
+		if rec.Topic == r.cfg.Changelog {
+			offMu.Lock()
+			changelogNext[rec.Partition] = max(changelogNext[rec.Partition], rec.Offset+1)
+			offMu.Unlock()
+		}
+	}
+	if r.cfg.Store != nil {
+		r.txn = r.cfg.Store.Begin()
+		defer func() {
+			r.txn.Discard() // after Commit, a no-op
+			r.txn = nil
+		}()
 	}
 	// State changes are collapsed per key within the transaction: only the
 	// last value of a key matters on restore, and a stage that updates a
@@ -305,7 +338,7 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	}
 	if committed {
 		r.m.txns.WithLabelValues("committed").Inc()
-		return nil
+		return r.commitStore(changelogNext)
 	}
 	r.m.txns.WithLabelValues("aborted").Inc()
 	if firstErr == nil {
@@ -317,8 +350,32 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	if r.cfg.Store != nil {
+		// The store holds committed state only: the aborted writes go with
+		// the discarded Txn. What the processor derived from them in memory
+		// is rebuilt from the store.
+		return r.rederive()
+	}
 	r.ready.Store(false) // until the state is restored again
 	return r.restoreAll(ctx, restorer)
+}
+
+// commitStore applies a committed transaction's state writes to the Store
+// with the checkpoints they reach. A failure stops the stage: the restarted
+// instance catches the store up from its last checkpoint.
+func (r *Runner) commitStore(changelogNext map[int32]int64) error {
+	if r.txn == nil {
+		return nil
+	}
+	now := time.Now().UnixMilli()
+	cps := make(map[int32]statestore.Checkpoint, len(changelogNext))
+	for p, next := range changelogNext {
+		cps[p] = statestore.Checkpoint{Topic: r.cfg.Changelog, TopicID: r.changelogID, Next: next, SavedMs: now}
+	}
+	if err := r.txn.Commit(cps); err != nil {
+		return fmt.Errorf("stage %s: %w", r.cfg.Name, err)
+	}
+	return nil
 }
 
 func (r *Runner) processFetches(ctx context.Context, fetches kgo.Fetches, produce func(*Tx) error) error {
@@ -334,7 +391,7 @@ func (r *Runner) processFetches(ctx context.Context, fetches kgo.Fetches, produc
 			}
 		}
 		for i, rec := range fp.Records {
-			tx := &Tx{partition: fp.Partition}
+			tx := &Tx{partition: fp.Partition, txn: r.txn}
 			if prepared != nil {
 				tx.prepared = prepared[i]
 			}
@@ -408,7 +465,7 @@ func (r *Runner) tickDue() bool {
 
 func (r *Runner) tick(ctx context.Context, produce func(*Tx) error) error {
 	for _, p := range r.ownedPartitions() {
-		tx := &Tx{partition: p}
+		tx := &Tx{partition: p, txn: r.txn}
 		if err := r.ticker.Tick(ctx, p, tx); err != nil {
 			return fmt.Errorf("tick partition %d: %w", p, err)
 		}
@@ -460,6 +517,9 @@ func (r *Runner) applyPartitionChanges(ctx context.Context, restorer *kgo.Client
 			if r.stateful != nil {
 				r.stateful.Forget(p)
 			}
+			if r.stored != nil {
+				r.stored.Released(p)
+			}
 			r.m.lag.DeleteLabelValues(strconv.Itoa(int(p)))
 		}
 	}
@@ -490,6 +550,24 @@ func (r *Runner) ownedPartitions() []int32 {
 	return ps
 }
 
+// rederive has a Stored processor drop and rebuild what it holds in memory
+// of every owned partition, after an aborted transaction.
+func (r *Runner) rederive() error {
+	if r.stored == nil {
+		return nil
+	}
+	for _, p := range r.ownedPartitions() {
+		r.stored.Released(p)
+		if err := r.stored.Restored(p); err != nil {
+			return fmt.Errorf("stage %s: partition %d restored: %w", r.cfg.Name, p, err)
+		}
+	}
+	return nil
+}
+
+// hasState: the stage keeps state, in memory or in a Store.
+func (r *Runner) hasState() bool { return r.stateful != nil || r.cfg.Store != nil }
+
 func (r *Runner) restoreAll(ctx context.Context, restorer *kgo.Client) error {
 	ps := r.ownedPartitions()
 	if r.stateful == nil || len(ps) == 0 {
@@ -502,6 +580,9 @@ func (r *Runner) restoreAll(ctx context.Context, restorer *kgo.Client) error {
 // committed up to the last stable offset. Control records are kept so the
 // reader knows when it has passed the final commit marker.
 func (r *Runner) restore(ctx context.Context, restorer *kgo.Client, ps []int32) error {
+	if r.cfg.Store != nil {
+		return r.catchUp(ctx, restorer, ps)
+	}
 	if r.stateful == nil {
 		return nil
 	}

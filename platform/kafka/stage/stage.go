@@ -13,6 +13,12 @@
 // partition rebuilds exactly that partition's state (Restore) when it is
 // assigned the partition, and drops it (Forget) when it loses it or when a
 // transaction aborts (the aborted changes were never committed).
+//
+// A processor with a Store (Config.Store) keeps its state off the heap
+// instead: the runner writes each transaction's state changes to the
+// store only once the transaction has committed, with the changelog offset
+// they reach, and on assignment catches a partition up from that checkpoint
+// rather than replaying the whole changelog (see package statestore).
 package stage
 
 import (
@@ -22,6 +28,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
+
+	"github.com/esrflow/esrflow/platform/statestore"
 )
 
 // Processor transforms one input record. It is called from a single
@@ -78,17 +86,57 @@ type TickChecker interface {
 	TickDue(partition int32) bool
 }
 
+// Stored is implemented by a processor whose state is in Config.Store and
+// which keeps something small derived from it in memory (gauges, which
+// tenants a partition holds). Restored is called once partition p's state
+// has been restored or caught up, before any of its records is processed;
+// Released when p is revoked (its state stays in the store, as the
+// checkpoint a later assignment catches up from). After an aborted
+// transaction both are called for every owned partition: what the
+// processor derived in memory from the aborted records must go.
+type Stored interface {
+	Restored(p int32) error
+	Released(p int32)
+}
+
 // Tx collects what one input record (or tick) produces.
 type Tx struct {
 	partition int32
 	prepared  any
 	out       []*kgo.Record
 	state     []*kgo.Record
+	txn       *statestore.Txn // nil unless the stage has a Store
 }
 
 // NewTx returns an empty Tx for the partition. The runner makes one per
-// transaction; processor tests use it to call Process directly.
+// record; processor tests use it to call Process directly.
 func NewTx(partition int32) *Tx { return &Tx{partition: partition} }
+
+// NewTxIn returns an empty Tx for the partition reading and writing state
+// in txn (processor tests of a stage with a Store).
+func NewTxIn(txn *statestore.Txn, partition int32) *Tx {
+	return &Tx{partition: partition, txn: txn}
+}
+
+// Get reads a key of the partition's state as the transaction sees it
+// (committed state with the transaction's own writes over it). Without a
+// Store there is nothing to read.
+func (t *Tx) Get(key []byte) ([]byte, bool, error) {
+	if t.txn == nil {
+		return nil, false, nil
+	}
+	return t.txn.Get(t.partition, key)
+}
+
+// Scan calls fn for every key of the partition's state under prefix, in key
+// order, as the transaction sees it; key and value are valid only during
+// the call.
+func (t *Tx) Scan(prefix []byte, fn func(key, value []byte) error) error {
+	if t.txn == nil {
+		return nil
+	}
+	return t.txn.Scan(t.partition, prefix, fn)
+}
 
 // Records are the output records queued so far.
 func (t *Tx) Records() []*kgo.Record { return t.out }
@@ -113,10 +161,14 @@ func (t *Tx) Partition() int32 { return t.partition }
 func (t *Tx) Produce(r *kgo.Record) { t.out = append(t.out, r) }
 
 // SetState writes a state change to the changelog partition of the current
-// input record. A nil value deletes the key. The processor must apply the
-// same change to its in-memory state itself.
+// input record. A nil value deletes the key. With a Store, later reads of
+// the transaction see it; without one, the processor must apply the same
+// change to its in-memory state itself.
 func (t *Tx) SetState(key, value []byte) {
 	t.state = append(t.state, &kgo.Record{Key: key, Value: value, Partition: t.partition})
+	if t.txn != nil {
+		t.txn.Set(t.partition, key, value)
+	}
 }
 
 // DefaultMaxPollRecords is the records per transaction when
@@ -146,6 +198,12 @@ type Config struct {
 	// created with the input's partition count if missing. Empty for a
 	// stateless processor.
 	Changelog string
+	// Store, when set, holds the processor's state off the heap: the
+	// runner keeps it equal to the committed changelog of the partitions
+	// it owns (catching a partition up from its checkpoint on assignment)
+	// and the processor reads it through Tx.Get and Tx.Scan. A processor
+	// with a Store is not Stateful. The caller owns (closes) the Store.
+	Store *statestore.Store
 	// Brokers are the seed brokers; ClientOpts are added to every client
 	// (TLS, SASL, ...).
 	Brokers    []string

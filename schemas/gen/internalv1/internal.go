@@ -159,10 +159,14 @@ type Problem struct {
 type RawCounts struct {
 	// Total lines in the file, including header and trailer.
 	Lines int64 `avro:"lines" json:"lines"`
-	// Data rows passed on as RECORD.
+	// Data rows passed on as RECORD (not counting ignored_rows).
 	Rows int64 `avro:"rows" json:"rows"`
 	// RECORD count per ESR record type.
 	RowsByType map[string]int64 `avro:"rows_by_type" json:"rows_by_type"`
+	// Data rows read and counted as ignored by ingest, not passed on as RECORD: record types the tenant's mapping ignores (GO v2 phones, addresses, vehicles, costings and their deletes; the tenant's ignore_record_types), clean and keyed. normalise adds them to its rows_read and ignored, so rows + ignored_rows is every data row of the file. 0 on records written before raw v4.
+	IgnoredRows int64 `avro:"ignored_rows" json:"ignored_rows"`
+	// ignored_rows per ESR record type.
+	IgnoredByType map[string]int64 `avro:"ignored_by_type" json:"ignored_by_type"`
 	// Why the whole file was rejected; null when accepted. A rejected file's rows are not passed on.
 	RejectedReason *string `avro:"rejected_reason" json:"rejected_reason"`
 }

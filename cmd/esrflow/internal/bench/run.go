@@ -32,9 +32,12 @@ type Config struct {
 
 // Result is one run's figures.
 type Result struct {
-	Files, Rows        int
-	Events             int
-	Took               time.Duration
+	Files, Rows int
+	Events      int
+	Took        time.Duration
+	// CPU is the process's CPU time over the throughput phase (every
+	// service, the broker and the registry share the process).
+	CPU                time.Duration
 	RowsPerSec         float64
 	LatencyP50         time.Duration
 	LatencyP99         time.Duration
@@ -44,6 +47,8 @@ type Result struct {
 	BareTook           time.Duration
 	BareRowsPerSec     float64
 	PipelineToBareRate float64
+	// Raw is esr.raw.v1 after every file (throughput and latency phases).
+	Raw RawTopic
 }
 
 // Run generates a trust, runs it through an in-process stack and measures.
@@ -92,7 +97,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	// Throughput: everything but the latency files at once.
 	bulk := g.Files[:len(g.Files)-cfg.LatencyFiles]
-	start := time.Now()
+	start, cpu0 := time.Now(), ProcessCPU()
 	for _, f := range bulk {
 		if err := drop(st.DropDir(), f.Name, sink.Bytes(f.Name)); err != nil {
 			return res, err
@@ -103,6 +108,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	res.Took = time.Since(start)
+	res.CPU = ProcessCPU() - cpu0
 	res.Files = len(bulk)
 	res.RowsPerSec = float64(res.Rows) / res.Took.Seconds()
 
@@ -134,6 +140,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res.PeakHeap = heap.Stop()
 	res.PeakRSS = PeakRSS()
+	if res.Raw, err = readRaw(ctx, st.Seeds(), st.RegistryURL()); err != nil {
+		return res, err
+	}
 
 	// The yardstick: the same rows through the same broker, produce then
 	// consume, no processing.
@@ -176,6 +185,9 @@ func (r Result) Print(w io.Writer, cfg Config) {
 	fmt.Fprintf(w, "esrflow end-to-end benchmark (%d CPUs, GOMAXPROCS %d, %d partitions)\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), cfg.Partitions)
 	fmt.Fprintf(w, "  trust:            %d staff, full file + %d change files, seed %d\n", cfg.Staff, cfg.Days, cfg.Seed)
 	fmt.Fprintf(w, "  throughput:       %d files, %d rows in %s = %.0f rows/s end to end (%d events)\n", r.Files, r.Rows, r.Took.Round(time.Millisecond), r.RowsPerSec, r.Events)
+	fmt.Fprintf(w, "  CPU time:         %s over the throughput phase (whole process)\n", r.CPU.Round(time.Millisecond))
+	fmt.Fprintf(w, "  esr.raw.v1:       %d records, %.1f MiB (keys and values, all %d files), %d rows counted on FILE_END instead\n",
+		r.Raw.Records, float64(r.Raw.Bytes)/(1<<20), r.Files+r.LatencySamples, r.Raw.Ignored)
 	fmt.Fprintf(w, "  drop -> events:   p50 %s, p99 %s over %d change files dropped one at a time\n", r.LatencyP50.Round(time.Millisecond), r.LatencyP99.Round(time.Millisecond), r.LatencySamples)
 	fmt.Fprintf(w, "  peak memory:      %.0f MiB RSS (whole process: broker, registry, 5 services), %.0f MiB Go heap\n", mib(r.PeakRSS), mib(r.PeakHeap))
 	fmt.Fprintf(w, "  bare broker:      %d rows produced + consumed in %s = %.0f rows/s\n", r.BareRows, r.BareTook.Round(time.Millisecond), r.BareRowsPerSec)

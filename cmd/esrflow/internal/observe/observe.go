@@ -100,9 +100,11 @@ func (r *Reader) FileReports(ctx context.Context) ([]internalv1.FileReport, erro
 }
 
 // RawFile is what the raw topic holds of one file: how many times it was
-// started and ended, and its row records.
+// started and ended, its row records, and the rows its FILE_END counted
+// instead of writing (types the tenant's mapping ignores): Records +
+// Ignored is every data row of the file.
 type RawFile struct {
-	Starts, Ends, Records int
+	Starts, Ends, Records, Ignored int
 }
 
 // RawFiles reads every committed record of esr.raw.v1 so far and counts
@@ -130,6 +132,9 @@ func (r *Reader) RawFiles(ctx context.Context) (map[string]*RawFile, error) {
 			f.Starts++
 		case internalv1.RawKindFileEnd:
 			f.Ends++
+			if raw.Counts != nil {
+				f.Ignored += int(raw.Counts.IgnoredRows)
+			}
 		default:
 			f.Records++
 		}

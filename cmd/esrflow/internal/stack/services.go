@@ -72,7 +72,8 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 		add("normalise", svc.Run, svc.Ready)
 	}
 	if !cfg.without("validate") {
-		svc, err := validate.New(validate.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance, Tenants: cfg.Tenants},
+		svc, err := validate.New(validate.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance, Tenants: cfg.Tenants,
+			StateDir: stateDir(cfg.DataDir, "validate", instance)},
 			validate.Deps{Log: cfg.Log.With(logx.Service("validate")), Metrics: s.Registry})
 		if err != nil {
 			return b, err
@@ -81,7 +82,8 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 	}
 	if !cfg.without("publish") {
 		s.pub.cfg = publish.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance,
-			Tenants: cfg.Tenants, Now: cfg.Now, DisableClock: cfg.DisableClock, TickInterval: cfg.TickInterval}
+			Tenants: cfg.Tenants, Now: cfg.Now, DisableClock: cfg.DisableClock, TickInterval: cfg.TickInterval,
+			StateDir: stateDir(cfg.DataDir, "publish", instance)}
 		s.pub.next = make(chan struct{})
 		svc, err := s.newPublish()
 		if err != nil {
@@ -130,4 +132,10 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 		b.parts = append(b.parts, lifecycle.Named("metrics-http", lifecycle.Func(srv.Run)))
 	}
 	return b, nil
+}
+
+// stateDir is where a stateful stage instance keeps its state store: under
+// DataDir/state/, so a restarted stack catches up from its checkpoints.
+func stateDir(dataDir, stage, instance string) string {
+	return filepath.Join(dataDir, "state", stage+"-"+instance)
 }
