@@ -352,6 +352,14 @@ func checkTenantPlacement(t *testing.T, rd *observe.Reader, adm *kadm.Client, te
 	for _, td := range tds {
 		counts[td.Topic] = len(td.Partitions)
 	}
+	// The ops topics are partitioned too, so their consumers (publish's
+	// command forwarder, ingest's replays, the api) can run as several
+	// instances.
+	for _, topic := range schemas.OpsTopics {
+		if counts[topic] != schemas.DefaultOpsPartitions {
+			t.Errorf("%s has %d partitions, want %d", topic, counts[topic], schemas.DefaultOpsPartitions)
+		}
+	}
 	pattern := "^(" + strings.Join(quoteAll(schemas.TenantKeyedTopics), "|") + ")$"
 	seen := map[string]map[string]bool{} // topic → tenants
 	wrong := 0
