@@ -31,6 +31,26 @@ const (
 	TopicLineage = "esr.ops.lineage.v1"
 )
 
+// TenantKeyedTopics are the internal and ops topics whose records are keyed
+// by tenant code. Every producer places their records with the tenants'
+// partition assignment (platform/kafka/tenantpart), so a tenant is on the
+// same partition number in each of them; public event topics are keyed by
+// person and are not among them.
+var TenantKeyedTopics = []string{
+	TopicRaw, TopicNormalised, TopicValidated, TopicQuarantine,
+	TopicFileReports, TopicCommands, TopicHeldBatches, TopicReplays, TopicIntake, TopicLineage,
+}
+
+// OpsTopics are the tenant-keyed operational topics (reports, operators'
+// requests, held batches, lineage); see TenantKeyedTopics.
+var OpsTopics = []string{TopicFileReports, TopicCommands, TopicHeldBatches, TopicReplays, TopicIntake, TopicLineage}
+
+// DefaultOpsPartitions is the partition count a service gives an ops topic
+// it finds missing and creates (deployments create them on purpose, with
+// the counts they plan: docs/partitioning.md). More than one, so the
+// consumers of commands, replays and reports can run as several instances.
+const DefaultOpsPartitions = 3
+
 // Public events: the event part of esr.<tenant>.<event>.v1.
 const (
 	EventStarterCreated  = StarterCreated

@@ -31,7 +31,7 @@ type upConfig struct {
 	registryAddr string
 	apiAddr      string
 	metricsAddr  string
-	partitions   int
+	partitions   stack.Partitions
 	tenants      string
 	tenantsFile  string
 	demo         bool
@@ -53,7 +53,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.registryAddr, "registry.addr", "127.0.0.1:8081", "listen address of the schema registry (port 0 picks a free one)")
 	fs.StringVar(&cfg.apiAddr, "api.addr", "127.0.0.1:8080", "listen address of the REST api (port 0 picks a free one)")
 	fs.StringVar(&cfg.metricsAddr, "metrics.addr", "127.0.0.1:9464", "listen address of /metrics, /healthz and /readyz for every service in this process (empty: off)")
-	fs.IntVar(&cfg.partitions, "partitions", 6, "partitions of each internal topic (applied on first start only)")
+	cfg.partitions, _ = stack.ParsePartitions("6")
+	fs.Var(&cfg.partitions, "partitions", "partitions of the tenant-keyed topics, applied when each is created: one count for every internal topic, or NAME=COUNT,... by topic (raw, normalised, validated, quarantine, ops; ops default 3); docs/partitioning.md sizes them")
 	fs.StringVar(&cfg.tenants, "tenants", "RXX=412", "tenants in short form CODE=VPD[+VPD...],... (ignored when --tenants.file is set)")
 	fs.StringVar(&cfg.tenantsFile, "tenants.file", "", "YAML tenants file (see docs/operations.md)")
 	fs.BoolVar(&cfg.demo, "demo", false, "on first start, generate a synthetic trust (2,000 staff, 10 days) into the first tenant's drop folder")
@@ -97,7 +98,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	st, err := stack.Start(ctx, stack.Config{
 		DataDir: cfg.dataDir, KafkaPort: cfg.kafkaPort, RegistryAddr: cfg.registryAddr, APIAddr: cfg.apiAddr,
-		MetricsAddr: cfg.metricsAddr, Partitions: cfg.partitions, Tenants: tenants, Log: log,
+		MetricsAddr: cfg.metricsAddr, Partitions: 6, TopicPartitions: cfg.partitions, Tenants: tenants, Log: log,
 		APIClients: []auth.Client{operator}, ConsoleSecret: []byte(consoleSecret), Now: clock.now(), DisableClock: clock.off,
 		SFTPAddr: cfg.sftpAddr, SFTPCredentials: cfg.sftpCreds, ArchiveRetention: time.Duration(cfg.retention),
 		Settle: cfg.settle, IncompleteAfter: cfg.incomplete,

@@ -344,7 +344,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		st.Close()
 		return nil, err
 	}
-	commands, err := newCommandProducer(kcfg, cfg.CommandTimeout, srCl, serde)
+	commands, err := newCommandProducer(kcfg, cfg.CommandTimeout, cfg.Tenants, srCl, serde)
 	if err != nil {
 		mat.Close()
 		st.Close()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
+	"github.com/esrflow/esrflow/platform/kafka/tenantpart"
 	"github.com/esrflow/esrflow/platform/logx"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
@@ -45,13 +46,16 @@ type commandProducer struct {
 	writers map[string]avrox.Writer // by topic
 }
 
-func newCommandProducer(k kafkax.Config, timeout time.Duration, srCl *sr.Client, serde *avrox.Serde) (*commandProducer, error) {
+func newCommandProducer(k kafkax.Config, timeout time.Duration, tenants tenantpart.Assignment, srCl *sr.Client, serde *avrox.Serde) (*commandProducer, error) {
 	if k.ClientID != "" {
 		k.ClientID += "-commands"
 	}
 	cl, err := k.NewClient(
 		kgo.RecordDeliveryTimeout(timeout),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// A request goes to its tenant's assigned partition, as the
+		// pipeline's own records do (without --tenants.file: by hash).
+		kgo.RecordPartitioner(tenantpart.Partitioner(tenants, schemas.TenantKeyedTopics...)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("command producer: %w", err)
@@ -90,12 +94,13 @@ func (p *commandProducer) writerFor(ctx context.Context, topic string) (avrox.Wr
 }
 
 // ensureTopic creates an ops topic the api may be the first to write (no
-// consumer of esr.ops.intake.v1 has started yet, say), with one partition:
-// its records are keyed by tenant and few. Best effort: a topic that exists,
+// consumer of esr.ops.intake.v1 has started yet, say), with
+// schemas.DefaultOpsPartitions partitions: keyed by tenant, so its consumer
+// can run as several instances. Best effort: a topic that exists,
 // or a broker that refuses the api creating topics (ACLs), leaves the
 // produce to say whether the topic is there.
 func (p *commandProducer) ensureTopic(ctx context.Context, topic string) {
-	_, _ = kadm.NewClient(p.cl).CreateTopic(ctx, 1, -1, nil, topic)
+	_, _ = kadm.NewClient(p.cl).CreateTopic(ctx, schemas.DefaultOpsPartitions, -1, nil, topic)
 }
 
 // send writes v to topic keyed by tenant, so the consuming stage sees it in

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/platform/avrox"
+	"github.com/esrflow/esrflow/platform/kafka/tenantpart"
 	"github.com/esrflow/esrflow/platform/logx"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
@@ -74,7 +75,10 @@ func (s *Service) restoreClient() (*kgo.Client, error) {
 // connect ensures the ledger topic, restores the ledger, registers the
 // schemas and opens the transactional producer.
 func (s *Service) connect(ctx context.Context) (*conn, error) {
-	base := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...)}, s.cfg.ClientOpts...)
+	// Every record ingest writes (raw rows, file reports, replays) is keyed by
+	// tenant and goes to the tenant's assigned partition.
+	base := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...),
+		kgo.RecordPartitioner(tenantpart.Partitioner(s.cfg.Tenants, schemas.TenantKeyedTopics...))}, s.cfg.ClientOpts...)
 	admCl, err := s.restoreClient()
 	if err != nil {
 		return nil, err
@@ -89,7 +93,7 @@ func (s *Service) connect(ctx context.Context) (*conn, error) {
 	if err := ensureTopic(ctx, kadm.NewClient(admCl), TopicHolds, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}); err != nil {
 		return nil, err
 	}
-	if err := ensureTopic(ctx, kadm.NewClient(admCl), schemas.TopicIntake, nil); err != nil {
+	if err := ensureTopicPartitions(ctx, kadm.NewClient(admCl), schemas.TopicIntake, schemas.DefaultOpsPartitions, nil); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -215,7 +219,7 @@ func (s *Service) replaySession(ctx context.Context, base []kgo.Opt) (*kgo.Group
 // not have written to it yet), so the replay consumer has a topic to join
 // on.
 func ensureReplayTopic(ctx context.Context, adm *kadm.Client) error {
-	resp, err := adm.CreateTopic(ctx, 1, -1, nil, schemas.TopicReplays)
+	resp, err := adm.CreateTopic(ctx, schemas.DefaultOpsPartitions, -1, nil, schemas.TopicReplays)
 	if err == nil {
 		err = resp.Err
 	}
@@ -231,7 +235,13 @@ func ensureLedgerTopic(ctx context.Context, adm *kadm.Client) error {
 
 // ensureTopic creates a one-partition topic when it is missing.
 func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, configs map[string]*string) error {
-	resp, err := adm.CreateTopic(ctx, 1, -1, configs, topic)
+	return ensureTopicPartitions(ctx, adm, topic, 1, configs)
+}
+
+// ensureTopicPartitions creates a topic of n partitions when it is missing;
+// an existing one is left as it is.
+func ensureTopicPartitions(ctx context.Context, adm *kadm.Client, topic string, n int32, configs map[string]*string) error {
+	resp, err := adm.CreateTopic(ctx, n, -1, configs, topic)
 	if err == nil {
 		err = resp.Err
 	}

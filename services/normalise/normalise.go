@@ -24,6 +24,7 @@ import (
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/config"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/kafka/tenantpart"
 	"github.com/esrflow/esrflow/platform/lifecycle"
 	"github.com/esrflow/esrflow/platform/service"
 	"github.com/esrflow/esrflow/schemas"
@@ -130,6 +131,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Brokers:        cfg.Brokers,
 		ClientOpts:     cfg.ClientOpts,
 		MaxPollRecords: cfg.MaxPollRecords,
+		Partitioner:    tenantpart.Partitioner(cfg.Tenants, schemas.TenantKeyedTopics...),
 	}, proc, stage.Deps{Log: deps.Log, Metrics: deps.Metrics})
 	if err != nil {
 		return nil, err

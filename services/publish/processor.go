@@ -77,13 +77,16 @@ var (
 func (p *processor) Init(ctx context.Context) error {
 	compact := "compact"
 	for _, c := range []struct {
-		topics  []string
-		configs map[string]*string
+		topics     []string
+		partitions int32
+		configs    map[string]*string
 	}{
-		{[]string{schemas.TopicCommands, schemas.TopicHeldBatches, schemas.TopicLineage}, nil},
-		{[]string{p.cfg.LinkIndex}, map[string]*string{"cleanup.policy": &compact}},
+		// Keyed by tenant, with several partitions so their consumers can
+		// run as several instances.
+		{[]string{schemas.TopicCommands, schemas.TopicHeldBatches, schemas.TopicLineage}, schemas.DefaultOpsPartitions, nil},
+		{[]string{p.cfg.LinkIndex}, 1, map[string]*string{"cleanup.policy": &compact}},
 	} {
-		resp, err := p.adm.CreateTopics(ctx, 1, p.cfg.EventReplication, c.configs, c.topics...)
+		resp, err := p.adm.CreateTopics(ctx, c.partitions, p.cfg.EventReplication, c.configs, c.topics...)
 		if err != nil {
 			return fmt.Errorf("publish: creating %v: %w", c.topics, err)
 		}

@@ -34,6 +34,7 @@ import (
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/config"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/kafka/tenantpart"
 	"github.com/esrflow/esrflow/platform/lifecycle"
 	"github.com/esrflow/esrflow/platform/service"
 	"github.com/esrflow/esrflow/platform/statestore"
@@ -259,7 +260,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	runner, err := stage.New(stage.Config{Name: "publish", Group: c.Group, InstanceID: c.InstanceID, Input: c.Input,
 		Changelog: c.Changelog, Brokers: c.Brokers, ClientOpts: publicClientOpts(c.ClientOpts), MaxPollRecords: c.MaxPollRecords,
-		TickInterval: c.TickInterval}, proc, stage.Deps{Log: log, Metrics: deps.Metrics})
+		TickInterval: c.TickInterval, Partitioner: tenantpart.Partitioner(c.Tenants, schemas.TenantKeyedTopics...)}, proc, stage.Deps{Log: log, Metrics: deps.Metrics})
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -271,7 +272,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	fwd := &forwarder{input: c.Input, serde: serde, sr: srcl, command: cmdSchema, log: log.Named("commands")}
 	forward, err := stage.New(stage.Config{Name: "publish-commands", Group: c.Group + "-commands", InstanceID: c.InstanceID,
-		Input: c.Commands, Brokers: c.Brokers, ClientOpts: c.ClientOpts}, fwd, stage.Deps{Log: log.Named("commands"), Metrics: deps.Metrics})
+		Input: c.Commands, Brokers: c.Brokers, ClientOpts: c.ClientOpts,
+		Partitioner: tenantpart.Partitioner(c.Tenants, schemas.TenantKeyedTopics...)}, fwd, stage.Deps{Log: log.Named("commands"), Metrics: deps.Metrics})
 	if err != nil {
 		closeAll()
 		return nil, err

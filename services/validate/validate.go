@@ -30,6 +30,7 @@ import (
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/config"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/kafka/tenantpart"
 	"github.com/esrflow/esrflow/platform/lifecycle"
 	"github.com/esrflow/esrflow/platform/service"
 	"github.com/esrflow/esrflow/platform/statestore"
@@ -151,6 +152,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		ClientOpts:     cfg.ClientOpts,
 		MaxPollRecords: cfg.MaxPollRecords,
 		Store:          store,
+		Partitioner:    tenantpart.Partitioner(cfg.Tenants, schemas.TenantKeyedTopics...),
 	}, proc, stage.Deps{Log: deps.Log, Metrics: deps.Metrics})
 	if err != nil {
 		_ = store.Close()

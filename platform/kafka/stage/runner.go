@@ -683,9 +683,13 @@ func (r *Runner) ensureChangelog(ctx context.Context) error {
 }
 
 // partitioner sends changelog records to the partition the Tx set (the
-// input partition) and everything else by key, like the Java client.
+// input partition) and everything else with Config.Partitioner, by default
+// by key like the Java client.
 func (r *Runner) partitioner() kgo.Partitioner {
-	byKey := kgo.StickyKeyPartitioner(nil)
+	byKey := r.cfg.Partitioner
+	if byKey == nil {
+		byKey = kgo.StickyKeyPartitioner(nil)
+	}
 	return kgo.BasicConsistentPartitioner(func(topic string) func(*kgo.Record, int) int {
 		if topic == r.cfg.Changelog {
 			return func(rec *kgo.Record, _ int) int { return int(rec.Partition) }

@@ -153,10 +153,11 @@ func (t *Tx) Prepared() any { return t.prepared }
 // Partition is the input partition being processed.
 func (t *Tx) Partition() int32 { return t.partition }
 
-// Produce queues a record for any topic. Records are partitioned by key with
-// Kafka's murmur2 hash (what the Java client does), so keying by tenant puts
-// a tenant on the same partition number in every internal topic with the
-// same partition count.
+// Produce queues a record for any topic. Records are placed by
+// Config.Partitioner (the tenants' partition assignment), else by key with
+// Kafka's murmur2 hash (what the Java client does); either way keying by
+// tenant puts a tenant on the same partition number in every internal topic
+// with the same partition count.
 func (t *Tx) Produce(r *kgo.Record) { t.out = append(t.out, r) }
 
 // SetState writes a state change to the changelog partition of the current
@@ -212,6 +213,10 @@ type Config struct {
 	MaxPollRecords int
 	// TickInterval is how often a Ticker processor is ticked (default 1s).
 	TickInterval time.Duration
+	// Partitioner places the output records (every topic but the
+	// changelog): tenantpart's, so a tenant stays on its assigned
+	// partition. nil places them by the murmur2 hash of the key.
+	Partitioner kgo.Partitioner
 }
 
 // Deps are a stage's collaborators.

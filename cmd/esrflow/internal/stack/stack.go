@@ -48,6 +48,9 @@ type Config struct {
 	MetricsAddr string
 	// Partitions of each internal topic, applied on first start.
 	Partitions int
+	// TopicPartitions overrides Partitions topic by topic, and sizes the
+	// ops topics (default schemas.DefaultOpsPartitions).
+	TopicPartitions Partitions
 	// Tenants are the configured trusts.
 	Tenants *tenant.Set
 	// Settle and Poll tune how quickly ingest picks up a dropped file.
@@ -111,18 +114,13 @@ type Stack struct {
 	err    error
 }
 
-// InternalTopics are the pipeline's internal topics (DESIGN.md), keyed by
-// tenant; their partition count bounds how many instances of a stage can
-// share the work, and is fixed at creation because changing it would move
-// tenants between partitions and break per-tenant order.
-func InternalTopics(partitions int32) []embedded.TopicSpec {
-	return []embedded.TopicSpec{
-		{Name: schemas.TopicRaw, Partitions: partitions},
-		{Name: schemas.TopicNormalised, Partitions: partitions},
-		{Name: schemas.TopicValidated, Partitions: partitions},
-		{Name: schemas.TopicQuarantine, Partitions: partitions},
-		{Name: schemas.TopicFileReports, Partitions: 1},
-	}
+// InternalTopics are the pipeline's tenant-keyed topics (DESIGN.md): the
+// internal topics with partitions each unless p says otherwise, and the ops
+// topics. A topic's partition count bounds how many instances of its
+// consumer can share the work, and is fixed at creation because changing it
+// would move tenants between partitions and break per-tenant order.
+func InternalTopics(partitions int32, p Partitions) []embedded.TopicSpec {
+	return p.withDefaults(partitions).Topics()
 }
 
 // DropDir is the folder ingest watches.
@@ -195,13 +193,21 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 
 	s.broker, err = embedded.Start(ctx, embedded.Config{
 		DataDir: filepath.Join(cfg.DataDir, "kafka"), Port: cfg.KafkaPort, SyncWrites: cfg.SyncWrites,
-		Topics: InternalTopics(int32(cfg.Partitions)),
+		Topics: InternalTopics(int32(cfg.Partitions), cfg.TopicPartitions),
 	})
 	if err != nil {
 		return nil, err
 	}
 	closers = append(closers, s.broker.Close)
 	seeds := s.broker.Seeds()
+	var hashed []string
+	if s.cfg.Tenants, hashed, err = tenantPlacement(ctx, cfg.DataDir, seeds, cfg.Tenants); err != nil {
+		return nil, err
+	}
+	if len(hashed) > 0 {
+		log.Info("tenants of a store created before the partition assignment keep their hash placement",
+			zap.Strings("tenants", hashed), zap.String("file", filepath.Join(cfg.DataDir, PlacementFile)))
+	}
 
 	reg, err := registry.New(registry.Config{DefaultCompatibility: "BACKWARD_TRANSITIVE"},
 		registry.Deps{Brokers: seeds, Logger: log.With(logx.Service("registry"))})
