@@ -52,7 +52,7 @@ func serviceProcess(t *testing.T, bin string, args ...string) (*exec.Cmd, *syncB
 // gives both incarnations the same --state.dir, so the kill lands between
 // the store's last checkpoint and a later commit, and the restarted
 // process must catch up from that checkpoint.
-var stored = map[string]bool{"validate": true}
+var stored = map[string]bool{"validate": true, "publish": true}
 
 // startProcess starts cmd with a minimal environment and its output in
 // the returned buffer; the process is killed when the test ends, and its
