@@ -122,6 +122,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts; with the group it forms the transactional id")
 	fs.StringVar(&c.Group, "group", DefaultGroup, "consumer group")
 	fs.StringVar(&c.Changelog, "changelog", DefaultChangelog, "compacted changelog topic holding publish's state")
+	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 0, fmt.Sprintf("records per transaction (0: the stage default, %d)", stage.DefaultMaxPollRecords))
 	c.tenantFlags.Register(fs, "leaver_guard thresholds, feeds' missing modes")
 	fs.StringVar(&c.StateDir, "state.dir", "", "directory of this instance's state stores and checkpoints (its state and the link index; empty: temporary ones, restored in full at each start)")
 	fs.DurationVar(&c.TickInterval, "schedule.interval", time.Second, "how often the scheduler looks for held leavers whose Europe/London day has come")
