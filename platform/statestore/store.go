@@ -253,3 +253,29 @@ func putCheckpoint(b *pebble.Batch, p int32, c Checkpoint) error {
 	}
 	return b.Set(partitionPrefix(tagCheckpoint, p), v, nil)
 }
+
+// Prefixes lists the distinct beginnings of partition p's committed keys
+// up to (not including) the first sep: the tenants of a partition whose keys
+// are <tenant>/..., found with one seek per tenant rather than a scan of
+// every key.
+func (s *Store) Prefixes(p int32, sep byte) ([]string, error) {
+	lower := partitionPrefix(tagData, p)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: partitionPrefix(tagData, p+1)})
+	if err != nil {
+		return nil, fmt.Errorf("statestore: %w", err)
+	}
+	var out []string
+	for ok := it.First(); ok; {
+		k := it.Key()[len(lower):]
+		i := bytes.IndexByte(k, sep)
+		if i < 0 { // a key without sep is a prefix of its own
+			out = append(out, string(k))
+			ok = it.Next()
+			continue
+		}
+		out = append(out, string(k[:i]))
+		next := append(append(bytes.Clone(lower), k[:i]...), sep+1)
+		ok = it.SeekGE(next)
+	}
+	return out, it.Close()
+}

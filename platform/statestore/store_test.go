@@ -114,3 +114,23 @@ func TestDiscardLeavesNothingAndResetDropsOnePartition(t *testing.T) {
 		t.Fatalf("Reset(2) touched partition 3: %q %v", v, ok)
 	}
 }
+
+func TestPrefixesListsEachTenantOnce(t *testing.T) {
+	s := open(t, "")
+	defer s.Close()
+	txn := s.Begin()
+	for _, k := range []string{"RXX/p/1", "RXX/p/2", "RXX/t", "RXX1/t", "RYY/h/9", "lone"} {
+		txn.Set(4, []byte(k), []byte("v"))
+	}
+	txn.Set(5, []byte("RZZ/t"), []byte("v"))
+	if err := txn.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Prefixes(4, '/')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"RXX", "RXX1", "RYY", "lone"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Prefixes = %v, want %v", got, want)
+	}
+}

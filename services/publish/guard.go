@@ -46,17 +46,6 @@ func (p *processor) tenantConfig(code string) tenant.Tenant {
 	return tenant.Tenant{Code: code}
 }
 
-// employedCount is the guard's population: people with a live assignment.
-func (t *tenantState) employedCount() int64 {
-	var n int64
-	for _, p := range t.persons {
-		if p.employed() {
-			n++
-		}
-	}
-	return n
-}
-
 // pendingBatches counts the tenant's batches awaiting an operator.
 func (t *tenantState) pendingBatches() int {
 	n := 0
@@ -78,15 +67,15 @@ func (w *work) omissions() {
 		return
 	}
 	var missing []string
-	for pid, p := range t.persons {
+	t.eachPerson(func(pid string, p *person) {
 		if p.Seen != t.hdr.Files {
 			missing = append(missing, pid)
 		}
-	}
+	})
 	slices.Sort(missing)
 	n := int64(0)
 	for _, pid := range missing {
-		B := t.persons[pid]
+		B := t.person(pid)
 		switch mode {
 		case tenant.MissingCorrect:
 			w.putPerson(pid, nil)

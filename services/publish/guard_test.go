@@ -242,12 +242,12 @@ func TestFullFileOmissions(t *testing.T) {
 			ev := h.events(out)
 			switch mode {
 			case tenant.MissingIgnore:
-				if len(ev) != 0 || h.p.tenants[tenantRXX].persons["20000001"] == nil {
-					t.Fatalf("ignore: events %v, person kept %v", ev, h.p.tenants[tenantRXX].persons["20000001"] != nil)
+				if len(ev) != 0 || !h.hasPerson(tenantRXX, "20000001") {
+					t.Fatalf("ignore: events %v, person kept %v", ev, h.hasPerson(tenantRXX, "20000001"))
 				}
 			case tenant.MissingCorrect:
-				if len(ev) != 0 || h.p.tenants[tenantRXX].persons["20000001"] != nil || len(h.p.scheduledLeavers(tenantRXX)) != 0 {
-					t.Fatalf("correct: events %v, person kept %v, held %v", ev, h.p.tenants[tenantRXX].persons["20000001"] != nil, h.p.scheduledLeavers(tenantRXX))
+				if len(ev) != 0 || h.hasPerson(tenantRXX, "20000001") || len(h.p.scheduledLeavers(tenantRXX)) != 0 {
+					t.Fatalf("correct: events %v, person kept %v, held %v", ev, h.hasPerson(tenantRXX, "20000001"), h.p.scheduledLeavers(tenantRXX))
 				}
 			case tenant.MissingLeave:
 				// Employed and missing: 20000001, 20000002 (future starter)
@@ -283,13 +283,7 @@ func (c *settable) now() time.Time { return *c.t.Load() }
 
 func (h *harness) tick() []*kgo.Record {
 	h.t.Helper()
-	tx := stage.NewTx(0)
-	if err := h.p.Tick(context.Background(), 0, tx); err != nil {
-		h.t.Fatal(err)
-	}
-	h.changelog = append(h.changelog, tx.StateChanges()...)
-	h.out = append(h.out, tx.Records()...)
-	return tx.Records()
+	return h.transact(func(tx *stage.Tx) error { return h.p.Tick(context.Background(), 0, tx) }).Records()
 }
 
 func TestSchedulerConfirmsOnTheLondonDayAcrossARestart(t *testing.T) {

@@ -101,16 +101,50 @@ func newHarnessWith(t *testing.T, env *testEnv, adjust func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p, err := newProcessor(cfg, zaptest.NewLogger(t), m, env.serde, env.sr, env.adm, memStore(t), newLinkIndex(memStore(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, env: env, p: p, reg: reg}
+}
+
+// hasPerson reports whether the tenant's committed state holds the person.
+func (h *harness) hasPerson(tenant, pid string) bool {
+	h.t.Helper()
+	_, ok, err := h.p.store.Get(0, stateKey(tenant, keyPerson, pid))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return ok
+}
+
+// memStore is an in-memory state store, closed when the test ends.
+func memStore(t *testing.T) *statestore.Store {
+	t.Helper()
 	store, err := statestore.Open(statestore.Options{InMemory: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	p, err := newProcessor(cfg, zaptest.NewLogger(t), m, env.serde, env.sr, env.adm, newLinkIndex(store))
-	if err != nil {
-		t.Fatal(err)
+	return store
+}
+
+// transact runs fn in one transaction on partition 0 of the processor's
+// store and commits it, as the runner does.
+func (h *harness) transact(fn func(tx *stage.Tx) error) *stage.Tx {
+	h.t.Helper()
+	txn := h.p.store.Begin()
+	tx := stage.NewTxIn(txn, 0)
+	if err := fn(tx); err != nil {
+		txn.Discard()
+		h.t.Fatal(err)
 	}
-	return &harness{t: t, env: env, p: p, reg: reg}
+	if err := txn.Commit(nil); err != nil {
+		h.t.Fatal(err)
+	}
+	h.changelog = append(h.changelog, tx.StateChanges()...)
+	h.out = append(h.out, tx.Records()...)
+	return tx
 }
 
 // restored builds a fresh processor from h's changelog as compaction
@@ -129,10 +163,17 @@ func (h *harness) restored() *harness {
 		}
 	}
 	n := newHarnessWith(h.t, h.env, func(c *Config) { *c = h.p.cfg })
-	for _, r := range compacted {
-		if err := n.p.Restore(r.Partition, r.Key, r.Value); err != nil {
+	l := n.p.store.Load(0, statestore.Checkpoint{})
+	for i, r := range compacted {
+		if err := l.Apply(int64(i), r.Key, r.Value, true); err != nil {
 			h.t.Fatal(err)
 		}
+	}
+	if err := l.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := n.p.Restored(0); err != nil {
+		h.t.Fatal(err)
 	}
 	n.changelog = compacted
 	n.offset = h.offset
@@ -151,14 +192,14 @@ func (h *harness) feed(recs ...internalv1.EntityRecord) []*kgo.Record {
 		}
 		in := &kgo.Record{Topic: schemas.TopicValidated, Key: []byte(recs[i].Lineage.Tenant), Value: v, Offset: h.offset}
 		h.offset++
-		tx := stage.NewTx(0)
-		if err := h.p.Process(ctx, in, tx); err != nil {
-			h.t.Fatalf("process %s line %d: %v", recs[i].Kind, recs[i].Lineage.Line, err)
-		}
-		h.changelog = append(h.changelog, tx.StateChanges()...)
+		tx := h.transact(func(tx *stage.Tx) error {
+			if err := h.p.Process(ctx, in, tx); err != nil {
+				return fmt.Errorf("process %s line %d: %w", recs[i].Kind, recs[i].Lineage.Line, err)
+			}
+			return nil
+		})
 		out = append(out, tx.Records()...)
 	}
-	h.out = append(h.out, out...)
 	return out
 }
 

@@ -55,21 +55,27 @@ func nhsDigest(nhs string) string {
 // leaves two person ids with one NHS Unique ID).
 func (t *tenantState) linkFacts(nhs string) linkFacts {
 	var f linkFacts
-	for id := range t.nhs[nhs] {
-		p := t.persons[id]
+	for _, id := range t.ids(prefixKey(t.code, keyNHS, nhs)) {
+		p := t.person(id)
 		f.Employed = f.Employed || p.employed()
-		f.TransferLeaving = f.TransferLeaving || (p.Termination != "" && transferReasons[p.LeavingReason])
+		f.TransferLeaving = f.TransferLeaving || (p != nil && p.Termination != "" && transferReasons[p.LeavingReason])
 	}
 	return f
 }
 
-// putPerson stores a person (nil deletes), in memory and in the changelog,
+// hasNHS reports whether the tenant holds a person with the NHS Unique ID.
+func (t *tenantState) hasNHS(nhs string) bool {
+	return len(t.ids(prefixKey(t.code, keyNHS, nhs))) > 0
+}
+
+// putPerson stores a person (nil deletes), in the state and the changelog,
 // and updates the link index when what it says about an NHS Unique ID
 // changes.
 func (w *work) putPerson(pid string, p *person) {
 	t := w.t
+	old := t.person(pid)
 	var ids []string
-	if old := t.persons[pid]; old != nil && old.NHSUniqueID != "" {
+	if old != nil && old.NHSUniqueID != "" {
 		ids = append(ids, old.NHSUniqueID)
 	}
 	if p != nil && p.NHSUniqueID != "" && (len(ids) == 0 || ids[0] != p.NHSUniqueID) {
@@ -79,12 +85,7 @@ func (w *work) putPerson(pid string, p *person) {
 	for i, id := range ids {
 		before[i] = t.linkFacts(id)
 	}
-	t.setPerson(pid, p)
-	if p == nil {
-		w.tx.SetState(stateKey(t.code, keyPerson, pid), nil)
-	} else {
-		w.tx.SetState(stateKey(t.code, keyPerson, pid), mustJSON(p))
-	}
+	w.writePerson(pid, old, p)
 	for i, id := range ids {
 		after := t.linkFacts(id)
 		if after == before[i] {

@@ -28,14 +28,18 @@ func matchDigest(tenant, ni string, dob *time.Time) string {
 // ID, or by NI number and date of birth when either record has no NHS
 // Unique ID (two different NHS Unique IDs are two people).
 func (t *tenantState) rehire(p *person) bool {
-	for id := range t.nhs[p.NHSUniqueID] {
-		if id != p.ID {
-			return true
+	if p.NHSUniqueID != "" {
+		for _, id := range t.ids(prefixKey(t.code, keyNHS, p.NHSUniqueID)) {
+			if id != p.ID {
+				return true
+			}
 		}
 	}
-	for id := range t.match[p.Match] {
-		if q := t.persons[id]; id != p.ID && q != nil && (p.NHSUniqueID == "" || q.NHSUniqueID == "") {
-			return true
+	if p.Match != "" {
+		for _, id := range t.ids(prefixKey(t.code, keyMatch, p.Match)) {
+			if q := t.person(id); id != p.ID && q != nil && (p.NHSUniqueID == "" || q.NHSUniqueID == "") {
+				return true
+			}
 		}
 	}
 	return false
@@ -62,10 +66,14 @@ func (p *processor) transferTo(code string, e *event) string {
 		return ""
 	}
 	t := p.tenants[code]
-	if t == nil || t.persons[e.PersonID] == nil {
+	if t == nil {
 		return ""
 	}
-	return p.linkedTenant(code, t.persons[e.PersonID].NHSUniqueID, func(f linkFacts) bool { return f.Employed })
+	a := t.person(e.PersonID)
+	if a == nil {
+		return ""
+	}
+	return p.linkedTenant(code, a.NHSUniqueID, func(f linkFacts) bool { return f.Employed })
 }
 
 // linkedTenant is the lowest ODS code other than code whose facts about nhs
@@ -81,14 +89,17 @@ func (p *processor) linkedTenant(code, nhs string, match func(linkFacts) bool) s
 			best = c
 		}
 	}
+	// A tenant this instance holds answers from its own state, unless its
+	// indexes are not written yet (a changelog of layout 1, until its
+	// partition's next transaction): then the link index answers for it.
 	for c, t := range p.tenants {
-		if len(t.nhs[nhs]) > 0 {
+		if t.indexed && t.hasNHS(nhs) {
 			consider(c, t.linkFacts(nhs))
 		}
 	}
 	if p.index != nil {
 		for c, f := range p.index.tenants(nhs) {
-			if _, local := p.tenants[c]; !local {
+			if t, local := p.tenants[c]; !local || !t.indexed {
 				consider(c, f)
 			}
 		}

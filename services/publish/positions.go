@@ -3,6 +3,7 @@ package publish
 import (
 	"cmp"
 	"slices"
+	"strconv"
 
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
@@ -48,7 +49,7 @@ func (w *work) postRow(e *internalv1.Position, line int64, src *source, st *stam
 	c := postChange{PositionID: e.PositionID, Line: line, Effective: isoDate(e.EffectiveFrom),
 		Number: e.Number, Title: e.Title, Occupation: e.OccupationCode, Src: src, Stamp: st}
 	for _, h := range w.t.heldBy(e.PositionID) {
-		if a := w.t.persons[h[0]].Assignments[h[1]]; c.withPost(a.Attrs) != a.Attrs {
+		if a := w.t.person(h[0]).Assignments[h[1]]; c.withPost(a.Attrs) != a.Attrs {
 			o.PostChanges = append(o.PostChanges, c)
 			w.saveHeader()
 			return
@@ -67,7 +68,7 @@ func (w *work) postChanges() error {
 	for _, c := range o.PostChanges {
 		for _, h := range t.heldBy(c.PositionID) {
 			pid, id := h[0], h[1]
-			p := t.persons[pid]
+			p := t.person(pid)
 			before := p.Assignments[id].Attrs
 			after := c.withPost(before)
 			if after == before {
@@ -97,9 +98,10 @@ func (w *work) postChanges() error {
 // assignment id), sorted.
 func (t *tenantState) heldBy(positionID int64) [][2]string {
 	var out [][2]string
-	for id := range t.holders[positionID] {
-		pid := t.asgOwner[id]
-		if p := t.persons[pid]; p != nil && p.Assignments[id].live() {
+	for _, id := range t.ids(prefixKey(t.code, keyHolder, strconv.FormatInt(positionID, 10))) {
+		owner, _ := t.get(stateKey(t.code, keyOwner, id))
+		pid := string(owner)
+		if p := t.person(pid); p != nil && p.Assignments[id].live() {
 			out = append(out, [2]string{pid, id})
 		}
 	}

@@ -22,14 +22,17 @@ import (
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
 	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/platform/statestore"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 	"github.com/esrflow/esrflow/schemas/registrar"
 )
 
-// processor is the publish stage: a stage.Processor and stage.Stateful over
-// esr.validated.v1. All its state is in tenants and mirrored to the
-// changelog through tx.SetState.
+// processor is the publish stage: a stage.Processor over esr.validated.v1
+// whose state is in the stage's state store (stage.Stored). Every change
+// goes through tx.SetState, to the changelog and the store; tenants holds
+// in memory what is small (headers, open groups, held leavers, batches,
+// organisation and location names), kept in step with it.
 type processor struct {
 	cfg     Config
 	log     *zap.Logger
@@ -40,9 +43,14 @@ type processor struct {
 	entity  avro.Schema
 
 	// mu guards tenants against readers outside the stage goroutine
-	// (ScheduledLeavers); Process, Restore and Forget run on one goroutine.
+	// (ScheduledLeavers); Process, Tick, Restored and Released run on one
+	// goroutine.
 	mu      sync.Mutex
 	tenants map[string]*tenantState
+	// store is the stage's state store; rd reads it through the
+	// transaction being processed.
+	store *statestore.Store
+	rd    stateReader
 
 	// writers caches the registered writer schema per output topic; ensured
 	// marks tenants whose event topics exist. Neither is state: both are
@@ -55,18 +63,18 @@ type processor struct {
 	index *linkIndex
 }
 
-func newProcessor(cfg Config, log *zap.Logger, m *metrics, serde *avrox.Serde, srcl *sr.Client, adm *kadm.Client, index *linkIndex) (*processor, error) {
+func newProcessor(cfg Config, log *zap.Logger, m *metrics, serde *avrox.Serde, srcl *sr.Client, adm *kadm.Client, store *statestore.Store, index *linkIndex) (*processor, error) {
 	entity, _, err := schemas.Latest(schemas.Entity)
 	if err != nil {
 		return nil, err
 	}
 	return &processor{cfg: cfg, log: log, metrics: m, serde: serde, sr: srcl, adm: adm, entity: entity,
-		tenants: map[string]*tenantState{}, writers: map[string]avrox.Writer{}, ensured: map[string]bool{}, index: index}, nil
+		tenants: map[string]*tenantState{}, writers: map[string]avrox.Writer{}, ensured: map[string]bool{}, index: index, store: store}, nil
 }
 
 var (
 	_ stage.Processor   = (*processor)(nil)
-	_ stage.Stateful    = (*processor)(nil)
+	_ stage.Stored      = (*processor)(nil)
 	_ stage.Initializer = (*processor)(nil)
 )
 
@@ -131,25 +139,38 @@ func (p *processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 	defer p.mu.Unlock()
 	t := p.tenants[code]
 	if t == nil {
-		t = newTenantState(code, tx.Partition())
+		t = newTenantState(code, tx.Partition(), &p.rd)
 		p.tenants[code] = t
 	}
 	t.partition = tx.Partition()
+	p.rd = stateReader{tx: tx}
+	defer func() { p.rd = stateReader{} }()
 	w := &work{p: p, t: t, tx: tx, ctx: ctx}
+	w.ensureIndexed()
+	err := w.process(in, &rec)
+	if err == nil && p.rd.err != nil {
+		err = fmt.Errorf("publish: reading state: %w", p.rd.err)
+	}
+	return err
+}
+
+// process applies one decoded record of the tenant.
+func (w *work) process(in *kgo.Record, rec *internalv1.EntityRecord) error {
+	p, code := w.p, w.t.code
 	switch rec.Kind {
 	case internalv1.EntityRecordKindFileStart:
-		return w.fileStart(&rec)
+		return w.fileStart(rec)
 	case internalv1.EntityRecordKindFileEnd:
-		if err := w.ensureOpen(&rec); err != nil {
+		if err := w.ensureOpen(rec); err != nil {
 			return err
 		}
-		return w.fileEnd(&rec)
+		return w.fileEnd(rec)
 	case internalv1.EntityRecordKindEntity, internalv1.EntityRecordKindCorrection:
-		if err := w.ensureOpen(&rec); err != nil {
+		if err := w.ensureOpen(rec); err != nil {
 			return err
 		}
-		w.noteWarnings(&rec)
-		return w.entity(&rec)
+		w.noteWarnings(rec)
+		return w.entity(rec)
 	case internalv1.EntityRecordKindCommand:
 		cmd, ok := rec.Entity.(internalv1.OperatorCommand)
 		if !ok {
@@ -163,32 +184,38 @@ func (p *processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 	return nil
 }
 
-// Restore applies one changelog record.
-func (p *processor) Restore(partition int32, key, value []byte) error {
-	code, rest, ok := strings.Cut(string(key), "/")
-	if !ok {
-		return fmt.Errorf("publish: bad changelog key %q", key)
+// Restored loads into memory what publish keeps there of partition p's
+// tenants, from the store the runner has just caught up (or after an
+// aborted transaction, from the committed state).
+func (p *processor) Restored(partition int32) error {
+	codes, err := p.store.Prefixes(partition, '/')
+	if err != nil {
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t := p.tenants[code]
-	if t == nil {
-		t = newTenantState(code, partition)
+	p.releaseLocked(partition)
+	for _, code := range codes {
+		t := newTenantState(code, partition, &p.rd)
+		if err := t.load(p.store); err != nil {
+			return fmt.Errorf("publish: state of %s: %w", code, err)
+		}
 		p.tenants[code] = t
+		p.metrics.scheduled.WithLabelValues(code).Set(float64(t.dateHeld()))
+		p.metrics.heldBatches.WithLabelValues(code).Set(float64(t.pendingBatches()))
 	}
-	t.partition = partition
-	if err := t.restore(rest, value); err != nil {
-		return fmt.Errorf("publish: changelog key %q: %w", key, err)
-	}
-	p.metrics.scheduled.WithLabelValues(code).Set(float64(t.dateHeld()))
-	p.metrics.heldBatches.WithLabelValues(code).Set(float64(t.pendingBatches()))
 	return nil
 }
 
-// Forget drops the tenants of a partition.
-func (p *processor) Forget(partition int32) {
+// Released drops what is held in memory of the partition's tenants (their
+// state stays in the store).
+func (p *processor) Released(partition int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.releaseLocked(partition)
+}
+
+func (p *processor) releaseLocked(partition int32) {
 	for code, t := range p.tenants {
 		if t.partition == partition {
 			delete(p.tenants, code)
@@ -459,7 +486,7 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 			return err
 		}
 		pid := strconv.FormatInt(e.PersonID, 10)
-		a := t.persons[pid].clone()
+		a := t.person(pid)
 		if a == nil {
 			a = &person{ID: pid, Assignments: map[string]*assignment{}}
 		}
@@ -477,7 +504,7 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 			if err := w.closeGroup(); err != nil {
 				return err
 			}
-			a := t.persons[pid].clone()
+			a := t.person(pid)
 			if a == nil {
 				a = &person{ID: pid, Assignments: map[string]*assignment{}}
 			}
@@ -544,15 +571,19 @@ func (w *work) correct(c *internalv1.Correction) {
 	t, id := w.t, strconv.FormatInt(c.ID, 10)
 	switch c.EntityKind {
 	case internalv1.EntityKindAssignment:
-		pid, ok := t.asgOwner[id]
+		owner, ok := t.get(stateKey(t.code, keyOwner, id))
 		if !ok {
 			return
 		}
-		p := t.persons[pid].clone()
+		pid := string(owner)
+		p := t.person(pid)
+		if p == nil {
+			return
+		}
 		delete(p.Assignments, id)
 		w.putPerson(pid, p)
 	case internalv1.EntityKindPerson:
-		if _, ok := t.persons[id]; ok {
+		if t.person(id) != nil {
 			w.putPerson(id, nil)
 		}
 		w.dropHeld(id) // the person was a mistake, so was their leaving
@@ -577,7 +608,7 @@ func (w *work) closeGroup() error {
 		return nil
 	}
 	o := t.hdr.Open
-	B := t.persons[g.PersonID]
+	B := t.person(g.PersonID)
 	if h := t.held[g.PersonID]; h != nil && h.Batch != "" {
 		// A later file speaks about a person whose leaving an operator has
 		// not decided yet: it supersedes the held decision, and the person
@@ -709,10 +740,9 @@ func (w *work) markLeft(e *event) {
 		g.After.Left = l
 		w.saveGroup()
 	}
-	if p := t.persons[e.PersonID]; p != nil {
-		c := p.clone()
-		c.Left = l
-		w.putPerson(e.PersonID, c)
+	if p := t.person(e.PersonID); p != nil {
+		p.Left = l
+		w.putPerson(e.PersonID, p)
 	}
 }
 

@@ -105,10 +105,11 @@ type Config struct {
 	// LinkIndex is the compacted topic through which instances share what
 	// transfer links need (default esr.publish.link-index.v1).
 	LinkIndex string
-	// StateDir holds the instance's local state: the link index's store
-	// (StateDir/link-index) and its checkpoints, so a restart reads only
-	// the index records it missed. Empty: a temporary directory, read in
-	// full at every start. One directory per instance.
+	// StateDir holds the instance's local state stores and their
+	// checkpoints: its state (StateDir/stage) and the link index's
+	// (StateDir/link-index), so a restart reads only the changelog and index
+	// records it missed. Empty: temporary directories, restored in full at
+	// every start. One directory per instance.
 	StateDir string
 
 	tenantFlags tenant.Flags // read when the binary is built
@@ -122,8 +123,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.InstanceID, "instance", host, "instance id, stable across restarts; with the group it forms the transactional id")
 	fs.StringVar(&c.Group, "group", DefaultGroup, "consumer group")
 	fs.StringVar(&c.Changelog, "changelog", DefaultChangelog, "compacted changelog topic holding publish's state")
+	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 0, fmt.Sprintf("records per transaction (0: the stage default, %d)", stage.DefaultMaxPollRecords))
 	c.tenantFlags.Register(fs, "leaver_guard thresholds, feeds' missing modes")
-	fs.StringVar(&c.StateDir, "state.dir", "", "directory of this instance's local state (the link index's store and checkpoints; empty: a temporary one, read in full at each start)")
+	fs.StringVar(&c.StateDir, "state.dir", "", "directory of this instance's state stores and checkpoints (its state and the link index; empty: temporary ones, restored in full at each start)")
 	fs.DurationVar(&c.TickInterval, "schedule.interval", time.Second, "how often the scheduler looks for held leavers whose Europe/London day has come")
 	fs.BoolVar(&c.DisableClock, "schedule.disable-clock", false, "confirm held leavers only at a file whose run date reaches their date (replaying history)")
 	fs.DurationVar(&c.FeedWindow, "schedule.feed-window", DefaultFeedWindow, "a tenant's feed silent this long (no file) no longer holds its due leavers back: the clock confirms them")
@@ -240,26 +242,35 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	serde := avrox.New(srcl, internalv1.NewAPI())
 	adm := kadm.NewClient(admin)
-	indexDir := ""
-	if c.StateDir != "" {
-		indexDir = filepath.Join(c.StateDir, "link-index")
+	stateDir := func(name string) string {
+		if c.StateDir == "" {
+			return ""
+		}
+		return filepath.Join(c.StateDir, name)
 	}
-	indexStore, err := statestore.Open(statestore.Options{Dir: indexDir, CacheBytes: linkIndexCacheBytes, Log: log.Named("link-index")})
+	store, err := statestore.Open(statestore.Options{Dir: stateDir("stage"), Log: log})
 	if err != nil {
 		admin.Close()
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	indexStore, err := statestore.Open(statestore.Options{Dir: stateDir("link-index"), CacheBytes: linkIndexCacheBytes, Log: log.Named("link-index")})
+	if err != nil {
+		admin.Close()
+		_ = store.Close()
 		return nil, fmt.Errorf("publish: link index: %w", err)
 	}
 	closeAll := func() {
 		admin.Close()
+		_ = store.Close()
 		_ = indexStore.Close()
 	}
-	proc, err := newProcessor(c, log, m, serde, srcl, adm, newLinkIndex(indexStore))
+	proc, err := newProcessor(c, log, m, serde, srcl, adm, store, newLinkIndex(indexStore))
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
 	runner, err := stage.New(stage.Config{Name: "publish", Group: c.Group, InstanceID: c.InstanceID, Input: c.Input,
-		Changelog: c.Changelog, Brokers: c.Brokers, ClientOpts: publicClientOpts(c.ClientOpts), MaxPollRecords: c.MaxPollRecords,
+		Changelog: c.Changelog, Store: store, Brokers: c.Brokers, ClientOpts: publicClientOpts(c.ClientOpts), MaxPollRecords: c.MaxPollRecords,
 		TickInterval: c.TickInterval, Partitioner: tenantpart.Partitioner(c.Tenants, schemas.TenantKeyedTopics...)}, proc, stage.Deps{Log: log, Metrics: deps.Metrics})
 	if err != nil {
 		closeAll()
@@ -286,6 +297,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	defer s.admin.Close()
 	defer s.proc.index.store.Close()
+	defer s.proc.store.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	others := make(chan error, 2)

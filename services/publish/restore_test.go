@@ -100,8 +100,8 @@ func eventsAndReports(h *harness, recs []*kgo.Record) ([]got, []internalv1.FileR
 	return ev, reps
 }
 
-// Forget drops exactly the partition's tenants.
-func TestForget(t *testing.T) {
+// Released drops exactly the partition's tenants from memory.
+func TestReleased(t *testing.T) {
 	env := newEnv(t)
 	h := newHarness(t, env)
 	baseline(h)
@@ -109,8 +109,8 @@ func TestForget(t *testing.T) {
 	h.feed(other.start(), other.person(P{ID: 20000005, Term: "2024-05-01"}), other.asg(A{Person: 20000005, ID: 1}), other.end())
 	// Both tenants came in on partition 0 in the harness; move RYY to 1.
 	h.p.tenants["RYY"].partition = 1
-	h.p.Forget(0)
+	h.p.Released(0)
 	if len(h.p.scheduledLeavers("RXX")) != 0 || len(h.p.scheduledLeavers("RYY")) != 1 {
-		t.Errorf("after Forget(0): RXX %d, RYY %d held", len(h.p.scheduledLeavers("RXX")), len(h.p.scheduledLeavers("RYY")))
+		t.Errorf("after Released(0): RXX %d, RYY %d held", len(h.p.scheduledLeavers("RXX")), len(h.p.scheduledLeavers("RYY")))
 	}
 }

@@ -3,6 +3,7 @@ package publish
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -169,8 +170,15 @@ func (p *processor) Tick(ctx context.Context, partition int32, tx *stage.Tx) err
 			continue
 		}
 		w := &work{p: p, t: t, tx: tx, ctx: ctx}
+		p.rd = stateReader{tx: tx}
+		w.ensureIndexed()
 		upTo := p.clockConfirmsUpTo(t, today)
-		if err := w.fireDue(func(due string) bool { return due <= upTo }, triggerClock); err != nil {
+		err := w.fireDue(func(due string) bool { return due <= upTo }, triggerClock)
+		if err == nil && p.rd.err != nil {
+			err = fmt.Errorf("publish: reading state: %w", p.rd.err)
+		}
+		p.rd = stateReader{}
+		if err != nil {
 			return err
 		}
 	}

@@ -3,14 +3,18 @@ package publish
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
+	"strconv"
 
+	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/platform/statestore"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
 
 // The changelog (esr.publish.changelog.v1) holds all of publish's state,
-// one compacted key per item, JSON values, written in the transaction of the
-// input record that changed it:
+// one compacted key per item, written in the transaction of the input
+// record that changed it; the stage's state store (on disk) holds the same
+// keys, so the people of a tenant are never all on the heap:
 //
 //	<TENANT>/t          tenantState: seen before, and the open file (counts so far)
 //	<TENANT>/g          the open person group (A so far and its ASA rows)
@@ -21,7 +25,18 @@ import (
 //	<TENANT>/o/<id>     an organisation name
 //	<TENANT>/l/<id>     a location description
 //
+// and the indexes over people, kept in step with them (layout 2):
+//
+//	<TENANT>/n/<nhs>/<pid>      a person with the NHS Unique ID
+//	<TENANT>/m/<digest>/<pid>   a person with the NI number + date of birth digest
+//	<TENANT>/a/<asg>            the person holding an assignment id
+//	<TENANT>/q/<pos>/<asg>      an assignment naming a position
+//	<TENANT>/c                  counts kept as people change ({"employed": n})
+//	<TENANT>/v                  the layout, "2" once the indexes exist
+//
 // Tenant codes are ODS codes (no "/"), so the first "/" ends the tenant.
+// Index keys hold "1": a present key, never an empty value a reader could
+// take for a tombstone.
 const (
 	keyTenant       = "t"
 	keyGroup        = "g"
@@ -30,7 +45,18 @@ const (
 	keyBatch        = "b"
 	keyOrganisation = "o"
 	keyLocation     = "l"
+	keyNHS          = "n"
+	keyMatch        = "m"
+	keyOwner        = "a"
+	keyHolder       = "q"
+	keyCounts       = "c"
+	keyLayout       = "v"
 )
+
+// layoutIndexed is the value of <TENANT>/v once the index keys exist.
+const layoutIndexed = "2"
+
+var present = []byte("1")
 
 func stateKey(tenant, kind string, id ...string) []byte {
 	k := tenant + "/" + kind
@@ -38,6 +64,11 @@ func stateKey(tenant, kind string, id ...string) []byte {
 		k += "/" + s
 	}
 	return []byte(k)
+}
+
+// prefixKey is stateKey with a trailing "/": the keys under it.
+func prefixKey(tenant, kind string, id ...string) []byte {
+	return append(stateKey(tenant, kind, id...), '/')
 }
 
 // openFile is the file being processed for a tenant.
@@ -73,29 +104,127 @@ type tenantHeader struct {
 	LastFileMs int64 `json:"last_file_ms,omitempty"`
 }
 
-// tenantState is one tenant's state in memory.
+// tenantState is what publish holds of a tenant in memory: everything but
+// its people and their indexes, which are read from the state store
+// through the transaction (rd) as they are needed.
 type tenantState struct {
 	code      string
 	partition int32
 	hdr       tenantHeader
 	group     *group
-	persons   map[string]*person
 	held      map[string]*event
 	batches   map[string]*internalv1.HeldBatch
 	orgs      map[int64]string
 	locs      map[int64]string
-	// derived indexes, rebuilt from persons
-	nhs      map[string]map[string]bool // NHS Unique ID -> person ids
-	match    map[string]map[string]bool // NI number + date of birth digest -> person ids
-	asgOwner map[string]string          // assignment id -> person id
-	holders  map[int64]map[string]bool  // position id -> ids of assignments that name it
+	// indexed: the state has layout 2 (its index keys exist). A tenant
+	// restored from a changelog written before them is indexed in its
+	// partition's next transaction.
+	indexed bool
+	rd      *stateReader
 }
 
-func newTenantState(code string, partition int32) *tenantState {
-	return &tenantState{code: code, partition: partition, persons: map[string]*person{}, held: map[string]*event{},
-		batches: map[string]*internalv1.HeldBatch{}, orgs: map[int64]string{}, locs: map[int64]string{},
-		nhs: map[string]map[string]bool{}, match: map[string]map[string]bool{}, asgOwner: map[string]string{},
-		holders: map[int64]map[string]bool{}}
+// counts are the tenant's running counts (<TENANT>/c), kept as people
+// change so that no file has to count the whole tenant.
+type counts struct {
+	Employed int64 `json:"employed"`
+}
+
+// stateReader reads the state store through the transaction being
+// processed. Reads cannot fail in the rules' call paths, so the first error
+// is kept and fails the record's processing.
+type stateReader struct {
+	tx  *stage.Tx
+	err error
+}
+
+func (r *stateReader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+func newTenantState(code string, partition int32, rd *stateReader) *tenantState {
+	return &tenantState{code: code, partition: partition, held: map[string]*event{},
+		batches: map[string]*internalv1.HeldBatch{}, orgs: map[int64]string{}, locs: map[int64]string{}, rd: rd}
+}
+
+// get reads a key of the tenant's state as the transaction sees it.
+func (t *tenantState) get(key []byte) ([]byte, bool) {
+	if t.rd.tx == nil {
+		t.rd.fail(fmt.Errorf("publish: state of %s read outside a transaction", t.code))
+		return nil, false
+	}
+	v, ok, err := t.rd.tx.GetIn(t.partition, key)
+	if err != nil {
+		t.rd.fail(err)
+	}
+	return v, ok
+}
+
+// ids lists the last segment of the keys under prefix.
+func (t *tenantState) ids(prefix []byte) []string {
+	var out []string
+	if t.rd.tx == nil {
+		t.rd.fail(fmt.Errorf("publish: state of %s read outside a transaction", t.code))
+		return nil
+	}
+	if err := t.rd.tx.ScanIn(t.partition, prefix, func(k, _ []byte) error {
+		out = append(out, string(k[len(prefix):]))
+		return nil
+	}); err != nil {
+		t.rd.fail(err)
+	}
+	return out
+}
+
+// person reads a person (nil when there is none): a fresh copy the caller
+// may change.
+func (t *tenantState) person(pid string) *person {
+	v, ok := t.get(stateKey(t.code, keyPerson, pid))
+	if !ok {
+		return nil
+	}
+	p := &person{}
+	if err := json.Unmarshal(v, p); err != nil {
+		t.rd.fail(fmt.Errorf("publish: person %s of %s: %w", pid, t.code, err))
+		return nil
+	}
+	return p
+}
+
+// counts reads the tenant's running counts.
+func (t *tenantState) counts() counts {
+	var c counts
+	if v, ok := t.get(stateKey(t.code, keyCounts)); ok {
+		if err := json.Unmarshal(v, &c); err != nil {
+			t.rd.fail(fmt.Errorf("publish: counts of %s: %w", t.code, err))
+		}
+	}
+	return c
+}
+
+// employedCount is the guard's population: people with a live assignment.
+func (t *tenantState) employedCount() int64 { return t.counts().Employed }
+
+// eachPerson calls fn for every person of the tenant, in person id order
+// (a full file's omissions: work in proportion to the tenant, once per full
+// file).
+func (t *tenantState) eachPerson(fn func(pid string, p *person)) {
+	prefix := prefixKey(t.code, keyPerson)
+	if t.rd.tx == nil {
+		t.rd.fail(fmt.Errorf("publish: state of %s read outside a transaction", t.code))
+		return
+	}
+	if err := t.rd.tx.ScanIn(t.partition, prefix, func(k, v []byte) error {
+		p := &person{}
+		if err := json.Unmarshal(v, p); err != nil {
+			return fmt.Errorf("publish: person %s of %s: %w", k[len(prefix):], t.code, err)
+		}
+		fn(string(k[len(prefix):]), p)
+		return nil
+	}); err != nil {
+		t.rd.fail(err)
+	}
 }
 
 // snapshotOf is the position-relevant view of an assignment's attributes,
@@ -105,122 +234,167 @@ func (t *tenantState) snapshotOf(a attrs) snapshot {
 		Grade: a.GradeCode, StaffGroup: a.StaffGroup, JobRole: a.JobRole, OccupationCode: a.OccupationCode, Location: t.locs[a.LocationID]}
 }
 
-// index adds (add) or removes pid under key in idx.
-func index(idx map[string]map[string]bool, key, pid string, add bool) {
-	if key == "" {
-		return
-	}
-	if !add {
-		if ids := idx[key]; ids != nil {
-			delete(ids, pid)
-			if len(ids) == 0 {
-				delete(idx, key)
-			}
-		}
-		return
-	}
-	if idx[key] == nil {
-		idx[key] = map[string]bool{}
-	}
-	idx[key][pid] = true
-}
-
-// setPerson stores p (nil deletes pid) and keeps the indexes in step.
-func (t *tenantState) setPerson(pid string, p *person) {
-	if old := t.persons[pid]; old != nil {
-		index(t.nhs, old.NHSUniqueID, pid, false)
-		index(t.match, old.Match, pid, false)
-		for id, a := range old.Assignments {
-			if t.asgOwner[id] == pid {
-				delete(t.asgOwner, id)
-			}
-			if h := t.holders[a.PositionID]; h != nil {
-				delete(h, id)
-				if len(h) == 0 {
-					delete(t.holders, a.PositionID)
-				}
-			}
-		}
-	}
+// writePerson stores person pid (nil deletes it), old being what the state
+// held, with its index keys and the running counts in step. Only what
+// changed is written.
+func (w *work) writePerson(pid string, old, p *person) {
+	t := w.t
 	if p == nil {
-		delete(t.persons, pid)
-		return
+		w.tx.SetState(stateKey(t.code, keyPerson, pid), nil)
+	} else {
+		w.tx.SetState(stateKey(t.code, keyPerson, pid), mustJSON(p))
 	}
-	t.persons[pid] = p
-	index(t.nhs, p.NHSUniqueID, pid, true)
-	index(t.match, p.Match, pid, true)
-	for id, a := range p.Assignments {
-		t.asgOwner[id] = pid
-		if a.PositionID != 0 {
-			if t.holders[a.PositionID] == nil {
-				t.holders[a.PositionID] = map[string]bool{}
-			}
-			t.holders[a.PositionID][id] = true
+	w.indexPerson(pid, old, p)
+}
+
+// indexPerson moves person pid's index keys and counts from old to p.
+func (w *work) indexPerson(pid string, old, p *person) {
+	t := w.t
+	set := func(key []byte, on bool) {
+		if on {
+			w.tx.SetState(key, present)
+		} else {
+			w.tx.SetState(key, nil)
 		}
+	}
+	var oldNHS, newNHS, oldMatch, newMatch string
+	var oldAsg, newAsg map[string]*assignment
+	if old != nil {
+		oldNHS, oldMatch, oldAsg = old.NHSUniqueID, old.Match, old.Assignments
+	}
+	if p != nil {
+		newNHS, newMatch, newAsg = p.NHSUniqueID, p.Match, p.Assignments
+	}
+	for _, ix := range []struct{ kind, before, after string }{{keyNHS, oldNHS, newNHS}, {keyMatch, oldMatch, newMatch}} {
+		if ix.before == ix.after {
+			continue
+		}
+		if ix.before != "" {
+			set(stateKey(t.code, ix.kind, ix.before, pid), false)
+		}
+		if ix.after != "" {
+			set(stateKey(t.code, ix.kind, ix.after, pid), true)
+		}
+	}
+	for id, a := range oldAsg {
+		na, still := newAsg[id]
+		if !still {
+			if owner, _ := t.get(stateKey(t.code, keyOwner, id)); string(owner) == pid {
+				w.tx.SetState(stateKey(t.code, keyOwner, id), nil)
+			}
+		}
+		if a.PositionID != 0 && (!still || na.PositionID != a.PositionID) {
+			set(stateKey(t.code, keyHolder, strconv.FormatInt(a.PositionID, 10), id), false)
+		}
+	}
+	for id, a := range newAsg {
+		oa, had := oldAsg[id]
+		if !had {
+			w.tx.SetState(stateKey(t.code, keyOwner, id), []byte(pid))
+		}
+		if a.PositionID != 0 && (!had || oa.PositionID != a.PositionID) {
+			set(stateKey(t.code, keyHolder, strconv.FormatInt(a.PositionID, 10), id), true)
+		}
+	}
+	if d := b2i(p.employed()) - b2i(old.employed()); d != 0 {
+		c := t.counts()
+		c.Employed += d
+		w.tx.SetState(stateKey(t.code, keyCounts), mustJSON(c))
 	}
 }
 
-// restore applies one changelog record (value nil = deleted).
-func (t *tenantState) restore(rest string, value []byte) error {
-	kind, id, _ := strings.Cut(rest, "/")
-	switch kind {
-	case keyTenant:
-		t.hdr = tenantHeader{}
-		if value != nil {
-			return json.Unmarshal(value, &t.hdr)
-		}
-	case keyGroup:
-		t.group = nil
-		if value != nil {
-			t.group = &group{}
-			return json.Unmarshal(value, t.group)
-		}
-	case keyPerson:
-		if value == nil {
-			t.setPerson(id, nil)
-			return nil
-		}
-		p := &person{}
-		if err := json.Unmarshal(value, p); err != nil {
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ensureIndexed gives a tenant restored from a changelog written before
+// the index keys (layout 1) its indexes and counts, once, in the current
+// transaction; a new tenant just gets its layout mark.
+func (w *work) ensureIndexed() {
+	t := w.t
+	if t.indexed {
+		return
+	}
+	if v, ok := t.get(stateKey(t.code, keyLayout)); ok && string(v) == layoutIndexed {
+		t.indexed = true
+		return
+	}
+	// The people's ids first: the transaction is written to afterwards.
+	var pids []string
+	t.eachPerson(func(pid string, _ *person) { pids = append(pids, pid) })
+	for _, pid := range pids {
+		w.indexPerson(pid, nil, t.person(pid))
+	}
+	people := int64(len(pids))
+	w.tx.SetState(stateKey(t.code, keyLayout), []byte(layoutIndexed))
+	t.indexed = true
+	if people > 0 {
+		w.p.log.Info("indexed a tenant's people (state written before layout 2)", logx.Tenant(t.code), logx.Count("people", people))
+	}
+}
+
+// load reads a tenant's in-memory part from the committed store, after its
+// partition was restored.
+func (t *tenantState) load(store *statestore.Store) error {
+	one := func(kind string, into any) error {
+		v, ok, err := store.Get(t.partition, stateKey(t.code, kind))
+		if err != nil || !ok {
 			return err
 		}
-		t.setPerson(id, p)
-	case keyHeld:
-		if value == nil {
-			delete(t.held, id)
-			return nil
+		return json.Unmarshal(v, into)
+	}
+	if err := one(keyTenant, &t.hdr); err != nil {
+		return err
+	}
+	var g group
+	if v, ok, err := store.Get(t.partition, stateKey(t.code, keyGroup)); err != nil {
+		return err
+	} else if ok {
+		if err := json.Unmarshal(v, &g); err != nil {
+			return err
 		}
+		t.group = &g
+	}
+	if v, ok, err := store.Get(t.partition, stateKey(t.code, keyLayout)); err != nil {
+		return err
+	} else {
+		t.indexed = ok && string(v) == layoutIndexed
+	}
+	each := func(kind string, fn func(id string, v []byte) error) error {
+		prefix := prefixKey(t.code, kind)
+		return store.Scan(t.partition, prefix, func(k, v []byte) error { return fn(string(k[len(prefix):]), v) })
+	}
+	if err := each(keyHeld, func(id string, v []byte) error {
 		e := &event{}
-		if err := json.Unmarshal(value, e); err != nil {
-			return err
-		}
 		t.held[id] = e
-	case keyBatch:
-		if value == nil {
-			delete(t.batches, id)
-			return nil
-		}
+		return json.Unmarshal(v, e)
+	}); err != nil {
+		return err
+	}
+	if err := each(keyBatch, func(id string, v []byte) error {
 		b := &internalv1.HeldBatch{}
-		if err := json.Unmarshal(value, b); err != nil {
+		t.batches[id] = b
+		return json.Unmarshal(v, b)
+	}); err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		kind string
+		into map[int64]string
+	}{{keyOrganisation, t.orgs}, {keyLocation, t.locs}} {
+		if err := each(m.kind, func(id string, v []byte) error {
+			n, err := strconv.ParseInt(id, 10, 64)
+			if err != nil {
+				return fmt.Errorf("bad id %q", id)
+			}
+			m.into[n] = string(v)
+			return nil
+		}); err != nil {
 			return err
 		}
-		t.batches[id] = b
-	case keyOrganisation, keyLocation:
-		var n int64
-		if _, err := fmt.Sscan(id, &n); err != nil {
-			return fmt.Errorf("bad id %q", id)
-		}
-		m := t.orgs
-		if kind == keyLocation {
-			m = t.locs
-		}
-		if value == nil {
-			delete(m, n)
-		} else {
-			m[n] = string(value)
-		}
-	default:
-		return fmt.Errorf("unknown state key kind %q", kind)
 	}
 	return nil
 }

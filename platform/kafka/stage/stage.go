@@ -132,10 +132,24 @@ func (t *Tx) Get(key []byte) ([]byte, bool, error) {
 // order, as the transaction sees it; key and value are valid only during
 // the call.
 func (t *Tx) Scan(prefix []byte, fn func(key, value []byte) error) error {
+	return t.ScanIn(t.partition, prefix, fn)
+}
+
+// GetIn is Get in another partition this instance owns (its state as the
+// transaction sees it: the transaction may only write its own partition).
+func (t *Tx) GetIn(partition int32, key []byte) ([]byte, bool, error) {
+	if t.txn == nil {
+		return nil, false, nil
+	}
+	return t.txn.Get(partition, key)
+}
+
+// ScanIn is Scan in another partition this instance owns.
+func (t *Tx) ScanIn(partition int32, prefix []byte, fn func(key, value []byte) error) error {
 	if t.txn == nil {
 		return nil
 	}
-	return t.txn.Scan(t.partition, prefix, fn)
+	return t.txn.Scan(partition, prefix, fn)
 }
 
 // Records are the output records queued so far.
