@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -528,7 +529,9 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 				return err
 			}
 		}
-		t.orgs[e.OrganisationID] = e.Name
+		// Cloned: hamba/avro decodes strings into shared buffers, and a
+		// kept string would pin its whole buffer for as long as it is kept.
+		t.orgs[e.OrganisationID] = strings.Clone(e.Name)
 		w.tx.SetState(stateKey(t.code, keyOrganisation, strconv.FormatInt(e.OrganisationID, 10)), []byte(e.Name))
 	case internalv1.Location:
 		if !rules.Derived(*rec) {
@@ -536,7 +539,7 @@ func (w *work) entity(rec *internalv1.EntityRecord) error {
 				return err
 			}
 		}
-		t.locs[e.LocationID] = e.Description
+		t.locs[e.LocationID] = strings.Clone(e.Description)
 		w.tx.SetState(stateKey(t.code, keyLocation, strconv.FormatInt(e.LocationID, 10)), []byte(e.Description))
 	case internalv1.Position:
 		if err := w.closeGroup(); err != nil {
@@ -677,10 +680,17 @@ func (w *work) closeGroup() error {
 	return nil
 }
 
-// setHeld stores a held leaver.
+// setHeld stores a held leaver. Memory keeps the copy decoded from the
+// changelog value, not e: e's strings may point into the decode buffers of
+// the records it was made from, which a held leaver would pin for weeks.
 func (w *work) setHeld(e *event) {
-	w.t.held[e.PersonID] = e
-	w.tx.SetState(stateKey(w.t.code, keyHeld, e.PersonID), mustJSON(e))
+	v := mustJSON(e)
+	kept := &event{}
+	if err := json.Unmarshal(v, kept); err != nil {
+		panic(err) // just encoded from the same type
+	}
+	w.t.held[e.PersonID] = kept
+	w.tx.SetState(stateKey(w.t.code, keyHeld, e.PersonID), v)
 }
 
 // dropHeld removes a person's held leaver, if any.
