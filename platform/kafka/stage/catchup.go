@@ -59,41 +59,23 @@ func (r *Runner) catchUp(ctx context.Context, restorer *kgo.Client, ps []int32) 
 		offsets[p] = kgo.NewOffset().At(l.Next())
 	}
 	var applied int
-	if len(want) > 0 {
-		restorer.AddConsumePartitions(map[string]map[int32]kgo.Offset{r.cfg.Changelog: offsets})
-		defer restorer.RemoveConsumePartitions(map[string][]int32{r.cfg.Changelog: ps})
-	}
-	for len(want) > 0 {
-		fetches := restorer.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		for _, fe := range fetches.Errors() {
-			return fmt.Errorf("stage %s: catching up changelog partition %d: %w", r.cfg.Name, fe.Partition, fe.Err)
-		}
-		var err error
-		fetches.EachRecord(func(rec *kgo.Record) {
-			last, ok := want[rec.Partition]
-			if err != nil || !ok || rec.Offset > last {
-				return
-			}
-			control := rec.Attrs.IsControl()
-			if aerr := loaders[rec.Partition].Apply(rec.Offset, rec.Key, rec.Value, !control); aerr != nil {
-				err = fmt.Errorf("stage %s: changelog partition %d offset %d: %w", r.cfg.Name, rec.Partition, rec.Offset, aerr)
-				return
-			}
-			if !control {
-				applied++
-			}
-			if rec.Offset >= last {
-				delete(want, rec.Partition)
-				err = loaders[rec.Partition].Close()
-				delete(loaders, rec.Partition)
-			}
-		})
-		if err != nil {
+	err = r.readChangelog(ctx, restorer, offsets, want, func(rec *kgo.Record) error {
+		control := rec.Attrs.IsControl()
+		l := loaders[rec.Partition]
+		if err := l.Apply(rec.Offset, rec.Key, rec.Value, !control); err != nil {
 			return err
 		}
+		if !control {
+			applied++
+		}
+		if rec.Offset >= want[rec.Partition] {
+			delete(loaders, rec.Partition)
+			return l.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	r.m.restoreRecords.Add(float64(applied))
 	if r.stored != nil {

@@ -610,40 +610,65 @@ func (r *Runner) restore(ctx context.Context, restorer *kgo.Client, ps []int32) 
 	if len(want) == 0 {
 		return nil
 	}
-	restorer.AddConsumePartitions(map[string]map[int32]kgo.Offset{r.cfg.Changelog: offsets})
-	defer restorer.RemoveConsumePartitions(map[string][]int32{r.cfg.Changelog: ps})
 	var applied int
-	for len(want) > 0 {
+	err = r.readChangelog(ctx, restorer, offsets, want, func(rec *kgo.Record) error {
+		if rec.Attrs.IsControl() {
+			return nil
+		}
+		if err := r.stateful.Restore(rec.Partition, rec.Key, rec.Value); err != nil {
+			return err
+		}
+		applied++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.m.restoreSeconds.Observe(time.Since(start).Seconds())
+	r.log.Info("state restored", zap.Int("records", applied), zap.Int("partitions", len(ps)), zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+// readChangelog reads changelog partitions from their offsets in from up
+// to the offset in last (inclusive), committed records and transaction
+// markers alike, calling apply for each in partition order; an error from
+// apply stops the read.
+func (r *Runner) readChangelog(ctx context.Context, restorer *kgo.Client, from map[int32]kgo.Offset, last map[int32]int64, apply func(*kgo.Record) error) error {
+	if len(last) == 0 {
+		return nil
+	}
+	ps := make([]int32, 0, len(from))
+	for p := range from {
+		ps = append(ps, p)
+	}
+	restorer.AddConsumePartitions(map[string]map[int32]kgo.Offset{r.cfg.Changelog: from})
+	defer restorer.RemoveConsumePartitions(map[string][]int32{r.cfg.Changelog: ps})
+	for len(last) > 0 {
 		fetches := restorer.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		for _, fe := range fetches.Errors() {
-			return fmt.Errorf("stage %s: restoring changelog partition %d: %w", r.cfg.Name, fe.Partition, fe.Err)
+			return fmt.Errorf("stage %s: reading changelog partition %d: %w", r.cfg.Name, fe.Partition, fe.Err)
 		}
 		var err error
 		fetches.EachRecord(func(rec *kgo.Record) {
-			last, ok := want[rec.Partition]
-			if err != nil || !ok || rec.Offset > last {
+			end, ok := last[rec.Partition]
+			if err != nil || !ok || rec.Offset > end {
 				return
 			}
-			if !rec.Attrs.IsControl() {
-				if rerr := r.stateful.Restore(rec.Partition, rec.Key, rec.Value); rerr != nil {
-					err = fmt.Errorf("stage %s: restoring changelog partition %d offset %d: %w", r.cfg.Name, rec.Partition, rec.Offset, rerr)
-					return
-				}
-				applied++
+			if aerr := apply(rec); aerr != nil {
+				err = fmt.Errorf("stage %s: changelog partition %d offset %d: %w", r.cfg.Name, rec.Partition, rec.Offset, aerr)
+				return
 			}
-			if rec.Offset >= last {
-				delete(want, rec.Partition)
+			if rec.Offset >= end {
+				delete(last, rec.Partition)
 			}
 		})
 		if err != nil {
 			return err
 		}
 	}
-	r.m.restoreSeconds.Observe(time.Since(start).Seconds())
-	r.log.Info("state restored", zap.Int("records", applied), zap.Int("partitions", len(ps)), zap.Duration("took", time.Since(start)))
 	return nil
 }
 
