@@ -96,14 +96,17 @@ func (s *Serde) Register(ctx context.Context, subject, schemaText string) (Write
 	if err != nil {
 		return Writer{}, fmt.Errorf("avrox: parsing schema for %s: %w", subject, err)
 	}
-	ss, err := s.cl.CreateSchema(ctx, subject, sr.Schema{Schema: schemaText, Type: sr.TypeAvro})
+	// RegisterSchema, not CreateSchema: CreateSchema then fetches every
+	// subject-version using the id, and every tenant's event topics share
+	// their schemas' ids, so onboarding the n-th tenant cost n-1 lookups.
+	id, err := s.cl.RegisterSchema(ctx, subject, sr.Schema{Schema: schemaText, Type: sr.TypeAvro}, -1, -1)
 	if err != nil {
 		return Writer{}, fmt.Errorf("avrox: registering schema under %s: %w", subject, err)
 	}
 	s.mu.Lock()
-	s.writers[ss.ID] = schema
+	s.writers[id] = schema
 	s.mu.Unlock()
-	return Writer{ID: ss.ID, Schema: schema, api: s.api}, nil
+	return Writer{ID: id, Schema: schema, api: s.api}, nil
 }
 
 // Decode decodes a framed value into v, read through the reader schema, and

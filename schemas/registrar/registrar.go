@@ -52,11 +52,12 @@ func RegisterTopic(ctx context.Context, cl *sr.Client, topic string) (Registered
 		if err != nil {
 			return out, err
 		}
-		ss, err := cl.CreateSchema(ctx, out.Subject, sr.Schema{Schema: text, Type: sr.TypeAvro})
+		// RegisterSchema: only the id is needed (see avrox.Serde.Register).
+		id, err := cl.RegisterSchema(ctx, out.Subject, sr.Schema{Schema: text, Type: sr.TypeAvro}, -1, -1)
 		if err != nil {
 			return out, fmt.Errorf("registering %s v%d under %s: %w", b.Schema, v, out.Subject, err)
 		}
-		out.IDs = append(out.IDs, ss.ID)
+		out.IDs = append(out.IDs, id)
 	}
 	return out, nil
 }
