@@ -19,7 +19,7 @@ import (
 // figures and a bare four-hop ceiling. A measurement, not a test: it
 // prints figures and asserts nothing about them.
 func runBenchNational(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg := bench.NationalConfig{LatencyStaff: 20000}
+	cfg := bench.NationalConfig{LatencyStaff: 9000}
 	var logLevel, out string
 	var keep bool
 	fs := flag.NewFlagSet("bench-national", flag.ContinueOnError)
@@ -28,7 +28,7 @@ func runBenchNational(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.IntVar(&cfg.Trusts, "trusts", 0, "trusts to spread the fraction over, drawn from the national size spread (0: all 205)")
 	fs.IntVar(&cfg.Days, "days", 2, "change files per trust after its full file")
 	fs.IntVar(&cfg.LatencyFiles, "latency-files", 20, "change files of the full-size latency trust dropped one at a time, national state held")
-	fs.IntVar(&cfg.LatencyStaff, "latency-staff", cfg.LatencyStaff, "staff of the latency trust (20,000: change files of about 1,200 rows)")
+	fs.IntVar(&cfg.LatencyStaff, "latency-staff", cfg.LatencyStaff, "staff of the latency trust, generated at full size whatever the fraction (9,000: change files of about 1,200 rows)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "generator seed")
 	fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of each internal topic")
 	fs.StringVar(&cfg.BinDir, "bin", "", "folder of the service binaries normalise, validate and publish (default: this executable's folder, where `make build` puts them)")

@@ -40,8 +40,8 @@ type NationalConfig struct {
 	// Days of change files after each trust's full file.
 	Days int
 	// LatencyStaff is the size of the trust whose change files are timed
-	// drop to events: generated at full size whatever the fraction (20,000
-	// staff, one of the largest trusts, gives change files of about 1,200
+	// drop to events: generated at full size whatever the fraction (9,000
+	// staff, a mid-sized acute trust, gives change files of about 1,200
 	// rows), with LatencyFiles more days than the others, dropped one at a
 	// time once the national state is held.
 	LatencyStaff, LatencyFiles int
