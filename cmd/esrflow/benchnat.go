@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/bench"
 	"github.com/esrflow/esrflow/platform/logx"
@@ -29,6 +30,7 @@ func runBenchNational(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.IntVar(&cfg.Days, "days", 2, "change files per trust after its full file")
 	fs.IntVar(&cfg.LatencyFiles, "latency-files", 20, "change files of the full-size latency trust dropped one at a time, national state held")
 	fs.IntVar(&cfg.LatencyStaff, "latency-staff", cfg.LatencyStaff, "staff of the latency trust, generated at full size whatever the fraction (9,000: change files of about 1,200 rows)")
+	fs.DurationVar(&cfg.Idle, "idle", 5*time.Second, "after the throughput phase, watch each process this long with no file in flight: its CPU at rest (0 skips)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "generator seed")
 	fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of each internal topic")
 	fs.StringVar(&cfg.BinDir, "bin", "", "folder of the service binaries normalise, validate and publish (default: this executable's folder, where `make build` puts them)")

@@ -47,6 +47,10 @@ type NationalConfig struct {
 	LatencyStaff, LatencyFiles int
 	Seed                       uint64
 	Partitions                 int
+	// Idle is how long the stack is watched with no file in flight (after
+	// the throughput phase, national state held) to measure each process's
+	// CPU use at rest: polling, ticks, topic refreshes. 0 skips it.
+	Idle time.Duration
 	// BinDir holds the service binaries (`make build` puts them in bin/).
 	BinDir string
 	// DataDir is the run's folder (generated files, broker, state stores,
@@ -63,6 +67,8 @@ type ServiceFigures struct {
 	PeakRSS uint64
 	// CPU over the throughput phase.
 	CPU time.Duration
+	// IdleCPU is the CPU used per second of the idle window (1 = a core).
+	IdleCPU float64
 	// RestartReady is SIGKILL, then start of a new process on the same
 	// --state.dir and --instance, to its /readyz answering 200.
 	RestartReady time.Duration
@@ -83,6 +89,7 @@ type NationalResult struct {
 	RowsPerSec     float64
 	HarnessCPU     time.Duration // broker, registry, ingest, api and the benchmark itself
 	HarnessPeakRSS uint64
+	HarnessIdleCPU float64
 	Services       []ServiceFigures
 
 	LatencyRows                       int // mean rows of a latency file
@@ -212,6 +219,11 @@ func RunNational(ctx context.Context, cfg NationalConfig) (NationalResult, error
 	if err != nil {
 		return res, err
 	}
+	idle, harnessIdle, err := idleCPU(ctx, procs, cfg.Idle)
+	if err != nil {
+		return res, err
+	}
+	res.HarnessIdleCPU = harnessIdle
 
 	// Latency: one large trust's change files, one at a time, with the
 	// national state held; drop to report (publish commits a file's events
@@ -266,7 +278,7 @@ func RunNational(ctx context.Context, cfg NationalConfig) (NationalResult, error
 			return res, err
 		}
 		res.Services = append(res.Services, ServiceFigures{Name: p.name, PeakRSS: before.PeakRSS,
-			CPU: cpu1[i] - cpu0[i], RestartReady: ready, RestoredRSS: after.PeakRSS})
+			CPU: cpu1[i] - cpu0[i], IdleCPU: idle[i], RestartReady: ready, RestoredRSS: after.PeakRSS})
 	}
 	res.HarnessPeakRSS = PeakRSS()
 
@@ -354,6 +366,34 @@ func procCPU(procs []*serviceProc) ([]time.Duration, error) {
 		out[i] = st.CPU
 	}
 	return out, nil
+}
+
+// idleCPU watches the processes for d with no file in flight and returns
+// the CPU each used per second, and the benchmark process's.
+func idleCPU(ctx context.Context, procs []*serviceProc, d time.Duration) ([]float64, float64, error) {
+	out := make([]float64, len(procs))
+	if d <= 0 {
+		return out, 0, nil
+	}
+	before, err := procCPU(procs)
+	if err != nil {
+		return nil, 0, err
+	}
+	h0, t0 := ProcessCPU(), time.Now()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
+	after, err := procCPU(procs)
+	if err != nil {
+		return nil, 0, err
+	}
+	took := time.Since(t0).Seconds()
+	for i := range procs {
+		out[i] = (after[i] - before[i]).Seconds() / took
+	}
+	return out, (ProcessCPU() - h0).Seconds() / took, nil
 }
 
 // endOffsets are topic's end offsets by partition.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNationalTrustsKeepTheSpreadAndTheFraction(t *testing.T) {
@@ -81,7 +82,7 @@ func TestNationalBenchmarkSmoke(t *testing.T) {
 		t.Fatalf("building the services: %v\n%s", err, out)
 	}
 	cfg := NationalConfig{Fraction: 0.0005, Trusts: 3, Days: 1, LatencyStaff: 300, LatencyFiles: 2, Seed: 1,
-		Partitions: 3, BinDir: bin, DataDir: filepath.Join(t.TempDir(), "run")}
+		Partitions: 3, Idle: 500 * time.Millisecond, BinDir: bin, DataDir: filepath.Join(t.TempDir(), "run")}
 	res, err := RunNational(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +107,7 @@ func TestNationalBenchmarkSmoke(t *testing.T) {
 	var out bytes.Buffer
 	res.Print(&out, cfg)
 	for _, want := range []string{"fraction: 0.0005", "3 trusts", "| normalise |", "| validate |", "| publish |",
-		"benchmark process", "rows/s", "p50", "p99", "bare 4-hop ceiling", "pipeline / ceiling", "Linear extrapolation"} {
+		"benchmark process", "CPU at rest", "rows/s", "p50", "p99", "bare 4-hop ceiling", "pipeline / ceiling", "Linear extrapolation"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

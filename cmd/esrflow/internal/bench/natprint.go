@@ -26,13 +26,14 @@ func (r NationalResult) Print(w io.Writer, cfg NationalConfig) {
 	fmt.Fprintf(w, "- files: every trust's full file and %d change files (seed %d), generated in %s\n", cfg.Days, cfg.Seed, ms(r.GenTook))
 	fmt.Fprintf(w, "- separate processes: normalise, validate, publish; in the benchmark's process: broker, registry, ingest, api\n\n")
 
-	fmt.Fprintf(w, "| service | peak RSS | CPU (throughput phase) | CPU per row | SIGKILL restart → /readyz | RSS after restore |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|\n")
+	cores := func(c float64) string { return fmt.Sprintf("%.0f %%", 100*c) }
+	fmt.Fprintf(w, "| service | peak RSS | CPU (throughput phase) | CPU per row | CPU at rest (of a core, %s) | SIGKILL restart → /readyz | RSS after restore |\n", cfg.Idle)
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Services {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", s.Name, mib(s.PeakRSS), ms(s.CPU), perRow(s.CPU), ms(s.RestartReady), mib(s.RestoredRSS))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", s.Name, mib(s.PeakRSS), ms(s.CPU), perRow(s.CPU), cores(s.IdleCPU), ms(s.RestartReady), mib(s.RestoredRSS))
 	}
-	fmt.Fprintf(w, "| broker + registry + ingest + api (benchmark process) | %s | %s | %s | — | — |\n\n",
-		mib(r.HarnessPeakRSS), ms(r.HarnessCPU), perRow(r.HarnessCPU))
+	fmt.Fprintf(w, "| broker + registry + ingest + api (benchmark process) | %s | %s | %s | %s | — | — |\n\n",
+		mib(r.HarnessPeakRSS), ms(r.HarnessCPU), perRow(r.HarnessCPU), cores(r.HarnessIdleCPU))
 
 	fmt.Fprintf(w, "| total | value |\n|---|---|\n")
 	fmt.Fprintf(w, "| end to end | %d rows in %d files in %s = %.0f rows/s (%d events) |\n", r.Rows, r.Files, ms(r.Took), r.RowsPerSec, r.Events)
