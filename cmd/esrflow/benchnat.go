@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/bench"
@@ -21,7 +22,7 @@ import (
 // prints figures and asserts nothing about them.
 func runBenchNational(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := bench.NationalConfig{LatencyStaff: 9000}
-	var logLevel, out string
+	var logLevel, out, cpuProfile string
 	var keep bool
 	fs := flag.NewFlagSet("bench-national", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -38,6 +39,7 @@ func runBenchNational(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.BoolVar(&keep, "keep", false, "keep the data folder afterwards (the services' logs are in its logs/)")
 	fs.StringVar(&out, "out", "", "also write the figures (markdown) to this file")
 	fs.StringVar(&logLevel, "log.level", "error", "log level of the in-process services")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the benchmark's own process (broker, registry, ingest, api) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,6 +76,17 @@ func runBenchNational(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	cfg.Log = log
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := bench.RunNational(ctx, cfg)
 	if err != nil {
 		return err
