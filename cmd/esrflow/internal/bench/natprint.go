@@ -49,7 +49,8 @@ func (r NationalResult) Print(w io.Writer, cfg NationalConfig) {
 	}
 	cpu += r.HarnessCPU
 	natRows := float64(r.Rows) * scale
-	fmt.Fprintf(w, "Linear extrapolation to %d staff (x%.1f):\n\n", NationalStaff, scale)
+	fmt.Fprintf(w, "Linear extrapolation to %d staff (x%.1f; the files stay one full file and %d change files a trust, so costs per file or per tenant do not grow: where CPU per row falls as the fraction rises, time and CPU below are upper bounds):\n\n",
+		NationalStaff, scale, cfg.Days)
 	fmt.Fprintf(w, "- scale with the population: rows %.0f; time at this run's rows/s %s; CPU of every process %s\n",
 		natRows, (time.Duration(natRows / r.RowsPerSec * float64(time.Second))).Round(time.Second),
 		time.Duration(float64(cpu)*scale).Round(time.Second))
