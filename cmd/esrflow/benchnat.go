@@ -34,7 +34,7 @@ func runBenchNational(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.DurationVar(&cfg.Idle, "idle", 5*time.Second, "after the throughput phase, watch each process this long with no file in flight: its CPU at rest (0 skips)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "generator seed")
 	fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of each internal topic")
-	fs.StringVar(&cfg.BinDir, "bin", "", "folder of the service binaries normalise, validate and publish (default: this executable's folder, where `make build` puts them)")
+	fs.StringVar(&cfg.BinDir, "bin", "", "folder of the service binaries normalise, validate and publish (default: this executable's folder, where make build puts them)")
 	fs.StringVar(&cfg.DataDir, "data", "", "the run's folder, new or empty (default: a temporary folder)")
 	fs.BoolVar(&keep, "keep", false, "keep the data folder afterwards (the services' logs are in its logs/)")
 	fs.StringVar(&out, "out", "", "also write the figures (markdown) to this file")
