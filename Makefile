@@ -11,7 +11,7 @@ BENCH_STAFF ?= 20000
 BENCH_DAYS ?= 25
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build test test-deps test-short vet check-standalone check-generated fuzz bench bench-api run demo-check tidy clean
+.PHONY: help build test test-deps test-short vet check-standalone check-generated fuzz bench bench-api bench-national run demo-check tidy clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -80,6 +80,15 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 bench: build ## Go benchmarks (parsers, generator), then the whole stack end to end vs a bare produce/consume
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) work
 	./bin/esrflow bench --staff $(BENCH_STAFF) --days $(BENCH_DAYS)
+
+# The national benchmark (esrflow bench-national, docs/benchmarks.md): a
+# fraction BENCH_NATIONAL_FRACTION of the 1.6M national staff over ~200
+# trusts, normalise, validate and publish as separate processes (the binaries
+# `build` puts in bin/); the figures also go to BENCH_NATIONAL_OUT.
+BENCH_NATIONAL_FRACTION ?= 0.02
+BENCH_NATIONAL_OUT ?= $(CURDIR)/bin/bench-national.md
+bench-national: build ## national region (a fraction) through separate service processes: RSS, CPU/row, restart, latency, vs a bare 4-hop ceiling
+	./bin/esrflow bench-national --fraction $(BENCH_NATIONAL_FRACTION) --bin bin --out $(BENCH_NATIONAL_OUT)
 
 # The api under load (services/api/bench_api_test.go, build tag bench, so
 # never part of `make test`): BENCH_API_PEOPLE people, BENCH_API_CLIENTS

@@ -204,6 +204,7 @@ func TestDocFlagTablesMatchTheCode(t *testing.T) {
 	checkFlagTable(t, "docs/operations.md", "Single machine", up)
 	checkFlagTable(t, "docs/api.md", "Flags", specFlags(api.Spec()))
 	checkFlagTable(t, "docs/generator.md", "Command line", commandFlags(t, runGen))
+	checkFlagTable(t, "docs/benchmarks.md", "bench-national flags", commandFlags(t, runBenchNational))
 	checkFlagTable(t, "docs/ingest.md", "When a file is read", specFlags(ingest.Spec()))
 	checkFlagTable(t, "docs/ingest.md", "SFTP", specFlags(ingest.Spec()))
 	checkFlagTable(t, "docs/ingest.md", "Retention", specFlags(ingest.Spec()))

@@ -34,6 +34,7 @@ func commands() []command {
 		{"rules", "print the validation rule catalogue, or a tenant's effective rules", runRules},
 		{"sftp-passwd", "print the bcrypt hash of a password (read from stdin) for an SFTP account's password_hash", runSFTPPasswd},
 		{"bench", "measure the whole stack end to end on a large generated trust, against a bare produce/consume", runBench},
+		{"bench-national", "the national region (or a fraction) through normalise, validate and publish as separate processes: RSS, CPU/row, restart, latency, vs a bare 4-hop ceiling", runBenchNational},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -1,0 +1,115 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNationalTrustsKeepTheSpreadAndTheFraction(t *testing.T) {
+	all, err := nationalTrusts(0.5, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != NationalTrusts {
+		t.Fatalf("%d trusts, want %d", len(all), NationalTrusts)
+	}
+	codes := map[string]bool{}
+	total, smallest, largest := 0, math.MaxInt, 0
+	for _, tr := range all {
+		if codes[tr.Tenant] {
+			t.Fatalf("tenant %s twice", tr.Tenant)
+		}
+		codes[tr.Tenant] = true
+		total += tr.Staff
+		smallest, largest = min(smallest, tr.Staff), max(largest, tr.Staff)
+	}
+	if want := NationalStaff / 2; math.Abs(float64(total-want)) > float64(want)/1000 {
+		t.Errorf("staff %d, want about %d", total, want)
+	}
+	if largest < 5*smallest {
+		t.Errorf("sizes %d..%d: no national spread", smallest, largest)
+	}
+	few, err := nationalTrusts(0.001, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(few) != 3 || few[0].Tenant != all[0].Tenant {
+		t.Errorf("3 trusts: got %+v", few)
+	}
+	if _, err := nationalTrusts(1, 3); err == nil {
+		t.Error("three trusts holding the whole nation exceed the generator's trust size, yet no error")
+	}
+}
+
+func TestReadProcStatsOfThisProcess(t *testing.T) {
+	st, err := readProcStats(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	if st.PeakRSS == 0 || st.RSS == 0 || st.PeakRSS < st.RSS {
+		t.Errorf("VmHWM %d, VmRSS %d", st.PeakRSS, st.RSS)
+	}
+	for i := 0; st.CPU == 0 && i < 1e9; i++ { // burn until a clock tick is counted
+		if i%1e6 == 0 {
+			st, _ = readProcStats(os.Getpid())
+		}
+	}
+	if st.CPU == 0 {
+		t.Error("no CPU time read")
+	}
+}
+
+// TestNationalBenchmarkSmoke runs the whole harness on a tiny region (three
+// trusts and a small latency trust) and checks every figure is there. It
+// asserts nothing about speed.
+func TestNationalBenchmarkSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the services and runs the pipeline")
+	}
+	bin := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", bin+string(filepath.Separator),
+		"github.com/esrflow/esrflow/services/normalise/cmd/normalise",
+		"github.com/esrflow/esrflow/services/validate/cmd/validate",
+		"github.com/esrflow/esrflow/services/publish/cmd/publish")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the services: %v\n%s", err, out)
+	}
+	cfg := NationalConfig{Fraction: 0.0005, Trusts: 3, Days: 1, LatencyStaff: 300, LatencyFiles: 2, Seed: 1,
+		Partitions: 3, Idle: 500 * time.Millisecond, BinDir: bin, DataDir: filepath.Join(t.TempDir(), "run")}
+	res, err := RunNational(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rejected) > 0 {
+		t.Errorf("files not accepted: %v", res.Rejected)
+	}
+	if res.Trusts != 3 || res.Files != 3*2+2 || res.Rows == 0 || res.LatencySamples != 2 || res.RawRecords == 0 {
+		t.Errorf("run: %+v", res)
+	}
+	if len(res.Services) != len(SeparateServices) {
+		t.Fatalf("figures of %d services, want %d", len(res.Services), len(SeparateServices))
+	}
+	for i, s := range res.Services {
+		if s.Name != SeparateServices[i] || s.PeakRSS == 0 || s.RestoredRSS == 0 || s.CPU <= 0 || s.RestartReady <= 0 {
+			t.Errorf("service figures: %+v", s)
+		}
+	}
+	if res.HarnessPeakRSS == 0 || res.BareTook <= 0 || res.PipelineToCeiling <= 0 {
+		t.Errorf("totals: %+v", res)
+	}
+	var out bytes.Buffer
+	res.Print(&out, cfg)
+	for _, want := range []string{"fraction: 0.0005", "3 trusts", "| normalise |", "| validate |", "| publish |",
+		"benchmark process", "CPU at rest", "rows/s", "p50", "p99", "bare 4-hop ceiling", "pipeline / ceiling", "Linear extrapolation"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
