@@ -27,7 +27,7 @@ func runBenchNational(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs := flag.NewFlagSet("bench-national", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Float64Var(&cfg.Fraction, "fraction", 0.02, "fraction of the 1.6M national staff to generate (figures are extrapolated linearly to 1)")
-	fs.IntVar(&cfg.Trusts, "trusts", 0, "trusts to spread the fraction over, drawn from the national size spread (0: all 205)")
+	fs.IntVar(&cfg.Trusts, "trusts", 0, "only the first N of the national trusts (0: all 205)")
 	fs.IntVar(&cfg.Days, "days", 2, "change files per trust after its full file")
 	fs.IntVar(&cfg.LatencyFiles, "latency-files", 20, "change files of the full-size latency trust dropped one at a time, national state held")
 	fs.IntVar(&cfg.LatencyStaff, "latency-staff", cfg.LatencyStaff, "staff of the latency trust, generated at full size whatever the fraction (9,000: change files of about 1,200 rows)")

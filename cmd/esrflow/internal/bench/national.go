@@ -304,25 +304,20 @@ func latencyTrust(cfg NationalConfig) gen.Trust {
 	return gen.Trust{Tenant: "RZZ", VPD: "999", Staff: cfg.LatencyStaff}
 }
 
-// generateNational writes the national trusts, in regions of at most
-// regionMaxTrusts (esr/gen's limit), and the latency trust under genDir,
-// each trust's files under <TENANT>/. Each region has its own seed and one
-// transfer a day between its trusts; none crosses regions.
+// generateNational writes the national trusts as one region (transfers
+// stay within each ICS, so the generator holds one ICS at a time) and the
+// latency trust under genDir, each trust's files under <TENANT>/.
 func generateNational(genDir string, trusts []gen.Trust, cfg NationalConfig) ([]gen.Result, gen.Result, error) {
-	var national []gen.Result
-	for i := 0; i < len(trusts); i += regionMaxTrusts {
-		batch := trusts[i:min(i+regionMaxTrusts, len(trusts))]
-		transfers := 0
-		if len(batch) > 1 {
-			transfers = 1
-		}
-		rr, err := gen.GenerateRegion(gen.RegionConfig{Trusts: batch, Days: cfg.Days, Seed: cfg.Seed + uint64(i), TransfersPerDay: transfers},
-			tenantSink{root: genDir})
-		if err != nil {
-			return nil, gen.Result{}, err
-		}
-		national = append(national, rr.Trusts...)
+	transfers := 0
+	if len(trusts) > 1 {
+		transfers = 1
 	}
+	rr, err := gen.GenerateRegion(gen.RegionConfig{Trusts: trusts, Days: cfg.Days, Seed: cfg.Seed, TransfersPerDay: transfers},
+		tenantSink{root: genDir})
+	if err != nil {
+		return nil, gen.Result{}, err
+	}
+	national := rr.Trusts
 	lt := latencyTrust(cfg)
 	latency, err := gen.Generate(gen.Config{Tenant: lt.Tenant, VPD: lt.VPD, Staff: lt.Staff, Days: cfg.Days + cfg.LatencyFiles, Seed: cfg.Seed},
 		tenantSink{root: genDir, prefix: lt.Tenant + "/"})

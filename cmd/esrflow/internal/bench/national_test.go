@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/esrflow/esrflow/esr/gen"
 )
 
 func TestNationalTrustsKeepTheSpreadAndTheFraction(t *testing.T) {
@@ -30,7 +32,7 @@ func TestNationalTrustsKeepTheSpreadAndTheFraction(t *testing.T) {
 		total += tr.Staff
 		smallest, largest = min(smallest, tr.Staff), max(largest, tr.Staff)
 	}
-	if want := NationalStaff / 2; math.Abs(float64(total-want)) > float64(want)/1000 {
+	if want := gen.NationalStaff / 2; math.Abs(float64(total-want)) > float64(want)/1000 {
 		t.Errorf("staff %d, want about %d", total, want)
 	}
 	if largest < 5*smallest {
@@ -43,8 +45,8 @@ func TestNationalTrustsKeepTheSpreadAndTheFraction(t *testing.T) {
 	if len(few) != 3 || few[0].Tenant != all[0].Tenant {
 		t.Errorf("3 trusts: got %+v", few)
 	}
-	if _, err := nationalTrusts(1, 3); err == nil {
-		t.Error("three trusts holding the whole nation exceed the generator's trust size, yet no error")
+	if _, err := nationalTrusts(0.5, NationalTrusts+1); err == nil {
+		t.Error("more trusts than the nation has, yet no error")
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"io"
 	"runtime"
 	"time"
+
+	"github.com/esrflow/esrflow/esr/gen"
 )
 
 // Print writes the run's figures as markdown (readable as text): the run,
@@ -16,13 +18,13 @@ func (r NationalResult) Print(w io.Writer, cfg NationalConfig) {
 	perRow := func(cpu time.Duration) string {
 		return fmt.Sprintf("%.1f µs", float64(cpu.Microseconds())/float64(max(r.Rows, 1)))
 	}
-	scale := float64(NationalStaff) / float64(max(r.Staff, 1))
+	scale := float64(gen.NationalStaff) / float64(max(r.Staff, 1))
 
 	fmt.Fprintf(w, "## esrflow national benchmark\n\n")
 	fmt.Fprintf(w, "- machine: %d CPUs, GOMAXPROCS %d; %d partitions per internal topic; one embedded broker\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), cfg.Partitions)
 	fmt.Fprintf(w, "- fraction: %g of %d national staff: %d trusts, %d staff (the national spread, scaled), plus the latency trust RZZ at full size (%d staff); %d staff in all\n",
-		cfg.Fraction, NationalStaff, r.Trusts, r.NationalShare, cfg.LatencyStaff, r.Staff)
+		cfg.Fraction, gen.NationalStaff, r.Trusts, r.NationalShare, cfg.LatencyStaff, r.Staff)
 	fmt.Fprintf(w, "- files: every trust's full file and %d change files (seed %d), generated in %s\n", cfg.Days, cfg.Seed, ms(r.GenTook))
 	fmt.Fprintf(w, "- separate processes: normalise, validate, publish; in the benchmark's process: broker, registry, ingest, api\n\n")
 
@@ -50,7 +52,7 @@ func (r NationalResult) Print(w io.Writer, cfg NationalConfig) {
 	cpu += r.HarnessCPU
 	natRows := float64(r.Rows) * scale
 	fmt.Fprintf(w, "Linear extrapolation to %d staff (x%.1f; the files stay one full file and %d change files a trust, so costs per file or per tenant do not grow: where CPU per row falls as the fraction rises, time and CPU below are upper bounds):\n\n",
-		NationalStaff, scale, cfg.Days)
+		gen.NationalStaff, scale, cfg.Days)
 	fmt.Fprintf(w, "- scale with the population: rows %.0f; time at this run's rows/s %s; CPU of every process %s\n",
 		natRows, (time.Duration(natRows / r.RowsPerSec * float64(time.Second))).Round(time.Second),
 		time.Duration(float64(cpu)*scale).Round(time.Second))
