@@ -21,7 +21,7 @@ build: ## build every binary into bin/
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/ $(CMDS)
 
 test: vet test-deps ## run every module's tests with the race detector (the README's test command)
-	$(GO) test -race -count=1 work
+	$(GO) test -race -count=1 -timeout 45m work
 
 # The registry's interop test drives it with a Confluent client written in
 # another language (@kafkajs/confluent-schema-registry on Node). Install it from
