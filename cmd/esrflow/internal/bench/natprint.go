@@ -56,8 +56,8 @@ func (r NationalResult) Print(w io.Writer, cfg NationalConfig) {
 	fmt.Fprintf(w, "- scale with the population: rows %.0f; time at this run's rows/s %s; CPU of every process %s\n",
 		natRows, (time.Duration(natRows / r.RowsPerSec * float64(time.Second))).Round(time.Second),
 		time.Duration(float64(cpu)*scale).Round(time.Second))
-	fmt.Fprintf(w, "- expected flat: CPU per row (less fixed costs per file or per tenant, which fall per row as the fraction grows); RSS and restart to ready of normalise (no state held) and validate (state in an on-disk store, caught up from its checkpoint); drop → events of one trust's file\n")
-	fmt.Fprintf(w, "- expected to scale: publish's RSS and restart to ready while its own state is restored into memory (only its link index is in a store); the benchmark process's RSS with what the broker holds\n")
+	fmt.Fprintf(w, "- expected flat: CPU per row (less fixed costs per file or per tenant, which fall per row as the fraction grows); RSS and restart to ready of normalise (no state held), validate and publish (state in on-disk stores, caught up from their checkpoints); drop → events of one trust's file\n")
+	fmt.Fprintf(w, "- expected to scale: the benchmark process's RSS with what the broker holds\n")
 	for _, f := range r.Rejected {
 		fmt.Fprintf(w, "\nnot accepted: %s", f)
 	}
