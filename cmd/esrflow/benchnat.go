@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"time"
 
 	"github.com/esrflow/esrflow/cmd/esrflow/internal/bench"
@@ -76,17 +75,11 @@ func runBenchNational(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	cfg.Log = log
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	res, err := bench.RunNational(ctx, cfg)
 	if err != nil {
 		return err
