@@ -132,9 +132,6 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Dir is where the store lives ("mem" in memory).
-func (s *Store) Dir() string { return s.dir }
-
 // Checkpoint is what a partition's state reflects of its changelog.
 type Checkpoint struct {
 	// Topic and TopicID name the changelog; a recreated topic has a new

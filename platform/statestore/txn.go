@@ -11,14 +11,13 @@ import (
 // committed state with its own writes over it, and reaches the store only
 // by Commit. A Txn is used by one goroutine.
 type Txn struct {
-	s     *Store
-	b     *pebble.Batch
-	err   error // the first write error: Commit returns it
-	dirty map[int32]bool
+	s   *Store
+	b   *pebble.Batch
+	err error // the first write error: Commit returns it
 }
 
 // Begin starts a Txn.
-func (s *Store) Begin() *Txn { return &Txn{s: s, b: s.db.NewIndexedBatch(), dirty: map[int32]bool{}} }
+func (s *Store) Begin() *Txn { return &Txn{s: s, b: s.db.NewIndexedBatch()} }
 
 // Get reads a key of partition p as this transaction sees it.
 func (t *Txn) Get(p int32, key []byte) ([]byte, bool, error) { return get(t.b, p, key) }
@@ -39,11 +38,7 @@ func (t *Txn) Set(p int32, key, value []byte) {
 	} else {
 		t.err = t.b.Set(k, value, nil)
 	}
-	t.dirty[p] = true
 }
-
-// Touched reports whether the transaction wrote to partition p.
-func (t *Txn) Touched(p int32) bool { return t.dirty[p] }
 
 // Commit applies the transaction to the store with the checkpoints its
 // partitions reach, atomically, and ends it. It is called only after the

@@ -161,19 +161,27 @@ func (t *tenantState) get(key []byte) ([]byte, bool) {
 	return v, ok
 }
 
-// ids lists the last segment of the keys under prefix.
-func (t *tenantState) ids(prefix []byte) []string {
-	var out []string
+// scan calls fn for every key of the tenant's state under prefix (less
+// the prefix), as the transaction sees it; an error fails the record.
+func (t *tenantState) scan(prefix []byte, fn func(rest string, v []byte) error) {
 	if t.rd.tx == nil {
 		t.rd.fail(fmt.Errorf("publish: state of %s read outside a transaction", t.code))
-		return nil
+		return
 	}
-	if err := t.rd.tx.ScanIn(t.partition, prefix, func(k, _ []byte) error {
-		out = append(out, string(k[len(prefix):]))
-		return nil
+	if err := t.rd.tx.ScanIn(t.partition, prefix, func(k, v []byte) error {
+		return fn(string(k[len(prefix):]), v)
 	}); err != nil {
 		t.rd.fail(err)
 	}
+}
+
+// ids lists the last segment of the keys under prefix.
+func (t *tenantState) ids(prefix []byte) []string {
+	var out []string
+	t.scan(prefix, func(id string, _ []byte) error {
+		out = append(out, id)
+		return nil
+	})
 	return out
 }
 
@@ -210,21 +218,14 @@ func (t *tenantState) employedCount() int64 { return t.counts().Employed }
 // (a full file's omissions: work in proportion to the tenant, once per full
 // file).
 func (t *tenantState) eachPerson(fn func(pid string, p *person)) {
-	prefix := prefixKey(t.code, keyPerson)
-	if t.rd.tx == nil {
-		t.rd.fail(fmt.Errorf("publish: state of %s read outside a transaction", t.code))
-		return
-	}
-	if err := t.rd.tx.ScanIn(t.partition, prefix, func(k, v []byte) error {
+	t.scan(prefixKey(t.code, keyPerson), func(pid string, v []byte) error {
 		p := &person{}
 		if err := json.Unmarshal(v, p); err != nil {
-			return fmt.Errorf("publish: person %s of %s: %w", k[len(prefix):], t.code, err)
+			return fmt.Errorf("publish: person %s of %s: %w", pid, t.code, err)
 		}
-		fn(string(k[len(prefix):]), p)
+		fn(pid, p)
 		return nil
-	}); err != nil {
-		t.rd.fail(err)
-	}
+	})
 }
 
 // snapshotOf is the position-relevant view of an assignment's attributes,
