@@ -39,6 +39,8 @@ const (
 	scenarioTick = 50 * time.Millisecond
 	// stepTimeout bounds the wait for one step's outcome.
 	stepTimeout = 60 * time.Second
+	// readyTimeout bounds a stack's start.
+	readyTimeout = 5 * time.Minute
 )
 
 // scenarioEpoch is where every scenario stack's clock starts: before every
@@ -180,6 +182,14 @@ func startScenarioEnv(t *testing.T, tenants []tenant.Tenant) *scenarioEnv {
 		}
 	})
 	env.st = st
+	// Steps start on a ready stack: publish first makes every configured
+	// tenant's topics and registers their schemas, which on a loaded
+	// machine can take longer than a step may wait for the pipeline to move.
+	for deadline := time.Now().Add(readyTimeout); st.Ready() != nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stack not ready after %s: %v", readyTimeout, st.Ready())
+		}
+	}
 	if env.rd, err = observe.NewReader(st.Seeds(), st.RegistryURL()); err != nil {
 		t.Fatal(err)
 	}

@@ -365,3 +365,45 @@ func TestTransferLinkedAcrossInstances(t *testing.T) {
 		t.Fatalf("A's leaver = %v, want transfer_to_tenant %s", ev, b)
 	}
 }
+
+// A configured tenant's event topics exist, with every version of their
+// schemas registered, as soon as publish is ready and before the tenant's
+// first file: a consumer can subscribe from the day a trust is configured.
+// A restart finds them all in place.
+func TestConfiguredTenantsHaveTopicsBeforeTheirFirstFile(t *testing.T) {
+	l := newLive(t)
+	set, err := tenant.New(tenant.Tenant{Code: "R01", VPDs: []string{"101"}}, tenant.Tenant{Code: "R02", VPDs: []string{"102"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for round := range 2 {
+		_, stop := l.start(func(c *Config) { c.Tenants = set })
+		for _, code := range set.Codes() {
+			var topics []string
+			for _, e := range tenantEvents {
+				topics = append(topics, schemas.EventTopic(code, e))
+			}
+			td, err := l.env.adm.ListTopics(ctx, topics...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, topic := range topics {
+				if d, ok := td[topic]; !ok || d.Err != nil {
+					t.Errorf("round %d: topic %s is missing (%v)", round, topic, d.Err)
+					continue
+				}
+				want, err := schemas.Versions(tenantEvents[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := l.env.sr.SubjectVersions(ctx, schemas.Subject(topic))
+				if err != nil || len(got) != len(want) {
+					t.Errorf("round %d: %s has versions %v (%v), want %d", round, schemas.Subject(topic), got, err, len(want))
+				}
+			}
+		}
+		stop()
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/esrflow/esrflow/esr/rules"
 	"github.com/esrflow/esrflow/platform/avrox"
@@ -104,6 +105,19 @@ func (p *processor) Init(ctx context.Context) error {
 				return fmt.Errorf("publish: creating topic %s: %w", r.Topic, r.Err)
 			}
 		}
+	}
+	// Every configured tenant's event topics exist, with their schemas,
+	// before the first file: consumers can subscribe to a new trust's topics
+	// from the day it is configured, and no transaction waits on the
+	// registry for a tenant's first file (a tenant not configured still
+	// gets them then).
+	if p.cfg.Tenants != nil {
+		start := time.Now()
+		codes := p.cfg.Tenants.Codes()
+		if err := p.ensureTenants(ctx, codes); err != nil {
+			return err
+		}
+		p.log.Info("configured tenants' event topics ready", zap.Int("tenants", len(codes)), zap.Duration("took", time.Since(start)))
 	}
 	return nil
 }
@@ -277,41 +291,65 @@ func (p *processor) heldBatches(code string) []internalv1.HeldBatch {
 	return out
 }
 
+// tenantEvents are the event topics publish writes for every tenant.
+var tenantEvents = []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated, schemas.EventLeaverReversed}
+
 // ensureTenant creates the tenant's event topics if missing and registers
-// their schemas, once per tenant.
+// their schemas, once per tenant and process.
 func (p *processor) ensureTenant(ctx context.Context, code string) error {
+	return p.ensureTenants(ctx, []string{code})
+}
+
+// ensureTenants does ensureTenant's work for many tenants at once: one
+// request creates the missing topics, and the schemas are registered a few
+// tenants at a time (a registry answers a schema it already has from
+// memory, so a restart registers hundreds of tenants in about a second).
+func (p *processor) ensureTenants(ctx context.Context, codes []string) error {
 	p.mu.Lock()
-	done := p.ensured[code]
+	var todo []string
+	for _, code := range codes {
+		if !p.ensured[code] {
+			todo = append(todo, code)
+		}
+	}
 	p.mu.Unlock()
-	if done {
+	if len(todo) == 0 {
 		return nil
 	}
-	events := []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated, schemas.EventLeaverReversed}
-	topics := make([]string, len(events))
-	for i, e := range events {
-		topics[i] = schemas.EventTopic(code, e)
+	var topics []string
+	for _, code := range todo {
+		for _, e := range tenantEvents {
+			topics = append(topics, schemas.EventTopic(code, e))
+		}
 	}
 	compression := PublicCompression
 	resp, err := p.adm.CreateTopics(ctx, p.cfg.EventPartitions, p.cfg.EventReplication,
 		map[string]*string{"compression.type": &compression}, topics...)
 	if err != nil {
-		return fmt.Errorf("publish: creating event topics of %s: %w", code, err)
+		return fmt.Errorf("publish: creating event topics of %s: %w", strings.Join(todo, ", "), err)
 	}
 	for _, r := range resp.Sorted() {
 		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("publish: creating topic %s: %w", r.Topic, r.Err)
 		}
 	}
-	for i, topic := range topics {
-		if _, err := p.writer(ctx, topic, events[i]); err != nil {
-			return err
-		}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, code := range todo {
+		g.Go(func() error {
+			for _, e := range tenantEvents {
+				if _, err := p.writer(gctx, schemas.EventTopic(code, e), e); err != nil {
+					return err
+				}
+			}
+			p.mu.Lock()
+			p.ensured[code] = true
+			p.mu.Unlock()
+			p.log.Info("tenant event topics ready", logx.Tenant(code))
+			return nil
+		})
 	}
-	p.mu.Lock()
-	p.ensured[code] = true
-	p.mu.Unlock()
-	p.log.Info("tenant event topics ready", logx.Tenant(code))
-	return nil
+	return g.Wait()
 }
 
 // writer returns the writer for topic, registering every version of the

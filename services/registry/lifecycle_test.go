@@ -137,6 +137,9 @@ func TestModes(t *testing.T) {
 	}
 	_, err := cl.RegisterSchema(ctx, "s", avroSchema(personGradeDefault), -1, -1)
 	wantCode(t, err, 42205)
+	// Even a schema the subject already has: read-only refuses registering.
+	_, err = cl.RegisterSchema(ctx, "s", avroSchema(personV1), -1, -1)
+	wantCode(t, err, 42205)
 	_, err = cl.DeleteSubject(ctx, "s", sr.SoftDelete)
 	wantCode(t, err, 42205)
 	// Reads still work.

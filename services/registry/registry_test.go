@@ -5,8 +5,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/esrflow/esrflow/platform/testkit"
+	"github.com/esrflow/esrflow/services/registry"
 )
 
 func TestRegisterReuseAndFetch(t *testing.T) {
@@ -114,6 +118,29 @@ func TestRegisterReuseAndFetch(t *testing.T) {
 	types, err := cl.SupportedTypes(ctx)
 	if err != nil || len(types) != 1 || types[0] != sr.TypeAvro {
 		t.Fatalf("types: got %v %v", types, err)
+	}
+}
+
+// Every producer re-registers its schemas when it starts (publish does for
+// each tenant's event topics). A schema the subject already has is answered
+// from what the registry has read, without a round trip to its topic: so it
+// is answered even while the topic cannot be reached, when a new schema
+// cannot be registered.
+func TestReRegistrationIsAnsweredFromState(t *testing.T) {
+	t.Parallel()
+	b := testkit.Kafka(t)
+	in := startRegistry(t, b.Seeds(), registry.Config{WriteTimeout: 2 * time.Second})
+	cl, ctx := in.cl, ctxT(t)
+	first := mustRegister(t, cl, "esr.rxx.starter-created.v1-value", personV1)
+	b.Close()
+	for _, text := range []string{personV1, personV1Reformatted} {
+		id, err := cl.RegisterSchema(ctx, "esr.rxx.starter-created.v1-value", avroSchema(text), -1, -1)
+		if err != nil || id != first.ID {
+			t.Fatalf("re-registration with the broker down: got id %d, %v; want %d", id, err, first.ID)
+		}
+	}
+	if _, err := cl.RegisterSchema(ctx, "esr.ryy.starter-created.v1-value", avroSchema(personV1), -1, -1); err == nil {
+		t.Fatal("registering under a new subject with the broker down succeeded")
 	}
 }
 

@@ -34,6 +34,7 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 	var b builtServices
 	cfg := s.cfg
 	ready := &obs.Readiness{}
+	s.ready = ready
 	add := func(name string, run func(context.Context) error, isReady func() error) {
 		b.parts = append(b.parts, lifecycle.Named(name, lifecycle.Func(run)))
 		ready.Add(name, isReady)

@@ -107,6 +107,7 @@ type Stack struct {
 	API      *api.Service
 	Registry *prometheus.Registry
 	pub      publishRun
+	ready    *obs.Readiness
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -268,6 +269,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}()
 	return s, nil
 }
+
+// Ready reports nil once every service of the stack is ready (what
+// /readyz serves), or the first that is not.
+func (s *Stack) Ready() error { return s.ready.Check() }
 
 // Seeds are the broker addresses.
 func (s *Stack) Seeds() []string { return s.broker.Seeds() }

@@ -231,11 +231,40 @@ func (s *Service) previous(st *store.State, vs []store.Version) ([]avroschema.Pr
 	return out, nil
 }
 
+// registered answers the registration of a schema already live under
+// subject from the state read so far, without queueing behind writes:
+// every producer registers its schemas when it starts (publish does for
+// each tenant's event topics), and that must not cost a round trip to the
+// schemas topic each. Confluent's registry also answers a re-registration
+// from what it has read. A subject in read-only or import mode, or an
+// explicit id, takes the full path and its rules.
+func (s *Service) registered(subject string, in SchemaInput) (id int, ok bool) {
+	if in.ID > 0 {
+		return 0, false
+	}
+	s.store.View(func(st *store.State) {
+		if s.effectiveMode(st, subject) != ModeReadWrite {
+			return
+		}
+		_, fp, err := parseInput(st, in)
+		if err != nil {
+			return
+		}
+		if v, found := s.matchInSubject(st, subject, fp, false); found {
+			id, ok = v.ID, true
+		}
+	})
+	return id, ok
+}
+
 // Register registers a schema under subject and returns its id.
 func (s *Service) Register(ctx context.Context, subject string, in SchemaInput) (int, error) {
 	typ, err := schemaType(in.SchemaType)
 	if err != nil {
 		return 0, err
+	}
+	if id, ok := s.registered(subject, in); ok {
+		return id, nil
 	}
 	var id, version int
 	err = s.store.Update(ctx, func(st *store.State) ([]store.Record, error) {
