@@ -39,20 +39,62 @@ func (n NoKnown) Complete() bool                    { return !n.Partial }
 // whole of this one, so a row may name one defined further down — and the
 // error budget, and says what becomes of every record.
 //
-// A File holds the file's records until Finish: nothing of a file may be
-// published before its verdict.
+// A File holds the file's records until Finish (nothing of a file may be
+// published before its verdict), unless made WithoutRecords: then it holds
+// only what the cross-record rules need of each, and the caller keeps the
+// records.
 type File struct {
 	set   *Set
 	known Known
 	info  internalv1.FileInfo
 	items []item
+	// recs are the records added, in order, unless lean.
+	recs []internalv1.EntityRecord
+	lean bool
 }
 
+// item is what Finish needs of a record: its identity, what it refers to
+// and its violations so far; a small fraction of the record itself.
 type item struct {
-	rec   internalv1.EntityRecord
-	kind  string // "" for corrections
-	vs    []internalv1.Violation
-	error bool // a violation at error severity
+	kind       string // "" for corrections
+	correction bool
+	vpd     string
+	id      int64
+	start   time.Time
+	derived bool
+	refs    refs
+	vs      []internalv1.Violation
+	error   bool // a violation at error severity
+}
+
+// refs are the fields of a record the cross-record rules read.
+type refs struct {
+	parentOrganisation int64 // organisation
+	organisation       int64 // position, assignment
+	person, position   int64 // assignment
+	location           int64
+	supervisor         int64
+	employeeNumber     string // person
+	assignmentNumber   string
+	primaryEmployment  bool // a primary, active, employee assignment
+	csv                bool // from a CSV staff list: no reference rows
+}
+
+func refsOf(rec internalv1.EntityRecord) refs {
+	switch e := rec.Entity.(type) {
+	case internalv1.Organisation:
+		return refs{parentOrganisation: e.ParentOrganisationID}
+	case internalv1.Position:
+		return refs{organisation: e.OrganisationID}
+	case internalv1.Person:
+		return refs{employeeNumber: e.EmployeeNumber}
+	case internalv1.Assignment:
+		return refs{organisation: e.OrganisationID, person: e.PersonID, position: e.PositionID, location: e.LocationID,
+			supervisor: e.SupervisorPersonID, assignmentNumber: e.AssignmentNumber,
+			primaryEmployment: e.Primary && e.Status == internalv1.AssignmentStatusActiveAssign && e.AssignmentType == "E",
+			csv:               strings.HasPrefix(rec.File.Dialect, "csv:")}
+	}
+	return refs{}
 }
 
 // NewFile starts judging a file.
@@ -63,19 +105,34 @@ func (s *Set) NewFile(info internalv1.FileInfo, known Known) *File {
 	return &File{set: s, known: known, info: info}
 }
 
+// WithoutRecords makes f keep none of the records added: Finish's
+// decisions then carry no Record, and the caller pairs them with its own
+// copy of the records by index. It returns f.
+func (f *File) WithoutRecords() *File {
+	f.lean, f.recs = true, nil
+	return f
+}
+
 // Len is the number of records added.
 func (f *File) Len() int { return len(f.items) }
 
-// Add runs the record rules on an ENTITY record and keeps it (a CORRECTION
-// is kept as it is). It returns the record's violations so far.
+// Add runs the record rules on an ENTITY record and notes it (a CORRECTION
+// is noted as it is). It returns the record's violations so far.
 func (f *File) Add(rec internalv1.EntityRecord) []internalv1.Violation {
-	it := item{rec: rec}
+	it := item{correction: rec.Kind == internalv1.EntityRecordKindCorrection}
 	if rec.Kind == internalv1.EntityRecordKindEntity {
 		it.kind = KindOf(rec.Entity)
 		it.vs = f.set.CheckRecord(rec, f.info)
 		it.error = hasError(it.vs)
+		it.id, it.start = identity(rec.Entity)
+		it.vpd = vpdOf(rec)
+		it.derived = Derived(rec)
+		it.refs = refsOf(rec)
 	}
 	f.items = append(f.items, it)
+	if !f.lean {
+		f.recs = append(f.recs, rec)
+	}
 	return it.vs
 }
 
@@ -129,7 +186,14 @@ type Upstream struct {
 
 // Decision is what becomes of one record.
 type Decision struct {
+	// Record is the record, unless the File was made WithoutRecords.
 	Record internalv1.EntityRecord
+	// Kind is the record's kind ("" for a CORRECTION); Correction marks a
+	// CORRECTION record.
+	Kind       string
+	Correction bool
+	// Derived marks a reference entity derived from a row (see Derived).
+	Derived bool
 	// Violations are every rule the record broke, errors and warnings, in
 	// catalogue order (record rules, then cross-record, then tenant rules).
 	Violations []internalv1.Violation
@@ -190,8 +254,11 @@ func (f *File) Finish(up Upstream) Result {
 	}
 	res.Decisions = make([]Decision, len(f.items))
 	for i, it := range f.items {
-		res.Decisions[i] = Decision{Record: it.rec, Violations: it.vs, Quarantined: it.error}
-		if Derived(it.rec) {
+		res.Decisions[i] = Decision{Kind: it.kind, Correction: it.correction, Derived: it.derived, Violations: it.vs, Quarantined: it.error}
+		if !f.lean {
+			res.Decisions[i].Record = f.recs[i]
+		}
+		if it.derived {
 			continue // not a row: counted nowhere (see Derived)
 		}
 		seen := map[string]bool{}
@@ -290,12 +357,11 @@ func newCrossIndex(f *File) *crossIndex {
 		if it.kind == "" || it.error {
 			continue
 		}
-		id, start := identity(it.rec.Entity)
-		r := ref{vpdOf(it.rec), id}
+		r := ref{it.vpd, it.id}
 		x.defined[it.kind][r] = true
-		x.rows[dupKey{it.kind, id, start}]++
-		if p, ok := it.rec.Entity.(internalv1.Person); ok {
-			x.employee[r] = p.EmployeeNumber
+		x.rows[dupKey{it.kind, it.id, it.start}]++
+		if it.kind == KindPerson {
+			x.employee[r] = it.refs.employeeNumber
 		}
 	}
 	return x
@@ -323,7 +389,7 @@ func (x *crossIndex) resolves(kind, vpd string, id int64) bool {
 }
 
 func (x *crossIndex) check(it *item) {
-	vpd := vpdOf(it.rec)
+	vpd, e := it.vpd, &it.refs
 	set := x.f.set
 	var vs []internalv1.Violation
 	fail := func(code, field string) {
@@ -331,48 +397,47 @@ func (x *crossIndex) check(it *item) {
 			vs = append(vs, violation(code, field, set.Severity(code)))
 		}
 	}
-	id, start := identity(it.rec.Entity)
-	if x.rows[dupKey{it.kind, id, start}] > 1 {
+	if x.rows[dupKey{it.kind, it.id, it.start}] > 1 {
 		fail("ESR-X010", "")
-		x.rows[dupKey{it.kind, id, start}] = -1 << 30 // report the duplicate once, on its first row
+		x.rows[dupKey{it.kind, it.id, it.start}] = -1 << 30 // report the duplicate once, on its first row
 	}
-	switch e := it.rec.Entity.(type) {
-	case internalv1.Organisation:
-		if e.ParentOrganisationID != 0 && !x.resolves(KindOrganisation, vpd, e.ParentOrganisationID) {
+	switch it.kind {
+	case KindOrganisation:
+		if e.parentOrganisation != 0 && !x.resolves(KindOrganisation, vpd, e.parentOrganisation) {
 			fail("ESR-X009", "parent_organisation_id")
 		}
-	case internalv1.Position:
-		if e.OrganisationID != 0 && !x.resolves(KindOrganisation, vpd, e.OrganisationID) {
+	case KindPosition:
+		if e.organisation != 0 && !x.resolves(KindOrganisation, vpd, e.organisation) {
 			fail("ESR-X006", "organisation_id")
 		}
-	case internalv1.Assignment:
-		if e.PersonID != 0 && !x.resolves(KindPerson, vpd, e.PersonID) {
+	case KindAssignment:
+		if e.person != 0 && !x.resolves(KindPerson, vpd, e.person) {
 			fail("ESR-X001", "person_id")
 		}
 		// A CSV staff list carries no reference rows: the ids its rows
 		// name are the trust's own, never defined by a file, so the
 		// reference-data checks do not apply to it.
-		refs := !strings.HasPrefix(it.rec.File.Dialect, "csv:")
-		if refs && e.PositionID != 0 && !x.resolves(KindPosition, vpd, e.PositionID) {
+		refs := !e.csv
+		if refs && e.position != 0 && !x.resolves(KindPosition, vpd, e.position) {
 			fail("ESR-X002", "position_id")
 		}
-		if refs && e.OrganisationID != 0 && !x.resolves(KindOrganisation, vpd, e.OrganisationID) {
+		if refs && e.organisation != 0 && !x.resolves(KindOrganisation, vpd, e.organisation) {
 			fail("ESR-X003", "organisation_id")
 		}
-		if refs && e.LocationID != 0 && !x.resolves(KindLocation, vpd, e.LocationID) {
+		if refs && e.location != 0 && !x.resolves(KindLocation, vpd, e.location) {
 			fail("ESR-X004", "location_id")
 		}
-		if e.SupervisorPersonID != 0 && !x.resolves(KindPerson, vpd, e.SupervisorPersonID) {
+		if e.supervisor != 0 && !x.resolves(KindPerson, vpd, e.supervisor) {
 			fail("ESR-X005", "supervisor_person_id")
 		}
-		if emp, ok := x.employeeNumber(vpd, e.PersonID); ok && emp != "" && e.AssignmentNumber != "" {
-			stem, _, _ := strings.Cut(e.AssignmentNumber, "-")
+		if emp, ok := x.employeeNumber(vpd, e.person); ok && emp != "" && e.assignmentNumber != "" {
+			stem, _, _ := strings.Cut(e.assignmentNumber, "-")
 			if stem != emp {
 				fail("ESR-X007", "assignment_number")
 			}
 		}
-		if e.Primary && e.Status == internalv1.AssignmentStatusActiveAssign && e.AssignmentType == "E" {
-			p := ref{vpd, e.PersonID}
+		if e.primaryEmployment {
+			p := ref{vpd, e.person}
 			if x.primary[p] {
 				fail("ESR-X008", "primary")
 			} else {
@@ -387,7 +452,7 @@ func (x *crossIndex) check(it *item) {
 	if hasError(vs) {
 		it.error = true
 		// No longer defined: what refers to it is judged without it.
-		delete(x.defined[it.kind], ref{vpd, id})
+		delete(x.defined[it.kind], ref{vpd, it.id})
 	}
 }
 

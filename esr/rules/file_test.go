@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -138,37 +139,61 @@ func crossCases() []crossCase {
 
 func runCross(t *testing.T, s *Set, tc crossCase) Result {
 	t.Helper()
+	return runCrossAs(t, s, tc, false)
+}
+
+// runCrossAs judges the case's records, with a File that keeps them or one
+// made WithoutRecords.
+func runCrossAs(t *testing.T, s *Set, tc crossCase, lean bool) Result {
+	t.Helper()
 	f := s.NewFile(internalv1.FileInfo{Name: "GO_412_EXP_GOC_20240311_00000001.DAT"}, tc.known)
+	if lean {
+		f.WithoutRecords()
+	}
 	for _, e := range tc.recs {
 		f.Add(entity(e, nil))
 	}
 	return f.Finish(Upstream{RowsRead: int64(len(tc.recs))})
 }
 
+// Every cross-record case is judged the same by a File that holds only
+// what the rules need of each record (as validate's do).
 func TestCrossRecordRules(t *testing.T) {
 	s := Baseline()
 	for _, tc := range crossCases() {
-		t.Run(tc.rule+"/"+tc.name, func(t *testing.T) {
-			res := runCross(t, s, tc)
-			var quarantined []int
-			for i, d := range res.Decisions {
-				if g := got(d.Violations); !slices.Equal(g, tc.want[i]) {
-					t.Errorf("record %d (%s): violations = %v, want %v", i, KindOf(d.Record.Entity), g, tc.want[i])
-				}
-				if d.Quarantined {
-					quarantined = append(quarantined, i)
-				}
-			}
-			if !slices.Equal(quarantined, tc.quarantined) {
-				t.Errorf("quarantined = %v, want %v", quarantined, tc.quarantined)
-			}
-			if res.Unchecked != tc.unchecked {
-				t.Errorf("unchecked = %d, want %d", res.Unchecked, tc.unchecked)
-			}
-			if res.Rejected {
-				t.Errorf("rejected: %s", res.Reason)
-			}
-		})
+		for _, lean := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/%s/lean=%t", tc.rule, tc.name, lean), func(t *testing.T) {
+				checkCross(t, tc, runCrossAs(t, s, tc, lean), lean)
+			})
+		}
+	}
+}
+
+func checkCross(t *testing.T, tc crossCase, res Result, lean bool) {
+	t.Helper()
+	var quarantined []int
+	for i, d := range res.Decisions {
+		if wantKind := KindOf(tc.recs[i]); d.Kind != wantKind {
+			t.Errorf("record %d: kind %q, want %q", i, d.Kind, wantKind)
+		}
+		if hasRecord := d.Record.Entity != nil; hasRecord == lean {
+			t.Errorf("record %d: decision carries its record: %t", i, hasRecord)
+		}
+		if g := got(d.Violations); !slices.Equal(g, tc.want[i]) {
+			t.Errorf("record %d (%s): violations = %v, want %v", i, d.Kind, g, tc.want[i])
+		}
+		if d.Quarantined {
+			quarantined = append(quarantined, i)
+		}
+	}
+	if !slices.Equal(quarantined, tc.quarantined) {
+		t.Errorf("quarantined = %v, want %v", quarantined, tc.quarantined)
+	}
+	if res.Unchecked != tc.unchecked {
+		t.Errorf("unchecked = %d, want %d", res.Unchecked, tc.unchecked)
+	}
+	if res.Rejected {
+		t.Errorf("rejected: %s", res.Reason)
 	}
 }
 

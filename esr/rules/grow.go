@@ -9,5 +9,8 @@ import "slices"
 func (f *File) Grow(n int) {
 	if n > 0 {
 		f.items = slices.Grow(f.items, n)
+		if !f.lean {
+			f.recs = slices.Grow(f.recs, n)
+		}
 	}
 }

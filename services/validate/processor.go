@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,7 +105,6 @@ type openFile struct {
 	startRaw  []byte
 	startHdrs []kgo.RecordHeader
 	judge     *rules.File
-	hdrs      [][]kgo.RecordHeader // each added record's headers, in order
 	known     *fileKnown
 	next      int // the next record's sequence number
 	// reset: a full file whose omissions are corrections replaces what
@@ -354,7 +352,10 @@ func (p *Processor) judge(ts *tenantState, of *openFile) {
 		known = rules.NoKnown{}
 	}
 	of.known = &fileKnown{base: known, deleted: map[string]map[entKey]struct{}{}}
-	of.judge = p.sets.For(tenant).NewFile(start.File, of.known)
+	// The File keeps only what the rules need of each record; the records
+	// stay in the store until the verdict, so a large trust's full file
+	// does not sit decoded in memory.
+	of.judge = p.sets.For(tenant).NewFile(start.File, of.known).WithoutRecords()
 }
 
 // fileKnown is what a file's references resolve against besides the file
@@ -439,45 +440,34 @@ func (p *Processor) open(ctx context.Context, ts *tenantState, rec internalv1.En
 		}
 	}
 	p.judge(ts, of)
-	pending, err := buffered(ts.tx, rec.Lineage.Tenant, rec.File.Sha256)
-	if err != nil {
-		return nil, err
-	}
-	for _, b := range pending {
-		v, hdrs := decodeStored(b.value)
-		r, ok, err := p.decode(ctx, v)
-		if err != nil || !ok {
-			return nil, fmt.Errorf("validate: restoring buffered record %d of %s: %v", b.seq, rec.File.Name, err)
+	for seq := 0; ; seq++ {
+		r, _, ok, err := p.bufferedRecord(ctx, ts.tx, rec.Lineage.Tenant, rec.File.Sha256, seq)
+		if err != nil {
+			return nil, fmt.Errorf("validate: restoring buffered record %d of %s: %w", seq, rec.File.Name, err)
+		}
+		if !ok {
+			of.next = seq
+			break
 		}
 		of.known.add(r)
 		of.judge.Add(r)
-		of.hdrs = append(of.hdrs, hdrs)
-		of.next = b.seq + 1
 	}
 	return of, nil
 }
 
-// bufferedRecord is an open file's record as the changelog holds it.
-type bufferedRecord struct {
-	seq   int
-	value []byte
-}
-
-// buffered reads an open file's buffered records back from the state, in
-// sequence order.
-func buffered(tx *stage.Tx, tenant, sha string) ([]bufferedRecord, error) {
-	prefix := bufPrefix(tenant, sha)
-	var out []bufferedRecord
-	err := tx.Scan([]byte(prefix), func(k, v []byte) error {
-		seq, err := strconv.Atoi(string(k[len(prefix):]))
-		if err != nil {
-			return fmt.Errorf("validate: changelog key %q: %w", k, err)
-		}
-		out = append(out, bufferedRecord{seq: seq, value: bytes.Clone(v)})
-		return nil
-	})
-	slices.SortFunc(out, func(a, b bufferedRecord) int { return a.seq - b.seq })
-	return out, err
+// bufferedRecord reads an open file's record seq back from the state
+// (sequence numbers run from 0 without gaps), with its headers.
+func (p *Processor) bufferedRecord(ctx context.Context, tx *stage.Tx, tenant, sha string, seq int) (internalv1.EntityRecord, []kgo.RecordHeader, bool, error) {
+	b, ok, err := tx.Get([]byte(bufKey(tenant, sha, seq)))
+	if err != nil || !ok {
+		return internalv1.EntityRecord{}, nil, false, err
+	}
+	v, hdrs := decodeStored(b)
+	r, ok, err := p.decode(ctx, v)
+	if err == nil && !ok {
+		err = errors.New("not an entity record")
+	}
+	return r, hdrs, err == nil, err
 }
 
 // add buffers an ENTITY or CORRECTION record: record rules run now, the
@@ -489,7 +479,6 @@ func (p *Processor) add(ctx context.Context, tx *stage.Tx, ts *tenantState, in *
 	}
 	of.known.add(rec)
 	of.judge.Add(rec)
-	of.hdrs = append(of.hdrs, in.Headers)
 	tx.SetState([]byte(bufKey(rec.Lineage.Tenant, rec.File.Sha256, of.next)), encodeStored(in.Value, in.Headers))
 	of.next++
 	return nil
@@ -523,11 +512,11 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 	var accepted, corrections, quarantined, entities, upstreamCorr int64
 	for _, d := range res.Decisions {
 		switch {
-		case rules.Derived(d.Record):
+		case d.Derived:
 			// A reference entity normalise derived from a GO v1 ASG row is
 			// not a row: no file count has it (rules.Derived).
 			continue
-		case d.Record.Kind == internalv1.EntityRecordKindCorrection:
+		case d.Correction:
 			upstreamCorr++
 			if !res.Rejected {
 				corrections++
@@ -563,10 +552,24 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 			return err
 		}
 	}
+	if !res.Rejected && of.reset {
+		if err := p.resetKnown(out.tx, tenant); err != nil {
+			return err
+		}
+	}
+	// The records come back from the store one at a time, in file order.
 	for i, d := range res.Decisions {
+		r, hdrs, ok, err := p.bufferedRecord(ctx, out.tx, tenant, sha, i)
+		if err == nil && !ok {
+			err = errors.New("missing from the state")
+		}
+		if err != nil {
+			return fmt.Errorf("validate: record %d of %s: %w", i, rec.File.Name, err)
+		}
+		d.Record = r
 		o := out
-		o.hdrs = of.hdrs[i]
-		kind := rules.KindOf(d.Record.Entity)
+		o.hdrs = hdrs
+		kind := d.Kind
 		switch {
 		case d.Quarantined:
 			if err := p.emitQuarantine(o, quarantineOf(d, version, now)); err != nil {
@@ -584,7 +587,7 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 			}
 			p.metrics.record(tenant, kind, "withheld")
 		default:
-			r := d.Record
+			p.learn(out.tx, ts, r)
 			r.RuleSetVersion = version
 			r.Warnings = d.Violations // only warnings on a record that passed
 			// Lineage: when the record passed (the file's verdict time).
@@ -620,9 +623,6 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 		end.RuleCounts = ruleCounts
 		end.RuleSetVersion = version
 		if err := p.emit(out, end); err != nil {
-			return err
-		}
-		if err := p.learnFile(out.tx, tenant, ts, of, res); err != nil {
 			return err
 		}
 	}
@@ -691,40 +691,30 @@ func (p *Processor) reject(out outRec, rec internalv1.EntityRecord, counts inter
 	return nil
 }
 
-// learnFile applies an accepted file to what the tenant knows, in file
-// order: accepted entities are known from now on, corrections forget them.
-func (p *Processor) learnFile(tx *stage.Tx, tenant string, ts *tenantState, of *openFile, res rules.Result) error {
-	if of.reset {
-		if err := p.resetKnown(tx, tenant); err != nil {
-			return err
+// learn applies an accepted record of an accepted file to what the tenant
+// knows (fileEnd calls it in file order): its entity is known from now on,
+// a correction forgets what it deletes.
+func (p *Processor) learn(tx *stage.Tx, ts *tenantState, rec internalv1.EntityRecord) {
+	switch e := rec.Entity.(type) {
+	case internalv1.Person:
+		k := entKey{e.Vpd, e.PersonID}
+		if v, ok := ts.get(rules.KindPerson, k); !ok || employeeNumber(v) != e.EmployeeNumber {
+			tx.SetState([]byte(entityKey(rules.KindPerson, ts.code, k)), []byte(e.EmployeeNumber))
+		}
+	case internalv1.Position:
+		p.learnKey(tx, ts, rules.KindPosition, entKey{e.Vpd, e.PositionID})
+	case internalv1.Organisation:
+		p.learnKey(tx, ts, rules.KindOrganisation, entKey{e.Vpd, e.OrganisationID})
+	case internalv1.Location:
+		p.learnKey(tx, ts, rules.KindLocation, entKey{e.Vpd, e.LocationID})
+	case internalv1.Correction:
+		if kind := correctionKinds[e.EntityKind]; kind != "" {
+			p.unlearn(tx, ts, kind, entKey{e.Vpd, e.ID})
 		}
 	}
-	for _, d := range res.Decisions {
-		if d.Quarantined {
-			continue
-		}
-		switch e := d.Record.Entity.(type) {
-		case internalv1.Person:
-			k := entKey{e.Vpd, e.PersonID}
-			if v, ok := ts.get(rules.KindPerson, k); !ok || employeeNumber(v) != e.EmployeeNumber {
-				tx.SetState([]byte(entityKey(rules.KindPerson, tenant, k)), []byte(e.EmployeeNumber))
-			}
-		case internalv1.Position:
-			p.learn(tx, ts, rules.KindPosition, entKey{e.Vpd, e.PositionID})
-		case internalv1.Organisation:
-			p.learn(tx, ts, rules.KindOrganisation, entKey{e.Vpd, e.OrganisationID})
-		case internalv1.Location:
-			p.learn(tx, ts, rules.KindLocation, entKey{e.Vpd, e.LocationID})
-		case internalv1.Correction:
-			if kind := correctionKinds[e.EntityKind]; kind != "" {
-				p.unlearn(tx, ts, kind, entKey{e.Vpd, e.ID})
-			}
-		}
-	}
-	return ts.readErr
 }
 
-func (p *Processor) learn(tx *stage.Tx, ts *tenantState, kind string, k entKey) {
+func (p *Processor) learnKey(tx *stage.Tx, ts *tenantState, kind string, k entKey) {
 	if _, ok := ts.get(kind, k); ok {
 		return
 	}
