@@ -48,6 +48,8 @@ type Runner struct {
 	// txn is the open transaction's state writes (with a Store), read and
 	// written by the records and ticks of the transaction.
 	txn *statestore.Txn
+	// send hands an output record to the open transaction.
+	send func(*kgo.Record)
 	// changelogID is the changelog's topic id, read when partitions are
 	// restored and written into every checkpoint.
 	changelogID string
@@ -285,6 +287,12 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 		stateOrder []stateKey
 		stateLast  = map[stateKey]*kgo.Record{}
 	)
+	// Processors' output goes to the transaction as it is produced (Tx.send).
+	r.send = func(rec *kgo.Record) {
+		sess.Produce(ctx, rec, promise)
+		r.m.produced.Inc()
+	}
+	defer func() { r.send = nil }()
 	produce := func(tx *Tx) error {
 		for _, rec := range tx.out {
 			sess.Produce(ctx, rec, promise)
@@ -391,7 +399,7 @@ func (r *Runner) processFetches(ctx context.Context, fetches kgo.Fetches, produc
 			}
 		}
 		for i, rec := range fp.Records {
-			tx := &Tx{partition: fp.Partition, txn: r.txn}
+			tx := &Tx{partition: fp.Partition, txn: r.txn, send: r.send}
 			if prepared != nil {
 				tx.prepared = prepared[i]
 			}
@@ -465,7 +473,7 @@ func (r *Runner) tickDue() bool {
 
 func (r *Runner) tick(ctx context.Context, produce func(*Tx) error) error {
 	for _, p := range r.ownedPartitions() {
-		tx := &Tx{partition: p, txn: r.txn}
+		tx := &Tx{partition: p, txn: r.txn, send: r.send}
 		if err := r.ticker.Tick(ctx, p, tx); err != nil {
 			return fmt.Errorf("tick partition %d: %w", p, err)
 		}

@@ -106,6 +106,11 @@ type Tx struct {
 	out       []*kgo.Record
 	state     []*kgo.Record
 	txn       *statestore.Txn // nil unless the stage has a Store
+	// send, when set (by the runner), hands output records to the
+	// transaction as they are produced instead of collecting them in out:
+	// a record that releases a whole file (validate's FILE_END) then holds
+	// no more of its output in memory than the client buffers.
+	send func(*kgo.Record)
 }
 
 // NewTx returns an empty Tx for the partition. The runner makes one per
@@ -152,7 +157,8 @@ func (t *Tx) ScanIn(partition int32, prefix []byte, fn func(key, value []byte) e
 	return t.txn.Scan(partition, prefix, fn)
 }
 
-// Records are the output records queued so far.
+// Records are the output records queued so far (none in the runner, which
+// sends them as they are produced).
 func (t *Tx) Records() []*kgo.Record { return t.out }
 
 // StateChanges are the changelog records queued so far (Key, Value; nil
@@ -172,7 +178,13 @@ func (t *Tx) Partition() int32 { return t.partition }
 // Kafka's murmur2 hash (what the Java client does); either way keying by
 // tenant puts a tenant on the same partition number in every internal topic
 // with the same partition count.
-func (t *Tx) Produce(r *kgo.Record) { t.out = append(t.out, r) }
+func (t *Tx) Produce(r *kgo.Record) {
+	if t.send != nil {
+		t.send(r)
+		return
+	}
+	t.out = append(t.out, r)
+}
 
 // SetState writes a state change to the changelog partition of the current
 // input record. A nil value deletes the key. With a Store, later reads of
