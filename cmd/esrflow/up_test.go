@@ -122,12 +122,16 @@ func TestUpServesRegistryAndResumes(t *testing.T) {
 	if _, err := cl.CreateSchema(context.Background(), "probe-value", sr.Schema{Schema: probe}); err != nil {
 		t.Fatal(err)
 	}
-	// Publish registers its ops topics' subjects as it starts, which may be
+	// Publish registers its ops topics' subjects, and the event subjects of
+	// the configured tenant (the demo's RXX), as it starts, which may be
 	// after up has printed its addresses.
 	want := []string{
 		schemas.Subject(schemas.TopicRaw), schemas.Subject(schemas.TopicNormalised), schemas.Subject(schemas.TopicValidated),
 		schemas.Subject(schemas.TopicQuarantine), schemas.Subject(schemas.TopicFileReports),
 		schemas.Subject(schemas.TopicCommands), schemas.Subject(schemas.TopicHeldBatches),
+	}
+	for _, e := range []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated, schemas.EventLeaverReversed} {
+		want = append(want, schemas.Subject(schemas.EventTopic("RXX", e)))
 	}
 	first := subjectIDs(t, url)
 	for deadline := time.Now().Add(20 * time.Second); !hasAll(first, want) && time.Now().Before(deadline); first = subjectIDs(t, url) {
