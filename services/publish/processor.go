@@ -78,6 +78,7 @@ var (
 	_ stage.Processor   = (*processor)(nil)
 	_ stage.Stored      = (*processor)(nil)
 	_ stage.Initializer = (*processor)(nil)
+	_ stage.Preparer    = (*processor)(nil)
 )
 
 // Init creates the topics publish writes besides its changelog and the
@@ -122,18 +123,42 @@ func (p *processor) Init(ctx context.Context) error {
 	return nil
 }
 
+// prepared is a record Prepare decoded: the record, or why it never can be.
+type prepared struct {
+	rec         internalv1.EntityRecord
+	undecodable error
+}
+
+// Prepare decodes a record, on every core while the runner gathers a
+// batch: decoding needs no state.
+func (p *processor) Prepare(ctx context.Context, in *kgo.Record) (any, error) {
+	d := &prepared{}
+	if _, err := p.serde.Decode(ctx, in.Value, p.entity, &d.rec); err != nil {
+		if !errors.Is(err, avrox.ErrNotFramed) && !errors.Is(err, avrox.ErrIncompatible) {
+			return nil, err
+		}
+		d.undecodable = err
+	}
+	return d, nil
+}
+
 // Process handles one EntityRecord.
 func (p *processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) error {
-	var rec internalv1.EntityRecord
-	if _, err := p.serde.Decode(ctx, in.Value, p.entity, &rec); err != nil {
-		if errors.Is(err, avrox.ErrNotFramed) || errors.Is(err, avrox.ErrIncompatible) {
-			// Not ours to fix and not retryable: skip it, loudly.
-			p.log.Error("skipping undecodable record", logx.Topic(in.Topic), logx.Partition(in.Partition), logx.Offset(in.Offset), zap.Error(err))
-			p.metrics.undecodable.Inc()
-			return nil
+	d, ok := tx.Prepared().(*prepared)
+	if !ok { // called directly, as unit tests do
+		v, err := p.Prepare(ctx, in)
+		if err != nil {
+			return err
 		}
-		return err
+		d = v.(*prepared)
 	}
+	if d.undecodable != nil {
+		// Not ours to fix and not retryable: skip it, loudly.
+		p.log.Error("skipping undecodable record", logx.Topic(in.Topic), logx.Partition(in.Partition), logx.Offset(in.Offset), zap.Error(d.undecodable))
+		p.metrics.undecodable.Inc()
+		return nil
+	}
+	rec := d.rec
 	code := rec.Lineage.Tenant
 	if code == "" {
 		code = string(in.Key)
