@@ -401,7 +401,9 @@ func (r *Runner) processFetches(ctx context.Context, fetches kgo.Fetches, produc
 		for i, rec := range fp.Records {
 			tx := &Tx{partition: fp.Partition, txn: r.txn, send: r.send}
 			if prepared != nil {
-				tx.prepared = prepared[i]
+				// Handed over: the batch's decoded records are not all
+				// held until its last one is processed.
+				tx.prepared, prepared[i] = prepared[i], nil
 			}
 			if perr := r.proc.Process(ctx, rec, tx); perr != nil {
 				err = fmt.Errorf("partition %d offset %d: %w", rec.Partition, rec.Offset, perr)
