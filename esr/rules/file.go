@@ -186,8 +186,8 @@ type Upstream struct {
 
 // Decision is what becomes of one record.
 type Decision struct {
-	// Record is the record, unless the File was made WithoutRecords.
-	Record internalv1.EntityRecord
+	// Record is the record, nil if the File was made WithoutRecords.
+	Record *internalv1.EntityRecord
 	// Kind is the record's kind ("" for a CORRECTION); Correction marks a
 	// CORRECTION record.
 	Kind       string
@@ -256,7 +256,7 @@ func (f *File) Finish(up Upstream) Result {
 	for i, it := range f.items {
 		res.Decisions[i] = Decision{Kind: it.kind, Correction: it.correction, Derived: it.derived, Violations: it.vs, Quarantined: it.error}
 		if !f.lean {
-			res.Decisions[i].Record = f.recs[i]
+			res.Decisions[i].Record = &f.recs[i]
 		}
 		if it.derived {
 			continue // not a row: counted nowhere (see Derived)

@@ -176,7 +176,7 @@ func checkCross(t *testing.T, tc crossCase, res Result, lean bool) {
 		if wantKind := KindOf(tc.recs[i]); d.Kind != wantKind {
 			t.Errorf("record %d: kind %q, want %q", i, d.Kind, wantKind)
 		}
-		if hasRecord := d.Record.Entity != nil; hasRecord == lean {
+		if hasRecord := d.Record != nil; hasRecord == lean {
 			t.Errorf("record %d: decision carries its record: %t", i, hasRecord)
 		}
 		if g := got(d.Violations); !slices.Equal(g, tc.want[i]) {

@@ -566,7 +566,7 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 		if err != nil {
 			return fmt.Errorf("validate: record %d of %s: %w", i, rec.File.Name, err)
 		}
-		d.Record = r
+		d.Record = &r
 		o := out
 		o.hdrs = hdrs
 		kind := d.Kind

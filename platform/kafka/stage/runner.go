@@ -50,6 +50,9 @@ type Runner struct {
 	txn *statestore.Txn
 	// send hands an output record to the open transaction.
 	send func(*kgo.Record)
+	// changed notes a state key written in the open transaction's Store
+	// batch (nil without a Store).
+	changed func(partition int32, key []byte)
 	// changelogID is the changelog's topic id, read when partitions are
 	// restored and written into every checkpoint.
 	changelogID string
@@ -287,6 +290,21 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 		stateOrder []stateKey
 		stateLast  = map[stateKey]*kgo.Record{}
 	)
+	if r.txn != nil {
+		// With a Store, the transaction's batch already holds each key's
+		// last value: only which keys changed, in order, is kept here, and
+		// the changelog records are read from the batch at the end, so a
+		// transaction that touches every row of a large file holds their
+		// state once, not twice.
+		r.changed = func(p int32, key []byte) {
+			k := stateKey{p, string(key)}
+			if _, seen := stateLast[k]; !seen {
+				stateOrder = append(stateOrder, k)
+				stateLast[k] = nil
+			}
+		}
+		defer func() { r.changed = nil }()
+	}
 	// Processors' output goes to the transaction as it is produced (Tx.send).
 	r.send = func(rec *kgo.Record) {
 		sess.Produce(ctx, rec, promise)
@@ -311,6 +329,17 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	if workErr == nil {
 		for _, k := range stateOrder {
 			rec := stateLast[k]
+			if rec == nil { // kept in the Store's batch
+				v, ok, err := r.txn.Get(k.partition, []byte(k.key))
+				if err != nil {
+					workErr = fmt.Errorf("reading state %q back: %w", k.key, err)
+					break
+				}
+				if !ok {
+					v = nil // deleted: a tombstone
+				}
+				rec = &kgo.Record{Key: []byte(k.key), Value: v, Partition: k.partition}
+			}
 			rec.Topic = r.cfg.Changelog
 			sess.Produce(ctx, rec, promise)
 		}
@@ -399,7 +428,7 @@ func (r *Runner) processFetches(ctx context.Context, fetches kgo.Fetches, produc
 			}
 		}
 		for i, rec := range fp.Records {
-			tx := &Tx{partition: fp.Partition, txn: r.txn, send: r.send}
+			tx := &Tx{partition: fp.Partition, txn: r.txn, send: r.send, changed: r.changed}
 			if prepared != nil {
 				// Handed over: the batch's decoded records are not all
 				// held until its last one is processed.
@@ -475,7 +504,7 @@ func (r *Runner) tickDue() bool {
 
 func (r *Runner) tick(ctx context.Context, produce func(*Tx) error) error {
 	for _, p := range r.ownedPartitions() {
-		tx := &Tx{partition: p, txn: r.txn, send: r.send}
+		tx := &Tx{partition: p, txn: r.txn, send: r.send, changed: r.changed}
 		if err := r.ticker.Tick(ctx, p, tx); err != nil {
 			return fmt.Errorf("tick partition %d: %w", p, err)
 		}

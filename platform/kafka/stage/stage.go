@@ -111,6 +111,10 @@ type Tx struct {
 	// a record that releases a whole file (validate's FILE_END) then holds
 	// no more of its output in memory than the client buffers.
 	send func(*kgo.Record)
+	// changed, when set (by the runner of a stage with a Store), is told
+	// each key SetState writes instead of SetState keeping the record: the
+	// runner reads the last values back from the Store's batch.
+	changed func(partition int32, key []byte)
 }
 
 // NewTx returns an empty Tx for the partition. The runner makes one per
@@ -162,7 +166,8 @@ func (t *Tx) ScanIn(partition int32, prefix []byte, fn func(key, value []byte) e
 func (t *Tx) Records() []*kgo.Record { return t.out }
 
 // StateChanges are the changelog records queued so far (Key, Value; nil
-// Value = delete).
+// Value = delete); none in the runner of a stage with a Store, which reads
+// them back from the Store's batch.
 func (t *Tx) StateChanges() []*kgo.Record { return t.state }
 
 // Prepared is what Preparer.Prepare returned for the record being
@@ -191,10 +196,14 @@ func (t *Tx) Produce(r *kgo.Record) {
 // the transaction see it; without one, the processor must apply the same
 // change to its in-memory state itself.
 func (t *Tx) SetState(key, value []byte) {
-	t.state = append(t.state, &kgo.Record{Key: key, Value: value, Partition: t.partition})
 	if t.txn != nil {
 		t.txn.Set(t.partition, key, value)
+		if t.changed != nil {
+			t.changed(t.partition, key)
+			return
+		}
 	}
+	t.state = append(t.state, &kgo.Record{Key: key, Value: value, Partition: t.partition})
 }
 
 // DefaultMaxPollRecords is the records per transaction when
