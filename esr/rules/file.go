@@ -58,13 +58,13 @@ type File struct {
 type item struct {
 	kind       string // "" for corrections
 	correction bool
-	vpd     string
-	id      int64
-	start   time.Time
-	derived bool
-	refs    refs
-	vs      []internalv1.Violation
-	error   bool // a violation at error severity
+	vpd        string
+	id         int64
+	start      time.Time
+	derived    bool
+	refs       refs
+	vs         []internalv1.Violation
+	error      bool // a violation at error severity
 }
 
 // refs are the fields of a record the cross-record rules read.

@@ -189,7 +189,7 @@ func checkPublicTopics(t *testing.T, l *live, d []decoded) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var topics []string
-	for _, e := range []string{schemas.EventStarterCreated, schemas.EventLeaverConfirmed, schemas.EventPositionUpdated, schemas.EventLeaverReversed} {
+	for _, e := range tenantEvents {
 		topics = append(topics, schemas.EventTopic(tenantRXX, e))
 	}
 	cfgs, err := l.env.adm.DescribeTopicConfigs(ctx, topics...)

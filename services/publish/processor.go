@@ -328,7 +328,8 @@ func (p *processor) ensureTenant(ctx context.Context, code string) error {
 // ensureTenants does ensureTenant's work for many tenants at once: one
 // request creates the missing topics, and the schemas are registered a few
 // tenants at a time (a registry answers a schema it already has from
-// memory, so a restart registers hundreds of tenants in about a second).
+// memory: with 205 tenants, publish's restart → ready went from about 1.4 s
+// to 4 s in bench-national).
 func (p *processor) ensureTenants(ctx context.Context, codes []string) error {
 	p.mu.Lock()
 	var todo []string
