@@ -134,3 +134,38 @@ func TestPrefixesListsEachTenantOnce(t *testing.T) {
 		t.Fatalf("Prefixes = %v, want %v", got, want)
 	}
 }
+
+func TestTxnChangesAreEachKeysLastValueLessDeletions(t *testing.T) {
+	s := open(t, "")
+	defer s.Close()
+	committed := s.Begin()
+	committed.Set(0, []byte("old"), []byte("kept"))
+	if err := committed.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	txn := s.Begin()
+	defer txn.Discard()
+	txn.Set(0, []byte("g"), []byte("1"))
+	txn.Set(0, []byte("g"), []byte("2")) // rewritten: only the last value
+	txn.Set(1, []byte("gone"), []byte("x"))
+	txn.Set(1, []byte("gone"), nil) // set then deleted: not visited
+	txn.Set(3, []byte("back"), []byte("a"))
+	txn.Set(3, []byte("back"), nil)
+	txn.Set(3, []byte("back"), []byte("b")) // deleted then set again
+	txn.Set(0, []byte("old"), nil)          // a committed key deleted: not visited
+	type change struct {
+		p    int32
+		k, v string
+	}
+	var got []change
+	if err := txn.Changes(func(p int32, k, v []byte) error {
+		got = append(got, change{p, string(k), string(v)})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []change{{0, "g", "2"}, {3, "back", "b"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Changes = %v, want %v", got, want)
+	}
+}

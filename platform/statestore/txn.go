@@ -1,6 +1,8 @@
 package statestore
 
 import (
+	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -38,6 +40,30 @@ func (t *Txn) Set(p int32, key, value []byte) {
 	} else {
 		t.err = t.b.Set(k, value, nil)
 	}
+}
+
+// Changes calls fn for every key the transaction has set and not deleted
+// since, with its last value, in key order (partition, then key): one pass
+// over the batch alone, not a read of the store per key. Keys it deleted
+// are not visited. key and value are valid only during the call.
+func (t *Txn) Changes(fn func(p int32, key, value []byte) error) error {
+	it, err := t.b.NewBatchOnlyIter(context.Background(), &pebble.IterOptions{LowerBound: []byte{tagData}, UpperBound: []byte{tagData + 1}})
+	if err != nil {
+		return fmt.Errorf("statestore: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return fmt.Errorf("statestore: %w", err)
+		}
+		if err := fn(int32(binary.BigEndian.Uint32(k[1:5])), k[5:], v); err != nil {
+			_ = it.Close()
+			return err
+		}
+	}
+	return it.Close()
 }
 
 // Commit applies the transaction to the store with the checkpoints its

@@ -135,7 +135,11 @@ func (h *harness) transact(fn func(tx *stage.Tx) error) *stage.Tx {
 	h.t.Helper()
 	txn := h.p.store.Begin()
 	tx := stage.NewTxIn(txn, 0)
-	if err := fn(tx); err != nil {
+	err := fn(tx)
+	if err == nil {
+		err = h.p.Finish(context.Background(), 0, tx) // as the runner does after a poll
+	}
+	if err != nil {
 		txn.Discard()
 		h.t.Fatal(err)
 	}

@@ -56,11 +56,18 @@ func nhsDigest(nhs string) string {
 func (t *tenantState) linkFacts(nhs string) linkFacts {
 	var f linkFacts
 	for _, id := range t.ids(prefixKey(t.code, keyNHS, nhs)) {
-		p := t.person(id)
-		f.Employed = f.Employed || p.employed()
-		f.TransferLeaving = f.TransferLeaving || (p != nil && p.Termination != "" && transferReasons[p.LeavingReason])
+		f = f.or(t.person(id).linkFacts())
 	}
 	return f
+}
+
+// linkFacts is what one person says about their NHS Unique ID.
+func (p *person) linkFacts() linkFacts {
+	return linkFacts{Employed: p.employed(), TransferLeaving: p != nil && p.Termination != "" && transferReasons[p.LeavingReason]}
+}
+
+func (f linkFacts) or(g linkFacts) linkFacts {
+	return linkFacts{Employed: f.Employed || g.Employed, TransferLeaving: f.TransferLeaving || g.TransferLeaving}
 }
 
 // hasNHS reports whether the tenant holds a person with the NHS Unique ID.
@@ -74,6 +81,13 @@ func (t *tenantState) hasNHS(nhs string) bool {
 func (w *work) putPerson(pid string, p *person) {
 	t := w.t
 	old := t.person(pid)
+	if old != nil && p != nil && old.NHSUniqueID == p.NHSUniqueID && old.linkFacts() == p.linkFacts() {
+		// What the tenant says about the NHS Unique ID is what its people
+		// say together; this person says the same as before, so the index
+		// does not change (most writes: no reads of the id's people).
+		w.writePerson(pid, old, p)
+		return
+	}
 	var ids []string
 	if old != nil && old.NHSUniqueID != "" {
 		ids = append(ids, old.NHSUniqueID)

@@ -79,6 +79,7 @@ var (
 	_ stage.Stored      = (*processor)(nil)
 	_ stage.Initializer = (*processor)(nil)
 	_ stage.Preparer    = (*processor)(nil)
+	_ stage.Finisher    = (*processor)(nil)
 )
 
 // Init creates the topics publish writes besides its changelog and the
@@ -664,8 +665,29 @@ func (w *work) correct(c *internalv1.Correction) {
 	}
 }
 
-func (w *work) saveGroup() {
-	w.tx.SetState(stateKey(w.t.code, keyGroup), mustJSON(w.t.group))
+// saveGroup notes that the open group changed. It is written to the state
+// once per poll (Finish), not at each of its rows: a person's group grows
+// by a row at a time and was the largest share of what publish wrote.
+func (w *work) saveGroup() { w.t.groupDirty = true }
+
+// Finish writes the open group of every tenant of the partition whose
+// group changed in this poll (the group itself, or its deletion once
+// closed), so a transaction commits the group as its last record left it.
+func (p *processor) Finish(_ context.Context, partition int32, tx *stage.Tx) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.tenants {
+		if t.partition != partition || !t.groupDirty {
+			continue
+		}
+		var v []byte
+		if t.group != nil {
+			v = mustJSON(t.group)
+		}
+		tx.SetState(stateKey(t.code, keyGroup), v)
+		t.groupDirty = false
+	}
+	return nil
 }
 
 // closeGroup derives the open group's events and stores its person.
@@ -737,7 +759,7 @@ func (w *work) closeGroup() error {
 	w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(t.dateHeld()))
 	w.putPerson(pid, g.After)
 	t.group = nil
-	w.tx.SetState(stateKey(t.code, keyGroup), nil)
+	w.saveGroup()
 	if emitted > 0 {
 		w.saveHeader()
 	}

@@ -112,10 +112,12 @@ type tenantState struct {
 	partition int32
 	hdr       tenantHeader
 	group     *group
-	held      map[string]*event
-	batches   map[string]*internalv1.HeldBatch
-	orgs      map[int64]string
-	locs      map[int64]string
+	// groupDirty: group changed since it was last written (Finish).
+	groupDirty bool
+	held       map[string]*event
+	batches    map[string]*internalv1.HeldBatch
+	orgs       map[int64]string
+	locs       map[int64]string
 	// indexed: the state has layout 2 (its index keys exist). A tenant
 	// restored from a changelog written before them is indexed in its
 	// partition's next transaction.

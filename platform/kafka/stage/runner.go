@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -326,19 +327,31 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 		return nil
 	}
 	workErr := work(produce)
+	if workErr == nil && r.txn != nil {
+		// The changed keys' last values go out from the batch in one pass
+		// (key order; each key once); a changed key the batch no longer
+		// holds was deleted, and its tombstone follows below.
+		workErr = r.txn.Changes(func(p int32, key, value []byte) error {
+			k := stateKey{p, string(key)}
+			if rec, changed := stateLast[k]; !changed || rec != nil {
+				return nil
+			}
+			stateLast[k] = sentFromBatch
+			sess.Produce(ctx, &kgo.Record{Topic: r.cfg.Changelog, Partition: p, Key: bytes.Clone(key), Value: bytes.Clone(value)}, promise)
+			return nil
+		})
+		if workErr != nil {
+			workErr = fmt.Errorf("reading state back: %w", workErr)
+		}
+	}
 	if workErr == nil {
 		for _, k := range stateOrder {
 			rec := stateLast[k]
-			if rec == nil { // kept in the Store's batch
-				v, ok, err := r.txn.Get(k.partition, []byte(k.key))
-				if err != nil {
-					workErr = fmt.Errorf("reading state %q back: %w", k.key, err)
-					break
-				}
-				if !ok {
-					v = nil // deleted: a tombstone
-				}
-				rec = &kgo.Record{Key: []byte(k.key), Value: v, Partition: k.partition}
+			switch rec {
+			case sentFromBatch:
+				continue
+			case nil: // changed in the Store's batch, and deleted there
+				rec = &kgo.Record{Key: []byte(k.key), Partition: k.partition}
 			}
 			rec.Topic = r.cfg.Changelog
 			sess.Produce(ctx, rec, promise)
@@ -397,6 +410,10 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	return r.restoreAll(ctx, restorer)
 }
 
+// sentFromBatch marks a changed key whose changelog record has gone out
+// from the Store's batch.
+var sentFromBatch = &kgo.Record{}
+
 // commitStore applies a committed transaction's state writes to the Store
 // with the checkpoints they reach. A failure stops the stage: the restarted
 // instance catches the store up from its last checkpoint.
@@ -442,6 +459,9 @@ func (r *Runner) processFetches(ctx context.Context, fetches kgo.Fetches, produc
 				return
 			}
 		}
+		if err = r.finish(ctx, fp.Partition, produce); err != nil {
+			return
+		}
 		r.m.consumed.Add(float64(len(fp.Records)))
 		last := fp.Records[len(fp.Records)-1].Offset
 		if lag := fp.LastStableOffset - last - 1; fp.LastStableOffset > 0 && lag >= 0 {
@@ -449,6 +469,19 @@ func (r *Runner) processFetches(ctx context.Context, fetches kgo.Fetches, produc
 		}
 	})
 	return err
+}
+
+// finish lets a Finisher write what it kept of partition p during a poll.
+func (r *Runner) finish(ctx context.Context, p int32, produce func(*Tx) error) error {
+	f, ok := r.proc.(Finisher)
+	if !ok {
+		return nil
+	}
+	tx := &Tx{partition: p, txn: r.txn, send: r.send, changed: r.changed}
+	if err := f.Finish(ctx, p, tx); err != nil {
+		return fmt.Errorf("partition %d: finish: %w", p, err)
+	}
+	return produce(tx)
 }
 
 // prepare runs Preparer.Prepare over recs on every core, keeping each
@@ -509,6 +542,9 @@ func (r *Runner) tick(ctx context.Context, produce func(*Tx) error) error {
 			return fmt.Errorf("tick partition %d: %w", p, err)
 		}
 		if err := produce(tx); err != nil {
+			return err
+		}
+		if err := r.finish(ctx, p, produce); err != nil {
 			return err
 		}
 	}

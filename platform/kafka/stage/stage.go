@@ -71,6 +71,17 @@ type Preparer interface {
 	Prepare(ctx context.Context, in *kgo.Record) (any, error)
 }
 
+// Finisher is implemented by a processor that keeps a piece of state in
+// memory while it works through a poll and writes it once: a key it would
+// otherwise rewrite on nearly every record (publish's open person group).
+// The runner calls Finish for a partition after Process has taken the last
+// of its records in a poll (and after each Tick), inside the same
+// transaction, so what Finish writes commits with the records that changed
+// it.
+type Finisher interface {
+	Finish(ctx context.Context, partition int32, tx *Tx) error
+}
+
 // Ticker is implemented by processors that also act on time rather than on
 // input (for example firing held leavers). Tick runs in its own transaction
 // for each owned partition, between polls.

@@ -304,3 +304,74 @@ func copyDir(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// finishingCounter is storeCounter that also counts each partition's
+// records in memory during a poll and writes the total once, in Finish.
+type finishingCounter struct {
+	*storeCounter
+	pending  map[int32]int // records since the partition's last Finish
+	finishes int
+}
+
+func (c *finishingCounter) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) error {
+	c.pending[tx.Partition()]++
+	return c.storeCounter.Process(ctx, in, tx)
+}
+
+func (c *finishingCounter) Finish(_ context.Context, p int32, tx *stage.Tx) error {
+	n := 0
+	if v, ok, err := tx.Get([]byte("total")); err != nil {
+		return err
+	} else if ok {
+		n, _ = strconv.Atoi(string(v))
+	}
+	tx.SetState([]byte("total"), []byte(strconv.Itoa(n+c.pending[p])))
+	c.pending[p] = 0
+	c.finishes++
+	return nil
+}
+
+// Restored also follows an aborted transaction: what was pending is gone.
+func (c *finishingCounter) Restored(p int32) error {
+	c.pending[p] = 0
+	return c.storeCounter.Restored(p)
+}
+
+// TestFinishWritesOncePerPollAndCommitsWithIt: a key written only in
+// Finish holds, across a restart, exactly the records its partition's
+// committed transactions processed, and is written per poll, not per record.
+func TestFinishWritesOncePerPollAndCommitsWithIt(t *testing.T) {
+	k := testkit.Kafka(t, embedded.TopicSpec{Name: "in", Partitions: 3}, embedded.TopicSpec{Name: "out", Partitions: 3})
+	dir := filepath.Join(t.TempDir(), "state")
+	produceInput(t, k.Seeds(), 0, 100)
+	ctx, stop := context.WithCancel(context.Background())
+	first := &finishingCounter{storeCounter: newStoreCounter(), pending: map[int32]int{}}
+	run := runStoreStage(t, k.Seeds(), "a", dir, "counter-changelog", first, ctx, stop)
+	readOutput(t, k.Seeds(), 100)
+	run.end(t)
+	if first.finishes == 0 || first.finishes >= 100 {
+		t.Errorf("Finish called %d times for 100 records in polls of at most 7", first.finishes)
+	}
+
+	produceInput(t, k.Seeds(), 100, 200)
+	ctx2, stop2 := context.WithCancel(context.Background())
+	second := &finishingCounter{storeCounter: newStoreCounter(), pending: map[int32]int{}}
+	run = runStoreStage(t, k.Seeds(), "a", dir, "counter-changelog", second, ctx2, stop2)
+	equal(t, readOutput(t, k.Seeds(), 200), expect(200))
+	run.end(t)
+
+	s := openStore(t, dir)
+	defer s.Close()
+	total := 0
+	for p := int32(0); p < 3; p++ {
+		if v, ok, err := s.Get(p, []byte("total")); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			n, _ := strconv.Atoi(string(v))
+			total += n
+		}
+	}
+	if total != 200 {
+		t.Fatalf("the partitions' totals add up to %d, want the 200 records", total)
+	}
+}
