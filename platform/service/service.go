@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,16 +81,30 @@ type Spec struct {
 	// (the api), moves /metrics off the API port to --metrics.addr: the
 	// metrics name every tenant, and the API port is what callers reach.
 	DefaultMetricsAddr string
+	// MemoryLimit, when set, is the Go runtime's soft memory limit for the
+	// service's own binary (Main; not when it runs inside another process,
+	// as in esrflow up), unless GOMEMLIMIT sets one. It bounds the Go heap
+	// of a service whose transactions are as large as the files they carry.
+	MemoryLimit int64
 	// RegisterFlags adds the service's own flags.
 	RegisterFlags func(fs *flag.FlagSet)
 	// Build validates the parsed config and constructs the service.
 	Build func(ctx context.Context, env Env) (Built, error)
 }
 
+// DefaultMemoryLimit is the soft memory limit of the pipeline services'
+// binaries (Spec.MemoryLimit): the Go heap's share of a 512 MiB budget, the
+// rest being the state store's block cache and memtables, which pebble
+// allocates outside the Go heap (docs/operations.md, "Memory").
+const DefaultMemoryLimit = 384 << 20
+
 // Main runs a service binary and returns its exit code.
 func Main(spec Spec, args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if limit, ok := memoryLimit(spec, os.Getenv("GOMEMLIMIT")); ok {
+		debug.SetMemoryLimit(limit)
+	}
 	if err := Run(ctx, spec, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -98,6 +113,16 @@ func Main(spec Spec, args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// memoryLimit is the soft memory limit Main sets: the spec's, unless the
+// GOMEMLIMIT environment variable (gomemlimit) already set one, which the
+// Go runtime has applied by itself.
+func memoryLimit(spec Spec, gomemlimit string) (int64, bool) {
+	if spec.MemoryLimit <= 0 || gomemlimit != "" {
+		return 0, false
+	}
+	return spec.MemoryLimit, true
 }
 
 // FlagSet is the binary's whole flag set, the common flags into common:

@@ -46,3 +46,16 @@ func TestBuildErrorIsReported(t *testing.T) {
 		t.Fatal("want error")
 	}
 }
+
+func TestMemoryLimitIsTheSpecsUnlessGOMEMLIMITIsSet(t *testing.T) {
+	spec := service.Spec{Name: "validate", MemoryLimit: service.DefaultMemoryLimit}
+	if got, ok := service.MemoryLimit(spec, ""); !ok || got != 384<<20 {
+		t.Errorf("no GOMEMLIMIT: %d %v, want the spec's 384 MiB", got, ok)
+	}
+	if got, ok := service.MemoryLimit(spec, "1GiB"); ok {
+		t.Errorf("GOMEMLIMIT=1GiB: the spec's limit %d would override the operator's", got)
+	}
+	if got, ok := service.MemoryLimit(service.Spec{Name: "api"}, ""); ok {
+		t.Errorf("a spec without a limit set one: %d", got)
+	}
+}

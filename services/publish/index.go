@@ -70,11 +70,6 @@ func (f linkFacts) or(g linkFacts) linkFacts {
 	return linkFacts{Employed: f.Employed || g.Employed, TransferLeaving: f.TransferLeaving || g.TransferLeaving}
 }
 
-// hasNHS reports whether the tenant holds a person with the NHS Unique ID.
-func (t *tenantState) hasNHS(nhs string) bool {
-	return len(t.ids(prefixKey(t.code, keyNHS, nhs))) > 0
-}
-
 // putPerson stores a person (nil deletes), in the state and the changelog,
 // and updates the link index when what it says about an NHS Unique ID
 // changes.

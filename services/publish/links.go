@@ -3,6 +3,8 @@ package publish
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -92,10 +94,8 @@ func (p *processor) linkedTenant(code, nhs string, match func(linkFacts) bool) s
 	// A tenant this instance holds answers from its own state, unless its
 	// indexes are not written yet (a changelog of layout 1, until its
 	// partition's next transaction): then the link index answers for it.
-	for c, t := range p.tenants {
-		if t.indexed && t.hasNHS(nhs) {
-			consider(c, t.linkFacts(nhs))
-		}
+	for _, t := range p.localHolders(code, nhs) {
+		consider(t.code, t.linkFacts(nhs))
 	}
 	if p.index != nil {
 		for c, f := range p.index.tenants(nhs) {
@@ -105,4 +105,41 @@ func (p *processor) linkedTenant(code, nhs string, match func(linkFacts) bool) s
 		}
 	}
 	return best
+}
+
+// localHolders are the tenants this instance holds, other than code and
+// with their indexes written, that have a person with the NHS Unique ID:
+// one probe per tenant, one state iterator per partition (not one per
+// tenant: nationally an instance holds dozens of tenants, and every
+// starter asks).
+func (p *processor) localHolders(code, nhs string) []*tenantState {
+	byPartition := map[int32][]*tenantState{}
+	for c, t := range p.tenants {
+		if c != code && t.indexed {
+			byPartition[t.partition] = append(byPartition[t.partition], t)
+		}
+	}
+	var out []*tenantState
+	for part, ts := range byPartition {
+		slices.SortFunc(ts, func(a, b *tenantState) int { return strings.Compare(a.code, b.code) })
+		prefixes := make([][]byte, len(ts))
+		for i, t := range ts {
+			prefixes[i] = prefixKey(t.code, keyNHS, nhs)
+		}
+		if p.rd.tx == nil {
+			p.rd.fail(fmt.Errorf("publish: state read outside a transaction"))
+			return nil
+		}
+		held, err := p.rd.tx.OccupiedIn(part, prefixes)
+		if err != nil {
+			p.rd.fail(err)
+			return nil
+		}
+		for i, ok := range held {
+			if ok {
+				out = append(out, ts[i])
+			}
+		}
+	}
+	return out
 }

@@ -345,6 +345,7 @@ func Spec() service.Spec {
 	return service.Spec{
 		Name:            "publish",
 		DefaultHTTPAddr: ":8080",
+		MemoryLimit:     service.DefaultMemoryLimit,
 		RegisterFlags: func(fs *flag.FlagSet) {
 			cfg.Brokers = config.StringList{"127.0.0.1:9092"}
 			fs.Var(&cfg.Brokers, "kafka.brokers", "comma-separated Kafka bootstrap brokers")

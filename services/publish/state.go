@@ -114,6 +114,7 @@ type tenantState struct {
 	group     *group
 	// groupDirty: group changed since it was last written (Finish).
 	groupDirty bool
+	last       *lastPerson
 	held       map[string]*event
 	batches    map[string]*internalv1.HeldBatch
 	orgs       map[int64]string
@@ -190,8 +191,12 @@ func (t *tenantState) ids(prefix []byte) []string {
 // person reads a person (nil when there is none): a fresh copy the caller
 // may change.
 func (t *tenantState) person(pid string) *person {
+	if c := t.last; c != nil && c.pid == pid {
+		return c.p.clone()
+	}
 	v, ok := t.get(stateKey(t.code, keyPerson, pid))
 	if !ok {
+		t.last = &lastPerson{pid: pid}
 		return nil
 	}
 	p := &person{}
@@ -199,7 +204,18 @@ func (t *tenantState) person(pid string) *person {
 		t.rd.fail(fmt.Errorf("publish: person %s of %s: %w", pid, t.code, err))
 		return nil
 	}
-	return p
+	t.last = &lastPerson{pid: pid, p: p}
+	return p.clone()
+}
+
+// lastPerson is the person a tenant last read or wrote, as the state holds
+// it (p nil: none). A person group reads its person when it opens, again
+// before it closes, and again before writing it: this decodes it once.
+// Every person write goes through writePerson, which keeps it current; an
+// aborted transaction rebuilds the tenant and so drops it.
+type lastPerson struct {
+	pid string
+	p   *person
 }
 
 // counts reads the tenant's running counts.
@@ -247,6 +263,7 @@ func (w *work) writePerson(pid string, old, p *person) {
 	} else {
 		w.tx.SetState(stateKey(t.code, keyPerson, pid), mustJSON(p))
 	}
+	t.last = &lastPerson{pid: pid, p: p.clone()}
 	w.indexPerson(pid, old, p)
 }
 

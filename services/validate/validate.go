@@ -182,6 +182,7 @@ func Spec() service.Spec {
 	return service.Spec{
 		Name:            Name,
 		DefaultHTTPAddr: ":8080",
+		MemoryLimit:     service.DefaultMemoryLimit,
 		RegisterFlags:   cfg.RegisterFlags,
 		Build: func(ctx context.Context, env service.Env) (service.Built, error) {
 			if err := cfg.fromFlags(); err != nil {
