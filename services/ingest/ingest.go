@@ -194,9 +194,10 @@ type Service struct {
 	holds          *holds
 	watcher        *watcher
 	scans          uint64
-	pendingArchive map[string]pending // drop path -> handled file awaiting archiving
-	ignored        map[string]uint64  // ignored entries already reported -> last scan that met them
-	nextSweep      time.Time          // when the archive retention sweep is next due
+	pendingArchive map[string]pending     // drop path -> handled file awaiting archiving
+	ignored        map[string]uint64      // ignored entries already reported -> last scan that met them
+	nextSweep      time.Time              // when the archive retention sweep is next due
+	quiet          map[string]quietFolder // empty tenant folders, as last read (stillEmpty)
 }
 
 // New validates cfg and builds the service; it does no I/O (Run connects).
@@ -221,7 +222,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		m.initTenant(code)
 	}
 	return &Service{cfg: c, log: log, metrics: m, ledger: newLedger(), holds: newHolds(), watcher: newWatcher(c.Settle, c.IncompleteAfter),
-		pendingArchive: map[string]pending{}, ignored: map[string]uint64{}}, nil
+		pendingArchive: map[string]pending{}, ignored: map[string]uint64{}, quiet: map[string]quietFolder{}}, nil
 }
 
 // Ready reports nil once the ledger is restored and the schemas registered.

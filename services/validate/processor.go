@@ -107,6 +107,9 @@ type openFile struct {
 	judge     *rules.File
 	known     *fileKnown
 	next      int // the next record's sequence number
+	// olderKeys: some of its records are buffered under the unpadded keys
+	// of an older validate (dropBuffered then lists what to delete).
+	olderKeys bool
 	// reset: a full file whose omissions are corrections replaces what
 	// the tenant knows, so it is judged against itself alone and, once
 	// accepted, forgets everything before it.
@@ -440,35 +443,85 @@ func (p *Processor) open(ctx context.Context, ts *tenantState, rec internalv1.En
 		}
 	}
 	p.judge(ts, of)
-	for seq := 0; ; seq++ {
-		r, _, ok, err := p.bufferedRecord(ctx, ts.tx, rec.Lineage.Tenant, rec.File.Sha256, seq)
-		if err != nil {
-			return nil, fmt.Errorf("validate: restoring buffered record %d of %s: %w", seq, rec.File.Name, err)
-		}
-		if !ok {
-			of.next = seq
-			break
-		}
+	n, err := p.eachBuffered(ctx, ts.tx, rec.Lineage.Tenant, rec.File.Sha256, of, -1, func(_ int, r internalv1.EntityRecord, _ []kgo.RecordHeader) error {
 		of.known.add(r)
 		of.judge.Add(r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("validate: restoring the buffered records of %s: %w", rec.File.Name, err)
 	}
+	of.next = n
 	return of, nil
 }
 
-// bufferedRecord reads an open file's record seq back from the state
-// (sequence numbers run from 0 without gaps), with its headers.
-func (p *Processor) bufferedRecord(ctx context.Context, tx *stage.Tx, tenant, sha string, seq int) (internalv1.EntityRecord, []kgo.RecordHeader, bool, error) {
-	b, ok, err := tx.Get([]byte(bufKey(tenant, sha, seq)))
-	if err != nil || !ok {
-		return internalv1.EntityRecord{}, nil, false, err
+// eachBuffered calls fn with an open file's buffered records and their
+// headers in sequence order (0, 1, ...), want of them (-1: as many as
+// there are), and returns how many it read. Sequence numbers are
+// fixed-width, so one pass over the state reads them in order; keys
+// written before they were (by an older validate) are read one at a time.
+func (p *Processor) eachBuffered(ctx context.Context, tx *stage.Tx, tenant, sha string, of *openFile, want int,
+	fn func(seq int, rec internalv1.EntityRecord, hdrs []kgo.RecordHeader) error) (int, error) {
+	prefix := bufPrefix(tenant, sha)
+	next := 0
+	deliver := func(b []byte) error {
+		v, hdrs := decodeStored(b)
+		r, ok, err := p.decode(ctx, v)
+		if err == nil && !ok {
+			err = errors.New("not an entity record")
+		}
+		if err != nil {
+			return fmt.Errorf("record %d: %w", next, err)
+		}
+		if err := fn(next, r, hdrs); err != nil {
+			return err
+		}
+		next++
+		return nil
 	}
-	v, hdrs := decodeStored(b)
-	r, ok, err := p.decode(ctx, v)
-	if err == nil && !ok {
-		err = errors.New("not an entity record")
+	err := tx.Scan([]byte(prefix), func(k, v []byte) error {
+		if want >= 0 && next == want {
+			return errEnough
+		}
+		if seq := string(k[len(prefix):]); seq != seqKey(next) {
+			return errOlderKeys
+		}
+		// Cloned: the decoded record's strings may point into the value,
+		// which the scan reuses.
+		return deliver(bytes.Clone(v))
+	})
+	switch {
+	case errors.Is(err, errOlderKeys):
+		of.olderKeys = true
+		for want < 0 || next < want {
+			b, ok, err := tx.Get([]byte(prefix + strconv.Itoa(next)))
+			if err == nil && !ok {
+				b, ok, err = tx.Get([]byte(prefix + seqKey(next)))
+			}
+			if err != nil {
+				return next, err
+			}
+			if !ok {
+				break
+			}
+			if err := deliver(b); err != nil {
+				return next, err
+			}
+		}
+	case errors.Is(err, errEnough):
+	case err != nil:
+		return next, err
 	}
-	return r, hdrs, err == nil, err
+	if want >= 0 && next != want {
+		return next, fmt.Errorf("%d buffered records in the state, want %d", next, want)
+	}
+	return next, nil
 }
+
+var (
+	errOlderKeys = errors.New("buffered records under keys an older validate wrote")
+	errEnough    = errors.New("enough buffered records")
+)
 
 // add buffers an ENTITY or CORRECTION record: record rules run now, the
 // verdict waits for FILE_END.
@@ -557,15 +610,9 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 			return err
 		}
 	}
-	// The records come back from the store one at a time, in file order.
-	for i, d := range res.Decisions {
-		r, hdrs, ok, err := p.bufferedRecord(ctx, out.tx, tenant, sha, i)
-		if err == nil && !ok {
-			err = errors.New("missing from the state")
-		}
-		if err != nil {
-			return fmt.Errorf("validate: record %d of %s: %w", i, rec.File.Name, err)
-		}
+	// The records come back from the store in file order, in one pass.
+	_, err = p.eachBuffered(ctx, out.tx, tenant, sha, of, len(res.Decisions), func(i int, r internalv1.EntityRecord, hdrs []kgo.RecordHeader) error {
+		d := res.Decisions[i]
 		d.Record = &r
 		o := out
 		o.hdrs = hdrs
@@ -604,6 +651,10 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 				p.metrics.warned(tenant, v.Rule)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("validate: the buffered records of %s: %w", rec.File.Name, err)
 	}
 
 	counts := internalv1.StageCounts{
@@ -769,7 +820,7 @@ func keysUnder(tx *stage.Tx, prefix string) ([][]byte, error) {
 // in this process, or, for a file restored and not touched since, whatever
 // the state holds.
 func (p *Processor) dropBuffered(tx *stage.Tx, tenant, sha string, of *openFile) error {
-	if of.judge != nil {
+	if of.judge != nil && !of.olderKeys {
 		for seq := range of.next {
 			tx.SetState([]byte(bufKey(tenant, sha, seq)), nil)
 		}
@@ -818,7 +869,7 @@ func (p *Processor) emitQuarantine(out outRec, q internalv1.QuarantineRecord) er
 // Changelog keys:
 //
 //	file/<tenant>/<sha256>                 an open file: its FILE_START as received
-//	buf/<tenant>/<sha256>/<seq>            the open file's seq-th ENTITY or CORRECTION, as received
+//	buf/<tenant>/<sha256>/<seq>            the open file's seq-th ENTITY or CORRECTION, as received (seq: 10 digits)
 //	person/<tenant>/<vpd>/<person id>      a known person → employee number
 //	position/<tenant>/<vpd>/<position id>  a known position (likewise organisation/, location/)
 //
@@ -827,7 +878,19 @@ func (p *Processor) emitQuarantine(out outRec, q internalv1.QuarantineRecord) er
 // beside the known entities.
 func fileKey(tenant, sha string) string { return "file/" + tenant + "/" + sha }
 
-func bufKey(tenant, sha string, seq int) string { return bufPrefix(tenant, sha) + strconv.Itoa(seq) }
+func bufKey(tenant, sha string, seq int) string { return bufPrefix(tenant, sha) + seqKey(seq) }
+
+// seqKey is a buffered record's sequence number, fixed-width so that keys
+// sort in file order (validate before issue 14 wrote it unpadded).
+func seqKey(seq int) string {
+	n := strconv.Itoa(seq)
+	if len(n) >= seqWidth {
+		return n
+	}
+	return strings.Repeat("0", seqWidth-len(n)) + n
+}
+
+const seqWidth = 10
 
 func bufPrefix(tenant, sha string) string { return "buf/" + tenant + "/" + sha + "/" }
 

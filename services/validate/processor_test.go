@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -192,6 +193,28 @@ func TestRestore(t *testing.T) {
 			}
 		}
 	}
+	// A changelog written by an older validate, whose buffered records'
+	// sequence numbers were unpadded, restores the same, with the records
+	// buffered after the restore under the new keys beside them; the file's
+	// end deletes both.
+	cut := fullEnd / 2
+	first, state := runValidate(h.newValidate(), inputs[:cut])
+	rest, restState := runValidate(h.restoredValidate(unpaddedBufKeys(t, state)), inputs[cut:])
+	got := append(first, rest...)
+	if len(got) != len(wantOut) {
+		t.Fatalf("older keys: %d outputs, want %d", len(got), len(wantOut))
+	}
+	for i := range got {
+		if !h.same(got[i], wantOut[i]) {
+			t.Fatalf("older keys: output %d differs from an uninterrupted run", i)
+		}
+	}
+	for _, r := range compact(append(unpaddedBufKeys(t, state), restState...)) {
+		if strings.HasPrefix(string(r.Key), "buf/") {
+			t.Fatalf("older keys: %s is still buffered after every file ended", r.Key)
+		}
+	}
+
 	// Released drops what is held in memory of the partition's tenants.
 	p := h.newValidate()
 	firstEnd := slices.IndexFunc(inputs, func(r *kgo.Record) bool {
@@ -209,6 +232,31 @@ func TestRestore(t *testing.T) {
 	if n, m := p.KnownCounts("RXX"); n != 0 || m != 0 {
 		t.Fatalf("Released(0) kept %d persons %d positions", n, m)
 	}
+}
+
+// unpadded rewrites changelog records' buffered-record keys as validate
+// wrote them before sequence numbers were fixed-width.
+func unpaddedBufKeys(t *testing.T, recs []*kgo.Record) []*kgo.Record {
+	t.Helper()
+	out := make([]*kgo.Record, len(recs))
+	n := 0
+	for i, r := range recs {
+		c := *r
+		if k := string(r.Key); strings.HasPrefix(k, "buf/") {
+			j := strings.LastIndexByte(k, '/')
+			seq, err := strconv.Atoi(k[j+1:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Key = []byte(k[:j+1] + strconv.Itoa(seq))
+			n++
+		}
+		out[i] = &c
+	}
+	if n == 0 {
+		t.Fatal("no buffered records in the changelog")
+	}
+	return out
 }
 
 // same reports whether two outputs are the same record: equal bytes, or for
