@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -34,6 +35,9 @@ type Common struct {
 	// only for a service with its own API (Spec.DefaultMetricsAddr).
 	MetricsAddr string
 	Log         logx.Config
+	// Profiles serves Go's runtime profiles (net/http/pprof) beside
+	// /metrics: off by default, since they show the process's internals.
+	Profiles bool
 }
 
 // RegisterFlags adds the common flags.
@@ -41,6 +45,11 @@ func (c *Common) RegisterFlags(fs *flag.FlagSet, defaultHTTPAddr string) {
 	fs.StringVar(&c.HTTPAddr, "http.addr", defaultHTTPAddr, "listen address for /metrics, /healthz, /readyz and the service's own API")
 	fs.StringVar(&c.Log.Level, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.Log.Format, "log.format", "json", "log format: json or console")
+	c.registerProfilesFlag(fs)
+}
+
+func (c *Common) registerProfilesFlag(fs *flag.FlagSet) {
+	fs.BoolVar(&c.Profiles, "debug.pprof", false, "serve Go's runtime profiles at /debug/pprof/ on the port of /metrics (heap, CPU, goroutines: keep that port off the networks callers reach)")
 }
 
 // registerAPIFlags replaces the common http.addr with the pair a service
@@ -50,6 +59,7 @@ func (c *Common) registerAPIFlags(fs *flag.FlagSet, defaultHTTPAddr, defaultMetr
 	fs.StringVar(&c.MetricsAddr, "metrics.addr", defaultMetricsAddr, "listen address for /metrics, /healthz and /readyz; keep it off the network callers reach")
 	fs.StringVar(&c.Log.Level, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.Log.Format, "log.format", "json", "log format: json or console")
+	c.registerProfilesFlag(fs)
 }
 
 // Env is what a service's parts are built with.
@@ -174,7 +184,14 @@ func Run(ctx context.Context, spec Spec, args []string) error {
 	if built.WrapListener != nil {
 		wrap = append(wrap, built.WrapListener)
 	}
+	var profiles func(http.Handler) http.Handler
+	if common.Profiles {
+		profiles = withProfiles
+	}
 	handler := obs.Handler(apiReg, ready, built.Handler)
+	if common.MetricsAddr == "" && profiles != nil {
+		handler = profiles(handler)
+	}
 	if built.Middleware != nil {
 		handler = built.Middleware(handler)
 	}
@@ -185,7 +202,11 @@ func Run(ctx context.Context, spec Spec, args []string) error {
 	parts := []lifecycle.Part{lifecycle.Named("http", lifecycle.Func(srv.Run))}
 	fields := []zap.Field{zap.String("http", srv.Addr())}
 	if common.MetricsAddr != "" {
-		msrv, err := obs.Listen(common.MetricsAddr, obs.Handler(reg, ready, nil))
+		mhandler := obs.Handler(reg, ready, nil)
+		if profiles != nil {
+			mhandler = profiles(mhandler)
+		}
+		msrv, err := obs.Listen(common.MetricsAddr, mhandler)
 		if err != nil {
 			return fmt.Errorf("listening on %s: %w", common.MetricsAddr, err)
 		}
@@ -197,4 +218,17 @@ func Run(ctx context.Context, spec Spec, args []string) error {
 	err = lifecycle.Run(ctx, log, parts...)
 	log.Info("service stopped")
 	return err
+}
+
+// withProfiles serves net/http/pprof's handlers under /debug/pprof/ and
+// everything else from next.
+func withProfiles(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", next)
+	return mux
 }

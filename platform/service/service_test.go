@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"net"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/esrflow/esrflow/platform/lifecycle"
 	"github.com/esrflow/esrflow/platform/service"
@@ -58,4 +61,80 @@ func TestMemoryLimitIsTheSpecsUnlessGOMEMLIMITIsSet(t *testing.T) {
 	if got, ok := service.MemoryLimit(service.Spec{Name: "api"}, ""); ok {
 		t.Errorf("a spec without a limit set one: %d", got)
 	}
+}
+
+// freeAddr is a loopback address no one listens on (just now).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// statusOf GETs url until the service answers, and returns the status.
+func statusOf(t *testing.T, url string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestProfilesAreServedOnlyWhenAskedAndOnlyBesideMetrics: -debug.pprof
+// serves /debug/pprof/ on the port of /metrics, never on an api's own port,
+// and nothing is served without it.
+func TestProfilesAreServedOnlyWhenAskedAndOnlyBesideMetrics(t *testing.T) {
+	waiting := func(ctx context.Context, _ service.Env) (service.Built, error) {
+		return service.Built{Parts: []lifecycle.Part{lifecycle.Named("wait", lifecycle.Func(func(ctx context.Context) error {
+			<-ctx.Done()
+			return nil
+		}))}}, nil
+	}
+	run := func(t *testing.T, spec service.Spec, args ...string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- service.Run(ctx, spec, append([]string{"-log.level", "error"}, args...)) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	heap := func(addr string) string { return "http://" + addr + "/debug/pprof/heap" }
+
+	t.Run("one port", func(t *testing.T) {
+		on, off := freeAddr(t), freeAddr(t)
+		spec := service.Spec{Name: "demo", Build: waiting}
+		run(t, spec, "-http.addr", on, "-debug.pprof")
+		run(t, spec, "-http.addr", off)
+		if got := statusOf(t, heap(on)); got != http.StatusOK {
+			t.Errorf("-debug.pprof: heap profile %d, want 200", got)
+		}
+		if got := statusOf(t, heap(off)); got != http.StatusNotFound {
+			t.Errorf("without -debug.pprof: heap profile %d, want 404", got)
+		}
+	})
+	t.Run("an api's ports", func(t *testing.T) {
+		apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
+		spec := service.Spec{Name: "demo", DefaultMetricsAddr: "127.0.0.1:0", Build: waiting}
+		run(t, spec, "-http.addr", apiAddr, "-metrics.addr", metricsAddr, "-debug.pprof")
+		if got := statusOf(t, heap(metricsAddr)); got != http.StatusOK {
+			t.Errorf("metrics port: heap profile %d, want 200", got)
+		}
+		if got := statusOf(t, heap(apiAddr)); got != http.StatusNotFound {
+			t.Errorf("api port: heap profile %d, want 404: profiles must not reach the api's callers", got)
+		}
+	})
 }
