@@ -56,7 +56,14 @@ type NationalConfig struct {
 	// DataDir is the run's folder (generated files, broker, state stores,
 	// the services' logs); it must not exist or be empty.
 	DataDir string
-	Log     *zap.Logger
+	// Profiles, when set, is a folder for each service's heap profile at
+	// its highest RSS over the load and latency phases, and its CPU
+	// profile over the first ProfileCPU (0: none) of the throughput phase,
+	// or of the latency phase when ProfilePhase is "latency".
+	Profiles     string
+	ProfileCPU   time.Duration
+	ProfilePhase string
+	Log          *zap.Logger
 }
 
 // ServiceFigures are one separately run service's figures.
@@ -95,6 +102,7 @@ type NationalResult struct {
 	LatencyRows                       int // mean rows of a latency file
 	LatencyP50, LatencyP99            time.Duration
 	LatencySamples                    int
+	LatencyHops                       []HopLatency
 	RawRecords                        int // esr.raw.v1 records of the throughput phase
 	BareTook                          time.Duration
 	BareRowsPerSec, PipelineToCeiling float64
@@ -172,6 +180,9 @@ func RunNational(ctx context.Context, cfg NationalConfig) (NationalResult, error
 		if stateful[name] {
 			args = append(args, "--state.dir", filepath.Join(cfg.DataDir, "state", name))
 		}
+		if cfg.Profiles != "" {
+			args = append(args, "--debug.pprof")
+		}
 		if name == "publish" {
 			// The files are dated from 2024: today's clock would confirm
 			// every held leaver at once; the files' run dates do instead.
@@ -189,6 +200,12 @@ func RunNational(ctx context.Context, cfg NationalConfig) (NationalResult, error
 		}
 	}
 	follow := newReportWaiter(ctx, st)
+	var prof *profiling
+	if cfg.Profiles != "" {
+		if prof, err = startProfiles(ctx, cfg, procs); err != nil {
+			return res, err
+		}
+	}
 
 	// Throughput: every trust's full file, then each day's change files,
 	// all at once.
@@ -198,6 +215,9 @@ func RunNational(ctx context.Context, cfg NationalConfig) (NationalResult, error
 		return res, err
 	}
 	start, harness0 := time.Now(), ProcessCPU()
+	if cfg.ProfilePhase != "latency" {
+		prof.cpu(cfg.ProfileCPU)
+	}
 	for _, f := range bulk {
 		if err := dropFrom(genDir, st.DropDir(), f); err != nil {
 			return res, err
@@ -228,7 +248,16 @@ func RunNational(ctx context.Context, cfg NationalConfig) (NationalResult, error
 	// Latency: one large trust's change files, one at a time, with the
 	// national state held; drop to report (publish commits a file's events
 	// and its report in one transaction).
+	hops, err := newHopTimer(ctx, st.Seeds())
+	if err != nil {
+		return res, err
+	}
+	defer hops.close()
 	var lat []time.Duration
+	var spans [][]time.Duration
+	if cfg.ProfilePhase == "latency" {
+		prof.cpu(cfg.ProfileCPU)
+	}
 	for i, f := range latency.Files[1+cfg.Days:] {
 		t := time.Now()
 		if err := dropFrom(genDir, st.DropDir(), f); err != nil {
@@ -237,9 +266,16 @@ func RunNational(ctx context.Context, cfg NationalConfig) (NationalResult, error
 		if err := follow.wait(ctx, len(bulk)+i+1, 10*time.Minute); err != nil {
 			return res, err
 		}
-		lat = append(lat, time.Since(t))
+		reported := time.Now()
+		lat = append(lat, reported.Sub(t))
 		res.LatencyRows += f.Rows
+		writes, err := hops.lastWrites(ctx)
+		if err != nil {
+			return res, err
+		}
+		spans = append(spans, hopSpans(t, reported, writes))
 	}
+	res.LatencyHops = hopLatencies(spans)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	res.LatencySamples = len(lat)
 	res.LatencyRows /= len(lat)
@@ -255,6 +291,10 @@ func RunNational(ctx context.Context, cfg NationalConfig) (NationalResult, error
 		for _, n := range r.EventsEmitted {
 			res.Events += int(n)
 		}
+	}
+
+	if err := prof.stop(); err != nil {
+		return res, err
 	}
 
 	// Restart: each service SIGKILLed with its state held, started again on

@@ -84,7 +84,8 @@ func TestNationalBenchmarkSmoke(t *testing.T) {
 		t.Fatalf("building the services: %v\n%s", err, out)
 	}
 	cfg := NationalConfig{Fraction: 0.0005, Trusts: 3, Days: 1, LatencyStaff: 300, LatencyFiles: 2, Seed: 1,
-		Partitions: 3, Idle: 500 * time.Millisecond, BinDir: bin, DataDir: filepath.Join(t.TempDir(), "run")}
+		Partitions: 3, Idle: 500 * time.Millisecond, BinDir: bin, DataDir: filepath.Join(t.TempDir(), "run"),
+		Profiles: filepath.Join(t.TempDir(), "profiles"), ProfileCPU: time.Second}
 	res, err := RunNational(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -106,10 +107,31 @@ func TestNationalBenchmarkSmoke(t *testing.T) {
 	if res.HarnessPeakRSS == 0 || res.BareTook <= 0 || res.PipelineToCeiling <= 0 {
 		t.Errorf("totals: %+v", res)
 	}
+	if len(res.LatencyHops) != len(HopNames) {
+		t.Fatalf("hops: %+v", res.LatencyHops)
+	}
+	var hopSum time.Duration
+	for _, h := range res.LatencyHops {
+		if h.P50 < 0 || h.Max <= 0 || h.Max < h.P50 {
+			t.Errorf("hop %+v: every hop takes some time, its max at least its median", h)
+		}
+		hopSum += h.Max
+	}
+	if hopSum < res.LatencyP50 {
+		t.Errorf("the hops' maxima add to %s, less than the median drop → events %s: they do not split it", hopSum, res.LatencyP50)
+	}
+	for _, name := range SeparateServices {
+		for _, kind := range []string{"heap", "cpu"} {
+			f := filepath.Join(cfg.Profiles, name+"."+kind+".pb.gz")
+			if b, err := os.ReadFile(f); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+				t.Errorf("%s: want a gzipped profile (err %v)", f, err)
+			}
+		}
+	}
 	var out bytes.Buffer
 	res.Print(&out, cfg)
 	for _, want := range []string{"fraction: 0.0005", "3 trusts", "| normalise |", "| validate |", "| publish |",
-		"benchmark process", "CPU at rest", "rows/s", "p50", "p99", "bare 4-hop ceiling", "pipeline / ceiling", "Linear extrapolation"} {
+		"benchmark process", "CPU at rest", "rows/s", "p50", "p99", "bare 4-hop ceiling", "pipeline / ceiling", "Linear extrapolation", HopNames[2]} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -42,6 +42,9 @@ func (r NationalResult) Print(w io.Writer, cfg NationalConfig) {
 	fmt.Fprintf(w, "| files not accepted | %d |\n", len(r.Rejected))
 	fmt.Fprintf(w, "| drop → events, national state held | p50 %s, p99 %s (%d change files of RZZ, %d rows each on average) |\n",
 		ms(r.LatencyP50), ms(r.LatencyP99), r.LatencySamples, r.LatencyRows)
+	for _, h := range r.LatencyHops {
+		fmt.Fprintf(w, "| … %s | p50 %s, max %s |\n", h.Name, ms(h.P50), ms(h.Max))
+	}
 	fmt.Fprintf(w, "| bare 4-hop ceiling | %d esr.raw.v1 records (the same rows) in %s = %.0f rows/s |\n", r.RawRecords, ms(r.BareTook), r.BareRowsPerSec)
 	fmt.Fprintf(w, "| pipeline / ceiling | %.2f |\n\n", r.PipelineToCeiling)
 
