@@ -143,6 +143,29 @@ func (w *watcher) markWaitLogged(path string) bool {
 
 func (w *watcher) forget(path string) { delete(w.seen, path) }
 
+// settling is the earliest time at which a file seen in scan, and not yet
+// stable, will have been unchanged for the settle period: the scan loop
+// looks again then instead of a whole interval later, so a file is read
+// one settle period after it is first seen rather than on the scan after.
+// A file settled by now (waiting on its trailer or on an earlier file of
+// its feed) does not count: looking again sooner cannot change its state.
+func (w *watcher) settling(scan uint64, now time.Time) (time.Time, bool) {
+	var first time.Time
+	for _, o := range w.seen {
+		if o.scan != scan || o.renamed {
+			continue
+		}
+		at := o.since.Add(w.settle)
+		if !at.After(now) {
+			continue
+		}
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first, !first.IsZero()
+}
+
 // prune drops paths not seen in scan.
 func (w *watcher) prune(scan uint64) {
 	for p, o := range w.seen {

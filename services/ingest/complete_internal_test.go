@@ -172,3 +172,45 @@ func TestWatcherReadiness(t *testing.T) {
 		}
 	})
 }
+
+// The scan loop looks again when the earliest file first seen in a scan can
+// have settled: not for a file settled already (waiting on its trailer or
+// an earlier file), renamed into place, or seen in an earlier scan only.
+func TestWatcherSettling(t *testing.T) {
+	const settle, after = 2 * time.Second, time.Hour
+	t0 := time.Date(2024, 4, 1, 3, 0, 0, 0, time.UTC)
+	info := fakeInfo{size: 100, mod: t0.Add(-time.Minute)}
+	w := newWatcher(settle, after)
+	if _, ok := w.settling(1, t0); ok {
+		t.Fatal("nothing seen, yet a time to look again")
+	}
+	a := candidate{path: "/d/RXX/a.csv", info: info}
+	b := candidate{path: "/d/RXX/b.csv", info: info}
+	w.observe(a.path, a.info, 1, t0)
+	w.observe(b.path, b.info, 1, t0.Add(time.Second))
+	if at, ok := w.settling(1, t0.Add(time.Second)); !ok || !at.Equal(t0.Add(settle)) {
+		t.Fatalf("settling = %v %v, want the earlier file's settle, %v", at, ok, t0.Add(settle))
+	}
+	if _, ok := w.settling(2, t0.Add(time.Second)); ok {
+		t.Error("files seen only in scan 1 counted in scan 2")
+	}
+	// At a's settle time a is stable; b settles a second later.
+	w.observe(a.path, a.info, 2, t0.Add(settle))
+	w.observe(b.path, b.info, 2, t0.Add(settle))
+	if at, ok := w.settling(2, t0.Add(settle)); !ok || !at.Equal(t0.Add(time.Second+settle)) {
+		t.Fatalf("settling = %v %v, want b's settle, %v (a is settled)", at, ok, t0.Add(time.Second+settle))
+	}
+	// A file renamed into place, or settled and waiting on its trailer, is
+	// not waited for.
+	w = newWatcher(settle, after)
+	w.sawPart(a.path, 1)
+	w.observe(a.path, a.info, 2, t0)
+	esr := candidate{path: "/d/RXX/GO_412_EXP_GOF_20240401_00000001.DAT", esr: true, info: info}
+	w.observe(esr.path, esr.info, 2, t0.Add(-settle))
+	if _, err := w.readiness(esr, 2, t0, func() (bool, error) { return false, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if at, ok := w.settling(2, t0); ok {
+		t.Errorf("settling = %v: a renamed file and one waiting on its trailer need no early look", at)
+	}
+}

@@ -266,6 +266,11 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			return err
 		}
+		// A file first seen in this scan is looked at again as soon as it
+		// can have settled.
+		if at, ok := s.watcher.settling(s.scans, time.Now()); ok && at.Before(next) {
+			next = at
+		}
 		// Operators' decisions on held files, then whatever held files
 		// can now go (after a restart too: the holds are restored).
 		if err := s.pollIntake(ctx, p); err != nil {
