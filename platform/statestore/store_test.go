@@ -169,28 +169,3 @@ func TestTxnChangesAreEachKeysLastValueLessDeletions(t *testing.T) {
 		t.Fatalf("Changes = %v, want %v", got, want)
 	}
 }
-
-func TestOccupiedProbesPrefixesAsTheTxnSeesThem(t *testing.T) {
-	s := open(t, "")
-	defer s.Close()
-	committed := s.Begin()
-	committed.Set(0, []byte("RAA/n/111/1"), []byte("1"))
-	committed.Set(0, []byte("RCC/n/111/7"), []byte("1"))
-	committed.Set(1, []byte("RBB/n/111/2"), []byte("1")) // another partition
-	if err := committed.Commit(nil); err != nil {
-		t.Fatal(err)
-	}
-	txn := s.Begin()
-	defer txn.Discard()
-	txn.Set(0, []byte("RCC/n/111/7"), nil)          // deleted in the transaction
-	txn.Set(0, []byte("RDD/n/111/4"), []byte("1"))  // written in it
-	txn.Set(0, []byte("REE/n/1112/5"), []byte("1")) // a longer id is not under the prefix
-	prefixes := [][]byte{[]byte("RAA/n/111/"), []byte("RBB/n/111/"), []byte("RCC/n/111/"), []byte("RDD/n/111/"), []byte("REE/n/111/")}
-	got, err := txn.Occupied(0, prefixes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []bool{true, false, false, true, false}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("Occupied = %v, want %v", got, want)
-	}
-}

@@ -1,7 +1,6 @@
 package statestore
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -41,29 +40,6 @@ func (t *Txn) Set(p int32, key, value []byte) {
 	} else {
 		t.err = t.b.Set(k, value, nil)
 	}
-}
-
-// Occupied reports, for each prefix, whether partition p holds a key under
-// it as the transaction sees it, with one iterator for all of them (many
-// short probes, e.g. one per tenant: an iterator each would cost more than
-// the probes; prefixes in ascending order seek forward).
-func (t *Txn) Occupied(p int32, prefixes [][]byte) ([]bool, error) {
-	out := make([]bool, len(prefixes))
-	if len(prefixes) == 0 {
-		return out, nil
-	}
-	it, err := t.b.NewIter(&pebble.IterOptions{LowerBound: partitionPrefix(tagData, p), UpperBound: partitionPrefix(tagData, p+1)})
-	if err != nil {
-		return nil, fmt.Errorf("statestore: %w", err)
-	}
-	for i, prefix := range prefixes {
-		k := dataKey(p, prefix)
-		out[i] = it.SeekGE(k) && bytes.HasPrefix(it.Key(), k)
-	}
-	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("statestore: %w", err)
-	}
-	return out, nil
 }
 
 // Changes calls fn for every key the transaction has set and not deleted

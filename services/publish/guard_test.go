@@ -435,3 +435,61 @@ func linkRecords(recs []*kgo.Record) map[string]string {
 	}
 	return out
 }
+
+// State written before the partition-wide NHS Unique ID index (layout 2)
+// gets that index's keys in the tenant's next transaction, and transfers
+// between the instance's tenants are linked from it.
+func TestLayout2StateGetsThePartitionWideNHSIndex(t *testing.T) {
+	h := newHarness(t, newEnv(t))
+	a := newFile("RXA", "2024-04-01", 1)
+	b := newFile("RXB", "2024-04-01", 1)
+	h.feed(a.start(), a.person(P{ID: 20000001, NHS: "1000001"}), a.asg(A{Person: 20000001, ID: 40000001}), a.end())
+	h.feed(b.start(), b.person(P{ID: 20000900, NHS: "1000900"}), b.asg(A{Person: 20000900, ID: 40000900}), b.end())
+	a2 := newFile("RXA", "2024-04-02", 2)
+	h.feed(a2.start(), a2.person(P{ID: 20000001, NHS: "1000001", Term: "2024-04-07", Reason: "Employee Transfer"}),
+		a2.asg(A{Person: 20000001, ID: 40000001, End: "2024-04-07"}), a2.end())
+	rxa, rxb := holderKey("1000001", "RXA", "20000001"), holderKey("1000900", "RXB", "20000900")
+	has := func(h *harness, key []byte) bool {
+		t.Helper()
+		_, ok, err := h.p.store.Get(0, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !has(h, rxa) || !has(h, rxb) {
+		t.Fatal("people with an NHS Unique ID are not in the partition-wide index")
+	}
+	// The state as layout 2 wrote it: no partition-wide keys.
+	h.transact(func(tx *stage.Tx) error {
+		for _, k := range [][]byte{rxa, rxb} {
+			tx.SetState(k, nil)
+		}
+		for _, c := range []string{"RXA", "RXB"} {
+			tx.SetState(stateKey(c, keyLayout), []byte(layoutTenantIndexes))
+		}
+		return nil
+	})
+	r := h.restored()
+	if r.p.tenants["RXA"].indexed || has(r, rxa) {
+		t.Fatal("layout 2 restored as indexed")
+	}
+	a3 := newFile("RXA", "2024-04-03", 3)
+	r.feed(a3.start(), a3.end())
+	if !has(r, rxa) || has(r, rxb) {
+		t.Fatalf("after RXA's file: RXA's key %v (want it), RXB's %v (want none: RXB has had no transaction)", has(r, rxa), has(r, rxb))
+	}
+	if v, _, _ := r.p.store.Get(0, stateKey("RXA", keyLayout)); string(v) != layoutIndexed {
+		t.Fatalf("RXA's layout %q, want %q", v, layoutIndexed)
+	}
+	// RXB's starter with RXA's NHS Unique ID: linked from the index alone
+	// (this instance holds RXA, so the link index is not asked).
+	b2 := newFile("RXB", "2024-04-03", 2)
+	ev := r.events(r.feed(b2.start(), b2.person(P{ID: 21000001, NHS: "1000001"}), b2.asg(A{Person: 21000001, ID: 41000001, Start: "2024-04-08"}), b2.end()))
+	if len(ev) != 1 || ev[0].TransferFrom != "RXA" {
+		t.Fatalf("RXB's starter = %v, want one transferring from RXA", ev)
+	}
+	if !has(r, rxb) || !has(r, holderKey("1000001", "RXB", "21000001")) {
+		t.Fatal("RXB's people are not in the partition-wide index after its file")
+	}
+}

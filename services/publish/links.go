@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -109,36 +110,31 @@ func (p *processor) linkedTenant(code, nhs string, match func(linkFacts) bool) s
 
 // localHolders are the tenants this instance holds, other than code and
 // with their indexes written, that have a person with the NHS Unique ID:
-// one probe per tenant, one state iterator per partition (not one per
-// tenant: nationally an instance holds dozens of tenants, and every
-// starter asks).
+// one seek into the partition-wide index per partition held (nationally
+// an instance holds dozens of tenants, and every starter asks).
 func (p *processor) localHolders(code, nhs string) []*tenantState {
-	byPartition := map[int32][]*tenantState{}
-	for c, t := range p.tenants {
-		if c != code && t.indexed {
-			byPartition[t.partition] = append(byPartition[t.partition], t)
-		}
+	if p.rd.tx == nil {
+		p.rd.fail(fmt.Errorf("publish: state read outside a transaction"))
+		return nil
 	}
+	partitions := map[int32]bool{}
+	for _, t := range p.tenants {
+		partitions[t.partition] = true
+	}
+	prefix := holdersOf(nhs)
 	var out []*tenantState
-	for part, ts := range byPartition {
-		slices.SortFunc(ts, func(a, b *tenantState) int { return strings.Compare(a.code, b.code) })
-		prefixes := make([][]byte, len(ts))
-		for i, t := range ts {
-			prefixes[i] = prefixKey(t.code, keyNHS, nhs)
-		}
-		if p.rd.tx == nil {
-			p.rd.fail(fmt.Errorf("publish: state read outside a transaction"))
+	for _, part := range slices.Sorted(maps.Keys(partitions)) {
+		err := p.rd.tx.ScanIn(part, prefix, func(k, _ []byte) error {
+			c, _, _ := strings.Cut(string(k[len(prefix):]), "/")
+			if t := p.tenants[c]; t != nil && c != code && t.indexed && t.partition == part &&
+				(len(out) == 0 || out[len(out)-1] != t) {
+				out = append(out, t)
+			}
 			return nil
-		}
-		held, err := p.rd.tx.OccupiedIn(part, prefixes)
+		})
 		if err != nil {
 			p.rd.fail(err)
 			return nil
-		}
-		for i, ok := range held {
-			if ok {
-				out = append(out, ts[i])
-			}
 		}
 	}
 	return out

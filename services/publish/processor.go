@@ -237,6 +237,9 @@ func (p *processor) Restored(partition int32) error {
 	defer p.mu.Unlock()
 	p.releaseLocked(partition)
 	for _, code := range codes {
+		if !isTenantCode(code) {
+			continue // the partition-wide index
+		}
 		t := newTenantState(code, partition, &p.rd)
 		if err := t.load(p.store); err != nil {
 			return fmt.Errorf("publish: state of %s: %w", code, err)

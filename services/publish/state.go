@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/esrflow/esrflow/platform/kafka/stage"
 	"github.com/esrflow/esrflow/platform/logx"
@@ -25,16 +26,18 @@ import (
 //	<TENANT>/o/<id>     an organisation name
 //	<TENANT>/l/<id>     a location description
 //
-// and the indexes over people, kept in step with them (layout 2):
+// and the indexes over people, kept in step with them (layout 3):
 //
 //	<TENANT>/n/<nhs>/<pid>      a person with the NHS Unique ID
+//	~n/<nhs>/<TENANT>/<pid>     the same, across the partition's tenants (3)
 //	<TENANT>/m/<digest>/<pid>   a person with the NI number + date of birth digest
 //	<TENANT>/a/<asg>            the person holding an assignment id
 //	<TENANT>/q/<pos>/<asg>      an assignment naming a position
 //	<TENANT>/c                  counts kept as people change ({"employed": n})
-//	<TENANT>/v                  the layout, "2" once the indexes exist
+//	<TENANT>/v                  the layout, "3" once the indexes exist
 //
-// Tenant codes are ODS codes (no "/"), so the first "/" ends the tenant.
+// Tenant codes are ODS codes (letters and digits, no "/"), so the first
+// "/" ends the tenant, and "~n" (after every code) is no tenant.
 // Index keys hold "1": a present key, never an empty value a reader could
 // take for a tombstone.
 const (
@@ -51,10 +54,30 @@ const (
 	keyHolder       = "q"
 	keyCounts       = "c"
 	keyLayout       = "v"
+	// holdersPrefix starts the partition-wide NHS Unique ID index: which
+	// of the partition's tenants hold a person with an NHS Unique ID is
+	// one seek, not one per tenant (transfer links ask for every
+	// starter and leaver).
+	holdersPrefix = "~n"
 )
 
-// layoutIndexed is the value of <TENANT>/v once the index keys exist.
-const layoutIndexed = "2"
+// layoutIndexed is the value of <TENANT>/v once the index keys exist;
+// layoutTenantIndexes the value when only the tenant's own indexes did
+// (layout 2, before the partition-wide NHS Unique ID index).
+const (
+	layoutIndexed       = "3"
+	layoutTenantIndexes = "2"
+)
+
+// holderKey is the partition-wide index key of person pid of tenant with
+// NHS Unique ID nhs; holdersOf the prefix of the keys for nhs.
+func holderKey(nhs, tenant, pid string) []byte { return stateKey(holdersPrefix, nhs, tenant, pid) }
+
+func holdersOf(nhs string) []byte { return prefixKey(holdersPrefix, nhs) }
+
+// isTenantCode tells a tenant's first key segment from the partition-wide
+// index's.
+func isTenantCode(s string) bool { return s != "" && s[0] != '~' }
 
 var present = []byte("1")
 
@@ -291,9 +314,15 @@ func (w *work) indexPerson(pid string, old, p *person) {
 		}
 		if ix.before != "" {
 			set(stateKey(t.code, ix.kind, ix.before, pid), false)
+			if ix.kind == keyNHS {
+				set(holderKey(ix.before, t.code, pid), false)
+			}
 		}
 		if ix.after != "" {
 			set(stateKey(t.code, ix.kind, ix.after, pid), true)
+			if ix.kind == keyNHS {
+				set(holderKey(ix.after, t.code, pid), true)
+			}
 		}
 	}
 	for id, a := range oldAsg {
@@ -331,14 +360,31 @@ func b2i(b bool) int64 {
 }
 
 // ensureIndexed gives a tenant restored from a changelog written before
-// the index keys (layout 1) its indexes and counts, once, in the current
-// transaction; a new tenant just gets its layout mark.
+// the index keys (layout 1) its indexes and counts, and one written before
+// the partition-wide NHS Unique ID index (layout 2) its keys there, once,
+// in the current transaction; a new tenant just gets its layout mark.
 func (w *work) ensureIndexed() {
 	t := w.t
 	if t.indexed {
 		return
 	}
-	if v, ok := t.get(stateKey(t.code, keyLayout)); ok && string(v) == layoutIndexed {
+	v, _ := t.get(stateKey(t.code, keyLayout))
+	switch string(v) {
+	case layoutIndexed:
+		t.indexed = true
+		return
+	case layoutTenantIndexes:
+		var keys [][]byte // collected first: the transaction is written to afterwards
+		t.scan(prefixKey(t.code, keyNHS), func(nhsPid string, _ []byte) error {
+			if nhs, pid, ok := strings.Cut(nhsPid, "/"); ok {
+				keys = append(keys, holderKey(nhs, t.code, pid))
+			}
+			return nil
+		})
+		for _, k := range keys {
+			w.tx.SetState(k, present)
+		}
+		w.tx.SetState(stateKey(t.code, keyLayout), []byte(layoutIndexed))
 		t.indexed = true
 		return
 	}

@@ -172,15 +172,6 @@ func (t *Tx) ScanIn(partition int32, prefix []byte, fn func(key, value []byte) e
 	return t.txn.Scan(partition, prefix, fn)
 }
 
-// OccupiedIn reports, for each prefix, whether a partition this instance
-// owns holds a key under it (statestore.Txn.Occupied).
-func (t *Tx) OccupiedIn(partition int32, prefixes [][]byte) ([]bool, error) {
-	if t.txn == nil {
-		return make([]bool, len(prefixes)), nil
-	}
-	return t.txn.Occupied(partition, prefixes)
-}
-
 // Records are the output records queued so far (none in the runner, which
 // sends them as they are produced).
 func (t *Tx) Records() []*kgo.Record { return t.out }
