@@ -438,18 +438,27 @@ func (r *Runner) processFetches(ctx context.Context, fetches kgo.Fetches, produc
 		if err != nil || len(fp.Records) == 0 {
 			return
 		}
+		var chunks <-chan preparedChunk
 		var prepared []any
 		if r.preparer != nil {
-			if prepared, err = r.prepare(ctx, fp.Records); err != nil {
-				return
-			}
+			var stop func()
+			chunks, stop = r.prepareAhead(ctx, fp.Records)
+			defer stop()
 		}
 		for i, rec := range fp.Records {
 			tx := &Tx{partition: fp.Partition, txn: r.txn, send: r.send, changed: r.changed}
-			if prepared != nil {
-				// Handed over: the batch's decoded records are not all
-				// held until its last one is processed.
-				tx.prepared, prepared[i] = prepared[i], nil
+			if chunks != nil {
+				if i%PrepareChunk == 0 {
+					c := <-chunks
+					if err = c.err; err != nil {
+						return
+					}
+					prepared = c.values
+				}
+				// Handed over: decoded records are not held until the
+				// chunk's last one is processed.
+				j := i % PrepareChunk
+				tx.prepared, prepared[j] = prepared[j], nil
 			}
 			if perr := r.proc.Process(ctx, rec, tx); perr != nil {
 				err = fmt.Errorf("partition %d offset %d: %w", rec.Partition, rec.Offset, perr)
@@ -482,6 +491,46 @@ func (r *Runner) finish(ctx context.Context, p int32, produce func(*Tx) error) e
 		return fmt.Errorf("partition %d: finish: %w", p, err)
 	}
 	return produce(tx)
+}
+
+// PrepareChunk is how many of a partition's records in a poll the runner
+// prepares at once. The next chunk is prepared while Process takes this
+// one, so decoding (on every core) overlaps the processing (on one), and
+// the decoded records held at once are at most about two chunks' worth,
+// not a whole poll's: a poll of a full file's rows decoded at once was the
+// largest part of validate's heap at national scale.
+const PrepareChunk = 1000
+
+// preparedChunk is one chunk's Prepare results, or the first error.
+type preparedChunk struct {
+	values []any
+	err    error
+}
+
+// prepareAhead prepares recs a chunk at a time, one chunk ahead of the
+// reader, in order. stop ends it early (after an error in Process).
+func (r *Runner) prepareAhead(ctx context.Context, recs []*kgo.Record) (chunks <-chan preparedChunk, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	out := make(chan preparedChunk)
+	go func() {
+		defer close(out)
+		for start := 0; start < len(recs); start += PrepareChunk {
+			values, err := r.prepare(ctx, recs[start:min(start+PrepareChunk, len(recs))])
+			select {
+			case out <- preparedChunk{values: values, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return out, func() {
+		cancel()
+		for range out { // let the goroutine end before the records go
+		}
+	}
 }
 
 // prepare runs Preparer.Prepare over recs on every core, keeping each

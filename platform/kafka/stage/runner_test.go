@@ -115,9 +115,15 @@ func readOutput(t *testing.T, seeds []string, want int) map[string]int {
 
 func runStage(t *testing.T, ctx context.Context, seeds []string, proc stage.Processor) <-chan error {
 	t.Helper()
+	return runStageWith(t, ctx, seeds, proc, 7)
+}
+
+// runStageWith is runStage with maxPoll records per poll.
+func runStageWith(t *testing.T, ctx context.Context, seeds []string, proc stage.Processor, maxPoll int) <-chan error {
+	t.Helper()
 	r, err := stage.New(stage.Config{
 		Name: "counter", Group: "g", InstanceID: "a", Input: "in", Changelog: "counter-changelog",
-		Brokers: seeds, MaxPollRecords: 7, TickInterval: 100 * time.Millisecond,
+		Brokers: seeds, MaxPollRecords: maxPoll, TickInterval: 100 * time.Millisecond,
 	}, proc, stage.Deps{Log: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -336,6 +342,62 @@ func TestPreparedResultsReachTheirRecords(t *testing.T) {
 	if n := pp.prepared.Load(); n < 300 {
 		t.Fatalf("Prepare ran %d times for 300 records", n)
 	}
+}
+
+// produceMany produces the records of produceInput, from..to, in one go.
+func produceMany(t *testing.T, seeds []string, from, to int) {
+	t.Helper()
+	cl := testkit.Client(t, seeds)
+	recs := make([]*kgo.Record, 0, to-from)
+	for i := from; i < to; i++ {
+		recs = append(recs, &kgo.Record{Topic: "in", Key: []byte("k" + strconv.Itoa(i%keys)), Value: []byte(strconv.Itoa(i))})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A poll of more records than stage.PrepareChunk is prepared a chunk at a
+// time ahead of Process: every record still gets its own result, and an
+// error preparing a later chunk stops the stage.
+func TestPreparedResultsReachTheirRecordsAcrossChunks(t *testing.T) {
+	n := 2*stage.PrepareChunk + 500
+	t.Run("results", func(t *testing.T) {
+		k := testkit.Kafka(t, embedded.TopicSpec{Name: "in", Partitions: 1}, embedded.TopicSpec{Name: "out", Partitions: 1})
+		produceMany(t, k.Seeds(), 0, n)
+		pp := &preparing{counter: newCounter()}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := runStageWith(t, ctx, k.Seeds(), pp, n)
+		equal(t, readOutput(t, k.Seeds(), n), expect(n))
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("run = %v (a mismatched prepared value stops the stage)", err)
+		}
+	})
+	t.Run("an error in a later chunk", func(t *testing.T) {
+		k := testkit.Kafka(t, embedded.TopicSpec{Name: "in", Partitions: 1}, embedded.TopicSpec{Name: "out", Partitions: 1})
+		produceMany(t, k.Seeds(), 0, n)
+		bad := strconv.Itoa(stage.PrepareChunk + 700)
+		pf := &prepareFails{preparing: &preparing{counter: newCounter()}, bad: bad}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := <-runStageWith(t, ctx, k.Seeds(), pf, n); err == nil || !strings.Contains(err.Error(), "cannot prepare "+bad) {
+			t.Fatalf("run = %v, want the error preparing %s", err, bad)
+		}
+	})
+}
+
+// prepareFails fails to prepare the record whose value is bad.
+type prepareFails struct {
+	*preparing
+	bad string
+}
+
+func (pf *prepareFails) Prepare(ctx context.Context, in *kgo.Record) (any, error) {
+	if string(in.Value) == pf.bad {
+		return nil, errors.New("cannot prepare " + pf.bad)
+	}
+	return pf.preparing.Prepare(ctx, in)
 }
 
 // initFails is a processor whose Init fails: the stage must not start.

@@ -63,10 +63,11 @@ type Initializer interface {
 
 // Preparer is implemented by processors with per-record work that needs no
 // state: decoding, mapping, encoding. The runner calls Prepare for the
-// records of a poll on all cores, then Process for each in order, with
-// Prepare's result in tx.Prepared(). Prepare must be safe for concurrent use
-// and must not touch state; an error from it stops the stage like an error
-// from Process.
+// records of a poll on all cores, a chunk at a time (PrepareChunk) ahead of
+// Process, which takes each in order with Prepare's result in
+// tx.Prepared(). Prepare must be safe for concurrent use, also with
+// Process, and must not touch state; an error from it stops the stage like
+// an error from Process.
 type Preparer interface {
 	Prepare(ctx context.Context, in *kgo.Record) (any, error)
 }
