@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/esrflow/esrflow/platform/lifecycle"
 	"github.com/esrflow/esrflow/platform/service"
+	"github.com/esrflow/esrflow/platform/testkit"
 )
 
 func TestRunWiresFlagsEnvAndParts(t *testing.T) {
@@ -63,17 +63,6 @@ func TestMemoryLimitIsTheSpecsUnlessGOMEMLIMITIsSet(t *testing.T) {
 	}
 }
 
-// freeAddr is a loopback address no one listens on (just now).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // statusOf GETs url until the service answers, and returns the status.
 func statusOf(t *testing.T, url string) int {
 	t.Helper()
@@ -115,7 +104,7 @@ func TestProfilesAreServedOnlyWhenAskedAndOnlyBesideMetrics(t *testing.T) {
 	heap := func(addr string) string { return "http://" + addr + "/debug/pprof/heap" }
 
 	t.Run("one port", func(t *testing.T) {
-		on, off := freeAddr(t), freeAddr(t)
+		on, off := testkit.FreeAddr(t), testkit.FreeAddr(t)
 		spec := service.Spec{Name: "demo", Build: waiting}
 		run(t, spec, "-http.addr", on, "-debug.pprof")
 		run(t, spec, "-http.addr", off)
@@ -127,7 +116,7 @@ func TestProfilesAreServedOnlyWhenAskedAndOnlyBesideMetrics(t *testing.T) {
 		}
 	})
 	t.Run("an api's ports", func(t *testing.T) {
-		apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
+		apiAddr, metricsAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 		spec := service.Spec{Name: "demo", DefaultMetricsAddr: "127.0.0.1:0", Build: waiting}
 		run(t, spec, "-http.addr", apiAddr, "-metrics.addr", metricsAddr, "-debug.pprof")
 		if got := statusOf(t, heap(metricsAddr)); got != http.StatusOK {

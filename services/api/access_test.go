@@ -19,6 +19,7 @@ import (
 
 	"github.com/esrflow/esrflow/platform/kafka/kafkax"
 	"github.com/esrflow/esrflow/platform/service"
+	"github.com/esrflow/esrflow/platform/testkit"
 	"github.com/esrflow/esrflow/services/api/accesslog"
 	"github.com/esrflow/esrflow/services/api/auth"
 	"github.com/esrflow/esrflow/services/api/store/dbtest"
@@ -326,7 +327,7 @@ func TestAccessLogFlushedOnClose(t *testing.T) {
 func TestBinaryLogsEveryRequest(t *testing.T) {
 	e := newEnv(t)
 	dbPath := filepath.Join(t.TempDir(), "api.db")
-	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	apiAddr, metricsAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,19 +9,10 @@ import (
 	"time"
 
 	"github.com/esrflow/esrflow/platform/service"
+	"github.com/esrflow/esrflow/platform/testkit"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/services/api/auth"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // httpGet fetches url; a connection error is status 0 with the error as
 // body (the port may not be listening yet).
@@ -49,7 +39,7 @@ func TestMetricsNotOnTheAPIPort(t *testing.T) {
 		"\n    tenants: [RYY]\n    scopes: [read:people, read:events, read:files, read:batches]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	apiAddr, metricsAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -355,16 +355,24 @@ func TestRehireByNIAndDateOfBirth(t *testing.T) {
 	}
 }
 
-func TestTransferBetweenTenantsIsLinkedBothWays(t *testing.T) {
-	h := newHarness(t, newEnv(t))
+// transferOut feeds RXA and RXB a baseline of one person each (NHS Unique
+// IDs 1000001 and 1000900), then RXA the file of 04-02 in which its person
+// leaves on 04-07 for a transfer (held): where the transfer tests start.
+// It returns that file and what it produced.
+func transferOut(h *harness) (*file, []*kgo.Record) {
 	a := newFile("RXA", "2024-04-01", 1)
 	b := newFile("RXB", "2024-04-01", 1)
 	h.feed(a.start(), a.person(P{ID: 20000001, NHS: "1000001"}), a.asg(A{Person: 20000001, ID: 40000001}), a.end())
 	h.feed(b.start(), b.person(P{ID: 20000900, NHS: "1000900"}), b.asg(A{Person: 20000900, ID: 40000900}), b.end())
-	// A: TUPE out on 04-07, known on 04-02 (held).
 	a2 := newFile("RXA", "2024-04-02", 2)
-	out := h.feed(a2.start(), a2.person(P{ID: 20000001, NHS: "1000001", Term: "2024-04-07", Reason: "Employee Transfer"}),
+	return a2, h.feed(a2.start(), a2.person(P{ID: 20000001, NHS: "1000001", Term: "2024-04-07", Reason: "Employee Transfer"}),
 		a2.asg(A{Person: 20000001, ID: 40000001, End: "2024-04-07"}), a2.end())
+}
+
+func TestTransferBetweenTenantsIsLinkedBothWays(t *testing.T) {
+	h := newHarness(t, newEnv(t))
+	// A: TUPE out on 04-07, known on 04-02 (held).
+	a2, out := transferOut(h)
 	if ev := h.events(out); len(ev) != 0 {
 		t.Fatalf("future transfer emitted %v", ev)
 	}
@@ -441,13 +449,7 @@ func linkRecords(recs []*kgo.Record) map[string]string {
 // between the instance's tenants are linked from it.
 func TestLayout2StateGetsThePartitionWideNHSIndex(t *testing.T) {
 	h := newHarness(t, newEnv(t))
-	a := newFile("RXA", "2024-04-01", 1)
-	b := newFile("RXB", "2024-04-01", 1)
-	h.feed(a.start(), a.person(P{ID: 20000001, NHS: "1000001"}), a.asg(A{Person: 20000001, ID: 40000001}), a.end())
-	h.feed(b.start(), b.person(P{ID: 20000900, NHS: "1000900"}), b.asg(A{Person: 20000900, ID: 40000900}), b.end())
-	a2 := newFile("RXA", "2024-04-02", 2)
-	h.feed(a2.start(), a2.person(P{ID: 20000001, NHS: "1000001", Term: "2024-04-07", Reason: "Employee Transfer"}),
-		a2.asg(A{Person: 20000001, ID: 40000001, End: "2024-04-07"}), a2.end())
+	transferOut(h)
 	rxa, rxb := holderKey("1000001", "RXA", "20000001"), holderKey("1000900", "RXB", "20000900")
 	has := func(h *harness, key []byte) bool {
 		t.Helper()

@@ -205,6 +205,7 @@ func RunNational(ctx context.Context, cfg NationalConfig) (NationalResult, error
 		if prof, err = startProfiles(ctx, cfg, procs); err != nil {
 			return res, err
 		}
+		defer prof.cancel() // a run that fails part way leaves no watcher behind
 	}
 
 	// Throughput: every trust's full file, then each day's change files,
