@@ -52,8 +52,8 @@ func TestBuildErrorIsReported(t *testing.T) {
 
 func TestMemoryLimitIsTheSpecsUnlessGOMEMLIMITIsSet(t *testing.T) {
 	spec := service.Spec{Name: "validate", MemoryLimit: service.DefaultMemoryLimit}
-	if got, ok := service.MemoryLimit(spec, ""); !ok || got != 384<<20 {
-		t.Errorf("no GOMEMLIMIT: %d %v, want the spec's 384 MiB", got, ok)
+	if got, ok := service.MemoryLimit(spec, ""); !ok || got != 320<<20 {
+		t.Errorf("no GOMEMLIMIT: %d %v, want the spec's 320 MiB", got, ok)
 	}
 	if got, ok := service.MemoryLimit(spec, "1GiB"); ok {
 		t.Errorf("GOMEMLIMIT=1GiB: the spec's limit %d would override the operator's", got)
