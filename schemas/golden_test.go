@@ -146,14 +146,23 @@ func TestGoldens(t *testing.T) {
 				}
 
 				// The latest golden is lossless through the Go types:
-				// decode then encode gives the same bytes.
+				// decode then encode gives the same bytes, but for the
+				// order of a map's entries (Go's map order is random,
+				// Avro's is whatever the writer chose): then the same
+				// values.
 				if v == latestV {
 					again, err := api.Marshal(latest, typed)
 					if err != nil {
 						t.Fatal(err)
 					}
 					if !bytes.Equal(again, payload) {
-						t.Errorf("re-encoding the v%d golden changed its bytes", v)
+						var reread map[string]any
+						if err := genericAPI().Unmarshal(latest, again, &reread); err != nil {
+							t.Fatal(err)
+						}
+						if !reflect.DeepEqual(reread, generic) {
+							t.Errorf("re-encoding the v%d golden changed it: %v, was %v", v, reread, generic)
+						}
 					}
 				}
 			})
