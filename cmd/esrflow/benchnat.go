@@ -39,7 +39,7 @@ func runBenchNational(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.StringVar(&out, "out", "", "also write the figures (markdown) to this file")
 	fs.StringVar(&logLevel, "log.level", "error", "log level of the in-process services")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the benchmark's own process (broker, registry, ingest, api) to this file")
-	fs.StringVar(&cfg.Profiles, "profiles", "", "run the services with --debug.pprof and write to this folder each one's heap profile at its highest RSS and its CPU profile over the start of the throughput phase")
+	fs.StringVar(&cfg.Profiles, "profiles", "", "run the services with --debug.pprof and write to this folder each one's heap profile at its highest RSS and its CPU profile over the start of --profile-phase")
 	fs.DurationVar(&cfg.ProfileCPU, "profile-cpu", 30*time.Second, "with --profiles: the CPU profiles' window from the start of --profile-phase (0: none)")
 	fs.StringVar(&cfg.ProfilePhase, "profile-phase", "throughput", "with --profiles: the phase whose start the CPU profiles cover: throughput or latency")
 	if err := fs.Parse(args); err != nil {

@@ -105,9 +105,10 @@ type Spec struct {
 // DefaultMemoryLimit is the soft memory limit of the pipeline services'
 // binaries (Spec.MemoryLimit): the Go heap's share of a 512 MiB budget, the
 // rest being the state store's block cache and memtables, which pebble
-// allocates outside the Go heap (docs/operations.md, "Memory"). With 384
-// MiB validate peaked at 499 MiB resident nationally: the runtime keeps
-// freed pages until the limit, while its live heap stayed under 200 MB.
+// allocates outside the Go heap in a cgo build (docs/operations.md,
+// "Memory"). With 384 MiB validate peaked at 499 MiB resident nationally:
+// the runtime keeps freed pages up to the limit, while its heap profile at
+// that peak held 174 MB live.
 const DefaultMemoryLimit = 320 << 20
 
 // Main runs a service binary and returns its exit code.
@@ -186,13 +187,9 @@ func Run(ctx context.Context, spec Spec, args []string) error {
 	if built.WrapListener != nil {
 		wrap = append(wrap, built.WrapListener)
 	}
-	var profiles func(http.Handler) http.Handler
-	if common.Profiles {
-		profiles = withProfiles
-	}
 	handler := obs.Handler(apiReg, ready, built.Handler)
-	if common.MetricsAddr == "" && profiles != nil {
-		handler = profiles(handler)
+	if common.Profiles && common.MetricsAddr == "" {
+		handler = withProfiles(handler)
 	}
 	if built.Middleware != nil {
 		handler = built.Middleware(handler)
@@ -205,8 +202,8 @@ func Run(ctx context.Context, spec Spec, args []string) error {
 	fields := []zap.Field{zap.String("http", srv.Addr())}
 	if common.MetricsAddr != "" {
 		mhandler := obs.Handler(reg, ready, nil)
-		if profiles != nil {
-			mhandler = profiles(mhandler)
+		if common.Profiles {
+			mhandler = withProfiles(mhandler)
 		}
 		msrv, err := obs.Listen(common.MetricsAddr, mhandler)
 		if err != nil {

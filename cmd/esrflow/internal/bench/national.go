@@ -200,7 +200,7 @@ func RunNational(ctx context.Context, cfg NationalConfig) (NationalResult, error
 		}
 	}
 	follow := newReportWaiter(ctx, st)
-	var prof *profiling
+	var prof *profiler
 	if cfg.Profiles != "" {
 		if prof, err = startProfiles(ctx, cfg, procs); err != nil {
 			return res, err
