@@ -153,6 +153,19 @@ func (spec Spec) FlagSet(common *Common) *flag.FlagSet {
 	return fs
 }
 
+// EnvNames maps the environment variable of every flag the binary takes
+// (ESRFLOW_<NAME>_<FLAG>) to the flag's name: the variables a deployment
+// (docker-compose.yml, the Helm chart) may set. Run ignores any other
+// ESRFLOW_ variable, so a misspelt one would change nothing, silently.
+func (spec Spec) EnvNames() map[string]string {
+	var common Common
+	out := map[string]string{}
+	spec.FlagSet(&common).VisitAll(func(f *flag.Flag) {
+		out[config.EnvName("ESRFLOW_"+spec.Name, f.Name)] = f.Name
+	})
+	return out
+}
+
 // Run parses args and runs the service until ctx ends or a part fails.
 func Run(ctx context.Context, spec Spec, args []string) error {
 	var common Common

@@ -127,3 +127,22 @@ func TestProfilesAreServedOnlyWhenAskedAndOnlyBesideMetrics(t *testing.T) {
 		}
 	})
 }
+
+// EnvNames lists exactly the variables Run reads: the common flags (the
+// api's metrics.addr only for a service with its own API) and the spec's.
+func TestEnvNamesAreTheFlagsRunReads(t *testing.T) {
+	spec := service.Spec{Name: "demo", DefaultHTTPAddr: ":8080", RegisterFlags: func(fs *flag.FlagSet) { fs.String("state.dir", "", "") }}
+	got := spec.EnvNames()
+	for env, flagName := range map[string]string{"ESRFLOW_DEMO_HTTP_ADDR": "http.addr", "ESRFLOW_DEMO_LOG_LEVEL": "log.level", "ESRFLOW_DEMO_STATE_DIR": "state.dir", "ESRFLOW_DEMO_DEBUG_PPROF": "debug.pprof"} {
+		if got[env] != flagName {
+			t.Errorf("%s = %q, want %q", env, got[env], flagName)
+		}
+	}
+	if _, ok := got["ESRFLOW_DEMO_METRICS_ADDR"]; ok {
+		t.Errorf("a service without its own API has no metrics.addr")
+	}
+	spec.DefaultMetricsAddr = ":9464"
+	if spec.EnvNames()["ESRFLOW_DEMO_METRICS_ADDR"] != "metrics.addr" {
+		t.Errorf("a service with its own API takes metrics.addr")
+	}
+}
