@@ -56,12 +56,16 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		sub, args = args[0], args[1:]
 	}
+	if sub == "init" {
+		return runKeysInit(args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: esrflow keys create --tenant RXX [--tenant RYY | --tenant '*'] --scope SCOPE [--scope ...] [--name NAME] [--expires 90d] [common flags]")
 		fmt.Fprintln(stderr, "       esrflow keys list [common flags]")
 		fmt.Fprintln(stderr, "       esrflow keys revoke ID [common flags]")
+		fmt.Fprintln(stderr, "       esrflow keys init --clients FILE --key-file FILE (offline: the first operator key and the api's clients file)")
 		fmt.Fprintln(stderr, "common flags: [--format text|json] [--api URL] [--key KEY | --key-file FILE | --data DIR]")
 		fmt.Fprintln(stderr, "scopes: "+strings.Join(auth.Scopes, ", "))
 		fs.PrintDefaults()
@@ -82,7 +86,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	createOnly := len(tenants) > 0 || len(scopes) > 0 || *name != "" || *expires != ""
 	switch {
 	case sub != "create" && sub != "list" && sub != "revoke":
-		return usageErr("give create, list or revoke (esrflow keys -h)")
+		return usageErr("give create, list, revoke or init (esrflow keys -h)")
 	case *format != "text" && *format != "json":
 		return usageErr("--format %q: want text or json", *format)
 	case keyFlags.both():

@@ -124,8 +124,8 @@ func TestKeysUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "give create, list or revoke"},
-		{[]string{"rotate"}, "give create, list or revoke"},
+		{nil, "give create, list, revoke or init"},
+		{[]string{"rotate"}, "give create, list, revoke or init"},
 		{[]string{"create", "--scope", "people:read"}, "--tenant is required"},
 		{[]string{"create", "--tenant", "RXX"}, "--scope is required"},
 		{[]string{"create", "--tenant", "RXX", "--scope", "admin", "--expires", "soon"}, `--expires "soon"`},

@@ -29,7 +29,7 @@ func commands() []command {
 		{"tail", "print published events as JSON lines, decoded through the registry", runTail},
 		{"gen", "write a synthetic ESR trust: a full file, daily change files and truth.jsonl", runGen},
 		{"files", "list a tenant's file reports from the api: accepted, rejected and duplicate files, newest first", runFiles},
-		{"keys", "create, list or revoke the api keys the api keeps in its database (needs a key with the admin scope)", runKeys},
+		{"keys", "create, list or revoke the api keys the api keeps in its database (needs a key with the admin scope); init makes the first operator key and clients file", runKeys},
 		{"validate", "check ESR files offline with the pipeline's parser, mapping and rules; no Kafka (exit 0 clean, 1 errors, 2 usage)", runValidate},
 		{"rules", "print the validation rule catalogue, or a tenant's effective rules", runRules},
 		{"sftp-passwd", "print the bcrypt hash of a password (read from stdin) for an SFTP account's password_hash", runSFTPPasswd},
