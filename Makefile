@@ -43,7 +43,13 @@ WEBHOOK_VERIFIER := services/api/webhook/testdata/verifier
 # The console's browser test checks each page with axe-core (npm), injected
 # into headless Chromium, from the committed lock file.
 CONSOLE_AXE := cmd/esrflow/testdata/axe
-test-deps: ## install what the interop tests need (npm packages; Debian's librdkafka + Avro for Python)
+# The Helm chart's test (deploy/manifest) lints and renders deploy/helm/esrflow
+# with helm, built from the Go module proxy into bin/tools (about 3 minutes
+# the first time; the Go build cache makes later builds quick).
+HELM_VERSION := v4.3.2
+test-deps: ## install what the interop and chart tests need (npm packages; Debian's librdkafka + Avro for Python; helm)
+	@[ -f bin/tools/helm-$(HELM_VERSION) ] || (echo "building helm $(HELM_VERSION) into bin/tools"; \
+	  GOBIN=$(CURDIR)/bin/tools $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION) && touch bin/tools/helm-$(HELM_VERSION))
 	@if command -v npm >/dev/null 2>&1; then \
 	  [ -d $(INTEROP_NODE)/node_modules/@kafkajs ] || (cd $(INTEROP_NODE) && npm ci --no-audit --no-fund --silent); \
 	  [ -d $(INTEROP_KAFKAJS)/node_modules/kafkajs ] || (cd $(INTEROP_KAFKAJS) && npm ci --no-audit --no-fund --silent); \
