@@ -253,6 +253,12 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("stage %s: begin transaction: %w", r.cfg.Name, err)
 	}
+	// committed is set only by a successful commit below; every other way
+	// out of this function (abort, error, shutdown) tells a Committer false.
+	committed := false
+	if c, ok := r.proc.(Committer); ok {
+		defer func() { c.TxEnded(committed) }()
+	}
 	var (
 		once     sync.Once
 		firstErr error
@@ -381,12 +387,13 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 		end = kgo.TryAbort
 		r.log.Warn("producing failed; aborting the transaction to redo it", zap.Error(firstErr))
 	}
-	committed, err := sess.End(ctx, end)
+	ok, err := sess.End(ctx, end)
 	if err != nil {
 		r.m.txns.WithLabelValues("failed").Inc()
 		return fmt.Errorf("stage %s: end transaction: %w", r.cfg.Name, err)
 	}
-	if committed {
+	if ok {
+		committed = true
 		r.m.txns.WithLabelValues("committed").Inc()
 		return r.commitStore(changelogNext)
 	}

@@ -83,6 +83,21 @@ type Finisher interface {
 	Finish(ctx context.Context, partition int32, tx *Tx) error
 }
 
+// Committer is implemented by a processor that acts on what a transaction
+// published only once it has committed: a metric of the records it
+// published, for one. Anything done from Process, Finish or Tick is done
+// again when an aborted transaction is redone from the committed offsets,
+// so the processor keeps such work aside and the runner calls TxEnded once
+// at the end of every transaction it began (records, or a tick): committed
+// is true only when the commit succeeded. An abort, a failed Process, a
+// failure to produce, shutdown and an EndTxn whose outcome is unknown are
+// all false, so a transaction that did commit after all (the broker
+// committed it but the reply was lost) is under-counted, never
+// over-counted. TxEnded runs on the stage goroutine, like Process.
+type Committer interface {
+	TxEnded(committed bool)
+}
+
 // Ticker is implemented by processors that also act on time rather than on
 // input (for example firing held leavers). Tick runs in its own transaction
 // for each owned partition, between polls.
