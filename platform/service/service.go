@@ -18,14 +18,17 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/platform/config"
 	"github.com/esrflow/esrflow/platform/lifecycle"
 	"github.com/esrflow/esrflow/platform/logx"
 	"github.com/esrflow/esrflow/platform/obs"
+	"github.com/esrflow/esrflow/platform/tracing"
 )
 
 // Common holds the settings every service has.
@@ -67,6 +70,12 @@ type Env struct {
 	Log     *zap.Logger
 	Metrics prometheus.Registerer
 	Ready   *obs.Readiness
+	// Tracing is the service's own TracerProvider (service.name
+	// esrflow-<name>): it exports over OTLP when the OpenTelemetry
+	// environment names an endpoint, and is a no-op otherwise
+	// (platform/tracing). Never the global one: `esrflow up` runs every
+	// service in one process, each under its own name.
+	Tracing trace.TracerProvider
 }
 
 // Built is what a service hands back: its long-lived parts and, optionally, an
@@ -185,7 +194,19 @@ func Run(ctx context.Context, spec Spec, args []string) error {
 
 	reg := obs.NewRegistry()
 	ready := &obs.Readiness{}
-	built, err := spec.Build(ctx, Env{Log: log, Metrics: reg, Ready: ready})
+	tp, err := tracing.New(ctx, tracing.Options{Service: spec.Name, Standalone: true, Log: log})
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		// Flush the spans not yet exported: the service has stopped.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			log.Warn("flushing spans", zap.Error(err))
+		}
+	}()
+	built, err := spec.Build(ctx, Env{Log: log, Metrics: reg, Ready: ready, Tracing: tp})
 	if err != nil {
 		return fmt.Errorf("starting: %w", err)
 	}

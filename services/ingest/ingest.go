@@ -27,11 +27,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/config"
 	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/platform/tracing"
 )
 
 // TopicLedger is the compacted topic holding one record per accepted file,
@@ -180,6 +182,9 @@ func (c *Config) withDefaults() (Config, error) {
 type Deps struct {
 	Log     *zap.Logger
 	Metrics prometheus.Registerer
+	// Tracing exports the "ingest file" spans (nil: none; the records
+	// still carry a traceparent).
+	Tracing trace.TracerProvider
 }
 
 // Service is a running ingest.
@@ -187,6 +192,7 @@ type Service struct {
 	cfg     Config
 	log     *zap.Logger
 	metrics *metrics
+	spans   *tracing.Files
 
 	ready atomic.Bool
 	// state below is owned by the Run goroutine.
@@ -221,7 +227,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	for _, code := range c.Tenants.Codes() {
 		m.initTenant(code)
 	}
-	return &Service{cfg: c, log: log, metrics: m, ledger: newLedger(), holds: newHolds(), watcher: newWatcher(c.Settle, c.IncompleteAfter),
+	return &Service{cfg: c, log: log, metrics: m, spans: tracing.NewFiles(deps.Tracing, "ingest"), ledger: newLedger(), holds: newHolds(), watcher: newWatcher(c.Settle, c.IncompleteAfter),
 		pendingArchive: map[string]pending{}, ignored: map[string]uint64{}, quiet: map[string]quietFolder{}}, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/esrflow/esrflow/esr/rules"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/platform/tracing"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
@@ -131,7 +132,16 @@ func (s *Service) handle(ctx context.Context, c *conn, folder string, f candidat
 }
 
 // ingest reads a file of a known tenant and writes it in one transaction.
-func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Tenant) error {
+func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Tenant) (err error) {
+	// The file's trace starts here: ingest's span is its root (trace id the
+	// file's SHA-256, span id tracing.StageSpanID), and every raw record of
+	// the file names it in its traceparent. A file read again after an
+	// aborted transaction exports the span again, with the same ids.
+	span := s.spans.Begin(ctx, 0, t.Code, d.info.Sha256, d.info.Name, nil)
+	outcome, spanRows := "error", int64(0)
+	defer func() {
+		s.spans.End(t.Code, d.info.Sha256, err, tracing.AttrOutcome.String(outcome), tracing.AttrRows.Int64(spanRows))
+	}()
 	file, err := openDelivered(d.root, d.path)
 	if err != nil {
 		return err
@@ -143,6 +153,7 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 	if err != nil {
 		var fe *format.FileError
 		if errors.As(err, &fe) {
+			outcome = "rejected"
 			return s.rejectProblem(ctx, c, d, fe)
 		}
 		return err
@@ -153,11 +164,13 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 	change := d.info.Kind == internalv1.FileKindChange && sequenced(d.info.Dialect)
 	last, chained := s.ledger.lastInFeed(t.Code, d.vpd, d.fn.SubFile)
 	if chained && change && d.info.Sequence <= last.Sequence {
+		outcome = "rejected"
 		return s.reject(ctx, c, d, RuleSequence, reasonText(d.info.Name, 0, RuleSequence,
 			"sequence "+strconv.FormatInt(d.info.Sequence, 10)+" is not after the last accepted sequence "+
 				strconv.FormatInt(last.Sequence, 10)+" for VPD "+d.vpd+" ("+last.Name+")"))
 	}
 	if fe := runDateBackwards(d, s.ledger); fe != nil {
+		outcome = "rejected"
 		return s.reject(ctx, c, d, RuleRunDateBackwards, fe.Error())
 	}
 	// Ahead of a missing file: held, unless an operator released it.
@@ -165,6 +178,7 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 		f := chainFacts{tenant: t.Code, vpd: d.vpd, iface: d.fn.SubFile, name: d.info.Name, sha: d.info.Sha256,
 			seq: d.info.Sequence, prevRun: d.prevRun}
 		if why := s.awaits(f, last); why != nil {
+			outcome = "held"
 			return s.hold(ctx, c, d, last, why)
 		}
 	}
@@ -173,6 +187,7 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 	if err != nil {
 		return err
 	}
+	tx.hdrs = span.Headers(nil)
 	startedAt := s.cfg.Now().UTC()
 	rec := internalv1.RawRecord{Kind: internalv1.RawKindFileStart, Tenant: t.Code, Vpd: d.vpd, File: d.info,
 		Fields: []string{}, Problems: []internalv1.Problem{}, IngestedAt: &startedAt}
@@ -198,6 +213,7 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 			}
 			var fe *format.FileError
 			if errors.As(err, &fe) {
+				outcome = "rejected"
 				return s.rejectProblem(ctx, c, d, fe)
 			}
 			return err
@@ -254,6 +270,7 @@ func (s *Service) ingest(ctx context.Context, c *conn, d *delivery, t tenant.Ten
 		return err
 	}
 
+	outcome, spanRows = "accepted", rows+ignored
 	s.ledger.add(e)
 	s.endHold(d)
 	s.metrics.files.WithLabelValues(t.Code, statusAccepted).Inc()
@@ -442,6 +459,7 @@ func (s *Service) heldAgain(ctx context.Context, c *conn, d *delivery, h holdEnt
 // txn is one open Kafka transaction of the ingest producer.
 type txn struct {
 	cl    *kgo.Client
+	hdrs  []kgo.RecordHeader // on every raw record: the file's traceparent
 	mu    sync.Mutex
 	err   error
 	parts producedParts // partitions written to, known to cl before ending
@@ -473,7 +491,7 @@ func (t *txn) produceRaw(ctx context.Context, c *conn, r *internalv1.RawRecord) 
 	if err != nil {
 		return err
 	}
-	t.produce(ctx, &kgo.Record{Topic: schemas.TopicRaw, Key: []byte(r.Tenant), Value: v})
+	t.produce(ctx, &kgo.Record{Topic: schemas.TopicRaw, Key: []byte(r.Tenant), Value: v, Headers: t.hdrs})
 	return t.failed()
 }
 

@@ -51,7 +51,7 @@ func Spec() service.Spec {
 			// Refresh requests for held files go where the tenant's SFTP
 			// accounts read (/outbound), with the SFTP server on or off.
 			cfg.Outbound = sftp.Outbound
-			svc, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics})
+			svc, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics, Tracing: env.Tracing})
 			if err != nil {
 				return service.Built{}, err
 			}

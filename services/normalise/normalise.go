@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/esr/tenant"
@@ -86,6 +87,8 @@ type Deps struct {
 	Registry *sr.Client
 	// Now is the clock for quarantined_at (default time.Now).
 	Now func() time.Time
+	// Tracing exports the stage's spans (nil: none).
+	Tracing trace.TracerProvider
 }
 
 // Service is a running normalise stage.
@@ -118,7 +121,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	proc, err := NewProcessor(ProcessorDeps{Registry: cl, Tenants: cfg.Tenants, Metrics: m, Log: deps.Log, Now: deps.Now})
+	proc, err := NewProcessor(ProcessorDeps{Registry: cl, Tenants: cfg.Tenants, Metrics: m, Log: deps.Log, Now: deps.Now, Tracing: deps.Tracing})
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +162,7 @@ func Spec() service.Spec {
 			if err := cfg.fromFlags(); err != nil {
 				return service.Built{}, err
 			}
-			svc, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics})
+			svc, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics, Tracing: env.Tracing})
 			if err != nil {
 				return service.Built{}, err
 			}

@@ -14,6 +14,8 @@ import (
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/esr/rules"
@@ -21,6 +23,7 @@ import (
 	"github.com/esrflow/esrflow/platform/avrox"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
 	"github.com/esrflow/esrflow/platform/logx"
+	"github.com/esrflow/esrflow/platform/tracing"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
@@ -52,6 +55,7 @@ type Processor struct {
 	metrics  *Metrics
 	log      *zap.Logger
 	now      func() time.Time
+	spans    *tracing.Files
 
 	// files holds the running counts of each open file, by state key.
 	files map[string]*fileState
@@ -87,6 +91,9 @@ type ProcessorDeps struct {
 	Metrics  *Metrics
 	Log      *zap.Logger
 	Now      func() time.Time
+	// Tracing exports the "normalise file" spans (nil: none; the output
+	// records still name the stage's span in their traceparent).
+	Tracing trace.TracerProvider
 }
 
 // NewProcessor builds the processor. It does not touch the network: Init
@@ -106,6 +113,7 @@ func NewProcessor(deps ProcessorDeps) (*Processor, error) {
 		metrics:   deps.Metrics,
 		log:       deps.Log,
 		now:       deps.Now,
+		spans:     tracing.NewFiles(deps.Tracing, "normalise"),
 		files:     map[string]*fileState{},
 	}
 	if p.log == nil {
@@ -244,13 +252,17 @@ func (p *Processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 	if len(key) == 0 {
 		key = []byte(raw.Tenant)
 	}
+	// The stage's span of the file, from the first of its records this
+	// instance processes to its FILE_END; every output record names it as
+	// its parent (traceparent), in place of ingest's span.
+	hdrs := p.spans.Begin(ctx, tx.Partition(), raw.Tenant, raw.File.Sha256, raw.File.Name, in.Headers).Headers(in.Headers)
 	switch raw.Kind {
 	case internalv1.RawKindFileStart:
-		return p.fileStart(tx, key, in.Headers, raw)
+		return p.fileStart(tx, key, hdrs, raw)
 	case internalv1.RawKindRecord:
-		return p.record(tx, key, in.Headers, pr)
+		return p.record(tx, key, hdrs, pr)
 	case internalv1.RawKindFileEnd:
-		return p.fileEnd(tx, key, in.Headers, raw)
+		return p.fileEnd(tx, key, hdrs, raw)
 	}
 	return fmt.Errorf("normalise: unknown raw record kind %q", raw.Kind)
 }
@@ -348,6 +360,12 @@ func (p *Processor) fileEnd(tx *stage.Tx, key []byte, hdrs []kgo.RecordHeader, r
 	}
 	delete(p.files, sk)
 	tx.SetState([]byte(sk), nil)
+	// Ended before the transaction commits: one that aborts and is redone
+	// exports the span again (same ids). Exactly-once is Kafka's, not the
+	// tracer's.
+	p.spans.End(raw.Tenant, raw.File.Sha256, nil, tracing.AttrRows.Int64(counts.RowsRead),
+		tracing.AttrOutcome.String("normalised"),
+		attribute.Int64("esrflow.entities", counts.Entities), attribute.Int64("esrflow.quarantined", counts.Quarantined))
 	p.metrics.file(raw.Tenant, "end")
 	p.log.Info("file normalised", logx.Tenant(raw.Tenant), logx.File(raw.File.Name),
 		logx.Count("rows_read", counts.RowsRead), logx.Count("entities", counts.Entities),
@@ -429,6 +447,7 @@ func (p *Processor) Restore(partition int32, key, value []byte) error {
 
 // Forget drops the in-memory state of a partition.
 func (p *Processor) Forget(partition int32) {
+	p.spans.Forget(partition)
 	for k, fs := range p.files {
 		if fs.partition == partition {
 			delete(p.files, k)

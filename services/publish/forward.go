@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/hamba/avro/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
@@ -32,6 +33,8 @@ type forwarder struct {
 	command avro.Schema
 	entity  avrox.Writer
 	log     *zap.Logger
+	// skipped counts the commands skipped (esrflow_publish_skipped_records_total).
+	skipped prometheus.Counter
 }
 
 var (
@@ -64,12 +67,14 @@ func (f *forwarder) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 	if _, err := f.serde.Decode(ctx, in.Value, f.command, &c); err != nil {
 		if errors.Is(err, avrox.ErrNotFramed) || errors.Is(err, avrox.ErrIncompatible) {
 			f.log.Error("skipping undecodable operator command", logx.Partition(in.Partition), logx.Offset(in.Offset), zap.Error(err))
+			f.skip()
 			return nil
 		}
 		return err
 	}
 	if c.Tenant == "" || c.BatchID == "" {
 		f.log.Error("skipping operator command without tenant or batch", logx.Offset(in.Offset), zap.String("command", c.CommandID))
+		f.skip()
 		return nil
 	}
 	rec := internalv1.EntityRecord{Kind: internalv1.EntityRecordKindCommand, Lineage: internalv1.Lineage{Tenant: c.Tenant},
@@ -80,4 +85,10 @@ func (f *forwarder) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 	}
 	tx.Produce(&kgo.Record{Topic: f.input, Key: []byte(c.Tenant), Value: v})
 	return nil
+}
+
+func (f *forwarder) skip() {
+	if f.skipped != nil {
+		f.skipped.Inc()
+	}
 }

@@ -137,6 +137,11 @@ func (w *work) decideLeavers() (int64, error) {
 		if err := w.emit(e, true); err != nil {
 			return 0, err
 		}
+		via := viaFile
+		if o.Replay != "" {
+			via = viaReplay
+		}
+		w.notePublishedLeaver(via, o.Run, "")
 		w.dropHeld(e.PersonID)
 	}
 	w.p.metrics.scheduled.WithLabelValues(t.code).Set(float64(t.dateHeld()))
@@ -233,6 +238,9 @@ func (w *work) command(c *internalv1.OperatorCommand) error {
 			if err := w.emit(&fired, false); err != nil {
 				return err
 			}
+			// From the held file's run date: the wait for the operator is
+			// latency; a future-dated one from its day, if later.
+			w.notePublishedLeaver(viaRelease, isoDate(b.RunDate), e.Due)
 			w.dropHeld(e.PersonID)
 			w.p.metrics.fired.WithLabelValues(t.code, triggerRelease).Inc()
 			d.Emitted++

@@ -495,3 +495,19 @@ func TestLayout2StateGetsThePartitionWideNHSIndex(t *testing.T) {
 		t.Fatal("RXB's people are not in the partition-wide index after its file")
 	}
 }
+
+// A tenant's first file exports its held-batch gauge at 0, so "nothing
+// held" reads 0 on a dashboard, not "no data".
+func TestHeldBatchGaugeReadsZeroFromATenantsFirstFile(t *testing.T) {
+	h := newHarnessWith(t, newEnv(t), withTenant(t, &tenant.Guard{MaxLeavers: 2}, ""))
+	if n := testutil.CollectAndCount(h.p.metrics.heldBatches); n != 0 {
+		t.Fatalf("held-batch series before any file: %d", n)
+	}
+	baseline(h)
+	if n := testutil.CollectAndCount(h.p.metrics.heldBatches); n != 1 {
+		t.Fatalf("esrflow_publish_held_batches: %d series after the first file, want the tenant's", n)
+	}
+	if v := testutil.ToFloat64(h.p.metrics.heldBatches.WithLabelValues(tenantRXX)); v != 0 {
+		t.Errorf("esrflow_publish_held_batches = %v, want 0", v)
+	}
+}

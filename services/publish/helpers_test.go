@@ -141,11 +141,13 @@ func (h *harness) transact(fn func(tx *stage.Tx) error) *stage.Tx {
 	}
 	if err != nil {
 		txn.Discard()
+		h.p.TxEnded(false)
 		h.t.Fatal(err)
 	}
 	if err := txn.Commit(nil); err != nil {
 		h.t.Fatal(err)
 	}
+	h.p.TxEnded(true)
 	h.changelog = append(h.changelog, tx.StateChanges()...)
 	h.out = append(h.out, tx.Records()...)
 	return tx

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap/zaptest"
@@ -27,6 +28,7 @@ type live struct {
 	b   *embedded.Broker
 	url string
 	env *testEnv
+	reg prometheus.Registerer // the services' metrics; nil: none kept
 }
 
 func newLive(t *testing.T) *live {
@@ -82,7 +84,7 @@ func (l *live) start(adjust func(*Config)) (*Service, func()) {
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	svc, err := New(cfg, Deps{Log: zaptest.NewLogger(l.t)})
+	svc, err := New(cfg, Deps{Log: zaptest.NewLogger(l.t), Metrics: l.reg})
 	if err != nil {
 		l.t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package publish
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/esrflow/esrflow/platform/obs"
@@ -16,6 +18,22 @@ type metrics struct {
 	commands    *prometheus.CounterVec // tenant, action, outcome
 	superseded  *prometheus.CounterVec // tenant
 	undecodable prometheus.Counter
+	// leaverLatency is esrflow_publish_leaver_latency_seconds (tenant,
+	// via): observed only for committed leavers (processor.TxEnded).
+	leaverLatency *prometheus.HistogramVec
+}
+
+// LeaverLatencyBuckets are the upper bounds, in seconds, of
+// esrflow_publish_leaver_latency_seconds: minutes to a week. 86400 (a
+// day) is the bound EsrflowLeaverLatencyHigh alerts on
+// (deploy/prometheus/alerts.yml; cmd/esrflow's compose test checks that
+// every le the alerts name is a bound here).
+func LeaverLatencyBuckets() []float64 { return slices.Clone(leaverLatencyBuckets) }
+
+var leaverLatencyBuckets = []float64{
+	5 * 60, 15 * 60, 30 * 60, // minutes: a leaver confirmed by the clock at its London midnight
+	3600, 2 * 3600, 4 * 3600, 6 * 3600, 8 * 3600, 12 * 3600, 18 * 3600, // a file's run date to its arrival
+	86400, 2 * 86400, 3 * 86400, 5 * 86400, 7 * 86400, // a day late or more
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -40,7 +58,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		superseded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esrflow_publish_superseded_held_leavers_total",
 			Help: "Leavers in a held batch dropped because a later file spoke about the person before an operator decided."}, []string{"tenant"}),
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{Name: "esrflow_publish_skipped_records_total",
-			Help: "Input records skipped because they could not be decoded or carried no tenant."}),
+			Help: "Records skipped because they could not be decoded or carried no tenant: of esr.validated.v1, or operator commands on esr.ops.commands.v1."}),
+		leaverLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "esrflow_publish_leaver_latency_seconds",
+			Help: "Seconds from the later of the run date (00:00 Europe/London) of the file that caused a leaver-confirmed event " +
+				"and the London midnight of its leaving day (future-dated leavers) to the commit of the transaction that published it, " +
+				"by tenant and by what published it (via: file, schedule, release, replay). Committed events only.",
+			Buckets: leaverLatencyBuckets}, []string{"tenant", "via"}),
 	}
 	var err error
 	if m.scheduled, err = obs.Register(reg, m.scheduled); err != nil {
@@ -64,6 +87,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	if m.undecodable, err = obs.Register(reg, m.undecodable); err != nil {
+		return nil, err
+	}
+	if m.leaverLatency, err = obs.Register(reg, m.leaverLatency); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -63,6 +63,15 @@ type processor struct {
 	// index is what other instances say for transfer links (nil in tests
 	// that drive the processor alone).
 	index *linkIndex
+
+	// published are the leavers emitted in the open transaction, observed
+	// in the latency histogram once it commits (TxEnded). Only the stage
+	// goroutine touches it.
+	published []publishedLeaver
+
+	// spans traces the stage's files and the events it publishes
+	// (tracing.go); set by New, nil-safe in tests that build a processor.
+	spans *fileSpans
 }
 
 func newProcessor(cfg Config, log *zap.Logger, m *metrics, serde *avrox.Serde, srcl *sr.Client, adm *kadm.Client, store *statestore.Store, index *linkIndex) (*processor, error) {
@@ -182,13 +191,23 @@ func (p *processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 	if t == nil {
 		t = newTenantState(code, tx.Partition(), &p.rd)
 		p.tenants[code] = t
+		// A tenant new to this instance holds nothing yet: its gauges read
+		// 0 from now on (dashboards show 0, not "no data"), as Restored
+		// sets them for the tenants with state.
+		p.metrics.scheduled.WithLabelValues(code).Set(0)
+		p.metrics.heldBatches.WithLabelValues(code).Set(0)
 	}
 	t.partition = tx.Partition()
 	p.rd = stateReader{tx: tx}
 	defer func() { p.rd = stateReader{} }()
 	w := &work{p: p, t: t, tx: tx, ctx: ctx}
 	w.ensureIndexed()
+	p.spans.begin(ctx, tx.Partition(), code, in, &rec)
+	open := t.hdr.Open
 	err := w.process(in, &rec)
+	if err == nil {
+		p.spans.end(code, &rec, open)
+	}
 	if err == nil && p.rd.err != nil {
 		err = fmt.Errorf("publish: reading state: %w", p.rd.err)
 	}
@@ -256,6 +275,7 @@ func (p *processor) Restored(partition int32) error {
 func (p *processor) Released(partition int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.spans.forget(partition)
 	p.releaseLocked(partition)
 }
 
@@ -375,6 +395,7 @@ func (p *processor) ensureTenants(ctx context.Context, codes []string) error {
 			p.mu.Lock()
 			p.ensured[code] = true
 			p.mu.Unlock()
+			p.exportLeaverLatency(code)
 			p.log.Info("tenant event topics ready", logx.Tenant(code))
 			return nil
 		})
@@ -533,7 +554,7 @@ func (w *work) fileEnd(rec *internalv1.EntityRecord) error {
 	}
 	w.tx.Produce(&kgo.Record{Topic: schemas.TopicFileReports, Key: []byte(t.code), Value: b, Headers: []kgo.RecordHeader{
 		{Key: hdrContentType, Value: []byte("application/avro")},
-		{Key: hdrTraceparent, Value: []byte(traceparent(o.Sha256, "file-report"))},
+		{Key: hdrTraceparent, Value: []byte(w.p.spans.traceparent(t.code, o.Sha256))},
 	}})
 	w.p.log.Info("file published", logx.Tenant(t.code), logx.File(o.Name),
 		logx.Count("rows_read", c.RowsRead), logx.Count("starters", emitted[eventStarter]),
@@ -749,6 +770,9 @@ func (w *work) closeGroup() error {
 		if err := w.emit(e, true); err != nil {
 			return err
 		}
+		if e.Type == eventLeaver { // a baseline's leaver dated on its run date
+			w.notePublishedLeaver(viaFile, o.Run, "")
+		}
 		emitted++
 	}
 	if h := out.hold; h != nil {
@@ -813,6 +837,7 @@ func (w *work) emit(e *event, inFile bool) error {
 		return err
 	}
 	w.tx.Produce(&kgo.Record{Topic: topic, Key: []byte(e.PersonID), Value: b, Headers: headers(e, now, w.p.dataSchema(wr.ID))})
+	w.p.spans.event(w.ctx, e, topic)
 	if err := w.produceLineage(e, topic, now); err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/esr/tenant"
@@ -205,6 +206,9 @@ func publicClientOpts(opts []kgo.Opt) []kgo.Opt {
 type Deps struct {
 	Log     *zap.Logger
 	Metrics prometheus.Registerer
+	// Tracing exports the "publish file" and "publish event" spans (nil:
+	// none; the headers are the same either way).
+	Tracing trace.TracerProvider
 }
 
 // Service is a publish instance.
@@ -265,6 +269,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		_ = indexStore.Close()
 	}
 	proc, err := newProcessor(c, log, m, serde, srcl, adm, store, newLinkIndex(indexStore))
+	if proc != nil {
+		proc.spans = newFileSpans(deps.Tracing)
+	}
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -281,7 +288,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		closeAll()
 		return nil, err
 	}
-	fwd := &forwarder{input: c.Input, serde: serde, sr: srcl, command: cmdSchema, log: log.Named("commands")}
+	fwd := &forwarder{input: c.Input, serde: serde, sr: srcl, command: cmdSchema, log: log.Named("commands"), skipped: m.undecodable}
 	forward, err := stage.New(stage.Config{Name: "publish-commands", Group: c.Group + "-commands", InstanceID: c.InstanceID,
 		Input: c.Commands, Brokers: c.Brokers, ClientOpts: c.ClientOpts,
 		Partitioner: tenantpart.Partitioner(c.Tenants, schemas.TenantKeyedTopics...)}, fwd, stage.Deps{Log: log.Named("commands"), Metrics: deps.Metrics})
@@ -357,7 +364,7 @@ func Spec() service.Spec {
 				return service.Built{}, err
 			}
 			cfg.Tenants = set
-			svc, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics})
+			svc, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics, Tracing: env.Tracing})
 			if err != nil {
 				return service.Built{}, err
 			}

@@ -116,6 +116,9 @@ func (w *work) fireDue(isDue func(due string) bool, trigger string) error {
 		if err := w.emit(&fired, trigger == triggerFile); err != nil {
 			return err
 		}
+		// Held because its day was after its file's run date: measured
+		// from the day.
+		w.notePublishedLeaver(viaSchedule, "", e.Due)
 		w.dropHeld(e.PersonID)
 		w.p.metrics.fired.WithLabelValues(t.code, trigger).Inc()
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/esr/rules"
@@ -24,6 +26,7 @@ import (
 	"github.com/esrflow/esrflow/platform/kafka/stage"
 	"github.com/esrflow/esrflow/platform/logx"
 	"github.com/esrflow/esrflow/platform/statestore"
+	"github.com/esrflow/esrflow/platform/tracing"
 	"github.com/esrflow/esrflow/schemas"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
@@ -66,6 +69,7 @@ type Processor struct {
 	metrics *Metrics
 	log     *zap.Logger
 	now     func() time.Time
+	spans   *tracing.Files
 
 	// store is the stage's state store (the runner writes to it); read here
 	// only outside a transaction (KnownCounts, Restored).
@@ -164,6 +168,9 @@ type ProcessorDeps struct {
 	Tenants *tenantcfg.Set
 	// Store is the stage's state store, the one given to the runner.
 	Store *statestore.Store
+	// Tracing exports the "validate file" spans (nil: none; the output
+	// records still name the stage's span in their traceparent).
+	Tracing trace.TracerProvider
 }
 
 // NewProcessor builds the processor without touching the network. It
@@ -186,7 +193,7 @@ func NewProcessor(deps ProcessorDeps) (*Processor, error) {
 	}
 	p := &Processor{serde: avrox.New(deps.Registry, internalv1.NewAPI()), inSchema: in,
 		metrics: deps.Metrics, log: deps.Log, now: deps.Now, tenants: map[string]*tenantState{},
-		config: deps.Tenants, sets: sets, store: deps.Store}
+		config: deps.Tenants, sets: sets, store: deps.Store, spans: tracing.NewFiles(deps.Tracing, "validate")}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -270,13 +277,17 @@ func (p *Processor) Process(ctx context.Context, in *kgo.Record, tx *stage.Tx) e
 	ts.tx, ts.readErr = tx, nil
 	defer func() { ts.tx = nil }()
 	var err error
+	// The stage's span of the file, from the first of its records this
+	// instance processes to its FILE_END, when validate writes everything
+	// of the file: every output record names it as its parent.
+	span := p.spans.Begin(ctx, tx.Partition(), tenant, rec.File.Sha256, rec.File.Name, in.Headers)
 	switch rec.Kind {
 	case internalv1.EntityRecordKindFileStart:
 		err = p.fileStart(tx, ts, in, rec)
 	case internalv1.EntityRecordKindEntity, internalv1.EntityRecordKindCorrection:
 		err = p.add(ctx, tx, ts, in, rec)
 	case internalv1.EntityRecordKindFileEnd:
-		err = p.fileEnd(ctx, outRec{tx: tx, key: key, hdrs: in.Headers}, ts, rec)
+		err = p.fileEnd(ctx, outRec{tx: tx, key: key, hdrs: in.Headers, span: span}, ts, rec)
 	default:
 		err = fmt.Errorf("validate: unknown entity record kind %q", rec.Kind)
 	}
@@ -311,6 +322,7 @@ type outRec struct {
 	tx   *stage.Tx
 	key  []byte
 	hdrs []kgo.RecordHeader
+	span *tracing.File // the file's span, named by the records' traceparent (nil: hdrs as they are)
 }
 
 func (p *Processor) tenant(code string, partition int32) *tenantState {
@@ -532,7 +544,10 @@ func (p *Processor) add(ctx context.Context, tx *stage.Tx, ts *tenantState, in *
 	}
 	of.known.add(rec)
 	of.judge.Add(rec)
-	tx.SetState([]byte(bufKey(rec.Lineage.Tenant, rec.File.Sha256, of.next)), encodeStored(in.Value, in.Headers))
+	// Without the traceparent every row carries: FILE_END writes each with
+	// the stage's own, and a record without headers is stored as its value
+	// alone (encodeStored).
+	tx.SetState([]byte(bufKey(rec.Lineage.Tenant, rec.File.Sha256, of.next)), encodeStored(in.Value, tracing.Without(in.Headers)))
 	of.next++
 	return nil
 }
@@ -601,7 +616,7 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 	if !res.Rejected {
 		start := *of.start
 		start.RuleSetVersion = version
-		if err := p.emit(outRec{tx: out.tx, key: out.key, hdrs: of.startHdrs}, start); err != nil {
+		if err := p.emit(outRec{tx: out.tx, key: out.key, hdrs: of.startHdrs, span: out.span}, start); err != nil {
 			return err
 		}
 	}
@@ -682,6 +697,14 @@ func (p *Processor) fileEnd(ctx context.Context, out outRec, ts *tenantState, re
 	}
 	delete(ts.files, sha)
 	p.metrics.file(tenant, "end")
+	outcome := "accepted"
+	if res.Rejected {
+		outcome = "rejected"
+	}
+	// Ended before the transaction commits: one that aborts and is redone
+	// exports the span again (same ids).
+	p.spans.End(tenant, sha, nil, tracing.AttrRows.Int64(counts.RowsRead), tracing.AttrOutcome.String(outcome),
+		attribute.Int64("esrflow.entities", counts.Entities), attribute.Int64("esrflow.quarantined", counts.Quarantined))
 	p.log.Info("file validated", logx.Tenant(tenant), logx.File(rec.File.Name), zap.Bool("rejected", res.Rejected),
 		zap.String("rule_set_version", version),
 		logx.Count("rows_read", counts.RowsRead), logx.Count("entities", counts.Entities),
@@ -734,8 +757,11 @@ func (p *Processor) reject(out outRec, rec internalv1.EntityRecord, counts inter
 	if err != nil {
 		return fmt.Errorf("validate: encoding file report: %w", err)
 	}
-	out.tx.Produce(&kgo.Record{Topic: schemas.TopicFileReports, Key: []byte(tenant), Value: b,
-		Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/avro")}}})
+	hdrs := []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/avro")}}
+	if out.span != nil {
+		hdrs = out.span.Headers(hdrs)
+	}
+	out.tx.Produce(&kgo.Record{Topic: schemas.TopicFileReports, Key: []byte(tenant), Value: b, Headers: hdrs})
 	p.metrics.rejected(tenant)
 	p.log.Warn("file rejected over its error budget", logx.Tenant(tenant), logx.File(rec.File.Name),
 		logx.Rule(rules.CodeErrorBudget()), zap.String("reason", reason), zap.String("rule_set_version", res.Version))
@@ -853,7 +879,7 @@ func (p *Processor) emit(out outRec, rec internalv1.EntityRecord) error {
 	if err != nil {
 		return fmt.Errorf("validate: encoding entity record: %w", err)
 	}
-	out.tx.Produce(&kgo.Record{Topic: schemas.TopicValidated, Key: out.key, Value: b, Headers: out.hdrs})
+	out.tx.Produce(&kgo.Record{Topic: schemas.TopicValidated, Key: out.key, Value: b, Headers: out.headers()})
 	return nil
 }
 
@@ -862,8 +888,17 @@ func (p *Processor) emitQuarantine(out outRec, q internalv1.QuarantineRecord) er
 	if err != nil {
 		return fmt.Errorf("validate: encoding quarantine record: %w", err)
 	}
-	out.tx.Produce(&kgo.Record{Topic: schemas.TopicQuarantine, Key: out.key, Value: b, Headers: out.hdrs})
+	out.tx.Produce(&kgo.Record{Topic: schemas.TopicQuarantine, Key: out.key, Value: b, Headers: out.headers()})
 	return nil
+}
+
+// headers are the record's headers with the traceparent naming the
+// stage's span of the file.
+func (o outRec) headers() []kgo.RecordHeader {
+	if o.span == nil {
+		return o.hdrs
+	}
+	return o.span.Headers(o.hdrs)
 }
 
 // Changelog keys:
@@ -957,6 +992,7 @@ func (p *Processor) Restored(partition int32) error {
 
 // Released drops what validate holds in memory of partition p's tenants.
 func (p *Processor) Released(partition int32) {
+	p.spans.Forget(partition)
 	for code, ts := range p.tenants {
 		if ts.partition == partition {
 			delete(p.tenants, code)

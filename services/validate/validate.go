@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/esrflow/esrflow/esr/tenant"
@@ -100,6 +101,8 @@ type Deps struct {
 	Registry *sr.Client
 	// Now is the clock for quarantined_at (default time.Now).
 	Now func() time.Time
+	// Tracing exports the stage's spans (nil: none).
+	Tracing trace.TracerProvider
 }
 
 // Service is a running validate stage.
@@ -137,7 +140,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("validate: %w", err)
 	}
-	proc, err := NewProcessor(ProcessorDeps{Registry: cl, Metrics: m, Log: deps.Log, Now: deps.Now, Tenants: cfg.Tenants, Store: store})
+	proc, err := NewProcessor(ProcessorDeps{Registry: cl, Metrics: m, Log: deps.Log, Now: deps.Now, Tenants: cfg.Tenants, Store: store, Tracing: deps.Tracing})
 	if err != nil {
 		_ = store.Close()
 		return nil, err
@@ -188,7 +191,7 @@ func Spec() service.Spec {
 			if err := cfg.fromFlags(); err != nil {
 				return service.Built{}, err
 			}
-			svc, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics})
+			svc, err := New(cfg, Deps{Log: env.Log, Metrics: env.Metrics, Tracing: env.Tracing})
 			if err != nil {
 				return service.Built{}, err
 			}

@@ -3,14 +3,17 @@ package validate_test
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/esrflow/esrflow/esr/rules"
 	"github.com/esrflow/esrflow/esr/tenant"
 	"github.com/esrflow/esrflow/platform/kafka/stage"
+	"github.com/esrflow/esrflow/platform/tracing"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
 
@@ -270,13 +273,16 @@ func TestQuarantineRecordFields(t *testing.T) {
 }
 
 // A file cut by a crash after some of its records were committed finishes
-// from the changelog with the records' headers (trace context) intact.
+// from the changelog with the records' headers intact, and every output
+// names validate's own span of the file in its traceparent (the same span,
+// restored or not).
 func TestRestoreKeepsHeaders(t *testing.T) {
 	h := newHarness(t)
 	var in []*kgo.Record
 	for _, r := range h.run(baseline()).normalised {
 		in = append(in, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value,
-			Headers: []kgo.RecordHeader{{Key: "traceparent", Value: []byte(fmt.Sprintf("00-%032d-%016d-01", len(in), len(in)))}}})
+			Headers: []kgo.RecordHeader{{Key: "x-kept", Value: []byte(strconv.Itoa(len(in)))},
+				{Key: "traceparent", Value: []byte(fmt.Sprintf("00-%032d-%016d-01", len(in), len(in)))}}})
 	}
 	feed := func(p stage.Processor, recs []*kgo.Record) (out, state []*kgo.Record) {
 		for _, r := range recs {
@@ -301,7 +307,13 @@ func TestRestoreKeepsHeaders(t *testing.T) {
 			t.Errorf("output %d differs: headers %v, want %v", i, got[i].Headers, want[i].Headers)
 		}
 	}
-	if fmt.Sprint(got[0].Headers) != fmt.Sprint(in[0].Headers) || fmt.Sprint(got[1].Headers) != fmt.Sprint(in[1].Headers) {
-		t.Errorf("FILE_START and first entity headers %v %v, want their inputs %v %v", got[0].Headers, got[1].Headers, in[0].Headers, in[1].Headers)
+	start := h.decodeEntity(got[0])
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tracing.FileTraceID(start.File.Sha256),
+		SpanID: tracing.StageSpanID("validate", start.Lineage.Tenant, start.File.Sha256), TraceFlags: trace.FlagsSampled})
+	for i := range 2 {
+		want := fmt.Sprint([]kgo.RecordHeader{in[i].Headers[0], {Key: "traceparent", Value: []byte(tracing.Traceparent(sc))}})
+		if fmt.Sprint(got[i].Headers) != want {
+			t.Errorf("output %d headers %v, want %v", i, got[i].Headers, want)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/esrflow/esrflow/platform/logx"
 	"github.com/esrflow/esrflow/services/publish"
 )
@@ -23,11 +25,12 @@ type publishRun struct {
 	stopped    chan struct{}      // closed when the current instance's Run returned
 	restarting bool
 	next       chan struct{} // a new instance is in place
+	tracing    trace.TracerProvider
 }
 
 // newPublish builds a publish instance from the stack's configuration.
 func (s *Stack) newPublish() (*publish.Service, error) {
-	return publish.New(s.pub.cfg, publish.Deps{Log: s.cfg.Log.With(logx.Service("publish")), Metrics: s.Registry})
+	return publish.New(s.pub.cfg, publish.Deps{Log: s.cfg.Log.With(logx.Service("publish")), Metrics: s.Registry, Tracing: s.pub.tracing})
 }
 
 // runPublish runs the current publish instance until ctx ends, and runs

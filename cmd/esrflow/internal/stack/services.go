@@ -30,7 +30,7 @@ const instance = "up"
 
 // buildServices constructs each service as its own binary would, with the
 // stack's addresses, and readiness checks on the shared /readyz.
-func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices, error) {
+func (s *Stack) buildServices(ctx context.Context, seeds []string) (builtServices, error) {
 	var b builtServices
 	cfg := s.cfg
 	ready := &obs.Readiness{}
@@ -40,12 +40,16 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 		ready.Add(name, isReady)
 	}
 	if !cfg.without("ingest") {
+		tp, err := s.tracerProvider(ctx, "ingest", &b)
+		if err != nil {
+			return b, err
+		}
 		svc, err := ingest.New(ingest.Config{
 			Drop: cfg.DropDir(), Archive: filepath.Join(cfg.DataDir, "archive"), Outbound: cfg.OutboundDir(), Tenants: cfg.Tenants,
 			Retention: ingest.Retention(cfg.ArchiveRetention),
 			Brokers:   seeds, RegistryURL: s.regURL, InstanceID: instance, Settle: cfg.Settle, Interval: cfg.Poll,
 			IncompleteAfter: cfg.IncompleteAfter,
-		}, ingest.Deps{Log: cfg.Log.With(logx.Service("ingest")), Metrics: s.Registry})
+		}, ingest.Deps{Log: cfg.Log.With(logx.Service("ingest")), Metrics: s.Registry, Tracing: tp})
 		if err != nil {
 			return b, err
 		}
@@ -65,23 +69,36 @@ func (s *Stack) buildServices(_ context.Context, seeds []string) (builtServices,
 		}
 	}
 	if !cfg.without("normalise") {
+		tp, err := s.tracerProvider(ctx, "normalise", &b)
+		if err != nil {
+			return b, err
+		}
 		svc, err := normalise.New(normalise.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance, Tenants: cfg.Tenants},
-			normalise.Deps{Log: cfg.Log.With(logx.Service("normalise")), Metrics: s.Registry})
+			normalise.Deps{Log: cfg.Log.With(logx.Service("normalise")), Metrics: s.Registry, Tracing: tp})
 		if err != nil {
 			return b, err
 		}
 		add("normalise", svc.Run, svc.Ready)
 	}
 	if !cfg.without("validate") {
+		tp, err := s.tracerProvider(ctx, "validate", &b)
+		if err != nil {
+			return b, err
+		}
 		svc, err := validate.New(validate.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance, Tenants: cfg.Tenants,
 			StateDir: stateDir(cfg.DataDir, "validate", instance)},
-			validate.Deps{Log: cfg.Log.With(logx.Service("validate")), Metrics: s.Registry})
+			validate.Deps{Log: cfg.Log.With(logx.Service("validate")), Metrics: s.Registry, Tracing: tp})
 		if err != nil {
 			return b, err
 		}
 		add("validate", svc.Run, svc.Ready)
 	}
 	if !cfg.without("publish") {
+		tp, err := s.tracerProvider(ctx, "publish", &b)
+		if err != nil {
+			return b, err
+		}
+		s.pub.tracing = tp
 		s.pub.cfg = publish.Config{Brokers: seeds, RegistryURL: s.regURL, InstanceID: instance,
 			Tenants: cfg.Tenants, Now: cfg.Now, DisableClock: cfg.DisableClock, TickInterval: cfg.TickInterval,
 			StateDir: stateDir(cfg.DataDir, "publish", instance)}
