@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -78,14 +78,10 @@ func readCompose(t *testing.T) composeFile {
 // flagEnvNames returns every environment variable a service binary reads:
 // the common flags plus the ones its Spec registers.
 func flagEnvNames(spec service.Spec) map[string]bool {
-	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
-	var common service.Common
-	common.RegisterFlags(fs, spec.DefaultHTTPAddr)
-	if spec.RegisterFlags != nil {
-		spec.RegisterFlags(fs)
-	}
 	out := map[string]bool{}
-	fs.VisitAll(func(f *flag.Flag) { out[config.EnvName("ESRFLOW_"+spec.Name, f.Name)] = true })
+	for env := range spec.EnvNames() {
+		out[env] = true
+	}
 	return out
 }
 
@@ -152,10 +148,15 @@ func TestComposeMatchesBinaries(t *testing.T) {
 				}
 			}
 			prefix := config.EnvName("ESRFLOW_"+spec.Name, "")
-			for _, must := range []string{"kafka.brokers", "registry.url", "instance"} {
+			for _, must := range []string{"kafka.brokers", "registry.url"} {
 				if _, ok := svc.Environment[config.EnvName("ESRFLOW_"+spec.Name, must)]; !ok {
 					t.Errorf("%s%s is not set: the binary would use its default", prefix, strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(must)))
 				}
+			}
+			// One fixed instance id would give every replica of a scaled
+			// service one transactional id and one static group member.
+			if v, ok := svc.Environment[config.EnvName("ESRFLOW_"+spec.Name, "instance")]; ok {
+				t.Errorf("%sINSTANCE = %v: leave it to the container's host name, distinct per replica", prefix, v)
 			}
 			if svc.Build == nil {
 				t.Fatalf("esrflow service without build")
@@ -184,6 +185,29 @@ func TestComposeMatchesBinaries(t *testing.T) {
 	if !slices.ContainsFunc(f.Services["ingest"].Volumes, func(v string) bool { return strings.HasPrefix(v, "drop:") }) {
 		t.Errorf("ingest does not mount the drop volume")
 	}
+	// Kafka's log is on its volume, not in the container's /tmp.
+	logDirs, _ := f.Services["kafka"].Environment["KAFKA_LOG_DIRS"].(string)
+	if logDirs == "" || !slices.ContainsFunc(f.Services["kafka"].Volumes, func(v string) bool { return strings.HasSuffix(v, ":"+logDirs) }) {
+		t.Errorf("KAFKA_LOG_DIRS = %q is not on a volume of the kafka service (%v)", logDirs, f.Services["kafka"].Volumes)
+	}
+	// The api has a clients file, so an operator can act.
+	if _, ok := f.Services["api"].Environment["ESRFLOW_API_AUTH_CLIENTS"]; !ok {
+		t.Errorf("the api has no clients file: every operator action would be refused")
+	}
+}
+
+// The image build context leaves out local secrets, build output and git.
+func TestDockerignore(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for _, want := range []string{".git", "bin", ".esrflow", "**/node_modules", "**/*.key"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf(".dockerignore does not exclude %s", want)
+		}
+	}
 }
 
 // The compose test itself must be able to fail: a misspelt variable is caught.
@@ -208,21 +232,36 @@ func TestPrometheusConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	type relabel struct {
+		SourceLabels []string `yaml:"source_labels"`
+		TargetLabel  string   `yaml:"target_label"`
+	}
 	var cfg struct {
 		RuleFiles     []string `yaml:"rule_files"`
 		ScrapeConfigs []struct {
-			StaticConfigs []struct {
-				Targets []string `yaml:"targets"`
-			} `yaml:"static_configs"`
+			DNSSDConfigs []struct {
+				Names []string `yaml:"names"`
+				Port  int      `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+			RelabelConfigs []relabel `yaml:"relabel_configs"`
 		} `yaml:"scrape_configs"`
 	}
 	if err := yaml.Unmarshal(b, &cfg); err != nil {
 		t.Fatal(err)
 	}
+	// Every replica of a scaled service is scraped: targets come from DNS
+	// (one A record per replica), labelled with their service's name.
 	var targets []string
 	for _, sc := range cfg.ScrapeConfigs {
-		for _, st := range sc.StaticConfigs {
-			targets = append(targets, st.Targets...)
+		for _, d := range sc.DNSSDConfigs {
+			for _, n := range d.Names {
+				targets = append(targets, n+":"+strconv.Itoa(d.Port))
+			}
+		}
+		if len(sc.DNSSDConfigs) > 0 && !slices.ContainsFunc(sc.RelabelConfigs, func(r relabel) bool {
+			return r.TargetLabel == "service" && slices.Equal(r.SourceLabels, []string{"__meta_dns_name"})
+		}) {
+			t.Errorf("the DNS targets get no service label from their name")
 		}
 	}
 	for name, spec := range composeSpecs() {
@@ -239,26 +278,9 @@ func TestPrometheusConfig(t *testing.T) {
 		t.Errorf("rule_files = %v", cfg.RuleFiles)
 	}
 
-	b, err = os.ReadFile(filepath.Join(repoRoot, "deploy/prometheus/alerts.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rules struct {
-		Groups []struct {
-			Rules []struct {
-				Alert string `yaml:"alert"`
-				Expr  string `yaml:"expr"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	if err := yaml.Unmarshal(b, &rules); err != nil {
-		t.Fatal(err)
-	}
 	exprs := map[string]string{}
-	for _, g := range rules.Groups {
-		for _, r := range g.Rules {
-			exprs[r.Alert] = r.Expr
-		}
+	for _, r := range readAlertRules(t) {
+		exprs[r.Alert] = r.Expr
 	}
 	for alert, metric := range map[string]string{
 		"EsrflowConsumerLagHigh":    "esrflow_stage_lag_records",
@@ -276,13 +298,15 @@ func TestPrometheusConfig(t *testing.T) {
 	}
 	// With promtool on PATH, check the rules and run their unit tests.
 	if promtool, err := exec.LookPath("promtool"); err == nil {
-		for _, args := range [][]string{{"check", "rules", "alerts.yml"}, {"test", "rules", "alerts_test.yml"}} {
+		for _, args := range [][]string{{"check", "config", "--syntax-only", "prometheus.yml"}, {"check", "rules", "alerts.yml"}, {"test", "rules", "alerts_test.yml"}} {
 			cmd := exec.Command(promtool, args...)
 			cmd.Dir = filepath.Join(repoRoot, "deploy/prometheus")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Errorf("promtool %v: %v\n%s", args, err, out)
 			}
 		}
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("promtool not on PATH: .ci/run installs it (Debian's prometheus package); the alert rules' unit tests must run in CI")
 	} else {
 		t.Log("promtool not on PATH: alert rule syntax and unit tests not run")
 	}
