@@ -221,6 +221,13 @@ func checkPod(t *testing.T, o manifest.Object, pod *corev1.PodTemplateSpec) {
 	if sc := pod.Spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
 		t.Errorf("%s: pod may run as root", o.Source)
 	}
+	// A Secret's files belong to root and the pod's fsGroup: a mode
+	// without group read leaves them unreadable to the non-root service.
+	for _, v := range pod.Spec.Volumes {
+		if v.Secret != nil && v.Secret.DefaultMode != nil && *v.Secret.DefaultMode&0o040 == 0 {
+			t.Errorf("%s: Secret volume %s mode %#o: the service (non-root, group fsGroup) cannot read it", o.Source, v.Name, *v.Secret.DefaultMode)
+		}
+	}
 	for _, c := range pod.Spec.Containers {
 		ports := map[string]bool{}
 		for _, p := range c.Ports {
