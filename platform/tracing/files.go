@@ -36,10 +36,13 @@ const (
 // use.
 type Files struct {
 	tracer trace.Tracer
-	stage  string
-	mu     sync.Mutex
-	open   map[string]*File
-	last   *File // the file of the last Begin: rows come a file at a time
+	// exporting is false when the provider exports nothing: Event, once
+	// per published event, then costs nothing at all.
+	exporting bool
+	stage     string
+	mu        sync.Mutex
+	open      map[string]*File
+	last      *File // the file of the last Begin: rows come a file at a time
 }
 
 // File is a stage's open span of one file.
@@ -55,10 +58,16 @@ type File struct {
 // NewFiles traces the files of stage (e.g. "normalise") with tp; nil
 // traces nothing (the records still carry the stage's traceparent).
 func NewFiles(tp trace.TracerProvider, stage string) *Files {
-	if tp == nil {
-		tp = noop.NewTracerProvider()
+	exporting := true
+	switch p := tp.(type) {
+	case nil:
+		tp, exporting = noop.NewTracerProvider(), false
+	case *Provider:
+		exporting = p.Exporting()
+	case noop.TracerProvider:
+		exporting = false
 	}
-	return &Files{tracer: tp.Tracer(ScopeName), stage: stage, open: map[string]*File{}}
+	return &Files{tracer: tp.Tracer(ScopeName), exporting: exporting, stage: stage, open: map[string]*File{}}
 }
 
 func fileKey(tenant, sha string) string { return tenant + "/" + sha }
@@ -173,6 +182,9 @@ func (f *Files) Open() int {
 // (open or not: a held leaver fired days later still joins its file's
 // trace, its parent marked sampled, as its public traceparent is).
 func (f *Files) Event(ctx context.Context, tenant, sha, seed, name string, attrs ...attribute.KeyValue) {
+	if !f.exporting {
+		return
+	}
 	f.mu.Lock()
 	fl := f.open[fileKey(tenant, sha)]
 	f.mu.Unlock()
