@@ -16,7 +16,6 @@ import (
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/esrflow/esrflow/cmd/esrflow/internal/observe"
 	"github.com/esrflow/esrflow/esr/gen"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
@@ -124,15 +123,7 @@ func TestTracingFileToEvent(t *testing.T) {
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
 
 	tr := generate(t, gen.Config{Tenant: "RXX", VPD: "412", Staff: 60, Days: 3, Seed: 7})
-	st := startStack(t, t.TempDir())
-	rd, err := observe.NewReader(st.Seeds(), st.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range tr.res.Files {
-		dropFile(t, st.DropDir(), "RXX", f.Name, tr.sink.Bytes(f.Name))
-	}
-	reps := waitReports(t, rd, len(tr.res.Files), 3*time.Minute)
+	st, rd, reps := runTrust(t, tr, 3*time.Minute)
 	events, err := rd.Events(context.Background(), "RXX")
 	if err != nil {
 		t.Fatal(err)
