@@ -1,109 +1,16 @@
 package main
 
 import (
-	"compress/gzip"
 	"context"
-	"encoding/hex"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/esrflow/esrflow/esr/gen"
+	"github.com/esrflow/esrflow/platform/tracing/tracingtest"
 	"github.com/esrflow/esrflow/schemas/gen/internalv1"
 )
-
-// otlpSpan is one span an OTLP/HTTP receiver was sent.
-type otlpSpan struct {
-	service, name       string
-	traceID, id, parent string // hex
-	attrs               map[string]string
-}
-
-// otlpReceiver is an in-process OTLP/HTTP trace receiver: POST /v1/traces
-// with an ExportTraceServiceRequest in protobuf.
-type otlpReceiver struct {
-	mu    sync.Mutex
-	spans []otlpSpan
-}
-
-func (rc *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/v1/traces" {
-		http.NotFound(w, r)
-		return
-	}
-	var body io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		body = zr
-	}
-	b, err := io.ReadAll(body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var req collectortrace.ExportTraceServiceRequest
-	if err := proto.Unmarshal(b, &req); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	rc.mu.Lock()
-	for _, rs := range req.GetResourceSpans() {
-		svc := attrString(rs.GetResource().GetAttributes(), "service.name")
-		for _, ss := range rs.GetScopeSpans() {
-			for _, s := range ss.GetSpans() {
-				sp := otlpSpan{service: svc, name: s.GetName(), traceID: hex.EncodeToString(s.GetTraceId()),
-					id: hex.EncodeToString(s.GetSpanId()), parent: hex.EncodeToString(s.GetParentSpanId()),
-					attrs: map[string]string{}}
-				for _, kv := range s.GetAttributes() {
-					sp.attrs[kv.GetKey()] = anyString(kv.GetValue())
-				}
-				rc.spans = append(rc.spans, sp)
-			}
-		}
-	}
-	rc.mu.Unlock()
-	out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
-}
-
-func (rc *otlpReceiver) all() []otlpSpan {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]otlpSpan(nil), rc.spans...)
-}
-
-func attrString(kvs []*commonv1.KeyValue, key string) string {
-	for _, kv := range kvs {
-		if kv.GetKey() == key {
-			return anyString(kv.GetValue())
-		}
-	}
-	return ""
-}
-
-func anyString(v *commonv1.AnyValue) string {
-	switch x := v.GetValue().(type) {
-	case *commonv1.AnyValue_StringValue:
-		return x.StringValue
-	case nil:
-		return ""
-	default:
-		return v.String()
-	}
-}
 
 // TestTracingFileToEvent runs the pipeline with OTLP export on: every
 // service's span of a file lands in the file's trace (trace id = the first
@@ -114,7 +21,7 @@ func TestTracingFileToEvent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run")
 	}
-	rc := &otlpReceiver{}
+	rc := &tracingtest.Receiver{}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
@@ -135,13 +42,13 @@ func TestTracingFileToEvent(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	spans := rc.all()
+	spans := rc.Spans()
 	if len(spans) == 0 {
 		t.Fatal("no spans exported")
 	}
-	byID := map[string]otlpSpan{}
+	byID := map[string]tracingtest.Span{}
 	for _, s := range spans {
-		byID[s.traceID+"/"+s.id] = s
+		byID[s.TraceID+"/"+s.ID] = s
 	}
 
 	chain := []string{"ingest", "normalise", "validate", "publish"}
@@ -150,11 +57,11 @@ func TestTracingFileToEvent(t *testing.T) {
 			t.Fatalf("%s: %s", rep.File.Name, rep.Status)
 		}
 		traceID := rep.File.Sha256[:32]
-		var prev otlpSpan
+		var prev tracingtest.Span
 		for i, stage := range chain {
-			var found []otlpSpan
+			var found []tracingtest.Span
 			for _, s := range spans {
-				if s.traceID == traceID && s.service == "esrflow-"+stage && s.name == stage+" file" {
+				if s.TraceID == traceID && s.Service == "esrflow-"+stage && s.Name == stage+" file" {
 					found = append(found, s)
 				}
 			}
@@ -162,15 +69,15 @@ func TestTracingFileToEvent(t *testing.T) {
 				t.Fatalf("%s: no %q span from esrflow-%s in trace %s", rep.File.Name, stage+" file", stage, traceID)
 			}
 			s := found[0]
-			if s.attrs["esrflow.tenant"] != "RXX" || s.attrs["esrflow.file.name"] != rep.File.Name {
-				t.Errorf("%s: %s span attributes %v", rep.File.Name, stage, s.attrs)
+			if s.Attrs["esrflow.tenant"] != "RXX" || s.Attrs["esrflow.file.name"] != rep.File.Name {
+				t.Errorf("%s: %s span attributes %v", rep.File.Name, stage, s.Attrs)
 			}
 			if i == 0 {
-				if s.parent != "" {
-					t.Errorf("%s: ingest's span has a parent %s: it is the trace's root", rep.File.Name, s.parent)
+				if s.Parent != "" {
+					t.Errorf("%s: ingest's span has a parent %s: it is the trace's root", rep.File.Name, s.Parent)
 				}
-			} else if s.parent != prev.id {
-				t.Errorf("%s: %s's span's parent is %q, not %s's span %s", rep.File.Name, stage, s.parent, chain[i-1], prev.id)
+			} else if s.Parent != prev.ID {
+				t.Errorf("%s: %s's span's parent is %q, not %s's span %s", rep.File.Name, stage, s.Parent, chain[i-1], prev.ID)
 			}
 			prev = s
 		}
@@ -188,19 +95,19 @@ func TestTracingFileToEvent(t *testing.T) {
 		if !ok {
 			t.Fatalf("event %s: traceparent %s names no exported span", ev.ID, tp)
 		}
-		if s.service != "esrflow-publish" || s.name != "publish event" {
-			t.Errorf("event %s: its span is %q from %s", ev.ID, s.name, s.service)
+		if s.Service != "esrflow-publish" || s.Name != "publish event" {
+			t.Errorf("event %s: its span is %q from %s", ev.ID, s.Name, s.Service)
 		}
-		p, ok := byID[parts[1]+"/"+s.parent]
-		if !ok || p.name != "publish file" {
-			t.Errorf("event %s: its span's parent %s is not an exported publish file span", ev.ID, s.parent)
+		p, ok := byID[parts[1]+"/"+s.Parent]
+		if !ok || p.Name != "publish file" {
+			t.Errorf("event %s: its span's parent %s is not an exported publish file span", ev.ID, s.Parent)
 		}
 	}
 
 	// No attribute carries a name, date of birth or NI number of the files.
 	var attrs []string
 	for _, s := range spans {
-		for k, v := range s.attrs {
+		for k, v := range s.Attrs {
 			attrs = append(attrs, k+"="+v)
 		}
 	}

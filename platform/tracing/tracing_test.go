@@ -2,56 +2,17 @@ package tracing_test
 
 import (
 	"context"
-	"encoding/hex"
-	"io"
-	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
-	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/esrflow/esrflow/platform/tracing"
+	"github.com/esrflow/esrflow/platform/tracing/tracingtest"
 )
 
 const fileSha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-// receiver counts OTLP/HTTP export requests and keeps their spans.
-type receiver struct {
-	mu       sync.Mutex
-	requests int
-	services []string
-	spans    []*tracev1.Span
-}
-
-func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b, _ := io.ReadAll(r.Body)
-	var req collectortrace.ExportTraceServiceRequest
-	if err := proto.Unmarshal(b, &req); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	rc.mu.Lock()
-	rc.requests++
-	for _, rs := range req.GetResourceSpans() {
-		for _, kv := range rs.GetResource().GetAttributes() {
-			if kv.GetKey() == "service.name" {
-				rc.services = append(rc.services, kv.GetValue().GetStringValue())
-			}
-		}
-		for _, ss := range rs.GetScopeSpans() {
-			rc.spans = append(rc.spans, ss.GetSpans()...)
-		}
-	}
-	rc.mu.Unlock()
-	out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
-}
 
 func clearOTEL(t *testing.T) {
 	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SERVICE_NAME",
@@ -64,7 +25,7 @@ func clearOTEL(t *testing.T) {
 // spans record nothing, and the records still name the stage's span.
 func TestNoEndpointExportsNothing(t *testing.T) {
 	clearOTEL(t)
-	rc := &receiver{}
+	rc := &tracingtest.Receiver{}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	// Only OTEL_EXPORTER_OTLP_HEADERS-like settings, no endpoint.
@@ -90,8 +51,8 @@ func TestNoEndpointExportsNothing(t *testing.T) {
 	if err := p.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if rc.requests != 0 {
-		t.Fatalf("%d export requests", rc.requests)
+	if n := rc.Requests(); n != 0 {
+		t.Fatalf("%d export requests", n)
 	}
 }
 
@@ -101,7 +62,7 @@ func TestNoEndpointExportsNothing(t *testing.T) {
 // event span has the span id of its seed.
 func TestEndpointExportsFileSpans(t *testing.T) {
 	clearOTEL(t)
-	rc := &receiver{}
+	rc := &tracingtest.Receiver{}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
@@ -125,34 +86,30 @@ func TestEndpointExportsFileSpans(t *testing.T) {
 	if err := p.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if len(rc.spans) != 2 {
-		t.Fatalf("%d spans exported", len(rc.spans))
+	spans := rc.Spans()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans exported", len(spans))
 	}
-	for _, s := range rc.services {
-		if s != "esrflow-publish" {
-			t.Errorf("service.name %q", s)
+	ids := map[string]tracingtest.Span{}
+	for _, s := range spans {
+		if s.Service != "esrflow-publish" {
+			t.Errorf("%s: service.name %q", s.Name, s.Service)
 		}
-	}
-	ids := map[string]*tracev1.Span{}
-	for _, s := range rc.spans {
-		if hex.EncodeToString(s.GetTraceId()) != fileSha[:32] {
-			t.Errorf("%s: trace id %x", s.GetName(), s.GetTraceId())
+		if s.TraceID != fileSha[:32] {
+			t.Errorf("%s: trace id %s", s.Name, s.TraceID)
 		}
-		ids[s.GetName()] = s
+		ids[s.Name] = s
 	}
-	file, ev := ids["publish file"], ids["publish event"]
-	if file == nil || ev == nil {
+	file, okFile := ids["publish file"]
+	ev, okEvent := ids["publish event"]
+	if !okFile || !okEvent {
 		t.Fatalf("spans %v", ids)
 	}
-	if hex.EncodeToString(file.GetSpanId()) != tracing.StageSpanID("publish", "RXX", fileSha).String() ||
-		hex.EncodeToString(file.GetParentSpanId()) != parent.String() {
-		t.Errorf("file span %x parent %x", file.GetSpanId(), file.GetParentSpanId())
+	if file.ID != tracing.StageSpanID("publish", "RXX", fileSha).String() || file.Parent != parent.String() {
+		t.Errorf("file span %s parent %s", file.ID, file.Parent)
 	}
-	if hex.EncodeToString(ev.GetSpanId()) != tracing.SpanIDOf("event-1").String() ||
-		hex.EncodeToString(ev.GetParentSpanId()) != hex.EncodeToString(file.GetSpanId()) {
-		t.Errorf("event span %x parent %x", ev.GetSpanId(), ev.GetParentSpanId())
+	if ev.ID != tracing.SpanIDOf("event-1").String() || ev.Parent != file.ID {
+		t.Errorf("event span %s parent %s", ev.ID, ev.Parent)
 	}
 }
 
@@ -160,7 +117,7 @@ func TestEndpointExportsFileSpans(t *testing.T) {
 // decides for the file's trace id alike in every service.
 func TestStandaloneServiceNameAndRatio(t *testing.T) {
 	clearOTEL(t)
-	rc := &receiver{}
+	rc := &tracingtest.Receiver{}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
@@ -190,12 +147,11 @@ func TestStandaloneServiceNameAndRatio(t *testing.T) {
 	files.End("RXX", fileSha, nil)
 	_ = p.Shutdown(context.Background())
 	_ = p2.Shutdown(context.Background())
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if len(rc.spans) != 1 || len(rc.services) != 1 || rc.services[0] != "my-ingest" {
-		t.Fatalf("%d spans from %v", len(rc.spans), rc.services)
+	spans := rc.Spans()
+	if len(spans) != 1 || spans[0].Service != "my-ingest" {
+		t.Fatalf("spans %+v: want one, from my-ingest", spans)
 	}
-	if len(rc.spans[0].GetParentSpanId()) != 0 {
+	if spans[0].Parent != "" {
 		t.Errorf("ingest's span has a parent")
 	}
 }
