@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -21,11 +20,7 @@ func TestTracingFileToEvent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run")
 	}
-	rc := &tracingtest.Receiver{}
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
-	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	rc := tracingtest.Start(t)
 	t.Setenv("OTEL_TRACES_SAMPLER", "")
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
 

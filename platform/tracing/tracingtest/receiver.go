@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sync"
+	"testing"
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
@@ -25,9 +27,8 @@ type Span struct {
 // Receiver is an http.Handler for POST /v1/traces (protobuf, gzip or
 // not). Serve it with httptest.NewServer and set the endpoint to its URL.
 type Receiver struct {
-	mu       sync.Mutex
-	requests int
-	spans    []Span
+	mu    sync.Mutex
+	spans []Span
 }
 
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -55,7 +56,6 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc.mu.Lock()
-	rc.requests++
 	for _, rs := range req.GetResourceSpans() {
 		svc := ""
 		for _, kv := range rs.GetResource().GetAttributes() {
@@ -81,18 +81,24 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
+// Start serves a Receiver until the test ends and points the
+// OpenTelemetry environment of the test at it (OTEL_EXPORTER_OTLP_ENDPOINT;
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT emptied, as it would win).
+func Start(t testing.TB) *Receiver {
+	t.Helper()
+	rc := &Receiver{}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	return rc
+}
+
 // Spans are the spans received so far.
 func (rc *Receiver) Spans() []Span {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return append([]Span(nil), rc.spans...)
-}
-
-// Requests is how many export requests arrived.
-func (rc *Receiver) Requests() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.requests
 }
 
 // valueString is an attribute's value as text: a string as it is, any
